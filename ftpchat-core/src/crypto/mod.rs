@@ -1,0 +1,25 @@
+//! Cryptography: key derivation ([`kdf`]), Fernet tokens ([`fernet`]) and bounded zlib
+//! ([`compress`]).
+//!
+//! Everything here is sans-IO: the caller passes the time and, for deterministic tests,
+//! the IV. Keys zeroize on drop and never print in `Debug`.
+
+pub mod compress;
+pub mod fernet;
+pub mod kdf;
+
+pub use compress::{CompressionError, Deflater, Inflater};
+pub use fernet::{FernetError, FernetKey, FernetToken};
+pub use kdf::{derive_key, KdfError, KdfParams};
+
+/// Fills `buf` with bytes from the operating system's secure random generator.
+///
+/// # Panics
+/// Panics if the OS has no random source, as every mainstream platform does; continuing
+/// without randomness would reuse IVs and ids.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf
+}

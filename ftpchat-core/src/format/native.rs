@@ -1,0 +1,514 @@
+//! The native record (ftpchat 2): what the FTPChat formats cannot carry.
+//!
+//! Line: `ftc2:` + Fernet token (room key) of the payload.
+//! Payload: `version (1) || flags || body`, where flags bit 0 means the body is
+//! zlib-compressed (set only when that makes it shorter) and the other bits are zero.
+//! Body: a sequence of fields `tag (varint) || length (varint) || value`. Unknown tags
+//! are skipped, so old readers survive new writers; each known tag appears at most once.
+//! See SPEC.md, "Native codec", for the normative text.
+
+use std::fmt;
+
+use super::DecodeError;
+use crate::crypto::{Deflater, FernetKey, Inflater};
+
+/// The prefix that marks a native line.
+pub const NATIVE_PREFIX: &[u8] = b"ftc2:";
+/// The payload version this code writes and reads.
+pub const PAYLOAD_VERSION: u8 = 1;
+/// The longest payload body accepted after decompression.
+pub const MAX_BODY_LEN: usize = 256 * 1024;
+/// The longest sender display name accepted, in bytes.
+pub const MAX_SENDER_LEN: usize = 256;
+
+const FLAG_COMPRESSED: u8 = 0x01;
+
+/// Field tags of the record body (SPEC.md, "Native codec").
+mod tag {
+    pub const RECORD_ID: u64 = 1;
+    pub const ROOM_ID: u64 = 2;
+    pub const WRITER_ID: u64 = 3;
+    pub const SEQ: u64 = 4;
+    pub const HLC: u64 = 5;
+    pub const SENDER: u64 = 6;
+    pub const KIND: u64 = 7;
+    pub const BODY: u64 = 8;
+}
+
+macro_rules! id128 {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub [u8; 16]);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn random() -> Self {
+                $name(crate::crypto::random_bytes::<16>())
+            }
+
+            /// Lowercase hex, 32 characters.
+            pub fn to_hex(&self) -> String {
+                use fmt::Write as _;
+                self.0.iter().fold(String::with_capacity(32), |mut s, b| {
+                    let _ = write!(s, "{b:02x}");
+                    s
+                })
+            }
+
+            /// Parses 32 hex characters.
+            pub fn from_hex(s: &str) -> Option<Self> {
+                // Exactly 32 lowercase hex digits: one spelling per id.
+                if s.len() != 32 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return None;
+                }
+                let mut out = [0u8; 16];
+                for (i, byte) in out.iter_mut().enumerate() {
+                    *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+                }
+                Some($name(out))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+    };
+}
+
+id128!(
+    /// A record's 128-bit random id: dedupe and idempotent retries.
+    RecordId
+);
+id128!(
+    /// A room's 128-bit random id, bound into every record so records cannot be moved
+    /// between rooms unnoticed.
+    RoomId
+);
+id128!(
+    /// A writer (device) id; each writer appends only to its own log.
+    WriterId
+);
+
+/// A hybrid logical clock timestamp: milliseconds since the Unix epoch in the high 48
+/// bits, a counter in the low 16. Orders events across clients whose clocks disagree.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hlc(pub u64);
+
+impl Hlc {
+    /// Builds from wall-clock milliseconds and a counter.
+    pub fn new(wall_ms: u64, counter: u16) -> Self {
+        Hlc((wall_ms << 16) | u64::from(counter))
+    }
+    /// The physical part, milliseconds since the Unix epoch.
+    pub fn wall_ms(self) -> u64 {
+        self.0 >> 16
+    }
+    /// The logical counter.
+    pub fn counter(self) -> u16 {
+        (self.0 & 0xffff) as u16
+    }
+}
+
+impl fmt::Debug for Hlc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hlc({}ms+{})", self.wall_ms(), self.counter())
+    }
+}
+
+/// Record kinds (SPEC.md lists each body's encoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// A text message; body = UTF-8 text.
+    Text,
+    /// Reserved: replaces the text of an earlier record.
+    Edit,
+    /// Reserved: retracts an earlier record.
+    Delete,
+    /// Reserved: a reaction to an earlier record.
+    Reaction,
+    /// Reserved: the writer has read up to a record.
+    ReadReceipt,
+    /// Reserved: online / away / typing.
+    Presence,
+    /// Reserved: a file stored beside the logs.
+    Attachment,
+    /// Reserved: join, leave, rename.
+    Membership,
+}
+
+impl RecordKind {
+    /// The wire code.
+    pub fn code(self) -> u64 {
+        match self {
+            RecordKind::Text => 1,
+            RecordKind::Edit => 2,
+            RecordKind::Delete => 3,
+            RecordKind::Reaction => 4,
+            RecordKind::ReadReceipt => 5,
+            RecordKind::Presence => 6,
+            RecordKind::Attachment => 7,
+            RecordKind::Membership => 8,
+        }
+    }
+
+    /// The kind for a wire code, if known.
+    pub fn from_code(code: u64) -> Option<Self> {
+        Some(match code {
+            1 => RecordKind::Text,
+            2 => RecordKind::Edit,
+            3 => RecordKind::Delete,
+            4 => RecordKind::Reaction,
+            5 => RecordKind::ReadReceipt,
+            6 => RecordKind::Presence,
+            7 => RecordKind::Attachment,
+            8 => RecordKind::Membership,
+            _ => return None,
+        })
+    }
+}
+
+/// What a record carries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordBody {
+    /// A text message.
+    Text(String),
+    /// A kind this version does not interpret (reserved or unknown): kept, not shown.
+    Other {
+        /// The kind's wire code.
+        kind: u64,
+        /// The body bytes, as written.
+        data: Vec<u8>,
+    },
+}
+
+impl RecordBody {
+    /// The wire code of this body's kind.
+    pub fn kind_code(&self) -> u64 {
+        match self {
+            RecordBody::Text(_) => RecordKind::Text.code(),
+            RecordBody::Other { kind, .. } => *kind,
+        }
+    }
+}
+
+/// A native record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NativeRecord {
+    /// Unique id of this record.
+    pub id: RecordId,
+    /// The room it belongs to.
+    pub room: RoomId,
+    /// The device that wrote it.
+    pub writer: WriterId,
+    /// Per-writer sequence number, starting at 1.
+    pub seq: u64,
+    /// Hybrid logical clock time of writing.
+    pub hlc: Hlc,
+    /// The sender's display name (chosen by the sender; not proof of identity).
+    pub sender: String,
+    /// The content.
+    pub body: RecordBody,
+}
+
+/// Why a native payload is malformed (after it authenticated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedRecord {
+    /// Payload is empty or shorter than version + flags.
+    #[error("payload too short")]
+    TooShort,
+    /// Flag bits this version does not know are set.
+    #[error("unknown payload flags 0x{0:02x}")]
+    UnknownFlags(u8),
+    /// A varint runs past the end or over 64 bits.
+    #[error("bad varint")]
+    BadVarint,
+    /// A field's length runs past the end.
+    #[error("field length runs past the end")]
+    FieldOverrun,
+    /// A known field appears twice.
+    #[error("field {0} appears twice")]
+    DuplicateField(u64),
+    /// A required field is absent.
+    #[error("required field {0} is missing")]
+    MissingField(u64),
+    /// A field has the wrong length or type.
+    #[error("field {0} has an invalid value")]
+    InvalidField(u64),
+}
+
+/// LEB128 encoding of `v` onto `out`.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a minimal LEB128 varint; returns it and the rest.
+pub(crate) fn get_varint(data: &[u8]) -> Result<(u64, &[u8]), MalformedRecord> {
+    let mut value = 0u64;
+    for (i, &b) in data.iter().enumerate().take(10) {
+        let chunk = u64::from(b & 0x7f);
+        if i == 9 && chunk > 1 {
+            return Err(MalformedRecord::BadVarint);
+        }
+        value |= chunk << (7 * i);
+        if b & 0x80 == 0 {
+            // Refuse non-minimal encodings so each value has one encoding.
+            if i > 0 && b == 0 {
+                return Err(MalformedRecord::BadVarint);
+            }
+            return Ok((value, &data[i + 1..]));
+        }
+    }
+    Err(MalformedRecord::BadVarint)
+}
+
+fn put_field(out: &mut Vec<u8>, tag: u64, value: &[u8]) {
+    put_varint(out, tag);
+    put_varint(out, value.len() as u64);
+    out.extend_from_slice(value);
+}
+
+fn put_varint_field(out: &mut Vec<u8>, tag: u64, value: u64) {
+    let mut buf = Vec::with_capacity(10);
+    put_varint(&mut buf, value);
+    put_field(out, tag, &buf);
+}
+
+/// Iterates `(tag, value)` over a TLV body.
+pub(crate) fn fields(
+    mut data: &[u8],
+) -> impl Iterator<Item = Result<(u64, &[u8]), MalformedRecord>> {
+    std::iter::from_fn(move || {
+        if data.is_empty() {
+            return None;
+        }
+        let step = (|| {
+            let (tag, rest) = get_varint(data)?;
+            let (len, rest) = get_varint(rest)?;
+            let len = usize::try_from(len).map_err(|_| MalformedRecord::FieldOverrun)?;
+            if len > rest.len() {
+                return Err(MalformedRecord::FieldOverrun);
+            }
+            let (value, rest) = rest.split_at(len);
+            Ok((tag, value, rest))
+        })();
+        match step {
+            Ok((tag, value, rest)) => {
+                data = rest;
+                Some(Ok((tag, value)))
+            }
+            Err(e) => {
+                data = &[];
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+impl NativeRecord {
+    /// The body fields, uncompressed, in ascending tag order.
+    pub fn encode_fields(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96 + self.sender.len());
+        put_field(&mut out, tag::RECORD_ID, &self.id.0);
+        put_field(&mut out, tag::ROOM_ID, &self.room.0);
+        put_field(&mut out, tag::WRITER_ID, &self.writer.0);
+        put_varint_field(&mut out, tag::SEQ, self.seq);
+        put_varint_field(&mut out, tag::HLC, self.hlc.0);
+        put_field(&mut out, tag::SENDER, self.sender.as_bytes());
+        put_varint_field(&mut out, tag::KIND, self.body.kind_code());
+        match &self.body {
+            RecordBody::Text(text) => put_field(&mut out, tag::BODY, text.as_bytes()),
+            RecordBody::Other { data, .. } => put_field(&mut out, tag::BODY, data),
+        }
+        out
+    }
+
+    /// Parses body fields (already decompressed).
+    pub fn decode_fields(data: &[u8]) -> Result<Self, MalformedRecord> {
+        let mut id = None;
+        let mut room = None;
+        let mut writer = None;
+        let mut seq = None;
+        let mut hlc = None;
+        let mut sender = None;
+        let mut kind = None;
+        let mut body: Option<&[u8]> = None;
+        fn set<T>(slot: &mut Option<T>, tag: u64, value: T) -> Result<(), MalformedRecord> {
+            if slot.replace(value).is_some() {
+                return Err(MalformedRecord::DuplicateField(tag));
+            }
+            Ok(())
+        }
+        let id16 = |tag: u64, v: &[u8]| -> Result<[u8; 16], MalformedRecord> {
+            v.try_into().map_err(|_| MalformedRecord::InvalidField(tag))
+        };
+        let varint = |tag: u64, v: &[u8]| -> Result<u64, MalformedRecord> {
+            match get_varint(v) {
+                Ok((n, [])) => Ok(n),
+                _ => Err(MalformedRecord::InvalidField(tag)),
+            }
+        };
+        for field in fields(data) {
+            let (t, v) = field?;
+            match t {
+                tag::RECORD_ID => set(&mut id, t, RecordId(id16(t, v)?))?,
+                tag::ROOM_ID => set(&mut room, t, RoomId(id16(t, v)?))?,
+                tag::WRITER_ID => set(&mut writer, t, WriterId(id16(t, v)?))?,
+                tag::SEQ => set(&mut seq, t, varint(t, v)?)?,
+                tag::HLC => set(&mut hlc, t, Hlc(varint(t, v)?))?,
+                tag::SENDER => {
+                    if v.len() > MAX_SENDER_LEN {
+                        return Err(MalformedRecord::InvalidField(t));
+                    }
+                    let name =
+                        std::str::from_utf8(v).map_err(|_| MalformedRecord::InvalidField(t))?;
+                    set(&mut sender, t, name.to_owned())?
+                }
+                tag::KIND => set(&mut kind, t, varint(t, v)?)?,
+                tag::BODY => set(&mut body, t, v)?,
+                _ => {} // unknown field: skipped (forward compatibility)
+            }
+        }
+        let kind = kind.ok_or(MalformedRecord::MissingField(tag::KIND))?;
+        let body = body.ok_or(MalformedRecord::MissingField(tag::BODY))?;
+        let body = if kind == RecordKind::Text.code() {
+            let text =
+                std::str::from_utf8(body).map_err(|_| MalformedRecord::InvalidField(tag::BODY))?;
+            RecordBody::Text(text.to_owned())
+        } else {
+            RecordBody::Other {
+                kind,
+                data: body.to_vec(),
+            }
+        };
+        Ok(NativeRecord {
+            id: id.ok_or(MalformedRecord::MissingField(tag::RECORD_ID))?,
+            room: room.ok_or(MalformedRecord::MissingField(tag::ROOM_ID))?,
+            writer: writer.ok_or(MalformedRecord::MissingField(tag::WRITER_ID))?,
+            seq: seq.ok_or(MalformedRecord::MissingField(tag::SEQ))?,
+            hlc: hlc.ok_or(MalformedRecord::MissingField(tag::HLC))?,
+            sender: sender.ok_or(MalformedRecord::MissingField(tag::SENDER))?,
+            body,
+        })
+    }
+
+    /// The payload (version, flags, body), compressed only where that is shorter.
+    pub fn encode_payload(&self, deflater: &mut Deflater) -> Vec<u8> {
+        let fields = self.encode_fields();
+        let mut compressed = Vec::with_capacity(fields.len() + 2);
+        compressed.extend_from_slice(&[PAYLOAD_VERSION, FLAG_COMPRESSED]);
+        deflater.compress_into(&fields, &mut compressed);
+        if compressed.len() < fields.len() + 2 {
+            compressed
+        } else {
+            let mut plain = Vec::with_capacity(fields.len() + 2);
+            plain.extend_from_slice(&[PAYLOAD_VERSION, 0]);
+            plain.extend_from_slice(&fields);
+            plain
+        }
+    }
+
+    /// Parses a payload (after decryption).
+    pub fn decode_payload(payload: &[u8], inflater: &mut Inflater) -> Result<Self, DecodeError> {
+        let (&version, rest) = payload
+            .split_first()
+            .ok_or(DecodeError::Malformed(MalformedRecord::TooShort))?;
+        if version != PAYLOAD_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                version: u64::from(version),
+            });
+        }
+        let (&flags, body) = rest
+            .split_first()
+            .ok_or(DecodeError::Malformed(MalformedRecord::TooShort))?;
+        if flags & !FLAG_COMPRESSED != 0 {
+            return Err(DecodeError::Malformed(MalformedRecord::UnknownFlags(flags)));
+        }
+        if flags & FLAG_COMPRESSED != 0 {
+            let inflated = inflater
+                .decompress(body, MAX_BODY_LEN)
+                .map_err(DecodeError::from_compression)?;
+            Self::decode_fields(&inflated).map_err(DecodeError::Malformed)
+        } else {
+            if body.len() > MAX_BODY_LEN {
+                return Err(DecodeError::TooLarge);
+            }
+            Self::decode_fields(body).map_err(DecodeError::Malformed)
+        }
+    }
+
+    /// The full line (without LF): `ftc2:` + Fernet token. The token's timestamp is the
+    /// record's HLC wall time in seconds.
+    pub fn encode_line(&self, key: &FernetKey, deflater: &mut Deflater) -> String {
+        let payload = self.encode_payload(deflater);
+        let token = key.encrypt(&payload, self.hlc.wall_ms() / 1000);
+        prefixed(&token)
+    }
+
+    /// [`encode_line`](Self::encode_line) with a fixed IV, for vectors.
+    #[cfg(feature = "deterministic")]
+    pub fn encode_line_with_iv(
+        &self,
+        key: &FernetKey,
+        iv: [u8; 16],
+        deflater: &mut Deflater,
+    ) -> String {
+        let payload = self.encode_payload(deflater);
+        prefixed(&key.encrypt_with_iv(&payload, self.hlc.wall_ms() / 1000, iv))
+    }
+}
+
+fn prefixed(token: &str) -> String {
+    let mut line = String::with_capacity(NATIVE_PREFIX.len() + token.len());
+    line.push_str("ftc2:");
+    line.push_str(token);
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_are_minimal_and_bounded() {
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            assert_eq!(get_varint(&buf).unwrap(), (v, &[][..]));
+        }
+        assert!(get_varint(&[0x80, 0x00]).is_err()); // non-minimal zero
+        assert!(get_varint(&[0xff; 11]).is_err());
+        assert!(get_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).is_err());
+        assert!(get_varint(&[0x80]).is_err());
+    }
+
+    #[test]
+    fn hlc_parts() {
+        let h = Hlc::new(1_700_000_000_123, 7);
+        assert_eq!((h.wall_ms(), h.counter()), (1_700_000_000_123, 7));
+        assert!(Hlc::new(5, 0) > Hlc::new(4, 65535));
+    }
+
+    #[test]
+    fn ids_hex() {
+        let id = RecordId::random();
+        assert_eq!(RecordId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(RecordId::from_hex("zz"), None);
+        assert_eq!(RecordId::from_hex(&"é".repeat(16)), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! The sans-IO log state machine: a hybrid logical clock ([`HlcClock`]), an incremental
+//! reader for one append-only file ([`FileReader`]) and the merged [`Timeline`].
+//!
+//! Nothing here touches a socket or a clock: the room driver passes in bytes and the
+//! current time and gets back records, problems and what to read next.
+
+mod hlc;
+mod reader;
+mod timeline;
+
+pub use hlc::{HlcClock, MAX_FORWARD_DRIFT_MS};
+pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};
+pub use timeline::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};

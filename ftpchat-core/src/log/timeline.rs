@@ -1,0 +1,272 @@
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use crate::format::{Codec, Hlc, LegacyTimestamp, WriterId};
+
+/// A message's id: a native record's id, or for a FTPChat line the first 16 bytes of the
+/// SHA-256 of the line (so the same line read twice is one message).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageId(pub [u8; 16]);
+
+impl MessageId {
+    /// Lowercase hex, 32 characters.
+    pub fn to_hex(&self) -> String {
+        crate::format::RecordId(self.0).to_hex()
+    }
+
+    /// Parses 32 hex characters.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        crate::format::RecordId::from_hex(s).map(|r| MessageId(r.0))
+    }
+
+    /// The id of a FTPChat line.
+    pub fn of_line(line: &[u8]) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(line);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        MessageId(id)
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// Whether a message is on the server yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageStatus {
+    /// Sent locally, not yet confirmed on the server (in the outbox).
+    Pending,
+    /// Read back from the server.
+    Confirmed,
+}
+
+/// A chat message as an application shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its id.
+    pub id: MessageId,
+    /// The sender's display name (chosen by the sender; not proof of identity).
+    pub sender: String,
+    /// The text.
+    pub text: String,
+    /// When it was written, milliseconds since the Unix epoch (UTC), when known: the HLC
+    /// time of native records, the token time of FTPChat 1.6 lines.
+    pub timestamp_ms: Option<u64>,
+    /// The writer's local time as written in a FTPChat line (no time zone).
+    pub local_time: Option<LegacyTimestamp>,
+    /// Pending or confirmed.
+    pub status: MessageStatus,
+    /// The codec of its line.
+    pub codec: Codec,
+    /// `true` when this client sent it.
+    pub is_own: bool,
+}
+
+/// Where a message sorts in the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SortKey {
+    /// Native rooms: hybrid logical clock, then writer id, then sequence number.
+    Native {
+        /// HLC time.
+        hlc: Hlc,
+        /// Writer id.
+        writer: WriterId,
+        /// Per-writer sequence.
+        seq: u64,
+        /// Record id: the last tie-break, so every client orders even a misbehaving
+        /// writer's records the same way.
+        id: MessageId,
+    },
+    /// Shared files: file order (an arrival counter), pending messages last.
+    File {
+        /// 0 for confirmed lines, 1 for pending ones (after every confirmed line).
+        pending: u8,
+        /// Arrival order.
+        order: u64,
+    },
+}
+
+/// The merged, ordered, deduplicated messages of a room.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    by_key: BTreeMap<SortKey, Message>,
+    keys: HashMap<MessageId, SortKey>,
+}
+
+/// What [`Timeline::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new message.
+    New,
+    /// A pending message of ours was confirmed.
+    Confirmed,
+    /// Already known: dropped.
+    Duplicate,
+}
+
+impl Timeline {
+    /// An empty timeline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// `true` when empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// `true` when a message with this id is known.
+    pub fn contains(&self, id: &MessageId) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// A message by id.
+    pub fn get(&self, id: &MessageId) -> Option<&Message> {
+        self.keys.get(id).and_then(|k| self.by_key.get(k))
+    }
+
+    /// Adds a message; a confirmed copy of a pending message confirms it (moving it to
+    /// `key`); any other known id is a duplicate.
+    pub fn insert(&mut self, key: SortKey, message: Message) -> Inserted {
+        if let Some(old_key) = self.keys.get(&message.id).copied() {
+            let confirms = message.status == MessageStatus::Confirmed
+                && self.by_key.get(&old_key).map(|m| m.status) == Some(MessageStatus::Pending);
+            if !confirms {
+                return Inserted::Duplicate;
+            }
+            if let Some(mut old) = self.by_key.remove(&old_key) {
+                old.status = MessageStatus::Confirmed;
+                old.timestamp_ms = old.timestamp_ms.or(message.timestamp_ms);
+                self.keys.insert(old.id, key);
+                self.by_key.insert(key, old);
+            }
+            return Inserted::Confirmed;
+        }
+        if self.by_key.contains_key(&key) {
+            // Another message already holds this place (a writer reusing a sequence
+            // number): the first one stays.
+            return Inserted::Duplicate;
+        }
+        self.keys.insert(message.id, key);
+        self.by_key.insert(key, message);
+        Inserted::New
+    }
+
+    /// All messages in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Message> {
+        self.by_key.values()
+    }
+
+    /// Up to `limit` messages just before `before` (or the newest when `None`), in
+    /// chronological order.
+    pub fn page(&self, before: Option<&MessageId>, limit: usize) -> Vec<Message> {
+        let upper = before.and_then(|id| self.keys.get(id));
+        let mut page: Vec<Message> = match upper {
+            Some(k) => self
+                .by_key
+                .range(..*k)
+                .rev()
+                .take(limit)
+                .map(|(_, m)| m.clone())
+                .collect(),
+            None if before.is_some() => Vec::new(),
+            None => self.by_key.values().rev().take(limit).cloned().collect(),
+        };
+        page.reverse();
+        page
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn msg(id: u8, status: MessageStatus) -> Message {
+        Message {
+            id: MessageId([id; 16]),
+            sender: "s".into(),
+            text: format!("m{id}"),
+            timestamp_ms: None,
+            local_time: None,
+            status,
+            codec: Codec::Native,
+            is_own: false,
+        }
+    }
+
+    fn key(hlc: u64) -> SortKey {
+        SortKey::Native {
+            hlc: Hlc(hlc),
+            writer: WriterId([0; 16]),
+            seq: hlc,
+            id: MessageId([hlc as u8; 16]),
+        }
+    }
+
+    #[test]
+    fn dedupes_orders_and_confirms() {
+        let mut t = Timeline::new();
+        assert_eq!(
+            t.insert(key(2), msg(2, MessageStatus::Confirmed)),
+            Inserted::New
+        );
+        assert_eq!(
+            t.insert(key(1), msg(1, MessageStatus::Confirmed)),
+            Inserted::New
+        );
+        assert_eq!(
+            t.insert(key(1), msg(1, MessageStatus::Confirmed)),
+            Inserted::Duplicate
+        );
+        assert_eq!(
+            t.insert(key(3), msg(3, MessageStatus::Pending)),
+            Inserted::New
+        );
+        assert_eq!(
+            t.insert(key(3), msg(3, MessageStatus::Confirmed)),
+            Inserted::Confirmed
+        );
+        assert_eq!(
+            t.insert(key(3), msg(3, MessageStatus::Confirmed)),
+            Inserted::Duplicate
+        );
+        let texts: Vec<_> = t.iter().map(|m| m.text.clone()).collect();
+        assert_eq!(texts, ["m1", "m2", "m3"]);
+        assert!(t.iter().all(|m| m.status == MessageStatus::Confirmed));
+    }
+
+    #[test]
+    fn pages_backwards() {
+        let mut t = Timeline::new();
+        for i in 1..=10 {
+            t.insert(key(u64::from(i)), msg(i, MessageStatus::Confirmed));
+        }
+        let newest = t.page(None, 3);
+        assert_eq!(
+            newest.iter().map(|m| m.id.0[0]).collect::<Vec<_>>(),
+            [8, 9, 10]
+        );
+        let older = t.page(Some(&newest[0].id), 3);
+        assert_eq!(
+            older.iter().map(|m| m.id.0[0]).collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
+        assert!(t.page(Some(&MessageId([99; 16])), 3).is_empty());
+    }
+}

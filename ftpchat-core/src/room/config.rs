@@ -1,0 +1,258 @@
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::{FernetKey, KdfParams};
+
+/// Which codec a shared-file room writes (it reads all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WriteCodec {
+    /// FTPChat 1.5 lines. **No key: anyone can read them.**
+    Legacy15,
+    /// FTPChat 1.6 lines (needs a password and the 1.6 client's KDF parameters).
+    Fernet16,
+}
+
+/// How the room is laid out on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// ftpchat's native room: a directory with a header and one log per device, so no two
+    /// clients write one file. Safe on every server.
+    Native {
+        /// The room directory, relative to the transport root.
+        dir: String,
+    },
+    /// FTPChat's layout: one file every client appends to. Loses lines on servers whose
+    /// `APPE` is not atomic (e.g. libunftp) unless `lock` is set.
+    SharedFile {
+        /// The chat file, relative to the transport root.
+        file: String,
+        /// The codec this client writes.
+        codec: WriteCodec,
+        /// Take a directory lock around each append (for servers whose `APPE` is not
+        /// atomic). All writers must use it for it to help.
+        lock: bool,
+    },
+}
+
+/// A chat password. Zeroized on drop; `Debug` shows nothing.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(password: impl Into<String>) -> Self {
+        Password(Zeroizing::new(password.into()))
+    }
+
+    /// The password text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl From<&str> for Password {
+    fn from(s: &str) -> Self {
+        Password::new(s)
+    }
+}
+
+impl From<String> for Password {
+    fn from(s: String) -> Self {
+        Password::new(s)
+    }
+}
+
+/// How the room key is obtained.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// A password; the key is derived with the room's (or the compat) KDF parameters.
+    Password(Password),
+    /// An already derived key (e.g. cached by the app).
+    Key(Box<FernetKey>),
+}
+
+/// Where a room keeps its local state (writer id, read positions, outbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateLocation {
+    /// Nothing survives the process: a new writer id each time, unsent messages lost on
+    /// exit.
+    Memory,
+    /// A folder on this device; one state file per room inside it. Unsent messages are
+    /// delivered after a restart.
+    Folder(PathBuf),
+}
+
+/// The wall clock a room uses (milliseconds since the Unix epoch). Replaceable so tests
+/// can model skewed clocks.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now, in milliseconds since the Unix epoch (UTC).
+    fn now_ms(&self) -> u64;
+
+    /// This device's offset from UTC in seconds at `ms`, for FTPChat's local timestamps.
+    fn local_offset_secs(&self, ms: u64) -> i32 {
+        use chrono::{Local, Offset, TimeZone};
+        let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+        Local
+            .timestamp_opt(secs, 0)
+            .single()
+            .map(|t| t.offset().fix().local_minus_utc())
+            .unwrap_or(0)
+    }
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// The KDF parameters ftpchat uses for FTPChat 1.6 rooms unless told otherwise: salt
+/// `ftpchat`, 100,000 iterations. An existing 1.6 client's own values must be set to talk
+/// to it.
+pub fn default_compat_kdf() -> KdfParams {
+    KdfParams::new(b"ftpchat".to_vec(), 100_000)
+        .unwrap_or_else(|_| unreachable!("constant parameters are in range"))
+}
+
+/// Everything needed to open a room.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// Layout and path.
+    pub layout: Layout,
+    /// The name shown with this client's messages.
+    pub display_name: String,
+    /// Password or key; `None` only for FTPChat 1.5 shared files.
+    pub credentials: Option<Credentials>,
+    /// KDF parameters for FTPChat 1.6 lines.
+    pub compat_kdf: KdfParams,
+    /// PBKDF2 iterations for a native room this client creates (default 600,000).
+    pub native_iterations: u32,
+    /// Create a native room that does not exist yet.
+    pub create: bool,
+    /// Where local state lives.
+    pub state: StateLocation,
+    /// The wall clock.
+    pub clock: Arc<dyn Clock>,
+    /// Attempts per message per sync before giving up until the next sync.
+    pub append_attempts: u32,
+    /// How long a shared-file lock is valid.
+    pub lock_ttl: Duration,
+    /// How long to wait for a shared-file lock before failing the delivery.
+    pub lock_wait: Duration,
+}
+
+impl RoomConfig {
+    fn base(layout: Layout, display_name: impl Into<String>) -> Self {
+        RoomConfig {
+            layout,
+            display_name: display_name.into(),
+            credentials: None,
+            compat_kdf: default_compat_kdf(),
+            native_iterations: KdfParams::DEFAULT_ITERATIONS,
+            create: true,
+            state: StateLocation::Memory,
+            clock: Arc::new(SystemClock),
+            append_attempts: 5,
+            lock_ttl: Duration::from_secs(30),
+            lock_wait: Duration::from_secs(60),
+        }
+    }
+
+    /// A native room in directory `dir`, created if missing.
+    pub fn native(
+        dir: impl Into<String>,
+        display_name: impl Into<String>,
+        password: impl Into<Password>,
+    ) -> Self {
+        let mut c = Self::base(Layout::Native { dir: dir.into() }, display_name);
+        c.credentials = Some(Credentials::Password(password.into()));
+        c
+    }
+
+    /// A FTPChat shared file written with `codec`.
+    pub fn shared_file(
+        file: impl Into<String>,
+        codec: WriteCodec,
+        display_name: impl Into<String>,
+    ) -> Self {
+        Self::base(
+            Layout::SharedFile {
+                file: file.into(),
+                codec,
+                lock: false,
+            },
+            display_name,
+        )
+    }
+
+    /// Sets the password.
+    pub fn with_password(mut self, password: impl Into<Password>) -> Self {
+        self.credentials = Some(Credentials::Password(password.into()));
+        self
+    }
+
+    /// Sets an already derived key.
+    pub fn with_key(mut self, key: FernetKey) -> Self {
+        self.credentials = Some(Credentials::Key(Box::new(key)));
+        self
+    }
+
+    /// Sets the FTPChat 1.6 KDF parameters.
+    pub fn with_compat_kdf(mut self, kdf: KdfParams) -> Self {
+        self.compat_kdf = kdf;
+        self
+    }
+
+    /// Sets the PBKDF2 iterations for a native room this client creates.
+    pub fn with_native_iterations(mut self, iterations: u32) -> Self {
+        self.native_iterations = iterations;
+        self
+    }
+
+    /// Keeps state in `folder` (created if missing).
+    pub fn with_state_dir(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.state = StateLocation::Folder(folder.into());
+        self
+    }
+
+    /// Takes a directory lock around each shared-file append.
+    pub fn with_lock(mut self, lock: bool) -> Self {
+        if let Layout::SharedFile { lock: l, .. } = &mut self.layout {
+            *l = lock;
+        }
+        self
+    }
+
+    /// Uses another clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Fails instead of creating a missing native room.
+    pub fn must_exist(mut self) -> Self {
+        self.create = false;
+        self
+    }
+}

@@ -1,0 +1,1087 @@
+//! The room driver's two halves: [`View`] (timeline, outbox, send; CPU only) and
+//! [`Engine`] (delivery and reading over the transport).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::config::{Clock, Credentials, Layout, RoomConfig, StateLocation, WriteCodec};
+use super::lock::FileLock;
+use super::state::{Outgoing, SavedState, StateFile};
+use super::{lock, Outbox, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN};
+use crate::crypto::{derive_key, FernetKey, KdfParams};
+use crate::format::{
+    Codec, CompatMessage, DecodeError, Frame, Keyring, LegacyTimestamp, LineDecoder, LineEncoder,
+    NativeRecord, Record, RecordBody, RoomHeader, RoomId, WriterId,
+};
+use crate::log::{
+    FileReader, HlcClock, Inserted, Message, MessageId, MessageStatus, ReadPlan, SortKey, Timeline,
+};
+use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
+
+const HEADER_FILE: &str = "room.ftpchat";
+const LOGS_DIR: &str = "logs";
+/// Order numbers below this are reserved for history loaded after a restart.
+const HISTORY_SLOTS: u64 = 1 << 48;
+
+/// How this client writes.
+enum Sender {
+    Native {
+        key: FernetKey,
+        room: RoomId,
+        writer: WriterId,
+        seq: u64,
+        clock: HlcClock,
+    },
+    Shared {
+        codec: WriteCodec,
+        key: Option<FernetKey>,
+        pending_order: u64,
+    },
+}
+
+/// What the user sees and sends. Never held across I/O.
+pub(crate) struct View {
+    pub timeline: Timeline,
+    pub outbox: Outbox,
+    pub events: Vec<RoomEvent>,
+    pub display_name: String,
+    new_messages: Vec<Message>,
+    confirmed: Vec<MessageId>,
+    sender: Sender,
+    encoder: LineEncoder,
+    clock: Arc<dyn Clock>,
+}
+
+impl View {
+    pub fn send(&mut self, text: &str) -> Result<MessageId, RoomError> {
+        let now = self.clock.now_ms();
+        let (id, key, line, message) = match &mut self.sender {
+            Sender::Native {
+                key,
+                room,
+                writer,
+                seq,
+                clock,
+            } => {
+                *seq += 1;
+                let record = NativeRecord {
+                    id: crate::format::RecordId::random(),
+                    room: *room,
+                    writer: *writer,
+                    seq: *seq,
+                    hlc: clock.tick(now),
+                    sender: self.display_name.clone(),
+                    body: RecordBody::Text(text.to_owned()),
+                };
+                let line = self.encoder.native(&record, key);
+                let sort = native_key(&record);
+                let message = native_message(&record, text.to_owned(), true);
+                (message.id, sort, line, message)
+            }
+            Sender::Shared {
+                codec,
+                key,
+                pending_order,
+            } => {
+                let local = local_timestamp(now, self.clock.local_offset_secs(now));
+                // FTPChat's GUI ends every message with a newline; old clients expect it.
+                let mut body = text.to_owned();
+                if !body.ends_with('\n') {
+                    body.push('\n');
+                }
+                let compat = CompatMessage::new(local, self.display_name.clone(), body)?;
+                let line = match (*codec, key.as_ref()) {
+                    (WriteCodec::Fernet16, Some(k)) => {
+                        self.encoder.fernet16(&compat, k, now / 1000)
+                    }
+                    _ => self.encoder.legacy15(&compat),
+                };
+                *pending_order += 1;
+                let sort = SortKey::File {
+                    pending: 1,
+                    order: *pending_order,
+                };
+                let codec = match *codec {
+                    WriteCodec::Legacy15 => Codec::Legacy15,
+                    WriteCodec::Fernet16 => Codec::Fernet16,
+                };
+                let mut message =
+                    compat_message(MessageId::of_line(line.as_bytes()), codec, &compat, None);
+                message.status = MessageStatus::Pending;
+                message.is_own = true;
+                (message.id, sort, line, message)
+            }
+        };
+        self.timeline.insert(key, message);
+        self.outbox.push_back(Outgoing { id, key, line });
+        Ok(id)
+    }
+
+    pub fn take_update(&mut self) -> SyncUpdate {
+        SyncUpdate {
+            messages: std::mem::take(&mut self.new_messages),
+            confirmed: std::mem::take(&mut self.confirmed),
+            events: std::mem::take(&mut self.events),
+        }
+    }
+
+    fn insert(&mut self, key: SortKey, message: Message) {
+        let id = message.id;
+        match self.timeline.insert(key, message.clone()) {
+            Inserted::New => self.new_messages.push(message),
+            Inserted::Confirmed => self.confirmed.push(id),
+            Inserted::Duplicate => {}
+        }
+    }
+
+    fn observe(&mut self, record: &NativeRecord) {
+        if let Sender::Native { clock, .. } = &mut self.sender {
+            clock.observe(record.hlc, self.clock.now_ms());
+        }
+    }
+}
+
+fn local_timestamp(now_ms: u64, offset_secs: i32) -> LegacyTimestamp {
+    use chrono::{Datelike, Timelike};
+    let secs = (now_ms / 1000) as i64 + i64::from(offset_secs);
+    let t = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .naive_utc();
+    LegacyTimestamp {
+        year: t.year().clamp(0, 9999) as u16,
+        month: t.month() as u8,
+        day: t.day() as u8,
+        hour: t.hour() as u8,
+        minute: t.minute() as u8,
+    }
+}
+
+fn native_key(record: &NativeRecord) -> SortKey {
+    SortKey::Native {
+        hlc: record.hlc,
+        writer: record.writer,
+        seq: record.seq,
+        id: MessageId(record.id.0),
+    }
+}
+
+fn native_message(record: &NativeRecord, text: String, own: bool) -> Message {
+    Message {
+        id: MessageId(record.id.0),
+        sender: record.sender.clone(),
+        text,
+        timestamp_ms: Some(record.hlc.wall_ms()),
+        local_time: None,
+        status: if own {
+            MessageStatus::Pending
+        } else {
+            MessageStatus::Confirmed
+        },
+        codec: Codec::Native,
+        is_own: own,
+    }
+}
+
+fn compat_message(
+    id: MessageId,
+    codec: Codec,
+    m: &CompatMessage,
+    token_time: Option<u64>,
+) -> Message {
+    // Show the text without the newline FTPChat's GUI appends.
+    let text = m.text.strip_suffix('\n').unwrap_or(&m.text).to_owned();
+    Message {
+        id,
+        sender: m.username.clone().unwrap_or_default(),
+        text,
+        timestamp_ms: token_time.map(|s| s.saturating_mul(1000)),
+        local_time: m.timestamp,
+        status: MessageStatus::Confirmed,
+        codec,
+        is_own: false,
+    }
+}
+
+struct NativeIo {
+    logs_dir: RemotePath,
+    own_name: String,
+    own_log: RemotePath,
+    own_len: u64,
+    own_ends_with_lf: bool,
+    /// `false` after any failed append and at start: check the log before appending.
+    own_verified: bool,
+    readers: HashMap<String, FileReader>,
+}
+
+struct SharedIo {
+    file: RemotePath,
+    reader: FileReader,
+    lock: Option<FileLock>,
+    verified: bool,
+}
+
+enum Io {
+    Native(NativeIo),
+    Shared(SharedIo),
+}
+
+/// Delivery and reading state; one sync at a time.
+pub(crate) struct Engine {
+    io: Io,
+    decoder: LineDecoder,
+    state_file: Option<StateFile>,
+    last_saved: String,
+    /// `true` once everything before the read positions is in the timeline.
+    history_loaded: bool,
+    /// Arrival counter for shared-file order.
+    file_order: u64,
+    any_authenticated: bool,
+    auth_failures: u64,
+    wrong_password_reported: bool,
+    append_attempts: u32,
+    clock: Arc<dyn Clock>,
+    writer_tag: String,
+    header_text: Option<String>,
+}
+
+/// One decoded line with where it came from.
+struct LineItem {
+    offset: u64,
+    line_id: MessageId,
+    result: Result<Record, DecodeError>,
+}
+
+/// A `Write` sink that frames and decodes as bytes arrive, so a large file never sits
+/// in memory whole.
+struct DecodingSink<'a> {
+    reader: &'a mut FileReader,
+    decoder: &'a mut LineDecoder,
+    items: Vec<LineItem>,
+    replaced: bool,
+    hash_lines: bool,
+}
+
+impl Write for DecodingSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (decoder, items, hash) = (&mut *self.decoder, &mut self.items, self.hash_lines);
+        let pushed = self.reader.push(buf, |frame| match frame {
+            Frame::Line { offset, bytes } => items.push(LineItem {
+                offset,
+                line_id: if hash {
+                    MessageId::of_line(bytes)
+                } else {
+                    MessageId([0; 16])
+                },
+                result: decoder.decode_line(bytes),
+            }),
+            Frame::TooLong { offset, .. } => items.push(LineItem {
+                offset,
+                line_id: MessageId([0; 16]),
+                result: Err(DecodeError::LineTooLong),
+            }),
+        });
+        match pushed {
+            Ok(()) => Ok(buf.len()),
+            Err(_) => {
+                self.replaced = true;
+                Err(std::io::Error::other("file was replaced"))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads what is new in one file. Returns the decoded lines; a replaced file is re-read
+/// from the start (the timeline drops what it already has).
+fn read_new(
+    t: &dyn Transport,
+    path: &RemotePath,
+    size: u64,
+    reader: &mut FileReader,
+    decoder: &mut LineDecoder,
+    hash_lines: bool,
+    events: &mut Vec<RoomEvent>,
+) -> Result<Vec<LineItem>, TransportError> {
+    let mut items = Vec::new();
+    for _ in 0..2 {
+        let offset = match reader.plan(size) {
+            ReadPlan::UpToDate => return Ok(items),
+            ReadPlan::Restart => {
+                events.push(RoomEvent::FileReplaced {
+                    file: path.to_string(),
+                });
+                reader.reset();
+                0
+            }
+            ReadPlan::ReadFrom { offset } => offset,
+        };
+        reader.begin_read();
+        let mut sink = DecodingSink {
+            reader,
+            decoder,
+            items: Vec::new(),
+            replaced: false,
+            hash_lines,
+        };
+        let result = t.read_from(path, offset, &mut sink);
+        let (replaced, got) = (sink.replaced, sink.items);
+        items.extend(got);
+        reader.end_read();
+        if replaced {
+            events.push(RoomEvent::FileReplaced {
+                file: path.to_string(),
+            });
+            reader.reset();
+            continue;
+        }
+        // A read cut short keeps what arrived; the reader resumes after it next time.
+        result?;
+        return Ok(items);
+    }
+    Ok(items)
+}
+
+/// `true` when `line` is a complete line in `region`, which starts at `start` in its
+/// file; `prev` is the byte before `start` (None at the start of the file).
+fn contains_line(region: &[u8], prev: Option<u8>, line: &[u8]) -> bool {
+    let mut at_line_start = prev.is_none_or(|b| b == b'\n');
+    let mut rest = region;
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        let candidate = &rest[..i];
+        let candidate = candidate.strip_suffix(b"\r").unwrap_or(candidate);
+        if at_line_start && candidate == line {
+            return true;
+        }
+        at_line_start = true;
+        rest = &rest[i + 1..];
+    }
+    false
+}
+
+fn read_region(
+    t: &dyn Transport,
+    path: &RemotePath,
+    from: u64,
+) -> Result<(Option<u8>, Vec<u8>), TransportError> {
+    let mut buf = Vec::new();
+    if from == 0 {
+        t.read_from(path, 0, &mut buf)?;
+        return Ok((None, buf));
+    }
+    t.read_from(path, from - 1, &mut buf)?;
+    if buf.is_empty() {
+        return Ok((None, buf));
+    }
+    let prev = buf.remove(0);
+    Ok((Some(prev), buf))
+}
+
+fn validate_display_name(name: &str) -> Result<(), RoomError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(RoomError::InvalidName(format!(
+            "longer than {MAX_NAME_LEN} bytes"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(RoomError::InvalidName(
+            "contains a control character".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn derive(credentials: &Option<Credentials>, kdf: &KdfParams) -> Option<FernetKey> {
+    match credentials {
+        Some(Credentials::Password(p)) => Some(derive_key(p.expose(), kdf)),
+        Some(Credentials::Key(k)) => Some(k.as_ref().clone()),
+        None => None,
+    }
+}
+
+/// Reads the native room header, creating the room when it is missing and allowed.
+/// Returns the header and, when this client created it, the key it derived.
+fn load_or_create_header(
+    t: &dyn Transport,
+    room_dir: &RemotePath,
+    config: &RoomConfig,
+    cached: Option<&str>,
+) -> Result<(RoomHeader, Option<FernetKey>), RoomError> {
+    let header_path = room_dir.join(HEADER_FILE)?;
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match transport::read_all(t, &header_path) {
+            Ok(bytes) => return Ok((RoomHeader::parse(&bytes)?, None)),
+            Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+            // Offline: a room opened before opens from its saved header, so the user
+            // can read what is cached and queue messages.
+            Err(e) if e.is_transient() && cached.is_some() => {
+                return Ok((
+                    RoomHeader::parse(cached.unwrap_or_default().as_bytes())?,
+                    None,
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !config.create {
+            return Err(RoomError::NotFound(room_dir.to_string()));
+        }
+        if let Some(parent) = room_dir.parent() {
+            transport::make_dir_all(t, &parent)?;
+        }
+        match t.make_dir(room_dir) {
+            Ok(()) => {
+                // We created the directory, so we write the header; others wait for it.
+                let kdf = KdfParams::new(
+                    crate::crypto::random_bytes::<{ KdfParams::DEFAULT_SALT_LEN }>().to_vec(),
+                    u64::from(config.native_iterations),
+                )?;
+                let key = derive(&config.credentials, &kdf).ok_or_else(|| {
+                    RoomError::InvalidConfig("a native room needs a password or key".into())
+                })?;
+                let header =
+                    RoomHeader::new(RoomId::random(), kdf, &key, config.clock.now_ms() / 1000);
+                transport::make_dir_all(t, &room_dir.join(LOGS_DIR)?)?;
+                t.write_atomic(&header_path, header.encode().as_bytes())?;
+                return Ok((header, Some(key)));
+            }
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                // Another client is creating it: wait for its header, within bounds.
+                if waited > Duration::from_secs(15) {
+                    return Err(RoomError::NotFound(format!(
+                        "{room_dir} exists but has no {HEADER_FILE}"
+                    )));
+                }
+                std::thread::sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Opens a room: the engine and the view.
+pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, View), RoomError> {
+    validate_display_name(&config.display_name)?;
+    let layout_path = match &config.layout {
+        Layout::Native { dir } => dir.clone(),
+        Layout::SharedFile { file, .. } => file.clone(),
+    };
+    let state_file = match &config.state {
+        StateLocation::Memory => None,
+        StateLocation::Folder(folder) => Some(
+            StateFile::new(folder, &format!("{}\n{layout_path}", t.describe()))
+                .map_err(RoomError::LocalState)?,
+        ),
+    };
+    let saved = match &state_file {
+        Some(f) => f.load().map_err(RoomError::LocalState)?.unwrap_or_default(),
+        None => SavedState::default(),
+    };
+    let history_loaded = saved.cursors.is_empty();
+
+    let (io, sender, keys, writer_tag, header_text) = match &config.layout {
+        Layout::Native { dir } => {
+            let room_dir = RemotePath::new(dir)?;
+            let (header, created_key) =
+                load_or_create_header(t, &room_dir, config, saved.header.as_deref())?;
+            let key = match created_key {
+                Some(k) => k,
+                None => derive(&config.credentials, &header.kdf).ok_or_else(|| {
+                    RoomError::InvalidConfig("a native room needs a password or key".into())
+                })?,
+            };
+            header.verify_key(&key)?;
+            let writer = saved.writer.unwrap_or_else(WriterId::random);
+            let logs_dir = room_dir.join(LOGS_DIR)?;
+            let own_name = format!("{}.log", writer.to_hex());
+            let own_log = logs_dir.join(&own_name)?;
+            let readers = saved
+                .cursors
+                .iter()
+                .map(|(name, c)| (name.clone(), FileReader::resume(c.clone())))
+                .collect();
+            let io = Io::Native(NativeIo {
+                logs_dir,
+                own_name,
+                own_log,
+                own_len: saved.own_log_len,
+                own_ends_with_lf: saved.own_log_ends_with_lf || saved.own_log_len == 0,
+                own_verified: false,
+                readers,
+            });
+            let header_text = header.encode();
+            let sender = Sender::Native {
+                key: key.clone(),
+                room: header.room_id,
+                writer,
+                seq: saved.seq,
+                clock: HlcClock::new(saved.hlc),
+            };
+            let keys = Keyring {
+                fernet16: None,
+                native: Some((key, header.room_id)),
+            };
+            (io, sender, keys, writer.to_hex(), Some(header_text))
+        }
+        Layout::SharedFile { file, codec, lock } => {
+            let path = RemotePath::new(file)?;
+            let key = derive(&config.credentials, &config.compat_kdf);
+            if *codec == WriteCodec::Fernet16 && key.is_none() {
+                return Err(RoomError::InvalidConfig(
+                    "FTPChat 1.6 rooms need a password or key".into(),
+                ));
+            }
+            if *codec == WriteCodec::Legacy15 {
+                CompatMessage::new(local_timestamp(0, 0), config.display_name.clone(), "")?;
+            }
+            let reader = saved
+                .cursors
+                .get(path.as_str())
+                .cloned()
+                .map(FileReader::resume)
+                .unwrap_or_default();
+            let lock = lock
+                .then(|| FileLock::new(&path, config.lock_ttl, config.lock_wait))
+                .transpose()?;
+            let io = Io::Shared(SharedIo {
+                file: path,
+                reader,
+                lock,
+                verified: false,
+            });
+            let sender = Sender::Shared {
+                codec: *codec,
+                key: key.clone(),
+                pending_order: 0,
+            };
+            let tag = saved.writer.unwrap_or_else(WriterId::random).to_hex();
+            (
+                io,
+                sender,
+                Keyring {
+                    fernet16: key,
+                    native: None,
+                },
+                tag,
+                None,
+            )
+        }
+    };
+
+    let mut decoder = LineDecoder::new(keys);
+    let mut view = View {
+        timeline: Timeline::new(),
+        outbox: Outbox::new(),
+        events: Vec::new(),
+        display_name: config.display_name.clone(),
+        new_messages: Vec::new(),
+        confirmed: Vec::new(),
+        sender,
+        encoder: LineEncoder::new(),
+        clock: config.clock.clone(),
+    };
+    // Unsent messages from an earlier run: back in the outbox and the timeline.
+    for out in saved.outbox {
+        if let Ok(record) = decoder.decode_line(out.line.as_bytes()) {
+            let mut message = match &record {
+                Record::Native(r) => match &r.body {
+                    RecordBody::Text(text) => native_message(r, text.clone(), true),
+                    _ => continue,
+                },
+                Record::Compat {
+                    codec,
+                    message,
+                    token_time,
+                } => compat_message(out.id, *codec, message, *token_time),
+            };
+            message.status = MessageStatus::Pending;
+            message.is_own = true;
+            view.timeline.insert(out.key, message);
+            if let (SortKey::File { order, .. }, Sender::Shared { pending_order, .. }) =
+                (&out.key, &mut view.sender)
+            {
+                *pending_order = (*pending_order).max(*order);
+            }
+            view.outbox.push_back(out);
+        }
+    }
+    let engine = Engine {
+        io,
+        decoder,
+        state_file,
+        last_saved: String::new(),
+        history_loaded,
+        file_order: if history_loaded { 0 } else { HISTORY_SLOTS },
+        any_authenticated: false,
+        auth_failures: 0,
+        wrong_password_reported: false,
+        append_attempts: config.append_attempts.max(1),
+        clock: config.clock.clone(),
+        writer_tag,
+        header_text,
+    };
+    Ok((engine, view))
+}
+
+impl Engine {
+    pub fn sync(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
+        self.flush(t, view)?;
+        self.poll(t, view)
+    }
+
+    /// Delivers the outbox in order, each message exactly once.
+    pub fn flush(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
+        loop {
+            let Some(next) = lock(view).outbox.front().cloned() else {
+                return Ok(());
+            };
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut events = Vec::new();
+                let result = self.deliver(t, &next.line, &mut events);
+                let mut v = lock(view);
+                v.events.extend(events);
+                match result {
+                    Ok(()) => {
+                        if v.outbox.front().map(|o| o.id) == Some(next.id) {
+                            v.outbox.pop_front();
+                        }
+                        if matches!(self.io, Io::Native(_)) {
+                            // Appended and verified: confirmed. (Shared files are confirmed
+                            // when the poll reads the line at its place in the file.)
+                            if let Some(mut m) = v.timeline.get(&next.id).cloned() {
+                                m.status = MessageStatus::Confirmed;
+                                v.insert(next.key, m);
+                            }
+                        }
+                        drop(v);
+                        break;
+                    }
+                    Err(e) if e.is_transient() && attempt < self.append_attempts => {
+                        v.events.push(RoomEvent::DeliveryRetry {
+                            attempt,
+                            error: e.to_string(),
+                        });
+                        drop(v);
+                        std::thread::sleep(Duration::from_millis(10u64 << attempt.min(6)));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Record progress so a crash now does not resend.
+            let v = lock(view);
+            self.persist(&v)?;
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        t: &dyn Transport,
+        line: &str,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), RoomError> {
+        match &mut self.io {
+            Io::Native(io) => Self::deliver_native(t, io, line.as_bytes()).map_err(RoomError::from),
+            Io::Shared(io) => {
+                if let Some(l) = &io.lock {
+                    l.acquire(t, self.clock.as_ref(), &self.writer_tag, events)?;
+                }
+                let result = Self::deliver_shared(t, io, line.as_bytes());
+                if let Some(l) = &io.lock {
+                    // A failed release expires with the lock's lifetime.
+                    let _ = l.release(t);
+                }
+                result.map_err(RoomError::from)
+            }
+        }
+    }
+
+    /// Appends to our own log. Before appending after any doubt, looks at the log: if the
+    /// line is already there (an append that timed out after writing), done; if the log
+    /// ends mid-line (a torn append), start with LF so the fragment stays its own line.
+    fn deliver_native(
+        t: &dyn Transport,
+        io: &mut NativeIo,
+        line: &[u8],
+    ) -> Result<(), TransportError> {
+        if !io.own_verified {
+            let size = t.size(&io.own_log)?.unwrap_or(0);
+            if size != io.own_len {
+                let start = io.own_len.min(size);
+                let (prev, region) = read_region(t, &io.own_log, start)?;
+                let last = region.last().copied().or(prev);
+                io.own_len = start + region.len() as u64;
+                io.own_ends_with_lf = last.is_none_or(|b| b == b'\n');
+                if contains_line(&region, prev, line) {
+                    io.own_verified = true;
+                    return Ok(());
+                }
+            }
+            io.own_verified = true;
+        }
+        let mut data = Vec::with_capacity(line.len() + 2);
+        if !io.own_ends_with_lf {
+            data.push(b'\n');
+        }
+        data.extend_from_slice(line);
+        data.push(b'\n');
+        let result = match t.append(&io.own_log, &data) {
+            Err(e) if e.kind() == TransportErrorKind::NotFound => {
+                transport::make_dir_all(t, &io.logs_dir)?;
+                t.append(&io.own_log, &data)
+            }
+            other => other,
+        };
+        match result {
+            Ok(()) => {
+                io.own_len += data.len() as u64;
+                io.own_ends_with_lf = true;
+                Ok(())
+            }
+            Err(e) => {
+                io.own_verified = false;
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends to the shared file and confirms by reading the new tail; a line the server
+    /// lost is reported as a transient error so the caller appends it again.
+    fn deliver_shared(
+        t: &dyn Transport,
+        io: &mut SharedIo,
+        line: &[u8],
+    ) -> Result<(), TransportError> {
+        let size0 = t.size(&io.file)?.unwrap_or(0);
+        let ends_with_lf = if size0 == 0 {
+            true
+        } else if io.verified && io.reader.read_pos() == size0 {
+            io.reader.pending_len() == 0
+        } else if io.verified {
+            true
+        } else {
+            let mut last = Vec::new();
+            t.read_from(&io.file, size0 - 1, &mut last)?;
+            last.first().is_none_or(|&b| b == b'\n')
+        };
+        let mut data = Vec::with_capacity(line.len() + 2);
+        if !ends_with_lf {
+            data.push(b'\n');
+        }
+        data.extend_from_slice(line);
+        data.push(b'\n');
+        let appended = t.append(&io.file, &data);
+        io.verified = false;
+        let (prev, region) = read_region(t, &io.file, size0)?;
+        if contains_line(&region, prev, line) {
+            io.verified = true;
+            return Ok(());
+        }
+        appended?;
+        Err(TransportError::new(
+            TransportErrorKind::Transient,
+            "append",
+            "the server lost the appended line (concurrent APPE is not atomic here); appending again",
+        ))
+    }
+
+    fn poll(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
+        let mut events = Vec::new();
+        let result = match &mut self.io {
+            Io::Native(io) => Self::poll_native(t, io, &mut self.decoder, view, &mut events),
+            Io::Shared(io) => match Self::poll_shared(t, io, &mut self.decoder, &mut events) {
+                Ok(items) => {
+                    let file = io.file.clone();
+                    self.absorb_shared(items, &file, view, &mut events);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        };
+        lock(view).events.extend(events);
+        result.map_err(RoomError::from)
+    }
+
+    fn poll_native(
+        t: &dyn Transport,
+        io: &mut NativeIo,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View>,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let entries = match t.list(&io.logs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let Some(writer) = log_writer(&entry.name) else {
+                continue;
+            };
+            if entry.is_dir {
+                continue;
+            }
+            let path = io.logs_dir.join(&entry.name)?;
+            let size = match entry.size {
+                Some(s) => s,
+                None => t.size(&path)?.unwrap_or(0),
+            };
+            let reader = io.readers.entry(entry.name.clone()).or_default();
+            let items = read_new(t, &path, size, reader, decoder, false, events)?;
+            let mut v = lock(view);
+            for item in items {
+                match item.result {
+                    Ok(Record::Native(record)) if record.writer != writer => {
+                        events.push(RoomEvent::ForeignRecord {
+                            file: path.to_string(),
+                            offset: item.offset,
+                        })
+                    }
+                    Ok(Record::Native(record)) => {
+                        v.observe(&record);
+                        if let RecordBody::Text(text) = &record.body {
+                            let key = native_key(&record);
+                            let own = entry.name == io.own_name;
+                            let mut m = native_message(&record, text.clone(), own);
+                            m.status = MessageStatus::Confirmed;
+                            v.insert(key, m);
+                        }
+                    }
+                    Ok(_) => events.push(RoomEvent::UndecodableLine {
+                        file: path.to_string(),
+                        offset: item.offset,
+                        error: DecodeError::NotARecord,
+                    }),
+                    Err(error) => events.push(RoomEvent::UndecodableLine {
+                        file: path.to_string(),
+                        offset: item.offset,
+                        error,
+                    }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_shared(
+        t: &dyn Transport,
+        io: &mut SharedIo,
+        decoder: &mut LineDecoder,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<Vec<LineItem>, TransportError> {
+        let Some(size) = t.size(&io.file)? else {
+            return Ok(Vec::new());
+        };
+        read_new(t, &io.file, size, &mut io.reader, decoder, true, events)
+    }
+
+    fn absorb_shared(
+        &mut self,
+        items: Vec<LineItem>,
+        file: &RemotePath,
+        view: &Mutex<View>,
+        events: &mut Vec<RoomEvent>,
+    ) {
+        let mut v = lock(view);
+        for item in items {
+            match item.result {
+                Ok(Record::Compat {
+                    codec,
+                    message,
+                    token_time,
+                }) => {
+                    if codec == Codec::Fernet16 {
+                        self.any_authenticated = true;
+                    }
+                    self.file_order += 1;
+                    let key = SortKey::File {
+                        pending: 0,
+                        order: self.file_order,
+                    };
+                    v.insert(
+                        key,
+                        compat_message(item.line_id, codec, &message, token_time),
+                    );
+                }
+                Err(DecodeError::WrongKeyOrTampered) if !self.any_authenticated => {
+                    // Probably the password: one event, not one per line.
+                    self.auth_failures += 1;
+                }
+                Ok(_) => events.push(RoomEvent::UndecodableLine {
+                    file: file.to_string(),
+                    offset: item.offset,
+                    error: DecodeError::NotARecord,
+                }),
+                Err(error) => events.push(RoomEvent::UndecodableLine {
+                    file: file.to_string(),
+                    offset: item.offset,
+                    error,
+                }),
+            }
+        }
+        if self.auth_failures > 0 && !self.any_authenticated && !self.wrong_password_reported {
+            self.wrong_password_reported = true;
+            events.push(RoomEvent::WrongPassword {
+                failed_lines: self.auth_failures,
+            });
+        }
+    }
+
+    /// After a restart with saved read positions, brings what lies before them into the
+    /// timeline (without returning it from `sync` as new).
+    pub fn load_history(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
+        if self.history_loaded {
+            return Ok(());
+        }
+        let mut scratch_view_events = Vec::new();
+        match &mut self.io {
+            Io::Native(io) => {
+                let names: Vec<(String, u64)> = io
+                    .readers
+                    .iter()
+                    .map(|(n, r)| (n.clone(), r.committed()))
+                    .collect();
+                for (name, limit) in names {
+                    let Some(writer) = log_writer(&name) else {
+                        continue;
+                    };
+                    let path = io.logs_dir.join(&name)?;
+                    let mut reader = FileReader::default();
+                    let items = match read_new(
+                        t,
+                        &path,
+                        limit,
+                        &mut reader,
+                        &mut self.decoder,
+                        false,
+                        &mut scratch_view_events,
+                    ) {
+                        Ok(items) => items,
+                        Err(e) if e.kind() == TransportErrorKind::NotFound => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    let mut v = lock(view);
+                    for item in items.into_iter().filter(|i| i.offset < limit) {
+                        if let Ok(Record::Native(r)) = item.result {
+                            if let (true, RecordBody::Text(text)) = (r.writer == writer, &r.body) {
+                                let key = native_key(&r);
+                                let mut m = native_message(&r, text.clone(), name == io.own_name);
+                                m.status = MessageStatus::Confirmed;
+                                v.timeline.insert(key, m);
+                            }
+                        }
+                    }
+                }
+            }
+            Io::Shared(io) => {
+                let limit = io.reader.committed();
+                let mut reader = FileReader::default();
+                let items = read_new(
+                    t,
+                    &io.file,
+                    limit,
+                    &mut reader,
+                    &mut self.decoder,
+                    true,
+                    &mut scratch_view_events,
+                )?;
+                let mut v = lock(view);
+                // History goes before everything read this session (whose order numbers
+                // start at HISTORY_SLOTS when state was resumed).
+                for (i, item) in items.into_iter().filter(|i| i.offset < limit).enumerate() {
+                    if let Ok(Record::Compat {
+                        codec,
+                        message,
+                        token_time,
+                    }) = item.result
+                    {
+                        let key = SortKey::File {
+                            pending: 0,
+                            order: i as u64,
+                        };
+                        v.timeline.insert(
+                            key,
+                            compat_message(item.line_id, codec, &message, token_time),
+                        );
+                    }
+                }
+            }
+        }
+        self.history_loaded = true;
+        Ok(())
+    }
+
+    /// Saves local state when it changed.
+    pub fn persist(&mut self, view: &View) -> Result<(), RoomError> {
+        let Some(file) = &self.state_file else {
+            return Ok(());
+        };
+        let mut saved = SavedState {
+            outbox: view.outbox.iter().cloned().collect(),
+            header: self.header_text.clone(),
+            ..Default::default()
+        };
+        match (&self.io, &view.sender) {
+            (
+                Io::Native(io),
+                Sender::Native {
+                    writer, seq, clock, ..
+                },
+            ) => {
+                saved.writer = Some(*writer);
+                saved.seq = *seq;
+                saved.hlc = clock.last();
+                saved.own_log_len = io.own_len;
+                saved.own_log_ends_with_lf = io.own_ends_with_lf;
+                for (name, reader) in &io.readers {
+                    saved.cursors.insert(name.clone(), reader.state());
+                }
+            }
+            (Io::Shared(io), _) => {
+                saved.writer = WriterId::from_hex(&self.writer_tag);
+                saved.cursors.insert(io.file.to_string(), io.reader.state());
+            }
+            _ => {}
+        }
+        let text = saved.encode();
+        if text != self.last_saved {
+            file.save(&saved).map_err(RoomError::LocalState)?;
+            self.last_saved = text;
+        }
+        Ok(())
+    }
+}
+
+/// The writer id a log file name belongs to (`<32 hex>.log`); other names are ignored.
+fn log_writer(name: &str) -> Option<WriterId> {
+    name.strip_suffix(".log").and_then(WriterId::from_hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contains_line_needs_whole_lines() {
+        assert!(contains_line(b"abc\n", None, b"abc"));
+        assert!(contains_line(b"x\nabc\r\n", Some(b'\n'), b"abc"));
+        assert!(!contains_line(b"abc\n", Some(b'z'), b"abc")); // tail of a torn line
+        assert!(!contains_line(b"abc", None, b"abc")); // incomplete
+        assert!(!contains_line(b"xabc\n", None, b"abc"));
+        assert!(contains_line(b"zzz\nabc\n", Some(b'q'), b"abc"));
+    }
+
+    #[test]
+    fn local_timestamps() {
+        let ts = local_timestamp(1_764_873_000_000, 3600);
+        assert_eq!(ts.to_string(), "2025-12-04 19:30");
+    }
+}

@@ -1,0 +1,297 @@
+//! The room engine: what a user means by "a chat".
+//!
+//! [`Room::send`] puts a message in the local timeline (pending) and the outbox and
+//! returns its id at once; [`Room::sync`] delivers the outbox with confirmation and reads
+//! only what is new; [`Room::watch`] does both in the background with adaptive polling.
+//!
+//! Two layouts (SPEC.md, "Room layouts"):
+//! - **Native**: each device appends only to its own log, so no two clients write one
+//!   file; the timeline is the union of all logs ordered by hybrid logical clock, writer
+//!   id and sequence, deduplicated by record id.
+//! - **Shared file**: FTPChat's single file; each append is confirmed by reading the new
+//!   tail and repeated if the line is missing; an optional directory lock serialises
+//!   writers for servers whose `APPE` is not atomic.
+
+mod config;
+mod engine;
+mod lock;
+mod state;
+mod watch;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+pub use config::{
+    default_compat_kdf, Clock, Credentials, Layout, Password, RoomConfig, StateLocation,
+    SystemClock, WriteCodec,
+};
+pub use watch::{RoomListener, WatchHandle, WatchOptions};
+
+use crate::crypto::KdfError;
+use crate::format::{compat::CompatEncodeError, DecodeError, HeaderError};
+use crate::log::{Message, MessageId};
+use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
+use engine::Engine;
+use state::Outgoing;
+
+/// The longest message text accepted, in bytes.
+pub const MAX_TEXT_LEN: usize = 64 * 1024;
+/// The longest display name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = crate::format::native::MAX_SENDER_LEN;
+
+/// Why a room operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoomError {
+    /// The server or folder failed; [`TransportError::is_transient`] says whether a later
+    /// retry may work. Unsent messages stay in the outbox.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The password does not open this room.
+    #[error("wrong password for this room")]
+    WrongPassword,
+    /// The room header is invalid or hostile (e.g. absurd KDF parameters).
+    #[error("invalid room header: {0}")]
+    Header(HeaderError),
+    /// The native room does not exist and creation was not allowed.
+    #[error("room not found: {0}")]
+    NotFound(String),
+    /// The configuration cannot work (e.g. a 1.6 room without a password).
+    #[error("invalid room configuration: {0}")]
+    InvalidConfig(String),
+    /// A room path, file or name was refused (CR, LF, NUL, `..`, absolute...).
+    #[error("invalid path: {0}")]
+    InvalidPath(#[from] InvalidPath),
+    /// A display name was refused.
+    #[error("invalid display name: {0}")]
+    InvalidName(String),
+    /// The text is longer than [`MAX_TEXT_LEN`].
+    #[error("message is longer than {MAX_TEXT_LEN} bytes")]
+    MessageTooLarge,
+    /// KDF parameters out of bounds.
+    #[error(transparent)]
+    Kdf(#[from] KdfError),
+    /// The local state folder failed.
+    #[error("local state: {0}")]
+    LocalState(#[source] std::io::Error),
+    /// The shared-file lock stayed taken longer than the configured wait.
+    #[error("timed out waiting for the chat file lock")]
+    LockTimeout,
+}
+
+impl From<HeaderError> for RoomError {
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::WrongPassword => RoomError::WrongPassword,
+            other => RoomError::Header(other),
+        }
+    }
+}
+
+impl From<CompatEncodeError> for RoomError {
+    fn from(e: CompatEncodeError) -> Self {
+        RoomError::InvalidName(e.to_string())
+    }
+}
+
+impl RoomError {
+    /// `true` when retrying later may succeed (a transient transport failure).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RoomError::Transport(e) if e.is_transient())
+    }
+}
+
+/// Something the caller should know that is not an error of the call itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoomEvent {
+    /// A line that is not a record or did not decode; reported once, skipped.
+    UndecodableLine {
+        /// The file it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+        /// Why.
+        error: DecodeError,
+    },
+    /// Lines in a shared file fail authentication and none has succeeded: the password
+    /// (or the 1.6 KDF parameters) are probably wrong. Reported once, instead of one
+    /// event per line.
+    WrongPassword {
+        /// How many lines failed so far.
+        failed_lines: u64,
+    },
+    /// A native record found in another writer's log (moved or forged): skipped.
+    ForeignRecord {
+        /// The log it was found in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+    },
+    /// A file shrank or changed under the reader; it is re-read without duplicates.
+    FileReplaced {
+        /// The file.
+        file: String,
+    },
+    /// A delivery attempt failed and will be retried.
+    DeliveryRetry {
+        /// Attempt number (1-based).
+        attempt: u32,
+        /// The error, without secrets.
+        error: String,
+    },
+    /// An expired shared-file lock (a crashed client's) was removed.
+    StaleLockRemoved,
+    /// From the transport: TLS fallback, reconnects.
+    Transport(TransportEvent),
+}
+
+/// What a [`Room::sync`] brought.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncUpdate {
+    /// Messages not returned by an earlier sync, in timeline order (other clients'
+    /// messages; own messages appear in `confirmed` instead).
+    pub messages: Vec<Message>,
+    /// Own messages now confirmed on the server.
+    pub confirmed: Vec<MessageId>,
+    /// Events since the last sync.
+    pub events: Vec<RoomEvent>,
+}
+
+impl SyncUpdate {
+    /// `true` when nothing happened.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.confirmed.is_empty() && self.events.is_empty()
+    }
+}
+
+/// A chat room over a transport. Cheap to clone (all clones are one room); `Send + Sync`.
+#[derive(Clone)]
+pub struct Room {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("transport", &self.shared.transport.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    transport: Arc<dyn Transport>,
+    /// I/O state: held for a whole sync (one sync at a time).
+    engine: Mutex<Engine>,
+    /// What the user sees and sends: held only briefly, never across I/O.
+    view: Mutex<engine::View>,
+    /// Wakes a watcher when a message is sent.
+    wake: (Mutex<u64>, Condvar),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Room {
+    /// Opens (or creates) a room. For a native room this reads the header and checks the
+    /// password (the key derivation takes a moment: call it off the UI thread).
+    pub fn open(transport: Arc<dyn Transport>, config: RoomConfig) -> Result<Room, RoomError> {
+        let (engine, view) = engine::open(transport.as_ref(), &config)?;
+        Ok(Room {
+            shared: Arc::new(Shared {
+                transport,
+                engine: Mutex::new(engine),
+                view: Mutex::new(view),
+                wake: (Mutex::new(0), Condvar::new()),
+            }),
+        })
+    }
+
+    /// Sends `text`: it is in the timeline (pending) and the outbox when this returns; it
+    /// reaches the server on the next [`sync`](Self::sync) or from a watcher. No I/O here.
+    pub fn send(&self, text: &str) -> Result<MessageId, RoomError> {
+        if text.len() > MAX_TEXT_LEN {
+            return Err(RoomError::MessageTooLarge);
+        }
+        let id = lock(&self.shared.view).send(text)?;
+        let (count, cvar) = &self.shared.wake;
+        *lock(count) += 1;
+        cvar.notify_all();
+        Ok(id)
+    }
+
+    /// Delivers the outbox (with confirmation) and reads what is new. Returns only what
+    /// earlier syncs did not. On error, unsent messages stay queued and what was already
+    /// read is returned by the next successful sync.
+    pub fn sync(&self) -> Result<SyncUpdate, RoomError> {
+        let mut engine = lock(&self.shared.engine);
+        let result = engine.sync(self.shared.transport.as_ref(), &self.shared.view);
+        let mut view = lock(&self.shared.view);
+        for e in self.shared.transport.take_events() {
+            view.events.push(RoomEvent::Transport(e));
+        }
+        engine.persist(&view)?;
+        result?;
+        Ok(view.take_update())
+    }
+
+    /// Delivers the outbox without reading (e.g. before closing).
+    pub fn flush(&self) -> Result<(), RoomError> {
+        let mut engine = lock(&self.shared.engine);
+        let result = engine.flush(self.shared.transport.as_ref(), &self.shared.view);
+        engine.persist(&lock(&self.shared.view))?;
+        result
+    }
+
+    /// Up to `limit` messages before `before` (or the newest), oldest first. The first
+    /// call after a restart downloads the history the saved read positions skipped.
+    pub fn history(
+        &self,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, RoomError> {
+        let mut engine = lock(&self.shared.engine);
+        engine.load_history(self.shared.transport.as_ref(), &self.shared.view)?;
+        let view = lock(&self.shared.view);
+        Ok(view.timeline.page(before, limit))
+    }
+
+    /// A message by id, if this client has seen it.
+    pub fn message(&self, id: &MessageId) -> Option<Message> {
+        lock(&self.shared.view).timeline.get(id).cloned()
+    }
+
+    /// Messages waiting in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        lock(&self.shared.view).outbox.len()
+    }
+
+    /// The transport's description (for a status line).
+    pub fn describe(&self) -> String {
+        self.shared.transport.describe()
+    }
+
+    /// This client's display name.
+    pub fn display_name(&self) -> String {
+        lock(&self.shared.view).display_name.clone()
+    }
+
+    /// Starts a background poller that delivers and reads, calling `listener`; it stops
+    /// when the handle is dropped or [`WatchHandle::stop`] is called.
+    pub fn watch(&self, listener: Arc<dyn RoomListener>, options: WatchOptions) -> WatchHandle {
+        watch::start(self.clone(), listener, options)
+    }
+
+    fn sends_so_far(&self) -> u64 {
+        *lock(&self.shared.wake.0)
+    }
+
+    fn wait_for_send(&self, seen: u64, timeout: std::time::Duration) {
+        let (count, cvar) = &self.shared.wake;
+        let guard = lock(count);
+        let _ = cvar.wait_timeout_while(guard, timeout, |c| *c == seen);
+    }
+}
+
+pub(crate) type Outbox = VecDeque<Outgoing>;

@@ -1,0 +1,242 @@
+//! The room's local state file: writer id, sequence, clock, read positions and outbox,
+//! so a restarted client neither re-reads history nor loses or repeats a message.
+//!
+//! A small line-based text file, replaced atomically (temporary file + rename):
+//!
+//! ```text
+//! ftpchat-state 1
+//! writer <hex>
+//! seq <n>
+//! hlc <n>
+//! own-log <len> <ends-with-lf 0|1>
+//! cursor <base64url file name> <committed offset> <base64url overlap>
+//! outbox <message id hex> <sort key> <line>
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+
+use crate::format::{Hlc, WriterId};
+use crate::log::{MessageId, ReaderState, SortKey};
+
+/// One message waiting to be delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outgoing {
+    pub id: MessageId,
+    pub key: SortKey,
+    pub line: String,
+}
+
+/// Everything persisted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SavedState {
+    pub writer: Option<WriterId>,
+    pub seq: u64,
+    pub hlc: Hlc,
+    pub own_log_len: u64,
+    pub own_log_ends_with_lf: bool,
+    pub cursors: BTreeMap<String, ReaderState>,
+    pub outbox: Vec<Outgoing>,
+    /// The native room header, so the room opens while the server is unreachable.
+    pub header: Option<String>,
+}
+
+const MAGIC: &str = "ftpchat-state 1";
+
+fn key_to_text(key: &SortKey) -> String {
+    match key {
+        SortKey::Native {
+            hlc,
+            writer,
+            seq,
+            id,
+        } => {
+            format!("n:{}:{}:{}:{}", hlc.0, writer.to_hex(), seq, id.to_hex())
+        }
+        SortKey::File { pending, order } => format!("f:{pending}:{order}"),
+    }
+}
+
+fn key_from_text(s: &str) -> Option<SortKey> {
+    let mut parts = s.split(':');
+    match parts.next()? {
+        "n" => Some(SortKey::Native {
+            hlc: Hlc(parts.next()?.parse().ok()?),
+            writer: WriterId::from_hex(parts.next()?)?,
+            seq: parts.next()?.parse().ok()?,
+            id: MessageId::from_hex(parts.next()?)?,
+        }),
+        "f" => Some(SortKey::File {
+            pending: parts.next()?.parse().ok()?,
+            order: parts.next()?.parse().ok()?,
+        }),
+        _ => None,
+    }
+}
+
+impl SavedState {
+    pub fn encode(&self) -> String {
+        let mut out = format!("{MAGIC}\n");
+        if let Some(w) = &self.writer {
+            out += &format!("writer {}\n", w.to_hex());
+        }
+        out += &format!("seq {}\nhlc {}\n", self.seq, self.hlc.0);
+        out += &format!(
+            "own-log {} {}\n",
+            self.own_log_len,
+            u8::from(self.own_log_ends_with_lf)
+        );
+        if let Some(h) = &self.header {
+            out += &format!("header {}\n", B64.encode(h));
+        }
+        for (name, c) in &self.cursors {
+            out += &format!(
+                "cursor {} {} {}\n",
+                B64.encode(name),
+                c.committed,
+                B64.encode(&c.overlap)
+            );
+        }
+        for o in &self.outbox {
+            out += &format!(
+                "outbox {} {} {}\n",
+                o.id.to_hex(),
+                key_to_text(&o.key),
+                o.line
+            );
+        }
+        out
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        if lines.next()? != MAGIC {
+            return None;
+        }
+        let mut s = SavedState::default();
+        for line in lines {
+            let mut f = line.split(' ');
+            match f.next()? {
+                "writer" => s.writer = Some(WriterId::from_hex(f.next()?)?),
+                "seq" => s.seq = f.next()?.parse().ok()?,
+                "hlc" => s.hlc = Hlc(f.next()?.parse().ok()?),
+                "own-log" => {
+                    s.own_log_len = f.next()?.parse().ok()?;
+                    s.own_log_ends_with_lf = f.next()? == "1";
+                }
+                "header" => s.header = Some(String::from_utf8(B64.decode(f.next()?).ok()?).ok()?),
+                "cursor" => {
+                    let name = String::from_utf8(B64.decode(f.next()?).ok()?).ok()?;
+                    let committed = f.next()?.parse().ok()?;
+                    let overlap = B64.decode(f.next().unwrap_or_default()).ok()?;
+                    s.cursors.insert(name, ReaderState { committed, overlap });
+                }
+                "outbox" => s.outbox.push(Outgoing {
+                    id: MessageId::from_hex(f.next()?)?,
+                    key: key_from_text(f.next()?)?,
+                    line: f.next()?.to_owned(),
+                }),
+                _ => {}
+            }
+        }
+        Some(s)
+    }
+}
+
+/// Reads and writes one state file.
+#[derive(Debug, Clone)]
+pub(crate) struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    /// The state file for a room identified by `identity` inside `folder`.
+    pub fn new(folder: &Path, identity: &str) -> std::io::Result<Self> {
+        use sha2::Digest;
+        std::fs::create_dir_all(folder)?;
+        let digest = sha2::Sha256::digest(identity.as_bytes());
+        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(StateFile {
+            path: folder.join(format!("room-{name}.state")),
+        })
+    }
+
+    pub fn load(&self) -> std::io::Result<Option<SavedState>> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => SavedState::decode(&text).map(Some).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("state file {} is corrupt", self.path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn save(&self, state: &SavedState) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("state.tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(state.encode().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut s = SavedState {
+            writer: Some(WriterId([5; 16])),
+            seq: 42,
+            hlc: Hlc(123_456),
+            own_log_len: 999,
+            own_log_ends_with_lf: true,
+            header: Some("ftpchat-room 1\nroom-id: x\n".into()),
+            ..Default::default()
+        };
+        s.cursors.insert(
+            "logs/ab cd.log".into(),
+            ReaderState {
+                committed: 77,
+                overlap: b"xy\n".to_vec(),
+            },
+        );
+        s.cursors.insert("empty".into(), ReaderState::default());
+        s.outbox.push(Outgoing {
+            id: MessageId([1; 16]),
+            key: SortKey::Native {
+                hlc: Hlc(9),
+                writer: WriterId([5; 16]),
+                seq: 42,
+                id: MessageId([1; 16]),
+            },
+            line: "ftc2:gAAAA==".into(),
+        });
+        s.outbox.push(Outgoing {
+            id: MessageId([2; 16]),
+            key: SortKey::File {
+                pending: 1,
+                order: 3,
+            },
+            line: "eJw=".into(),
+        });
+        assert_eq!(SavedState::decode(&s.encode()), Some(s.clone()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path(), "room").unwrap();
+        assert_eq!(file.load().unwrap(), None);
+        file.save(&s).unwrap();
+        assert_eq!(file.load().unwrap(), Some(s));
+        std::fs::write(&file.path, "garbage").unwrap();
+        assert!(file.load().is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! The seam between the protocol and a file store.
+//!
+//! A [`Transport`] is anything that can tell a file's size, read a file from an offset,
+//! append to a file, replace a file atomically, list a directory with sizes, make and
+//! remove directories, and rename. The room engine needs nothing else, so the same chat
+//! runs over FTP, FTPS, a local (or synced) folder, or memory.
+//!
+//! Every path crosses this seam as a [`RemotePath`]: relative to the transport's root,
+//! validated once when it is built. CR, LF and NUL (FTP command injection), `..`,
+//! `.`, empty components, backslashes and absolute paths are rejected there, so no
+//! implementation has to re-check them.
+//!
+//! The trait is blocking: the FTP control channel is serial, Python calls it with the GIL
+//! released, and mobile apps call it from I/O threads.
+
+use std::fmt;
+use std::io::Write;
+
+mod error;
+mod path;
+
+pub mod fault;
+#[cfg(feature = "ftp")]
+pub mod ftp;
+pub mod local;
+pub mod memory;
+
+pub use error::{TransportError, TransportErrorKind};
+pub use path::{InvalidPath, RemotePath};
+
+/// What a transport can do, so callers can choose a strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `append` is supported natively (FTP `APPE`, `O_APPEND`).
+    pub append: bool,
+    /// `read_from` with a non-zero offset transfers only the tail (FTP `REST`).
+    pub resume_reads: bool,
+    /// `list` returns sizes in one round trip (FTP `MLSD`, a local `readdir`).
+    pub listing_with_sizes: bool,
+    /// Concurrent appends to one file from several connections are known to be atomic.
+    /// `false` means "not known", not "known to lose data".
+    pub atomic_concurrent_append: bool,
+}
+
+impl Capabilities {
+    /// Builds a capability set (the struct is non-exhaustive, so other crates use this).
+    pub const fn new(
+        append: bool,
+        resume_reads: bool,
+        listing_with_sizes: bool,
+        atomic_concurrent_append: bool,
+    ) -> Self {
+        Capabilities {
+            append,
+            resume_reads,
+            listing_with_sizes,
+            atomic_concurrent_append,
+        }
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's name (one path component, never containing `/`).
+    pub name: String,
+    /// `true` for a directory.
+    pub is_dir: bool,
+    /// The size in bytes for a file, when the listing carries it.
+    pub size: Option<u64>,
+}
+
+/// Something a transport wants its user to know that is not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportEvent {
+    /// TLS was preferred but the server did not offer it; the connection is plain text.
+    TlsFallback {
+        /// Why TLS could not be used (the server's reply, without secrets).
+        reason: String,
+    },
+    /// The connection was lost and made again.
+    Reconnected {
+        /// How many attempts it took.
+        attempts: u32,
+    },
+    /// An operation failed transiently and is being retried.
+    Retrying {
+        /// The operation, e.g. `"append"`.
+        operation: &'static str,
+        /// The error, without secrets.
+        error: String,
+    },
+}
+
+/// A file store the protocol runs over. See the [module documentation](self).
+///
+/// Implementations must be `Send + Sync`; a transport with one connection serialises
+/// calls internally.
+///
+/// Common rules: a missing parent directory makes `append`, `write_atomic` and
+/// `make_dir` fail with [`TransportErrorKind::NotFound`]. Operations on the wrong type of
+/// entry (reading a directory, removing a non-empty directory) fail with a non-transient
+/// kind. `list` includes names that start with `.`; the room engine ignores them (they are
+/// temporary files of `write_atomic`).
+pub trait Transport: Send + Sync + fmt::Debug {
+    /// What this transport supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A human-readable description for status lines (`ftps://host:21/chat`), never
+    /// containing a password.
+    fn describe(&self) -> String;
+
+    /// The size of a file, or `None` when it does not exist.
+    fn size(&self, path: &RemotePath) -> Result<Option<u64>, TransportError>;
+
+    /// Writes the bytes of `path` from `offset` to its end into `sink` and returns how
+    /// many were written. Reading at or past the end writes nothing and returns 0.
+    /// A missing file is [`TransportErrorKind::NotFound`]. When this fails, `sink` may
+    /// already hold a prefix of the data (a transfer cut mid-way): the caller must discard
+    /// it or account for it.
+    fn read_from(
+        &self,
+        path: &RemotePath,
+        offset: u64,
+        sink: &mut dyn Write,
+    ) -> Result<u64, TransportError>;
+
+    /// Appends `data` to `path`, creating the file when it does not exist.
+    fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError>;
+
+    /// Replaces `path` with `data` so readers see either the old or the new content
+    /// (written under a temporary name, then renamed).
+    fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError>;
+
+    /// Lists a directory. A missing directory is [`TransportErrorKind::NotFound`].
+    fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError>;
+
+    /// Makes one directory. An existing one is [`TransportErrorKind::AlreadyExists`]:
+    /// this is the atomic test-and-set that a lock is built on.
+    fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError>;
+
+    /// Removes a file.
+    fn remove_file(&self, path: &RemotePath) -> Result<(), TransportError>;
+
+    /// Removes an empty directory.
+    fn remove_dir(&self, path: &RemotePath) -> Result<(), TransportError>;
+
+    /// Renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<(), TransportError>;
+
+    /// Events since the last call (TLS fallback, reconnects). Empty by default.
+    fn take_events(&self) -> Vec<TransportEvent> {
+        Vec::new()
+    }
+}
+
+macro_rules! forward_transport {
+    ($($ty:ty),*) => {$(
+        impl<T: Transport + ?Sized> Transport for $ty {
+            fn capabilities(&self) -> Capabilities { (**self).capabilities() }
+            fn describe(&self) -> String { (**self).describe() }
+            fn size(&self, path: &RemotePath) -> Result<Option<u64>, TransportError> { (**self).size(path) }
+            fn read_from(&self, path: &RemotePath, offset: u64, sink: &mut dyn Write) -> Result<u64, TransportError> {
+                (**self).read_from(path, offset, sink)
+            }
+            fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> { (**self).append(path, data) }
+            fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+                (**self).write_atomic(path, data)
+            }
+            fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError> { (**self).list(dir) }
+            fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> { (**self).make_dir(path) }
+            fn remove_file(&self, path: &RemotePath) -> Result<(), TransportError> { (**self).remove_file(path) }
+            fn remove_dir(&self, path: &RemotePath) -> Result<(), TransportError> { (**self).remove_dir(path) }
+            fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<(), TransportError> { (**self).rename(from, to) }
+            fn take_events(&self) -> Vec<TransportEvent> { (**self).take_events() }
+        }
+    )*};
+}
+
+forward_transport!(std::sync::Arc<T>, Box<T>);
+
+/// Makes a directory and all missing parents; existing ones are fine.
+pub fn make_dir_all(transport: &dyn Transport, path: &RemotePath) -> Result<(), TransportError> {
+    let mut prefix: Option<RemotePath> = None;
+    for component in path.components() {
+        let next = match &prefix {
+            None => RemotePath::new(component)?,
+            Some(p) => p.join(component)?,
+        };
+        match transport.make_dir(&next) {
+            Ok(()) => {}
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        prefix = Some(next);
+    }
+    Ok(())
+}
+
+/// Reads a whole file into memory (for small files such as a room header).
+pub fn read_all(transport: &dyn Transport, path: &RemotePath) -> Result<Vec<u8>, TransportError> {
+    let mut buf = Vec::new();
+    transport.read_from(path, 0, &mut buf)?;
+    Ok(buf)
+}

@@ -1,0 +1,1 @@
+//! UniFFI bindings for ftpchat: filled in by the mobile-bindings issue.

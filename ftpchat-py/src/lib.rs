@@ -1,0 +1,1 @@
+//! Python bindings for ftpchat: filled in by the Python-package issue.
