@@ -109,9 +109,12 @@
 //!   transport reconnects in plain text and reports [`TransportEvent::TlsFallback`]; with
 //!   [`TlsPolicy::Required`] it is a `Permanent` error before the password is sent.
 //! - **FTPS**: vsftpd needs `require_ssl_reuse=NO` (suppaftp's data connections do not
-//!   resume the control connection's TLS session). About 2% of libunftp's `AUTH TLS`
-//!   upgrades fail under load with a corrupt TLS record; that is a transient TLS error, so
-//!   the connect backoff tries again. Certificates must be `CA:FALSE` with a SAN for the
+//!   resume the control connection's TLS session). libunftp loses the TLS ClientHello when
+//!   it arrives before its control loop has switched to TLS after `234` (a race in its
+//!   select loop; 19 of 300 connects failed with three concurrent clients here): the client
+//!   sees "corrupt message of type InvalidContentType", a transient error, and the
+//!   connect backoff tries again, pausing 50 ms (doubling per attempt) between `234` and the
+//!   handshake; 0 of 300 failed that way. Certificates must be `CA:FALSE` with a SAN for the
 //!   name connected to; a certificate from another CA, or for another name, is `Permanent`.
 //! - **Rename onto an existing file** replaces it on all three; the `DELE`-then-rename
 //!   fallback is for servers that refuse.
@@ -147,6 +150,9 @@ use super::{
     TransportEvent,
 };
 
+/// Pause between `234` and the TLS handshake on a repeated connection attempt; doubled per
+/// attempt (libunftp can lose a ClientHello that arrives before it switches to TLS).
+const TLS_UPGRADE_PAUSE: Duration = Duration::from_millis(50);
 /// First delay between connection attempts; doubled after each failure.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest delay between connection attempts.
@@ -371,9 +377,15 @@ impl FtpTransport {
         }
         let attempts = self.config.connect_attempts.max(1);
         let mut delay = BACKOFF_START;
-        let mut attempt = 1;
+        let mut attempt: u32 = 1;
         loop {
-            match self.open_session(&mut state.features) {
+            // The first attempt starts TLS at once; later ones give the server time to switch.
+            let tls_pause = if attempt == 1 {
+                Duration::ZERO
+            } else {
+                (TLS_UPGRADE_PAUSE * 2u32.pow(attempt.saturating_sub(2).min(4))).min(BACKOFF_MAX)
+            };
+            match self.open_session(&mut state.features, tls_pause) {
                 Ok((session, fallback)) => {
                     if let Some(reason) = fallback {
                         self.push_event(TransportEvent::TlsFallback { reason });
@@ -473,12 +485,16 @@ impl FtpTransport {
     fn open_session(
         &self,
         features: &mut Features,
+        tls_pause: Duration,
     ) -> Result<(Session, Option<String>), TransportError> {
         let plain = self.open_plain()?;
         let (mut ftp, secure, fallback) = match (&self.config.tls_client, self.config.tls) {
             (None, _) | (_, TlsPolicy::Disabled) => (plain, false, None),
             (Some(tls), policy) => {
-                let connector = RustlsConnector::from(Arc::clone(tls));
+                let connector = UpgradeConnector {
+                    inner: RustlsConnector::from(Arc::clone(tls)),
+                    pause: Mutex::new(Some(tls_pause).filter(|p| !p.is_zero())),
+                };
                 match plain.into_secure(connector, self.config.server_name()) {
                     Ok(ftp) => (ftp, true, None),
                     // Only a refusal (5xx) means "no TLS here"; a 4xx (busy) is not a reason
@@ -564,6 +580,29 @@ impl FtpTransport {
             }
             failure.error
         })
+    }
+}
+
+/// rustls, pausing once before the control connection's handshake when asked to (see
+/// [`TLS_UPGRADE_PAUSE`]); data connections go through unchanged.
+#[derive(Debug)]
+struct UpgradeConnector {
+    inner: RustlsConnector,
+    pause: Mutex<Option<Duration>>,
+}
+
+impl suppaftp::TlsConnector for UpgradeConnector {
+    type Stream = <RustlsConnector as suppaftp::TlsConnector>::Stream;
+
+    fn connect(&self, domain: &str, stream: TcpStream) -> suppaftp::FtpResult<Self::Stream> {
+        let pause = match self.pause.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
+        self.inner.connect(domain, stream)
     }
 }
 
