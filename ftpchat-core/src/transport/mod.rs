@@ -24,8 +24,10 @@ pub mod fault;
 pub mod ftp;
 pub mod local;
 pub mod memory;
+mod open;
 
 pub use error::{TransportError, TransportErrorKind};
+pub use open::{open_location, OpenOptions};
 pub use path::{InvalidPath, RemotePath};
 
 /// What a transport can do, so callers can choose a strategy.

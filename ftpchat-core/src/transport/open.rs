@@ -1,0 +1,131 @@
+//! Opening a transport from a location string, so every binding and example accepts the
+//! same forms:
+//!
+//! | location | transport |
+//! |---|---|
+//! | `ftp://user:pass@host:port/dir` | FTP, plain (no TLS) |
+//! | `ftps://user:pass@host:port/dir` | explicit FTPS, TLS required |
+//! | `ftpes://...` | explicit FTPS, TLS preferred: falls back to plain FTP and reports it |
+//! | `file:///abs/path` or a plain path | a local (or synced) folder |
+//! | `memory://name` | an in-memory store shared by every open of `name` in this process |
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::local::LocalTransport;
+use super::memory::MemoryTransport;
+use super::{Transport, TransportError, TransportErrorKind};
+
+/// Options that a location string cannot carry.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// PEM certificate(s) to trust for FTPS instead of the system's web roots.
+    pub ca_pem: Option<String>,
+}
+
+impl OpenOptions {
+    /// Trust these PEM certificate(s) for FTPS.
+    pub fn with_ca_pem(mut self, pem: impl Into<String>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+}
+
+fn memory_stores() -> &'static Mutex<HashMap<String, MemoryTransport>> {
+    static STORES: OnceLock<Mutex<HashMap<String, MemoryTransport>>> = OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+/// Opens the transport a location names (see the module documentation). Nothing is sent
+/// until the first operation.
+pub fn open_location(
+    location: &str,
+    options: &OpenOptions,
+) -> Result<Arc<dyn Transport>, TransportError> {
+    let scheme = location
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        #[cfg(feature = "ftp")]
+        Some("ftp" | "ftps" | "ftpes") => {
+            use super::ftp::{FtpConfigBuilder, FtpTransport, TlsPolicy};
+            let (url, policy) = match scheme.as_deref() {
+                Some("ftpes") => (
+                    format!("ftps{}", &location[5..]),
+                    Some(TlsPolicy::Preferred),
+                ),
+                _ => (location.to_owned(), None),
+            };
+            let mut builder = FtpConfigBuilder::from_url(&url)?;
+            if let Some(policy) = policy {
+                builder = builder.tls(policy);
+            }
+            if let Some(pem) = &options.ca_pem {
+                builder = builder.ca_pem(pem);
+            }
+            Ok(Arc::new(FtpTransport::new(builder.build()?)))
+        }
+        Some("file") => {
+            let path = &location["file://".len()..];
+            Ok(Arc::new(LocalTransport::new(path)))
+        }
+        Some("memory") => {
+            let name = location["memory://".len()..].to_owned();
+            let mut stores = memory_stores().lock().unwrap_or_else(|e| e.into_inner());
+            Ok(Arc::new(stores.entry(name).or_default().clone()))
+        }
+        Some(other) => Err(TransportError::new(
+            TransportErrorKind::Unsupported,
+            "open",
+            format!("unsupported location scheme {other:?} (use ftp, ftps, ftpes, file or memory)"),
+        )),
+        None if location.is_empty() => Err(TransportError::new(
+            TransportErrorKind::InvalidPath,
+            "open",
+            "empty location",
+        )),
+        None => Ok(Arc::new(LocalTransport::new(location))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::RemotePath;
+
+    #[test]
+    fn schemes() {
+        let o = OpenOptions::default();
+        let a = open_location("memory://shared-test", &o).unwrap();
+        let b = open_location("memory://shared-test", &o).unwrap();
+        let p = RemotePath::new("x").unwrap();
+        a.append(&p, b"hi").unwrap();
+        assert_eq!(b.size(&p).unwrap(), Some(2));
+        assert_eq!(
+            open_location("memory://other", &o)
+                .unwrap()
+                .size(&p)
+                .unwrap(),
+            None
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let local = open_location(dir.path().to_str().unwrap(), &o).unwrap();
+        assert!(local.describe().starts_with("file://"));
+        let url = format!("file://{}", dir.path().display());
+        assert_eq!(
+            open_location(&url, &o).unwrap().describe(),
+            local.describe()
+        );
+
+        let ftp = open_location("ftp://u:secret@127.0.0.1:2999/dir", &o).unwrap();
+        assert!(!ftp.describe().contains("secret"));
+        let err = open_location("gopher://x", &o).unwrap_err();
+        assert_eq!(err.kind(), TransportErrorKind::Unsupported);
+        assert_eq!(
+            open_location("", &o).unwrap_err().kind(),
+            TransportErrorKind::InvalidPath
+        );
+    }
+}
