@@ -1,7 +1,7 @@
 //! The room driver's two halves: [`View`] (timeline, outbox, send; CPU only) and
 //! [`Engine`] (delivery and reading over the transport).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +22,10 @@ use crate::transport::{self, RemotePath, Transport, TransportError, TransportErr
 
 const HEADER_FILE: &str = "room.ftpchat";
 const LOGS_DIR: &str = "logs";
+/// The most lines one append carries.
+const MAX_BATCH_LINES: usize = 256;
+/// The most bytes one append carries (a single longer line still goes alone).
+const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Order numbers below this are reserved for history loaded after a restart.
 const HISTORY_SLOTS: u64 = 1 << 48;
 
@@ -346,21 +350,35 @@ fn read_new(
     Ok(items)
 }
 
-/// `true` when `line` is a complete line in `region`, which starts at `start` in its
-/// file; `prev` is the byte before `start` (None at the start of the file).
-fn contains_line(region: &[u8], prev: Option<u8>, line: &[u8]) -> bool {
+/// The complete lines of `region` (CR before LF dropped), which starts at some offset
+/// of its file; `prev` is the byte before it (None at the start of the file). A first
+/// segment that continues an earlier line is not a line of its own.
+fn complete_lines(region: &[u8], prev: Option<u8>) -> HashSet<&[u8]> {
+    let mut lines = HashSet::new();
     let mut at_line_start = prev.is_none_or(|b| b == b'\n');
     let mut rest = region;
     while let Some(i) = rest.iter().position(|&b| b == b'\n') {
         let candidate = &rest[..i];
-        let candidate = candidate.strip_suffix(b"\r").unwrap_or(candidate);
-        if at_line_start && candidate == line {
-            return true;
+        if at_line_start {
+            lines.insert(candidate.strip_suffix(b"\r").unwrap_or(candidate));
         }
         at_line_start = true;
         rest = &rest[i + 1..];
     }
-    false
+    lines
+}
+
+/// The bytes of one append: an optional leading LF, then each line and LF.
+fn batch_data<'a>(leading_lf: bool, lines: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut data = Vec::new();
+    if leading_lf {
+        data.push(b'\n');
+    }
+    for line in lines {
+        data.extend_from_slice(line);
+        data.push(b'\n');
+    }
+    data
 }
 
 fn read_region(
@@ -636,65 +654,85 @@ impl Engine {
         self.poll(t, view)
     }
 
-    /// Delivers the outbox in order, each message exactly once.
+    /// Delivers the outbox in order, each message exactly once. Messages go in batches:
+    /// one append carries up to [`MAX_BATCH_LINES`] lines, and each line is confirmed on
+    /// its own, so a torn or partly lost batch resends only what is missing.
     pub fn flush(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
+        let mut failures = 0u32;
         loop {
-            let Some(next) = lock(view).outbox.front().cloned() else {
-                return Ok(());
+            let batch: Vec<Outgoing> = {
+                let v = lock(view);
+                let mut bytes = 0;
+                v.outbox
+                    .iter()
+                    .take(MAX_BATCH_LINES)
+                    .take_while(|o| {
+                        bytes += o.line.len() + 1;
+                        bytes <= MAX_BATCH_BYTES || bytes == o.line.len() + 1
+                    })
+                    .cloned()
+                    .collect()
             };
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let mut events = Vec::new();
-                let result = self.deliver(t, &next.line, &mut events);
-                let mut v = lock(view);
-                v.events.extend(events);
-                match result {
-                    Ok(()) => {
-                        if v.outbox.front().map(|o| o.id) == Some(next.id) {
-                            v.outbox.pop_front();
-                        }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let lines: Vec<&[u8]> = batch.iter().map(|o| o.line.as_bytes()).collect();
+            let mut events = Vec::new();
+            let result = self.deliver(t, &lines, &mut events);
+            let mut v = lock(view);
+            v.events.extend(events);
+            let error = match result {
+                Ok(landed) if landed.iter().any(|&l| l) => {
+                    failures = 0;
+                    for (out, _) in batch.iter().zip(&landed).filter(|(_, &l)| l) {
+                        v.outbox.retain(|o| o.id != out.id);
                         if matches!(self.io, Io::Native(_)) {
                             // Appended and verified: confirmed. (Shared files are confirmed
                             // when the poll reads the line at its place in the file.)
-                            if let Some(mut m) = v.timeline.get(&next.id).cloned() {
+                            if let Some(mut m) = v.timeline.get(&out.id).cloned() {
                                 m.status = MessageStatus::Confirmed;
-                                v.insert(next.key, m);
+                                v.insert(out.key, m);
                             }
                         }
-                        drop(v);
-                        break;
                     }
-                    Err(e) if e.is_transient() && attempt < self.append_attempts => {
-                        v.events.push(RoomEvent::DeliveryRetry {
-                            attempt,
-                            error: e.to_string(),
-                        });
-                        drop(v);
-                        std::thread::sleep(Duration::from_millis(10u64 << attempt.min(6)));
-                    }
-                    Err(e) => return Err(e),
+                    // Record progress so a crash now does not resend.
+                    self.persist(&v)?;
+                    continue;
                 }
+                Ok(_) => RoomError::Transport(TransportError::new(
+                    TransportErrorKind::Transient,
+                    "append",
+                    "the server lost the appended lines (concurrent APPE is not atomic here)",
+                )),
+                Err(e) => e,
+            };
+            failures += 1;
+            if !error.is_transient() || failures >= self.append_attempts {
+                return Err(error);
             }
-            // Record progress so a crash now does not resend.
-            let v = lock(view);
-            self.persist(&v)?;
+            v.events.push(RoomEvent::DeliveryRetry {
+                attempt: failures,
+                error: error.to_string(),
+            });
+            drop(v);
+            std::thread::sleep(Duration::from_millis(10u64 << failures.min(6)));
         }
     }
 
+    /// Delivers `lines` in one append; returns which of them are now on the server.
     fn deliver(
         &mut self,
         t: &dyn Transport,
-        line: &str,
+        lines: &[&[u8]],
         events: &mut Vec<RoomEvent>,
-    ) -> Result<(), RoomError> {
+    ) -> Result<Vec<bool>, RoomError> {
         match &mut self.io {
-            Io::Native(io) => Self::deliver_native(t, io, line.as_bytes()).map_err(RoomError::from),
+            Io::Native(io) => Self::deliver_native(t, io, lines).map_err(RoomError::from),
             Io::Shared(io) => {
                 if let Some(l) = &io.lock {
                     l.acquire(t, self.clock.as_ref(), &self.writer_tag, events)?;
                 }
-                let result = Self::deliver_shared(t, io, line.as_bytes());
+                let result = Self::deliver_shared(t, io, lines);
                 if let Some(l) = &io.lock {
                     // A failed release expires with the lock's lifetime.
                     let _ = l.release(t);
@@ -704,14 +742,15 @@ impl Engine {
         }
     }
 
-    /// Appends to our own log. Before appending after any doubt, looks at the log: if the
-    /// line is already there (an append that timed out after writing), done; if the log
-    /// ends mid-line (a torn append), start with LF so the fragment stays its own line.
+    /// Appends to our own log. Before appending after any doubt, looks at the log: lines
+    /// already there (an append that timed out after writing) are not sent again; if the
+    /// log ends mid-line (a torn append), start with LF so the fragment stays its own line.
     fn deliver_native(
         t: &dyn Transport,
         io: &mut NativeIo,
-        line: &[u8],
-    ) -> Result<(), TransportError> {
+        lines: &[&[u8]],
+    ) -> Result<Vec<bool>, TransportError> {
+        let mut landed = vec![false; lines.len()];
         if !io.own_verified {
             let size = t.size(&io.own_log)?.unwrap_or(0);
             if size != io.own_len {
@@ -720,19 +759,24 @@ impl Engine {
                 let last = region.last().copied().or(prev);
                 io.own_len = start + region.len() as u64;
                 io.own_ends_with_lf = last.is_none_or(|b| b == b'\n');
-                if contains_line(&region, prev, line) {
-                    io.own_verified = true;
-                    return Ok(());
+                let present = complete_lines(&region, prev);
+                for (l, line) in landed.iter_mut().zip(lines) {
+                    *l = present.contains(line);
                 }
             }
             io.own_verified = true;
         }
-        let mut data = Vec::with_capacity(line.len() + 2);
-        if !io.own_ends_with_lf {
-            data.push(b'\n');
+        let data = batch_data(
+            !io.own_ends_with_lf,
+            lines
+                .iter()
+                .zip(&landed)
+                .filter(|(_, &l)| !l)
+                .map(|(line, _)| *line),
+        );
+        if data.len() <= usize::from(!io.own_ends_with_lf) {
+            return Ok(landed);
         }
-        data.extend_from_slice(line);
-        data.push(b'\n');
         let result = match t.append(&io.own_log, &data) {
             Err(e) if e.kind() == TransportErrorKind::NotFound => {
                 transport::make_dir_all(t, &io.logs_dir)?;
@@ -744,7 +788,7 @@ impl Engine {
             Ok(()) => {
                 io.own_len += data.len() as u64;
                 io.own_ends_with_lf = true;
-                Ok(())
+                Ok(vec![true; lines.len()])
             }
             Err(e) => {
                 io.own_verified = false;
@@ -753,13 +797,13 @@ impl Engine {
         }
     }
 
-    /// Appends to the shared file and confirms by reading the new tail; a line the server
-    /// lost is reported as a transient error so the caller appends it again.
+    /// Appends to the shared file and confirms each line by reading the new tail; lines
+    /// the server lost come back `false`, so the caller appends them again.
     fn deliver_shared(
         t: &dyn Transport,
         io: &mut SharedIo,
-        line: &[u8],
-    ) -> Result<(), TransportError> {
+        lines: &[&[u8]],
+    ) -> Result<Vec<bool>, TransportError> {
         let size0 = t.size(&io.file)?.unwrap_or(0);
         let ends_with_lf = if size0 == 0 {
             true
@@ -772,25 +816,18 @@ impl Engine {
             t.read_from(&io.file, size0 - 1, &mut last)?;
             last.first().is_none_or(|&b| b == b'\n')
         };
-        let mut data = Vec::with_capacity(line.len() + 2);
-        if !ends_with_lf {
-            data.push(b'\n');
-        }
-        data.extend_from_slice(line);
-        data.push(b'\n');
+        let data = batch_data(!ends_with_lf, lines.iter().copied());
         let appended = t.append(&io.file, &data);
         io.verified = false;
         let (prev, region) = read_region(t, &io.file, size0)?;
-        if contains_line(&region, prev, line) {
+        let present = complete_lines(&region, prev);
+        let landed: Vec<bool> = lines.iter().map(|l| present.contains(l)).collect();
+        if landed.iter().any(|&l| l) {
             io.verified = true;
-            return Ok(());
+            return Ok(landed);
         }
         appended?;
-        Err(TransportError::new(
-            TransportErrorKind::Transient,
-            "append",
-            "the server lost the appended line (concurrent APPE is not atomic here); appending again",
-        ))
+        Ok(landed)
     }
 
     fn poll(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
@@ -1070,13 +1107,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn contains_line_needs_whole_lines() {
-        assert!(contains_line(b"abc\n", None, b"abc"));
-        assert!(contains_line(b"x\nabc\r\n", Some(b'\n'), b"abc"));
-        assert!(!contains_line(b"abc\n", Some(b'z'), b"abc")); // tail of a torn line
-        assert!(!contains_line(b"abc", None, b"abc")); // incomplete
-        assert!(!contains_line(b"xabc\n", None, b"abc"));
-        assert!(contains_line(b"zzz\nabc\n", Some(b'q'), b"abc"));
+    fn complete_lines_are_whole_lines_only() {
+        let has = |region: &[u8], prev, line: &[u8]| complete_lines(region, prev).contains(line);
+        assert!(has(b"abc\n", None, b"abc"));
+        assert!(has(b"x\nabc\r\n", Some(b'\n'), b"abc"));
+        assert!(!has(b"abc\n", Some(b'z'), b"abc")); // tail of a torn line
+        assert!(!has(b"abc", None, b"abc")); // incomplete
+        assert!(!has(b"xabc\n", None, b"abc"));
+        assert!(has(b"zzz\nabc\n", Some(b'q'), b"abc"));
+        assert_eq!(batch_data(true, [&b"a"[..], b"b"].into_iter()), b"\na\nb\n");
     }
 
     #[test]
