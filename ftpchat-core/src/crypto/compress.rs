@@ -119,7 +119,13 @@ impl Inflater {
         out.clear();
         // Start near the usual ratio; grow geometrically, never past limit + 1 (the one
         // extra byte tells "exactly at the limit" from "over it").
-        out.reserve((input.len() * 4).clamp(64, limit.saturating_add(1)));
+        out.reserve(
+            input
+                .len()
+                .saturating_mul(4)
+                .max(64)
+                .min(limit.saturating_add(1)),
+        );
         loop {
             let consumed = self.stream.total_in() as usize;
             let status = self
@@ -144,7 +150,10 @@ impl Inflater {
                         return Err(CompressionError::Truncated);
                     }
                     if out.len() == out.capacity() {
-                        let room = out.capacity().max(64).min(limit + 1 - out.len());
+                        let room = out
+                            .capacity()
+                            .max(64)
+                            .min(limit.saturating_add(1).saturating_sub(out.len()).max(1));
                         out.reserve(room);
                     }
                 }
@@ -188,6 +197,24 @@ mod tests {
         let exact = d.compress(&[7u8; 4096]);
         assert_eq!(i.decompress(&exact, 4096).unwrap().len(), 4096);
         assert!(i.decompress(&exact, 4095).is_err());
+    }
+
+    #[test]
+    fn extreme_limits_are_handled() {
+        let z = Deflater::new().compress(b"hello, hello, hello");
+        let mut i = Inflater::new();
+        for limit in [0usize, 1, 10, 18] {
+            let got = i.decompress(&z, limit);
+            assert!(
+                matches!(got, Err(CompressionError::TooLarge { .. })),
+                "{limit}: {got:?}"
+            );
+        }
+        assert_eq!(i.decompress(&z, 19).unwrap(), b"hello, hello, hello");
+        assert_eq!(i.decompress(&z, 62).unwrap(), b"hello, hello, hello");
+        let big = vec![7u8; 100_000];
+        let z = Deflater::new().compress(&big);
+        assert_eq!(i.decompress(&z, usize::MAX).unwrap(), big);
     }
 
     #[test]

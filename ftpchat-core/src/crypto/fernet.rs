@@ -223,6 +223,12 @@ fn decode_token<'a>(token: &[u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], 
     Ok(raw)
 }
 
+/// The raw bytes of a token, however its base64 is padded: the same token written with
+/// or without `=` padding gives the same bytes.
+pub fn token_bytes(token: &[u8]) -> Option<Vec<u8>> {
+    TOKEN_BASE64.decode(token).ok()
+}
+
 impl fmt::Debug for FernetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("FernetKey(<redacted>)")

@@ -129,9 +129,18 @@ impl FileReader {
         if chunk.is_empty() {
             return Ok(());
         }
+        let committed_before = self.framer.committed_offset();
         self.framer.feed(chunk, on_frame);
         self.read_pos += chunk.len() as u64;
         self.window.extend_from_slice(chunk);
+        // The window ends at read_pos; if this chunk moved the committed point, take the
+        // overlap before it now, while the window still holds it.
+        let committed = self.framer.committed_offset();
+        if committed != committed_before {
+            let window_start = self.read_pos - self.window.len() as u64;
+            let end = (committed - window_start) as usize;
+            self.committed_overlap = self.window[end.saturating_sub(OVERLAP_LEN)..end].to_vec();
+        }
         // Keep the overlap before the committed point plus the pending tail.
         // (Bounded: a pending tail longer than a line is being discarded, not kept.)
         let pending_kept =
@@ -139,12 +148,6 @@ impl FileReader {
         let keep = OVERLAP_LEN + pending_kept;
         if self.window.len() > keep {
             self.window.drain(..self.window.len() - keep);
-        }
-        let pending = self.framer.pending_len() as usize;
-        // The window holds the committed point unless a discarded over-long line is
-        // pending; then the previous committed overlap is still right.
-        if let Some(end) = self.window.len().checked_sub(pending) {
-            self.committed_overlap = self.window[end.saturating_sub(OVERLAP_LEN)..end].to_vec();
         }
         Ok(())
     }
@@ -224,6 +227,24 @@ mod tests {
         let mut other = b"FIRST LINE\nSECOND LINE\n".to_vec();
         other.extend_from_slice(b"more\n");
         assert_eq!(read(&mut resumed, &other), Err(Replaced));
+    }
+
+    #[test]
+    fn saved_overlap_matches_the_committed_offset_after_a_long_line() {
+        let mut r = FileReader::default();
+        let mut data = b"first line\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', crate::format::MAX_LINE_LEN + 100));
+        r.begin_read();
+        r.push(&data, |_| {}).unwrap();
+        r.end_read();
+        let state = r.state();
+        assert_eq!(
+            (state.committed, state.overlap.as_slice()),
+            (11, &b"first line\n"[..])
+        );
+        let mut resumed = FileReader::resume(state);
+        data.extend_from_slice(b"\nok\n");
+        assert_eq!(read(&mut resumed, &data).unwrap(), vec!["ok"]);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::format::{Codec, Hlc, LegacyTimestamp, WriterId};
+use crate::format::{Codec, CompatMessage, Hlc, LegacyTimestamp, WriterId};
 
-/// A message's id: a native record's id, or for a FTPChat line the first 16 bytes of the
-/// SHA-256 of the line (so the same line read twice is one message).
+/// A message's id: a native record's id, or for a FTPChat line a hash of its content
+/// (see [`MessageId::of_compat`]), so the same line read twice is one message.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MessageId(pub [u8; 16]);
 
@@ -19,12 +19,25 @@ impl MessageId {
         crate::format::RecordId::from_hex(s).map(|r| MessageId(r.0))
     }
 
-    /// The id of a FTPChat line.
-    pub fn of_line(line: &[u8]) -> Self {
+    /// The id of a FTPChat message: for a 1.6 line, the SHA-256 of the decoded token
+    /// (so a copy with other base64 padding is the same message); for a 1.5 line, of the
+    /// plaintext (its encoding is deterministic up to the zlib implementation). First 16
+    /// bytes.
+    pub fn of_compat(codec: Codec, line: &[u8], message: &CompatMessage) -> Self {
         use sha2::Digest;
-        let digest = sha2::Sha256::digest(line);
+        let mut hash = sha2::Sha256::new();
+        match (codec, crate::crypto::fernet::token_bytes(line)) {
+            (Codec::Fernet16, Some(raw)) => {
+                hash.update(b"ftpchat 1.6 line\0");
+                hash.update(raw);
+            }
+            _ => {
+                hash.update(b"ftpchat 1.5 line\0");
+                hash.update(message.to_plaintext().as_bytes());
+            }
+        }
         let mut id = [0u8; 16];
-        id.copy_from_slice(&digest[..16]);
+        id.copy_from_slice(&hash.finalize()[..16]);
         MessageId(id)
     }
 }

@@ -1,7 +1,7 @@
 //! The room driver's two halves: [`View`] (timeline, outbox, send; CPU only) and
 //! [`Engine`] (delivery and reading over the transport).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,8 +12,8 @@ use super::state::{Outgoing, SavedState, StateFile};
 use super::{lock, Outbox, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN};
 use crate::crypto::{derive_key, FernetKey, KdfParams};
 use crate::format::{
-    Codec, CompatMessage, DecodeError, Frame, Keyring, LegacyTimestamp, LineDecoder, LineEncoder,
-    NativeRecord, Record, RecordBody, RoomHeader, RoomId, WriterId,
+    Codec, CompatMessage, DecodeError, Frame, HeaderError, Keyring, LegacyTimestamp, LineDecoder,
+    LineEncoder, LineFramer, NativeRecord, Record, RecordBody, RoomHeader, RoomId, WriterId,
 };
 use crate::log::{
     FileReader, HlcClock, Inserted, Message, MessageId, MessageStatus, ReadPlan, SortKey, Timeline,
@@ -111,8 +111,12 @@ impl View {
                     WriteCodec::Legacy15 => Codec::Legacy15,
                     WriteCodec::Fernet16 => Codec::Fernet16,
                 };
-                let mut message =
-                    compat_message(MessageId::of_line(line.as_bytes()), codec, &compat, None);
+                let mut message = compat_message(
+                    MessageId::of_compat(codec, line.as_bytes(), &compat),
+                    codec,
+                    &compat,
+                    None,
+                );
                 message.status = MessageStatus::Pending;
                 message.is_own = true;
                 (message.id, sort, line, message)
@@ -217,6 +221,8 @@ struct NativeIo {
     /// `false` after any failed append and at start: check the log before appending.
     own_verified: bool,
     readers: HashMap<String, FileReader>,
+    /// Highest sequence number accepted from each log (replays at or below are dropped).
+    max_seq: HashMap<String, u64>,
 }
 
 struct SharedIo {
@@ -271,15 +277,20 @@ impl Write for DecodingSink<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let (decoder, items, hash) = (&mut *self.decoder, &mut self.items, self.hash_lines);
         let pushed = self.reader.push(buf, |frame| match frame {
-            Frame::Line { offset, bytes } => items.push(LineItem {
-                offset,
-                line_id: if hash {
-                    MessageId::of_line(bytes)
-                } else {
-                    MessageId([0; 16])
-                },
-                result: decoder.decode_line(bytes),
-            }),
+            Frame::Line { offset, bytes } => {
+                let result = decoder.decode_line(bytes);
+                let line_id = match (&result, hash) {
+                    (Ok(Record::Compat { codec, message, .. }), true) => {
+                        MessageId::of_compat(*codec, bytes, message)
+                    }
+                    _ => MessageId([0; 16]),
+                };
+                items.push(LineItem {
+                    offset,
+                    line_id,
+                    result,
+                })
+            }
             Frame::TooLong { offset, .. } => items.push(LineItem {
                 offset,
                 line_id: MessageId([0; 16]),
@@ -300,8 +311,9 @@ impl Write for DecodingSink<'_> {
     }
 }
 
-/// Reads what is new in one file. Returns the decoded lines; a replaced file is re-read
-/// from the start (the timeline drops what it already has).
+/// Reads what is new in one file. Returns the decoded lines, also those that arrived
+/// before a transfer failed, beside the result; a replaced file is re-read from the start
+/// (the timeline drops what it already has).
 fn read_new(
     t: &dyn Transport,
     path: &RemotePath,
@@ -310,11 +322,11 @@ fn read_new(
     decoder: &mut LineDecoder,
     hash_lines: bool,
     events: &mut Vec<RoomEvent>,
-) -> Result<Vec<LineItem>, TransportError> {
+) -> (Vec<LineItem>, Result<(), TransportError>) {
     let mut items = Vec::new();
     for _ in 0..2 {
         let offset = match reader.plan(size) {
-            ReadPlan::UpToDate => return Ok(items),
+            ReadPlan::UpToDate => return (items, Ok(())),
             ReadPlan::Restart => {
                 events.push(RoomEvent::FileReplaced {
                     file: path.to_string(),
@@ -343,29 +355,100 @@ fn read_new(
             reader.reset();
             continue;
         }
-        // A read cut short keeps what arrived; the reader resumes after it next time.
-        result?;
-        return Ok(items);
+        // A read cut short keeps what arrived (the reader has moved past it, so the
+        // caller must use these items even with the error); the next read resumes after.
+        return (items, result.map(|_| ()));
     }
-    Ok(items)
+    (items, Ok(()))
 }
 
-/// The complete lines of `region` (CR before LF dropped), which starts at some offset
-/// of its file; `prev` is the byte before it (None at the start of the file). A first
-/// segment that continues an earlier line is not a line of its own.
-fn complete_lines(region: &[u8], prev: Option<u8>) -> HashSet<&[u8]> {
-    let mut lines = HashSet::new();
-    let mut at_line_start = prev.is_none_or(|b| b == b'\n');
-    let mut rest = region;
-    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-        let candidate = &rest[..i];
-        if at_line_start {
-            lines.insert(candidate.strip_suffix(b"\r").unwrap_or(candidate));
+/// What a read-back of a file region showed: which wanted lines are in it as complete
+/// lines, where the file ends and whether it ends with LF.
+struct Confirmation {
+    found: Vec<bool>,
+    end: u64,
+    ends_with_lf: bool,
+}
+
+/// A sink that frames a region as it streams in and ticks off wanted lines, so confirming
+/// an append costs bounded memory however much others appended meanwhile.
+struct ConfirmSink<'a> {
+    framer: LineFramer,
+    /// The region's first byte is preceded by this one (read to learn whether the region
+    /// starts mid-line); `None` once consumed or when the region starts the file.
+    expect_prev: bool,
+    skip_first_line: bool,
+    start: u64,
+    wanted: HashMap<&'a [u8], Vec<usize>>,
+    found: Vec<bool>,
+    last: Option<u8>,
+    received: u64,
+}
+
+impl Write for ConfirmSink<'_> {
+    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len();
+        if self.expect_prev && !buf.is_empty() {
+            self.expect_prev = false;
+            self.skip_first_line = buf[0] != b'\n';
+            self.last = Some(buf[0]);
+            buf = &buf[1..];
         }
-        at_line_start = true;
-        rest = &rest[i + 1..];
+        let (wanted, found, skip, start) = (
+            &self.wanted,
+            &mut self.found,
+            self.skip_first_line,
+            self.start,
+        );
+        self.framer.feed(buf, |frame| {
+            if let Frame::Line { offset, bytes } = frame {
+                if skip && offset == start {
+                    return; // the tail of a line that began before the region
+                }
+                for &i in wanted.get(bytes).into_iter().flatten() {
+                    found[i] = true;
+                }
+            }
+        });
+        if let Some(&b) = buf.last() {
+            self.last = Some(b);
+        }
+        self.received += buf.len() as u64;
+        Ok(n)
     }
-    lines
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads `path` from `from` to its end and reports which of `lines` are there.
+fn confirm_lines(
+    t: &dyn Transport,
+    path: &RemotePath,
+    from: u64,
+    lines: &[&[u8]],
+) -> Result<Confirmation, TransportError> {
+    let mut wanted: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        wanted.entry(line).or_default().push(i);
+    }
+    let mut sink = ConfirmSink {
+        framer: LineFramer::new(from),
+        expect_prev: from > 0,
+        skip_first_line: false,
+        start: from,
+        wanted,
+        found: vec![false; lines.len()],
+        last: None,
+        received: 0,
+    };
+    t.read_from(path, from.saturating_sub(1), &mut sink)?;
+    Ok(Confirmation {
+        end: from + sink.received,
+        ends_with_lf: sink.last.is_none_or(|b| b == b'\n'),
+        found: sink.found,
+    })
 }
 
 /// The bytes of one append: an optional leading LF, then each line and LF.
@@ -379,24 +462,6 @@ fn batch_data<'a>(leading_lf: bool, lines: impl Iterator<Item = &'a [u8]>) -> Ve
         data.push(b'\n');
     }
     data
-}
-
-fn read_region(
-    t: &dyn Transport,
-    path: &RemotePath,
-    from: u64,
-) -> Result<(Option<u8>, Vec<u8>), TransportError> {
-    let mut buf = Vec::new();
-    if from == 0 {
-        t.read_from(path, 0, &mut buf)?;
-        return Ok((None, buf));
-    }
-    t.read_from(path, from - 1, &mut buf)?;
-    if buf.is_empty() {
-        return Ok((None, buf));
-    }
-    let prev = buf.remove(0);
-    Ok((Some(prev), buf))
 }
 
 fn validate_display_name(name: &str) -> Result<(), RoomError> {
@@ -433,8 +498,9 @@ fn load_or_create_header(
     let mut waited = Duration::ZERO;
     let mut pause = Duration::from_millis(50);
     loop {
-        match transport::read_all(t, &header_path) {
-            Ok(bytes) => return Ok((RoomHeader::parse(&bytes)?, None)),
+        match transport::read_bounded(t, &header_path, crate::format::header::MAX_HEADER_LEN) {
+            Ok(Some(bytes)) => return Ok((RoomHeader::parse(&bytes)?, None)),
+            Ok(None) => return Err(HeaderError::Malformed.into()),
             Err(e) if e.kind() == TransportErrorKind::NotFound => {}
             // Offline: a room opened before opens from its saved header, so the user
             // can read what is cached and queue messages.
@@ -533,6 +599,7 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
                 own_ends_with_lf: saved.own_log_ends_with_lf || saved.own_log_len == 0,
                 own_verified: false,
                 readers,
+                max_seq: saved.max_seq.clone().into_iter().collect(),
             });
             let header_text = header.encode();
             let sender = Sender::Native {
@@ -650,8 +717,10 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
 
 impl Engine {
     pub fn sync(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
-        self.flush(t, view)?;
-        self.poll(t, view)
+        // Read even when delivery failed: one stuck message must not stop the room.
+        let delivered = self.flush(t, view);
+        let polled = self.poll(t, view);
+        delivered.and(polled)
     }
 
     /// Delivers the outbox in order, each message exactly once. Messages go in batches:
@@ -755,14 +824,10 @@ impl Engine {
             let size = t.size(&io.own_log)?.unwrap_or(0);
             if size != io.own_len {
                 let start = io.own_len.min(size);
-                let (prev, region) = read_region(t, &io.own_log, start)?;
-                let last = region.last().copied().or(prev);
-                io.own_len = start + region.len() as u64;
-                io.own_ends_with_lf = last.is_none_or(|b| b == b'\n');
-                let present = complete_lines(&region, prev);
-                for (l, line) in landed.iter_mut().zip(lines) {
-                    *l = present.contains(line);
-                }
+                let seen = confirm_lines(t, &io.own_log, start, lines)?;
+                io.own_len = seen.end;
+                io.own_ends_with_lf = seen.ends_with_lf;
+                landed = seen.found;
             }
             io.own_verified = true;
         }
@@ -819,9 +884,13 @@ impl Engine {
         let data = batch_data(!ends_with_lf, lines.iter().copied());
         let appended = t.append(&io.file, &data);
         io.verified = false;
-        let (prev, region) = read_region(t, &io.file, size0)?;
-        let present = complete_lines(&region, prev);
-        let landed: Vec<bool> = lines.iter().map(|l| present.contains(l)).collect();
+        // Confirm from where the reader knows the file reached when that is earlier than
+        // SIZE said: a server that overstates SIZE must not hide our own lines.
+        let from = match io.reader.read_pos() {
+            0 => size0,
+            seen => seen.min(size0),
+        };
+        let landed = confirm_lines(t, &io.file, from, lines)?.found;
         if landed.iter().any(|&l| l) {
             io.verified = true;
             return Ok(landed);
@@ -834,14 +903,12 @@ impl Engine {
         let mut events = Vec::new();
         let result = match &mut self.io {
             Io::Native(io) => Self::poll_native(t, io, &mut self.decoder, view, &mut events),
-            Io::Shared(io) => match Self::poll_shared(t, io, &mut self.decoder, &mut events) {
-                Ok(items) => {
-                    let file = io.file.clone();
-                    self.absorb_shared(items, &file, view, &mut events);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
+            Io::Shared(io) => {
+                let (items, result) = Self::poll_shared(t, io, &mut self.decoder, &mut events);
+                let file = io.file.clone();
+                self.absorb_shared(items, &file, view, &mut events);
+                result
+            }
         };
         lock(view).events.extend(events);
         result.map_err(RoomError::from)
@@ -869,10 +936,18 @@ impl Engine {
             let path = io.logs_dir.join(&entry.name)?;
             let size = match entry.size {
                 Some(s) => s,
-                None => t.size(&path)?.unwrap_or(0),
+                None => match t.size(&path) {
+                    Ok(size) => size.unwrap_or(0),
+                    Err(e) if !e.is_transient() => {
+                        events.push(unreadable(&path, &e));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             let reader = io.readers.entry(entry.name.clone()).or_default();
-            let items = read_new(t, &path, size, reader, decoder, false, events)?;
+            let (items, result) = read_new(t, &path, size, reader, decoder, false, events);
+            let max_seq = io.max_seq.entry(entry.name.clone()).or_default();
             let mut v = lock(view);
             for item in items {
                 match item.result {
@@ -882,7 +957,11 @@ impl Engine {
                             offset: item.offset,
                         })
                     }
+                    // An honest writer's sequence only grows; a lower one is a replayed
+                    // copy (after a restart the timeline may not hold the original).
+                    Ok(Record::Native(record)) if record.seq <= *max_seq => {}
                     Ok(Record::Native(record)) => {
+                        *max_seq = record.seq;
                         v.observe(&record);
                         if let RecordBody::Text(text) = &record.body {
                             let key = native_key(&record);
@@ -904,6 +983,13 @@ impl Engine {
                     }),
                 }
             }
+            drop(v);
+            match result {
+                Ok(()) => {}
+                // One log nobody may read (or that vanished) must not stop the room.
+                Err(e) if !e.is_transient() => events.push(unreadable(&path, &e)),
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -913,11 +999,12 @@ impl Engine {
         io: &mut SharedIo,
         decoder: &mut LineDecoder,
         events: &mut Vec<RoomEvent>,
-    ) -> Result<Vec<LineItem>, TransportError> {
-        let Some(size) = t.size(&io.file)? else {
-            return Ok(Vec::new());
-        };
-        read_new(t, &io.file, size, &mut io.reader, decoder, true, events)
+    ) -> (Vec<LineItem>, Result<(), TransportError>) {
+        match t.size(&io.file) {
+            Ok(Some(size)) => read_new(t, &io.file, size, &mut io.reader, decoder, true, events),
+            Ok(None) => (Vec::new(), Ok(())),
+            Err(e) => (Vec::new(), Err(e)),
+        }
     }
 
     fn absorb_shared(
@@ -992,7 +1079,7 @@ impl Engine {
                     };
                     let path = io.logs_dir.join(&name)?;
                     let mut reader = FileReader::default();
-                    let items = match read_new(
+                    let (items, result) = read_new(
                         t,
                         &path,
                         limit,
@@ -1000,11 +1087,13 @@ impl Engine {
                         &mut self.decoder,
                         false,
                         &mut scratch_view_events,
-                    ) {
-                        Ok(items) => items,
-                        Err(e) if e.kind() == TransportErrorKind::NotFound => continue,
+                    );
+                    match result {
+                        Ok(()) => {}
+                        Err(e) if !e.is_transient() => continue,
+                        // Incomplete: the next call tries again (the timeline dedupes).
                         Err(e) => return Err(e.into()),
-                    };
+                    }
                     let mut v = lock(view);
                     for item in items.into_iter().filter(|i| i.offset < limit) {
                         if let Ok(Record::Native(r)) = item.result {
@@ -1021,7 +1110,7 @@ impl Engine {
             Io::Shared(io) => {
                 let limit = io.reader.committed();
                 let mut reader = FileReader::default();
-                let items = read_new(
+                let (items, result) = read_new(
                     t,
                     &io.file,
                     limit,
@@ -1029,7 +1118,8 @@ impl Engine {
                     &mut self.decoder,
                     true,
                     &mut scratch_view_events,
-                )?;
+                );
+                result?;
                 let mut v = lock(view);
                 // History goes before everything read this session (whose order numbers
                 // start at HISTORY_SLOTS when state was resumed).
@@ -1081,6 +1171,7 @@ impl Engine {
                 for (name, reader) in &io.readers {
                     saved.cursors.insert(name.clone(), reader.state());
                 }
+                saved.max_seq = io.max_seq.iter().map(|(n, s)| (n.clone(), *s)).collect();
             }
             (Io::Shared(io), _) => {
                 saved.writer = WriterId::from_hex(&self.writer_tag);
@@ -1097,6 +1188,13 @@ impl Engine {
     }
 }
 
+fn unreadable(path: &RemotePath, e: &TransportError) -> RoomEvent {
+    RoomEvent::UnreadableFile {
+        file: path.to_string(),
+        error: e.to_string(),
+    }
+}
+
 /// The writer id a log file name belongs to (`<32 hex>.log`); other names are ignored.
 fn log_writer(name: &str) -> Option<WriterId> {
     name.strip_suffix(".log").and_then(WriterId::from_hex)
@@ -1107,14 +1205,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn complete_lines_are_whole_lines_only() {
-        let has = |region: &[u8], prev, line: &[u8]| complete_lines(region, prev).contains(line);
-        assert!(has(b"abc\n", None, b"abc"));
-        assert!(has(b"x\nabc\r\n", Some(b'\n'), b"abc"));
-        assert!(!has(b"abc\n", Some(b'z'), b"abc")); // tail of a torn line
-        assert!(!has(b"abc", None, b"abc")); // incomplete
-        assert!(!has(b"xabc\n", None, b"abc"));
-        assert!(has(b"zzz\nabc\n", Some(b'q'), b"abc"));
+    fn confirmation_counts_whole_lines_only() {
+        use crate::transport::memory::MemoryTransport;
+        let t = MemoryTransport::new();
+        let p = RemotePath::new("f").unwrap();
+        t.append(&p, b"xxabc\nabc\r\ntorn-abc").unwrap();
+        let lines: [&[u8]; 3] = [b"abc", b"xxabc", b"torn-abc"];
+        let c = confirm_lines(&t, &p, 0, &lines).unwrap();
+        assert_eq!(c.found, [true, true, false]); // the last line is incomplete
+        assert_eq!((c.end, c.ends_with_lf), (19, false));
+        // From offset 2 the first segment continues an earlier line: not a line of its own.
+        let c = confirm_lines(&t, &p, 2, &[b"abc"]).unwrap();
+        assert_eq!(c.found, [true]); // (found at offset 6)
+        let c = confirm_lines(&t, &p, 2, &[b"xxabc"]).unwrap();
+        assert_eq!(c.found, [false]);
+        let c = confirm_lines(&t, &p, 7, &[b"bc"]).unwrap();
+        assert_eq!(c.found, [false]);
         assert_eq!(batch_data(true, [&b"a"[..], b"b"].into_iter()), b"\na\nb\n");
     }
 

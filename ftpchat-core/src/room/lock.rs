@@ -7,6 +7,8 @@ use super::config::Clock;
 use super::{RoomError, RoomEvent};
 use crate::transport::{self, RemotePath, Transport, TransportErrorKind};
 
+/// The largest owner file read.
+const MAX_OWNER_LEN: usize = 1024;
 /// Extra time allowed beyond an expiry for clocks that disagree.
 const CLOCK_SKEW_ALLOWANCE_MS: u64 = 10_000;
 
@@ -54,7 +56,10 @@ impl FileLock {
                     return Ok(());
                 }
                 Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
-                    match transport::read_all(t, &self.owner) {
+                    // An owner file is one short line; a huge one is not read into memory.
+                    let owner = transport::read_bounded(t, &self.owner, MAX_OWNER_LEN)
+                        .map(|b| b.unwrap_or_default());
+                    match owner {
                         Ok(bytes) if parse_expiry(&bytes).is_some() => {
                             ownerless_since = None;
                             let expired = parse_expiry(&bytes)

@@ -142,6 +142,13 @@ pub enum RoomEvent {
     },
     /// An expired shared-file lock (a crashed client's) was removed.
     StaleLockRemoved,
+    /// A file could not be read (gone, or not readable); the others still are.
+    UnreadableFile {
+        /// The file.
+        file: String,
+        /// Why, without secrets.
+        error: String,
+    },
     /// From the transport: TLS fallback, reconnects.
     Transport(TransportEvent),
 }

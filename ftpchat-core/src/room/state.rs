@@ -10,6 +10,7 @@
 //! hlc <n>
 //! own-log <len> <ends-with-lf 0|1>
 //! cursor <base64url file name> <committed offset> <base64url overlap>
+//! seq-seen <base64url log name> <highest seq accepted>
 //! outbox <message id hex> <sort key> <line>
 //! ```
 
@@ -43,6 +44,8 @@ pub(crate) struct SavedState {
     pub outbox: Vec<Outgoing>,
     /// The native room header, so the room opens while the server is unreachable.
     pub header: Option<String>,
+    /// Highest sequence number accepted per native log (replay protection).
+    pub max_seq: BTreeMap<String, u64>,
 }
 
 const MAGIC: &str = "ftpchat-state 1";
@@ -101,6 +104,9 @@ impl SavedState {
                 B64.encode(&c.overlap)
             );
         }
+        for (name, seq) in &self.max_seq {
+            out += &format!("seq-seen {} {seq}\n", B64.encode(name));
+        }
         for o in &self.outbox {
             out += &format!(
                 "outbox {} {} {}\n",
@@ -134,6 +140,10 @@ impl SavedState {
                     let committed = f.next()?.parse().ok()?;
                     let overlap = B64.decode(f.next().unwrap_or_default()).ok()?;
                     s.cursors.insert(name, ReaderState { committed, overlap });
+                }
+                "seq-seen" => {
+                    let name = String::from_utf8(B64.decode(f.next()?).ok()?).ok()?;
+                    s.max_seq.insert(name, f.next()?.parse().ok()?);
                 }
                 "outbox" => s.outbox.push(Outgoing {
                     id: MessageId::from_hex(f.next()?)?,
@@ -211,6 +221,7 @@ mod tests {
             },
         );
         s.cursors.insert("empty".into(), ReaderState::default());
+        s.max_seq.insert("ab.log".into(), 17);
         s.outbox.push(Outgoing {
             id: MessageId([1; 16]),
             key: SortKey::Native {

@@ -150,6 +150,8 @@ use super::{
     TransportEvent,
 };
 
+/// The largest directory listing read (about 300,000 entries); more is an error.
+const MAX_LISTING_BYTES: usize = 16 << 20;
 /// Pause between `234` and the TLS handshake on a repeated connection attempt; doubled per
 /// attempt (libunftp can lose a ClientHello that arrives before it switches to TLS).
 const TLS_UPGRADE_PAUSE: Duration = Duration::from_millis(50);
@@ -720,6 +722,13 @@ impl Session {
                     .map(|(_, stream)| stream)
             },
             |chunk| {
+                // A directory anyone can fill must not make a poll allocate without bound.
+                if bytes.len() + chunk.len() > MAX_LISTING_BYTES {
+                    return Err(io::Error::other(format!(
+                        "the listing is larger than {} MiB",
+                        MAX_LISTING_BYTES >> 20
+                    )));
+                }
                 bytes.extend_from_slice(chunk);
                 Ok(())
             },

@@ -201,6 +201,43 @@ pub fn make_dir_all(transport: &dyn Transport, path: &RemotePath) -> Result<(), 
     Ok(())
 }
 
+/// Reads a whole small file, refusing to hold more than `limit` bytes: `Ok(None)` when the
+/// file is larger (anyone with write access can make a small file huge).
+pub fn read_bounded(
+    transport: &dyn Transport,
+    path: &RemotePath,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, TransportError> {
+    struct Limited {
+        buf: Vec<u8>,
+        limit: usize,
+        over: bool,
+    }
+    impl Write for Limited {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if self.buf.len() + data.len() > self.limit {
+                self.over = true;
+                return Err(std::io::Error::other("file is larger than the limit"));
+            }
+            self.buf.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Limited {
+        buf: Vec::new(),
+        limit,
+        over: false,
+    };
+    match transport.read_from(path, 0, &mut sink) {
+        _ if sink.over => Ok(None),
+        Ok(_) => Ok(Some(sink.buf)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads a whole file into memory (for small files such as a room header).
 pub fn read_all(transport: &dyn Transport, path: &RemotePath) -> Result<Vec<u8>, TransportError> {
     let mut buf = Vec::new();
