@@ -505,3 +505,34 @@ fn many_writers_one_memory_room_agree() {
     assert!(orders.windows(2).all(|w| w[0] == w[1]));
     let _ = RemotePath::new("r").unwrap();
 }
+
+#[test]
+fn a_message_sent_just_before_exit_survives_without_a_sync() {
+    let server = temp();
+    let state = temp();
+    let t: Arc<dyn Transport> = Arc::new(LocalTransport::new(server.path()));
+    let room = open(&t, native("r", "A").with_state_dir(state.path()));
+    let id = room.send("sent, then the process died").unwrap();
+    drop(room); // no sync, no flush
+    let again = open(&t, native("r", "A").with_state_dir(state.path()));
+    assert_eq!(again.outbox_len(), 1);
+    assert_eq!(again.sync().unwrap().confirmed, vec![id]);
+}
+
+#[test]
+fn a_deleted_room_is_reported_not_silently_recreated() {
+    let server = temp();
+    let t: Arc<dyn Transport> = Arc::new(LocalTransport::new(server.path()));
+    let room = open(&t, native("r", "A"));
+    room.send("one").unwrap();
+    room.sync().unwrap();
+    std::fs::remove_dir_all(server.path().join("r")).unwrap();
+    room.send("two").unwrap();
+    let err = room.sync().unwrap_err();
+    assert!(!err.is_transient(), "{err:?}");
+    assert_eq!(room.outbox_len(), 1, "the message stays queued");
+    assert!(
+        !server.path().join("r").exists(),
+        "no headerless room was created"
+    );
+}

@@ -842,14 +842,9 @@ impl Engine {
         if data.len() <= usize::from(!io.own_ends_with_lf) {
             return Ok(landed);
         }
-        let result = match t.append(&io.own_log, &data) {
-            Err(e) if e.kind() == TransportErrorKind::NotFound => {
-                transport::make_dir_all(t, &io.logs_dir)?;
-                t.append(&io.own_log, &data)
-            }
-            other => other,
-        };
-        match result {
+        // A missing logs/ directory means the room was deleted: report it (NotFound) rather
+        // than recreate a room without its header.
+        match t.append(&io.own_log, &data) {
             Ok(()) => {
                 io.own_len += data.len() as u64;
                 io.own_ends_with_lf = true;

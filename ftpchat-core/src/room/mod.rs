@@ -97,7 +97,11 @@ impl From<CompatEncodeError> for RoomError {
 impl RoomError {
     /// `true` when retrying later may succeed (a transient transport failure).
     pub fn is_transient(&self) -> bool {
-        matches!(self, RoomError::Transport(e) if e.is_transient())
+        match self {
+            RoomError::Transport(e) => e.is_transient(),
+            RoomError::LockTimeout => true,
+            _ => false,
+        }
     }
 }
 
@@ -221,7 +225,14 @@ impl Room {
         if text.len() > MAX_TEXT_LEN {
             return Err(RoomError::MessageTooLarge);
         }
-        let id = lock(&self.shared.view).send(text)?;
+        let mut view = lock(&self.shared.view);
+        let id = view.send(text)?;
+        // Save the outbox now so the message survives a crash before the next sync. When a
+        // sync holds the engine, it saves at its end; never wait for it here.
+        if let Ok(mut engine) = self.shared.engine.try_lock() {
+            engine.persist(&view)?;
+        }
+        drop(view);
         let (count, cvar) = &self.shared.wake;
         *lock(count) += 1;
         cvar.notify_all();

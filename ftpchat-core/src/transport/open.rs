@@ -22,12 +22,23 @@ use super::{Transport, TransportError, TransportErrorKind};
 pub struct OpenOptions {
     /// PEM certificate(s) to trust for FTPS instead of the system's web roots.
     pub ca_pem: Option<String>,
+    /// FTP connect timeout (default 10 s); mobile background windows want less.
+    pub connect_timeout: Option<std::time::Duration>,
+    /// FTP read/write timeout (default 30 s).
+    pub io_timeout: Option<std::time::Duration>,
 }
 
 impl OpenOptions {
     /// Trust these PEM certificate(s) for FTPS.
     pub fn with_ca_pem(mut self, pem: impl Into<String>) -> Self {
         self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Sets the FTP connect and read/write timeouts.
+    pub fn with_timeouts(mut self, connect: std::time::Duration, io: std::time::Duration) -> Self {
+        self.connect_timeout = Some(connect);
+        self.io_timeout = Some(io);
         self
     }
 }
@@ -63,6 +74,12 @@ pub fn open_location(
             }
             if let Some(pem) = &options.ca_pem {
                 builder = builder.ca_pem(pem);
+            }
+            if let Some(t) = options.connect_timeout {
+                builder = builder.connect_timeout(t);
+            }
+            if let Some(t) = options.io_timeout {
+                builder = builder.io_timeout(t);
             }
             Ok(Arc::new(FtpTransport::new(builder.build()?)))
         }
