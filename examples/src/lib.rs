@@ -1,1 +1,16 @@
-//! Shared helpers for the example programs.
+//! Shared helpers for the example programs (`chat`, `serve`, `bot`, `read-ftpchat`):
+//!
+//! - [`server`]: the embedded FTP/FTPS server (libunftp) with a [`users`] file and a
+//!   lock-out after repeated failed logins;
+//! - [`location`]: how a URL or folder path names a room, and opening its transport;
+//! - [`secret`]: passwords from the environment or a prompt that does not echo;
+//! - [`observe`]: a transport wrapper that tells a status bar whether the server answers
+//!   and how far a download has got;
+//! - [`chat`]: the terminal client's arguments, commands and message rendering.
+
+pub mod chat;
+pub mod location;
+pub mod observe;
+pub mod secret;
+pub mod server;
+pub mod users;

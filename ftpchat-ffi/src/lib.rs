@@ -1,1 +1,71 @@
-//! UniFFI bindings for ftpchat: filled in by the mobile-bindings issue.
+//! # ftpchat-ffi
+//!
+//! UniFFI bindings of [`ftpchat_core`] for Kotlin (Android, JVM) and Swift (iOS, macOS):
+//! thin wrappers that hold the core's objects.
+//!
+//! - [`ChatRoom`]: open or create a room on a location (`ftp://`, `ftps://`, `ftpes://`,
+//!   a folder, `memory://`), [`send`](ChatRoom::send), [`sync`](ChatRoom::sync),
+//!   [`sync_once`](ChatRoom::sync_once) for background windows,
+//!   [`history`](ChatRoom::history), [`watch`](ChatRoom::watch),
+//!   [`shutdown`](ChatRoom::shutdown); `*_async` variants for Kotlin coroutines and
+//!   Swift concurrency (no Rust runtime: each runs on a short-lived thread).
+//! - [`ChatListener`]: a callback interface implemented in Kotlin or Swift;
+//!   [`Subscription`] stops it.
+//! - [`ChatMessage`], [`ChatUpdate`], [`ChatEvent`], [`RoomOptions`]: plain records.
+//! - [`ChatError`]: one flat error enum whose reasons never contain secrets.
+//!
+//! Blocking calls do network I/O: never call them on the UI thread (see [`ChatRoom`]).
+//!
+//! Generate the bindings with this crate's `uniffi-bindgen` binary in library mode:
+//! `cargo run -p ftpchat-ffi --bin uniffi-bindgen -- generate --library
+//! target/debug/libftpchat_ffi.so --language kotlin --out-dir out --no-format`.
+
+// UniFFI's scaffolding macros generate `extern "C"` functions and `unsafe` blocks; the
+// workspace denies `unsafe_code`, so this crate opts out. No hand-written code here uses
+// `unsafe`.
+#![allow(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod blocking;
+mod error;
+mod room;
+mod types;
+mod watch;
+
+pub use error::{ChatError, TransportFailure};
+pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
+pub use types::{
+    ChatEvent, ChatMessage, ChatUpdate, MessageCodec, MessageStatus, RoomLayout, RoomOptions,
+    SyncOnceResult,
+};
+pub use watch::{ChatListener, Subscription};
+
+use ftpchat_core::transport::{open_location, OpenOptions, RemotePath};
+
+uniffi::setup_scaffolding!("ftpchat");
+
+/// The version of these bindings (and of the core they wrap).
+#[uniffi::export]
+pub fn library_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// Checks a room directory or chat file path the way opening a room will, without any
+/// I/O (for validating user input). Fails with `InvalidPath` for CR, LF, NUL, `..`,
+/// absolute paths and the like.
+#[uniffi::export]
+pub fn validate_room_path(path: String) -> Result<(), ChatError> {
+    RemotePath::new(&path)
+        .map(drop)
+        .map_err(|e| ChatError::InvalidPath {
+            reason: format!("invalid path: {e}"),
+        })
+}
+
+/// How a location would be shown in a status line (`ftps://host:21/chat`), without
+/// connecting: the password of an FTP URL is never part of it. Fails for a location that
+/// cannot be opened (unknown scheme, malformed URL).
+#[uniffi::export]
+pub fn describe_location(location: String) -> Result<String, ChatError> {
+    Ok(open_location(&location, &OpenOptions::default())?.describe())
+}

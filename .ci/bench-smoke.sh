@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Bench smoke pass (issue 8): compiles every bench and runs each once on small inputs, so
+# the benches cannot rot. Figures come from full runs by hand (BENCHMARKS.md); this measures
+# nothing. Budget: about 3 minutes on top of a built workspace.
+#
+# - criterion benches: `cargo test --benches` runs each benchmark once (test mode);
+# - harnesses (src/bin): `--quick` (small histories, few samples) against a private vsftpd
+#   each starts on 127.0.0.1 (root and vsftpd needed, as .ci/ftp-servers.sh provides), or
+#   against FTPCHAT_TEST_VSFTPD_URL when no private vsftpd can be started;
+# - Python baselines: the venv .ci/work/bench-venv is created on first use
+#   (cryptography, pyftpdlib from PyPI).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+start=$SECONDS
+step() { printf '\n=== bench smoke: %s (%d s)\n' "$*" $((SECONDS - start)); }
+
+step "criterion benches, each once (cargo test --benches)"
+cargo test -p ftpchat-benches --benches --locked
+
+step "harness binaries"
+cargo build -p ftpchat-benches --bins --locked
+
+server=()
+if [[ $(id -u) != 0 ]] || { ! command -v vsftpd >/dev/null 2>&1 && [[ ! -x /usr/sbin/vsftpd ]]; }; then
+    if [[ -n "${FTPCHAT_TEST_VSFTPD_URL:-}" ]]; then
+        server=(--server "url:$FTPCHAT_TEST_VSFTPD_URL")
+    else
+        echo "bench smoke: no vsftpd to start and no FTPCHAT_TEST_VSFTPD_URL (source .ci/ftp-servers.sh)" >&2
+        exit 1
+    fi
+fi
+
+log="$(mktemp -d)"
+trap 'rm -rf "$log"' EXIT
+failed=0
+for bin in codec-throughput poll-cost latency writers memory; do
+    step "$bin --quick"
+    if timeout 300 "target/debug/$bin" --quick "${server[@]}" >"$log/$bin.md" 2>"$log/$bin.err"; then
+        tail -n 4 "$log/$bin.md"
+    else
+        failed=$((failed + 1))
+        echo "bench smoke: $bin failed; its output:" >&2
+        cat "$log/$bin.md" "$log/$bin.err" >&2
+    fi
+done
+
+passed=$((5 - failed))
+echo
+echo "bench smoke: $passed passed, $failed failed in $((SECONDS - start)) s"
+[[ $failed == 0 ]]

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `chat` example in real terminals (tmux send-keys / capture-pane):
+#
+# 1. The README's newcomer command, `cargo run -p ftpchat-examples --bin chat`, starts the
+#    embedded server; a second terminal runs the join command that the first one shows;
+#    the two exchange messages and each screen shows the other's (and its own, confirmed).
+# 2. `serve` with a users file (the README's commands); two clients log in with FTP
+#    passwords typed at the prompt; the server is stopped: the sender's status bar says
+#    OFFLINE and its outbox grows; the server is started again: the message is delivered
+#    and the other client shows it.
+#
+# Installs tmux when missing (apt-get), builds the binaries, runs everything on 127.0.0.1
+# on a private tmux socket, prints `examples: N passed, N failed` and exits non-zero on a
+# failure. Everything it starts is stopped and its temporary folder removed on exit.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO="$(pwd)"
+STARTED=$SECONDS
+PASSED=0
+FAILED=0
+export TERM="${TERM:-xterm-256color}"
+[[ "$TERM" == "dumb" ]] && export TERM=xterm-256color
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+summary() {
+    echo "=== examples end-to-end: $((SECONDS - STARTED)) s"
+    echo "examples: ${PASSED} passed, ${FAILED} failed"
+}
+
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "=== installing tmux"
+    SUDO=""
+    [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y tmux >/dev/null 2>&1 \
+        || { $SUDO apt-get update >/dev/null 2>&1 && $SUDO apt-get install -y tmux >/dev/null 2>&1; }
+fi
+if ! command -v tmux >/dev/null 2>&1; then
+    fail "tmux is not installed and could not be installed"
+    summary
+    exit 1
+fi
+
+echo "=== cargo build -p ftpchat-examples --bins"
+if ! cargo build -p ftpchat-examples --bins --locked; then
+    fail "build"
+    summary
+    exit 1
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ftpchat-examples-e2e.XXXXXX")"
+SOCKET="ftpchat-examples-$$"
+T() { tmux -L "$SOCKET" "$@"; }
+cleanup() {
+    T kill-server >/dev/null 2>&1 || true
+    # Programs killed with the terminals may still be closing files for a moment.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        rm -rf "$WORK" 2>/dev/null && break
+        sleep 0.5
+    done
+}
+trap cleanup EXIT
+
+# A terminal (tmux session) named $1 running a clean bash in the repository; the remaining
+# arguments are VAR=value settings for its environment.
+terminal() {
+    local name="$1"
+    shift
+    T -u new-session -d -s "$name" -x 200 -y 50 \
+        "env -u FTPCHAT_PASSWORD -u FTPCHAT_FTP_PASSWORD LANG=C.UTF-8 LC_ALL=C.UTF-8 HISTFILE=/dev/null TMPDIR='$WORK' $* bash --norc --noprofile"
+    T set-option -w -t "=$name:0" remain-on-exit on >/dev/null
+    T send-keys -t "=$name:0.0" "cd '$REPO'" Enter
+}
+# Types a line (literally) and Enter.
+type_line() {
+    T send-keys -t "=$1:0.0" -l -- "$2"
+    T send-keys -t "=$1:0.0" Enter
+}
+screen() { T capture-pane -p -J -t "=$1:0.0" 2>/dev/null; }
+# Waits until the screen of $1 shows the fixed string $2 (at most $3 seconds).
+wait_for() {
+    local end=$((SECONDS + ${3:-30}))
+    while ((SECONDS < end)); do
+        screen "$1" | grep -qF -- "$2" && return 0
+        sleep 0.3
+    done
+    return 1
+}
+show() {
+    echo "----- screen of $1:"
+    screen "$1" | sed -e '/^[[:space:]]*$/d' | tail -40
+    echo "-----"
+}
+# check DESCRIPTION TERMINAL TEXT [SECONDS]
+check() {
+    if wait_for "$2" "$3" "${4:-30}"; then
+        pass "$1"
+    else
+        fail "$1 (no \"$3\" on $2's screen)"
+        show "$2"
+    fi
+}
+# check_not DESCRIPTION TERMINAL TEXT
+check_not() {
+    if screen "$2" | grep -qF -- "$3"; then
+        fail "$1"
+        show "$2"
+    else
+        pass "$1"
+    fi
+}
+# Waits until the program in terminal $1 has exited back to the shell.
+check_exited() {
+    local end=$((SECONDS + ${3:-20})) cmd=""
+    while ((SECONDS < end)); do
+        cmd="$(T display-message -p -t "=$1:0.0" '#{pane_current_command}' 2>/dev/null)"
+        [[ "$cmd" == "bash" ]] && { pass "$2"; return 0; }
+        sleep 0.3
+    done
+    fail "$2 (still running: $cmd)"
+    show "$1"
+}
+
+BUILD_WAIT=300 # the first `cargo run` may wait for a build lock
+
+echo "=== 1. newcomer path: chat on the embedded server, two terminals"
+ROOM_PW='correct horse 42'
+terminal alice USER=alice
+type_line alice "cargo run -p ftpchat-examples --bin chat"
+check "chat starts the embedded server and asks for a room password" alice "Choose a room password:" $BUILD_WAIT
+check "chat prints the command a second person runs" alice "To join from another terminal, run:" 5
+type_line alice "$ROOM_PW"
+check "alice is in the chat" alice "You are alice in room lobby" 60
+check "alice's status bar: server, no TLS, online, outbox" alice "| no TLS | online | outbox 0 | alice in lobby" 20
+
+JOIN="$(screen alice | grep -o 'cargo run -p ftpchat-examples --bin chat -- ftp://[^ ]*' | head -n 1)"
+if [[ "$JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ chat\ --\ ftp://guest:[A-Za-z0-9]+@127\.0\.0\.1:[0-9]+/lobby$ ]]; then
+    pass "the join command is shown in the chat: $JOIN"
+else
+    fail "the join command is shown in the chat (got: \"$JOIN\")"
+    show alice
+fi
+
+terminal bob USER=bob
+type_line bob "$JOIN"
+check "bob is asked for the room password" bob "Room password for lobby:" $BUILD_WAIT
+type_line bob "$ROOM_PW"
+check "bob is in the chat" bob "You are bob in room lobby" 60
+check "bob is online" bob "| online | outbox 0 | bob in lobby" 20
+
+type_line alice "hello from alice"
+type_line bob "hi alice, bob here"
+check "bob's screen shows alice's message" bob "alice: hello from alice" 30
+check "alice's screen shows bob's message" alice "bob: hi alice, bob here" 30
+check "alice's own message is confirmed" alice "alice: hello from alice ✓" 30
+check "bob's own message is confirmed" bob "bob: hi alice, bob here ✓" 30
+
+type_line bob "/help"
+check "/help lists /history" bob "/history [N]" 10
+type_line bob "/history"
+check "/history answers" bob "no older messages" 20
+type_line bob "/quit"
+check_exited bob "/quit leaves bob's chat"
+type_line alice "/quit"
+check_exited alice "/quit leaves alice's chat and stops the server"
+# Back on the normal screen: the prompt is there, the typed password is not.
+check "alice's terminal shows the password prompt after the chat" alice "Choose a room password:" 5
+check_not "the room password was not echoed" alice "$ROOM_PW"
+
+echo "=== 2. README commands: serve with a users file, two chats, a bot; the server goes away and comes back"
+# The README's commands, typed verbatim. They keep their files under ~/ftpchat: here HOME is
+# a scratch folder (cargo and rustup keep their own homes).
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+HOME_ENV="HOME='$WORK/home' CARGO_HOME='$CARGO_HOME' RUSTUP_HOME='$RUSTUP_HOME'"
+mkdir -p "$WORK/home"
+README_ADD_ALICE='cargo run -p ftpchat-examples --bin serve -- add-user --users ~/ftpchat/users.txt alice'
+README_ADD_BOB='cargo run -p ftpchat-examples --bin serve -- add-user --users ~/ftpchat/users.txt bob'
+README_SERVE='cargo run -p ftpchat-examples --bin serve -- --root ~/ftpchat/rooms --users ~/ftpchat/users.txt'
+README_ALICE='cargo run -p ftpchat-examples --bin chat -- ftp://alice@127.0.0.1:2221/lobby'
+README_BOB='cargo run -p ftpchat-examples --bin chat -- ftp://bob@127.0.0.1:2221/lobby'
+README_BOT='cargo run -p ftpchat-examples --bin bot -- ftp://bob@127.0.0.1:2221/lobby'
+README_READ='cargo run -p ftpchat-examples --bin read-ftpchat -- ftpchat-core/tests/testdata/legacy-v1.5-chat.txt'
+FTP_PW_ALICE='alice ftp pw'
+FTP_PW_BOB='bob:ftp@pw'
+LOBBY_PW='lobby room pw'
+
+if (exec 3<>/dev/tcp/127.0.0.1/2221) 2>/dev/null; then
+    fail "port 2221 (serve's default, used by the README) is free"
+fi
+
+terminal admin "$HOME_ENV"
+type_line admin "$README_ADD_ALICE"
+check "serve add-user asks for alice's password" admin "Password for alice:" $BUILD_WAIT
+type_line admin "$FTP_PW_ALICE"
+check "serve add-user adds alice" admin "added alice to" 30
+type_line admin "$README_ADD_BOB"
+check "serve add-user asks for bob's password" admin "Password for bob:" 60
+type_line admin "$FTP_PW_BOB"
+check "serve add-user adds bob" admin "added bob to" 30
+check_not "add-user does not echo the password" admin "$FTP_PW_ALICE"
+if grep -qF "$FTP_PW_ALICE" "$WORK/home/ftpchat/users.txt" 2>/dev/null \
+    || [[ "$(grep -c . "$WORK/home/ftpchat/users.txt" 2>/dev/null)" != 2 ]]; then
+    fail "the users file has two lines and no plaintext password"
+else
+    pass "the users file has two lines and no plaintext password"
+fi
+
+terminal server "$HOME_ENV"
+type_line server "$README_SERVE"
+check "serve is ready on 127.0.0.1:2221" server "ready; Ctrl-C stops" $BUILD_WAIT
+
+terminal alice2 USER=alice "$HOME_ENV"
+terminal bob2 USER=bob "$HOME_ENV"
+type_line alice2 "$README_ALICE"
+check "alice is asked for her FTP password" alice2 "FTP password for alice:" $BUILD_WAIT
+type_line alice2 "$FTP_PW_ALICE"
+check "alice is asked for the room password" alice2 "Room password for lobby:" 30
+type_line alice2 "$LOBBY_PW"
+check "alice is in the chat on serve" alice2 "| online | outbox 0 | alice in lobby" 60
+type_line bob2 "$README_BOB"
+check "bob is asked for his FTP password" bob2 "FTP password for bob:" $BUILD_WAIT
+type_line bob2 "$FTP_PW_BOB"
+check "bob is asked for the room password" bob2 "Room password for lobby:" 30
+type_line bob2 "$LOBBY_PW"
+check "bob is in the chat on serve" bob2 "| online | outbox 0 | bob in lobby" 60
+
+type_line alice2 "hi bob"
+check "bob's screen shows alice's message" bob2 "alice: hi bob" 30
+type_line bob2 "hi alice"
+check "alice's screen shows bob's message" alice2 "bob: hi alice" 30
+
+terminal botterm "$HOME_ENV"
+type_line botterm "$README_BOT"
+check "the bot asks for bob's FTP password" botterm "FTP password for bob:" $BUILD_WAIT
+type_line botterm "$FTP_PW_BOB"
+check "the bot asks for the room password" botterm "Room password:" 30
+type_line botterm "$LOBBY_PW"
+check "the bot is listening" botterm "bot is listening in lobby" 60
+type_line alice2 "ping"
+check "the bot answers alice" alice2 "bot: pong" 30
+
+T send-keys -t "=server:0.0" C-c
+check_exited server "serve stops on Ctrl-C"
+check "alice's status bar shows the server offline" alice2 "| OFFLINE |" 30
+type_line alice2 "sent while offline"
+check "alice's message waits in the outbox" alice2 "| OFFLINE | outbox 1 |" 10
+check "alice's message is marked pending" alice2 "alice: sent while offline …" 10
+
+type_line server "$README_SERVE"
+check "serve is ready again" server "ready; Ctrl-C stops" 60
+check "alice is back online and her outbox is empty" alice2 "| online | outbox 0 |" 30
+check "bob's screen shows the message sent while offline" bob2 "alice: sent while offline" 30
+check "alice's offline message is confirmed" alice2 "alice: sent while offline ✓" 30
+check "alice is told the connection came back" alice2 "back online" 5
+
+type_line alice2 "/quit"
+type_line bob2 "/quit"
+check_exited alice2 "alice's chat exits"
+check_exited bob2 "bob's chat exits"
+check_not "the FTP password was not echoed" alice2 "$FTP_PW_ALICE"
+check_not "the room password was not echoed" bob2 "$LOBBY_PW"
+T send-keys -t "=botterm:0.0" C-c
+check_exited botterm "the bot stops on Ctrl-C"
+T send-keys -t "=server:0.0" C-c
+check_exited server "serve stops"
+
+echo "=== 3. README: read-ftpchat"
+READ_OUT="$(bash -c "$README_READ" 2>"$WORK/read.err" </dev/null)"
+if [[ "$READ_OUT" == *"[2025-12-04 18:30] ahmed: Salam! anyone here?"* && "$READ_OUT" == *"user:odd: colon in name"* ]]; then
+    pass "read-ftpchat prints the FTPChat 1.5 file"
+else
+    fail "read-ftpchat prints the FTPChat 1.5 file"
+    echo "$READ_OUT"
+    cat "$WORK/read.err"
+fi
+
+summary
+[[ $FAILED -eq 0 ]]

@@ -1,0 +1,581 @@
+//! `chat`: a terminal chat client.
+//!
+//! ```text
+//! cargo run -p ftpchat-examples --bin chat                        # start a server here, chat
+//! cargo run -p ftpchat-examples --bin chat -- ftp://guest:pw@127.0.0.1:2221/lobby   # join
+//! cargo run -p ftpchat-examples --bin chat -- --help
+//! ```
+//!
+//! Without a location it starts the embedded FTP server on 127.0.0.1 (a temporary folder, a
+//! generated login for user `guest`) and prints the command a second person runs to join.
+//! The room password comes from `FTPCHAT_PASSWORD` or a prompt that does not echo.
+//!
+//! Sending never waits for the network: [`Room::send`] puts the message in the outbox and
+//! a background watcher ([`Room::watch`]) delivers it and reads what others wrote. When the
+//! server goes away the status bar says so and the outbox count grows; when it comes back
+//! the watcher delivers the outbox and catches up.
+
+use std::io::{self, IsTerminal};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftpchat_core::log::{Message, MessageId};
+use ftpchat_core::room::{
+    Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions,
+};
+use ftpchat_core::transport::TransportEvent;
+use ftpchat_examples::chat::{
+    self, ChatArgs, Command, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE,
+};
+use ftpchat_examples::location::{open_transport, OpenedTransport, Target, TransportOptions};
+use ftpchat_examples::observe::{Connectivity, ObservedTransport, Observer};
+use ftpchat_examples::secret::{self, ROOM_PASSWORD_ENV};
+use ftpchat_examples::server::{self, EmbeddedServer, ServerConfig};
+use ftpchat_examples::users;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Position};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Gauge, Paragraph};
+use ratatui::{DefaultTerminal, Frame};
+
+/// Show the download bar when at least this much is left to read.
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The embedded server started when no location is given, and what it needs to live.
+struct Hosted {
+    server: EmbeddedServer,
+    url: String,
+    join: String,
+    // Dropped (deleted) after the server stops: the served folder and the users file.
+    _root: tempfile::TempDir,
+    _secrets: tempfile::TempDir,
+}
+
+/// A random login password for the embedded server's `guest` user (letters and digits,
+/// so it needs no escaping in a URL).
+fn random_login_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bytes: [u8; 16] = ftpchat_core::crypto::random_bytes();
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+fn host(args: &ChatArgs) -> Result<Hosted, String> {
+    let io_err = |what: &str, e: io::Error| format!("{what}: {e}");
+    let root = tempfile::Builder::new()
+        .prefix("ftpchat-served-")
+        .tempdir()
+        .map_err(|e| io_err("temporary folder", e))?;
+    let secrets = tempfile::Builder::new()
+        .prefix("ftpchat-server-")
+        .tempdir()
+        .map_err(|e| io_err("temporary folder", e))?;
+    let users_file = secrets.path().join("users");
+    let login = random_login_password();
+    users::add_user(&users_file, "guest", &login).map_err(|e| e.to_string())?;
+
+    let bind = args.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let port = match args.port {
+        Some(p) => p,
+        None if server::port_is_free(bind, DEFAULT_PORT) => DEFAULT_PORT,
+        None => 0,
+    };
+    let mut config = ServerConfig::new(root.path(), &users_file);
+    config.bind = bind;
+    config.port = port;
+    let server = EmbeddedServer::start(config).map_err(|e| e.to_string())?;
+    let shown_host = match bind {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let room = args.room.clone().unwrap_or_else(|| DEFAULT_ROOM.to_owned());
+    let room = ftpchat_examples::location::percent_encode(&room);
+    let url = format!("ftp://guest:{login}@{shown_host}:{}/{room}", server.port());
+    let join = format!("cargo run -p ftpchat-examples --bin chat -- {url}");
+    Ok(Hosted {
+        server,
+        url,
+        join,
+        _root: root,
+        _secrets: secrets,
+    })
+}
+
+fn run() -> Result<(), String> {
+    let args = ChatArgs::parse(std::env::args().skip(1))?;
+    if args.help {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let name = chat::default_name(args.name.as_deref());
+
+    let hosted = match &args.location {
+        Some(_) => None,
+        None => Some(host(&args)?),
+    };
+    let location = match (&args.location, &hosted) {
+        (Some(l), _) => l.clone(),
+        (None, Some(h)) => h.url.clone(),
+        (None, None) => return Err("no location".into()),
+    };
+    if let Some(h) = &hosted {
+        println!(
+            "Started an FTP server on {} serving a temporary folder (deleted when you quit).",
+            h.server.addr()
+        );
+        println!("To join from another terminal, run:\n\n    {}\n", h.join);
+        println!(
+            "and type the same room password when asked (or set {ROOM_PASSWORD_ENV}). \
+             Quitting this chat stops the server."
+        );
+        if args.bind.is_some_and(|b| b.is_unspecified()) {
+            println!("From another machine, replace 127.0.0.1 with this machine's LAN address.");
+        }
+        println!();
+    }
+
+    let target = Target::parse(&location)?.with_login_password()?;
+    let ca_pem = match &args.ca_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path).map_err(|e| format!("--ca {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let opened = open_transport(
+        &target,
+        &TransportOptions {
+            ca_pem,
+            connect_timeout: Some(Duration::from_secs(5)),
+            io_timeout: Some(Duration::from_secs(15)),
+        },
+    )?;
+
+    let password = if args.needs_password() {
+        let prompt = if hosted.is_some() {
+            "Choose a room password: ".to_owned()
+        } else {
+            format!("Room password for {}: ", target.room)
+        };
+        let pw = secret::from_env_or_prompt(ROOM_PASSWORD_ENV, &prompt)
+            .map_err(|e| format!("room password: {e}"))?;
+        if pw.is_empty() {
+            return Err("the room password must not be empty".into());
+        }
+        Some(Password::new(pw.as_str()))
+    } else {
+        // FTPChat 1.5 has no key; a password, if set, also reads 1.6 lines.
+        std::env::var(ROOM_PASSWORD_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Password::new)
+    };
+    let mut config = chat::room_config(
+        &target.room,
+        args.compat,
+        &name,
+        password,
+        args.compat_kdf()?,
+    )?;
+    if args.lock {
+        config = config.with_lock(true);
+    }
+    if let Some(dir) = &args.state_dir {
+        config = config.with_state_dir(dir);
+    }
+
+    let observed = Arc::new(ObservedTransport::new(opened.transport.clone()));
+    let observer = observed.observer();
+    eprintln!(
+        "Opening {} on {}{}…",
+        target.room,
+        target.display_base(),
+        if args.needs_password() {
+            " (deriving the room key takes a moment)"
+        } else {
+            ""
+        }
+    );
+    let room = Room::open(observed, config).map_err(|e| match e {
+        RoomError::WrongPassword => "wrong room password".to_owned(),
+        e if e.is_transient() => format!("cannot reach {}: {e}", target.display_base()),
+        e => e.to_string(),
+    })?;
+
+    let (tx, rx) = mpsc::channel();
+    let watch = room.watch(
+        Arc::new(Listener { tx: tx.clone() }),
+        WatchOptions {
+            min_interval: Duration::from_millis(250),
+            max_interval: Duration::from_secs(2),
+        },
+    );
+    let mut app = App {
+        room: room.clone(),
+        transcript: Transcript::new(),
+        input: String::new(),
+        scroll: 0,
+        observer,
+        opened,
+        server: target.display_base(),
+        room_name: target.room.clone(),
+        name,
+        online: None,
+        history_busy: false,
+        tx,
+        quit: false,
+    };
+    app.transcript.notice(format!(
+        "You are {} in room {} on {}. /help lists the commands.",
+        app.name, app.room_name, app.server
+    ));
+    if let Some(h) = &hosted {
+        app.transcript
+            .notice(format!("Others join with: {}", h.join));
+    }
+    if args.compat == Some(chat::CompatVersion::V15) {
+        app.transcript.notice(
+            "WARNING: FTPChat 1.5 has no key: anyone who can read the chat file reads every message",
+        );
+    }
+
+    if !io::stdout().is_terminal() {
+        return Err("chat needs an interactive terminal (see --help)".into());
+    }
+    let mut terminal = ratatui::try_init().map_err(|e| format!("terminal: {e}"))?;
+    let result = ui_loop(&mut terminal, &mut app, &rx);
+    ratatui::restore();
+    result.map_err(|e| format!("terminal: {e}"))?;
+
+    shut_down(&room, watch, &app, args.state_dir.is_some());
+    drop(hosted);
+    Ok(())
+}
+
+/// Stops the watcher and delivers what is left in the outbox if the server answers.
+fn shut_down(room: &Room, watch: WatchHandle, app: &App, kept: bool) {
+    watch.stop();
+    let waiting = room.outbox_len();
+    if waiting == 0 {
+        return;
+    }
+    if matches!(app.observer.connectivity(), Connectivity::Offline(_)) {
+        println!(
+            "{waiting} message(s) were not delivered: the server is offline. {}",
+            if kept {
+                "They are kept in --state-dir and go out next time."
+            } else {
+                "They are lost (use --state-dir to keep unsent messages)."
+            }
+        );
+        return;
+    }
+    println!("Delivering {waiting} message(s)…");
+    match room.flush() {
+        Ok(()) => println!("Delivered."),
+        Err(e) => println!("{} message(s) not delivered: {e}", room.outbox_len()),
+    }
+}
+
+/// What the background threads tell the UI.
+enum UiEvent {
+    Messages(Vec<Message>),
+    Confirmed(Vec<MessageId>),
+    Notice(String),
+    History(Result<Vec<Message>, String>),
+}
+
+/// The watcher's listener: forwards to the UI thread and returns at once.
+struct Listener {
+    tx: Sender<UiEvent>,
+}
+
+impl RoomListener for Listener {
+    fn on_messages(&self, messages: &[Message]) {
+        let _ = self.tx.send(UiEvent::Messages(messages.to_vec()));
+    }
+
+    fn on_confirmed(&self, ids: &[MessageId]) {
+        let _ = self.tx.send(UiEvent::Confirmed(ids.to_vec()));
+    }
+
+    fn on_event(&self, event: &RoomEvent) {
+        let text = match event {
+            RoomEvent::WrongPassword { failed_lines } => Some(format!(
+                "{failed_lines} line(s) do not open with this password (or the 1.6 salt/iterations differ)"
+            )),
+            RoomEvent::UndecodableLine { file, offset, error } => {
+                Some(format!("skipped a line of {file} at byte {offset}: {error}"))
+            }
+            RoomEvent::ForeignRecord { file, .. } => {
+                Some(format!("skipped a record that does not belong in {file}"))
+            }
+            RoomEvent::FileReplaced { file } => Some(format!("{file} was replaced; re-read")),
+            RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => Some(format!(
+                "WARNING: the server has no TLS ({reason}); the FTP login went in plain text"
+            )),
+            _ => None,
+        };
+        if let Some(text) = text {
+            let _ = self.tx.send(UiEvent::Notice(text));
+        }
+    }
+
+    fn on_error(&self, error: &RoomError) {
+        if !error.is_transient() {
+            let _ = self.tx.send(UiEvent::Notice(format!("error: {error}")));
+        }
+    }
+}
+
+struct App {
+    room: Room,
+    transcript: Transcript,
+    input: String,
+    /// Lines scrolled up from the bottom.
+    scroll: usize,
+    observer: Observer,
+    opened: OpenedTransport,
+    server: String,
+    room_name: String,
+    name: String,
+    /// Last connectivity shown (for "connection lost" / "back online" notices).
+    online: Option<bool>,
+    history_busy: bool,
+    tx: Sender<UiEvent>,
+    quit: bool,
+}
+
+fn ui_loop(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    rx: &Receiver<UiEvent>,
+) -> io::Result<()> {
+    while !app.quit {
+        while let Ok(event) = rx.try_recv() {
+            app.apply(event);
+        }
+        app.track_connectivity();
+        terminal.draw(|frame| draw(frame, app))?;
+        if event::poll(Duration::from_millis(100))? {
+            if let Event::Key(key) = event::read()? {
+                if key.kind != KeyEventKind::Release {
+                    app.key(key.code, key.modifiers);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl App {
+    fn apply(&mut self, event: UiEvent) {
+        match event {
+            UiEvent::Messages(messages) => {
+                self.transcript.add_messages(&messages);
+            }
+            UiEvent::Confirmed(ids) => self.transcript.confirm(&ids),
+            UiEvent::Notice(text) => self.transcript.notice(text),
+            UiEvent::History(result) => {
+                self.history_busy = false;
+                match result {
+                    Ok(older) => {
+                        let n = self.transcript.prepend(older);
+                        self.transcript.notice(if n == 0 {
+                            "no older messages".to_owned()
+                        } else {
+                            format!("{n} older message(s) added at the top (PageUp to see them)")
+                        });
+                    }
+                    Err(e) => self
+                        .transcript
+                        .notice(format!("history not available now: {e}")),
+                }
+            }
+        }
+    }
+
+    fn track_connectivity(&mut self) {
+        let now = match self.observer.connectivity() {
+            Connectivity::Unknown => return,
+            Connectivity::Online => true,
+            Connectivity::Offline(_) => false,
+        };
+        match (self.online, now) {
+            (Some(true), false) => self
+                .transcript
+                .notice("connection lost: you can keep writing, messages wait in the outbox"),
+            (Some(false), true) => self
+                .transcript
+                .notice("back online: delivering the outbox and catching up"),
+            _ => {}
+        }
+        self.online = Some(now);
+    }
+
+    fn key(&mut self, code: KeyCode, modifiers: KeyModifiers) {
+        let ctrl = modifiers.contains(KeyModifiers::CONTROL);
+        match code {
+            KeyCode::Char('c' | 'd') if ctrl => self.quit = true,
+            KeyCode::Char('u') if ctrl => self.input.clear(),
+            KeyCode::Char(c) if !ctrl => self.input.push(c),
+            KeyCode::Backspace => {
+                self.input.pop();
+            }
+            KeyCode::Esc => self.input.clear(),
+            KeyCode::PageUp => self.scroll += 10,
+            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
+            KeyCode::Up => self.scroll += 1,
+            KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::Enter => {
+                let line = std::mem::take(&mut self.input);
+                self.command(Command::parse(&line));
+            }
+            _ => {}
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Nothing => {}
+            Command::Quit => self.quit = true,
+            Command::Help => {
+                for line in IN_CHAT_HELP {
+                    self.transcript.notice(*line);
+                }
+            }
+            Command::Unknown(text) => self.transcript.notice(format!(
+                "unknown command {text:?} (/help lists them; //text sends text starting with '/')"
+            )),
+            Command::History(n) => {
+                if self.history_busy {
+                    self.transcript.notice("already loading history");
+                    return;
+                }
+                self.history_busy = true;
+                self.transcript.notice("loading older messages…");
+                let room = self.room.clone();
+                let before = self.transcript.oldest_message();
+                let tx = self.tx.clone();
+                // History may download: never on the UI thread.
+                std::thread::spawn(move || {
+                    let result = room.history(before.as_ref(), n).map_err(|e| e.to_string());
+                    let _ = tx.send(UiEvent::History(result));
+                });
+            }
+            Command::Send(text) => match self.room.send(&text) {
+                Ok(id) => {
+                    if let Some(message) = self.room.message(&id) {
+                        self.transcript.upsert(message);
+                    }
+                    self.scroll = 0;
+                }
+                Err(e) => self.transcript.notice(format!("not sent: {e}")),
+            },
+        }
+    }
+
+    fn status_line(&self) -> Line<'static> {
+        let (conn, conn_style) = match self.observer.connectivity() {
+            Connectivity::Unknown => ("connecting".to_owned(), Style::default().fg(Color::Yellow)),
+            Connectivity::Online => ("online".to_owned(), Style::default().fg(Color::Green)),
+            Connectivity::Offline(_) => (
+                "OFFLINE".to_owned(),
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
+        };
+        let security = self.opened.security().unwrap_or("TLS?");
+        let waiting = self.room.outbox_len();
+        let outbox_style = if waiting > 0 {
+            Style::default().fg(Color::Yellow)
+        } else {
+            Style::default()
+        };
+        let sep = || Span::raw(" | ");
+        Line::from(vec![
+            Span::raw(format!(" {} ", self.server)),
+            sep(),
+            Span::raw(security.to_owned()),
+            sep(),
+            Span::styled(conn, conn_style),
+            sep(),
+            Span::styled(format!("outbox {waiting}"), outbox_style),
+            sep(),
+            Span::raw(format!("{} in {}", self.name, self.room_name)),
+            sep(),
+            Span::raw("/help "),
+        ])
+        .style(Style::default().bg(Color::Black).fg(Color::White))
+    }
+}
+
+fn draw(frame: &mut Frame<'_>, app: &App) {
+    let progress = app.observer.progress();
+    let downloading = progress.remaining() >= PROGRESS_MIN_BYTES
+        && app.observer.reading_within(Duration::from_secs(1));
+    let [messages_area, progress_area, status_area, input_area] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(u16::from(downloading)),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let lines = app
+        .transcript
+        .lines(messages_area.width, &chrono::Local, now_ms);
+    let height = usize::from(messages_area.height);
+    let scroll = app.scroll.min(lines.len().saturating_sub(height));
+    let end = lines.len() - scroll;
+    let start = end.saturating_sub(height);
+    frame.render_widget(Paragraph::new(lines[start..end].to_vec()), messages_area);
+
+    if downloading {
+        let gauge = Gauge::default()
+            .gauge_style(Style::default().fg(Color::Cyan).bg(Color::DarkGray))
+            .ratio(progress.ratio())
+            .label(format!(
+                "downloading history {} / {}",
+                chat::human_bytes(progress.done),
+                chat::human_bytes(progress.total)
+            ));
+        frame.render_widget(gauge, progress_area);
+    }
+    frame.render_widget(Paragraph::new(app.status_line()), status_area);
+
+    let prompt = "> ";
+    let input_width = usize::from(input_area.width).saturating_sub(prompt.len() + 1);
+    let chars: Vec<char> = app.input.chars().collect();
+    let visible: String = chars[chars.len().saturating_sub(input_width)..]
+        .iter()
+        .collect();
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(prompt, Style::default().add_modifier(Modifier::BOLD)),
+            Span::raw(visible.clone()),
+        ])),
+        input_area,
+    );
+    let cursor_x = input_area.x
+        + u16::try_from(prompt.len() + unicode_width::UnicodeWidthStr::width(visible.as_str()))
+            .unwrap_or(input_area.width)
+            .min(input_area.width.saturating_sub(1));
+    frame.set_cursor_position(Position::new(cursor_x, input_area.y));
+}

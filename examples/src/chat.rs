@@ -1,0 +1,835 @@
+//! The parts of the `chat` client that are not terminal I/O: command-line arguments, input
+//! commands, the transcript (messages in arrival order with their pending/confirmed state)
+//! and how a message is rendered.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeZone};
+use ftpchat_core::crypto::KdfParams;
+use ftpchat_core::log::{Message, MessageId, MessageStatus};
+use ftpchat_core::room::{default_compat_kdf, Password, RoomConfig, WriteCodec};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthChar;
+
+/// The room the embedded server's chat uses unless `--room` says otherwise.
+pub const DEFAULT_ROOM: &str = "lobby";
+/// The embedded server's default port (`serve`; `chat` without a location takes any free
+/// port when it is in use).
+pub const DEFAULT_PORT: u16 = 2221;
+/// Messages shown when a room is first read; older ones come with `/history`.
+pub const INITIAL_MESSAGES: usize = 200;
+/// Messages `/history` loads when no count is given.
+pub const HISTORY_PAGE: usize = 50;
+
+/// Mark of an own message still in the outbox.
+pub const PENDING_MARK: &str = "…";
+/// Mark of an own message read back from the server.
+pub const CONFIRMED_MARK: &str = "✓";
+
+/// The command-line help of `chat`.
+pub const USAGE: &str = "\
+ftpchat terminal client
+
+USAGE:
+    chat [OPTIONS]              start a server on this machine and chat there
+    chat [OPTIONS] LOCATION     join a chat
+
+LOCATION (its last component is the room):
+    ftp://[user[:password]@]host[:port]/[dir/]ROOM     plain FTP
+    ftps://...                                       explicit FTPS (TLS required)
+    ftpes://...                                      FTPS if offered, else plain FTP
+    /path/to/folder/ROOM, file:///path/...           a local or synced folder
+
+OPTIONS:
+    --name NAME          your display name (default: $USER)
+    --compat 1.5|1.6     an FTPChat shared chat file (ROOM is the file) instead of a native room
+    --salt TEXT          FTPChat 1.6 key-derivation salt (default: ftpchat)
+    --salt-hex HEX       the same, in hex
+    --iterations N       FTPChat 1.6 key-derivation iterations (default: 100000)
+    --lock               take a directory lock around each append (FTPChat files on servers
+                         whose APPE is not atomic; every writer must use it)
+    --ca FILE            trust this PEM certificate for FTPS (self-signed servers)
+    --state-dir DIR      keep writer id, read positions and unsent messages in DIR
+    --room NAME          without LOCATION: the room on the started server (default: lobby)
+    --port N             without LOCATION: the port to listen on (default: 2221, else any free)
+    --bind ADDR          without LOCATION: the address to listen on (default: 127.0.0.1;
+                         0.0.0.0 lets other machines join)
+    -h, --help           this text
+
+PASSWORDS are never taken from the command line:
+    room password        FTPCHAT_PASSWORD, or typed at the prompt (not echoed)
+    FTP login password   in the URL, or FTPCHAT_FTP_PASSWORD, or typed at the prompt when the
+                         URL has a user but no password
+
+IN THE CHAT: type and press Enter to send. /help lists the commands.";
+
+/// The help shown by `/help`.
+pub const IN_CHAT_HELP: &[&str] = &[
+    "Commands:",
+    "  /help            this help",
+    "  /history [N]     show N older messages (default 50)",
+    "  /quit            leave (also Ctrl-C)",
+    "  //text           send a message that starts with '/'",
+    "Keys: Enter sends, PageUp/PageDown scroll, Esc clears the input line.",
+    "Marks: … waiting in the outbox (not on the server yet), ✓ on the server.",
+];
+
+/// Which FTPChat version's shared file to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompatVersion {
+    /// FTPChat 1.5: no key (anyone can read it).
+    V15,
+    /// FTPChat 1.6: Fernet with a password.
+    V16,
+}
+
+/// Parsed command line of `chat`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatArgs {
+    /// Where to join; `None` starts the embedded server.
+    pub location: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// FTPChat shared file instead of a native room.
+    pub compat: Option<CompatVersion>,
+    /// 1.6 KDF salt.
+    pub salt: Option<Vec<u8>>,
+    /// 1.6 KDF iterations.
+    pub iterations: Option<u32>,
+    /// Shared-file lock.
+    pub lock: bool,
+    /// CA certificate file for FTPS.
+    pub ca_file: Option<PathBuf>,
+    /// Local state folder.
+    pub state_dir: Option<PathBuf>,
+    /// Room on the embedded server.
+    pub room: Option<String>,
+    /// Port of the embedded server.
+    pub port: Option<u16>,
+    /// Listen address of the embedded server.
+    pub bind: Option<IpAddr>,
+    /// `-h` / `--help`.
+    pub help: bool,
+}
+
+fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err("--salt-hex needs an even number of hex digits".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("--salt-hex: {s:?} is not hex"))
+        })
+        .collect()
+}
+
+/// Refuses options that would put a password on the command line.
+fn refuse_password_option(flag: &str) -> Result<(), String> {
+    if flag.contains("password") {
+        return Err(format!(
+            "{flag}: passwords are never taken from the command line; set FTPCHAT_PASSWORD \
+             (room) or FTPCHAT_FTP_PASSWORD (FTP login), or type them at the prompt"
+        ));
+    }
+    Ok(())
+}
+
+impl ChatArgs {
+    /// Parses the arguments (without the program name).
+    pub fn parse<I, S>(args: I) -> Result<ChatArgs, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut out = ChatArgs::default();
+        let mut it = args.into_iter().map(Into::into);
+        while let Some(arg) = it.next() {
+            if arg == "-h" || arg == "--help" {
+                out.help = true;
+                continue;
+            }
+            if !arg.starts_with("--") || arg == "--" {
+                let value = if arg == "--" {
+                    it.next().ok_or("-- must be followed by the location")?
+                } else {
+                    arg
+                };
+                if out.location.replace(value).is_some() {
+                    return Err("only one location can be given".into());
+                }
+                continue;
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            refuse_password_option(&flag)?;
+            if flag == "--lock" {
+                out.lock = true;
+                continue;
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it.next().ok_or_else(|| format!("{flag} needs a value"))?,
+            };
+            match flag.as_str() {
+                "--name" => out.name = Some(value),
+                "--compat" => {
+                    out.compat = Some(match value.as_str() {
+                        "1.5" => CompatVersion::V15,
+                        "1.6" => CompatVersion::V16,
+                        other => return Err(format!("--compat {other}: use 1.5 or 1.6")),
+                    })
+                }
+                "--salt" => out.salt = Some(value.into_bytes()),
+                "--salt-hex" => out.salt = Some(parse_hex(&value)?),
+                "--iterations" => {
+                    out.iterations = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("--iterations {value}: not a number"))?,
+                    )
+                }
+                "--ca" => out.ca_file = Some(value.into()),
+                "--state-dir" => out.state_dir = Some(value.into()),
+                "--room" => out.room = Some(value),
+                "--port" => {
+                    out.port = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("--port {value}: not a port number"))?,
+                    )
+                }
+                "--bind" => {
+                    out.bind = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("--bind {value}: not an IP address"))?,
+                    )
+                }
+                other => return Err(format!("unknown option {other} (see --help)")),
+            }
+        }
+        if out.location.is_some()
+            && (out.port.is_some() || out.bind.is_some() || out.room.is_some())
+        {
+            return Err(
+                "--room, --port and --bind are for the started server (no LOCATION)".into(),
+            );
+        }
+        if (out.salt.is_some() || out.iterations.is_some())
+            && out.compat != Some(CompatVersion::V16)
+        {
+            return Err("--salt and --iterations are for --compat 1.6".into());
+        }
+        if out.lock && out.compat.is_none() {
+            return Err("--lock is for --compat rooms (native rooms never share a file)".into());
+        }
+        Ok(out)
+    }
+
+    /// The KDF parameters of a 1.6 room (the defaults unless set).
+    pub fn compat_kdf(&self) -> Result<KdfParams, String> {
+        let default = default_compat_kdf();
+        let salt = self.salt.clone().unwrap_or_else(|| default.salt().to_vec());
+        let iterations = self.iterations.unwrap_or(default.iterations());
+        KdfParams::new(salt, u64::from(iterations)).map_err(|e| e.to_string())
+    }
+
+    /// `true` when this room needs a password (native and 1.6 rooms; 1.5 has no key).
+    pub fn needs_password(&self) -> bool {
+        self.compat != Some(CompatVersion::V15)
+    }
+}
+
+/// The display name to use: `--name`, else `$USER` / `$USERNAME`, else `guest`.
+pub fn default_name(explicit: Option<&str>) -> String {
+    explicit
+        .map(str::to_owned)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "guest".to_owned())
+}
+
+/// The room configuration for `room` (a directory, or the chat file with `compat`).
+pub fn room_config(
+    room: &str,
+    compat: Option<CompatVersion>,
+    display_name: &str,
+    password: Option<Password>,
+    compat_kdf: KdfParams,
+) -> Result<RoomConfig, String> {
+    let config = match compat {
+        None => {
+            let password = password.ok_or("a native room needs a password")?;
+            RoomConfig::native(room, display_name, password)
+        }
+        Some(version) => {
+            let codec = match version {
+                CompatVersion::V15 => WriteCodec::Legacy15,
+                CompatVersion::V16 => WriteCodec::Fernet16,
+            };
+            let mut config =
+                RoomConfig::shared_file(room, codec, display_name).with_compat_kdf(compat_kdf);
+            if let Some(p) = password {
+                config = config.with_password(p);
+            } else if version == CompatVersion::V16 {
+                return Err("an FTPChat 1.6 room needs a password".into());
+            }
+            config
+        }
+    };
+    Ok(config)
+}
+
+/// What a line typed in the chat means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send this text.
+    Send(String),
+    /// Show the help.
+    Help,
+    /// Load this many older messages.
+    History(usize),
+    /// Leave.
+    Quit,
+    /// An unknown `/command`.
+    Unknown(String),
+    /// Nothing (an empty line).
+    Nothing,
+}
+
+impl Command {
+    /// Interprets a typed line.
+    pub fn parse(input: &str) -> Command {
+        if input.trim().is_empty() {
+            return Command::Nothing;
+        }
+        if let Some(rest) = input.strip_prefix("//") {
+            return Command::Send(format!("/{rest}"));
+        }
+        let Some(command) = input.strip_prefix('/') else {
+            return Command::Send(input.to_owned());
+        };
+        let mut words = command.split_whitespace();
+        match (words.next().unwrap_or_default(), words.next()) {
+            ("help" | "h" | "?", None) => Command::Help,
+            ("quit" | "q" | "exit", None) => Command::Quit,
+            ("history", None) => Command::History(HISTORY_PAGE),
+            ("history", Some(n)) => match n.parse() {
+                Ok(n) if n > 0 && words.next().is_none() => Command::History(n),
+                _ => Command::Unknown(input.to_owned()),
+            },
+            _ => Command::Unknown(input.to_owned()),
+        }
+    }
+}
+
+/// A line of the transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A chat message.
+    Message(Message),
+    /// A note from the client (join command, errors, help).
+    Notice(String),
+}
+
+/// The messages on screen, in arrival order, each once.
+#[derive(Debug, Clone, Default)]
+pub struct Transcript {
+    entries: Vec<Entry>,
+    index: HashMap<MessageId, usize>,
+    /// Whether the first batch of messages has arrived.
+    seeded: bool,
+}
+
+impl Transcript {
+    /// An empty transcript.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Adds a note.
+    pub fn notice(&mut self, text: impl Into<String>) {
+        self.entries.push(Entry::Notice(text.into()));
+    }
+
+    /// Adds messages not seen before. The first batch (the room's history) is cut to the
+    /// newest [`INITIAL_MESSAGES`]; returns how many were left out.
+    pub fn add_messages(&mut self, messages: &[Message]) -> usize {
+        let mut skip = 0;
+        if !self.seeded {
+            self.seeded = true;
+            skip = messages.len().saturating_sub(INITIAL_MESSAGES);
+            if skip > 0 {
+                self.notice(format!(
+                    "{skip} older messages not shown: /history {skip} shows them"
+                ));
+            }
+        }
+        for m in &messages[skip..] {
+            self.upsert(m.clone());
+        }
+        skip
+    }
+
+    /// Adds (or updates) one message, e.g. an own message just sent.
+    pub fn upsert(&mut self, message: Message) {
+        match self.index.get(&message.id) {
+            Some(&i) => self.entries[i] = Entry::Message(message),
+            None => {
+                self.index.insert(message.id, self.entries.len());
+                self.entries.push(Entry::Message(message));
+            }
+        }
+    }
+
+    /// Marks own messages as on the server.
+    pub fn confirm(&mut self, ids: &[MessageId]) {
+        for id in ids {
+            if let Some(&i) = self.index.get(id) {
+                if let Entry::Message(m) = &mut self.entries[i] {
+                    m.status = MessageStatus::Confirmed;
+                }
+            }
+        }
+    }
+
+    /// The oldest message shown (where `/history` continues from).
+    pub fn oldest_message(&self) -> Option<MessageId> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::Message(m) => Some(m.id),
+            Entry::Notice(_) => None,
+        })
+    }
+
+    /// Puts older messages (oldest first) above everything; returns how many were new.
+    pub fn prepend(&mut self, older: Vec<Message>) -> usize {
+        let fresh: Vec<Entry> = older
+            .into_iter()
+            .filter(|m| !self.index.contains_key(&m.id))
+            .map(Entry::Message)
+            .collect();
+        let n = fresh.len();
+        if n > 0 {
+            self.entries.splice(0..0, fresh);
+            self.reindex();
+        }
+        n
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, e) in self.entries.iter().enumerate() {
+            if let Entry::Message(m) = e {
+                self.index.insert(m.id, i);
+            }
+        }
+    }
+
+    /// Every entry rendered and wrapped to `width` columns, in the time zone `tz` (today
+    /// being the day of `now_ms`).
+    pub fn lines<Tz: TimeZone>(&self, width: u16, tz: &Tz, now_ms: u64) -> Vec<Line<'static>>
+    where
+        Tz::Offset: Display,
+    {
+        let mut out = Vec::new();
+        for entry in &self.entries {
+            let logical = match entry {
+                Entry::Message(m) => message_lines(m, tz, now_ms),
+                Entry::Notice(text) => text
+                    .lines()
+                    .map(|l| {
+                        Line::from(Span::styled(
+                            format!("-- {l}"),
+                            Style::default().fg(Color::Yellow),
+                        ))
+                    })
+                    .collect(),
+            };
+            for line in logical {
+                out.extend(wrap(line, width));
+            }
+        }
+        out
+    }
+}
+
+fn local<Tz: TimeZone>(tz: &Tz, ms: u64) -> Option<DateTime<Tz>> {
+    tz.timestamp_millis_opt(i64::try_from(ms).ok()?).single()
+}
+
+/// When a message was written, for display: `HH:MM` today, else `YYYY-MM-DD HH:MM`; the
+/// writer's own local time for FTPChat lines without a known instant; `--:--` if unknown.
+pub fn format_time<Tz: TimeZone>(m: &Message, tz: &Tz, now_ms: u64) -> String
+where
+    Tz::Offset: Display,
+{
+    if let (Some(at), Some(now)) = (
+        m.timestamp_ms.and_then(|ms| local(tz, ms)),
+        local(tz, now_ms),
+    ) {
+        return if at.date_naive() == now.date_naive() {
+            at.format("%H:%M").to_string()
+        } else {
+            at.format("%Y-%m-%d %H:%M").to_string()
+        };
+    }
+    match &m.local_time {
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            t.year, t.month, t.day, t.hour, t.minute
+        ),
+        None => "--:--".to_owned(),
+    }
+}
+
+/// The mark after a message: pending or confirmed for own messages, nothing for others'.
+pub fn status_mark(m: &Message) -> &'static str {
+    match (m.is_own, m.status) {
+        (false, _) => "",
+        (true, MessageStatus::Pending) => PENDING_MARK,
+        (true, MessageStatus::Confirmed) => CONFIRMED_MARK,
+    }
+}
+
+/// A message as plain text: `[HH:MM] sender: text ✓` (continuation lines indented).
+pub fn format_message<Tz: TimeZone>(m: &Message, tz: &Tz, now_ms: u64) -> String
+where
+    Tz::Offset: Display,
+{
+    message_lines(m, tz, now_ms)
+        .iter()
+        .map(|l| {
+            l.spans
+                .iter()
+                .map(|s| s.content.as_ref())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sender_color(name: &str) -> Color {
+    const PALETTE: [Color; 6] = [
+        Color::Cyan,
+        Color::Green,
+        Color::Magenta,
+        Color::Blue,
+        Color::LightRed,
+        Color::LightGreen,
+    ];
+    let h = name
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    PALETTE[(h as usize) % PALETTE.len()]
+}
+
+/// Removes control characters (a hostile sender must not drive the terminal).
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// The styled lines of one message (before wrapping).
+pub fn message_lines<Tz: TimeZone>(m: &Message, tz: &Tz, now_ms: u64) -> Vec<Line<'static>>
+where
+    Tz::Offset: Display,
+{
+    let time = format_time(m, tz, now_ms);
+    let text = m.text.trim_end_matches(['\n', '\r']);
+    let mut text_lines = text.split('\n').map(|l| sanitize(l.trim_end_matches('\r')));
+    let first = text_lines.next().unwrap_or_default();
+    let name_style = Style::default()
+        .fg(sender_color(&m.sender))
+        .add_modifier(Modifier::BOLD);
+    let mut head = vec![
+        Span::styled(format!("[{time}] "), Style::default().fg(Color::DarkGray)),
+        Span::styled(sanitize(&m.sender), name_style),
+        Span::raw(": "),
+        Span::raw(first),
+    ];
+    let rest: Vec<String> = text_lines.collect();
+    let mark = status_mark(m);
+    let mark_span = (!mark.is_empty()).then(|| {
+        let color = if m.status == MessageStatus::Confirmed {
+            Color::Green
+        } else {
+            Color::Yellow
+        };
+        Span::styled(format!(" {mark}"), Style::default().fg(color))
+    });
+    let mut lines = Vec::new();
+    if rest.is_empty() {
+        head.extend(mark_span);
+        lines.push(Line::from(head));
+    } else {
+        lines.push(Line::from(head));
+        let last = rest.len() - 1;
+        for (i, l) in rest.into_iter().enumerate() {
+            let mut spans = vec![Span::raw(format!("    {l}"))];
+            if i == last {
+                spans.extend(mark_span.clone());
+            }
+            lines.push(Line::from(spans));
+        }
+    }
+    lines
+}
+
+/// Wraps a styled line at `width` columns (by character; wide characters count double).
+pub fn wrap(line: Line<'static>, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(1));
+    let mut out = Vec::new();
+    let mut current: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                if !piece.is_empty() {
+                    current.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                out.push(Line::from(std::mem::take(&mut current)));
+                used = 0;
+            }
+            piece.push(c);
+            used += w;
+        }
+        if !piece.is_empty() {
+            current.push(Span::styled(piece, span.style));
+        }
+    }
+    out.push(Line::from(current));
+    out
+}
+
+/// Human-readable byte count (`1.5 MiB`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, Utc};
+    use ftpchat_core::format::{Codec, LegacyTimestamp};
+
+    fn msg(id: u8, sender: &str, text: &str, own: bool, status: MessageStatus) -> Message {
+        Message {
+            id: MessageId([id; 16]),
+            sender: sender.into(),
+            text: text.into(),
+            // 2026-01-02 10:30:00 UTC
+            timestamp_ms: Some(1_767_349_800_000),
+            local_time: None,
+            status,
+            codec: Codec::Native,
+            is_own: own,
+        }
+    }
+
+    const SAME_DAY: u64 = 1_767_349_800_000 + 3_600_000;
+
+    #[test]
+    fn parses_arguments() {
+        let a = ChatArgs::parse(["--name", "bob", "ftp://h/lobby"]).unwrap();
+        assert_eq!(a.name.as_deref(), Some("bob"));
+        assert_eq!(a.location.as_deref(), Some("ftp://h/lobby"));
+        assert!(a.needs_password());
+
+        let a = ChatArgs::parse([
+            "--compat=1.6",
+            "--salt-hex",
+            "6162",
+            "--iterations",
+            "10",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(a.compat, Some(CompatVersion::V16));
+        let kdf = a.compat_kdf().unwrap();
+        assert_eq!((kdf.salt(), kdf.iterations()), (&b"ab"[..], 10));
+
+        let a = ChatArgs::parse(["--compat", "1.5", "--lock", "--", "/tmp/chat.txt"]).unwrap();
+        assert!(!a.needs_password());
+        assert!(a.lock);
+        assert_eq!(a.location.as_deref(), Some("/tmp/chat.txt"));
+
+        let a = ChatArgs::parse(["--port", "3000", "--bind", "0.0.0.0", "--room", "r"]).unwrap();
+        assert_eq!(a.port, Some(3000));
+        assert!(a.location.is_none());
+        let d = ChatArgs::parse(Vec::<String>::new())
+            .unwrap()
+            .compat_kdf()
+            .unwrap();
+        assert_eq!(d, default_compat_kdf());
+        assert!(ChatArgs::parse(["-h"]).unwrap().help);
+    }
+
+    #[test]
+    fn refuses_bad_arguments() {
+        for bad in [
+            vec!["--password", "x"],
+            vec!["--ftp-password=x"],
+            vec!["--compat", "2"],
+            vec!["--port", "x"],
+            vec!["--name"],
+            vec!["a", "b"],
+            vec!["--bogus", "1"],
+            vec!["--salt", "s", "x"],
+            vec!["--lock", "x"],
+            vec!["--port", "1", "ftp://h/r"],
+            vec!["--salt-hex", "abc", "--compat", "1.6"],
+        ] {
+            assert!(ChatArgs::parse(bad.clone()).is_err(), "{bad:?}");
+        }
+        let e = ChatArgs::parse(["--password=secret"]).unwrap_err();
+        assert!(e.contains("FTPCHAT_PASSWORD") && !e.contains("secret"));
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(Command::parse("hello"), Command::Send("hello".into()));
+        assert_eq!(Command::parse("  "), Command::Nothing);
+        assert_eq!(Command::parse("/quit"), Command::Quit);
+        assert_eq!(Command::parse("/help"), Command::Help);
+        assert_eq!(Command::parse("/history"), Command::History(HISTORY_PAGE));
+        assert_eq!(Command::parse("/history 7"), Command::History(7));
+        assert_eq!(
+            Command::parse("/history x"),
+            Command::Unknown("/history x".into())
+        );
+        assert_eq!(Command::parse("//me"), Command::Send("/me".into()));
+        assert_eq!(Command::parse("/nope"), Command::Unknown("/nope".into()));
+    }
+
+    #[test]
+    fn renders_marks_and_times() {
+        let utc = Utc;
+        let own = msg(1, "alice", "hi there", true, MessageStatus::Pending);
+        assert_eq!(
+            format_message(&own, &utc, SAME_DAY),
+            "[10:30] alice: hi there …"
+        );
+        let mut confirmed = own.clone();
+        confirmed.status = MessageStatus::Confirmed;
+        assert_eq!(
+            format_message(&confirmed, &utc, SAME_DAY),
+            "[10:30] alice: hi there ✓"
+        );
+        let other = msg(
+            2,
+            "bob",
+            "line 1\nline 2\n",
+            false,
+            MessageStatus::Confirmed,
+        );
+        assert_eq!(
+            format_message(&other, &utc, SAME_DAY),
+            "[10:30] bob: line 1\n    line 2"
+        );
+        let plus2 = FixedOffset::east_opt(2 * 3600).unwrap();
+        assert_eq!(
+            format_message(&other, &plus2, SAME_DAY + 86_400_000),
+            "[2026-01-02 12:30] bob: line 1\n    line 2"
+        );
+        let mut legacy = msg(3, "Sara", "salam\u{1b}[2J", false, MessageStatus::Confirmed);
+        legacy.timestamp_ms = None;
+        legacy.local_time = LegacyTimestamp::parse("2025-12-04 18:31");
+        assert_eq!(
+            format_message(&legacy, &utc, SAME_DAY),
+            "[2025-12-04 18:31] Sara: salam\u{fffd}[2J"
+        );
+        legacy.local_time = None;
+        assert!(format_message(&legacy, &utc, SAME_DAY).starts_with("[--:--] Sara"));
+    }
+
+    #[test]
+    fn wraps_by_width() {
+        let text = |lines: Vec<Line<'static>>| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+                .collect()
+        };
+        let line = Line::from(vec![Span::raw("abcd"), Span::raw("efghij")]);
+        assert_eq!(text(wrap(line, 4)), ["abcd", "efgh", "ij"]);
+        assert_eq!(text(wrap(Line::from("日本語"), 4)), ["日本", "語"]);
+        assert_eq!(text(wrap(Line::from(""), 4)), [""]);
+    }
+
+    #[test]
+    fn transcript_dedupes_confirms_and_pages() {
+        let mut t = Transcript::new();
+        let history: Vec<Message> = (0..(INITIAL_MESSAGES + 5) as u8)
+            .map(|i| msg(i, "bob", &format!("m{i}"), false, MessageStatus::Confirmed))
+            .collect();
+        assert_eq!(t.add_messages(&history), 5);
+        assert!(matches!(&t.entries()[0], Entry::Notice(n) if n.contains("/history 5")));
+        assert_eq!(t.oldest_message(), Some(MessageId([5; 16])));
+        // Seen again: nothing added.
+        t.add_messages(&history[100..]);
+        assert_eq!(t.entries().len(), INITIAL_MESSAGES + 1);
+        assert_eq!(t.prepend(history[..10].to_vec()), 5);
+        assert_eq!(t.oldest_message(), Some(MessageId([0; 16])));
+
+        let own = msg(250, "alice", "mine", true, MessageStatus::Pending);
+        t.upsert(own.clone());
+        t.confirm(&[own.id]);
+        let last = t.entries().last().unwrap();
+        assert!(matches!(last, Entry::Message(m) if m.status == MessageStatus::Confirmed));
+        let rendered = t.lines(80, &Utc, SAME_DAY);
+        let last_line: String = rendered
+            .last()
+            .unwrap()
+            .spans
+            .iter()
+            .map(|s| s.content.as_ref())
+            .collect();
+        assert_eq!(last_line, "[10:30] alice: mine ✓");
+    }
+
+    #[test]
+    fn room_configs() {
+        let kdf = default_compat_kdf();
+        assert!(room_config("r", None, "a", None, kdf.clone()).is_err());
+        assert!(room_config("c.txt", Some(CompatVersion::V16), "a", None, kdf.clone()).is_err());
+        assert!(room_config("c.txt", Some(CompatVersion::V15), "a", None, kdf.clone()).is_ok());
+        assert!(room_config("r", None, "a", Some("pw".into()), kdf).is_ok());
+    }
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(10), "10 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}

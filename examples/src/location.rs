@@ -1,0 +1,349 @@
+//! Where a chat lives, as the examples take it on the command line: a URL or folder path
+//! whose **last component names the room** (the room directory of a native room, the chat
+//! file of an FTPChat room), the rest being where the transport is rooted.
+//!
+//! | argument | transport root | room |
+//! |---|---|---|
+//! | `ftp://bob:pw@host:2121/chats/lobby` | `ftp://bob:pw@host:2121/chats` | `lobby` |
+//! | `ftps://host/chat.txt` (with `--compat`) | `ftps://host` | `chat.txt` |
+//! | `ftpes://...` | FTPS when offered, else plain FTP (reported) | |
+//! | `/home/me/Sync/lobby`, `file:///home/me/Sync/lobby` | the folder `/home/me/Sync` | `lobby` |
+//!
+//! An FTP URL with a user but no password (`ftp://bob@host/lobby`) takes the login password
+//! from `FTPCHAT_FTP_PASSWORD` or asks for it, so it never has to be typed on a command line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport, TlsPolicy};
+use ftpchat_core::transport::local::LocalTransport;
+use ftpchat_core::transport::Transport;
+
+/// The environment variable holding an FTP login password (when the URL has none).
+pub const FTP_PASSWORD_ENV: &str = "FTPCHAT_FTP_PASSWORD";
+
+/// A parsed chat location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// What kind of store it is.
+    pub kind: TargetKind,
+    /// The transport root: a URL without the room component, or a folder path.
+    pub base: String,
+    /// The room directory (native) or chat file (FTPChat), one path component, decoded.
+    pub room: String,
+}
+
+/// The kind of store a [`Target`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// `ftp://`: plain FTP.
+    Ftp,
+    /// `ftps://`: explicit FTPS, TLS required.
+    Ftps,
+    /// `ftpes://`: FTPS when the server offers it, else plain FTP.
+    FtpesPreferred,
+    /// A local (or synced) folder.
+    Folder,
+}
+
+impl TargetKind {
+    /// `true` for the FTP kinds.
+    pub fn is_ftp(self) -> bool {
+        !matches!(self, TargetKind::Folder)
+    }
+}
+
+/// Decodes `%XX` escapes (invalid escapes are kept as they are).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(b) = hex {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Escapes everything but RFC 3986 unreserved characters (for a password in a URL).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Target {
+    /// Parses a location (see the [module documentation](self)).
+    pub fn parse(location: &str) -> Result<Target, String> {
+        let location = location.trim();
+        if location.is_empty() {
+            return Err("empty location".into());
+        }
+        let Some((scheme, rest)) = location.split_once("://") else {
+            return Self::folder(location);
+        };
+        let kind = match scheme.to_ascii_lowercase().as_str() {
+            "ftp" => TargetKind::Ftp,
+            "ftps" => TargetKind::Ftps,
+            "ftpes" => TargetKind::FtpesPreferred,
+            "file" => return Self::folder(rest),
+            other => {
+                return Err(format!(
+                    "unsupported scheme {other:?} (use ftp://, ftps://, ftpes://, file:// or a folder path)"
+                ))
+            }
+        };
+        let (authority, path) = match rest.split_once('/') {
+            Some((a, p)) => (a, p.trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        if authority.is_empty() || authority.ends_with('@') {
+            return Err("the URL has no host".into());
+        }
+        let (parent, leaf) = match path.rsplit_once('/') {
+            Some((parent, leaf)) => (parent, leaf),
+            None => ("", path),
+        };
+        let room = percent_decode(leaf);
+        if room.is_empty() {
+            return Err(format!(
+                "the URL must end with the room, e.g. {scheme}://{}/lobby",
+                host_part(authority)
+            ));
+        }
+        let base = if parent.is_empty() {
+            format!("{scheme}://{authority}")
+        } else {
+            format!("{scheme}://{authority}/{parent}")
+        };
+        Ok(Target { kind, base, room })
+    }
+
+    fn folder(path: &str) -> Result<Target, String> {
+        let trimmed = path.trim_end_matches('/');
+        let p = std::path::Path::new(trimmed);
+        let room = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .ok_or_else(|| format!("{path:?} does not end with a room name"))?
+            .to_owned();
+        let base = match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.display().to_string(),
+            _ => ".".to_owned(),
+        };
+        Ok(Target {
+            kind: TargetKind::Folder,
+            base,
+            room,
+        })
+    }
+
+    /// For FTP URLs: the user name when the URL names one without a password.
+    pub fn user_without_password(&self) -> Option<String> {
+        if !self.kind.is_ftp() {
+            return None;
+        }
+        let rest = self.base.split_once("://").map(|(_, r)| r)?;
+        let authority = rest.split('/').next()?;
+        let (userinfo, _) = authority.rsplit_once('@')?;
+        (!userinfo.contains(':')).then(|| percent_decode(userinfo))
+    }
+
+    /// Fills in the FTP login password when the URL names a user without one: from
+    /// `FTPCHAT_FTP_PASSWORD`, else typed at a prompt that does not echo.
+    pub fn with_login_password(self) -> Result<Target, String> {
+        let Some(user) = self.user_without_password() else {
+            return Ok(self);
+        };
+        let prompt = format!("FTP password for {user}: ");
+        let password = crate::secret::from_env_or_prompt(FTP_PASSWORD_ENV, &prompt)
+            .map_err(|e| format!("FTP password: {e}"))?;
+        Ok(self.with_password(&password))
+    }
+
+    /// The base with `password` inserted after the user (percent-encoded).
+    pub fn with_password(&self, password: &str) -> Target {
+        let mut t = self.clone();
+        if let Some((scheme, rest)) = self.base.split_once("://") {
+            if let Some((userinfo, after)) = rest.split_once('@') {
+                if !userinfo.contains(':') && !userinfo.contains('/') {
+                    t.base = format!("{scheme}://{userinfo}:{}@{after}", percent_encode(password));
+                }
+            }
+        }
+        t
+    }
+
+    /// The base for display: the URL without any password.
+    pub fn display_base(&self) -> String {
+        let Some((scheme, rest)) = self.base.split_once("://") else {
+            return self.base.clone();
+        };
+        let (authority, path) = match rest.split_once('/') {
+            Some((a, p)) => (a, format!("/{p}")),
+            None => (rest, String::new()),
+        };
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{user}@{host}")
+            }
+            None => authority.to_owned(),
+        };
+        format!("{scheme}://{authority}{path}")
+    }
+}
+
+fn host_part(authority: &str) -> &str {
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
+}
+
+/// An opened transport, with the FTP transport kept apart so its TLS state can be shown.
+#[derive(Debug, Clone)]
+pub struct OpenedTransport {
+    /// The transport to give a room.
+    pub transport: Arc<dyn Transport>,
+    /// The same transport when it is FTP/FTPS.
+    pub ftp: Option<Arc<FtpTransport>>,
+}
+
+impl OpenedTransport {
+    /// "TLS", "no TLS" or "local folder", for a status line (`None` before connecting).
+    pub fn security(&self) -> Option<&'static str> {
+        match &self.ftp {
+            Some(ftp) => ftp.is_secure().map(|s| if s { "TLS" } else { "no TLS" }),
+            None => Some("local folder"),
+        }
+    }
+}
+
+/// Options for [`open_transport`].
+#[derive(Debug, Clone, Default)]
+pub struct TransportOptions {
+    /// PEM certificate(s) to trust for FTPS instead of the system's web roots.
+    pub ca_pem: Option<String>,
+    /// Connect timeout for FTP (default: the core's).
+    pub connect_timeout: Option<Duration>,
+    /// Socket read/write timeout for FTP (default: the core's).
+    pub io_timeout: Option<Duration>,
+}
+
+/// Opens the transport rooted at `target.base`. The password, if the URL has a user but no
+/// password, must have been filled in with [`Target::with_password`] first.
+pub fn open_transport(
+    target: &Target,
+    options: &TransportOptions,
+) -> Result<OpenedTransport, String> {
+    if target.kind == TargetKind::Folder {
+        let path = std::path::Path::new(&target.base);
+        if !path.is_dir() {
+            return Err(format!("folder {} not found", path.display()));
+        }
+        return Ok(OpenedTransport {
+            transport: Arc::new(LocalTransport::new(path)),
+            ftp: None,
+        });
+    }
+    let url = match target.kind {
+        TargetKind::FtpesPreferred => format!("ftps{}", &target.base["ftpes".len()..]),
+        _ => target.base.clone(),
+    };
+    let mut builder = FtpConfigBuilder::from_url(&url).map_err(|e| e.to_string())?;
+    if target.kind == TargetKind::FtpesPreferred {
+        builder = builder.tls(TlsPolicy::Preferred);
+    }
+    if let Some(pem) = &options.ca_pem {
+        builder = builder.ca_pem(pem);
+    }
+    if let Some(t) = options.connect_timeout {
+        builder = builder.connect_timeout(t);
+    }
+    if let Some(t) = options.io_timeout {
+        builder = builder.io_timeout(t);
+    }
+    let config = builder.build().map_err(|e| e.to_string())?;
+    let ftp = Arc::new(FtpTransport::new(config));
+    Ok(OpenedTransport {
+        transport: ftp.clone(),
+        ftp: Some(ftp),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ftp_urls_split_at_the_room() {
+        let t = Target::parse("ftp://bob:p%40ss@127.0.0.1:2121/chats/lobby/").unwrap();
+        assert_eq!(t.kind, TargetKind::Ftp);
+        assert_eq!(t.base, "ftp://bob:p%40ss@127.0.0.1:2121/chats");
+        assert_eq!(t.room, "lobby");
+        assert_eq!(t.display_base(), "ftp://bob@127.0.0.1:2121/chats");
+        assert_eq!(t.user_without_password(), None);
+
+        let t = Target::parse("ftps://host/my%20chat.txt").unwrap();
+        assert_eq!(
+            (t.kind, t.base.as_str(), t.room.as_str()),
+            (TargetKind::Ftps, "ftps://host", "my chat.txt")
+        );
+        let t = Target::parse("FTPES://alice@host/r").unwrap();
+        assert_eq!(t.kind, TargetKind::FtpesPreferred);
+        assert_eq!(t.user_without_password().as_deref(), Some("alice"));
+        let t = t.with_password("p:w@/x");
+        assert_eq!(t.base, "FTPES://alice:p%3Aw%40%2Fx@host");
+        assert_eq!(t.user_without_password(), None);
+        assert_eq!(t.display_base(), "FTPES://alice@host");
+    }
+
+    #[test]
+    fn refuses_incomplete_locations() {
+        assert!(Target::parse("ftp://host").is_err());
+        assert!(Target::parse("ftp://host/").is_err());
+        assert!(Target::parse("ftp:///lobby").is_err());
+        assert!(Target::parse("gopher://host/x").is_err());
+        assert!(Target::parse("").is_err());
+        assert!(Target::parse("/").is_err());
+    }
+
+    #[test]
+    fn folders() {
+        let t = Target::parse("/srv/sync/lobby").unwrap();
+        assert_eq!(
+            (t.kind, t.base.as_str(), t.room.as_str()),
+            (TargetKind::Folder, "/srv/sync", "lobby")
+        );
+        let t = Target::parse("file:///srv/chat.txt").unwrap();
+        assert_eq!((t.base.as_str(), t.room.as_str()), ("/srv", "chat.txt"));
+        let t = Target::parse("lobby").unwrap();
+        assert_eq!((t.base.as_str(), t.room.as_str()), (".", "lobby"));
+        assert_eq!(t.user_without_password(), None);
+    }
+
+    #[test]
+    fn percent_coding_round_trips() {
+        for s in ["plain", "p@ss:w/rd %", "ünï"] {
+            assert_eq!(percent_decode(&percent_encode(s)), s);
+        }
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -1,0 +1,542 @@
+//! [`ChatRoom`]: the room object of the bindings.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use ftpchat_core::crypto::KdfParams;
+use ftpchat_core::log::MessageId;
+use ftpchat_core::room::{
+    default_compat_kdf, Password, Room, RoomConfig, WatchOptions, WriteCodec,
+};
+use ftpchat_core::transport::{open_location, OpenOptions};
+
+use crate::blocking::{self, Handoff};
+use crate::watch::{ChatListener, Subscription, SubscriptionState};
+use crate::{ChatError, ChatMessage, ChatUpdate, RoomLayout, RoomOptions, SyncOnceResult};
+
+/// Shortest accepted watch interval, in milliseconds.
+pub const MIN_WATCH_INTERVAL_MS: u64 = 10;
+/// Longest accepted watch interval, in milliseconds (one day).
+pub const MAX_WATCH_INTERVAL_MS: u64 = 24 * 60 * 60 * 1000;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The state shared by a [`ChatRoom`], its worker threads and its subscriptions.
+pub(crate) struct Inner {
+    /// The core room; `None` after [`ChatRoom::shutdown`].
+    room: RwLock<Option<Room>>,
+    /// Serialises the I/O started through the bindings (sync, flush, history), so that
+    /// `sync_once` can check its deadline right before it starts.
+    io_gate: Mutex<()>,
+    /// Results nobody took (a `sync_once` past its deadline, a cancelled async call, a
+    /// cancelled subscription's last sync): returned first by the next sync or listener.
+    carry: Mutex<ChatUpdate>,
+    /// Subscriptions to stop on shutdown.
+    subscriptions: Mutex<Vec<Weak<SubscriptionState>>>,
+    describe: String,
+    display_name: String,
+}
+
+impl Inner {
+    fn room(&self) -> Result<Room, ChatError> {
+        self.room
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(ChatError::closed)
+    }
+
+    /// Keeps `update` for the next sync or listener delivery.
+    pub(crate) fn stash(&self, update: ChatUpdate) {
+        if !update.is_empty() {
+            lock(&self.carry).extend(update);
+        }
+    }
+
+    /// `true` when earlier calls left something.
+    pub(crate) fn has_carry(&self) -> bool {
+        !lock(&self.carry).is_empty()
+    }
+
+    /// Takes what earlier calls left.
+    pub(crate) fn take_carry(&self) -> ChatUpdate {
+        std::mem::take(&mut *lock(&self.carry))
+    }
+
+    /// Puts `earlier` back in front of whatever was stashed meanwhile.
+    fn unstash(&self, mut earlier: ChatUpdate) {
+        let mut carry = lock(&self.carry);
+        earlier.extend(std::mem::take(&mut *carry));
+        *carry = earlier;
+    }
+
+    fn sync(&self) -> Result<ChatUpdate, ChatError> {
+        let room = self.room()?;
+        let _io = lock(&self.io_gate);
+        let update = ChatUpdate::from(room.sync()?);
+        let mut result = self.take_carry();
+        result.extend(update);
+        Ok(result)
+    }
+
+    fn sync_once(self: &Arc<Self>, budget_ms: u64) -> Result<SyncOnceResult, ChatError> {
+        let room = self.room()?;
+        let now = Instant::now();
+        // A budget too large for the clock is as good as none.
+        let deadline = now
+            .checked_add(Duration::from_millis(budget_ms))
+            .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+            .unwrap_or(now);
+        let rescuer = Arc::downgrade(self);
+        let handoff = Handoff::new(move |outcome: Option<Result<ChatUpdate, ChatError>>| {
+            if let (Some(Ok(update)), Some(inner)) = (outcome, rescuer.upgrade()) {
+                inner.stash(update);
+            }
+        });
+        let worker = self.clone();
+        blocking::spawn("ftpchat-sync-once", &handoff, move || {
+            let _io = lock(&worker.io_gate);
+            // Start nothing once the deadline has passed (e.g. after waiting for another
+            // sync to finish).
+            if Instant::now() >= deadline {
+                return None;
+            }
+            Some(room.sync().map(ChatUpdate::from).map_err(ChatError::from))
+        })?;
+        let outcome = handoff.wait_until(deadline);
+        let mut update = self.take_carry();
+        let completed = match outcome {
+            Some(Some(Ok(fresh))) => {
+                update.extend(fresh);
+                true
+            }
+            Some(Some(Err(e))) => {
+                self.unstash(update);
+                return Err(e);
+            }
+            Some(None) | None => false,
+        };
+        let outbox_len = self.room().map(|r| r.outbox_len() as u64).unwrap_or(0);
+        Ok(SyncOnceResult {
+            update,
+            completed,
+            outbox_len,
+        })
+    }
+
+    fn flush(&self) -> Result<(), ChatError> {
+        let room = self.room()?;
+        let _io = lock(&self.io_gate);
+        Ok(room.flush()?)
+    }
+
+    fn history(&self, before: Option<String>, limit: u32) -> Result<Vec<ChatMessage>, ChatError> {
+        let before = before.as_deref().map(parse_id).transpose()?;
+        let room = self.room()?;
+        let _io = lock(&self.io_gate);
+        let page = room.history(before.as_ref(), limit as usize)?;
+        Ok(page.iter().map(ChatMessage::from).collect())
+    }
+
+    fn shutdown(&self) {
+        let room = self.room.write().unwrap_or_else(|e| e.into_inner()).take();
+        let subscriptions = std::mem::take(&mut *lock(&self.subscriptions));
+        for s in subscriptions.iter().filter_map(Weak::upgrade) {
+            s.cancel();
+        }
+        drop(room);
+    }
+}
+
+fn parse_id(hex: &str) -> Result<MessageId, ChatError> {
+    MessageId::from_hex(hex).ok_or_else(|| {
+        ChatError::invalid_argument("a message id is 32 hexadecimal characters".to_owned())
+    })
+}
+
+/// Builds the core configuration. The password moves into a zeroizing [`Password`].
+fn room_config(password: Option<String>, o: &RoomOptions) -> Result<RoomConfig, ChatError> {
+    let password = password.map(Password::new);
+    let mut config = match o.layout {
+        RoomLayout::Native => {
+            let password = password.ok_or_else(|| ChatError::InvalidConfig {
+                reason: "a native room needs a password".into(),
+            })?;
+            RoomConfig::native(o.room.clone(), o.display_name.clone(), password)
+        }
+        RoomLayout::SharedFile16 | RoomLayout::SharedFile15 => {
+            let codec = if o.layout == RoomLayout::SharedFile16 {
+                WriteCodec::Fernet16
+            } else {
+                WriteCodec::Legacy15
+            };
+            let c = RoomConfig::shared_file(o.room.clone(), codec, o.display_name.clone());
+            match password {
+                Some(p) => c.with_password(p),
+                None => c,
+            }
+        }
+    };
+    if !o.create {
+        config = config.must_exist();
+    }
+    if let Some(dir) = &o.state_dir {
+        config = config.with_state_dir(dir);
+    }
+    if let Some(iterations) = o.native_iterations {
+        config = config.with_native_iterations(iterations);
+    }
+    if o.compat_salt.is_some() || o.compat_iterations.is_some() {
+        let default = default_compat_kdf();
+        let salt = o
+            .compat_salt
+            .clone()
+            .unwrap_or_else(|| default.salt().to_vec());
+        let iterations = o.compat_iterations.unwrap_or(default.iterations());
+        let kdf =
+            KdfParams::new(salt, u64::from(iterations)).map_err(|e| ChatError::InvalidConfig {
+                reason: e.to_string(),
+            })?;
+        config = config.with_compat_kdf(kdf);
+    }
+    Ok(config.with_lock(o.lock))
+}
+
+fn open(
+    location: &str,
+    password: Option<String>,
+    options: &RoomOptions,
+) -> Result<Arc<ChatRoom>, ChatError> {
+    let config = room_config(password, options)?;
+    let mut open_options = OpenOptions::default();
+    if let Some(pem) = &options.ca_pem {
+        open_options = open_options.with_ca_pem(pem.clone());
+    }
+    let transport = open_location(location, &open_options)?;
+    Ok(wrap(Room::open(transport, config)?))
+}
+
+fn wrap(room: Room) -> Arc<ChatRoom> {
+    Arc::new(ChatRoom {
+        inner: Arc::new(Inner {
+            describe: room.describe(),
+            display_name: room.display_name(),
+            room: RwLock::new(Some(room)),
+            io_gate: Mutex::new(()),
+            carry: Mutex::new(ChatUpdate::default()),
+            subscriptions: Mutex::new(Vec::new()),
+        }),
+    })
+}
+
+/// A chat room on an FTP/FTPS server or a folder.
+///
+/// **Threads.** Calls marked *blocking* do network or disk I/O (and opening derives a
+/// key, which takes a moment): never call them on the UI thread. Use the `*_async`
+/// variants (Kotlin `suspend`, Swift `async`; no Rust runtime is involved, each call runs
+/// on a short-lived thread) or call the blocking ones from `Dispatchers.IO` / a
+/// background `DispatchQueue`. [`send`](Self::send) and the getters do no I/O.
+///
+/// **Lifetime.** [`shutdown`](Self::shutdown) stops the room's subscriptions and
+/// releases the connection; later calls fail with `ChatError.Closed`. Destroying the
+/// object (Kotlin `close()`/`destroy()`, garbage collection, Swift `deinit`) shuts it
+/// down too, so keep the room referenced while a subscription should run.
+#[derive(uniffi::Object)]
+pub struct ChatRoom {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ChatRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatRoom")
+            .field("location", &self.inner.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ChatRoom {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
+}
+
+#[uniffi::export]
+impl ChatRoom {
+    /// Opens (or creates) a room. *Blocking*: connects and, for a native room, reads the
+    /// header and checks the password.
+    ///
+    /// `location` is `ftp://user:pass@host:port/dir`, `ftps://...` (TLS required),
+    /// `ftpes://...` (TLS preferred), `file:///path` or a plain folder path, or
+    /// `memory://name` (in-process, for tests); percent-encode `:` and `@` in the FTP
+    /// user and password. `password` is the room password (`null`/`nil` only for
+    /// FTPChat 1.5 files). Neither appears in errors or in [`describe`](Self::describe).
+    #[uniffi::constructor]
+    pub fn new(
+        location: String,
+        password: Option<String>,
+        options: RoomOptions,
+    ) -> Result<Arc<Self>, ChatError> {
+        open(&location, password, &options)
+    }
+
+    /// [`new`](Self::new) without blocking the caller.
+    #[uniffi::constructor]
+    pub async fn open_async(
+        location: String,
+        password: Option<String>,
+        options: RoomOptions,
+    ) -> Result<Arc<Self>, ChatError> {
+        blocking::run(
+            "ftpchat-open",
+            move || open(&location, password, &options),
+            drop,
+        )
+        .await
+    }
+
+    /// Queues `text` and returns the new message's id (hex). No I/O: the message is in
+    /// the timeline as pending and reaches the server on the next sync or from a
+    /// subscription (which is woken at once).
+    pub fn send(&self, text: String) -> Result<String, ChatError> {
+        Ok(self.inner.room()?.send(&text)?.to_hex())
+    }
+
+    /// Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
+    ///
+    /// Returns only what earlier syncs and subscriptions did not: while a subscription
+    /// runs, most messages arrive through its listener instead.
+    pub fn sync(&self) -> Result<ChatUpdate, ChatError> {
+        self.inner.sync()
+    }
+
+    /// One sync within `budget_ms` milliseconds from now, for background windows where
+    /// the OS grants a few seconds (iOS background refresh, Android WorkManager). Returns
+    /// by the deadline. *Blocking* for at most the budget.
+    ///
+    /// Best effort: no sync starts after the deadline (e.g. after waiting for another
+    /// call's sync), but one already running is not interrupted. It finishes in the
+    /// background (if the OS lets the process run) and its results are returned by the
+    /// next sync, `sync_once` or listener delivery; `completed` is then `false`. A
+    /// subscription's own sync in progress can delay the start.
+    pub fn sync_once(&self, budget_ms: u64) -> Result<SyncOnceResult, ChatError> {
+        self.inner.sync_once(budget_ms)
+    }
+
+    /// Delivers the outbox without reading, e.g. before the app is suspended. *Blocking.*
+    pub fn flush(&self) -> Result<(), ChatError> {
+        self.inner.flush()
+    }
+
+    /// Up to `limit` messages before the message with id `before` (or the newest),
+    /// oldest first. *Blocking*: the first call after a restart downloads the history
+    /// that saved read positions skipped.
+    pub fn history(
+        &self,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        self.inner.history(before, limit)
+    }
+
+    /// [`sync`](Self::sync) without blocking the caller.
+    ///
+    /// Cancelling the coroutine or task does not interrupt the sync: it finishes, and its
+    /// update comes with the next sync or listener delivery. (If the cancellation arrives
+    /// just as UniFFI hands the finished result over, UniFFI drops that update; its
+    /// messages are still in [`history`](Self::history).)
+    pub async fn sync_async(self: Arc<Self>) -> Result<ChatUpdate, ChatError> {
+        let inner = self.inner.clone();
+        let rescuer = Arc::downgrade(&self.inner);
+        blocking::run(
+            "ftpchat-sync",
+            move || inner.sync(),
+            move |update| {
+                if let Some(inner) = rescuer.upgrade() {
+                    inner.unstash(update);
+                }
+            },
+        )
+        .await
+    }
+
+    /// [`sync_once`](Self::sync_once) without blocking the caller.
+    pub async fn sync_once_async(
+        self: Arc<Self>,
+        budget_ms: u64,
+    ) -> Result<SyncOnceResult, ChatError> {
+        let inner = self.inner.clone();
+        let rescuer = Arc::downgrade(&self.inner);
+        blocking::run(
+            "ftpchat-sync-once",
+            move || inner.sync_once(budget_ms),
+            move |result: SyncOnceResult| {
+                if let Some(inner) = rescuer.upgrade() {
+                    inner.unstash(result.update);
+                }
+            },
+        )
+        .await
+    }
+
+    /// [`flush`](Self::flush) without blocking the caller.
+    pub async fn flush_async(self: Arc<Self>) -> Result<(), ChatError> {
+        let inner = self.inner.clone();
+        blocking::run("ftpchat-flush", move || inner.flush(), drop).await
+    }
+
+    /// [`history`](Self::history) without blocking the caller.
+    pub async fn history_async(
+        self: Arc<Self>,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        let inner = self.inner.clone();
+        blocking::run(
+            "ftpchat-history",
+            move || inner.history(before, limit),
+            drop,
+        )
+        .await
+    }
+
+    /// A message by id (hex), if this device has seen it. No I/O.
+    pub fn message(&self, id: String) -> Result<Option<ChatMessage>, ChatError> {
+        let id = parse_id(&id)?;
+        Ok(self
+            .inner
+            .room()?
+            .message(&id)
+            .as_ref()
+            .map(ChatMessage::from))
+    }
+
+    /// Messages waiting to be delivered. No I/O.
+    pub fn outbox_len(&self) -> Result<u64, ChatError> {
+        Ok(self.inner.room()?.outbox_len() as u64)
+    }
+
+    /// Where the room is, for a status line (`ftps://host:21/chat`); never a password.
+    pub fn describe(&self) -> String {
+        self.inner.describe.clone()
+    }
+
+    /// This device's display name.
+    pub fn display_name(&self) -> String {
+        self.inner.display_name.clone()
+    }
+
+    /// Starts a background watcher that delivers the outbox and reads new messages,
+    /// polling every `min_interval_ms` while the chat is active and backing off to
+    /// `max_interval_ms` when idle (sending wakes it at once). The listener is called on
+    /// the watcher's thread (never the UI thread): return quickly and post to the UI.
+    ///
+    /// Stop it with [`Subscription::cancel`] (or by destroying the subscription or the
+    /// room). Intervals must satisfy `10 <= min_interval_ms <= max_interval_ms <=
+    /// 86_400_000`. No I/O on the calling thread.
+    pub fn watch(
+        &self,
+        listener: Box<dyn ChatListener>,
+        min_interval_ms: u64,
+        max_interval_ms: u64,
+    ) -> Result<Arc<Subscription>, ChatError> {
+        if !(MIN_WATCH_INTERVAL_MS..=MAX_WATCH_INTERVAL_MS).contains(&min_interval_ms)
+            || !(min_interval_ms..=MAX_WATCH_INTERVAL_MS).contains(&max_interval_ms)
+        {
+            return Err(ChatError::invalid_argument(format!(
+                "watch intervals must satisfy {MIN_WATCH_INTERVAL_MS} <= min <= max <= \
+                 {MAX_WATCH_INTERVAL_MS} ms (got {min_interval_ms} and {max_interval_ms})"
+            )));
+        }
+        let room = self.inner.room()?;
+        let options = WatchOptions {
+            min_interval: Duration::from_millis(min_interval_ms),
+            max_interval: Duration::from_millis(max_interval_ms),
+        };
+        let state = SubscriptionState::start(&self.inner, &room, listener, options);
+        let mut subscriptions = lock(&self.inner.subscriptions);
+        subscriptions.retain(|s| s.strong_count() > 0);
+        subscriptions.push(Arc::downgrade(&state));
+        drop(subscriptions);
+        // A shutdown racing with this call must not leave the watcher running.
+        if self.inner.room().is_err() {
+            state.cancel();
+        }
+        Ok(Arc::new(Subscription::new(state)))
+    }
+
+    /// Stops the room's subscriptions (without waiting for them) and releases the
+    /// connection. Later calls fail with `ChatError.Closed`. Unsent messages stay in the
+    /// state folder, if one was given. Named `shutdown` because Kotlin's `close()`
+    /// belongs to `AutoCloseable` (which also works: it destroys the object).
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// `true` after [`shutdown`](Self::shutdown).
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.room().is_err()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ftpchat_core::transport::fault::FaultyTransport;
+    use ftpchat_core::transport::memory::MemoryTransport;
+
+    fn room(transport: FaultyTransport<MemoryTransport>, name: &str) -> Arc<ChatRoom> {
+        let config = RoomConfig::native("r", name, "pw").with_native_iterations(1_000);
+        wrap(Room::open(Arc::new(transport), config).unwrap())
+    }
+
+    #[test]
+    fn a_sync_past_the_deadline_finishes_and_its_messages_come_next() {
+        let store = MemoryTransport::new();
+        let alice = room(FaultyTransport::new(store.clone()), "Alice");
+        let slow = FaultyTransport::new(store.clone());
+        let bob = room(slow.clone(), "Bob");
+        alice.send("late".into()).unwrap();
+        alice.sync().unwrap();
+
+        slow.latency(Duration::from_millis(100));
+        let start = Instant::now();
+        let r = bob.sync_once(30).unwrap();
+        assert!(!r.completed && r.update.is_empty(), "{r:?}");
+        assert!(start.elapsed() < Duration::from_millis(1_000));
+        slow.clear_faults();
+        // Waits for the late sync (it holds the I/O gate), then returns what it read.
+        let texts: Vec<_> = bob
+            .sync()
+            .unwrap()
+            .messages
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["late"]);
+    }
+
+    #[test]
+    fn sync_once_starts_nothing_after_its_deadline() {
+        let store = MemoryTransport::new();
+        let slow = FaultyTransport::new(store.clone());
+        let bob = room(slow.clone(), "Bob");
+        slow.latency(Duration::from_millis(150));
+        let busy = bob.clone();
+        let other = std::thread::spawn(move || busy.sync().unwrap());
+        // Let the other sync take the gate, then try a short window.
+        std::thread::sleep(Duration::from_millis(50));
+        let r = bob.sync_once(20).unwrap();
+        assert!(!r.completed);
+        other.join().unwrap();
+        let calls = slow.total_calls();
+        // Give a wrongly started late sync time to show up in the counters.
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(
+            slow.total_calls(),
+            calls,
+            "a sync started after the deadline"
+        );
+    }
+}

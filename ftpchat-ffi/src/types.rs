@@ -1,0 +1,282 @@
+//! Records and enums that cross the FFI: messages, events, updates, room options.
+
+use ftpchat_core::format::Codec;
+use ftpchat_core::log::{Message, MessageId, MessageStatus as CoreStatus};
+use ftpchat_core::room::{RoomEvent, SyncUpdate};
+use ftpchat_core::transport::TransportEvent;
+
+/// Whether a message is on the server yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MessageStatus {
+    /// Sent on this device, not yet confirmed on the server (in the outbox).
+    Pending,
+    /// Read back from the server.
+    Confirmed,
+}
+
+/// The wire format a message was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MessageCodec {
+    /// ftpchat native record (authenticated, bound to room and writer).
+    Native,
+    /// FTPChat 1.6 line (Fernet; any member can write as any name).
+    Fernet16,
+    /// FTPChat 1.5 line: **no encryption**, anyone can read it. Show a warning.
+    Legacy15,
+    /// A codec these bindings do not know yet.
+    Unknown,
+}
+
+/// A chat message as an app shows it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChatMessage {
+    /// Its id: 32 lowercase hex characters. Stable across devices and restarts.
+    pub id: String,
+    /// The sender's display name (chosen by the sender: not proof of identity).
+    pub sender: String,
+    /// The text.
+    pub text: String,
+    /// When it was written, milliseconds since the Unix epoch (UTC), when known.
+    pub timestamp_ms: Option<u64>,
+    /// The writer's local time as written in an FTPChat line (`YYYY-MM-DD HH:MM`, no time
+    /// zone), for 1.5/1.6 messages.
+    pub local_time: Option<String>,
+    /// Pending or confirmed.
+    pub status: MessageStatus,
+    /// The wire format of its line.
+    pub codec: MessageCodec,
+    /// `true` when this device sent it.
+    pub is_own: bool,
+}
+
+impl From<&Message> for ChatMessage {
+    fn from(m: &Message) -> Self {
+        ChatMessage {
+            id: m.id.to_hex(),
+            sender: m.sender.clone(),
+            text: m.text.clone(),
+            timestamp_ms: m.timestamp_ms,
+            local_time: m.local_time.map(|t| t.to_string()),
+            status: match m.status {
+                CoreStatus::Pending => MessageStatus::Pending,
+                CoreStatus::Confirmed => MessageStatus::Confirmed,
+            },
+            codec: match m.codec {
+                Codec::Native => MessageCodec::Native,
+                Codec::Fernet16 => MessageCodec::Fernet16,
+                Codec::Legacy15 => MessageCodec::Legacy15,
+                _ => MessageCodec::Unknown,
+            },
+            is_own: m.is_own,
+        }
+    }
+}
+
+/// Something the app should know that is not an error of a call.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ChatEvent {
+    /// A line that is not a record or did not decode; reported once, skipped.
+    UndecodableLine {
+        /// The file it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Lines of a shared file fail authentication and none succeeded: the password (or
+    /// the 1.6 KDF parameters) are probably wrong.
+    WrongPassword {
+        /// How many lines failed so far.
+        failed_lines: u64,
+    },
+    /// A native record found in another writer's log (moved or forged): skipped.
+    ForeignRecord {
+        /// The log it was found in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+    },
+    /// A file shrank or changed under the reader; it is re-read without duplicates.
+    FileReplaced {
+        /// The file.
+        file: String,
+    },
+    /// A delivery attempt failed and will be retried.
+    DeliveryRetry {
+        /// Attempt number (1-based).
+        attempt: u32,
+        /// The error, without secrets.
+        reason: String,
+    },
+    /// An expired shared-file lock (a crashed client's) was removed.
+    StaleLockRemoved,
+    /// TLS was preferred (`ftpes://`) but not offered: the connection is plain text.
+    TlsFallback {
+        /// Why TLS could not be used.
+        reason: String,
+    },
+    /// The connection was lost and made again.
+    Reconnected {
+        /// How many attempts it took.
+        attempts: u32,
+    },
+    /// An operation failed transiently and is being retried.
+    Retrying {
+        /// The operation, e.g. `append`.
+        operation: String,
+        /// The error, without secrets.
+        reason: String,
+    },
+    /// An event these bindings do not know yet.
+    Other {
+        /// A description.
+        description: String,
+    },
+}
+
+impl From<&RoomEvent> for ChatEvent {
+    fn from(e: &RoomEvent) -> Self {
+        match e {
+            RoomEvent::UndecodableLine {
+                file,
+                offset,
+                error,
+            } => ChatEvent::UndecodableLine {
+                file: file.clone(),
+                offset: *offset,
+                reason: error.to_string(),
+            },
+            RoomEvent::WrongPassword { failed_lines } => ChatEvent::WrongPassword {
+                failed_lines: *failed_lines,
+            },
+            RoomEvent::ForeignRecord { file, offset } => ChatEvent::ForeignRecord {
+                file: file.clone(),
+                offset: *offset,
+            },
+            RoomEvent::FileReplaced { file } => ChatEvent::FileReplaced { file: file.clone() },
+            RoomEvent::DeliveryRetry { attempt, error } => ChatEvent::DeliveryRetry {
+                attempt: *attempt,
+                reason: error.clone(),
+            },
+            RoomEvent::StaleLockRemoved => ChatEvent::StaleLockRemoved,
+            RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => {
+                ChatEvent::TlsFallback {
+                    reason: reason.clone(),
+                }
+            }
+            RoomEvent::Transport(TransportEvent::Reconnected { attempts }) => {
+                ChatEvent::Reconnected {
+                    attempts: *attempts,
+                }
+            }
+            RoomEvent::Transport(TransportEvent::Retrying { operation, error }) => {
+                ChatEvent::Retrying {
+                    operation: (*operation).to_owned(),
+                    reason: error.clone(),
+                }
+            }
+            other => ChatEvent::Other {
+                description: format!("{other:?}"),
+            },
+        }
+    }
+}
+
+/// What a sync brought: only what earlier syncs (and listeners) did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct ChatUpdate {
+    /// New messages from others, in timeline order.
+    pub messages: Vec<ChatMessage>,
+    /// Ids (hex) of own messages now confirmed on the server.
+    pub confirmed: Vec<String>,
+    /// Events since the last sync.
+    pub events: Vec<ChatEvent>,
+}
+
+impl ChatUpdate {
+    /// `true` when nothing happened.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.confirmed.is_empty() && self.events.is_empty()
+    }
+
+    /// Appends `later` after `self`.
+    pub(crate) fn extend(&mut self, later: ChatUpdate) {
+        self.messages.extend(later.messages);
+        self.confirmed.extend(later.confirmed);
+        self.events.extend(later.events);
+    }
+}
+
+impl From<SyncUpdate> for ChatUpdate {
+    fn from(u: SyncUpdate) -> Self {
+        ChatUpdate {
+            messages: u.messages.iter().map(ChatMessage::from).collect(),
+            confirmed: u.confirmed.iter().map(MessageId::to_hex).collect(),
+            events: u.events.iter().map(ChatEvent::from).collect(),
+        }
+    }
+}
+
+/// What [`ChatRoom::sync_once`](crate::ChatRoom::sync_once) did within its budget.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncOnceResult {
+    /// What arrived (including results of earlier syncs that finished too late for their
+    /// caller).
+    pub update: ChatUpdate,
+    /// `true` when a full sync (delivery and read) finished within the budget. `false`
+    /// when it could not start in time or was still running at the deadline: it then
+    /// finishes in the background and its results come with the next sync.
+    pub completed: bool,
+    /// Messages still waiting to be delivered (schedule another background window when
+    /// this is not 0).
+    pub outbox_len: u64,
+}
+
+/// How a room is laid out on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RoomLayout {
+    /// ftpchat's native room: a directory with one log per device. Recommended; safe on
+    /// every server.
+    Native,
+    /// FTPChat 1.6 shared file (Fernet, needs a password). For talking to FTPChat 1.6.
+    SharedFile16,
+    /// FTPChat 1.5 shared file. **No encryption**: for reading old chats and talking to
+    /// old clients only.
+    SharedFile15,
+}
+
+/// Options for opening a room. Holds no secrets (so it can be logged): the room password
+/// and the location (whose URL may carry an FTP password) are separate arguments.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RoomOptions {
+    /// The room directory (native) or chat file (shared file), relative to the location.
+    pub room: String,
+    /// The name shown with this device's messages.
+    pub display_name: String,
+    /// Native room or FTPChat shared file.
+    pub layout: RoomLayout,
+    /// Create a native room that does not exist yet (otherwise: `ChatError.NotFound`).
+    #[uniffi(default = true)]
+    pub create: bool,
+    /// A folder for local state (writer id, read positions, unsent messages), e.g. the
+    /// app's files directory. Without it nothing survives the process.
+    #[uniffi(default = None)]
+    pub state_dir: Option<String>,
+    /// PEM certificate(s) to trust for FTPS instead of the system's web roots.
+    #[uniffi(default = None)]
+    pub ca_pem: Option<String>,
+    /// PBKDF2 iterations for a native room this device creates (default 600,000).
+    #[uniffi(default = None)]
+    pub native_iterations: Option<u32>,
+    /// The FTPChat 1.6 client's PBKDF2 salt (default: the UTF-8 bytes of `ftpchat`).
+    #[uniffi(default = None)]
+    pub compat_salt: Option<Vec<u8>>,
+    /// The FTPChat 1.6 client's PBKDF2 iterations (default 100,000).
+    #[uniffi(default = None)]
+    pub compat_iterations: Option<u32>,
+    /// Shared files: take a directory lock around each append (for servers whose `APPE`
+    /// is not atomic). Every writer must use it for it to help.
+    #[uniffi(default = false)]
+    pub lock: bool,
+}

@@ -1,0 +1,183 @@
+"""Type stubs for the native module ``ftpchat._ftpchat`` (import ``ftpchat`` instead)."""
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Final, Literal, final
+
+from typing_extensions import Buffer, Self
+
+from ftpchat._errors import Error
+from ftpchat._types import CompatMessage, Event, Message, SyncResult
+
+__all__ = [
+    "DEFAULT_16_ITERATIONS",
+    "DEFAULT_16_SALT",
+    "DEFAULT_NATIVE_ITERATIONS",
+    "MAX_NAME_LEN",
+    "MAX_TEXT_LEN",
+    "Room",
+    "Subscription",
+    "Watch",
+    "__version__",
+    "_stop_all_watches",
+    "decode_15",
+    "decode_16",
+    "derive_key",
+    "encode_15",
+    "encode_16",
+    "fernet_decrypt",
+    "fernet_encrypt",
+    "format_plaintext",
+    "open",
+    "parse_plaintext",
+]
+
+MAX_TEXT_LEN: Final[int]
+MAX_NAME_LEN: Final[int]
+DEFAULT_16_SALT: Final[bytes]
+DEFAULT_16_ITERATIONS: Final[int]
+DEFAULT_NATIVE_ITERATIONS: Final[int]
+__version__: Final[str]
+
+_BytesLike = str | Buffer
+
+def open(
+    location: str,
+    room: str,
+    *,
+    name: str,
+    password: str | None = None,
+    key: str | None = None,
+    layout: Literal["native", "shared"] = "native",
+    codec: Literal["1.5", "1.6"] | None = None,
+    salt: _BytesLike | None = None,
+    iterations: int | None = None,
+    create: bool = True,
+    lock: bool = False,
+    state_dir: str | os.PathLike[str] | None = None,
+    ca_pem: str | None = None,
+) -> Room:
+    """Opens (or creates) a room; releases the GIL while connecting and deriving the key."""
+
+@final
+class Room:
+    """A chat room; create one with :func:`ftpchat.open`. Thread-safe; a context manager."""
+
+    def send(self, text: str) -> str:
+        """Queues ``text``; returns the message id. No network I/O."""
+    def sync(self) -> SyncResult:
+        """Delivers the outbox and reads what is new (GIL released). Each new message is
+        handed out once per Room: to sync() or a watcher, whichever reads it first."""
+    def flush(self) -> None:
+        """Delivers the outbox without reading (GIL released)."""
+    def history(self, limit: int = 100, *, before: str | None = None) -> list[Message]:
+        """Up to ``limit`` messages before ``before`` (or the newest), oldest first."""
+    def message(self, id: str) -> Message | None:
+        """The message with this id, if seen."""
+    def watch(self, *, min_interval: float = 0.25, max_interval: float = 3.0) -> Watch:
+        """Starts a background watcher; iterate it for messages from others."""
+    def listen(
+        self,
+        on_message: Callable[[Message], object] | None = None,
+        *,
+        on_confirmed: Callable[[str], object] | None = None,
+        on_event: Callable[[Event], object] | None = None,
+        on_error: Callable[[Error], object] | None = None,
+        min_interval: float = 0.25,
+        max_interval: float = 3.0,
+    ) -> Subscription:
+        """Starts a background watcher calling the callbacks on its thread; it runs until
+        stopped or the room is closed (keeping the Subscription is not needed)."""
+    def close(self, *, flush: bool = True) -> None:
+        """Stops watchers, delivers the outbox (unless ``flush=False``), disconnects."""
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def outbox_len(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        _exc_value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> bool: ...
+
+@final
+class Watch:
+    """Iterator over messages from others, fed by a background watcher."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Message: ...
+    def get(self, timeout: float | None = None) -> Message | None:
+        """The next message within ``timeout`` seconds, or ``None``."""
+    def stop(self) -> None:
+        """Stops the watcher; queued messages can still be read."""
+    @property
+    def running(self) -> bool: ...
+    @property
+    def last_error(self) -> Error | None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_args: object) -> bool: ...
+
+@final
+class Subscription:
+    """A background watcher calling Python callbacks (see :meth:`Room.listen`); runs until
+    ``stop()``, the end of a ``with`` block, or the room's ``close()``."""
+
+    def stop(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_args: object) -> bool: ...
+
+def derive_key(
+    password: str, salt: _BytesLike | None = None, iterations: int | None = None
+) -> str:
+    """PBKDF2-HMAC-SHA256 Fernet key (URL-safe base64), as FTPChat 1.6 derives it."""
+
+def encode_15(plaintext: str) -> str:
+    """A FTPChat 1.5 line (no key: anyone can read it)."""
+
+def decode_15(line: _BytesLike) -> str:
+    """The plaintext of a FTPChat 1.5 line."""
+
+def encode_16(
+    plaintext: str,
+    *,
+    password: str | None = None,
+    key: str | None = None,
+    salt: _BytesLike | None = None,
+    iterations: int | None = None,
+    timestamp: int | None = None,
+) -> str:
+    """A FTPChat 1.6 line."""
+
+def decode_16(
+    line: _BytesLike,
+    *,
+    password: str | None = None,
+    key: str | None = None,
+    salt: _BytesLike | None = None,
+    iterations: int | None = None,
+) -> str:
+    """The plaintext of a FTPChat 1.6 line."""
+
+def fernet_encrypt(key: str, data: bytes, *, timestamp: int | None = None) -> str:
+    """A Fernet token of ``data``."""
+
+def fernet_decrypt(key: str, token: _BytesLike) -> tuple[bytes, int]:
+    """``(data, timestamp)`` of a Fernet token."""
+
+def parse_plaintext(plaintext: str) -> CompatMessage:
+    """Splits a FTPChat plaintext."""
+
+def format_plaintext(local_time: datetime, username: str, text: str) -> str:
+    """Formats a FTPChat plaintext."""
+
+def _stop_all_watches() -> None: ...

@@ -1,0 +1,103 @@
+"""Value types the native module returns: frozen dataclasses and enums."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["Codec", "CompatMessage", "Event", "Message", "MessageStatus", "SyncResult"]
+
+
+class MessageStatus(str, enum.Enum):
+    """Whether a message is on the server yet."""
+
+    PENDING = "pending"
+    """Sent by this client, not yet confirmed on the server (in the outbox)."""
+    CONFIRMED = "confirmed"
+    """Read back from the server."""
+
+
+class Codec(str, enum.Enum):
+    """The format of the line a message came in."""
+
+    FTPCHAT_15 = "1.5"
+    """FTPChat 1.5: substitution + zlib + base64. No key: anyone can read it."""
+    FTPCHAT_16 = "1.6"
+    """FTPChat 1.6: Fernet (AES-128-CBC + HMAC-SHA256) of zlib text, PBKDF2 key."""
+    NATIVE = "native"
+    """ftpchat's native room records."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A chat message. Frozen: compare, hash and keep it freely."""
+
+    id: str
+    """32 hex digits; the same message has the same id on every client."""
+    sender: str
+    """The display name the sender chose (not proof of identity)."""
+    text: str
+    """The text. FTPChat's GUI usually leaves a trailing newline."""
+    timestamp: datetime | None
+    """When it was written, UTC-aware, when known (native records; FTPChat 1.6 token
+    time). ``None`` for FTPChat 1.5 lines."""
+    local_time: datetime | None
+    """The writer's local time written in a FTPChat line (naive, minute precision; the
+    writer's time zone is unknown). ``None`` for native records."""
+    status: MessageStatus
+    """Pending (in this client's outbox) or confirmed (on the server)."""
+    codec: Codec
+    """The format of its line."""
+    is_own: bool
+    """``True`` when this client sent it."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something worth knowing that is not an error of the call: an undecodable line, a
+    wrong password on a shared file, a TLS fallback, a retried delivery..."""
+
+    kind: str
+    """``"undecodable_line"``, ``"wrong_password"``, ``"foreign_record"``,
+    ``"file_replaced"``, ``"delivery_retry"``, ``"stale_lock_removed"``,
+    ``"unreadable_file"``, ``"tls_fallback"``, ``"reconnected"``, ``"retrying"`` or
+    ``"other"``."""
+    description: str
+    """A sentence for a log or status line (no secrets)."""
+    file: str | None = None
+    """The file concerned, when there is one."""
+    offset: int | None = None
+    """The byte offset in ``file``, when known."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What :meth:`Room.sync` brought."""
+
+    messages: tuple[Message, ...] = ()
+    """Messages from others not returned by an earlier sync, in timeline order."""
+    confirmed: tuple[str, ...] = ()
+    """Ids of this client's messages now confirmed on the server."""
+    events: tuple[Event, ...] = ()
+    """Events since the last sync."""
+
+    def __bool__(self) -> bool:
+        """``True`` when something happened."""
+        return bool(self.messages or self.confirmed or self.events)
+
+
+@dataclass(frozen=True)
+class CompatMessage:
+    """The parts of a FTPChat plaintext ``"YYYY-MM-DD HH:MM:{username}: {text}"``.
+
+    A plaintext that does not follow this pattern is kept whole in ``text`` with
+    ``local_time`` and ``username`` set to ``None``.
+    """
+
+    local_time: datetime | None
+    """The writer's local time (naive, minute precision)."""
+    username: str | None
+    """The name the writer chose."""
+    text: str
+    """The message text."""

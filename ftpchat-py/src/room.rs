@@ -1,0 +1,370 @@
+//! `ftpchat.open` and the `Room` class: a core room behind a lock that `close()` empties.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use ftpchat_core::crypto::FernetKey;
+use ftpchat_core::log::MessageId;
+use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
+use ftpchat_core::transport::{open_location, OpenOptions};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::codec::{bytes_or_str, compat_kdf};
+use crate::convert;
+use crate::errors::Failure;
+use crate::watch::{self, PySubscription, PyWatch, WatchSlot};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn message_id(id: &str) -> Result<MessageId, Failure> {
+    MessageId::from_hex(id)
+        .ok_or_else(|| Failure::invalid_config(format!("not a message id (32 hex digits): {id:?}")))
+}
+
+/// The `RoomConfig` the arguments of `open` describe. Only argument checking here: the
+/// core validates names, paths and KDF parameters.
+#[allow(clippy::too_many_arguments)]
+fn config(
+    room: &str,
+    name: &str,
+    password: Option<String>,
+    key: Option<String>,
+    layout: &str,
+    codec: Option<&str>,
+    salt: Option<Vec<u8>>,
+    iterations: Option<u64>,
+    create: bool,
+    lock: bool,
+    state_dir: Option<PathBuf>,
+) -> Result<RoomConfig, Failure> {
+    let mut config = match layout {
+        "native" => {
+            if codec.is_some() || salt.is_some() || lock {
+                return Err(Failure::invalid_config(
+                    "codec, salt and lock apply to shared-file rooms (layout=\"shared\") only",
+                ));
+            }
+            let mut c = RoomConfig::native(room, name, "");
+            c.credentials = None;
+            if let Some(iterations) = iterations {
+                let iterations = u32::try_from(iterations)
+                    .map_err(|_| Failure::invalid_config("iterations is too large"))?;
+                c = c.with_native_iterations(iterations);
+            }
+            c
+        }
+        "shared" => {
+            let codec = match codec.unwrap_or("1.6") {
+                "1.6" => WriteCodec::Fernet16,
+                "1.5" => WriteCodec::Legacy15,
+                other => {
+                    return Err(Failure::invalid_config(format!(
+                        "codec must be \"1.5\" or \"1.6\", not {other:?}"
+                    )))
+                }
+            };
+            RoomConfig::shared_file(room, codec, name)
+                .with_compat_kdf(compat_kdf(salt, iterations)?)
+                .with_lock(lock)
+        }
+        other => {
+            return Err(Failure::invalid_config(format!(
+                "layout must be \"native\" or \"shared\", not {other:?}"
+            )))
+        }
+    };
+    config = match (password, key) {
+        (Some(_), Some(_)) => {
+            return Err(Failure::invalid_config(
+                "give a password or a key, not both",
+            ))
+        }
+        (Some(password), None) => config.with_password(password),
+        (None, Some(key)) => config.with_key(FernetKey::from_base64(&key)?),
+        (None, None) => config,
+    };
+    if !create {
+        config = config.must_exist();
+    }
+    if let Some(dir) = state_dir {
+        config = config.with_state_dir(dir);
+    }
+    Ok(config)
+}
+
+/// Opens (or creates) a room and returns a `Room`.
+///
+/// `location`: `ftp://user:pass@host[:port]/dir` (plain FTP), `ftps://...` (explicit
+/// TLS, required), `ftpes://...` (TLS preferred: falls back to plain and reports an
+/// event), `file:///path` or a plain path (a local or synced folder), or `memory://name`
+/// (in-process, shared by every open of `name`).
+///
+/// `room`: the room directory (native layout) or the chat file (shared layout), relative
+/// to the location. `name`: the display name shown with your messages.
+///
+/// `password` or `key` (a URL-safe base64 Fernet key, as `derive_key` returns): needed
+/// for native rooms and FTPChat 1.6 files; FTPChat 1.5 files need none (they have no
+/// key, so anyone can read them).
+///
+/// `layout`: `"native"` (ftpchat's room: one append-only log per device, safe on every
+/// server) or `"shared"` (FTPChat's single file). `codec` (shared only): what this client
+/// writes, `"1.6"` (default) or `"1.5"`; every codec is read. `salt` and `iterations`:
+/// the FTPChat 1.6 client's KDF parameters (shared only; default `DEFAULT_16_SALT`,
+/// `DEFAULT_16_ITERATIONS`); for a native room `iterations` sets the PBKDF2 cost of a
+/// room this call creates (default `DEFAULT_NATIVE_ITERATIONS`). `create=False` fails
+/// with `RoomNotFound` instead of creating a missing native room. `lock` (shared only):
+/// take a directory lock around each append, for servers whose APPE is not atomic (every
+/// writer must use it). `state_dir`: a folder where the room keeps its device id, read
+/// positions and outbox across restarts (default: memory only). `ca_pem`: PEM
+/// certificate(s) to trust for FTPS instead of the system's web roots.
+///
+/// The GIL is released while connecting and deriving the key.
+#[pyfunction]
+#[pyo3(signature = (
+    location, room, *, name, password = None, key = None, layout = "native", codec = None,
+    salt = None, iterations = None, create = true, lock = false, state_dir = None, ca_pem = None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn open(
+    py: Python<'_>,
+    location: &str,
+    room: &str,
+    name: &str,
+    password: Option<String>,
+    key: Option<String>,
+    layout: &str,
+    codec: Option<&str>,
+    salt: Option<&Bound<'_, PyAny>>,
+    iterations: Option<u64>,
+    create: bool,
+    lock: bool,
+    state_dir: Option<PathBuf>,
+    ca_pem: Option<String>,
+) -> PyResult<PyRoom> {
+    let salt = salt.map(bytes_or_str).transpose()?;
+    let config = config(
+        room, name, password, key, layout, codec, salt, iterations, create, lock, state_dir,
+    )?;
+    let mut options = OpenOptions::default();
+    if let Some(pem) = ca_pem {
+        options = options.with_ca_pem(pem);
+    }
+    let core = py.detach(|| -> Result<Room, Failure> {
+        let transport = open_location(location, &options)?;
+        Ok(Room::open(transport, config)?)
+    })?;
+    Ok(PyRoom {
+        room: Mutex::new(Some(core)),
+        watches: Mutex::new(Vec::new()),
+        subscriptions: Mutex::new(Vec::new()),
+        label: format!("{room:?} ({layout})"),
+    })
+}
+
+/// A chat room. Create one with `ftpchat.open`. Thread-safe; usable as a context manager
+/// (leaving the block closes it).
+#[pyclass(module = "ftpchat", name = "Room", frozen)]
+pub(crate) struct PyRoom {
+    room: Mutex<Option<Room>>,
+    /// Iterators stop when Python drops them (a `for` loop that breaks): not kept alive.
+    watches: Mutex<Vec<Weak<WatchSlot>>>,
+    /// Callback watchers run until stopped or the room is closed or dropped, whether or
+    /// not the caller keeps the `Subscription`.
+    subscriptions: Mutex<Vec<Arc<WatchSlot>>>,
+    label: String,
+}
+
+impl PyRoom {
+    /// The core room (a cheap clone), or `RoomClosed`.
+    fn core(&self) -> Result<Room, Failure> {
+        lock(&self.room).clone().ok_or_else(Failure::closed)
+    }
+
+    fn track_watch(&self, slot: &Arc<WatchSlot>) {
+        let mut watches = lock(&self.watches);
+        watches.retain(|w| w.strong_count() > 0);
+        watches.push(Arc::downgrade(slot));
+    }
+
+    fn track_subscription(&self, slot: Arc<WatchSlot>) {
+        let mut subscriptions = lock(&self.subscriptions);
+        subscriptions.retain(|s| s.is_running());
+        subscriptions.push(slot);
+    }
+}
+
+#[pymethods]
+impl PyRoom {
+    /// Queues `text` for sending and returns the message id (32 hex digits). The message
+    /// is in the timeline as pending at once; `sync()`, `flush()` or a watcher delivers
+    /// it. No network I/O.
+    fn send(&self, text: &str) -> PyResult<String> {
+        let room = self.core()?;
+        Ok(room.send(text).map_err(Failure::from)?.to_hex())
+    }
+
+    /// Delivers the outbox (each append confirmed) and reads what is new. Returns a
+    /// `SyncResult`: messages from others not returned before, ids of own messages now
+    /// confirmed, and events. Releases the GIL during network I/O.
+    ///
+    /// Each new message is handed out once per `Room`: to `sync()` or to a watcher,
+    /// whichever reads it first. Use one of them per `Room` (open the room again for a
+    /// second consumer); `history()` always shows everything.
+    fn sync<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let room = self.core()?;
+        let update = py.detach(move || room.sync()).map_err(Failure::from)?;
+        convert::sync_update(py, &update)
+    }
+
+    /// Delivers the outbox without reading. Releases the GIL.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let room = self.core()?;
+        Ok(py.detach(move || room.flush()).map_err(Failure::from)?)
+    }
+
+    /// Up to `limit` messages before message id `before` (or the newest), oldest first.
+    /// The first call after reopening a room with `state_dir` downloads the older
+    /// history. Releases the GIL.
+    #[pyo3(signature = (limit = 100, *, before = None))]
+    fn history<'py>(
+        &self,
+        py: Python<'py>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let before = before.map(message_id).transpose()?;
+        let room = self.core()?;
+        let page = py
+            .detach(move || room.history(before.as_ref(), limit))
+            .map_err(Failure::from)?;
+        PyList::new(py, convert::messages(py, &page)?)
+    }
+
+    /// The message with this id, if this client has seen it (no I/O).
+    fn message<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let id = message_id(id)?;
+        let room = self.core()?;
+        room.message(&id)
+            .map(|m| convert::message(py, &m))
+            .transpose()
+    }
+
+    /// Starts a background watcher and returns a `Watch`: iterate it to receive messages
+    /// from others as they arrive (`for msg in room.watch(): ...`). It polls every
+    /// `min_interval` seconds while the chat is active, backing off to `max_interval`.
+    #[pyo3(signature = (*, min_interval = 0.25, max_interval = 3.0))]
+    fn watch(&self, min_interval: f64, max_interval: f64) -> PyResult<PyWatch> {
+        let options = watch::options(min_interval, max_interval)?;
+        let room = self.core()?;
+        let (watch, slot) = PyWatch::start(&room, options);
+        self.track_watch(&slot);
+        Ok(watch)
+    }
+
+    /// Starts a background watcher that calls `on_message(msg)` for each message from
+    /// others, `on_confirmed(id)` for each own message confirmed on the server,
+    /// `on_event(event)` and `on_error(exc)` (the watcher retries with backoff). The
+    /// callbacks run on the watcher's thread; an exception in one is reported through
+    /// `sys.unraisablehook` and the watcher carries on. The watcher runs until the
+    /// returned `Subscription` is stopped or the room is closed (keeping the
+    /// `Subscription` is not needed).
+    #[pyo3(signature = (
+        on_message = None, *, on_confirmed = None, on_event = None, on_error = None,
+        min_interval = 0.25, max_interval = 3.0,
+    ))]
+    fn listen(
+        &self,
+        on_message: Option<Py<PyAny>>,
+        on_confirmed: Option<Py<PyAny>>,
+        on_event: Option<Py<PyAny>>,
+        on_error: Option<Py<PyAny>>,
+        min_interval: f64,
+        max_interval: f64,
+    ) -> PyResult<PySubscription> {
+        let options = watch::options(min_interval, max_interval)?;
+        let room = self.core()?;
+        let (subscription, slot) =
+            PySubscription::start(&room, options, on_message, on_confirmed, on_event, on_error);
+        self.track_subscription(slot);
+        Ok(subscription)
+    }
+
+    /// Stops this room's watchers, delivers the outbox (unless `flush=False`) and
+    /// releases the connection. Idempotent. Raises if delivery fails; the room is closed
+    /// anyway (with `state_dir`, undelivered messages are sent on the next open).
+    #[pyo3(signature = (*, flush = true))]
+    fn close(&self, py: Python<'_>, flush: bool) -> PyResult<()> {
+        let Some(room) = lock(&self.room).take() else {
+            return Ok(());
+        };
+        let mut watches: Vec<Arc<WatchSlot>> = lock(&self.watches)
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect();
+        watches.append(&mut lock(&self.subscriptions));
+        for slot in watches {
+            slot.stop(py);
+        }
+        let result = py.detach(move || {
+            let result = if flush { room.flush() } else { Ok(()) };
+            drop(room);
+            result
+        });
+        Ok(result.map_err(Failure::from)?)
+    }
+
+    /// `True` once `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        lock(&self.room).is_none()
+    }
+
+    /// This client's display name.
+    #[getter]
+    fn name(&self) -> PyResult<String> {
+        Ok(self.core()?.display_name())
+    }
+
+    /// Where the room is (the location without its password).
+    #[getter]
+    fn location(&self, py: Python<'_>) -> PyResult<String> {
+        let room = self.core()?;
+        Ok(py.detach(move || room.describe()))
+    }
+
+    /// How many sent messages wait for delivery.
+    #[getter]
+    fn outbox_len(&self) -> PyResult<usize> {
+        Ok(self.core()?.outbox_len())
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// Closes the room; the outbox is delivered first unless the block raised.
+    #[pyo3(signature = (exc_type, _exc_value, _traceback))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py, exc_type.is_none())?;
+        Ok(false)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        match self.core() {
+            Ok(room) => {
+                let (location, name) = py.detach(move || (room.describe(), room.display_name()));
+                format!("<ftpchat.Room {} at {location} as {name:?}>", self.label)
+            }
+            Err(_) => format!("<ftpchat.Room {} closed>", self.label),
+        }
+    }
+}
