@@ -536,3 +536,30 @@ fn a_deleted_room_is_reported_not_silently_recreated() {
         "no headerless room was created"
     );
 }
+
+#[test]
+fn a_replaced_room_header_is_reported() {
+    let server = temp();
+    let state = temp();
+    let t: Arc<dyn Transport> = Arc::new(LocalTransport::new(server.path()));
+    open(&t, native("r", "A").with_state_dir(state.path()))
+        .sync()
+        .unwrap();
+    // The room is deleted and another one is created under the same name.
+    std::fs::remove_dir_all(server.path().join("r")).unwrap();
+    open(&t, native("r", "B"));
+    let again = open(&t, native("r", "A").with_state_dir(state.path()));
+    let update = again.sync().unwrap();
+    assert!(
+        update.events.contains(&RoomEvent::HeaderChanged),
+        "{:?}",
+        update.events
+    );
+    // Reopening the same room says nothing.
+    let quiet = open(&t, native("r", "A").with_state_dir(state.path()));
+    assert!(!quiet
+        .sync()
+        .unwrap()
+        .events
+        .contains(&RoomEvent::HeaderChanged));
+}

@@ -115,6 +115,12 @@ fn describe_event(e: &RoomEvent) -> (&'static str, String, Option<&str>, Option<
             None,
             None,
         ),
+        RoomEvent::ReplayedRecord { file, offset } => (
+            "replayed_record",
+            format!("a record already read before a restart appeared again in {file} at {offset}; dropped"),
+            Some(file),
+            Some(*offset),
+        ),
         RoomEvent::UnreadableFile { file, error } => (
             "unreadable_file",
             format!("{file} could not be read: {error}"),

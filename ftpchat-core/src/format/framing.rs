@@ -62,6 +62,12 @@ impl LineFramer {
         self.committed
     }
 
+    /// `true` while the current incomplete line is over the limit and being skipped
+    /// (its bytes are counted, not kept).
+    pub fn is_discarding(&self) -> bool {
+        self.discarding.is_some()
+    }
+
     /// Bytes received after the last LF (an incomplete line).
     pub fn pending_len(&self) -> u64 {
         match self.discarding {

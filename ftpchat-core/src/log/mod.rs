@@ -9,5 +9,5 @@ mod reader;
 mod timeline;
 
 pub use hlc::{HlcClock, MAX_FORWARD_DRIFT_MS};
-pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};
+pub use reader::{FileReader, ReadPlan, ReaderState, MAX_KEPT_TAIL, OVERLAP_LEN};
 pub use timeline::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};

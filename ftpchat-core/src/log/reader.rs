@@ -4,6 +4,11 @@ use crate::format::{Frame, LineFramer};
 /// file that was replaced by one of the same or greater size.
 pub const OVERLAP_LEN: usize = 32;
 
+/// An incomplete last line longer than this is not kept between reads (see
+/// [`FileReader::park_long_tail`]): a room with many logs ending mid-line holds no more
+/// than this per log.
+pub const MAX_KEPT_TAIL: u64 = 16 * 1024;
+
 /// What a reader wants to do about a file of a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadPlan {
@@ -28,6 +33,17 @@ pub struct ReaderState {
     pub overlap: Vec<u8>,
 }
 
+/// The last OVERLAP_LEN bytes of `older ++ newer`, without copying `newer` whole.
+fn last_bytes(older: &[u8], newer: &[u8]) -> Vec<u8> {
+    if newer.len() >= OVERLAP_LEN {
+        return newer[newer.len() - OVERLAP_LEN..].to_vec();
+    }
+    let from_older = OVERLAP_LEN - newer.len();
+    let mut out = older[older.len().saturating_sub(from_older)..].to_vec();
+    out.extend_from_slice(newer);
+    out
+}
+
 /// The file changed under the reader: the bytes before the resume point differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replaced;
@@ -39,12 +55,14 @@ pub struct FileReader {
     framer: LineFramer,
     /// Bytes fed so far (committed lines plus the incomplete tail).
     read_pos: u64,
-    /// The last bytes fed, up to OVERLAP_LEN + the incomplete tail's length (bounded by
-    /// the framer's line limit), so the overlap before `committed` can be recovered.
+    /// The last OVERLAP_LEN bytes fed (ending at `read_pos`).
     window: Vec<u8>,
     /// Overlap still to be verified in the current read.
     verify: Vec<u8>,
     committed_overlap: Vec<u8>,
+    /// Set when a long incomplete tail was dropped: the file size then. Until the size
+    /// changes there is nothing new to read.
+    parked_at: Option<u64>,
 }
 
 impl Default for FileReader {
@@ -63,6 +81,7 @@ impl FileReader {
             window: overlap.clone(),
             verify: Vec::new(),
             committed_overlap: overlap,
+            parked_at: None,
         }
     }
 
@@ -92,6 +111,9 @@ impl FileReader {
     /// What to do about a file that now has `size` bytes.
     pub fn plan(&self, size: u64) -> ReadPlan {
         use std::cmp::Ordering::*;
+        if self.parked_at == Some(size) {
+            return ReadPlan::UpToDate;
+        }
         match size.cmp(&self.read_pos) {
             Equal => ReadPlan::UpToDate,
             Less => ReadPlan::Restart,
@@ -107,6 +129,7 @@ impl FileReader {
 
     /// Starts ingesting a read that begins at the offset [`plan`](Self::plan) gave.
     pub fn begin_read(&mut self) {
+        self.parked_at = None;
         self.verify = self.overlap_before_read_pos().to_vec();
     }
 
@@ -130,31 +153,41 @@ impl FileReader {
             return Ok(());
         }
         let committed_before = self.framer.committed_offset();
+        let read_before = self.read_pos;
         self.framer.feed(chunk, on_frame);
         self.read_pos += chunk.len() as u64;
-        self.window.extend_from_slice(chunk);
-        // The window ends at read_pos; if this chunk moved the committed point, take the
-        // overlap before it now, while the window still holds it.
+        // If this chunk moved the committed point (to just after an LF inside it), keep
+        // the OVERLAP_LEN bytes before it: they lie in the old window and this chunk.
         let committed = self.framer.committed_offset();
         if committed != committed_before {
-            let window_start = self.read_pos - self.window.len() as u64;
-            let end = (committed - window_start) as usize;
-            self.committed_overlap = self.window[end.saturating_sub(OVERLAP_LEN)..end].to_vec();
+            let end = (committed - read_before) as usize; // within this chunk
+            self.committed_overlap = last_bytes(&self.window, &chunk[..end]);
         }
-        // Keep the overlap before the committed point plus the pending tail.
-        // (Bounded: a pending tail longer than a line is being discarded, not kept.)
-        let pending_kept =
-            (self.framer.pending_len() as usize).min(crate::format::MAX_LINE_LEN + 1);
-        let keep = OVERLAP_LEN + pending_kept;
-        if self.window.len() > keep {
-            self.window.drain(..self.window.len() - keep);
-        }
+        // Only the bytes just before read_pos are needed to verify the next read; the
+        // incomplete line itself is held once, by the framer.
+        self.window = last_bytes(&self.window, chunk);
         Ok(())
     }
 
     /// Ends a read; a read that delivered less than the overlap proves nothing new.
     pub fn end_read(&mut self) {
         self.verify.clear();
+    }
+
+    /// After a read of a file of `size` bytes: if its incomplete last line is longer than
+    /// [`MAX_KEPT_TAIL`], forget it and resume at the last complete line, so memory does
+    /// not grow with the number of files ending mid-line. The tail is read again only
+    /// when the file's size changes.
+    pub fn park_long_tail(&mut self, size: u64) {
+        // A tail already over the line limit is being skipped and costs no memory: keep
+        // skipping it (so only new bytes are read), rather than re-read it later.
+        if self.framer.pending_len() > MAX_KEPT_TAIL && !self.framer.is_discarding() {
+            let committed = self.framer.committed_offset();
+            self.framer = LineFramer::new(committed);
+            self.read_pos = committed;
+            self.window = self.committed_overlap.clone();
+            self.parked_at = Some(size);
+        }
     }
 
     /// Forgets everything: the next plan reads from 0.
@@ -245,6 +278,26 @@ mod tests {
         let mut resumed = FileReader::resume(state);
         data.extend_from_slice(b"\nok\n");
         assert_eq!(read(&mut resumed, &data).unwrap(), vec!["ok"]);
+    }
+
+    #[test]
+    fn long_incomplete_tails_are_parked_not_kept() {
+        let mut r = FileReader::default();
+        let mut file = b"done\n".to_vec();
+        file.extend(std::iter::repeat_n(b'y', MAX_KEPT_TAIL as usize + 1));
+        assert_eq!(read(&mut r, &file).unwrap(), vec!["done"]);
+        r.park_long_tail(file.len() as u64);
+        assert_eq!(r.pending_len(), 0);
+        assert_eq!(r.read_pos(), 5);
+        assert_eq!(
+            r.plan(file.len() as u64),
+            ReadPlan::UpToDate,
+            "no re-read while unchanged"
+        );
+        file.extend_from_slice(b"\nnext\n");
+        let lines = read(&mut r, &file).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1], "next");
     }
 
     #[test]

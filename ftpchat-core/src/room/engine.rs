@@ -51,7 +51,7 @@ pub(crate) struct View {
     pub outbox: Outbox,
     pub events: Vec<RoomEvent>,
     pub display_name: String,
-    new_messages: Vec<Message>,
+    new_messages: Vec<(SortKey, Message)>,
     confirmed: Vec<MessageId>,
     sender: Sender,
     encoder: LineEncoder,
@@ -129,7 +129,12 @@ impl View {
 
     pub fn take_update(&mut self) -> SyncUpdate {
         SyncUpdate {
-            messages: std::mem::take(&mut self.new_messages),
+            messages: {
+                // In timeline order, whatever order the files were read in.
+                let mut new = std::mem::take(&mut self.new_messages);
+                new.sort_by_key(|(key, _)| *key);
+                new.into_iter().map(|(_, m)| m).collect()
+            },
             confirmed: std::mem::take(&mut self.confirmed),
             events: std::mem::take(&mut self.events),
         }
@@ -138,7 +143,7 @@ impl View {
     fn insert(&mut self, key: SortKey, message: Message) {
         let id = message.id;
         match self.timeline.insert(key, message.clone()) {
-            Inserted::New => self.new_messages.push(message),
+            Inserted::New => self.new_messages.push((key, message)),
             Inserted::Confirmed => self.confirmed.push(id),
             Inserted::Duplicate => {}
         }
@@ -221,8 +226,12 @@ struct NativeIo {
     /// `false` after any failed append and at start: check the log before appending.
     own_verified: bool,
     readers: HashMap<String, FileReader>,
-    /// Highest sequence number accepted from each log (replays at or below are dropped).
+    /// Highest sequence number accepted from each log, saved with the read positions.
     max_seq: HashMap<String, u64>,
+    /// `max_seq` as restored at open: records at or below it were accepted by an earlier
+    /// run, so a copy after the saved read position is a replay. (Within one run the
+    /// record id catches copies; a record moved within a log is still shown.)
+    restored_max_seq: HashMap<String, u64>,
 }
 
 struct SharedIo {
@@ -354,6 +363,9 @@ fn read_new(
             });
             reader.reset();
             continue;
+        }
+        if result.is_ok() {
+            reader.park_long_tail(size);
         }
         // A read cut short keeps what arrived (the reader has moved past it, so the
         // caller must use these items even with the error); the next read resumes after.
@@ -570,6 +582,7 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
     };
     let history_loaded = saved.cursors.is_empty();
 
+    let mut header_changed = false;
     let (io, sender, keys, writer_tag, header_text) = match &config.layout {
         Layout::Native { dir } => {
             let room_dir = RemotePath::new(dir)?;
@@ -582,6 +595,13 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
                 })?,
             };
             header.verify_key(&key)?;
+            // A header unlike the one this client opened before: another room now has
+            // this name, or the server replaced it. Say so (the new one is used).
+            header_changed = saved
+                .header
+                .as_deref()
+                .and_then(|h| RoomHeader::parse(h.as_bytes()).ok())
+                .is_some_and(|old| old.room_id != header.room_id || old.kdf != header.kdf);
             let writer = saved.writer.unwrap_or_else(WriterId::random);
             let logs_dir = room_dir.join(LOGS_DIR)?;
             let own_name = format!("{}.log", writer.to_hex());
@@ -600,6 +620,7 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
                 own_verified: false,
                 readers,
                 max_seq: saved.max_seq.clone().into_iter().collect(),
+                restored_max_seq: saved.max_seq.clone().into_iter().collect(),
             });
             let header_text = header.encode();
             let sender = Sender::Native {
@@ -672,6 +693,9 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
         encoder: LineEncoder::new(),
         clock: config.clock.clone(),
     };
+    if header_changed {
+        view.events.push(RoomEvent::HeaderChanged);
+    }
     // Unsent messages from an earlier run: back in the outbox and the timeline.
     for out in saved.outbox {
         if let Ok(record) = decoder.decode_line(out.line.as_bytes()) {
@@ -869,9 +893,8 @@ impl Engine {
             true
         } else if io.verified && io.reader.read_pos() == size0 {
             io.reader.pending_len() == 0
-        } else if io.verified {
-            true
         } else {
+            // The reader has not seen the end: look at the last byte (one small read).
             let mut last = Vec::new();
             t.read_from(&io.file, size0 - 1, &mut last)?;
             last.first().is_none_or(|&b| b == b'\n')
@@ -942,6 +965,7 @@ impl Engine {
             };
             let reader = io.readers.entry(entry.name.clone()).or_default();
             let (items, result) = read_new(t, &path, size, reader, decoder, false, events);
+            let restored = io.restored_max_seq.get(&entry.name).copied().unwrap_or(0);
             let max_seq = io.max_seq.entry(entry.name.clone()).or_default();
             let mut v = lock(view);
             for item in items {
@@ -952,11 +976,16 @@ impl Engine {
                             offset: item.offset,
                         })
                     }
-                    // An honest writer's sequence only grows; a lower one is a replayed
-                    // copy (after a restart the timeline may not hold the original).
-                    Ok(Record::Native(record)) if record.seq <= *max_seq => {}
+                    // Accepted by an earlier run: a copy (after a restart the timeline
+                    // does not hold the original to dedupe against).
+                    Ok(Record::Native(record)) if record.seq <= restored => {
+                        events.push(RoomEvent::ReplayedRecord {
+                            file: path.to_string(),
+                            offset: item.offset,
+                        })
+                    }
                     Ok(Record::Native(record)) => {
-                        *max_seq = record.seq;
+                        *max_seq = (*max_seq).max(record.seq);
                         v.observe(&record);
                         if let RecordBody::Text(text) = &record.body {
                             let key = native_key(&record);

@@ -132,6 +132,14 @@ pub enum RoomEvent {
         /// Its byte offset.
         offset: u64,
     },
+    /// A native record that an earlier run already accepted from this log appeared again
+    /// after the saved read position (a replay): dropped.
+    ReplayedRecord {
+        /// The log it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+    },
     /// A file shrank or changed under the reader; it is re-read without duplicates.
     FileReplaced {
         /// The file.
@@ -144,6 +152,9 @@ pub enum RoomEvent {
         /// The error, without secrets.
         error: String,
     },
+    /// The native room's header differs from the one this client opened before (another
+    /// room with the same name, or a replaced header). The current one is used.
+    HeaderChanged,
     /// An expired shared-file lock (a crashed client's) was removed.
     StaleLockRemoved,
     /// A file could not be read (gone, or not readable); the others still are.

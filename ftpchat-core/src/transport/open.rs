@@ -54,6 +54,9 @@ pub fn open_location(
     location: &str,
     options: &OpenOptions,
 ) -> Result<Arc<dyn Transport>, TransportError> {
+    // Without the `ftp` feature the options (all FTP settings) are unused.
+    #[cfg(not(feature = "ftp"))]
+    let _ = options;
     let scheme = location
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase());
