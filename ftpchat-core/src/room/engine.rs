@@ -81,7 +81,8 @@ impl View {
                 };
                 let line = self.encoder.native(&record, key);
                 let sort = native_key(&record);
-                let message = native_message(&record, text.to_owned(), true);
+                let mut message = native_message(&record, text.to_owned(), true);
+                message.status = MessageStatus::Pending;
                 (message.id, sort, line, message)
             }
             Sender::Shared {
@@ -180,6 +181,8 @@ fn native_key(record: &NativeRecord) -> SortKey {
     }
 }
 
+/// A native record as a message, confirmed (as read from the server); the sender marks
+/// its own new messages pending, as `compat_message`'s callers do.
 fn native_message(record: &NativeRecord, text: String, own: bool) -> Message {
     Message {
         id: MessageId(record.id.0),
@@ -187,11 +190,7 @@ fn native_message(record: &NativeRecord, text: String, own: bool) -> Message {
         text,
         timestamp_ms: Some(record.hlc.wall_ms()),
         local_time: None,
-        status: if own {
-            MessageStatus::Pending
-        } else {
-            MessageStatus::Confirmed
-        },
+        status: MessageStatus::Confirmed,
         codec: Codec::Native,
         is_own: own,
     }
@@ -990,9 +989,7 @@ impl Engine {
                         if let RecordBody::Text(text) = &record.body {
                             let key = native_key(&record);
                             let own = entry.name == io.own_name;
-                            let mut m = native_message(&record, text.clone(), own);
-                            m.status = MessageStatus::Confirmed;
-                            v.insert(key, m);
+                            v.insert(key, native_message(&record, text.clone(), own));
                         }
                     }
                     Ok(_) => events.push(RoomEvent::UndecodableLine {
@@ -1123,8 +1120,7 @@ impl Engine {
                         if let Ok(Record::Native(r)) = item.result {
                             if let (true, RecordBody::Text(text)) = (r.writer == writer, &r.body) {
                                 let key = native_key(&r);
-                                let mut m = native_message(&r, text.clone(), name == io.own_name);
-                                m.status = MessageStatus::Confirmed;
+                                let m = native_message(&r, text.clone(), name == io.own_name);
                                 v.timeline.insert(key, m);
                             }
                         }

@@ -57,42 +57,27 @@ impl FileLock {
                 }
                 Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
                     // An owner file is one short line; a huge one is not read into memory.
-                    let owner = transport::read_bounded(t, &self.owner, MAX_OWNER_LEN)
-                        .map(|b| b.unwrap_or_default());
-                    match owner {
-                        Ok(bytes) if parse_expiry(&bytes).is_some() => {
+                    let expiry = match transport::read_bounded(t, &self.owner, MAX_OWNER_LEN) {
+                        Ok(bytes) => bytes.as_deref().and_then(parse_expiry),
+                        Err(e) if e.kind() == TransportErrorKind::NotFound => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    let stale = match expiry {
+                        Some(expires) => {
                             ownerless_since = None;
-                            let expired = parse_expiry(&bytes)
-                                .is_some_and(|exp| clock.now_ms() > exp + CLOCK_SKEW_ALLOWANCE_MS);
-                            if expired {
-                                self.release(t)?;
-                                events.push(RoomEvent::StaleLockRemoved);
-                                continue;
-                            }
+                            clock.now_ms() > expires + CLOCK_SKEW_ALLOWANCE_MS
                         }
                         // No owner file, or one still being written: give it the lock's
                         // lifetime (the holder may be between its MKD and its write).
-                        Ok(_) => {
-                            let since = *ownerless_since.get_or_insert_with(Instant::now);
-                            if since.elapsed()
+                        None => {
+                            ownerless_since.get_or_insert_with(Instant::now).elapsed()
                                 > self.ttl + Duration::from_millis(CLOCK_SKEW_ALLOWANCE_MS)
-                            {
-                                self.release(t)?;
-                                events.push(RoomEvent::StaleLockRemoved);
-                                continue;
-                            }
                         }
-                        Err(e) if e.kind() == TransportErrorKind::NotFound => {
-                            let since = *ownerless_since.get_or_insert_with(Instant::now);
-                            if since.elapsed()
-                                > self.ttl + Duration::from_millis(CLOCK_SKEW_ALLOWANCE_MS)
-                            {
-                                self.release(t)?;
-                                events.push(RoomEvent::StaleLockRemoved);
-                                continue;
-                            }
-                        }
-                        Err(e) => return Err(e.into()),
+                    };
+                    if stale {
+                        self.release(t)?;
+                        events.push(RoomEvent::StaleLockRemoved);
+                        continue;
                     }
                 }
                 Err(e) => return Err(e.into()),
