@@ -227,7 +227,10 @@ def test_dropped_watches_stop_without_blocking(alice_bob: tuple[ftpchat.Room, ft
         del watch  # stopped in the background, without blocking this thread
     alice.send("still fine")
     alice.sync()
-    assert [m.text for m in bob.sync().messages] == ["still fine"]
+    # A dropped watch may still be finishing its last sync and take the message first (one
+    # consumer per Room): what must hold is that Bob's room has it exactly once.
+    bob.sync()
+    assert [m.text for m in bob.history()] == ["still fine"]
 
 
 def test_a_listener_runs_without_keeping_its_subscription(
