@@ -41,7 +41,7 @@ USAGE:
 LOCATION (its last component is the room):
     ftp://[user[:password]@]host[:port]/[dir/]ROOM     plain FTP
     ftps://...                                       explicit FTPS (TLS required)
-    ftpes://...                                      FTPS if offered, else plain FTP
+    ftpes://...                                      the same as ftps:// (never plain FTP)
     /path/to/folder/ROOM, file:///path/...           a local or synced folder
 
 OPTIONS:

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `ftp://bob:pw@host:2121/chats/lobby` | `ftp://bob:pw@host:2121/chats` | `lobby` |
 //! | `ftps://host/chat.txt` (with `--compat`) | `ftps://host` | `chat.txt` |
-//! | `ftpes://...` | FTPS when offered, else plain FTP (reported) | |
+//! | `ftpes://...` | the same as `ftps://`: TLS required, never plain FTP | |
 //! | `/home/me/Sync/lobby`, `file:///home/me/Sync/lobby` | the folder `/home/me/Sync` | `lobby` |
 //!
 //! An FTP URL with a user but no password (`ftp://bob@host/lobby`) takes the login password
@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport, TlsPolicy};
+use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport};
 use ftpchat_core::transport::local::LocalTransport;
 use ftpchat_core::transport::Transport;
 
@@ -40,8 +40,8 @@ pub enum TargetKind {
     Ftp,
     /// `ftps://`: explicit FTPS, TLS required.
     Ftps,
-    /// `ftpes://`: FTPS when the server offers it, else plain FTP.
-    FtpesPreferred,
+    /// `ftpes://`: another name for `ftps://` (explicit FTPS, TLS required, no fallback).
+    Ftpes,
     /// A local (or synced) folder.
     Folder,
 }
@@ -101,7 +101,7 @@ impl Target {
         let kind = match scheme.to_ascii_lowercase().as_str() {
             "ftp" => TargetKind::Ftp,
             "ftps" => TargetKind::Ftps,
-            "ftpes" => TargetKind::FtpesPreferred,
+            "ftpes" => TargetKind::Ftpes,
             "file" => return Self::folder(rest),
             other => {
                 return Err(format!(
@@ -261,14 +261,8 @@ pub fn open_transport(
             ftp: None,
         });
     }
-    let url = match target.kind {
-        TargetKind::FtpesPreferred => format!("ftps{}", &target.base["ftpes".len()..]),
-        _ => target.base.clone(),
-    };
-    let mut builder = FtpConfigBuilder::from_url(&url).map_err(|e| e.to_string())?;
-    if target.kind == TargetKind::FtpesPreferred {
-        builder = builder.tls(TlsPolicy::Preferred);
-    }
+    // The scheme alone sets the TLS policy: `ftps` and `ftpes` require TLS (no fallback).
+    let mut builder = FtpConfigBuilder::from_url(&target.base).map_err(|e| e.to_string())?;
     if let Some(pem) = &options.ca_pem {
         builder = builder.ca_pem(pem);
     }
@@ -306,12 +300,26 @@ mod tests {
             (TargetKind::Ftps, "ftps://host", "my chat.txt")
         );
         let t = Target::parse("FTPES://alice@host/r").unwrap();
-        assert_eq!(t.kind, TargetKind::FtpesPreferred);
+        assert_eq!(t.kind, TargetKind::Ftpes);
         assert_eq!(t.user_without_password().as_deref(), Some("alice"));
         let t = t.with_password("p:w@/x");
         assert_eq!(t.base, "FTPES://alice:p%3Aw%40%2Fx@host");
         assert_eq!(t.user_without_password(), None);
         assert_eq!(t.display_base(), "FTPES://alice@host");
+    }
+
+    #[test]
+    fn ftpes_requires_tls() {
+        for location in ["ftpes://bob:pw@127.0.0.1:1/r", "FTPES://127.0.0.1:1/r"] {
+            let target = Target::parse(location).unwrap();
+            let opened = open_transport(&target, &TransportOptions::default()).unwrap();
+            let ftp = opened.ftp.unwrap();
+            assert_eq!(
+                ftp.config().tls_policy(),
+                ftpchat_core::transport::ftp::TlsPolicy::Required,
+                "{location}"
+            );
+        }
     }
 
     #[test]

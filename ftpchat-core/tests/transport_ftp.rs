@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod fault_proxy;
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -12,9 +13,11 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fault_proxy::FaultProxy;
 use ftpchat_core::transport::ftp::{FtpConfig, FtpConfigBuilder, FtpTransport, TlsPolicy};
 use ftpchat_core::transport::{
-    read_all, InvalidPath, RemotePath, Transport, TransportErrorKind, TransportEvent,
+    open_location, read_all, InvalidPath, OpenOptions, RemotePath, Transport, TransportErrorKind,
+    TransportEvent,
 };
 use support::ftp_server::{self, TestFtpServer};
 
@@ -527,6 +530,184 @@ fn required_tls_fails_on_a_plain_server() {
         .unwrap();
     let err = FtpTransport::connect(config).unwrap_err();
     assert_eq!(err.kind(), TransportErrorKind::Permanent, "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS downgrades: the password must never go out in plain text unless the caller chose
+// `TlsPolicy::Preferred` in code and the server refused `AUTH TLS` as unsupported.
+
+/// A plain libunftp server (it answers `AUTH TLS` with `502 TLS/SSL not configured`) behind
+/// a proxy that records every command line.
+fn plain_server_behind_proxy() -> (TestFtpServer, FaultProxy) {
+    let server = TestFtpServer::start();
+    let proxy = FaultProxy::start(server.port());
+    (server, proxy)
+}
+
+#[test]
+fn ftps_and_ftpes_urls_never_fall_back_to_plain_text() {
+    let secret = "d0wngrade-Pa55";
+    for scheme in ["ftps", "ftpes", "FTPES"] {
+        let (_server, proxy) = plain_server_behind_proxy();
+        let url = format!("{scheme}://bob:{secret}@127.0.0.1:{}/", proxy.port());
+        let t = open_location(&url, &OpenOptions::default()).unwrap();
+        let result = t.size(&p("x"));
+        let commands = proxy.commands();
+        assert!(
+            commands.iter().any(|c| c.eq_ignore_ascii_case("AUTH TLS")),
+            "{scheme}: {commands:?}"
+        );
+        assert_eq!(proxy.count("PASS"), 0, "{scheme}: {commands:?}");
+        assert_eq!(proxy.count("USER"), 0, "{scheme}: {commands:?}");
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), TransportErrorKind::Permanent, "{scheme}: {err}");
+        assert!(err.to_string().contains("TLS"), "{scheme}: {err}");
+        assert!(!format!("{err} {err:?}").contains(secret));
+        assert!(
+            t.take_events()
+                .iter()
+                .all(|e| !matches!(e, TransportEvent::TlsFallback { .. })),
+            "{scheme}"
+        );
+        // The same through the configuration API.
+        let config = FtpConfig::from_url(&url.to_ascii_lowercase()).unwrap();
+        assert_eq!(config.tls_policy(), TlsPolicy::Required, "{scheme}");
+        let err = FtpTransport::connect(config).unwrap_err();
+        assert_eq!(err.kind(), TransportErrorKind::Permanent, "{scheme}: {err}");
+        assert_eq!(proxy.count("PASS"), 0, "{scheme}: {:?}", proxy.commands());
+    }
+}
+
+#[test]
+fn preferred_tls_falls_back_only_when_auth_tls_is_unsupported() {
+    let secret = "pref3rred-Pa55";
+    let preferred = |proxy: &FaultProxy| {
+        FtpConfigBuilder::from_url(&format!("ftp://bob:{secret}@127.0.0.1:{}/", proxy.port()))
+            .unwrap()
+            .tls(TlsPolicy::Preferred)
+            .connect_attempts(1)
+            .build()
+            .unwrap()
+    };
+    // "Not supported" refusals: plain text, reported, as the caller asked for.
+    for reply in [
+        None,
+        Some("500 AUTH not understood"),
+        Some("502 Command not implemented"),
+        Some("504 Not for that parameter"),
+        Some("534 Request denied for policy reasons"),
+    ] {
+        let (_server, proxy) = plain_server_behind_proxy();
+        if let Some(reply) = reply {
+            proxy.garbage("AUTH", 100, format!("{reply}\r\n").as_bytes());
+        }
+        let t = FtpTransport::connect(preferred(&proxy)).unwrap();
+        t.append(&p("x"), b"hi").unwrap();
+        assert_eq!(t.is_secure(), Some(false));
+        let events = t.take_events();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, TransportEvent::TlsFallback { .. })),
+            "{reply:?}: {events:?}"
+        );
+        assert_eq!(proxy.count("PASS"), 1, "{reply:?}");
+    }
+    // Anything else is not "TLS is not supported here": no password in plain text.
+    for reply in [
+        "530 Please login with USER and PASS",
+        "550 Not now",
+        "554 Transaction failed",
+        "421 Too many users",
+        "431 Security resource unavailable",
+    ] {
+        let (_server, proxy) = plain_server_behind_proxy();
+        proxy.garbage("AUTH", 100, format!("{reply}\r\n").as_bytes());
+        let result = FtpTransport::connect(preferred(&proxy));
+        assert_eq!(proxy.count("PASS"), 0, "{reply}: {:?}", proxy.commands());
+        let err = result.unwrap_err();
+        assert!(!format!("{err} {err:?}").contains(secret));
+    }
+}
+
+/// A scripted server that accepts `AUTH TLS` with 234 on its first connection and answers
+/// the TLS handshake with `garbage`, then refuses `AUTH TLS` with 502 on later connections:
+/// what an active attacker stripping TLS could do. Records every command line.
+fn broken_handshake_server(garbage: &'static [u8]) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for connection in 0..4 {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            writer.write_all(b"220 scripted\r\n").unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                log.lock().unwrap().push(line.trim_end().to_owned());
+                let reply: &[u8] = if line.starts_with("AUTH") && connection == 0 {
+                    let _ = writer.write_all(b"234 go ahead\r\n");
+                    // Whatever the client sends as its ClientHello gets garbage back.
+                    let mut hello = [0u8; 512];
+                    let _ = std::io::Read::read(reader.get_mut(), &mut hello);
+                    let _ = writer.write_all(garbage);
+                    break;
+                } else if line.starts_with("AUTH") {
+                    b"502 no TLS here\r\n"
+                } else if line.starts_with("USER") {
+                    b"331 password please\r\n"
+                } else {
+                    b"230 whatever you say\r\n"
+                };
+                if writer.write_all(reply).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn preferred_tls_never_falls_back_after_a_failed_handshake() {
+    for garbage in [
+        &b"500 pretend TLS is not supported\r\n"[..],
+        &b"\x15\x03\x03\x00\x02\x02\x28"[..],
+        &b""[..],
+    ] {
+        let (port, seen) = broken_handshake_server(garbage);
+        let config = FtpConfigBuilder::from_url(&format!("ftp://bob:pw-S3cret@127.0.0.1:{port}"))
+            .unwrap()
+            .tls(TlsPolicy::Preferred)
+            .connect_attempts(2)
+            .connect_timeout(Duration::from_secs(2))
+            .io_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let t = FtpTransport::new(config);
+        let result = t.size(&p("x"));
+        let lines = seen.lock().unwrap().clone();
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.starts_with("PASS") && !l.starts_with("USER")),
+            "{lines:?}"
+        );
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
+        assert!(t
+            .take_events()
+            .iter()
+            .all(|e| !matches!(e, TransportEvent::TlsFallback { .. })));
+    }
 }
 
 #[test]

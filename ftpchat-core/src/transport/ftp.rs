@@ -45,9 +45,22 @@
 //! appends by reading back). Commands with a single effect (`MKD`, `DELE`, `RMD`, `RNTO`)
 //! are preceded by a `NOOP` probe so a stale connection is replaced before they are sent.
 //!
+//! # TLS
+//!
+//! `ftps://` and `ftpes://` (the same thing: explicit FTPS) require TLS: `AUTH TLS`, the
+//! handshake with certificate verification, `PBSZ 0` and `PROT P` all succeed before `USER`
+//! and `PASS` are sent, or the connection fails with a `Permanent` error and the password is
+//! never sent. Plain text is only ever the caller's choice, [`TlsPolicy::Preferred`] set in
+//! code (never a default, never implied by a URL), and even then only after the server
+//! refused `AUTH TLS` as not supported (500, 502, 504, 534); it is reported as
+//! [`TransportEvent::TlsFallback`]. A failed handshake, any other reply, or a refusal from a
+//! server that accepted `AUTH TLS` before is an error: an active attacker can cause those.
+//! See [`TlsPolicy`].
+//!
 //! # Secrets
 //!
-//! The password is kept in zeroizing memory, redacted from `Debug`, absent from
+//! The password is kept in zeroizing memory (one copy, shared by the configuration and the
+//! session that logs in with it), redacted from `Debug`, absent from
 //! [`describe`](Transport::describe) and scrubbed from server replies quoted in errors. It
 //! is sent after `AUTH TLS` when TLS is in use. suppaftp logs every command line at `trace`
 //! level; the transport sends `PASS` through a one-shot encoding that substitutes the real
@@ -105,9 +118,10 @@
 //!   repeatable operations, the operation is repeated on a new one.
 //! - **Empty transfers over TLS**: a TLS data connection that ends without `close_notify`
 //!   (pyftpdlib) is treated as complete when the server then confirms the transfer with 226.
-//! - **AUTH TLS refused** (any reply, see the table): with [`TlsPolicy::Preferred`] the
-//!   transport reconnects in plain text and reports [`TransportEvent::TlsFallback`]; with
-//!   [`TlsPolicy::Required`] it is a `Permanent` error before the password is sent.
+//! - **AUTH TLS refused** (500 or 502, see the table): with [`TlsPolicy::Required`] (every
+//!   `ftps://` and `ftpes://` URL) it is a `Permanent` error before the password is sent;
+//!   with [`TlsPolicy::Preferred`] the transport reconnects in plain text and reports
+//!   [`TransportEvent::TlsFallback`].
 //! - **FTPS**: vsftpd needs `require_ssl_reuse=NO` (suppaftp's data connections do not
 //!   resume the control connection's TLS session). libunftp loses the TLS ClientHello when
 //!   it arrives before its control loop has switched to TLS after `234` (a race in its
@@ -121,50 +135,44 @@
 //! - **Concurrent APPE**: vsftpd and pyftpdlib kept every line from 8 concurrent writers;
 //!   libunftp lost most (it appends at a size read earlier). Hence
 //!   `atomic_concurrent_append` is `false` ("not known").
-//! - **pyftpdlib passive ports**: its session threads pick passive ports independently and
-//!   a collision closes the session (`EADDRINUSE`); the transport sees a lost connection and
-//!   repeats the operation when that is safe (an `APPE` whose data connection never opened).
 
+// The code is split by concern:
+// - `session`: one logged-in control connection (connect, greeting, passive mode, login,
+//   `TYPE I`, root `CWD`, `FEAT`) and reconnecting with backoff;
+// - `tls`: `AUTH TLS`/`PBSZ`/`PROT` and the only decision about plain text;
+// - `commands`: `SIZE`, `CWD` checks, `MKD`, `DELE`, `RMD`, `RNFR`/`RNTO`, listings;
+// - `transfer`: data connections (`RETR` with `REST`, `APPE`, `STOR`, listing downloads);
+// - `reply`: `ReplyCode`, the one way replies are read, and errors (`Failure`);
+// - `secret`: the password; `config`: settings and URLs; `listing`: listing parsers.
+// This file holds the public transport: locking, the retry rules and the events.
+
+mod commands;
 mod config;
 mod listing;
 mod reply;
+mod secret;
+mod session;
+mod tls;
+mod transfer;
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
-use suppaftp::types::FileType;
-use suppaftp::{Encoding, FtpError, Mode, RustlsConnector, RustlsFtpStream, Status, Utf8Encoding};
-use zeroize::Zeroizing;
+use std::io::Write;
+use std::sync::{Mutex, MutexGuard};
 
 pub use config::{
     FtpConfig, FtpConfigBuilder, FtpConfigError, TlsPolicy, DEFAULT_CONNECT_ATTEMPTS,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, DEFAULT_PORT,
 };
 
-use self::listing::Line;
-use self::reply::{map_error, reply_code, reply_text, Failure};
+use self::commands::Unsupported;
+use self::reply::Failure;
+use self::session::{Connected, Features, Session, State};
 use super::{
     Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
     TransportEvent,
 };
 
-/// The largest directory listing read (about 300,000 entries); more is an error.
-const MAX_LISTING_BYTES: usize = 16 << 20;
-/// Pause between `234` and the TLS handshake on a repeated connection attempt; doubled per
-/// attempt (libunftp can lose a ClientHello that arrives before it switches to TLS).
-const TLS_UPGRADE_PAUSE: Duration = Duration::from_millis(50);
-/// First delay between connection attempts; doubled after each failure.
-const BACKOFF_START: Duration = Duration::from_millis(100);
-/// Longest delay between connection attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Events kept until [`Transport::take_events`] is called; older ones are dropped.
 const MAX_PENDING_EVENTS: usize = 64;
-/// Size of the buffer used to stream downloads into the caller's sink.
-const COPY_BUFFER: usize = 64 * 1024;
-/// What suppaftp sees (and may log) as the password; the encoding swaps in the real one.
-const PASSWORD_PLACEHOLDER: &str = "********";
 
 /// An FTP or FTPS [`Transport`]. See the [module documentation](self).
 pub struct FtpTransport {
@@ -181,32 +189,6 @@ pub struct FtpTransport {
 struct Known {
     features: Features,
     secure: Option<bool>,
-}
-
-/// What the server is known to support; `None` until learned.
-#[derive(Debug, Default, Clone, Copy)]
-struct Features {
-    mlsd: Option<bool>,
-    /// `LIST -a` (show dot files) is understood.
-    list_all: Option<bool>,
-    rest: Option<bool>,
-    size: Option<bool>,
-}
-
-#[derive(Default)]
-struct State {
-    session: Option<Session>,
-    features: Features,
-    /// A connection was made before, so the next one is a reconnect.
-    connected_before: bool,
-}
-
-/// One logged-in control connection.
-struct Session {
-    ftp: RustlsFtpStream,
-    secure: bool,
-    /// The working directory after changing into the root, to return to after `CWD` checks.
-    home: Option<String>,
 }
 
 /// Whether an operation may be repeated on a new connection after its connection dropped.
@@ -258,8 +240,8 @@ impl FtpTransport {
     /// Closes the control connection (politely, with `QUIT`); the next operation reconnects.
     pub fn disconnect(&self) {
         let mut state = self.lock_state();
-        if let Some(mut session) = state.session.take() {
-            let _ = session.ftp.quit();
+        if let Some(session) = state.session.take() {
+            session.quit();
         }
     }
 
@@ -304,8 +286,28 @@ impl FtpTransport {
         events.push(event);
     }
 
-    fn password(&self) -> &str {
-        &self.config.password
+    /// Connects if there is no session (see [`State::ensure_session`]) and reports a new
+    /// connection. Returns whether a new connection was made.
+    fn ensure_session(&self, state: &mut State) -> Result<bool, TransportError> {
+        let connected = state.ensure_session(&self.config)?;
+        Ok(self.connected(state, connected))
+    }
+
+    /// Reports a new connection, if one was made: the TLS fallback, the reconnect.
+    fn connected(&self, state: &State, connected: Option<Connected>) -> bool {
+        let Some(connected) = connected else {
+            return false;
+        };
+        if let Some(reason) = connected.tls_fallback {
+            self.push_event(TransportEvent::TlsFallback { reason });
+        }
+        if connected.reconnect {
+            self.push_event(TransportEvent::Reconnected {
+                attempts: connected.attempts,
+            });
+        }
+        self.set_status(state);
+        true
     }
 
     /// Runs `op` on a logged-in session, reconnecting and repeating it as described in the
@@ -321,7 +323,9 @@ impl FtpTransport {
         loop {
             let fresh = self.ensure_session(&mut state)?;
             if kind == Kind::Effect && !fresh {
-                self.probe(&mut state)?;
+                // A stale connection is replaced before a command with an effect is sent.
+                let connected = state.probe(&self.config)?;
+                self.connected(&state, connected);
             }
             let State {
                 session, features, ..
@@ -358,946 +362,22 @@ impl FtpTransport {
         }
     }
 
-    /// Replaces a connection that no longer answers `NOOP`, before a command with an effect.
-    fn probe(&self, state: &mut State) -> Result<(), TransportError> {
-        let alive = match state.session.as_mut() {
-            Some(session) => session.ftp.noop().is_ok(),
-            None => false,
-        };
-        if !alive {
-            state.session = None;
-            self.ensure_session(state)?;
-        }
-        Ok(())
-    }
-
-    /// Connects if there is no session, trying `connect_attempts` times with backoff.
-    /// Returns whether a new connection was made.
-    fn ensure_session(&self, state: &mut State) -> Result<bool, TransportError> {
-        if state.session.is_some() {
-            return Ok(false);
-        }
-        let attempts = self.config.connect_attempts.max(1);
-        let mut delay = BACKOFF_START;
-        let mut attempt: u32 = 1;
-        loop {
-            // The first attempt starts TLS at once; later ones give the server time to switch.
-            let tls_pause = if attempt == 1 {
-                Duration::ZERO
-            } else {
-                (TLS_UPGRADE_PAUSE * 2u32.pow(attempt.saturating_sub(2).min(4))).min(BACKOFF_MAX)
-            };
-            match self.open_session(&mut state.features, tls_pause) {
-                Ok((session, fallback)) => {
-                    if let Some(reason) = fallback {
-                        self.push_event(TransportEvent::TlsFallback { reason });
-                    }
-                    if state.connected_before {
-                        log::info!(
-                            "ftp: reconnected to {} after {attempt} attempt(s)",
-                            self.config.describe_with_scheme(session.secure)
-                        );
-                        self.push_event(TransportEvent::Reconnected { attempts: attempt });
-                    }
-                    state.connected_before = true;
-                    state.session = Some(session);
-                    self.set_status(state);
-                    return Ok(true);
-                }
-                Err(err) if err.is_transient() && attempt < attempts => {
-                    log::debug!("ftp: connection attempt {attempt} failed: {err}");
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(BACKOFF_MAX);
-                    attempt += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-
-    /// Opens a TCP connection to the configured host with the configured timeouts.
-    fn connect_tcp(&self) -> Result<TcpStream, TransportError> {
-        let address = (self.config.host.as_str(), self.config.port);
-        let addrs: Vec<SocketAddr> = address
-            .to_socket_addrs()
-            .map_err(|e| {
-                TransportError::from_io(
-                    "connect",
-                    format!("cannot resolve {}", self.config.host),
-                    e,
-                )
-            })?
-            .collect();
-        let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address");
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, self.config.connect_timeout) {
-                Ok(stream) => {
-                    let io_timeout = Some(self.config.io_timeout);
-                    let configured = stream
-                        .set_read_timeout(io_timeout)
-                        .and_then(|()| stream.set_write_timeout(io_timeout))
-                        .and_then(|()| stream.set_nodelay(true));
-                    match configured {
-                        Ok(()) => return Ok(stream),
-                        Err(e) => last_err = e,
-                    }
-                }
-                Err(e) => last_err = e,
-            }
-        }
-        Err(TransportError::with_source(
-            TransportErrorKind::Transient,
-            "connect",
-            format!(
-                "cannot connect to {}:{}: {last_err}",
-                self.config.host, self.config.port
-            ),
-            last_err,
-        ))
-    }
-
-    /// Connects, reads the greeting and sets up passive mode with timeouts.
-    fn open_plain(&self) -> Result<RustlsFtpStream, TransportError> {
-        let tcp = self.connect_tcp()?;
-        let ipv6 = tcp.peer_addr().map(|a| a.is_ipv6()).unwrap_or(false);
-        let mut ftp = RustlsFtpStream::connect_with_stream(tcp)
-            .map_err(|e| map_error("connect", "greeting", e, "").error)?;
-        let connect_timeout = self.config.connect_timeout;
-        let io_timeout = self.config.io_timeout;
-        ftp = ftp.passive_stream_builder(move |addr| {
-            let stream = TcpStream::connect_timeout(&addr, connect_timeout)
-                .map_err(FtpError::ConnectionError)?;
-            stream
-                .set_read_timeout(Some(io_timeout))
-                .and_then(|()| stream.set_write_timeout(Some(io_timeout)))
-                .map_err(FtpError::ConnectionError)?;
-            Ok(stream)
-        });
-        if ipv6 {
-            ftp.set_mode(Mode::ExtendedPassive);
-        } else {
-            ftp.set_mode(Mode::Passive);
-            // Data connections go to the control connection's address, whatever PASV says.
-            ftp.set_passive_nat_workaround(true);
-        }
-        Ok(ftp)
-    }
-
-    /// Opens a logged-in session; also returns the TLS fallback reason, if any.
-    fn open_session(
-        &self,
-        features: &mut Features,
-        tls_pause: Duration,
-    ) -> Result<(Session, Option<String>), TransportError> {
-        let plain = self.open_plain()?;
-        let (mut ftp, secure, fallback) = match (&self.config.tls_client, self.config.tls) {
-            (None, _) | (_, TlsPolicy::Disabled) => (plain, false, None),
-            (Some(tls), policy) => {
-                let connector = UpgradeConnector {
-                    inner: RustlsConnector::from(Arc::clone(tls)),
-                    pause: Mutex::new(Some(tls_pause).filter(|p| !p.is_zero())),
-                };
-                match plain.into_secure(connector, self.config.server_name()) {
-                    Ok(ftp) => (ftp, true, None),
-                    // Only a refusal (5xx) means "no TLS here"; a 4xx (busy) is not a reason
-                    // to send the password in plain text.
-                    Err(err @ FtpError::UnexpectedResponse(_))
-                        if policy == TlsPolicy::Preferred
-                            && matches!(reply_code(&err), Some(500..=599)) =>
-                    {
-                        let reason = format!(
-                            "server refused AUTH TLS: {}",
-                            reply_text(&err).unwrap_or_default()
-                        );
-                        log::warn!("ftp: {reason}; continuing without TLS");
-                        // The refused stream was consumed by `into_secure`; start over in plain.
-                        (self.open_plain()?, false, Some(reason))
-                    }
-                    Err(err) => {
-                        let mut failure = map_error("connect", "AUTH TLS", err, "");
-                        if failure.error.kind() != TransportErrorKind::Transient {
-                            failure.error = TransportError::new(
-                                TransportErrorKind::Permanent,
-                                "connect",
-                                failure.error.to_string(),
-                            );
-                        }
-                        return Err(failure.error);
-                    }
-                }
-            }
-        };
-        self.login(&mut ftp)?;
-        ftp.transfer_type(FileType::Binary)
-            .map_err(|e| map_error("connect", "TYPE I", e, self.password()).error)?;
-        if let Some(root) = &self.config.root {
-            ftp.cwd(root.as_str()).map_err(|e| {
-                let mut failure = map_error("connect", "root directory", e, self.password());
-                if failure.error.kind() == TransportErrorKind::NotFound {
-                    failure.error = TransportError::new(
-                        TransportErrorKind::NotFound,
-                        "connect",
-                        format!("root directory {root} does not exist"),
-                    );
-                }
-                failure.error
-            })?;
-        }
-        let home = ftp.pwd().ok();
-        if let Ok(feat) = ftp.feat() {
-            let has = |name: &str| feat.keys().any(|k| k.eq_ignore_ascii_case(name));
-            features.mlsd = Some(has("MLST") || has("MLSD"));
-            if has("REST") {
-                features.rest.get_or_insert(true);
-            }
-            if has("SIZE") {
-                features.size.get_or_insert(true);
-            }
-        }
-        Ok((Session { ftp, secure, home }, fallback))
-    }
-
-    /// USER/PASS. The password goes through [`PasswordEncoding`] so suppaftp's logs only
-    /// ever see [`PASSWORD_PLACEHOLDER`].
-    fn login(&self, ftp: &mut RustlsFtpStream) -> Result<(), TransportError> {
-        let password = self.config.login_password();
-        ftp.set_encoding(PasswordEncoding {
-            line: Zeroizing::new(format!("PASS {password}\r\n")),
-        });
-        let result = ftp.login(self.config.login_user(), PASSWORD_PLACEHOLDER);
-        ftp.set_encoding(Utf8Encoding);
-        result.map_err(|err| {
-            let code = reply_code(&err);
-            let mut failure = map_error("login", "login", err, password);
-            if matches!(code, Some(430 | 530 | 532 | 332)) {
-                failure.error = TransportError::new(
-                    TransportErrorKind::Permanent,
-                    "login",
-                    format!(
-                        "login as {} refused (bad credentials?): {}",
-                        self.config.login_user(),
-                        failure.error
-                    ),
-                );
-            }
-            failure.error
-        })
-    }
-}
-
-/// rustls, pausing once before the control connection's handshake when asked to (see
-/// [`TLS_UPGRADE_PAUSE`]); data connections go through unchanged.
-#[derive(Debug)]
-struct UpgradeConnector {
-    inner: RustlsConnector,
-    pause: Mutex<Option<Duration>>,
-}
-
-impl suppaftp::TlsConnector for UpgradeConnector {
-    type Stream = <RustlsConnector as suppaftp::TlsConnector>::Stream;
-
-    fn connect(&self, domain: &str, stream: TcpStream) -> suppaftp::FtpResult<Self::Stream> {
-        let pause = match self.pause.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some(pause) = pause {
-            std::thread::sleep(pause);
-        }
-        self.inner.connect(domain, stream)
-    }
-}
-
-/// Encodes command lines as UTF-8, except the placeholder `PASS` line, which becomes the
-/// real one. suppaftp logs command lines before encoding them, so logs never see the password.
-struct PasswordEncoding {
-    line: Zeroizing<String>,
-}
-
-impl std::fmt::Debug for PasswordEncoding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PasswordEncoding(<redacted>)")
-    }
-}
-
-impl Encoding for PasswordEncoding {
-    fn decode(&self, bytes: &[u8]) -> String {
-        Utf8Encoding.decode(bytes)
-    }
-
-    fn encode(&self, text: &str) -> io::Result<Vec<u8>> {
-        if text.strip_prefix("PASS ") == Some(&format!("{PASSWORD_PLACEHOLDER}\r\n")) {
-            Ok(self.line.as_bytes().to_vec())
-        } else {
-            Utf8Encoding.encode(text)
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Operations on one session. Each returns a `Failure` saying whether it may be repeated.
-
-/// Which part of a transfer failed.
-enum DataError {
-    /// Reading or writing the data connection.
-    Network(io::Error),
-    /// Writing into the caller's sink.
-    Sink(io::Error),
-}
-
-impl Session {
-    /// `CWD path` and back: whether `path` is a directory. Leaves the working directory as
-    /// it was (an error returning is a lost connection).
-    fn dir_exists(&mut self, path: &str, password: &str) -> Result<bool, Failure> {
-        match self.ftp.cwd(path) {
-            Ok(()) => {
-                self.return_home(path, password)?;
-                Ok(true)
-            }
-            Err(err @ FtpError::UnexpectedResponse(_)) => {
-                let code = reply_code(&err).unwrap_or(0);
-                if (500..600).contains(&code) {
-                    Ok(false)
-                } else {
-                    Err(map_error("stat", path, err, password))
-                }
-            }
-            Err(err) => Err(map_error("stat", path, err, password)),
-        }
-    }
-
-    fn return_home(&mut self, from: &str, password: &str) -> Result<(), Failure> {
-        let result = match &self.home {
-            Some(home) => self.ftp.cwd(home.as_str()),
-            None => (0..from.split('/').count()).try_for_each(|_| self.ftp.cdup()),
-        };
-        result.map_err(|err| {
-            // The working directory is now unknown: the connection must be replaced.
-            let mut failure = map_error("stat", "return to the root directory", err, password);
-            failure.connection_lost = true;
-            failure
+    fn list_dir(&self, dir: &str) -> Result<Vec<DirEntry>, TransportError> {
+        self.run("list", Kind::Idempotent, |s, features| {
+            s.list(features, dir)
         })
     }
 
-    /// `SIZE`, with 550 meaning "no such file"; `Ok(Err(()))` when SIZE is unsupported.
-    fn size_of(&mut self, path: &str, password: &str) -> Result<Result<Option<u64>, ()>, Failure> {
-        match self.ftp.size(path) {
-            Ok(n) => Ok(Ok(Some(n as u64))),
-            Err(err @ FtpError::UnexpectedResponse(_)) => match reply_code(&err) {
-                Some(550) => Ok(Ok(None)),
-                Some(500 | 502 | 504) => Ok(Err(())),
-                _ => Err(map_error("size", path, err, password)),
-            },
-            Err(err) => Err(map_error("size", path, err, password)),
-        }
-    }
-
-    /// Reads a data connection opened by `open` to its end, handing chunks to `chunk`, then
-    /// reads the transfer's completion reply. On failure, also returns the bytes delivered.
-    fn read_data(
-        &mut self,
-        operation: &'static str,
-        subject: &str,
-        open: impl FnOnce(&mut RustlsFtpStream) -> Result<Transfer, FtpError>,
-        chunk: impl FnMut(&[u8]) -> io::Result<()>,
-        password: &str,
-    ) -> Result<u64, (Failure, u64)> {
-        read_transfer(&mut self.ftp, operation, subject, open, chunk, password)
-    }
-
-    /// Lines of a listing command (`MLSD dir`, `LIST dir`, `NLST dir`).
-    fn listing_lines(
-        &mut self,
-        command: &str,
-        dir: &str,
-        password: &str,
-    ) -> Result<Vec<String>, Failure> {
-        let mut bytes = Vec::new();
-        let line = format!("{command} {dir}");
-        self.read_data(
-            "list",
-            dir,
-            |ftp| {
-                ftp.custom_data_command(line, &[Status::AboutToSend, Status::AlreadyOpen])
-                    .map(|(_, stream)| stream)
-            },
-            |chunk| {
-                // A directory anyone can fill must not make a poll allocate without bound.
-                if bytes.len() + chunk.len() > MAX_LISTING_BYTES {
-                    return Err(io::Error::other(format!(
-                        "the listing is larger than {} MiB",
-                        MAX_LISTING_BYTES >> 20
-                    )));
-                }
-                bytes.extend_from_slice(chunk);
-                Ok(())
-            },
-            password,
-        )
-        .map_err(|(f, _)| f)?;
-        Ok(String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .filter(|l| !l.trim().is_empty())
-            .collect())
-    }
-}
-
-impl FtpTransport {
-    fn do_size(&self, path: &RemotePath) -> Result<Option<u64>, TransportError> {
-        let password = self.password();
-        let by_size = self.run("size", Kind::Idempotent, |s, features| {
-            if features.size == Some(false) {
-                return Ok(Err(()));
-            }
-            let result = s.size_of(path.as_str(), password)?;
-            if result.is_err() {
-                features.size = Some(false);
-            }
-            Ok(result)
-        })?;
-        match by_size {
-            Ok(size) => Ok(size),
-            // No SIZE: find the file in its directory's listing.
-            Err(()) => {
-                let entries = match path.parent() {
-                    Some(parent) => self.list(&parent),
-                    None => self.list_dir("."),
-                };
-                let entries = match entries {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                Ok(entries
-                    .into_iter()
-                    .find(|e| e.name == path.file_name() && !e.is_dir)
-                    .and_then(|e| e.size.or(Some(0))))
-            }
-        }
-    }
-
-    fn do_read_from(
-        &self,
-        path: &RemotePath,
-        offset: u64,
-        sink: &mut dyn Write,
-    ) -> Result<u64, TransportError> {
-        let password = self.password();
-        let name = path.as_str();
-        // Bytes already handed to the sink: a repeated attempt resumes after them.
-        let mut delivered = 0u64;
-        self.run("read", Kind::Idempotent, |s, features| {
-            loop {
-                let start = offset + delivered;
-                let use_rest = start > 0 && features.rest != Some(false);
-                // Without REST the whole file comes again: skip what is not wanted.
-                let mut skip = if use_rest { 0 } else { start };
-                let result = s.read_data(
-                    "read",
-                    name,
-                    |ftp| {
-                        if use_rest {
-                            ftp.resume_transfer(start as usize)?;
-                        }
-                        ftp.retr_as_stream(name)
-                    },
-                    |chunk| {
-                        let drop_n = skip.min(chunk.len() as u64) as usize;
-                        skip -= drop_n as u64;
-                        let rest = &chunk[drop_n..];
-                        if !rest.is_empty() {
-                            sink.write_all(rest)?;
-                            delivered += rest.len() as u64;
-                        }
-                        Ok(())
-                    },
-                    password,
-                );
-                let (failure, _) = match result {
-                    Ok(_) => return Ok(delivered),
-                    Err(e) => e,
-                };
-                if failure.connection_lost {
-                    return Err(failure);
-                }
-                let code = reply_code_of(&failure);
-                match code {
-                    // REST not implemented: read everything and skip.
-                    Some(500 | 502 | 504) if use_rest => {
-                        features.rest = Some(false);
-                        continue;
-                    }
-                    // 550: missing, or refused for another reason.
-                    Some(550) => {
-                        return match s.size_of(name, password)? {
-                            Ok(None) => Err(Failure::final_error(TransportError::new(
-                                TransportErrorKind::NotFound,
-                                "read",
-                                format!("{name}: no such file"),
-                            ))),
-                            _ => Err(failure),
-                        }
-                    }
-                    // REST past the end (pyftpdlib 554): nothing to read if the file is shorter.
-                    Some(_) if start > 0 => match s.size_of(name, password)? {
-                        Ok(Some(size)) if size <= start => return Ok(delivered),
-                        Ok(None) => {
-                            return Err(Failure::final_error(TransportError::new(
-                                TransportErrorKind::NotFound,
-                                "read",
-                                format!("{name}: no such file"),
-                            )))
-                        }
-                        _ => return Err(failure),
-                    },
-                    _ => return Err(failure),
-                }
-            }
-        })
-    }
-
-    fn do_append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
-        let password = self.password();
-        let name = path.as_str();
-        self.run("append", Kind::Effect, |s, _| {
-            let mut stream = s
-                .ftp
-                .append_with_stream(name)
-                // Nothing was sent yet, so this may be repeated on a new connection.
-                .map_err(|e| map_error("append", name, e, password).retry_safe(true))
-                .map_err(|f| missing_parent_or(s, "append", name, f, password))?;
-            if let Err(e) = stream.write_all(data).and_then(|()| stream.flush()) {
-                drop(stream);
-                let mut failure = map_error("append", name, FtpError::ConnectionError(e), password);
-                failure.connection_lost = true;
-                return Err(failure);
-            }
-            stream
-                .finish()
-                .map_err(|e| map_error("append", name, e, password))
-        })
-    }
-
-    fn do_store(
-        &self,
-        operation: &'static str,
-        name: &str,
-        data: &[u8],
-    ) -> Result<(), TransportError> {
-        let password = self.password();
-        self.run(operation, Kind::Idempotent, |s, _| {
-            let mut stream = s
-                .ftp
-                .put_with_stream(name)
-                .map_err(|e| map_error(operation, name, e, password))
-                .map_err(|f| missing_parent_or(s, operation, name, f, password))?;
-            if let Err(e) = stream.write_all(data).and_then(|()| stream.flush()) {
-                drop(stream);
-                let mut failure =
-                    map_error(operation, name, FtpError::ConnectionError(e), password);
-                failure.connection_lost = true;
-                return Err(failure);
-            }
-            stream
-                .finish()
-                .map_err(|e| map_error(operation, name, e, password))
-        })
-    }
-
-    fn do_write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
-        let temp = temp_sibling(path)?;
-        self.do_store("write_atomic", temp.as_str(), data)?;
-        if let Err(err) = self.do_rename("write_atomic", &temp, path) {
-            // Best effort: do not leave the temporary file behind.
-            let _ = self.do_remove_file(&temp);
-            return Err(err);
-        }
-        Ok(())
-    }
-
-    fn do_rename(
+    fn rename_as(
         &self,
         operation: &'static str,
         from: &RemotePath,
         to: &RemotePath,
     ) -> Result<(), TransportError> {
-        let password = self.password();
-        let (from_s, to_s) = (from.as_str(), to.as_str());
         self.run(operation, Kind::Effect, |s, _| {
-            let mut target_removed = false;
-            loop {
-                s.ftp
-                    .custom_command(format!("RNFR {from_s}"), &[Status::RequestFilePending])
-                    .map_err(|e| map_error(operation, from_s, e, password).retry_safe(true))?;
-                match s.ftp.custom_command(
-                    format!("RNTO {to_s}"),
-                    &[Status::RequestedFileActionOk, Status::CommandOk],
-                ) {
-                    Ok(_) => return Ok(()),
-                    Err(err @ FtpError::UnexpectedResponse(_)) if !target_removed => {
-                        // Some servers refuse to replace an existing file: remove it, try again.
-                        if matches!(s.size_of(to_s, password)?, Ok(Some(_))) {
-                            s.ftp
-                                .rm(to_s)
-                                .map_err(|e| map_error(operation, to_s, e, password))?;
-                            target_removed = true;
-                            continue;
-                        }
-                        return Err(map_error(operation, to_s, err, password));
-                    }
-                    Err(err) => return Err(map_error(operation, to_s, err, password)),
-                }
-            }
+            s.rename(operation, from, to)
         })
     }
-
-    fn list_dir(&self, dir: &str) -> Result<Vec<DirEntry>, TransportError> {
-        let password = self.password();
-        self.run("list", Kind::Idempotent, |s, features| {
-            if features.mlsd != Some(false) {
-                match s.listing_lines("MLSD", dir, password) {
-                    Ok(lines) => {
-                        let mut entries = Vec::new();
-                        let mut unparsable = 0;
-                        for line in &lines {
-                            match listing::parse_mlsd_line(line) {
-                                Line::Entry(e) => entries.push(e),
-                                Line::Skip => {}
-                                Line::Unparsable => unparsable += 1,
-                            }
-                        }
-                        if unparsable == 0 {
-                            features.mlsd = Some(true);
-                            return Ok(entries);
-                        }
-                        log::debug!("ftp: {unparsable} MLSD line(s) not understood; using LIST");
-                    }
-                    Err(f) if matches!(reply_code_of(&f), Some(500 | 502 | 504)) => {
-                        features.mlsd = Some(false);
-                    }
-                    Err(f) => return Err(missing_dir_or(s, dir, f, password)),
-                }
-            }
-            list_without_mlsd(s, features, dir, password)
-                .map_err(|f| missing_dir_or(s, dir, f, password))
-        })
-    }
-
-    fn do_make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
-        let password = self.password();
-        let name = path.as_str();
-        self.run("make_dir", Kind::Effect, |s, _| match s.ftp.mkdir(name) {
-            Ok(()) => Ok(()),
-            Err(err @ FtpError::UnexpectedResponse(_)) => {
-                let code = reply_code(&err);
-                // 521 is "already exists" on some servers; others (libunftp, vsftpd,
-                // pyftpdlib) say 550, so look.
-                if code == Some(521)
-                    || s.dir_exists(name, password)?
-                    || matches!(s.size_of(name, password)?, Ok(Some(_)))
-                {
-                    return Err(Failure::final_error(TransportError::new(
-                        TransportErrorKind::AlreadyExists,
-                        "make_dir",
-                        format!("{name}: already exists"),
-                    )));
-                }
-                let mut failure = map_error("make_dir", name, err, password);
-                if failure.error.kind() == TransportErrorKind::NotFound {
-                    // 550 for a path that does not exist: a missing parent, or a refusal.
-                    let parent_missing = match path.parent() {
-                        Some(parent) => !s.dir_exists(parent.as_str(), password)?,
-                        None => false,
-                    };
-                    if !parent_missing {
-                        failure.error = TransportError::new(
-                            TransportErrorKind::PermissionDenied,
-                            "make_dir",
-                            failure.error.to_string(),
-                        );
-                    }
-                }
-                Err(failure)
-            }
-            Err(err) => Err(map_error("make_dir", name, err, password)),
-        })
-    }
-
-    fn do_remove_file(&self, path: &RemotePath) -> Result<(), TransportError> {
-        let password = self.password();
-        let name = path.as_str();
-        self.run("remove_file", Kind::Effect, |s, _| match s.ftp.rm(name) {
-            Ok(()) => Ok(()),
-            Err(err) if reply_code(&err) == Some(550) => {
-                // vsftpd says "Delete operation failed" either way: look.
-                let mut failure = map_error("remove_file", name, err, password);
-                // Check for a directory first: libunftp reports a size for directories.
-                let kind = if s.dir_exists(name, password)? {
-                    TransportErrorKind::Permanent
-                } else if matches!(s.size_of(name, password)?, Ok(Some(_))) {
-                    TransportErrorKind::PermissionDenied
-                } else {
-                    TransportErrorKind::NotFound
-                };
-                failure.error = TransportError::new(kind, "remove_file", failure.error.to_string());
-                Err(failure)
-            }
-            Err(err) => Err(map_error("remove_file", name, err, password)),
-        })
-    }
-
-    fn do_remove_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
-        let password = self.password();
-        let name = path.as_str();
-        self.run("remove_dir", Kind::Effect, |s, _| match s.ftp.rmdir(name) {
-            Ok(()) => Ok(()),
-            Err(err) if reply_code(&err) == Some(550) => {
-                let mut failure = map_error("remove_dir", name, err, password);
-                // Not found, or refused (not empty, not a directory, no permission).
-                if s.dir_exists(name, password)? {
-                    failure.error = TransportError::new(
-                        TransportErrorKind::Permanent,
-                        "remove_dir",
-                        failure.error.to_string(),
-                    );
-                } else if matches!(s.size_of(name, password)?, Ok(Some(_))) {
-                    failure.error = TransportError::new(
-                        TransportErrorKind::Permanent,
-                        "remove_dir",
-                        format!("{name}: not a directory"),
-                    );
-                } else {
-                    failure.error = TransportError::new(
-                        TransportErrorKind::NotFound,
-                        "remove_dir",
-                        failure.error.to_string(),
-                    );
-                }
-                Err(failure)
-            }
-            Err(err) => Err(map_error("remove_dir", name, err, password)),
-        })
-    }
-}
-
-/// The reply code of a failure, if it came from a refused command.
-fn reply_code_of(failure: &Failure) -> Option<u32> {
-    failure.code
-}
-
-/// A refused upload (`APPE`, `STOR`) into a directory that does not exist is `NotFound`
-/// (vsftpd answers 553 "Could not create file" either way).
-fn missing_parent_or(
-    s: &mut Session,
-    operation: &'static str,
-    path: &str,
-    failure: Failure,
-    password: &str,
-) -> Failure {
-    let refused = matches!(failure.code, Some(550 | 553));
-    let Some((parent, _)) = path.rsplit_once('/') else {
-        return failure;
-    };
-    if !refused {
-        return failure;
-    }
-    match s.dir_exists(parent, password) {
-        Ok(false) => Failure::final_error(TransportError::new(
-            TransportErrorKind::NotFound,
-            operation,
-            format!("{parent}: no such directory ({})", failure.error),
-        )),
-        Ok(true) => failure,
-        Err(lost) => lost,
-    }
-}
-
-/// A refused listing of a directory that does not exist is `NotFound`, whatever the reply
-/// (pyftpdlib answers `MLSD` of a missing directory with 501).
-fn missing_dir_or(s: &mut Session, dir: &str, failure: Failure, password: &str) -> Failure {
-    let refused = matches!(failure.code, Some(code) if (500..600).contains(&code));
-    if !refused || failure.error.kind() == TransportErrorKind::NotFound {
-        return failure;
-    }
-    match s.dir_exists(dir, password) {
-        Ok(false) => Failure::final_error(TransportError::new(
-            TransportErrorKind::NotFound,
-            "list",
-            format!("{dir}: no such directory ({})", failure.error),
-        )),
-        Ok(true) => failure,
-        Err(lost) => lost,
-    }
-}
-
-/// `LIST -a` (vsftpd hides dot files from plain `LIST`), else `LIST`, falling back to
-/// `NLST` + `SIZE` when lines are not understood. An empty listing is confirmed with `CWD`
-/// (vsftpd lists a missing directory as empty).
-fn list_without_mlsd(
-    s: &mut Session,
-    features: &mut Features,
-    dir: &str,
-    password: &str,
-) -> Result<Vec<DirEntry>, Failure> {
-    // A directory starting with '-' would read as options.
-    let try_all = features.list_all != Some(false) && !dir.starts_with('-');
-    let lines = if try_all {
-        match s.listing_lines("LIST -a", dir, password) {
-            Ok(lines) => {
-                features.list_all = Some(true);
-                lines
-            }
-            Err(f) if matches!(f.code, Some(500..=599)) => {
-                let lines = s.listing_lines("LIST", dir, password)?;
-                features.list_all = Some(false);
-                lines
-            }
-            Err(f) => return Err(f),
-        }
-    } else {
-        s.listing_lines("LIST", dir, password)?
-    };
-    let mut entries = Vec::new();
-    let mut understood = true;
-    for line in &lines {
-        match listing::parse_list_line(line) {
-            Line::Entry(e) => entries.push(e),
-            Line::Skip => {}
-            Line::Unparsable => {
-                understood = false;
-                break;
-            }
-        }
-    }
-    if !understood {
-        entries.clear();
-        for line in s.listing_lines("NLST", dir, password)? {
-            let Some(name) = listing::parse_nlst_line(&line) else {
-                continue;
-            };
-            let full = if dir == "." {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
-            let entry = match s.size_of(&full, password)? {
-                Ok(Some(size)) => DirEntry {
-                    name,
-                    is_dir: false,
-                    size: Some(size),
-                },
-                _ if s.dir_exists(&full, password)? => DirEntry {
-                    name,
-                    is_dir: true,
-                    size: None,
-                },
-                _ => DirEntry {
-                    name,
-                    is_dir: false,
-                    size: None,
-                },
-            };
-            entries.push(entry);
-        }
-    }
-    if entries.is_empty() && dir != "." && !s.dir_exists(dir, password)? {
-        return Err(Failure::final_error(TransportError::new(
-            TransportErrorKind::NotFound,
-            "list",
-            format!("{dir}: no such directory"),
-        )));
-    }
-    Ok(entries)
-}
-
-/// The data connection of a transfer on the session's stream type.
-type Transfer = TransferOf<RustlsFtpStream>;
-
-/// Names `TransferStream<T>` for an `ImplFtpStream<T>` (suppaftp does not export `T`).
-type TransferOf<S> = <S as HasTransfer>::Transfer;
-
-/// Maps a suppaftp client type to its transfer stream type.
-trait HasTransfer {
-    type Transfer: Read;
-}
-
-impl<T: suppaftp::TlsStream> HasTransfer for suppaftp::ImplFtpStream<T> {
-    type Transfer = suppaftp::TransferStream<T>;
-}
-
-/// See [`Session::read_data`].
-fn read_transfer<T: suppaftp::TlsStream>(
-    ftp: &mut suppaftp::ImplFtpStream<T>,
-    operation: &'static str,
-    subject: &str,
-    open: impl FnOnce(&mut suppaftp::ImplFtpStream<T>) -> Result<suppaftp::TransferStream<T>, FtpError>,
-    mut chunk: impl FnMut(&[u8]) -> io::Result<()>,
-    password: &str,
-) -> Result<u64, (Failure, u64)> {
-    let mut stream = open(ftp).map_err(|e| (map_error(operation, subject, e, password), 0))?;
-    let mut buf = vec![0u8; COPY_BUFFER];
-    let mut total = 0u64;
-    let outcome = loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                if let Err(e) = chunk(&buf[..n]) {
-                    break Err(DataError::Sink(e));
-                }
-                total += n as u64;
-            }
-            // A TLS data connection closed without close_notify (pyftpdlib does this):
-            // the completion reply below says whether the transfer was complete.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(DataError::Network(e)),
-        }
-    };
-    let finished = stream.finish();
-    match outcome {
-        Ok(()) => match finished {
-            Ok(()) => Ok(total),
-            Err(e) => Err((map_error(operation, subject, e, password), total)),
-        },
-        Err(DataError::Sink(e)) => Err((
-            Failure {
-                error: TransportError::from_io(
-                    operation,
-                    format!("{subject}: writing to the sink failed"),
-                    e,
-                ),
-                connection_lost: finished.is_err(),
-                retry_safe: false,
-                code: None,
-            },
-            total,
-        )),
-        Err(DataError::Network(e)) => {
-            let mut failure = map_error(operation, subject, FtpError::ConnectionError(e), password);
-            failure.connection_lost = true;
-            Err((failure, total))
-        }
-    }
-}
-
-/// A unique hidden sibling of `path` for `write_atomic`: `.name.<random>.tmp`.
-fn temp_sibling(path: &RemotePath) -> Result<RemotePath, TransportError> {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).map_err(|e| {
-        TransportError::new(
-            TransportErrorKind::Permanent,
-            "write_atomic",
-            format!("no randomness: {e}"),
-        )
-    })?;
-    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!(".{}.{suffix}.tmp", path.file_name());
-    let temp = match path.parent() {
-        Some(parent) => parent.join(&name)?,
-        None => RemotePath::new(&name)?,
-    };
-    Ok(temp)
 }
 
 impl std::fmt::Debug for FtpTransport {
@@ -1330,7 +410,28 @@ impl Transport for FtpTransport {
     }
 
     fn size(&self, path: &RemotePath) -> Result<Option<u64>, TransportError> {
-        self.do_size(path)
+        let by_size = self.run("size", Kind::Idempotent, |s, features| {
+            s.size(features, path)
+        })?;
+        match by_size {
+            Ok(size) => Ok(size),
+            // No SIZE: find the file in its directory's listing.
+            Err(Unsupported) => {
+                let entries = match path.parent() {
+                    Some(parent) => self.list(&parent),
+                    None => self.list_dir("."),
+                };
+                let entries = match entries {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                Ok(entries
+                    .into_iter()
+                    .find(|e| e.name == path.file_name() && !e.is_dir)
+                    .and_then(|e| e.size.or(Some(0))))
+            }
+        }
     }
 
     fn read_from(
@@ -1339,15 +440,29 @@ impl Transport for FtpTransport {
         offset: u64,
         sink: &mut dyn Write,
     ) -> Result<u64, TransportError> {
-        self.do_read_from(path, offset, sink)
+        // Bytes already handed to the sink: a repeated attempt resumes after them.
+        let mut delivered = 0u64;
+        self.run("read", Kind::Idempotent, |s, features| {
+            s.read_from(features, path, offset, &mut delivered, sink)
+        })
     }
 
     fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
-        self.do_append(path, data)
+        self.run("append", Kind::Effect, |s, _| s.append(path, data))
     }
 
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
-        self.do_write_atomic(path, data)
+        let temp = transfer::temp_sibling(path)?;
+        // The temporary name is this call's alone, so the upload may be repeated.
+        self.run("write_atomic", Kind::Idempotent, |s, _| {
+            s.store("write_atomic", &temp, data)
+        })?;
+        if let Err(err) = self.rename_as("write_atomic", &temp, path) {
+            // Best effort: do not leave the temporary file behind.
+            let _ = self.remove_file(&temp);
+            return Err(err);
+        }
+        Ok(())
     }
 
     fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError> {
@@ -1355,19 +470,19 @@ impl Transport for FtpTransport {
     }
 
     fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
-        self.do_make_dir(path)
+        self.run("make_dir", Kind::Effect, |s, _| s.make_dir(path))
     }
 
     fn remove_file(&self, path: &RemotePath) -> Result<(), TransportError> {
-        self.do_remove_file(path)
+        self.run("remove_file", Kind::Effect, |s, _| s.remove_file(path))
     }
 
     fn remove_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
-        self.do_remove_dir(path)
+        self.run("remove_dir", Kind::Effect, |s, _| s.remove_dir(path))
     }
 
     fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<(), TransportError> {
-        self.do_rename("rename", from, to)
+        self.rename_as("rename", from, to)
     }
 
     fn take_events(&self) -> Vec<TransportEvent> {

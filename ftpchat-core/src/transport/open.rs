@@ -4,10 +4,14 @@
 //! | location | transport |
 //! |---|---|
 //! | `ftp://user:pass@host:port/dir` | FTP, plain (no TLS) |
-//! | `ftps://user:pass@host:port/dir` | explicit FTPS, TLS required |
-//! | `ftpes://...` | explicit FTPS, TLS preferred: falls back to plain FTP and reports it |
+//! | `ftps://user:pass@host:port/dir` | explicit FTPS (`AUTH TLS`), TLS required |
+//! | `ftpes://...` | the same as `ftps://`: TLS required, never a fallback to plain FTP |
 //! | `file:///abs/path` or a plain path | a local (or synced) folder |
 //! | `memory://name` | an in-memory store shared by every open of `name` in this process |
+//!
+//! No location falls back from TLS to plain FTP: a server that refuses `AUTH TLS` is an
+//! error before the password is sent. Plain FTP with a fallback is only available in code,
+//! with [`TlsPolicy::Preferred`](super::ftp::TlsPolicy::Preferred).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -63,18 +67,9 @@ pub fn open_location(
     match scheme.as_deref() {
         #[cfg(feature = "ftp")]
         Some("ftp" | "ftps" | "ftpes") => {
-            use super::ftp::{FtpConfigBuilder, FtpTransport, TlsPolicy};
-            let (url, policy) = match scheme.as_deref() {
-                Some("ftpes") => (
-                    format!("ftps{}", &location[5..]),
-                    Some(TlsPolicy::Preferred),
-                ),
-                _ => (location.to_owned(), None),
-            };
-            let mut builder = FtpConfigBuilder::from_url(&url)?;
-            if let Some(policy) = policy {
-                builder = builder.tls(policy);
-            }
+            use super::ftp::{FtpConfigBuilder, FtpTransport};
+            // The URL alone sets the TLS policy: `ftps` and `ftpes` require TLS.
+            let mut builder = FtpConfigBuilder::from_url(location)?;
             if let Some(pem) = &options.ca_pem {
                 builder = builder.ca_pem(pem);
             }
@@ -141,6 +136,14 @@ mod tests {
 
         let ftp = open_location("ftp://u:secret@127.0.0.1:2999/dir", &o).unwrap();
         assert!(!ftp.describe().contains("secret"));
+        // `ftpes` is explicit FTPS with TLS required, like `ftps`.
+        for url in [
+            "ftpes://u:secret@127.0.0.1:2999/dir",
+            "FTPES://127.0.0.1:2999",
+        ] {
+            let ftpes = open_location(url, &o).unwrap();
+            assert!(ftpes.describe().starts_with("ftps://"), "{url}");
+        }
         let err = open_location("gopher://x", &o).unwrap_err();
         assert_eq!(err.kind(), TransportErrorKind::Unsupported);
         assert_eq!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
+use super::secret::Password;
 use crate::transport::{InvalidPath, RemotePath, TransportError, TransportErrorKind};
 
 /// The default FTP control port, for both `ftp://` and explicit `ftps://`.
@@ -23,18 +24,32 @@ const ANONYMOUS_USER: &str = "anonymous";
 /// The conventional anonymous password (an e-mail-like identifier, no secret).
 const ANONYMOUS_PASSWORD: &str = "ftpchat@";
 
-/// Whether the control and data connections are encrypted (explicit FTPS, `AUTH TLS`).
+/// Whether the control and data connections are encrypted (explicit FTPS: `AUTH TLS`, then
+/// `PBSZ 0` and `PROT P`, so that the password and every transfer go over TLS).
+///
+/// Plain text is only ever the caller's explicit choice. `ftps://` and `ftpes://` URLs (two
+/// names for explicit FTPS) and the builder's default are [`Required`](Self::Required),
+/// `ftp://` is [`Disabled`](Self::Disabled). [`Preferred`](Self::Preferred) is never a
+/// default and no URL scheme implies it: it must be set in code with
+/// [`FtpConfigBuilder::tls`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TlsPolicy {
-    /// TLS or nothing: a server that refuses `AUTH TLS` is an error. `ftps://` URLs.
+    /// TLS or nothing: a refused `AUTH TLS`, a failed handshake or a certificate that does
+    /// not verify is an error, before the password is sent. `ftps://` and `ftpes://` URLs.
     #[default]
     Required,
-    /// TLS when the server offers it; when it refuses `AUTH TLS`, connect in plain text
-    /// (credentials included) and report
+    /// TLS when the server supports it. Plain text (the password included) only when the
+    /// server answers `AUTH TLS` with a "not supported" refusal (500, 502, 504 or 534); the
+    /// fallback is reported as
     /// [`TransportEvent::TlsFallback`](crate::transport::TransportEvent::TlsFallback).
-    /// A certificate that fails verification is an error, never a reason to fall back.
+    ///
+    /// Anything else is an error, never a reason to fall back, because an active attacker
+    /// can cause it: another reply to `AUTH TLS` (a 4xx, 530, 550...), a TLS handshake that
+    /// fails or breaks off after the server accepted `AUTH TLS`, a certificate that fails
+    /// verification, and a refusal from a server that accepted `AUTH TLS` before on the same
+    /// transport.
     Preferred,
-    /// Plain FTP. `ftp://` URLs.
+    /// Plain FTP, no `AUTH TLS`. `ftp://` URLs.
     Disabled,
 }
 
@@ -45,8 +60,8 @@ pub enum FtpConfigError {
     /// The URL could not be parsed (the message names the problem, not the URL).
     #[error("invalid FTP URL: {0}")]
     InvalidUrl(String),
-    /// The URL scheme is neither `ftp` nor `ftps`.
-    #[error("unsupported URL scheme {0:?} (expected ftp or ftps)")]
+    /// The URL scheme is not `ftp`, `ftps` or `ftpes`.
+    #[error("unsupported URL scheme {0:?} (expected ftp, ftps or ftpes)")]
     UnsupportedScheme(String),
     /// No host name or address was given.
     #[error("no host given")]
@@ -78,14 +93,15 @@ impl From<FtpConfigError> for TransportError {
 /// Settings of an FTP or FTPS connection. Build with [`FtpConfig::from_url`] or
 /// [`FtpConfig::builder`].
 ///
-/// The password is held in memory that is zeroed on drop and never appears in `Debug`,
+/// The password is held in memory that is zeroed on drop (shared, not copied, by clones and
+/// by the transport's sessions) and never appears in `Debug`,
 /// [`describe`](crate::transport::Transport::describe), errors or logs.
 #[derive(Clone)]
 pub struct FtpConfig {
     pub(super) host: String,
     pub(super) port: u16,
     pub(super) user: Option<String>,
-    pub(super) password: Zeroizing<String>,
+    pub(super) password: Password,
     pub(super) root: Option<RemotePath>,
     pub(super) tls: TlsPolicy,
     pub(super) tls_server_name: Option<String>,
@@ -97,11 +113,13 @@ pub struct FtpConfig {
 }
 
 impl FtpConfig {
-    /// Parses `ftp://[user[:password]@]host[:port][/dir]` or the same with `ftps://`.
+    /// Parses `ftp://[user[:password]@]host[:port][/dir]` or the same with `ftps://` or
+    /// `ftpes://`.
     ///
     /// User and password are percent-decoded; without a user the login is anonymous. The
-    /// port defaults to 21 for both schemes (`ftps://` means explicit FTPS, `AUTH TLS`).
-    /// `ftps://` sets [`TlsPolicy::Required`], `ftp://` [`TlsPolicy::Disabled`]. The path,
+    /// port defaults to 21 for every scheme (`ftps://` and its synonym `ftpes://` mean
+    /// explicit FTPS, `AUTH TLS`). `ftps://` and `ftpes://` set [`TlsPolicy::Required`],
+    /// `ftp://` [`TlsPolicy::Disabled`]; no scheme falls back to plain text. The path,
     /// percent-decoded, is the root directory, relative to the login directory. Certificates
     /// are checked against the webpki roots; use [`FtpConfigBuilder::from_url`] to add a CA.
     pub fn from_url(url: &str) -> Result<FtpConfig, FtpConfigError> {
@@ -175,12 +193,12 @@ impl FtpConfig {
         self.user.as_deref().unwrap_or(ANONYMOUS_USER)
     }
 
-    /// The password sent with PASS (kept zeroizing).
-    pub(super) fn login_password(&self) -> &str {
+    /// The password sent with PASS: a share of the configured one, or the anonymous one.
+    pub(super) fn login_password(&self) -> Password {
         if self.user.is_none() && self.password.is_empty() {
-            ANONYMOUS_PASSWORD
+            Password::from(ANONYMOUS_PASSWORD.to_owned())
         } else {
-            self.password.as_str()
+            self.password.clone()
         }
     }
 
@@ -196,14 +214,7 @@ impl fmt::Debug for FtpConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("user", &self.user)
-            .field(
-                "password",
-                &if self.password.is_empty() {
-                    "<none>"
-                } else {
-                    "<redacted>"
-                },
-            )
+            .field("password", &self.password)
             .field("root", &self.root)
             .field("tls", &self.tls)
             .field("tls_server_name", &self.tls_server_name)
@@ -221,7 +232,7 @@ pub struct FtpConfigBuilder {
     host: String,
     port: u16,
     user: Option<String>,
-    password: Zeroizing<String>,
+    password: Password,
     root: Option<String>,
     tls: TlsPolicy,
     tls_server_name: Option<String>,
@@ -238,7 +249,7 @@ impl FtpConfigBuilder {
             host: host.into(),
             port: DEFAULT_PORT,
             user: None,
-            password: Zeroizing::new(String::new()),
+            password: Password::default(),
             root: None,
             tls: TlsPolicy::Required,
             tls_server_name: None,
@@ -255,7 +266,8 @@ impl FtpConfigBuilder {
         let parsed = url::Url::parse(url).map_err(|e| FtpConfigError::InvalidUrl(e.to_string()))?;
         let tls = match parsed.scheme() {
             "ftp" => TlsPolicy::Disabled,
-            "ftps" => TlsPolicy::Required,
+            // Both are explicit FTPS (`AUTH TLS`); neither may fall back to plain text.
+            "ftps" | "ftpes" => TlsPolicy::Required,
             other => return Err(FtpConfigError::UnsupportedScheme(other.to_owned())),
         };
         let host = parsed
@@ -274,8 +286,7 @@ impl FtpConfigBuilder {
             builder = builder.user(percent_decode(parsed.username(), "user name")?.as_str());
         }
         if let Some(password) = parsed.password() {
-            let decoded = percent_decode(password, "password")?;
-            builder.password = decoded;
+            builder.password = Password::from(percent_decode(password, "password")?);
         }
         let mut components = Vec::new();
         for segment in parsed.path_segments().into_iter().flatten() {
@@ -304,14 +315,14 @@ impl FtpConfigBuilder {
 
     /// The password; it is moved into zeroizing memory.
     pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.password = Zeroizing::new(password.into());
+        self.password = Password::from(password.into());
         self
     }
 
     /// Logs in anonymously (the default), forgetting any user and password.
     pub fn anonymous(mut self) -> Self {
         self.user = None;
-        self.password = Zeroizing::new(String::new());
+        self.password = Password::default();
         self
     }
 
@@ -327,7 +338,8 @@ impl FtpConfigBuilder {
         self
     }
 
-    /// The TLS policy (default [`TlsPolicy::Required`]).
+    /// The TLS policy (default [`TlsPolicy::Required`]). [`TlsPolicy::Preferred`] allows
+    /// plain text, the password included, when the server does not support TLS.
     pub fn tls(mut self, policy: TlsPolicy) -> Self {
         self.tls = policy;
         self
@@ -382,7 +394,7 @@ impl FtpConfigBuilder {
                 return Err(FtpConfigError::InvalidCredential("user name"));
             }
         }
-        if has_control(&self.password) {
+        if self.password.has_control() {
             return Err(FtpConfigError::InvalidCredential("password"));
         }
         let root = match &self.root {
