@@ -88,7 +88,7 @@ pub(super) fn upgrade(
 
 /// Whether a "not supported" refusal of `AUTH TLS` may continue in plain text: only under
 /// [`TlsPolicy::Preferred`], and not when the server accepted `AUTH TLS` before (a server
-/// that had TLS and now says it has none is more likely an attacker than an upgrade).
+/// that had TLS and now says it has none is more likely an attacker than a reconfiguration).
 fn may_fall_back(policy: TlsPolicy, tls_offered_before: bool) -> bool {
     policy == TlsPolicy::Preferred && !tls_offered_before
 }
