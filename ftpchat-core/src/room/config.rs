@@ -97,10 +97,17 @@ pub enum StateLocation {
 }
 
 /// The wall clock a room uses (milliseconds since the Unix epoch). Replaceable so tests
-/// can model skewed clocks.
+/// can model skewed clocks, and run the shared-file lock's waits and expiry on simulated
+/// time.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Now, in milliseconds since the Unix epoch (UTC).
     fn now_ms(&self) -> u64;
+
+    /// Waits about `duration` (the shared-file lock's backoff while another client holds
+    /// it). A simulated clock advances its `now_ms` by `duration` instead of waiting.
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
 
     /// This device's offset from UTC in seconds at `ms`, for FTPChat's local timestamps.
     fn local_offset_secs(&self, ms: u64) -> i32 {

@@ -821,14 +821,14 @@ impl Engine {
         match &mut self.io {
             Io::Native(io) => Self::deliver_native(t, io, lines).map_err(RoomError::from),
             Io::Shared(io) => {
-                if let Some(l) = &io.lock {
-                    l.acquire(t, self.clock.as_ref(), &self.writer_tag, events)?;
-                }
-                let result = Self::deliver_shared(t, io, lines);
-                if let Some(l) = &io.lock {
-                    // A failed release expires with the lock's lifetime.
-                    let _ = l.release(t);
-                }
+                let Some(l) = io.lock.clone() else {
+                    return Self::deliver_shared(t, io, lines).map_err(RoomError::from);
+                };
+                let held = l.acquire(t, self.clock.as_ref(), &self.writer_tag, events)?;
+                // Appends only within the lock's lifetime (others may break it after).
+                let result = Self::deliver_shared(&held.guard(t, self.clock.as_ref()), io, lines);
+                // Removes only our own lock; a failed release expires with its lifetime.
+                let _ = l.release(t, &held);
                 result.map_err(RoomError::from)
             }
         }

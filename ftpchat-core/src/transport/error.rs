@@ -12,7 +12,8 @@ pub enum TransportErrorKind {
     Transient,
     /// The file or directory does not exist.
     NotFound,
-    /// The server or file system refused access.
+    /// The server or file system refused access, or the folder transport refused a
+    /// symbolic link or special file (it follows none below its root).
     PermissionDenied,
     /// The file or directory exists already (`make_dir`).
     AlreadyExists,

@@ -15,13 +15,28 @@
 //!
 //! `RemotePath` already refuses `..`, absolute paths and backslashes, and each component
 //! is checked again here to be one plain name on this platform (so `C:` cannot restart a
-//! path on Windows). Symbolic links **inside** the root are followed like any other
-//! file: the trait cannot create links, so only someone with access to the folder itself
-//! can plant one, and they could read the files anyway. Do not point the root at a folder
-//! that untrusted local users can write to.
+//! path on Windows).
+//!
+//! **Symbolic links are never followed below the root.** A shared or synchronised folder
+//! can be written by others, and a planted `logs/<id>.log -> ~/.profile` would otherwise make
+//! this client append to (or read) a file outside the folder. Every component below the root
+//! must be a real directory, and the entry an operation acts on a regular file or a
+//! directory: anything else (a symbolic link, also to a directory, a FIFO, a device, a
+//! socket) fails with [`TransportErrorKind::PermissionDenied`], and nothing is read,
+//! written, created, renamed or removed through it (removing a link is refused too, so its
+//! target is certainly not touched). Files are opened with `O_NOFOLLOW` (and `O_NONBLOCK`,
+//! so a planted FIFO cannot block a read) on Unix, so the last component cannot be swapped
+//! for a link between the check and the open. `list` reports such entries as files of
+//! unknown size, so a caller sees them and gets the typed error when it uses them.
+//!
+//! The directories above an entry are checked with `symlink_metadata` just before the
+//! operation: someone who can replace one of them with a link at that very moment can still
+//! redirect that one operation. The root itself may be a link (the user chose it).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, Metadata, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
+#[cfg(unix)]
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -58,10 +73,19 @@ impl LocalTransport {
         &self.root
     }
 
-    /// The local path of `path`, checking each component is one plain name here.
-    fn resolve(&self, path: &RemotePath) -> Result<PathBuf, TransportError> {
+    /// The local path of `path`, checking each component is one plain name here and that
+    /// every directory on the way below the root is a real directory, not a symbolic link
+    /// (see [Confinement](self#confinement)). The last component is the caller's to check.
+    fn resolve(
+        &self,
+        operation: &'static str,
+        path: &RemotePath,
+    ) -> Result<PathBuf, TransportError> {
         let mut full = self.root.clone();
-        for name in path.components() {
+        let mut names = path.components().peekable();
+        // Once a directory is missing, the operation fails with NotFound by itself.
+        let mut check = true;
+        while let Some(name) = names.next() {
             let mut parts = Path::new(name).components();
             match (parts.next(), parts.next()) {
                 (Some(Component::Normal(part)), None) if part == name => full.push(part),
@@ -73,9 +97,98 @@ impl LocalTransport {
                     ))
                 }
             }
+            if check && names.peek().is_some() {
+                match fs::symlink_metadata(&full) {
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        return Err(refused(
+                            operation,
+                            path,
+                            &format!("{name} is a symbolic link"),
+                        ))
+                    }
+                    // A file where a directory should be: the operation fails (not a
+                    // directory) without following anything.
+                    Ok(_) => check = false,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => check = false,
+                    Err(e) => return Err(io_error(operation, path, e)),
+                }
+            }
         }
         Ok(full)
     }
+}
+
+/// What the entry at `full` is, without following a link: `None` when nothing is there.
+/// Anything but a regular file or a directory is refused.
+fn entry_kind(
+    operation: &'static str,
+    path: &RemotePath,
+    full: &Path,
+) -> Result<Option<Metadata>, TransportError> {
+    match fs::symlink_metadata(full) {
+        Ok(meta) => {
+            check_type(operation, path, &meta)?;
+            Ok(Some(meta))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(operation, path, e)),
+    }
+}
+
+/// Refuses `meta` unless it is a regular file or a directory.
+fn check_type(
+    operation: &'static str,
+    path: &RemotePath,
+    meta: &Metadata,
+) -> Result<(), TransportError> {
+    let file_type = meta.file_type();
+    if file_type.is_symlink() {
+        Err(refused(operation, path, "is a symbolic link"))
+    } else if !file_type.is_file() && !file_type.is_dir() {
+        Err(refused(
+            operation,
+            path,
+            "is not a regular file or directory",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Maps a failed open of `full`: a link or special file there (refused by `O_NOFOLLOW`
+/// with `ELOOP`, or a FIFO without a reader with `ENXIO`) is the typed refusal.
+fn open_error(
+    operation: &'static str,
+    path: &RemotePath,
+    full: &Path,
+    err: io::Error,
+) -> TransportError {
+    match fs::symlink_metadata(full) {
+        Ok(meta) if meta.is_dir() => is_a_directory(operation, path),
+        Ok(meta) => match check_type(operation, path, &meta) {
+            Err(refusal) => refusal,
+            Ok(()) => io_error(operation, path, err),
+        },
+        Err(_) => io_error(operation, path, err),
+    }
+}
+
+/// Options that never follow a link in the last component and never block on a FIFO.
+fn open_options() -> OpenOptions {
+    #[allow(unused_mut)] // only Unix adds flags
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    options
+}
+
+fn refused(operation: &'static str, path: &RemotePath, what: &str) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::PermissionDenied,
+        operation,
+        format!("{path}: {what}; the folder transport follows no links and opens no special files"),
+    )
 }
 
 fn io_error(operation: &'static str, path: &RemotePath, err: io::Error) -> TransportError {
@@ -102,7 +215,7 @@ fn temp_name(name: &str) -> String {
 
 /// Writes `data` to a new file at `temp`, flushed to disk.
 fn write_new_file(temp: &Path, data: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
+    let mut file = open_options().write(true).create_new(true).open(temp)?;
     file.write_all(data)?;
     file.sync_all()
 }
@@ -122,11 +235,11 @@ impl Transport for LocalTransport {
     }
 
     fn size(&self, path: &RemotePath) -> Result<Option<u64>, TransportError> {
-        match fs::metadata(self.resolve(path)?) {
-            Ok(meta) if meta.is_dir() => Err(is_a_directory("size", path)),
-            Ok(meta) => Ok(Some(meta.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("size", path, e)),
+        const OP: &str = "size";
+        match entry_kind(OP, path, &self.resolve(OP, path)?)? {
+            Some(meta) if meta.is_dir() => Err(is_a_directory(OP, path)),
+            Some(meta) => Ok(Some(meta.len())),
+            None => Ok(None),
         }
     }
 
@@ -137,11 +250,16 @@ impl Transport for LocalTransport {
         sink: &mut dyn Write,
     ) -> Result<u64, TransportError> {
         const OP: &str = "read_from";
-        let mut file = File::open(self.resolve(path)?).map_err(|e| io_error(OP, path, e))?;
+        let full = self.resolve(OP, path)?;
+        let mut file = open_options()
+            .read(true)
+            .open(&full)
+            .map_err(|e| open_error(OP, path, &full, e))?;
         let meta = file.metadata().map_err(|e| io_error(OP, path, e))?;
         if meta.is_dir() {
             return Err(is_a_directory(OP, path));
         }
+        check_type(OP, path, &meta)?;
         if offset >= meta.len() {
             // Also covers a file that grows right now: the caller reads again later.
             return Ok(0);
@@ -153,20 +271,25 @@ impl Transport for LocalTransport {
 
     fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         const OP: &str = "append";
-        let full = self.resolve(path)?;
-        let mut file = OpenOptions::new()
+        let full = self.resolve(OP, path)?;
+        let mut file = open_options()
             .append(true)
             .create(true)
             .open(&full)
-            .map_err(|e| io_error(OP, path, e))?;
+            .map_err(|e| open_error(OP, path, &full, e))?;
+        // O_NOFOLLOW stopped links; a FIFO or device opened anyway gets no data.
+        let meta = file.metadata().map_err(|e| io_error(OP, path, e))?;
+        check_type(OP, path, &meta)?;
         // One write_all on an O_APPEND file: the kernel positions each write at the end.
         file.write_all(data).map_err(|e| io_error(OP, path, e))
     }
 
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         const OP: &str = "write_atomic";
-        let full = self.resolve(path)?;
-        if fs::metadata(&full).is_ok_and(|m| m.is_dir()) {
+        let full = self.resolve(OP, path)?;
+        // The rename would replace a link rather than write through it; refuse it anyway,
+        // like every other operation on a link.
+        if entry_kind(OP, path, &full)?.is_some_and(|m| m.is_dir()) {
             return Err(is_a_directory(OP, path));
         }
         let temp = full.with_file_name(temp_name(path.file_name()));
@@ -180,7 +303,9 @@ impl Transport for LocalTransport {
 
     fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError> {
         const OP: &str = "list";
-        let full = self.resolve(dir)?;
+        let full = self.resolve(OP, dir)?;
+        // read_dir follows a link: check the directory itself first.
+        entry_kind(OP, dir, &full)?;
         let mut entries = Vec::new();
         for entry in fs::read_dir(&full).map_err(|e| io_error(OP, dir, e))? {
             let entry = entry.map_err(|e| io_error(OP, dir, e))?;
@@ -192,13 +317,25 @@ impl Transport for LocalTransport {
                 log::debug!("list {dir}: skipping {name:?}, not a valid remote name");
                 continue;
             }
-            // fs::metadata follows symbolic links, as opening the entry would.
-            let meta = match fs::metadata(entry.path()) {
+            // Not followed: the entry's own type.
+            let meta = match fs::symlink_metadata(entry.path()) {
                 Ok(meta) => meta,
-                // Removed since read_dir saw it, or a dangling link: not there.
+                // Removed since read_dir saw it: not there.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_error(OP, dir, e)),
             };
+            let file_type = meta.file_type();
+            if !file_type.is_file() && !file_type.is_dir() {
+                // Reported, not followed: every operation on it fails with PermissionDenied,
+                // so a room shows it as unreadable instead of silently ignoring it.
+                log::warn!("list {dir}: {name:?} is a symbolic link or special file; not followed");
+                entries.push(DirEntry {
+                    name,
+                    is_dir: false,
+                    size: None,
+                });
+                continue;
+            }
             let is_dir = meta.is_dir();
             entries.push(DirEntry {
                 name,
@@ -211,26 +348,40 @@ impl Transport for LocalTransport {
     }
 
     fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
-        fs::create_dir(self.resolve(path)?).map_err(|e| io_error("make_dir", path, e))
+        const OP: &str = "make_dir";
+        let full = self.resolve(OP, path)?;
+        // mkdir(2) does not follow a link; say it is one rather than "already exists", so
+        // make_dir_all does not carry on into it.
+        fs::create_dir(&full).map_err(|e| match entry_kind(OP, path, &full) {
+            Err(refusal) => refusal,
+            Ok(_) => io_error(OP, path, e),
+        })
     }
 
     fn remove_file(&self, path: &RemotePath) -> Result<(), TransportError> {
         const OP: &str = "remove_file";
-        let full = self.resolve(path)?;
+        let full = self.resolve(OP, path)?;
         // unlink(2) on a directory is EPERM on some systems; say what it really is.
-        if fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir()) {
+        if entry_kind(OP, path, &full)?.is_some_and(|m| m.is_dir()) {
             return Err(is_a_directory(OP, path));
         }
         fs::remove_file(full).map_err(|e| io_error(OP, path, e))
     }
 
     fn remove_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
-        fs::remove_dir(self.resolve(path)?).map_err(|e| io_error("remove_dir", path, e))
+        const OP: &str = "remove_dir";
+        let full = self.resolve(OP, path)?;
+        entry_kind(OP, path, &full)?;
+        fs::remove_dir(full).map_err(|e| io_error(OP, path, e))
     }
 
     fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<(), TransportError> {
-        fs::rename(self.resolve(from)?, self.resolve(to)?)
-            .map_err(|e| TransportError::from_io("rename", format!("{from} -> {to}"), e))
+        const OP: &str = "rename";
+        let (full_from, full_to) = (self.resolve(OP, from)?, self.resolve(OP, to)?);
+        entry_kind(OP, from, &full_from)?;
+        entry_kind(OP, to, &full_to)?;
+        fs::rename(full_from, full_to)
+            .map_err(|e| TransportError::from_io(OP, format!("{from} -> {to}"), e))
     }
 }
 
@@ -378,15 +529,31 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn list_follows_symlinks_and_skips_dangling_ones() {
+    fn list_reports_symlinks_without_following_them() {
         let dir = tempfile::tempdir().unwrap();
         let t = LocalTransport::new(dir.path());
         t.make_dir(&p("d")).unwrap();
         t.append(&p("d/target"), b"12345").unwrap();
         std::os::unix::fs::symlink("target", dir.path().join("d").join("link")).unwrap();
         std::os::unix::fs::symlink("gone", dir.path().join("d").join("dangling")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("d").join("up")).unwrap();
         let entries = t.list(&p("d")).unwrap();
-        assert_eq!(entries.len(), 2);
-        assert!(entries.iter().all(|e| e.size == Some(5) && !e.is_dir));
+        let shown: Vec<_> = entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.is_dir, e.size))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("dangling", false, None),
+                ("link", false, None),
+                ("target", false, Some(5)),
+                ("up", false, None)
+            ]
+        );
+        for name in ["d/link", "d/dangling", "d/up"] {
+            let err = t.size(&p(name)).unwrap_err();
+            assert_eq!(err.kind(), TransportErrorKind::PermissionDenied, "{err}");
+        }
     }
 }
