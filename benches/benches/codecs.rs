@@ -26,7 +26,7 @@ fn full() -> bool {
 
 fn decoder(keys: &RoomKeys) -> LineDecoder {
     LineDecoder::new(Keyring {
-        fernet16: Some(keys.fernet16.clone()),
+        fernet: Some(keys.fernet.clone()),
         native: Some((keys.native.clone(), keys.room)),
     })
 }
@@ -67,7 +67,7 @@ fn per_message(c: &mut Criterion) {
     g.bench_function("v16", |b| {
         b.iter(|| {
             for m in &compat {
-                black_box(enc.fernet16(m, &keys.fernet16, 1_795_000_000));
+                black_box(enc.fernet16(m, &keys.fernet, 1_795_000_000));
             }
         })
     });
@@ -124,7 +124,7 @@ fn whole_file(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let config = RoomConfig::shared_file("chat.txt", codec, "bench")
-                        .with_key(keys.fernet16.clone());
+                        .with_key(keys.fernet.clone());
                     Room::open(Arc::new(store.clone()), config).expect("open")
                 },
                 |room| {

@@ -29,7 +29,7 @@ fn shared(n: usize, keys: &RoomKeys) -> (MemoryTransport, Room) {
     let room = Room::open(
         Arc::new(store.clone()),
         RoomConfig::shared_file("chat.txt", WriteCodec::Fernet16, "reader")
-            .with_key(keys.fernet16.clone()),
+            .with_key(keys.fernet.clone()),
     )
     .expect("open");
     assert_eq!(room.sync().expect("sync").messages.len(), n);

@@ -24,7 +24,7 @@ fn fernet16_steps(c: &mut Criterion) {
     let lines = corpus::lines(Codec::Fernet16, 100, 31, &keys);
     let raw_key = {
         // The key bytes, through the public base64 form.
-        let b64 = keys.fernet16.to_base64();
+        let b64 = keys.fernet.to_base64();
         base64::engine::general_purpose::URL_SAFE
             .decode(b64.as_bytes())
             .expect("key")

@@ -117,7 +117,7 @@ pub struct RoomKeys {
     /// The native room's KDF parameters.
     pub native_kdf: KdfParams,
     /// The FTPChat 1.6 key (compat KDF: salt `ftpchat`, 100,000 iterations).
-    pub fernet16: FernetKey,
+    pub fernet: FernetKey,
 }
 
 impl RoomKeys {
@@ -128,12 +128,12 @@ impl RoomKeys {
         let native_kdf = KdfParams::new(rng.bytes16().to_vec(), 600_000)
             .unwrap_or_else(|_| unreachable!("constant parameters are in range"));
         let native = derive_key(PASSWORD, &native_kdf);
-        let fernet16 = derive_key(PASSWORD, &ftpchat_core::room::default_compat_kdf());
+        let fernet = derive_key(PASSWORD, &ftpchat_core::room::default_compat_kdf());
         RoomKeys {
             room: RoomId(rng.bytes16()),
             native,
             native_kdf,
-            fernet16,
+            fernet,
         }
     }
 
@@ -151,7 +151,7 @@ impl RoomKeys {
             native: FernetKey::from_bytes(&a),
             native_kdf: KdfParams::new(rng.bytes16().to_vec(), 600_000)
                 .unwrap_or_else(|_| unreachable!("constant parameters are in range")),
-            fernet16: FernetKey::from_bytes(&b),
+            fernet: FernetKey::from_bytes(&b),
         }
     }
 
@@ -242,7 +242,7 @@ pub fn lines(codec: Codec, n: usize, seed: u64, keys: &RoomKeys) -> Vec<String> 
             .collect(),
         Codec::Fernet16 => compat_messages(&texts)
             .iter()
-            .map(|m| enc.fernet16(m, &keys.fernet16, 1_795_000_000))
+            .map(|m| enc.fernet16(m, &keys.fernet, 1_795_000_000))
             .collect(),
         Codec::Native => {
             let mut rng = Rng::new(seed ^ 0x5EED);
@@ -324,7 +324,7 @@ mod tests {
     fn lines_decode() {
         let keys = RoomKeys::fixed(1);
         let mut dec = LineDecoder::new(Keyring {
-            fernet16: Some(keys.fernet16.clone()),
+            fernet: Some(keys.fernet.clone()),
             native: Some((keys.native.clone(), keys.room)),
         });
         for codec in Codec::ALL {

@@ -70,7 +70,7 @@ proptest! {
         prop_assume!(!user.contains(": "));
         let msg = CompatMessage::new(ts, user, text).unwrap();
         let mut enc = LineEncoder::new();
-        let mut dec = LineDecoder::new(Keyring { fernet16: Some(key()), native: None });
+        let mut dec = LineDecoder::new(Keyring { fernet: Some(key()), native: None });
         for line in [enc.legacy15(&msg), enc.fernet16(&msg, &key(), u64::from(now))] {
             match dec.decode_line(line.as_bytes()).unwrap() {
                 Record::Compat { message, .. } => prop_assert_eq!(&message, &msg),
@@ -82,7 +82,7 @@ proptest! {
     #[test]
     fn native_round_trip(rec in record()) {
         let line = LineEncoder::new().native(&rec, &key());
-        let mut dec = LineDecoder::new(Keyring { fernet16: None, native: Some((key(), RoomId([3; 16]))) });
+        let mut dec = LineDecoder::new(Keyring { fernet: None, native: Some((key(), RoomId([3; 16]))) });
         prop_assert_eq!(dec.decode_line(line.as_bytes()).unwrap(), Record::Native(rec));
     }
 
@@ -105,14 +105,14 @@ proptest! {
 
     #[test]
     fn decoder_never_panics(data in proptest::collection::vec(any::<u8>(), 0..500)) {
-        let mut dec = LineDecoder::new(Keyring { fernet16: Some(key()), native: Some((key(), RoomId([3; 16]))) });
+        let mut dec = LineDecoder::new(Keyring { fernet: Some(key()), native: Some((key(), RoomId([3; 16]))) });
         let out = dec.decode_bytes(&data, 0);
         prop_assert_eq!(out.committed_offset + out.incomplete_tail, data.len() as u64);
     }
 
     #[test]
     fn prefixed_garbage_is_a_typed_error(body in "[A-Za-z0-9_=-]{0,120}", head in prop_oneof![Just("e"), Just("g"), Just("ftc2:")]) {
-        let mut dec = LineDecoder::new(Keyring { fernet16: Some(key()), native: Some((key(), RoomId([3; 16]))) });
+        let mut dec = LineDecoder::new(Keyring { fernet: Some(key()), native: Some((key(), RoomId([3; 16]))) });
         let line = format!("{head}{body}");
         // Either a record (astronomically unlikely) or a typed error; never a panic.
         let _ = dec.decode_line(line.as_bytes());

@@ -149,7 +149,7 @@ fn legacy_line(plaintext_bytes: &[u8]) -> String {
 
 fn decoder() -> LineDecoder {
     LineDecoder::new(Keyring {
-        fernet16: Some(key()),
+        fernet: Some(key()),
         native: Some((key(), RoomId([3; 16]))),
     })
 }

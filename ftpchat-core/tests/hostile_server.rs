@@ -102,7 +102,7 @@ fn native(who: &str) -> RoomConfig {
 /// Decoded texts of every complete line of a native log or shared file, in file order.
 fn file_texts(bytes: &[u8]) -> Vec<String> {
     let out = LineDecoder::new(Keyring {
-        fernet16: Some(key()),
+        fernet: Some(key()),
         native: None,
     })
     .decode_bytes(bytes, 0);
@@ -495,7 +495,7 @@ fn a_shared_file_writer_behind_a_server_overstating_size_delivers_once() {
     assert_eq!(alice.outbox_len(), 0, "the message never left the outbox");
     let file = std::fs::read(server.root_dir().join("lie/chat.txt")).unwrap();
     let out = LineDecoder::new(Keyring {
-        fernet16: Some(key()),
+        fernet: Some(key()),
         native: None,
     })
     .decode_bytes(&file, 0);

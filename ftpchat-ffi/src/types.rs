@@ -138,14 +138,10 @@ pub enum ChatEvent {
 impl From<&RoomEvent> for ChatEvent {
     fn from(e: &RoomEvent) -> Self {
         match e {
-            RoomEvent::UndecodableLine {
-                file,
-                offset,
-                error,
-            } => ChatEvent::UndecodableLine {
+            RoomEvent::UndecodableLine { file, offset, .. } => ChatEvent::UndecodableLine {
                 file: file.clone(),
                 offset: *offset,
-                reason: error.to_string(),
+                reason: e.to_string(),
             },
             RoomEvent::WrongPassword { failed_lines } => ChatEvent::WrongPassword {
                 failed_lines: *failed_lines,

@@ -72,13 +72,9 @@ pub(crate) fn messages<'py>(py: Python<'py>, ms: &[Message]) -> PyResult<Bound<'
 /// What an event is, as `(kind, description, file, offset)`.
 fn describe_event(e: &RoomEvent) -> (&'static str, String, Option<&str>, Option<u64>) {
     match e {
-        RoomEvent::UndecodableLine {
-            file,
-            offset,
-            error,
-        } => (
+        RoomEvent::UndecodableLine { file, offset, .. } => (
             "undecodable_line",
-            format!("{file} at byte {offset}: {error}"),
+            e.to_string(),
             Some(file),
             Some(*offset),
         ),

@@ -17,11 +17,11 @@ fuzz_target!(|input: &[u8]| {
         0 => Keyring::default(),
         3 => common::vector_keyring(),
         1 => Keyring {
-            fernet16: Some(key.clone()),
+            fernet: Some(key.clone()),
             native: None,
         },
         _ => Keyring {
-            fernet16: Some(key.clone()),
+            fernet: Some(key.clone()),
             native: Some((key, RoomId([3; 16]))),
         },
     };

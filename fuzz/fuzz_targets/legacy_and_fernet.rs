@@ -23,7 +23,7 @@ fuzz_target!(|input: &[u8]| {
     let mut inflater = Inflater::new();
     let mut deflater = Deflater::new();
     let mut decoder = LineDecoder::new(Keyring {
-        fernet16: Some(key.clone()),
+        fernet: Some(key.clone()),
         native: None,
     });
 

@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 
 fn decoder(key: &FernetKey, room: RoomId) -> LineDecoder {
     LineDecoder::new(Keyring {
-        fernet16: None,
+        fernet: None,
         native: Some((key.clone(), room)),
     })
 }

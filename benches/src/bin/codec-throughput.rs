@@ -81,11 +81,11 @@ fn main() {
         } else {
             default_compat_kdf()
         };
-        // Full runs derived keys.fernet16 from the password already; quick runs use fixed
+        // Full runs derived keys.fernet from the password already; quick runs use fixed
         // keys, so encode a file under the password's key.
         let file = if quick {
             let mut k = keys.clone();
-            k.fernet16 = derive_key(PASSWORD, &kdf);
+            k.fernet = derive_key(PASSWORD, &kdf);
             corpus::file_of(&corpus::lines(Codec::Fernet16, n, 7, &k))
         } else {
             files[1].1.clone()
@@ -114,7 +114,7 @@ fn main() {
         p.display().to_string()
     };
     let arg = json!({
-        "key": keys.fernet16.to_base64().as_str(),
+        "key": keys.fernet.to_base64().as_str(),
         "table": python::workspace_root().join("ftpchat-core/tests/testdata/legacy-v1.5-substitution.txt"),
         "vectors": python::workspace_root().join("ftpchat-core/tests/testdata/legacy-v1.5.jsonl"),
         "plaintexts": write("plaintexts.json", serde_json::to_string(&plaintexts).expect("json").as_bytes()),
@@ -130,7 +130,7 @@ fn main() {
     // load from other processes on the machine hits both sides alike.
     let repeats = args.num("repeats", if quick { 1 } else { 3 }) as usize;
     let mut dec = LineDecoder::new(Keyring {
-        fernet16: Some(keys.fernet16.clone()),
+        fernet: Some(keys.fernet.clone()),
         native: Some((keys.native.clone(), keys.room)),
     });
     let mut enc = LineEncoder::new();
@@ -156,7 +156,7 @@ fn main() {
             }),
             enc16: best_rate(budget, rounds, n as u64, || {
                 for m in &compat {
-                    std::hint::black_box(enc.fernet16(m, &keys.fernet16, 1_795_000_000));
+                    std::hint::black_box(enc.fernet16(m, &keys.fernet, 1_795_000_000));
                 }
             }),
             encnat: best_rate(budget, rounds, n as u64, || {
@@ -459,7 +459,7 @@ fn first_sync(file: &[u8], codec: WriteCodec, keys: &RoomKeys, n: usize) {
         .expect("write");
     let room = Room::open(
         Arc::new(store),
-        RoomConfig::shared_file("chat.txt", codec, "bench").with_key(keys.fernet16.clone()),
+        RoomConfig::shared_file("chat.txt", codec, "bench").with_key(keys.fernet.clone()),
     )
     .expect("open");
     assert_eq!(room.sync().expect("sync").messages.len(), n);

@@ -130,7 +130,7 @@ fn setup(
     let config = |name: &str| match layout {
         Layout::Native => RoomConfig::native("room", name, "unused").with_key(keys.native.clone()),
         Layout::Shared16 => RoomConfig::shared_file("chat.txt", WriteCodec::Fernet16, name)
-            .with_key(keys.fernet16.clone()),
+            .with_key(keys.fernet.clone()),
     };
     (config("alice"), config("bob"))
 }

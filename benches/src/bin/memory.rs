@@ -84,7 +84,7 @@ fn child(mode: &str, dir: &Path, url: Option<&str>) {
         "stream" => {
             let t = LocalTransport::new(dir.join("room"));
             let mut dec = LineDecoder::new(Keyring {
-                fernet16: None,
+                fernet: None,
                 native: Some((keys.native.clone(), keys.room)),
             });
             for entry in t.list(&path("logs")).expect("list") {
@@ -121,7 +121,7 @@ fn child(mode: &str, dir: &Path, url: Option<&str>) {
         "whole-file" => {
             let t = LocalTransport::new(dir.join("room"));
             let mut dec = LineDecoder::new(Keyring {
-                fernet16: None,
+                fernet: None,
                 native: Some((keys.native.clone(), keys.room)),
             });
             let mut kept = Vec::new();

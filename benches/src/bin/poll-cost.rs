@@ -345,7 +345,7 @@ fn measure(
     ));
     let config = match layout {
         Layout::Shared16 => RoomConfig::shared_file("chat.txt", WriteCodec::Fernet16, "reader")
-            .with_key(keys.fernet16.clone()),
+            .with_key(keys.fernet.clone()),
         Layout::Shared15 => RoomConfig::shared_file("chat.txt", WriteCodec::Legacy15, "reader"),
         Layout::Native => {
             RoomConfig::native("room", "reader", "unused").with_key(keys.native.clone())
@@ -385,7 +385,7 @@ fn measure(
                     .iter()
                     .map(|m| {
                         if layout == Layout::Shared16 {
-                            enc.fernet16(m, &keys.fernet16, 1_795_000_000)
+                            enc.fernet16(m, &keys.fernet, 1_795_000_000)
                         } else {
                             enc.legacy15(m)
                         }
@@ -430,7 +430,7 @@ fn measure(
         let arg = json!({
             "host": host, "port": port, "user": user, "password": password, "dir": dir,
             "file": "chat.txt", "codec": layout.tag(), "repeats": repeats,
-            "key": keys.fernet16.to_base64().as_str(),
+            "key": keys.fernet.to_base64().as_str(),
             "table": python::workspace_root().join("ftpchat-core/tests/testdata/legacy-v1.5-substitution.txt"),
         });
         let orig = python::run("original_poll.py", &arg).expect("original refresh (Python)");
@@ -449,7 +449,7 @@ fn measure(
 
         // The same refresh in Rust: new connection, whole file, decode every line.
         let mut dec = LineDecoder::new(Keyring {
-            fernet16: Some(keys.fernet16.clone()),
+            fernet: Some(keys.fernet.clone()),
             native: None,
         });
         for _ in 0..3 {

@@ -75,7 +75,7 @@ fn run(
     let config = |name: String| match target {
         Target::Native => RoomConfig::native("room", name, "unused").with_key(keys.native.clone()),
         Target::Shared16 => RoomConfig::shared_file("chat.txt", WriteCodec::Fernet16, name)
-            .with_key(keys.fernet16.clone()),
+            .with_key(keys.fernet.clone()),
     };
     let rooms: Vec<Room> = (0..writers)
         .map(|w| {

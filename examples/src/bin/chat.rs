@@ -320,8 +320,8 @@ impl RoomListener for Listener {
             RoomEvent::WrongPassword { failed_lines } => Some(format!(
                 "{failed_lines} line(s) do not open with this password (or the 1.6 salt/iterations differ)"
             )),
-            RoomEvent::UndecodableLine { file, offset, error } => {
-                Some(format!("skipped a line of {file} at byte {offset}: {error}"))
+            RoomEvent::UndecodableLine { .. } | RoomEvent::UnauthenticatedLine { .. } => {
+                Some(format!("skipped a line of {event}"))
             }
             RoomEvent::ForeignRecord { file, .. } => {
                 Some(format!("skipped a record that does not belong in {file}"))

@@ -1,5 +1,14 @@
-//! The FTPChat formats: the 1.5 ("legacy") and 1.6 codecs and their shared plaintext
+//! The FTPChat formats: the 1.5 ("legacy"), 1.6 and 1.7 codecs and their shared plaintext
 //! `"{YYYY-MM-DD HH:MM}:{username}: {text}"`.
+//!
+//! | client | line |
+//! |---|---|
+//! | 1.5 | `base64(zlib(substitute(plaintext)))` |
+//! | 1.6 | `base64(Fernet(zlib(plaintext)))`: standard base64 of the token's ASCII text, so lines start `Z0FBQUFB` |
+//! | 1.7 | `Fernet(zlib(plaintext.rstrip()))`: the token itself, lines start `gAAAAA` |
+//!
+//! 1.6 and 1.7 derive the Fernet key with PBKDF2-HMAC-SHA256 from the password, the
+//! constant salt [`FTPCHAT_SALT`] and [`FTPCHAT_ITERATIONS`] ([`ftpchat_client_kdf`]).
 //!
 //! **The 1.5 codec has no key.** Its "encryption" is one fixed substitution over the 94
 //! printable ASCII characters; anyone holding the table (it is public) reads every
@@ -11,7 +20,20 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
 use super::DecodeError;
-use crate::crypto::{Deflater, FernetKey, Inflater};
+use crate::crypto::{Deflater, FernetKey, Inflater, KdfParams};
+
+/// The PBKDF2 salt of the FTPChat 1.6 and 1.7 clients: a constant in the client, the same
+/// for every chat and every user (so it adds nothing against a dictionary attack).
+pub const FTPCHAT_SALT: &[u8] = b"q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E";
+/// The PBKDF2-HMAC-SHA256 iterations of the FTPChat 1.6 and 1.7 clients.
+pub const FTPCHAT_ITERATIONS: u32 = 100_000;
+
+/// The key derivation of the real FTPChat 1.6 and 1.7 clients ([`FTPCHAT_SALT`],
+/// [`FTPCHAT_ITERATIONS`]).
+pub fn ftpchat_client_kdf() -> KdfParams {
+    KdfParams::new(FTPCHAT_SALT.to_vec(), u64::from(FTPCHAT_ITERATIONS))
+        .unwrap_or_else(|_| unreachable!("constant parameters are in range"))
+}
 
 /// The substitution of FTPChat 1.5: `PLAIN[i]` becomes `SUBSTITUTED[i]`. Every other
 /// character (space, newline, non-ASCII) passes unchanged.
@@ -162,16 +184,20 @@ impl CompatMessage {
     }
 
     /// Parses a plaintext: 16 characters of timestamp, `:`, the username up to the first
-    /// `": "`, then the text.
+    /// `": "`, then the text. `"{timestamp}:{username}:"` with no `": "` (what FTPChat 1.7
+    /// writes for an empty message, after `rstrip()`) is that username with an empty text.
     pub fn parse(plaintext: &str) -> Self {
         let structured = (|| {
             let timestamp = LegacyTimestamp::parse(plaintext.get(..16)?)?;
             let rest = plaintext.get(16..)?.strip_prefix(':')?;
-            let split = rest.find(": ")?;
+            let (username, text) = match rest.find(": ") {
+                Some(split) => (&rest[..split], &rest[split + 2..]),
+                None => (rest.strip_suffix(':')?, ""),
+            };
             Some(CompatMessage {
                 timestamp: Some(timestamp),
-                username: Some(rest[..split].to_owned()),
-                text: rest[split + 2..].to_owned(),
+                username: Some(username.to_owned()),
+                text: text.to_owned(),
             })
         })();
         structured.unwrap_or_else(|| CompatMessage {
@@ -181,13 +207,28 @@ impl CompatMessage {
         })
     }
 
-    /// The plaintext as FTPChat writes it; `parse(m.to_plaintext()) == m`.
+    /// The plaintext as FTPChat 1.5 and 1.6 write it; `parse(m.to_plaintext()) == m`.
+    /// (1.7 writes it with trailing white space removed: [`Self::to_plaintext_17`].)
     pub fn to_plaintext(&self) -> String {
         match (&self.timestamp, &self.username) {
             (Some(ts), Some(user)) => format!("{ts}:{user}: {}", self.text),
             _ => self.text.clone(),
         }
     }
+
+    /// The plaintext as FTPChat 1.7 writes it: Python's `rstrip()` of
+    /// [`Self::to_plaintext`] (no trailing white space or newline).
+    pub fn to_plaintext_17(&self) -> String {
+        let mut text = self.to_plaintext();
+        text.truncate(rstrip(&text).len());
+        text
+    }
+}
+
+/// Python's `str.rstrip()` with no argument: removes trailing characters for which
+/// `str.isspace()` holds (Unicode White_Space, plus the separators U+001C..U+001F).
+pub fn rstrip(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 /// The longest decompressed plaintext accepted from a 1.5 or 1.6 line.
@@ -212,8 +253,10 @@ pub fn decode_legacy(line: &[u8], inflater: &mut Inflater) -> Result<String, Dec
     Ok(unsubstitute(&text))
 }
 
-/// Encodes a plaintext as a FTPChat 1.6 line: Fernet(zlib(UTF-8 text)), timestamped
-/// `now` (seconds since the Unix epoch).
+/// Encodes a plaintext as a raw-token line, the line shape of FTPChat 1.7:
+/// Fernet(zlib(UTF-8 text)), timestamped `now` (seconds since the Unix epoch). The 1.7
+/// client `rstrip()`s the plaintext first ([`CompatMessage::to_plaintext_17`]); this
+/// function encodes exactly what it is given.
 pub fn encode_fernet(
     plaintext: &str,
     key: &FernetKey,
@@ -235,7 +278,51 @@ pub fn encode_fernet_with_iv(
     key.encrypt_with_iv(&deflater.compress(plaintext.as_bytes()), now, iv)
 }
 
+/// Encodes a plaintext as a FTPChat 1.6 line: standard base64 (with padding) of the
+/// ASCII text of the raw token [`encode_fernet`] makes.
+pub fn encode_fernet16(
+    plaintext: &str,
+    key: &FernetKey,
+    now: u64,
+    deflater: &mut Deflater,
+) -> String {
+    LEGACY_BASE64.encode(encode_fernet(plaintext, key, now, deflater))
+}
+
+/// [`encode_fernet16`] with a fixed IV, for vectors.
+#[cfg(feature = "deterministic")]
+pub fn encode_fernet16_with_iv(
+    plaintext: &str,
+    key: &FernetKey,
+    now: u64,
+    iv: [u8; 16],
+    deflater: &mut Deflater,
+) -> String {
+    LEGACY_BASE64.encode(encode_fernet_with_iv(plaintext, key, now, iv, deflater))
+}
+
+/// The raw token inside a FTPChat 1.6 line (undoes the outer base64 layer), decoded into
+/// `out` (cleared first).
+pub fn unwrap_fernet16_into(line: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    out.clear();
+    LEGACY_BASE64
+        .decode_vec(line, out)
+        .map_err(|_| DecodeError::NotARecord)
+}
+
 /// Decodes a FTPChat 1.6 line; returns the plaintext and the token's timestamp.
+pub fn decode_fernet16(
+    line: &[u8],
+    key: &FernetKey,
+    inflater: &mut Inflater,
+) -> Result<(String, u64), DecodeError> {
+    let mut token = Vec::new();
+    unwrap_fernet16_into(line, &mut token)?;
+    decode_fernet(&token, key, inflater)
+}
+
+/// Decodes a raw-token line (FTPChat 1.7's shape); returns the plaintext and the token's
+/// timestamp.
 pub fn decode_fernet(
     line: &[u8],
     key: &FernetKey,
@@ -282,6 +369,21 @@ mod tests {
         let ok = CompatMessage::parse("2026-01-01 00:00:a: ");
         assert_eq!((ok.username.as_deref(), ok.text.as_str()), (Some("a"), ""));
         assert_eq!(ok.to_plaintext(), "2026-01-01 00:00:a: ");
+        // FTPChat 1.7 rstrips an empty message down to "ts:name:".
+        let bare = CompatMessage::parse("2026-01-01 00:00:a:b:");
+        assert_eq!(
+            (bare.username.as_deref(), bare.text.as_str()),
+            (Some("a:b"), "")
+        );
+        assert_eq!(bare.to_plaintext_17(), "2026-01-01 00:00:a:b:");
+    }
+
+    #[test]
+    fn rstrip_is_pythons() {
+        assert_eq!(rstrip("a b \t\n\r\u{3000}\u{85}\u{1f}"), "a b");
+        assert_eq!(rstrip("\n x"), "\n x");
+        let m = CompatMessage::parse("2026-01-01 00:00:a: two\nlines  \n");
+        assert_eq!(m.to_plaintext_17(), "2026-01-01 00:00:a: two\nlines");
     }
 
     #[test]

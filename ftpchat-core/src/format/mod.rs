@@ -6,7 +6,8 @@
 //! | line starts with | codec |
 //! |---|---|
 //! | `ftc2:` | native (ftpchat 2) |
-//! | `g` (Fernet version byte 0x80 in URL-safe base64) | FTPChat 1.6 |
+//! | `g` (Fernet version byte 0x80 in URL-safe base64) | FTPChat 1.7 (a raw Fernet token) |
+//! | `Z` (the token's first character `g` in standard base64) | FTPChat 1.6 (base64 of a Fernet token) |
 //! | `e` (zlib header 0x78 in standard base64) | FTPChat 1.5 |
 //! | anything else | not a record |
 
@@ -17,7 +18,9 @@ pub mod native;
 
 use std::fmt;
 
-pub use compat::{CompatMessage, LegacyTimestamp};
+pub use compat::{
+    ftpchat_client_kdf, CompatMessage, LegacyTimestamp, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
+};
 pub use framing::{Frame, LineFramer, MAX_LINE_LEN};
 pub use header::{HeaderError, RoomHeader};
 pub use native::{Hlc, NativeRecord, RecordBody, RecordId, RecordKind, RoomId, WriterId};
@@ -30,10 +33,21 @@ use crate::crypto::{CompressionError, Deflater, FernetError, FernetKey, Inflater
 pub enum Codec {
     /// FTPChat 1.5: substitution + zlib + base64. **No key: protects nothing.**
     Legacy15,
-    /// FTPChat 1.6: PBKDF2-HMAC-SHA256 + Fernet + zlib.
+    /// FTPChat 1.6: PBKDF2-HMAC-SHA256 + Fernet + zlib, the token base64-encoded once
+    /// more (lines start `Z0FBQUFB`).
     Fernet16,
+    /// FTPChat 1.7: PBKDF2-HMAC-SHA256 + Fernet + zlib, the raw token (lines start
+    /// `gAAAAA`). With other KDF parameters, also ftpchat's parameterised raw-token codec.
+    Fernet17,
     /// ftpchat 2 native records.
     Native,
+}
+
+impl Codec {
+    /// `true` for codecs whose lines are authenticated by a key (all but FTPChat 1.5).
+    pub fn is_authenticated(self) -> bool {
+        !matches!(self, Codec::Legacy15)
+    }
 }
 
 impl fmt::Display for Codec {
@@ -41,6 +55,7 @@ impl fmt::Display for Codec {
         f.write_str(match self {
             Codec::Legacy15 => "FTPChat 1.5",
             Codec::Fernet16 => "FTPChat 1.6",
+            Codec::Fernet17 => "FTPChat 1.7",
             Codec::Native => "ftpchat native",
         })
     }
@@ -52,7 +67,8 @@ pub fn detect(line: &[u8]) -> Option<Codec> {
         Some(Codec::Native)
     } else {
         match line.first() {
-            Some(b'g') => Some(Codec::Fernet16),
+            Some(b'g') => Some(Codec::Fernet17),
+            Some(b'Z') => Some(Codec::Fernet16),
             Some(b'e') => Some(Codec::Legacy15),
             _ => None,
         }
@@ -146,8 +162,8 @@ pub enum Record {
 /// The keys a reader holds.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
-    /// Key for FTPChat 1.6 lines.
-    pub fernet16: Option<FernetKey>,
+    /// Key for FTPChat 1.6 and 1.7 lines (both use one key derivation).
+    pub fernet: Option<FernetKey>,
     /// Key and room for native lines.
     pub native: Option<(FernetKey, RoomId)>,
 }
@@ -161,6 +177,8 @@ pub struct LineDecoder {
     payload: Vec<u8>,
     /// Base64-decoded token of the current line.
     token_bytes: Vec<u8>,
+    /// The raw token inside the current FTPChat 1.6 line.
+    unwrapped: Vec<u8>,
 }
 
 impl LineDecoder {
@@ -191,14 +209,16 @@ impl LineDecoder {
                     token_time: None,
                 })
             }
-            Codec::Fernet16 => {
-                let key = self
-                    .keys
-                    .fernet16
-                    .as_ref()
-                    .ok_or(DecodeError::NoKey(Codec::Fernet16))?;
+            codec @ (Codec::Fernet16 | Codec::Fernet17) => {
+                let key = self.keys.fernet.as_ref().ok_or(DecodeError::NoKey(codec))?;
+                let token = if codec == Codec::Fernet16 {
+                    compat::unwrap_fernet16_into(line, &mut self.unwrapped)?;
+                    &self.unwrapped[..]
+                } else {
+                    line
+                };
                 let time = key
-                    .decrypt_into(line, &mut self.payload, &mut self.token_bytes)
+                    .decrypt_into(token, &mut self.payload, &mut self.token_bytes)
                     .map_err(DecodeError::from_fernet)?;
                 let mut text = Vec::new();
                 self.inflater
@@ -206,7 +226,7 @@ impl LineDecoder {
                     .map_err(DecodeError::from_compression)?;
                 let text = String::from_utf8(text).map_err(|_| DecodeError::InvalidUtf8)?;
                 Ok(Record::Compat {
-                    codec: Codec::Fernet16,
+                    codec,
                     message: CompatMessage::parse(&text),
                     token_time: Some(time),
                 })
@@ -247,9 +267,16 @@ impl LineEncoder {
         compat::encode_legacy(&message.to_plaintext(), &mut self.deflater)
     }
 
-    /// A FTPChat 1.6 line (no LF) timestamped `now` (Unix seconds).
+    /// A FTPChat 1.6 line (no LF) timestamped `now` (Unix seconds): the token of the
+    /// plaintext, base64-encoded once more.
     pub fn fernet16(&mut self, message: &CompatMessage, key: &FernetKey, now: u64) -> String {
-        compat::encode_fernet(&message.to_plaintext(), key, now, &mut self.deflater)
+        compat::encode_fernet16(&message.to_plaintext(), key, now, &mut self.deflater)
+    }
+
+    /// A FTPChat 1.7 line (no LF) timestamped `now` (Unix seconds): the raw token of the
+    /// plaintext with trailing white space removed, as the 1.7 client writes it.
+    pub fn fernet17(&mut self, message: &CompatMessage, key: &FernetKey, now: u64) -> String {
+        compat::encode_fernet(&message.to_plaintext_17(), key, now, &mut self.deflater)
     }
 
     /// A native line (no LF).

@@ -19,19 +19,30 @@ impl MessageId {
         crate::format::RecordId::from_hex(s).map(|r| MessageId(r.0))
     }
 
-    /// The id of a FTPChat message: for a 1.6 line, the SHA-256 of the decoded token
-    /// (so a copy with other base64 padding is the same message); for a 1.5 line, of the
-    /// plaintext (its encoding is deterministic up to the zlib implementation). First 16
-    /// bytes.
+    /// The id of a FTPChat message: for a 1.6 or 1.7 line, the SHA-256 of the decoded
+    /// Fernet token (so a copy with other base64 padding, or the same token in the other
+    /// client's line shape, is the same message); for a 1.5 line, of the plaintext (its
+    /// encoding is deterministic up to the zlib implementation). First 16 bytes.
     pub fn of_compat(codec: Codec, line: &[u8], message: &CompatMessage) -> Self {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
-        match (codec, crate::crypto::fernet::token_bytes(line)) {
-            (Codec::Fernet16, Some(raw)) => {
+        let token = match codec {
+            Codec::Fernet17 => crate::crypto::fernet::token_bytes(line),
+            Codec::Fernet16 => {
+                let mut raw = Vec::new();
+                crate::format::compat::unwrap_fernet16_into(line, &mut raw)
+                    .ok()
+                    .and_then(|()| crate::crypto::fernet::token_bytes(&raw))
+            }
+            _ => None,
+        };
+        match token {
+            Some(raw) => {
+                // The domain string predates 1.7 support; ids in saved state depend on it.
                 hash.update(b"ftpchat 1.6 line\0");
                 hash.update(raw);
             }
-            _ => {
+            None => {
                 hash.update(b"ftpchat 1.5 line\0");
                 hash.update(message.to_plaintext().as_bytes());
             }

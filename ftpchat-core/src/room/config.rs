@@ -7,14 +7,32 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{FernetKey, KdfParams};
 
-/// Which codec a shared-file room writes (it reads all of them).
+/// Which codec a shared-file room writes (it reads all of them). Pick the oldest client
+/// that must read the file: a 1.7 client stops reading at the first line it cannot
+/// decrypt, so a room with 1.7 clients must write 1.7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WriteCodec {
-    /// FTPChat 1.5 lines. **No key: anyone can read them.**
+    /// FTPChat 1.5 lines. **No key: anyone can read them, anyone can write them.**
     Legacy15,
-    /// FTPChat 1.6 lines (needs a password and the 1.6 client's KDF parameters).
+    /// FTPChat 1.6 lines: base64 of a Fernet token. Needs a password.
     Fernet16,
+    /// FTPChat 1.7 lines: a raw Fernet token of the `rstrip()`ped text. Needs a password.
+    /// With other KDF parameters ([`RoomConfig::with_compat_kdf`]) this is also ftpchat's
+    /// parameterised raw-token codec.
+    Fernet17,
+}
+
+impl WriteCodec {
+    /// The line codec it writes.
+    pub fn codec(self) -> crate::format::Codec {
+        use crate::format::Codec;
+        match self {
+            WriteCodec::Legacy15 => Codec::Legacy15,
+            WriteCodec::Fernet16 => Codec::Fernet16,
+            WriteCodec::Fernet17 => Codec::Fernet17,
+        }
+    }
 }
 
 /// How the room is laid out on the server.
@@ -134,12 +152,10 @@ impl Clock for SystemClock {
     }
 }
 
-/// The KDF parameters ftpchat uses for FTPChat 1.6 rooms unless told otherwise: salt
-/// `ftpchat`, 100,000 iterations. An existing 1.6 client's own values must be set to talk
-/// to it.
+/// The KDF parameters of FTPChat 1.6 and 1.7 rooms unless told otherwise: those of the
+/// real clients ([`crate::format::FTPCHAT_SALT`], 100,000 iterations of PBKDF2-HMAC-SHA256).
 pub fn default_compat_kdf() -> KdfParams {
-    KdfParams::new(b"ftpchat".to_vec(), 100_000)
-        .unwrap_or_else(|_| unreachable!("constant parameters are in range"))
+    crate::format::ftpchat_client_kdf()
 }
 
 /// Everything needed to open a room.
@@ -151,8 +167,13 @@ pub struct RoomConfig {
     pub display_name: String,
     /// Password or key; `None` only for FTPChat 1.5 shared files.
     pub credentials: Option<Credentials>,
-    /// KDF parameters for FTPChat 1.6 lines.
+    /// KDF parameters for FTPChat 1.6 and 1.7 lines (default: the real clients').
     pub compat_kdf: KdfParams,
+    /// Show FTPChat 1.5 lines in a shared file whose room writes an authenticated codec
+    /// (1.6, 1.7). They carry no key, so anyone with write access to the file could have
+    /// written them under any name; by default they are reported
+    /// ([`super::RoomEvent::UnauthenticatedLine`]) and not shown.
+    pub show_unauthenticated: bool,
     /// PBKDF2 iterations for a native room this client creates (default 600,000).
     pub native_iterations: u32,
     /// Create a native room that does not exist yet.
@@ -176,6 +197,7 @@ impl RoomConfig {
             display_name: display_name.into(),
             credentials: None,
             compat_kdf: default_compat_kdf(),
+            show_unauthenticated: false,
             native_iterations: KdfParams::DEFAULT_ITERATIONS,
             create: true,
             state: StateLocation::Memory,
@@ -197,7 +219,8 @@ impl RoomConfig {
         c
     }
 
-    /// A FTPChat shared file written with `codec`.
+    /// A FTPChat shared file written with `codec` (set the password with
+    /// [`with_password`](Self::with_password) for 1.6 and 1.7).
     pub fn shared_file(
         file: impl Into<String>,
         codec: WriteCodec,
@@ -225,9 +248,17 @@ impl RoomConfig {
         self
     }
 
-    /// Sets the FTPChat 1.6 KDF parameters.
+    /// Sets the FTPChat 1.6/1.7 KDF parameters (only for files whose clients were built
+    /// with another salt or iteration count).
     pub fn with_compat_kdf(mut self, kdf: KdfParams) -> Self {
         self.compat_kdf = kdf;
+        self
+    }
+
+    /// Shows (`true`) or hides (the default) keyless FTPChat 1.5 lines in a room that
+    /// writes 1.6 or 1.7; see [`RoomConfig::show_unauthenticated`].
+    pub fn with_unauthenticated(mut self, show: bool) -> Self {
+        self.show_unauthenticated = show;
         self
     }
 

@@ -24,8 +24,12 @@ const HEADER_FILE: &str = "room.ftpchat";
 const LOGS_DIR: &str = "logs";
 /// The most lines one append carries.
 const MAX_BATCH_LINES: usize = 256;
-/// The most bytes one append carries (a single longer line still goes alone).
+/// The most bytes one append to an own log carries (a single longer line still goes alone).
 const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// The most bytes one append to a shared file carries (a single longer line still goes
+/// alone): about one TCP segment, so a dropped connection almost never tears a line in a
+/// file that other clients' readers must decode line by line.
+const MAX_SHARED_BATCH_BYTES: usize = 1200;
 /// Order numbers below this are reserved for history loaded after a restart.
 const HISTORY_SLOTS: u64 = 1 << 48;
 
@@ -49,6 +53,9 @@ enum Sender {
 pub(crate) struct View {
     pub timeline: Timeline,
     pub outbox: Outbox,
+    /// Unsent lines from an earlier run that do not decode under this run's key: kept in
+    /// the state file, never delivered under a key that may be wrong.
+    held: Vec<Outgoing>,
     pub events: Vec<RoomEvent>,
     pub display_name: String,
     new_messages: Vec<(SortKey, Message)>,
@@ -91,16 +98,23 @@ impl View {
                 pending_order,
             } => {
                 let local = local_timestamp(now, self.clock.local_offset_secs(now));
-                // FTPChat's GUI ends every message with a newline; old clients expect it.
                 let mut body = text.to_owned();
-                if !body.ends_with('\n') {
+                // The 1.5 and 1.6 GUIs end every message with a newline (their readers
+                // expect it); 1.7 strips trailing white space from the whole plaintext.
+                if *codec != WriteCodec::Fernet17 && !body.ends_with('\n') {
                     body.push('\n');
                 }
-                let compat = CompatMessage::new(local, self.display_name.clone(), body)?;
+                let mut compat = CompatMessage::new(local, self.display_name.clone(), body)?;
                 let line = match (*codec, key.as_ref()) {
                     (WriteCodec::Fernet16, Some(k)) => {
                         self.encoder.fernet16(&compat, k, now / 1000)
                     }
+                    (WriteCodec::Fernet17, Some(k)) => {
+                        // Show what readers will see: the stripped text.
+                        compat = CompatMessage::parse(&compat.to_plaintext_17());
+                        self.encoder.fernet17(&compat, k, now / 1000)
+                    }
+                    // `open` refuses keyed codecs without a key.
                     _ => self.encoder.legacy15(&compat),
                 };
                 *pending_order += 1;
@@ -108,10 +122,7 @@ impl View {
                     pending: 1,
                     order: *pending_order,
                 };
-                let codec = match *codec {
-                    WriteCodec::Legacy15 => Codec::Legacy15,
-                    WriteCodec::Fernet16 => Codec::Fernet16,
-                };
+                let codec = codec.codec();
                 let mut message = compat_message(
                     MessageId::of_compat(codec, line.as_bytes(), &compat),
                     codec,
@@ -235,6 +246,11 @@ struct NativeIo {
 
 struct SharedIo {
     file: RemotePath,
+    /// The codec this client writes.
+    codec: Codec,
+    /// Where the confirmation of an append that may have landed must start, while it has
+    /// not been done.
+    unconfirmed_from: Option<u64>,
     reader: FileReader,
     lock: Option<FileLock>,
     verified: bool,
@@ -258,6 +274,12 @@ pub(crate) struct Engine {
     any_authenticated: bool,
     auth_failures: u64,
     wrong_password_reported: bool,
+    /// Keyless (FTPChat 1.5) lines are reported, not shown: the room writes 1.6 or 1.7.
+    hide_unauthenticated: bool,
+    /// A poll has completed in this run.
+    polled: bool,
+    /// The fingerprint of the shared file's key, saved with the read position.
+    key_check: Option<String>,
     append_attempts: u32,
     clock: Arc<dyn Clock>,
     writer_tag: String,
@@ -268,7 +290,18 @@ pub(crate) struct Engine {
 struct LineItem {
     offset: u64,
     line_id: MessageId,
+    /// The codec the line's first bytes announce (for explaining failures).
+    codec: Option<Codec>,
     result: Result<Record, DecodeError>,
+}
+
+fn undecodable(file: &RemotePath, item: (u64, Option<Codec>), error: DecodeError) -> RoomEvent {
+    RoomEvent::UndecodableLine {
+        file: file.to_string(),
+        offset: item.0,
+        codec: item.1,
+        error,
+    }
 }
 
 /// A `Write` sink that frames and decodes as bytes arrive, so a large file never sits
@@ -296,12 +329,14 @@ impl Write for DecodingSink<'_> {
                 items.push(LineItem {
                     offset,
                     line_id,
+                    codec: crate::format::detect(bytes),
                     result,
                 })
             }
             Frame::TooLong { offset, .. } => items.push(LineItem {
                 offset,
                 line_id: MessageId([0; 16]),
+                codec: None,
                 result: Err(DecodeError::LineTooLong),
             }),
         });
@@ -462,6 +497,52 @@ fn confirm_lines(
     })
 }
 
+/// How a shared file ends, seen before appending to it.
+#[derive(Debug, PartialEq, Eq)]
+enum Tail {
+    /// With LF (or empty) at `end`.
+    EndsWithLf { end: u64 },
+    /// Mid-line, in a line that is not the start of ours.
+    Partial { end: u64 },
+    /// Mid-line, in the first `len` bytes (possibly all) of our line number `line`, which
+    /// start at `start`.
+    OwnPrefix { line: usize, start: u64, len: usize },
+}
+
+/// Reads the end of `path` (at most one of our lines' worth) to tell how it ends; `size`
+/// is the size the server gave just before.
+fn file_tail(
+    t: &dyn Transport,
+    path: &RemotePath,
+    size: u64,
+    ours: &[&[u8]],
+) -> Result<Tail, TransportError> {
+    let longest = ours.iter().map(|l| l.len()).max().unwrap_or(0);
+    let from = size.saturating_sub(longest as u64 + 1);
+    let mut bytes = Vec::new();
+    t.read_from(path, from, &mut bytes)?;
+    let end = from + bytes.len() as u64;
+    if bytes.last().is_none_or(|&b| b == b'\n') {
+        return Ok(Tail::EndsWithLf { end });
+    }
+    let fragment = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(lf) => &bytes[lf + 1..],
+        // No line start within reach: longer than our line, so not ours.
+        None if from > 0 => return Ok(Tail::Partial { end }),
+        None => &bytes[..],
+    };
+    // A line of ours torn just before its LF needs only the LF. (A torn append whose
+    // confirmation failed is retried whole, so the torn line need not be the first.)
+    Ok(match ours.iter().position(|l| l.starts_with(fragment)) {
+        Some(line) => Tail::OwnPrefix {
+            line,
+            start: end - fragment.len() as u64,
+            len: fragment.len(),
+        },
+        None => Tail::Partial { end },
+    })
+}
+
 /// The bytes of one append: an optional leading LF, then each line and LF.
 fn batch_data<'a>(leading_lf: bool, lines: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut data = Vec::new();
@@ -579,9 +660,11 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
         Some(f) => f.load().map_err(RoomError::LocalState)?.unwrap_or_default(),
         None => SavedState::default(),
     };
-    let history_loaded = saved.cursors.is_empty();
+    let mut history_loaded = saved.cursors.is_empty();
+    let mut key_check = None;
 
     let mut header_changed = false;
+    let mut hide_unauthenticated = false;
     let (io, sender, keys, writer_tag, header_text) = match &config.layout {
         Layout::Native { dir } => {
             let room_dir = RemotePath::new(dir)?;
@@ -630,7 +713,7 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
                 clock: HlcClock::new(saved.hlc),
             };
             let keys = Keyring {
-                fernet16: None,
+                fernet: None,
                 native: Some((key, header.room_id)),
             };
             (io, sender, keys, writer.to_hex(), Some(header_text))
@@ -638,25 +721,35 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
         Layout::SharedFile { file, codec, lock } => {
             let path = RemotePath::new(file)?;
             let key = derive(&config.credentials, &config.compat_kdf);
-            if *codec == WriteCodec::Fernet16 && key.is_none() {
-                return Err(RoomError::InvalidConfig(
-                    "FTPChat 1.6 rooms need a password or key".into(),
-                ));
+            if codec.codec().is_authenticated() && key.is_none() {
+                return Err(RoomError::InvalidConfig(format!(
+                    "{} rooms need a password or key",
+                    codec.codec()
+                )));
             }
+            hide_unauthenticated = codec.codec().is_authenticated() && !config.show_unauthenticated;
             if *codec == WriteCodec::Legacy15 {
                 CompatMessage::new(local_timestamp(0, 0), config.display_name.clone(), "")?;
             }
+            key_check = key.as_ref().map(super::state::key_check);
+            // Read with another key than last time: start over, so the first poll learns
+            // whether this key is the room's before anything is written (§9.1).
+            let same_key = saved.key_check.is_none() || saved.key_check == key_check;
             let reader = saved
                 .cursors
                 .get(path.as_str())
+                .filter(|_| same_key)
                 .cloned()
                 .map(FileReader::resume)
                 .unwrap_or_default();
+            history_loaded |= !same_key;
             let lock = lock
                 .then(|| FileLock::new(&path, config.lock_ttl, config.lock_wait))
                 .transpose()?;
             let io = Io::Shared(SharedIo {
                 file: path,
+                codec: codec.codec(),
+                unconfirmed_from: None,
                 reader,
                 lock,
                 verified: false,
@@ -671,7 +764,7 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
                 io,
                 sender,
                 Keyring {
-                    fernet16: key,
+                    fernet: key,
                     native: None,
                 },
                 tag,
@@ -684,6 +777,7 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
     let mut view = View {
         timeline: Timeline::new(),
         outbox: Outbox::new(),
+        held: Vec::new(),
         events: Vec::new(),
         display_name: config.display_name.clone(),
         new_messages: Vec::new(),
@@ -697,28 +791,39 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
     }
     // Unsent messages from an earlier run: back in the outbox and the timeline.
     for out in saved.outbox {
-        if let Ok(record) = decoder.decode_line(out.line.as_bytes()) {
-            let mut message = match &record {
-                Record::Native(r) => match &r.body {
-                    RecordBody::Text(text) => native_message(r, text.clone(), true),
-                    _ => continue,
-                },
-                Record::Compat {
-                    codec,
-                    message,
-                    token_time,
-                } => compat_message(out.id, *codec, message, *token_time),
-            };
+        let message = match decoder.decode_line(out.line.as_bytes()) {
+            Ok(Record::Native(r)) => match &r.body {
+                RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
+                _ => None,
+            },
+            Ok(Record::Compat {
+                codec,
+                message,
+                token_time,
+            }) => Some(compat_message(out.id, codec, &message, token_time)),
+            Err(_) => {
+                // Written under another password than this run's: keep it saved, but never
+                // send it under a key that may be wrong (it would stall FTPChat 1.7 readers).
+                view.held.push(out);
+                continue;
+            }
+        };
+        if let Some(mut message) = message {
             message.status = MessageStatus::Pending;
             message.is_own = true;
             view.timeline.insert(out.key, message);
-            if let (SortKey::File { order, .. }, Sender::Shared { pending_order, .. }) =
-                (&out.key, &mut view.sender)
-            {
-                *pending_order = (*pending_order).max(*order);
-            }
-            view.outbox.push_back(out);
         }
+        if let (SortKey::File { order, .. }, Sender::Shared { pending_order, .. }) =
+            (&out.key, &mut view.sender)
+        {
+            *pending_order = (*pending_order).max(*order);
+        }
+        view.outbox.push_back(out);
+    }
+    if !view.held.is_empty() {
+        view.events.push(RoomEvent::OutboxHeld {
+            messages: view.held.len(),
+        });
     }
     let engine = Engine {
         io,
@@ -730,6 +835,9 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
         any_authenticated: false,
         auth_failures: 0,
         wrong_password_reported: false,
+        hide_unauthenticated,
+        polled: false,
+        key_check,
         append_attempts: config.append_attempts.max(1),
         clock: config.clock.clone(),
         writer_tag,
@@ -740,18 +848,46 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
 
 impl Engine {
     pub fn sync(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
+        if self.key_unproven() {
+            // Read first: the file tells whether our key is the room's before we write.
+            self.poll(t, view)?;
+        }
         // Read even when delivery failed: one stuck message must not stop the room.
         let delivered = self.flush(t, view);
         let polled = self.poll(t, view);
         delivered.and(polled)
     }
 
+    /// A keyed shared file not read yet in this run: read before writing.
+    fn key_unproven(&self) -> bool {
+        matches!(&self.io, Io::Shared(io) if io.codec.is_authenticated()) && !self.polled
+    }
+
+    /// A keyed shared file whose keyed lines all fail authentication: our key is not the
+    /// room's. (An empty file proves nothing wrong.)
+    fn wrong_key(&self) -> bool {
+        matches!(&self.io, Io::Shared(io) if io.codec.is_authenticated())
+            && self.auth_failures > 0
+            && !self.any_authenticated
+    }
+
     /// Delivers the outbox in order, each message exactly once. Messages go in batches:
     /// one append carries up to [`MAX_BATCH_LINES`] lines, and each line is confirmed on
     /// its own, so a torn or partly lost batch resends only what is missing.
     pub fn flush(&mut self, t: &dyn Transport, view: &Mutex<View>) -> Result<(), RoomError> {
+        if self.key_unproven() {
+            self.poll(t, view)?;
+        }
+        if self.wrong_key() {
+            // A line under the wrong key would stop every FTPChat 1.7 reader for good.
+            return Err(RoomError::WrongPassword);
+        }
         let mut failures = 0u32;
         loop {
+            let max_bytes = match self.io {
+                Io::Native(_) => MAX_BATCH_BYTES,
+                Io::Shared(_) => MAX_SHARED_BATCH_BYTES,
+            };
             let batch: Vec<Outgoing> = {
                 let v = lock(view);
                 let mut bytes = 0;
@@ -760,7 +896,7 @@ impl Engine {
                     .take(MAX_BATCH_LINES)
                     .take_while(|o| {
                         bytes += o.line.len() + 1;
-                        bytes <= MAX_BATCH_BYTES || bytes == o.line.len() + 1
+                        bytes <= max_bytes || bytes == o.line.len() + 1
                     })
                     .cloned()
                     .collect()
@@ -882,32 +1018,70 @@ impl Engine {
 
     /// Appends to the shared file and confirms each line by reading the new tail; lines
     /// the server lost come back `false`, so the caller appends them again.
+    ///
+    /// A file that ends mid-line gets a LF first (a blank line, which every FTPChat reader
+    /// skips), unless the partial line is the start of one of our lines, left by an
+    /// append of ours that a dropped connection tore: then the rest of that line completes
+    /// it, so no undecodable fragment of ours stays in the file (FTPChat 1.7 readers stop
+    /// at the first line they cannot decrypt).
     fn deliver_shared(
         t: &dyn Transport,
         io: &mut SharedIo,
         lines: &[&[u8]],
     ) -> Result<Vec<bool>, TransportError> {
-        let size0 = t.size(&io.file)?.unwrap_or(0);
-        let ends_with_lf = if size0 == 0 {
-            true
-        } else if io.verified && io.reader.read_pos() == size0 {
-            io.reader.pending_len() == 0
-        } else {
-            // The reader has not seen the end: look at the last byte (one small read).
-            let mut last = Vec::new();
-            t.read_from(&io.file, size0 - 1, &mut last)?;
-            last.first().is_none_or(|&b| b == b'\n')
+        // An earlier append whose confirmation did not finish may have landed, in part or
+        // whole: look before appending again, so no line is in the file twice (FTPChat
+        // readers show every copy).
+        let mut landed = match io.unconfirmed_from {
+            Some(from) => confirm_lines(t, &io.file, from, lines)?.found,
+            None => vec![false; lines.len()],
         };
-        let data = batch_data(!ends_with_lf, lines.iter().copied());
-        let appended = t.append(&io.file, &data);
-        io.verified = false;
+        let pending: Vec<&[u8]> = lines
+            .iter()
+            .zip(&landed)
+            .filter(|(_, &l)| !l)
+            .map(|(line, _)| *line)
+            .collect();
+        if pending.is_empty() {
+            io.unconfirmed_from = None;
+            return Ok(landed);
+        }
+        let size0 = t.size(&io.file)?.unwrap_or(0);
+        let clean = size0 == 0
+            || (io.verified && io.reader.read_pos() == size0 && io.reader.pending_len() == 0);
+        let tail = if clean {
+            Tail::EndsWithLf { end: size0 }
+        } else {
+            file_tail(t, &io.file, size0, &pending)?
+        };
+        let (data, start) = match tail {
+            Tail::EndsWithLf { end } => (batch_data(false, pending.iter().copied()), end),
+            Tail::Partial { end } => (batch_data(true, pending.iter().copied()), end),
+            Tail::OwnPrefix { line, start, len } => {
+                // The lines before it were in the same torn append, so they are there.
+                let mut data = pending[line][len..].to_vec();
+                data.push(b'\n');
+                data.extend(batch_data(false, pending[line + 1..].iter().copied()));
+                (data, start)
+            }
+        };
         // Confirm from where the reader knows the file reached when that is earlier than
         // SIZE said: a server that overstates SIZE must not hide our own lines.
         let from = match io.reader.read_pos() {
-            0 => size0,
-            seen => seen.min(size0),
+            0 => start,
+            seen => seen.min(start),
         };
-        let landed = confirm_lines(t, &io.file, from, lines)?.found;
+        let from = io
+            .unconfirmed_from
+            .map_or(from, |earlier| earlier.min(from));
+        io.unconfirmed_from = Some(from);
+        let appended = t.append(&io.file, &data);
+        io.verified = false;
+        let found = confirm_lines(t, &io.file, from, lines)?.found;
+        io.unconfirmed_from = None;
+        for (l, f) in landed.iter_mut().zip(found) {
+            *l |= f;
+        }
         if landed.iter().any(|&l| l) {
             io.verified = true;
             return Ok(landed);
@@ -928,6 +1102,7 @@ impl Engine {
             }
         };
         lock(view).events.extend(events);
+        self.polled |= result.is_ok();
         result.map_err(RoomError::from)
     }
 
@@ -992,16 +1167,12 @@ impl Engine {
                             v.insert(key, native_message(&record, text.clone(), own));
                         }
                     }
-                    Ok(_) => events.push(RoomEvent::UndecodableLine {
-                        file: path.to_string(),
-                        offset: item.offset,
-                        error: DecodeError::NotARecord,
-                    }),
-                    Err(error) => events.push(RoomEvent::UndecodableLine {
-                        file: path.to_string(),
-                        offset: item.offset,
-                        error,
-                    }),
+                    Ok(_) => events.push(undecodable(
+                        &path,
+                        (item.offset, item.codec),
+                        DecodeError::NotARecord,
+                    )),
+                    Err(error) => events.push(undecodable(&path, (item.offset, item.codec), error)),
                 }
             }
             drop(v);
@@ -1038,12 +1209,20 @@ impl Engine {
         let mut v = lock(view);
         for item in items {
             match item.result {
+                Ok(Record::Compat { codec, .. })
+                    if !codec.is_authenticated() && self.hide_unauthenticated =>
+                {
+                    events.push(RoomEvent::UnauthenticatedLine {
+                        file: file.to_string(),
+                        offset: item.offset,
+                    })
+                }
                 Ok(Record::Compat {
                     codec,
                     message,
                     token_time,
                 }) => {
-                    if codec == Codec::Fernet16 {
+                    if codec.is_authenticated() {
                         self.any_authenticated = true;
                     }
                     self.file_order += 1;
@@ -1060,16 +1239,12 @@ impl Engine {
                     // Probably the password: one event, not one per line.
                     self.auth_failures += 1;
                 }
-                Ok(_) => events.push(RoomEvent::UndecodableLine {
-                    file: file.to_string(),
-                    offset: item.offset,
-                    error: DecodeError::NotARecord,
-                }),
-                Err(error) => events.push(RoomEvent::UndecodableLine {
-                    file: file.to_string(),
-                    offset: item.offset,
-                    error,
-                }),
+                Ok(_) => events.push(undecodable(
+                    file,
+                    (item.offset, item.codec),
+                    DecodeError::NotARecord,
+                )),
+                Err(error) => events.push(undecodable(file, (item.offset, item.codec), error)),
             }
         }
         if self.auth_failures > 0 && !self.any_authenticated && !self.wrong_password_reported {
@@ -1150,6 +1325,9 @@ impl Engine {
                         token_time,
                     }) = item.result
                     {
+                        if !codec.is_authenticated() && self.hide_unauthenticated {
+                            continue;
+                        }
                         let key = SortKey::File {
                             pending: 0,
                             order: i as u64,
@@ -1172,7 +1350,7 @@ impl Engine {
             return Ok(());
         };
         let mut saved = SavedState {
-            outbox: view.outbox.iter().cloned().collect(),
+            outbox: view.outbox.iter().chain(&view.held).cloned().collect(),
             header: self.header_text.clone(),
             ..Default::default()
         };
@@ -1196,6 +1374,7 @@ impl Engine {
             (Io::Shared(io), _) => {
                 saved.writer = WriterId::from_hex(&self.writer_tag);
                 saved.cursors.insert(io.file.to_string(), io.reader.state());
+                saved.key_check = self.key_check.clone();
             }
             _ => {}
         }

@@ -28,7 +28,7 @@ pub use config::{
 pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
 use crate::crypto::KdfError;
-use crate::format::{compat::CompatEncodeError, DecodeError, HeaderError};
+use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
 use crate::log::{Message, MessageId};
 use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
 use engine::Engine;
@@ -47,7 +47,9 @@ pub enum RoomError {
     /// retry may work. Unsent messages stay in the outbox.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// The password does not open this room.
+    /// The password does not open this room. In a shared file: lines fail authentication
+    /// and none succeeds, so nothing is written (a line under the wrong key would stop
+    /// FTPChat 1.7 readers).
     #[error("wrong password for this room")]
     WrongPassword,
     /// The room header is invalid or hostile (e.g. absurd KDF parameters).
@@ -109,18 +111,30 @@ impl RoomError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RoomEvent {
-    /// A line that is not a record or did not decode; reported once, skipped.
+    /// A line that is not a record or did not decode; reported once, skipped. Its
+    /// `Display` names the likely cause ([`likely_cause`]).
     UndecodableLine {
         /// The file it is in.
         file: String,
         /// Its byte offset.
         offset: u64,
+        /// The codec its first bytes announce, if any.
+        codec: Option<Codec>,
         /// Why.
         error: DecodeError,
     },
+    /// A FTPChat 1.5 line in a shared file whose room writes 1.6 or 1.7: it has no key,
+    /// so anyone with write access could have written it under any name. Not shown
+    /// unless [`RoomConfig::show_unauthenticated`] is set.
+    UnauthenticatedLine {
+        /// The file it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+    },
     /// Lines in a shared file fail authentication and none has succeeded: the password
-    /// (or the 1.6 KDF parameters) are probably wrong. Reported once, instead of one
-    /// event per line.
+    /// (or the 1.6/1.7 KDF parameters) are probably wrong. Reported once, instead of one
+    /// event per line; [`Room::sync`] fails with [`RoomError::WrongPassword`] meanwhile.
     WrongPassword {
         /// How many lines failed so far.
         failed_lines: u64,
@@ -157,6 +171,13 @@ pub enum RoomEvent {
     HeaderChanged,
     /// An expired shared-file lock (a crashed client's) was removed.
     StaleLockRemoved,
+    /// Unsent messages saved by an earlier run do not decode under this run's password:
+    /// they stay saved, unsent, and go out when the room is opened with the password they
+    /// were written under.
+    OutboxHeld {
+        /// How many.
+        messages: usize,
+    },
     /// A file could not be read (gone, or not readable); the others still are.
     UnreadableFile {
         /// The file.
@@ -166,6 +187,87 @@ pub enum RoomEvent {
     },
     /// From the transport: TLS fallback, reconnects.
     Transport(TransportEvent),
+}
+
+/// The likely cause of an undecodable line, in words for a user: which client's line it
+/// looks like and what probably went wrong.
+pub fn likely_cause(codec: Option<Codec>, error: &DecodeError) -> String {
+    use DecodeError as E;
+    match (codec, error) {
+        (_, E::LineTooLong) => error.to_string(),
+        (Some(Codec::Native), E::WrongKeyOrTampered) => {
+            "looks like an ftpchat record under another room key, or an altered record".into()
+        }
+        (Some(c), E::WrongKeyOrTampered) => {
+            format!("looks like {c} with another password (or salt), or an altered line")
+        }
+        (Some(c), E::NoKey(_)) => format!("looks like {c}, but this room has no password"),
+        (Some(c), E::NotARecord | E::BadToken(_)) => {
+            format!("starts like {c} but is malformed (a torn or altered line)")
+        }
+        (Some(c), E::UnsupportedVersion { .. }) => {
+            format!("starts like {c} but has an unknown version ({error})")
+        }
+        (Some(c), E::TooLarge) => {
+            format!("{c} line that decompresses past the limit (a decompression bomb)")
+        }
+        (Some(c), E::Compression(_) | E::InvalidUtf8 | E::Malformed(_)) => {
+            format!("{c} line that decrypts but whose content is corrupt ({error})")
+        }
+        (Some(c), E::ForeignRoom) => format!("{c} record of another room"),
+        (None, _) => "not a line of FTPChat 1.5, 1.6, 1.7 or ftpchat".into(),
+    }
+}
+
+impl std::fmt::Display for RoomEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoomEvent::UndecodableLine {
+                file,
+                offset,
+                codec,
+                error,
+            } => write!(
+                f,
+                "{file} at byte {offset}: {}",
+                likely_cause(*codec, error)
+            ),
+            RoomEvent::UnauthenticatedLine { file, offset } => write!(
+                f,
+                "{file} at byte {offset}: a keyless FTPChat 1.5 line (anyone with write \
+                 access could have written it); not shown"
+            ),
+            RoomEvent::WrongPassword { failed_lines } => write!(
+                f,
+                "{failed_lines} lines fail authentication and none succeeds: wrong password \
+                 (or salt/iterations)"
+            ),
+            RoomEvent::ForeignRecord { file, offset } => {
+                write!(
+                    f,
+                    "{file} at byte {offset}: a record of another writer, skipped"
+                )
+            }
+            RoomEvent::ReplayedRecord { file, offset } => {
+                write!(f, "{file} at byte {offset}: a replayed record, dropped")
+            }
+            RoomEvent::FileReplaced { file } => write!(f, "{file} was replaced; re-read"),
+            RoomEvent::DeliveryRetry { attempt, error } => {
+                write!(f, "delivery attempt {attempt} failed: {error}")
+            }
+            RoomEvent::HeaderChanged => f.write_str("the room header changed"),
+            RoomEvent::StaleLockRemoved => f.write_str("an expired chat file lock was removed"),
+            RoomEvent::OutboxHeld { messages } => write!(
+                f,
+                "{messages} unsent messages were written under another password; they stay \
+                 saved and go out when the room is opened with that password"
+            ),
+            RoomEvent::UnreadableFile { file, error } => {
+                write!(f, "{file} cannot be read: {error}")
+            }
+            RoomEvent::Transport(e) => write!(f, "{e:?}"),
+        }
+    }
 }
 
 /// What a [`Room::sync`] brought.

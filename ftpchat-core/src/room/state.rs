@@ -12,6 +12,7 @@
 //! cursor <base64url file name> <committed offset> <base64url overlap>
 //! seq-seen <base64url log name> <highest seq accepted>
 //! outbox <message id hex> <sort key> <line>
+//! key-check <16 hex>
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +47,22 @@ pub(crate) struct SavedState {
     pub header: Option<String>,
     /// Highest sequence number accepted per native log (replay protection).
     pub max_seq: BTreeMap<String, u64>,
+    /// Which key read the shared file up to the saved position ([`key_check`]): a run with
+    /// another key must read the file again to learn whether that key is the room's.
+    pub key_check: Option<String>,
+}
+
+/// A short fingerprint of a key for the state file: 8 bytes of SHA-256 under a domain
+/// string. It lets no one decrypt anything the state file does not already hold.
+pub(crate) fn key_check(key: &crate::crypto::FernetKey) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"ftpchat state key check\0");
+    hash.update(key.to_base64().as_bytes());
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 const MAGIC: &str = "ftpchat-state 1";
@@ -107,6 +124,9 @@ impl SavedState {
         for (name, seq) in &self.max_seq {
             out += &format!("seq-seen {} {seq}\n", B64.encode(name));
         }
+        if let Some(check) = &self.key_check {
+            out += &format!("key-check {check}\n");
+        }
         for o in &self.outbox {
             out += &format!(
                 "outbox {} {} {}\n",
@@ -145,6 +165,7 @@ impl SavedState {
                     let name = String::from_utf8(B64.decode(f.next()?).ok()?).ok()?;
                     s.max_seq.insert(name, f.next()?.parse().ok()?);
                 }
+                "key-check" => s.key_check = Some(f.next()?.to_owned()),
                 "outbox" => s.outbox.push(Outgoing {
                     id: MessageId::from_hex(f.next()?)?,
                     key: key_from_text(f.next()?)?,

@@ -104,7 +104,7 @@ pub fn vector_keyring() -> ftpchat_core::format::Keyring {
     let k16 = unhex::<32>("2cce5b17d0746f2fc193684ffff4aa5f15d8d3592b61ba9c4bee2eea669905a1");
     let k2 = unhex::<32>("95b925f8633f8c9bb29295e0b3c6583123fbc15cededfb18b07225378ae873c0");
     Keyring {
-        fernet16: Some(FernetKey::from_bytes(&k16)),
+        fernet: Some(FernetKey::from_bytes(&k16)),
         native: Some((
             FernetKey::from_bytes(&k2),
             RoomId(unhex::<16>("0f1e2d3c4b5a69788796a5b4c3d2e1f0")),
