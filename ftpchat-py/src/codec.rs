@@ -29,7 +29,8 @@ pub(crate) fn bytes_or_str(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(b.as_bytes().to_vec())
 }
 
-/// The 1.6 KDF parameters: ftpchat's defaults where not given.
+/// The FTPChat 1.6/1.7 KDF parameters: the real clients' (`FTPCHAT_SALT`,
+/// `FTPCHAT_ITERATIONS`) where not given.
 pub(crate) fn compat_kdf(
     salt: Option<Vec<u8>>,
     iterations: Option<u64>,
@@ -71,9 +72,10 @@ fn now_secs() -> u64 {
     SystemClock.now_ms() / 1000
 }
 
-/// Derives the Fernet key of a password as FTPChat 1.6 does: PBKDF2-HMAC-SHA256 (UTF-8
-/// password, salt, iterations, 32 bytes), returned as URL-safe base64 (the form
-/// `cryptography.fernet.Fernet` takes). The GIL is released while deriving.
+/// Derives the Fernet key of a password as FTPChat 1.6 and 1.7 do: PBKDF2-HMAC-SHA256
+/// (UTF-8 password, salt, iterations, 32 bytes; by default the real clients' salt and
+/// iterations), returned as URL-safe base64 (the form `cryptography.fernet.Fernet` takes).
+/// The GIL is released while deriving.
 #[pyfunction]
 #[pyo3(signature = (password, salt = None, iterations = None))]
 pub(crate) fn derive_key(
@@ -100,8 +102,9 @@ pub(crate) fn decode_15(line: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(compat::decode_legacy(trim_eol(&line), &mut Inflater::new()).map_err(Failure::from)?)
 }
 
-/// Encodes a plaintext as a FTPChat 1.6 line (a Fernet token of the zlib-compressed text,
-/// no newline), with `key` or a key derived from `password`, `salt` and `iterations`.
+/// Encodes a plaintext as a FTPChat 1.6 line (no newline): standard base64 of the Fernet
+/// token of the zlib-compressed text, as the real 1.6 client writes it (lines start
+/// `Z0FBQUFB`), with `key` or a key derived from `password`, `salt` and `iterations`.
 #[pyfunction]
 #[pyo3(signature = (plaintext, *, password = None, key = None, salt = None, iterations = None, timestamp = None))]
 pub(crate) fn encode_16(
@@ -115,7 +118,7 @@ pub(crate) fn encode_16(
 ) -> PyResult<String> {
     let key = key_from(py, password, key, salt_arg(salt)?, iterations)?;
     let now = timestamp.unwrap_or_else(now_secs);
-    Ok(compat::encode_fernet(
+    Ok(compat::encode_fernet16(
         plaintext,
         &key,
         now,
@@ -123,11 +126,54 @@ pub(crate) fn encode_16(
     ))
 }
 
-/// Decodes a FTPChat 1.6 line to its plaintext; raises `WrongPassword` (wrong key or
-/// altered line) or `CorruptRecord`.
+/// Decodes a FTPChat 1.6 line (base64 of a Fernet token) to its plaintext; raises
+/// `WrongPassword` (wrong key or altered line) or `CorruptRecord`.
 #[pyfunction]
 #[pyo3(signature = (line, *, password = None, key = None, salt = None, iterations = None))]
 pub(crate) fn decode_16(
+    py: Python<'_>,
+    line: &Bound<'_, PyAny>,
+    password: Option<String>,
+    key: Option<String>,
+    salt: Option<&Bound<'_, PyAny>>,
+    iterations: Option<u64>,
+) -> PyResult<String> {
+    let line = bytes_or_str(line)?;
+    let key = key_from(py, password, key, salt_arg(salt)?, iterations)?;
+    let (text, _time) = compat::decode_fernet16(trim_eol(&line), &key, &mut Inflater::new())
+        .map_err(Failure::from)?;
+    Ok(text)
+}
+
+/// Encodes a plaintext as a FTPChat 1.7 line (no newline): the Fernet token of the
+/// zlib-compressed text with trailing white space removed (Python's `rstrip()`), as the
+/// real 1.7 client writes it (lines start `gAAAAA`).
+#[pyfunction]
+#[pyo3(signature = (plaintext, *, password = None, key = None, salt = None, iterations = None, timestamp = None))]
+pub(crate) fn encode_17(
+    py: Python<'_>,
+    plaintext: &str,
+    password: Option<String>,
+    key: Option<String>,
+    salt: Option<&Bound<'_, PyAny>>,
+    iterations: Option<u64>,
+    timestamp: Option<u64>,
+) -> PyResult<String> {
+    let key = key_from(py, password, key, salt_arg(salt)?, iterations)?;
+    let now = timestamp.unwrap_or_else(now_secs);
+    Ok(compat::encode_fernet(
+        compat::rstrip(plaintext),
+        &key,
+        now,
+        &mut Deflater::new(),
+    ))
+}
+
+/// Decodes a FTPChat 1.7 line (a Fernet token) to its plaintext; raises `WrongPassword`
+/// (wrong key or altered line) or `CorruptRecord`.
+#[pyfunction]
+#[pyo3(signature = (line, *, password = None, key = None, salt = None, iterations = None))]
+pub(crate) fn decode_17(
     py: Python<'_>,
     line: &Bound<'_, PyAny>,
     password: Option<String>,

@@ -31,8 +31,16 @@ fn codec_member(codec: Codec) -> &'static str {
     match codec {
         Codec::Legacy15 => "FTPCHAT_15",
         Codec::Fernet16 => "FTPCHAT_16",
+        Codec::Fernet17 => "FTPCHAT_17",
         _ => "NATIVE",
     }
+}
+
+/// A `ftpchat.Codec` member.
+fn codec_value<'py>(py: Python<'py>, codec: Codec) -> PyResult<Bound<'py, PyAny>> {
+    py.import(TYPES_MODULE)?
+        .getattr("Codec")?
+        .getattr(codec_member(codec))
 }
 
 /// A `ftpchat.Message`.
@@ -52,10 +60,7 @@ pub(crate) fn message<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py, 
         m.local_time.as_ref().and_then(naive_from_legacy),
     )?;
     kwargs.set_item("status", types.getattr("MessageStatus")?.getattr(status)?)?;
-    kwargs.set_item(
-        "codec",
-        types.getattr("Codec")?.getattr(codec_member(m.codec))?,
-    )?;
+    kwargs.set_item("codec", codec_value(py, m.codec)?)?;
     kwargs.set_item("is_own", m.is_own)?;
     types.getattr("Message")?.call((), Some(&kwargs))
 }
@@ -69,90 +74,94 @@ pub(crate) fn messages<'py>(py: Python<'py>, ms: &[Message]) -> PyResult<Bound<'
     PyTuple::new(py, items)
 }
 
-/// What an event is, as `(kind, description, file, offset)`.
-fn describe_event(e: &RoomEvent) -> (&'static str, String, Option<&str>, Option<u64>) {
+/// What an event is about: its kind, and its file, offset and codec when it has them.
+struct EventParts<'a> {
+    kind: &'static str,
+    file: Option<&'a str>,
+    offset: Option<u64>,
+    codec: Option<Codec>,
+}
+
+impl<'a> EventParts<'a> {
+    fn new(kind: &'static str) -> Self {
+        EventParts {
+            kind,
+            file: None,
+            offset: None,
+            codec: None,
+        }
+    }
+
+    fn at(mut self, file: &'a str, offset: Option<u64>) -> Self {
+        self.file = Some(file);
+        self.offset = offset;
+        self
+    }
+}
+
+fn event_parts(e: &RoomEvent) -> EventParts<'_> {
     match e {
-        RoomEvent::UndecodableLine { file, offset, .. } => (
-            "undecodable_line",
-            e.to_string(),
-            Some(file),
-            Some(*offset),
-        ),
-        RoomEvent::WrongPassword { failed_lines } => (
-            "wrong_password",
-            format!(
-                "{failed_lines} line(s) failed authentication and none succeeded: \
-                 wrong password or 1.6 salt/iterations?"
-            ),
-            None,
-            None,
-        ),
-        RoomEvent::ForeignRecord { file, offset } => (
-            "foreign_record",
-            format!("{file} at byte {offset}: a record from another writer's log, skipped"),
-            Some(file),
-            Some(*offset),
-        ),
-        RoomEvent::FileReplaced { file } => (
-            "file_replaced",
-            format!("{file} shrank or changed and is read again"),
-            Some(file),
-            None,
-        ),
-        RoomEvent::DeliveryRetry { attempt, error } => (
-            "delivery_retry",
-            format!("delivery attempt {attempt} failed: {error}"),
-            None,
-            None,
-        ),
-        RoomEvent::StaleLockRemoved => (
-            "stale_lock_removed",
-            "an expired chat-file lock was removed".to_owned(),
-            None,
-            None,
-        ),
-        RoomEvent::ReplayedRecord { file, offset } => (
-            "replayed_record",
-            format!("a record already read before a restart appeared again in {file} at {offset}; dropped"),
-            Some(file),
-            Some(*offset),
-        ),
-        RoomEvent::UnreadableFile { file, error } => (
-            "unreadable_file",
-            format!("{file} could not be read: {error}"),
-            Some(file),
-            None,
-        ),
-        RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => (
-            "tls_fallback",
-            format!("TLS unavailable, the connection is NOT encrypted: {reason}"),
-            None,
-            None,
-        ),
-        RoomEvent::Transport(TransportEvent::Reconnected { attempts }) => (
-            "reconnected",
-            format!("reconnected after {attempts} attempt(s)"),
-            None,
-            None,
-        ),
-        RoomEvent::Transport(TransportEvent::Retrying { operation, error }) => (
-            "retrying",
-            format!("retrying {operation}: {error}"),
-            None,
-            None,
-        ),
-        other => ("other", format!("{other:?}"), None, None),
+        RoomEvent::UndecodableLine {
+            file,
+            offset,
+            codec,
+            ..
+        } => EventParts {
+            codec: *codec,
+            ..EventParts::new("undecodable_line").at(file, Some(*offset))
+        },
+        RoomEvent::UnauthenticatedLine { file, offset } => {
+            EventParts::new("unauthenticated_line").at(file, Some(*offset))
+        }
+        RoomEvent::WrongPassword { .. } => EventParts::new("wrong_password"),
+        RoomEvent::ForeignRecord { file, offset } => {
+            EventParts::new("foreign_record").at(file, Some(*offset))
+        }
+        RoomEvent::FileReplaced { file } => EventParts::new("file_replaced").at(file, None),
+        RoomEvent::DeliveryRetry { .. } => EventParts::new("delivery_retry"),
+        RoomEvent::HeaderChanged => EventParts::new("header_changed"),
+        RoomEvent::StaleLockRemoved => EventParts::new("stale_lock_removed"),
+        RoomEvent::OutboxHeld { .. } => EventParts::new("outbox_held"),
+        RoomEvent::ReplayedRecord { file, offset } => {
+            EventParts::new("replayed_record").at(file, Some(*offset))
+        }
+        RoomEvent::UnreadableFile { file, .. } => EventParts::new("unreadable_file").at(file, None),
+        RoomEvent::Transport(TransportEvent::TlsFallback { .. }) => EventParts::new("tls_fallback"),
+        RoomEvent::Transport(TransportEvent::Reconnected { .. }) => EventParts::new("reconnected"),
+        RoomEvent::Transport(TransportEvent::Retrying { .. }) => EventParts::new("retrying"),
+        _ => EventParts::new("other"),
+    }
+}
+
+/// A sentence about the event: the core's own, except for transport events (the core
+/// shows those in debug form).
+fn describe_event(e: &RoomEvent) -> String {
+    match e {
+        RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => {
+            format!("TLS unavailable, the connection is NOT encrypted: {reason}")
+        }
+        RoomEvent::Transport(TransportEvent::Reconnected { attempts }) => {
+            format!("reconnected after {attempts} attempt(s)")
+        }
+        RoomEvent::Transport(TransportEvent::Retrying { operation, error }) => {
+            format!("retrying {operation}: {error}")
+        }
+        other => other.to_string(),
     }
 }
 
 /// A `ftpchat.Event`.
 pub(crate) fn event<'py>(py: Python<'py>, e: &RoomEvent) -> PyResult<Bound<'py, PyAny>> {
-    let (kind, description, file, offset) = describe_event(e);
+    let parts = event_parts(e);
     let kwargs = PyDict::new(py);
-    kwargs.set_item("kind", kind)?;
-    kwargs.set_item("description", description)?;
-    kwargs.set_item("file", file)?;
-    kwargs.set_item("offset", offset)?;
+    kwargs.set_item("kind", parts.kind)?;
+    kwargs.set_item("description", describe_event(e))?;
+    kwargs.set_item("file", parts.file)?;
+    kwargs.set_item("offset", parts.offset)?;
+    kwargs.set_item(
+        "codec",
+        parts.codec.map(|c| codec_value(py, c)).transpose()?,
+    )?;
     py.import(TYPES_MODULE)?
         .getattr("Event")?
         .call((), Some(&kwargs))

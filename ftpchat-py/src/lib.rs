@@ -29,8 +29,8 @@ use pyo3::prelude::*;
 mod ftpchat_native {
     #[pymodule_export]
     use crate::codec::{
-        decode_15, decode_16, derive_key, encode_15, encode_16, fernet_decrypt, fernet_encrypt,
-        format_plaintext, parse_plaintext,
+        decode_15, decode_16, decode_17, derive_key, encode_15, encode_16, encode_17,
+        fernet_decrypt, fernet_encrypt, format_plaintext, parse_plaintext,
     };
     #[pymodule_export]
     use crate::room::{open, PyRoom};
@@ -44,12 +44,16 @@ mod ftpchat_native {
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("MAX_TEXT_LEN", ftpchat_core::room::MAX_TEXT_LEN)?;
         m.add("MAX_NAME_LEN", ftpchat_core::room::MAX_NAME_LEN)?;
-        let kdf = ftpchat_core::room::default_compat_kdf();
+        // The real FTPChat 1.6 and 1.7 clients' key derivation (the defaults of shared
+        // rooms and of the 1.6/1.7 codec functions).
         m.add(
-            "DEFAULT_16_SALT",
-            pyo3::types::PyBytes::new(m.py(), kdf.salt()),
+            "FTPCHAT_SALT",
+            pyo3::types::PyBytes::new(m.py(), ftpchat_core::format::FTPCHAT_SALT),
         )?;
-        m.add("DEFAULT_16_ITERATIONS", kdf.iterations())?;
+        m.add(
+            "FTPCHAT_ITERATIONS",
+            ftpchat_core::format::FTPCHAT_ITERATIONS,
+        )?;
         m.add(
             "DEFAULT_NATIVE_ITERATIONS",
             ftpchat_core::crypto::KdfParams::DEFAULT_ITERATIONS,

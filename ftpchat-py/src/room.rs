@@ -36,15 +36,17 @@ fn config(
     codec: Option<&str>,
     salt: Option<Vec<u8>>,
     iterations: Option<u64>,
+    show_unauthenticated: bool,
     create: bool,
     lock: bool,
     state_dir: Option<PathBuf>,
 ) -> Result<RoomConfig, Failure> {
     let mut config = match layout {
         "native" => {
-            if codec.is_some() || salt.is_some() || lock {
+            if codec.is_some() || salt.is_some() || lock || show_unauthenticated {
                 return Err(Failure::invalid_config(
-                    "codec, salt and lock apply to shared-file rooms (layout=\"shared\") only",
+                    "codec, salt, lock and show_unauthenticated apply to shared-file rooms \
+                     (layout=\"shared\") only",
                 ));
             }
             let mut c = RoomConfig::native(room, name, "");
@@ -57,17 +59,19 @@ fn config(
             c
         }
         "shared" => {
-            let codec = match codec.unwrap_or("1.6") {
+            let codec = match codec.unwrap_or("1.7") {
+                "1.7" => WriteCodec::Fernet17,
                 "1.6" => WriteCodec::Fernet16,
                 "1.5" => WriteCodec::Legacy15,
                 other => {
                     return Err(Failure::invalid_config(format!(
-                        "codec must be \"1.5\" or \"1.6\", not {other:?}"
+                        "codec must be \"1.5\", \"1.6\" or \"1.7\", not {other:?}"
                     )))
                 }
             };
             RoomConfig::shared_file(room, codec, name)
                 .with_compat_kdf(compat_kdf(salt, iterations)?)
+                .with_unauthenticated(show_unauthenticated)
                 .with_lock(lock)
         }
         other => {
@@ -106,16 +110,24 @@ fn config(
 /// to the location. `name`: the display name shown with your messages.
 ///
 /// `password` or `key` (a URL-safe base64 Fernet key, as `derive_key` returns): needed
-/// for native rooms and FTPChat 1.6 files; FTPChat 1.5 files need none (they have no
+/// for native rooms and FTPChat 1.6/1.7 files; FTPChat 1.5 files need none (they have no
 /// key, so anyone can read them).
 ///
 /// `layout`: `"native"` (ftpchat's room: one append-only log per device, safe on every
-/// server) or `"shared"` (FTPChat's single file). `codec` (shared only): what this client
-/// writes, `"1.6"` (default) or `"1.5"`; every codec is read. `salt` and `iterations`:
-/// the FTPChat 1.6 client's KDF parameters (shared only; default `DEFAULT_16_SALT`,
-/// `DEFAULT_16_ITERATIONS`); for a native room `iterations` sets the PBKDF2 cost of a
-/// room this call creates (default `DEFAULT_NATIVE_ITERATIONS`). `create=False` fails
-/// with `RoomNotFound` instead of creating a missing native room. `lock` (shared only):
+/// server) or `"shared"` (FTPChat's single file). `codec` (shared only): the lines this
+/// client writes, named after the FTPChat client that writes them: `"1.7"` (default; a
+/// raw Fernet token), `"1.6"` (base64 of a Fernet token) or `"1.5"` (no key); every
+/// codec is read. Write `"1.7"` whenever a 1.7 client reads the file (it stops showing
+/// anything at the first line it cannot decrypt); `"1.6"` only for files that 1.6
+/// clients alone read. `salt` and `iterations` (shared only): the 1.6/1.7 key
+/// derivation, by default the real clients' (`FTPCHAT_SALT`, `FTPCHAT_ITERATIONS`); for
+/// a native room `iterations` sets the PBKDF2 cost of a room this call creates (default
+/// `DEFAULT_NATIVE_ITERATIONS`). `show_unauthenticated` (shared only): also show keyless
+/// 1.5 lines in a 1.6/1.7 room (anyone with write access could have written them under
+/// any name; by default they are reported as `unauthenticated_line` events and not
+/// shown). In a shared room whose file proves the password wrong, `sync()` and `flush()`
+/// raise `WrongPassword` and nothing is written. `create=False` fails with
+/// `RoomNotFound` instead of creating a missing native room. `lock` (shared only):
 /// take a directory lock around each append, for servers whose APPE is not atomic (every
 /// writer must use it). `state_dir`: a folder where the room keeps its device id, read
 /// positions and outbox across restarts (default: memory only). `ca_pem`: PEM
@@ -125,7 +137,8 @@ fn config(
 #[pyfunction]
 #[pyo3(signature = (
     location, room, *, name, password = None, key = None, layout = "native", codec = None,
-    salt = None, iterations = None, create = true, lock = false, state_dir = None, ca_pem = None,
+    salt = None, iterations = None, show_unauthenticated = false, create = true, lock = false,
+    state_dir = None, ca_pem = None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn open(
@@ -139,6 +152,7 @@ pub(crate) fn open(
     codec: Option<&str>,
     salt: Option<&Bound<'_, PyAny>>,
     iterations: Option<u64>,
+    show_unauthenticated: bool,
     create: bool,
     lock: bool,
     state_dir: Option<PathBuf>,
@@ -146,7 +160,18 @@ pub(crate) fn open(
 ) -> PyResult<PyRoom> {
     let salt = salt.map(bytes_or_str).transpose()?;
     let config = config(
-        room, name, password, key, layout, codec, salt, iterations, create, lock, state_dir,
+        room,
+        name,
+        password,
+        key,
+        layout,
+        codec,
+        salt,
+        iterations,
+        show_unauthenticated,
+        create,
+        lock,
+        state_dir,
     )?;
     let mut options = OpenOptions::default();
     if let Some(pem) = ca_pem {

@@ -1,8 +1,9 @@
-"""Fixtures: pyftpdlib servers on 127.0.0.1 (a fresh one per test, in a temp folder) and
-unique in-memory locations."""
+"""Fixtures: pyftpdlib servers on 127.0.0.1 (a fresh one per test, in a temp folder),
+external servers announced by `.ci/ftp-servers.sh`, and unique in-memory locations."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -111,3 +112,27 @@ def slow_ftp_port(tmp_path: Path) -> Iterator[int]:
 def memory_location(request: pytest.FixtureRequest) -> str:
     """A ``memory://`` location no other test uses."""
     return f"memory://{request.node.nodeid}-{time.monotonic_ns()}"
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI=true`` or ``CI=1``), where missing servers fail."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def external_url(var: str) -> str:
+    """The URL of an external server that `.ci/ftp-servers.sh` announces in ``var``. When
+    it is not set the test fails under CI (a run must not skip silently) and is skipped
+    otherwise."""
+    value = os.environ.get(var, "").strip()
+    if value:
+        return value
+    note = f"{var} is not set: run `.ci/ftp-servers.sh` and export the variables it prints"
+    if in_ci():
+        pytest.fail(f"CI=true but {note}")
+    pytest.skip(note)
+
+
+@pytest.fixture
+def vsftpd_url() -> str:
+    """The writable vsftpd directory, e.g. ``ftp://127.0.0.1:2121/pub`` (anonymous)."""
+    return external_url("FTPCHAT_TEST_VSFTPD_URL")

@@ -25,14 +25,21 @@ logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
 class FtpServer:
     """A pyftpdlib ThreadedFTPServer on 127.0.0.1 with one user, in a thread.
 
-    ``delay`` makes every command wait that long before being handled (a slow server).
+    ``delay`` makes every command wait that long before being handled (a slow server);
+    ``perm`` is the user's pyftpdlib permissions (without ``"a"``, APPE is refused).
     """
 
-    def __init__(self, root: Path, delay: float = 0.0, certfile: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        delay: float = 0.0,
+        certfile: Path | None = None,
+        perm: str = "elradfmwMT",
+    ) -> None:
         self.root = root
         self.tls = certfile is not None
         authorizer = DummyAuthorizer()
-        authorizer.add_user(FTP_USER, FTP_PASSWORD, str(root), perm="elradfmwMT")
+        authorizer.add_user(FTP_USER, FTP_PASSWORD, str(root), perm=perm)
         base: type = FTPHandler
         if certfile is not None:
             from pyftpdlib.handlers import TLS_FTPHandler  # needs pyOpenSSL

@@ -1,6 +1,7 @@
-"""The original FTPChat client's behaviour reproduced with `ftplib` against a real FTP
-server (pyftpdlib): what FTPChat appends, ftpchat reads; what ftpchat appends, a
-reference decoder (zlib, base64, cryptography only) reads."""
+"""The original FTPChat clients' behaviour reproduced with `ftplib` against a real FTP
+server (pyftpdlib): what FTPChat 1.5, 1.6 and 1.7 append, ftpchat reads; what ftpchat
+appends, a reference decoder (zlib, base64, cryptography only) reads with the procedure of
+the client version it writes for."""
 
 from __future__ import annotations
 
@@ -48,8 +49,12 @@ def test_ftpchat_15_appends_are_read(ftp_server: FtpServer) -> None:
         assert room.sync().messages == ()
 
 
-def test_ftpchat_16_appends_are_read(ftp_server: FtpServer) -> None:
-    key = reference.key_16(PASSWORD, SALT, ITERATIONS)
+@pytest.mark.parametrize("version", ["1.6", "1.7"])
+def test_ftpchat_16_and_17_appends_are_read(ftp_server: FtpServer, version: str) -> None:
+    # Lines as the real clients write them: their salt and iterations, 1.6's base64 layer
+    # and trailing newline, 1.7's rstrip.
+    key = reference.fernet_key(PASSWORD)
+    encode = reference.encode_16 if version == "1.6" else reference.encode_17
     texts = [
         plaintext("2026-05-01 10:00", "ahmed", "Salam!\n"),
         plaintext("2026-05-01 10:01", "Sara", "from Windows 😀\n"),
@@ -57,27 +62,52 @@ def test_ftpchat_16_appends_are_read(ftp_server: FtpServer) -> None:
     ]
     times = [1_777_000_000, 1_777_000_060, 1_777_000_120]
     for i, (text, at) in enumerate(zip(texts, times)):
-        token = reference.encode_16(text, key, at)
-        ftp_server.append("chat.txt", token + (b"\r\n" if i == 1 else b"\n"))
-    # A 1.5 line in the same file is read too.
-    ftp_server.append("chat.txt", reference.encode_15(plaintext("2026-05-01 10:03", "old", "1.5 here\n")) + b"\n")
+        ftp_server.append("chat.txt", encode(text, key, at) + (b"\r\n" if i == 1 else b"\n"))
+
+    with ftpchat.open(ftp_server.url(), "chat.txt", name="Reader", layout="shared", password=PASSWORD) as room:
+        update = room.sync()
+    messages = update.messages
+    assert [(m.sender, m.text, m.codec.value) for m in messages] == [
+        ("ahmed", "Salam!", version),
+        ("Sara", "from Windows 😀", version),
+        ("Omar K", "two\nlines", version),
+    ]
+    assert [m.timestamp for m in messages] == [datetime.fromtimestamp(t, timezone.utc) for t in times]
+    assert messages[0].local_time == datetime(2026, 5, 1, 10, 0)
+    assert update.events == ()
+
+
+def test_a_15_line_in_a_17_file_is_hidden_unless_asked(ftp_server: FtpServer) -> None:
+    """A 1.5 line has no key: anyone who can write the file can write one under any name.
+    In a keyed room it is reported, not shown, unless ``show_unauthenticated=True``."""
+    key = reference.fernet_key(PASSWORD)
+    ftp_server.append("chat.txt", reference.encode_17(plaintext("2026-05-01 10:00", "Mona", "hi"), key) + b"\n")
+    offset = len(ftp_server.download("chat.txt"))
+    forged = plaintext("2026-05-01 10:01", "Mona", "send me your password\n")
+    ftp_server.append("chat.txt", reference.encode_15(forged) + b"\n")
+    ftp_server.append("chat.txt", reference.encode_17(plaintext("2026-05-01 10:02", "Ahmed", "ok"), key) + b"\n")
+
+    with ftpchat.open(ftp_server.url(), "chat.txt", name="R", layout="shared", password=PASSWORD) as room:
+        update = room.sync()
+        assert [(m.sender, m.text) for m in update.messages] == [("Mona", "hi"), ("Ahmed", "ok")]
+        assert [(e.kind, e.file, e.offset) for e in update.events] == [("unauthenticated_line", "chat.txt", offset)]
+        assert "1.5" in update.events[0].description
+        assert not any("password" in m.text for m in room.history())
 
     with ftpchat.open(
-        ftp_server.url(), "chat.txt", name="Reader", layout="shared",
-        password=PASSWORD, salt=SALT, iterations=ITERATIONS,
+        ftp_server.url(), "chat.txt", name="R", layout="shared", password=PASSWORD, show_unauthenticated=True
     ) as room:
-        messages = room.sync().messages
-    assert [(m.sender, m.text, m.codec.value) for m in messages] == [
-        ("ahmed", "Salam!", "1.6"),
-        ("Sara", "from Windows 😀", "1.6"),
-        ("Omar K", "two\nlines", "1.6"),
-        ("old", "1.5 here", "1.5"),
+        update = room.sync()
+    assert [(m.sender, m.text, m.codec) for m in update.messages] == [
+        ("Mona", "hi", ftpchat.Codec.FTPCHAT_17),
+        ("Mona", "send me your password", ftpchat.Codec.FTPCHAT_15),
+        ("Ahmed", "ok", ftpchat.Codec.FTPCHAT_17),
     ]
-    assert [m.timestamp for m in messages[:3]] == [datetime.fromtimestamp(t, timezone.utc) for t in times]
-    assert messages[0].local_time == datetime(2026, 5, 1, 10, 0)
+    assert update.events == ()
 
 
-def test_ftpchat_16_vectors_over_ftp(ftp_server: FtpServer) -> None:
+def test_parameterised_raw_token_vectors_over_ftp(ftp_server: FtpServer) -> None:
+    # 1.7's line shape with salt "ftpchat" (the vectors of the parameterised codec).
     vectors = [v for v in jsonl("ftpchat-1.6.jsonl") if v["salt_hex"] == b"ftpchat".hex()]
     assert vectors
     for v in vectors:
@@ -85,21 +115,27 @@ def test_ftpchat_16_vectors_over_ftp(ftp_server: FtpServer) -> None:
     v0 = vectors[0]
     with ftpchat.open(
         ftp_server.url(), "chat.txt", name="Reader", layout="shared",
-        password=v0["password"], iterations=v0["iterations"],
+        password=v0["password"], salt=b"ftpchat", iterations=v0["iterations"],
     ) as room:
         messages = room.sync().messages
     want = [ftpchat.parse_plaintext(v["plaintext"]) for v in vectors]
     assert [(m.sender, m.text) for m in messages] == [(p.username, p.text.removesuffix("\n")) for p in want]
+    assert all(m.codec is ftpchat.Codec.FTPCHAT_17 for m in messages)
 
 
-@pytest.mark.parametrize("codec", ["1.5", "1.6"])
+@pytest.mark.parametrize("codec", ["1.5", "1.6", "1.7"])
 def test_what_ftpchat_appends_decodes_with_the_reference(ftp_server: FtpServer, codec: str) -> None:
     texts = ["hello from ftpchat", "emoji 😀 and ñ", "two\nlines", "colon: in text"]
-    # An original client wrote first, with a Windows line ending.
-    key = reference.key_16(PASSWORD, SALT, ITERATIONS)
+    # An original client of the same version wrote first, with a Windows line ending.
+    key = reference.fernet_key(PASSWORD)
     first = plaintext("2026-01-01 09:00", "Original", "first!\n")
-    ftp_server.append("chat.txt", reference.encode_15(first) + b"\r\n")
-    kwargs = dict(password=PASSWORD, salt=SALT, iterations=ITERATIONS) if codec == "1.6" else {}
+    encode = {
+        "1.5": lambda text: reference.encode_15(text),
+        "1.6": lambda text: reference.encode_16(text, key),
+        "1.7": lambda text: reference.encode_17(text, key),
+    }[codec]
+    ftp_server.append("chat.txt", encode(first) + b"\r\n")
+    kwargs = {} if codec == "1.5" else dict(password=PASSWORD)
     with ftpchat.open(
         ftp_server.url(), "chat.txt", name="Py Client", layout="shared", codec=codec, **kwargs,  # type: ignore[arg-type]
     ) as room:
@@ -114,31 +150,53 @@ def test_what_ftpchat_appends_decodes_with_the_reference(ftp_server: FtpServer, 
     lines = data.split(b"\n")
     assert lines[-1] == b"" and len(lines) == 1 + len(texts) + 1
     assert all(not line.endswith(b"\r") for line in lines[1:])  # ftpchat writes LF
-    decoded = reference.decode_chat_file(data, key)
-    assert decoded[0] == first
+    # Each line decodes with the procedure of its client version.
+    decode = {
+        "1.5": lambda line: reference.decode_15(line),
+        "1.6": lambda line: reference.decode_16(line, key),
+        "1.7": lambda line: reference.decode_17(line, key),
+    }[codec]
+    decoded = [decode(line.rstrip(b"\r")) for line in lines[:-1]]
+    assert decoded[0] == (first.rstrip() if codec == "1.7" else first)
     for text, line in zip(texts, decoded[1:]):
         parsed = ftpchat.parse_plaintext(line)
-        assert (parsed.username, parsed.text) == ("Py Client", text + "\n")  # FTPChat's trailing LF
+        # 1.5 and 1.6 end the text with the newline their GUI leaves; 1.7 rstrips.
+        assert (parsed.username, parsed.text) == ("Py Client", text if codec == "1.7" else text + "\n")
         assert parsed.local_time is not None
         assert abs((parsed.local_time - datetime.now()).total_seconds()) < 3600 * 24
         prefix = line[: len("YYYY-MM-DD HH:MM")]
         assert datetime.strptime(prefix, "%Y-%m-%d %H:%M") == parsed.local_time
-    if codec == "1.6":
-        assert all(line.startswith(b"gAAAAA") for line in lines[1:-1])
+    starts = {"1.5": b"eJ", "1.6": b"Z0FBQUFB", "1.7": b"gAAAAA"}[codec]
+    assert all(line.startswith(starts) for line in lines[:-1])
 
 
-def test_wrong_16_password_is_reported(ftp_server: FtpServer) -> None:
-    key = reference.key_16(PASSWORD, SALT, ITERATIONS)
+def test_a_wrong_password_raises_and_writes_nothing(ftp_server: FtpServer) -> None:
+    key = reference.fernet_key(PASSWORD)
     for i in range(3):
-        ftp_server.append("chat.txt", reference.encode_16(plaintext("2026-01-01 00:00", "a", f"{i}\n"), key) + b"\n")
-    with ftpchat.open(
-        ftp_server.url(), "chat.txt", name="R", layout="shared",
-        password="Not-The-Room-Pw-77", salt=SALT, iterations=ITERATIONS,
-    ) as room:
-        update = room.sync()
-    assert update.messages == ()
-    assert [e.kind for e in update.events] == ["wrong_password"]
-    assert "Not-The-Room-Pw-77" not in update.events[0].description
+        ftp_server.append("chat.txt", reference.encode_17(plaintext("2026-01-01 00:00", "a", f"{i}"), key) + b"\n")
+    before = ftp_server.download("chat.txt")
+    room = ftpchat.open(ftp_server.url(), "chat.txt", name="R", layout="shared", password="Not-The-Room-Pw-77")
+    try:
+        room.send("typed with the wrong password")
+        for call in (room.sync, room.flush, room.sync):
+            with pytest.raises(ftpchat.WrongPassword) as info:
+                call()
+            assert "Not-The-Room-Pw-77" not in str(info.value) and not info.value.transient
+        assert room.outbox_len == 1  # kept, not lost, not sent
+        with pytest.raises(ftpchat.WrongPassword):
+            room.close()  # delivering on close is refused too
+    finally:
+        room.close(flush=False)
+    assert room.closed
+    assert ftp_server.download("chat.txt") == before
+
+    # The right password, with other KDF parameters than the file's, is as wrong.
+    other_salt = ftpchat.open(ftp_server.url(), "chat.txt", name="R", layout="shared", password=PASSWORD, salt=b"ftpchat")
+    other_salt.send("hello?")
+    with pytest.raises(ftpchat.WrongPassword):
+        other_salt.sync()
+    other_salt.close(flush=False)
+    assert ftp_server.download("chat.txt") == before
 
 
 def test_native_room_over_ftp(ftp_server: FtpServer) -> None:
@@ -176,15 +234,16 @@ def test_transport_errors_never_show_passwords(ftp_server: FtpServer) -> None:
 
 def test_ftps_with_a_trusted_certificate(ftps_server: tuple[FtpServer, str]) -> None:
     server, cert_pem = ftps_server
-    key = reference.key_16(PASSWORD, SALT, ITERATIONS)
+    key = reference.fernet_key(PASSWORD, SALT, ITERATIONS)
     kdf = dict(password=PASSWORD, salt=SALT, iterations=ITERATIONS)
     with ftpchat.open(server.url(), "chat.txt", name="TLS", layout="shared", ca_pem=cert_pem, **kdf) as room:  # type: ignore[arg-type]
         assert room.location.startswith("ftps://")
         room.send("over TLS")
         assert len(room.sync().confirmed) == 1
-    # The file on the server is what FTPChat 1.6 reads.
+    # The file on the server is what FTPChat 1.7 reads (the default codec).
     data = (server.root / "chat.txt").read_bytes()
-    assert reference.decode_chat_file(data, key)[0].endswith(":TLS: over TLS\n")
+    assert data.startswith(b"gAAAAA")
+    assert reference.decode_chat_file(data, key)[0].endswith(":TLS: over TLS")
 
     # Without trusting the certificate, the connection is refused (no silent downgrade).
     with pytest.raises(ftpchat.TransportError) as info:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import ftpchat
 import pytest
@@ -99,8 +100,14 @@ def test_invalid_arguments(memory_location: str, tmp_path: Path) -> None:
         ftpchat.open(memory_location, "r", name="A", password=PASSWORD, layout="bogus")  # type: ignore[arg-type]
     with pytest.raises(ftpchat.InvalidConfig):
         ftpchat.open(memory_location, "r", name="A", password=PASSWORD, codec="1.5")
+    for codec in ("1.6", "1.7", None):
+        with pytest.raises(ftpchat.InvalidConfig):  # keyed codecs need a password
+            ftpchat.open(memory_location, "chat.txt", name="A", layout="shared", codec=codec)  # type: ignore[arg-type]
+    with pytest.raises(ftpchat.InvalidConfig) as bad_codec:
+        ftpchat.open(memory_location, "chat.txt", name="A", layout="shared", codec="1.8", password="p")  # type: ignore[arg-type]
+    assert '"1.7"' in str(bad_codec.value)
     with pytest.raises(ftpchat.InvalidConfig):
-        ftpchat.open(memory_location, "chat.txt", name="A", layout="shared", codec="1.6")
+        ftpchat.open(memory_location, "r", name="A", password=PASSWORD, show_unauthenticated=True)
     with pytest.raises(ftpchat.InvalidConfig):
         ftpchat.open(memory_location, "chat.txt", name="A", layout="shared", password="p", iterations=0)
     with pytest.raises(ftpchat.InvalidName):
@@ -168,28 +175,93 @@ def test_state_dir_keeps_the_outbox(tmp_path: Path) -> None:
         assert [m.text for m in bob.sync().messages] == ["sent after a restart"]
 
 
-def test_shared_file_in_a_folder_mixes_15_and_16(tmp_path: Path) -> None:
-    def shared(name: str, codec: str) -> ftpchat.Room:
-        return ftpchat.open(
-            str(tmp_path), "chat.txt", name=name, layout="shared", codec=codec,  # type: ignore[arg-type]
-            password="pw", salt=b"room salt", iterations=2000,
-        )
+def test_shared_file_in_a_folder_mixes_16_and_17(tmp_path: Path) -> None:
+    kdf: dict[str, Any] = dict(password="pw", salt=b"room salt", iterations=2000)
 
-    with shared("New", "1.6") as new, shared("Old", "1.5") as old:
-        new.send("from a 1.6 writer")
-        new.sync()
-        old.send("from a 1.5 writer")
+    def shared(name: str, codec: str, **kwargs: Any) -> ftpchat.Room:
+        return ftpchat.open(str(tmp_path), "chat.txt", name=name, layout="shared", codec=codec, **kwargs)  # type: ignore[arg-type]
+
+    with shared("Old", "1.6", **kdf) as old, shared("New", "1.7", **kdf) as new:
+        old.send("from a 1.6 writer\n")
         old.sync()
-        assert [(m.sender, m.text, m.codec) for m in old.history()] == [
-            ("New", "from a 1.6 writer", ftpchat.Codec.FTPCHAT_16),
-            ("Old", "from a 1.5 writer", ftpchat.Codec.FTPCHAT_15),
+        new.send("from a 1.7 writer  ")
+        new.sync()
+        assert [(m.sender, m.text, m.codec) for m in new.history()] == [
+            ("Old", "from a 1.6 writer", ftpchat.Codec.FTPCHAT_16),
+            ("New", "from a 1.7 writer", ftpchat.Codec.FTPCHAT_17),
         ]
-        got = new.sync().messages
-        assert [(m.sender, m.text) for m in got] == [("Old", "from a 1.5 writer")]
-        assert got[0].local_time is not None and got[0].timestamp is None
-    key = reference.key_16("pw", b"room salt", 2000)
-    lines = reference.decode_chat_file((tmp_path / "chat.txt").read_bytes(), key)
-    assert [line.split(": ", 1)[1] for line in lines] == ["from a 1.6 writer\n", "from a 1.5 writer\n"]
+        got = old.sync().messages
+        assert [(m.sender, m.text) for m in got] == [("New", "from a 1.7 writer")]
+        assert got[0].local_time is not None and got[0].timestamp is not None
+    key = reference.fernet_key("pw", b"room salt", 2000)
+    data = (tmp_path / "chat.txt").read_bytes()
+    line16, line17 = data.splitlines()
+    assert line16.startswith(b"Z0FBQUFB") and line17.startswith(b"gAAAAA")
+    assert reference.decode_16(line16, key).endswith(":Old: from a 1.6 writer\n")
+    assert reference.decode_17(line17, key).endswith(":New: from a 1.7 writer")
+
+    # A 1.5 writer (no key) in the same file: its line is hidden in the keyed rooms unless
+    # asked for; a 1.5 room shows it, and cannot read the keyed lines.
+    with shared("Keyless", "1.5") as keyless:
+        keyless.send("anyone could have written this")
+        update = keyless.sync()
+        assert update.messages == ()
+        assert [(e.kind, e.codec) for e in update.events] == [
+            ("undecodable_line", ftpchat.Codec.FTPCHAT_16),
+            ("undecodable_line", ftpchat.Codec.FTPCHAT_17),
+        ]
+        assert "no password" in update.events[0].description
+    with shared("Reader", "1.7", **kdf) as reader:
+        update = reader.sync()
+        assert [m.sender for m in update.messages] == ["Old", "New"]
+        assert [(e.kind, e.offset) for e in update.events] == [("unauthenticated_line", len(data))]
+    with shared("Reader", "1.7", show_unauthenticated=True, **kdf) as reader:
+        update = reader.sync()
+        assert [(m.sender, m.codec) for m in update.messages] == [
+            ("Old", ftpchat.Codec.FTPCHAT_16),
+            ("New", ftpchat.Codec.FTPCHAT_17),
+            ("Keyless", ftpchat.Codec.FTPCHAT_15),
+        ]
+        assert update.events == ()
+
+
+def test_a_new_shared_room_writes_17_with_the_clients_kdf(tmp_path: Path) -> None:
+    with ftpchat.open(str(tmp_path), "chat.txt", name="Ahmed", layout="shared", password="pw") as room:
+        room.send("hello  \n")
+        assert room.sync().confirmed
+        assert [m.text for m in room.history()] == ["hello"]  # shown as every reader shows it
+    line = (tmp_path / "chat.txt").read_bytes()
+    assert line.startswith(b"gAAAAA") and line.endswith(b"\n") and line.count(b"\n") == 1
+    assert reference.decode_17(line.strip(), reference.fernet_key("pw")).endswith(":Ahmed: hello")
+
+
+def test_a_wrong_password_holds_the_outbox_across_restarts(tmp_path: Path) -> None:
+    server, state = tmp_path / "server", tmp_path / "state"
+    server.mkdir()
+    key = reference.fernet_key("right")
+    (server / "chat.txt").write_bytes(reference.encode_17("2026-01-01 10:00:Mona: hi", key) + b"\n")
+    before = (server / "chat.txt").read_bytes()
+
+    def shared(password: str) -> ftpchat.Room:
+        return ftpchat.open(str(server), "chat.txt", name="Ahmed", layout="shared", password=password, state_dir=state)
+
+    with shared("right") as room:
+        assert [m.text for m in room.sync().messages] == ["hi"]
+    wrong = shared("wrnog")
+    wrong.send("typed with the wrong password")
+    with pytest.raises(ftpchat.WrongPassword):
+        wrong.sync()
+    wrong.close(flush=False)
+    assert (server / "chat.txt").read_bytes() == before
+
+    # The right password again: the message written under the wrong key stays unsent.
+    with shared("right") as room:
+        update = room.sync()
+        held = [e for e in update.events if e.kind == "outbox_held"]
+        assert len(held) == 1 and "1 unsent" in held[0].description
+        assert "wrnog" not in held[0].description
+        assert room.outbox_len == 0
+    assert (server / "chat.txt").read_bytes() == before
 
 
 def test_open_with_a_derived_key(tmp_path: Path) -> None:
@@ -198,7 +270,7 @@ def test_open_with_a_derived_key(tmp_path: Path) -> None:
         room.send("with a key")
         room.sync()
     line = (tmp_path / "chat.txt").read_bytes().strip()
-    assert ftpchat.decode_16(line, password="pw", salt=b"s", iterations=1000).endswith(":K: with a key\n")
+    assert ftpchat.decode_17(line, password="pw", salt=b"s", iterations=1000).endswith(":K: with a key")
 
 
 def test_native_room_iterations(memory_location: str) -> None:

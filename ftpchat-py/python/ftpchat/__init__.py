@@ -11,9 +11,30 @@ Open a room on an FTP/FTPS server, a local (or synced) folder, or in memory::
             print(msg.sender, msg.text)
 
 Rooms are *native* (a directory with one append-only log per device; safe on every
-server) or *shared* (FTPChat's single file, FTPChat 1.5 or 1.6 lines). The codecs are
-also usable on their own: :func:`encode_15`, :func:`decode_15`, :func:`encode_16`,
-:func:`decode_16`, :func:`derive_key`, :func:`fernet_encrypt`, :func:`fernet_decrypt`.
+server) or *shared* (FTPChat's single file, read and written by the FTPChat clients)::
+
+    room = ftpchat.open("ftp://user:pass@host/dir", "chat.txt", name="Alice",
+                        layout="shared", password="room password")  # codec="1.7"
+
+A shared room writes the lines of one FTPChat client and reads them all:
+
+- ``codec="1.7"`` (default): the FTPChat 1.7 client's lines, a Fernet token of the
+  ``rstrip()``-ped text (``gAAAAA...``);
+- ``codec="1.6"``: the FTPChat 1.6 client's lines, standard base64 of a Fernet token
+  (``Z0FBQUFB...``);
+- ``codec="1.5"``: the FTPChat 1.5 client's lines, which have **no key** (anyone can read
+  and write them); in a 1.6/1.7 room they are hidden unless ``show_unauthenticated=True``.
+
+1.6 and 1.7 derive the key with PBKDF2-HMAC-SHA256 from the password, the clients' constant
+salt :data:`FTPCHAT_SALT` and :data:`FTPCHAT_ITERATIONS` (100,000); ``salt=`` and
+``iterations=`` override them for files written with other values. A 1.7 reader stops
+showing anything at the first line it cannot decrypt, so write ``"1.7"`` whenever a 1.7
+client reads the file. A password the file proves wrong makes ``sync()`` raise
+:class:`WrongPassword`, and nothing is written.
+
+The codecs are also usable on their own: :func:`encode_15`, :func:`decode_15`,
+:func:`encode_16`, :func:`decode_16`, :func:`encode_17`, :func:`decode_17`,
+:func:`derive_key`, :func:`fernet_encrypt`, :func:`fernet_decrypt`.
 
 The protocol lives in the Rust core (``ftpchat-core``); this package is a thin binding.
 Network I/O and key derivation release the GIL.
@@ -39,9 +60,9 @@ from ._errors import (
     WrongPassword,
 )
 from ._ftpchat import (
-    DEFAULT_16_ITERATIONS,
-    DEFAULT_16_SALT,
     DEFAULT_NATIVE_ITERATIONS,
+    FTPCHAT_ITERATIONS,
+    FTPCHAT_SALT,
     MAX_NAME_LEN,
     MAX_TEXT_LEN,
     Room,
@@ -51,9 +72,11 @@ from ._ftpchat import (
     _stop_all_watches,
     decode_15,
     decode_16,
+    decode_17,
     derive_key,
     encode_15,
     encode_16,
+    encode_17,
     fernet_decrypt,
     fernet_encrypt,
     format_plaintext,
@@ -83,6 +106,8 @@ __all__ = [
     "decode_15",
     "encode_16",
     "decode_16",
+    "encode_17",
+    "decode_17",
     "derive_key",
     "fernet_encrypt",
     "fernet_decrypt",
@@ -91,8 +116,8 @@ __all__ = [
     # constants
     "MAX_TEXT_LEN",
     "MAX_NAME_LEN",
-    "DEFAULT_16_SALT",
-    "DEFAULT_16_ITERATIONS",
+    "FTPCHAT_SALT",
+    "FTPCHAT_ITERATIONS",
     "DEFAULT_NATIVE_ITERATIONS",
     "__version__",
     # errors

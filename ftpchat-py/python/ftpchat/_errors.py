@@ -61,7 +61,11 @@ class Error(Exception):
 
 class WrongPassword(Error):
     """The password or key does not open the room; for a single line or token: wrong key,
-    or the line was altered."""
+    or the line was altered.
+
+    In a shared (FTPChat) room, raised by ``sync()`` and ``flush()`` once the file's keyed
+    lines all fail authentication: nothing is written under that key (a line a 1.7 reader
+    cannot decrypt would stop it for good); unsent messages stay queued."""
 
 
 class CorruptRecord(Error):
@@ -116,7 +120,7 @@ class InvalidPath(Error, ValueError):
 
 
 class InvalidConfig(Error, ValueError):
-    """The arguments cannot work (e.g. a 1.6 room without a password, bad KDF
+    """The arguments cannot work (e.g. a 1.6/1.7 room without a password, bad KDF
     parameters, an unknown layout)."""
 
 

@@ -12,9 +12,9 @@ from ftpchat._errors import Error
 from ftpchat._types import CompatMessage, Event, Message, SyncResult
 
 __all__ = [
-    "DEFAULT_16_ITERATIONS",
-    "DEFAULT_16_SALT",
     "DEFAULT_NATIVE_ITERATIONS",
+    "FTPCHAT_ITERATIONS",
+    "FTPCHAT_SALT",
     "MAX_NAME_LEN",
     "MAX_TEXT_LEN",
     "Room",
@@ -24,9 +24,11 @@ __all__ = [
     "_stop_all_watches",
     "decode_15",
     "decode_16",
+    "decode_17",
     "derive_key",
     "encode_15",
     "encode_16",
+    "encode_17",
     "fernet_decrypt",
     "fernet_encrypt",
     "format_plaintext",
@@ -36,8 +38,8 @@ __all__ = [
 
 MAX_TEXT_LEN: Final[int]
 MAX_NAME_LEN: Final[int]
-DEFAULT_16_SALT: Final[bytes]
-DEFAULT_16_ITERATIONS: Final[int]
+FTPCHAT_SALT: Final[bytes]
+FTPCHAT_ITERATIONS: Final[int]
 DEFAULT_NATIVE_ITERATIONS: Final[int]
 __version__: Final[str]
 
@@ -51,9 +53,10 @@ def open(
     password: str | None = None,
     key: str | None = None,
     layout: Literal["native", "shared"] = "native",
-    codec: Literal["1.5", "1.6"] | None = None,
+    codec: Literal["1.5", "1.6", "1.7"] | None = None,
     salt: _BytesLike | None = None,
     iterations: int | None = None,
+    show_unauthenticated: bool = False,
     create: bool = True,
     lock: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
@@ -139,7 +142,8 @@ class Subscription:
 def derive_key(
     password: str, salt: _BytesLike | None = None, iterations: int | None = None
 ) -> str:
-    """PBKDF2-HMAC-SHA256 Fernet key (URL-safe base64), as FTPChat 1.6 derives it."""
+    """PBKDF2-HMAC-SHA256 Fernet key (URL-safe base64), as FTPChat 1.6 and 1.7 derive it
+    (default salt and iterations: ``FTPCHAT_SALT``, ``FTPCHAT_ITERATIONS``)."""
 
 def encode_15(plaintext: str) -> str:
     """A FTPChat 1.5 line (no key: anyone can read it)."""
@@ -156,7 +160,7 @@ def encode_16(
     iterations: int | None = None,
     timestamp: int | None = None,
 ) -> str:
-    """A FTPChat 1.6 line."""
+    """A FTPChat 1.6 line: standard base64 of the Fernet token (``Z0FBQUFB...``)."""
 
 def decode_16(
     line: _BytesLike,
@@ -166,7 +170,28 @@ def decode_16(
     salt: _BytesLike | None = None,
     iterations: int | None = None,
 ) -> str:
-    """The plaintext of a FTPChat 1.6 line."""
+    """The plaintext of a FTPChat 1.6 line (base64 of a Fernet token)."""
+
+def encode_17(
+    plaintext: str,
+    *,
+    password: str | None = None,
+    key: str | None = None,
+    salt: _BytesLike | None = None,
+    iterations: int | None = None,
+    timestamp: int | None = None,
+) -> str:
+    """A FTPChat 1.7 line: the Fernet token (``gAAAAA...``) of ``plaintext.rstrip()``."""
+
+def decode_17(
+    line: _BytesLike,
+    *,
+    password: str | None = None,
+    key: str | None = None,
+    salt: _BytesLike | None = None,
+    iterations: int | None = None,
+) -> str:
+    """The plaintext of a FTPChat 1.7 line (a Fernet token)."""
 
 def fernet_encrypt(key: str, data: bytes, *, timestamp: int | None = None) -> str:
     """A Fernet token of ``data``."""

@@ -19,12 +19,18 @@ class MessageStatus(str, enum.Enum):
 
 
 class Codec(str, enum.Enum):
-    """The format of the line a message came in."""
+    """The format of the line a message came in, named after the FTPChat client that
+    writes it. The value is what ``ftpchat.open(..., codec=...)`` takes."""
 
     FTPCHAT_15 = "1.5"
-    """FTPChat 1.5: substitution + zlib + base64. No key: anyone can read it."""
+    """FTPChat 1.5: substitution + zlib + base64. No key: anyone can read (and write)
+    it."""
     FTPCHAT_16 = "1.6"
-    """FTPChat 1.6: Fernet (AES-128-CBC + HMAC-SHA256) of zlib text, PBKDF2 key."""
+    """FTPChat 1.6: standard base64 of a Fernet token (AES-128-CBC + HMAC-SHA256) of the
+    zlib-compressed text, PBKDF2 key; lines start ``Z0FBQUFB``."""
+    FTPCHAT_17 = "1.7"
+    """FTPChat 1.7: the Fernet token itself, of the ``rstrip()``-ped text, same key
+    derivation as 1.6; lines start ``gAAAAA``."""
     NATIVE = "native"
     """ftpchat's native room records."""
 
@@ -40,7 +46,7 @@ class Message:
     text: str
     """The text. FTPChat's GUI usually leaves a trailing newline."""
     timestamp: datetime | None
-    """When it was written, UTC-aware, when known (native records; FTPChat 1.6 token
+    """When it was written, UTC-aware, when known (native records; FTPChat 1.6/1.7 token
     time). ``None`` for FTPChat 1.5 lines."""
     local_time: datetime | None
     """The writer's local time written in a FTPChat line (naive, minute precision; the
@@ -56,19 +62,31 @@ class Message:
 @dataclass(frozen=True)
 class Event:
     """Something worth knowing that is not an error of the call: an undecodable line, a
-    wrong password on a shared file, a TLS fallback, a retried delivery..."""
+    keyless line hidden in a keyed room, a TLS fallback, a retried delivery..."""
 
     kind: str
-    """``"undecodable_line"``, ``"wrong_password"``, ``"foreign_record"``,
-    ``"file_replaced"``, ``"delivery_retry"``, ``"stale_lock_removed"``,
-    ``"unreadable_file"``, ``"tls_fallback"``, ``"reconnected"``, ``"retrying"`` or
-    ``"other"``."""
+    """One of:
+
+    - ``"undecodable_line"``: a line that is not a record or did not decode (skipped;
+      ``codec`` is the client its first bytes point to, ``description`` the likely cause);
+    - ``"unauthenticated_line"``: a keyless FTPChat 1.5 line in a 1.6/1.7 room, not shown
+      (``open(..., show_unauthenticated=True)`` shows them);
+    - ``"wrong_password"``: lines of a shared file fail authentication and none succeeds
+      (``sync()`` raises :class:`WrongPassword` meanwhile);
+    - ``"outbox_held"``: unsent messages saved by an earlier run under another password,
+      kept unsent until the room is opened with that password;
+    - ``"foreign_record"``, ``"replayed_record"``, ``"file_replaced"``,
+      ``"header_changed"``, ``"unreadable_file"``, ``"delivery_retry"``,
+      ``"stale_lock_removed"``, ``"tls_fallback"``, ``"reconnected"``, ``"retrying"``;
+    - ``"other"`` for kinds this version does not name."""
     description: str
     """A sentence for a log or status line (no secrets)."""
     file: str | None = None
     """The file concerned, when there is one."""
     offset: int | None = None
     """The byte offset in ``file``, when known."""
+    codec: Codec | None = None
+    """For ``"undecodable_line"``: the codec the line's first bytes announce, if any."""
 
 
 @dataclass(frozen=True)
