@@ -8,6 +8,14 @@
 #    passwords typed at the prompt; the server is stopped: the sender's status bar says
 #    OFFLINE and its outbox grows; the server is started again: the message is delivered
 #    and the other client shows it.
+# 3. `read-ftpchat` on the README's FTPChat 1.5 file, and on the chat file the real FTPChat
+#    1.6 and 1.7 clients wrote (ftpchat-core/tests/testdata/ftpchat-1.6-1.7-chat.txt) with
+#    only its password (FTPCHAT_PASSWORD, and typed at the --ask-password prompt): all six
+#    messages.
+# 4. `chat --compat 1.7` on the embedded server: the join command carries --compat 1.7, two
+#    terminals exchange messages, the file holds FTPChat 1.7 lines (decrypted here with
+#    Python's `cryptography` the way the 1.7 client does, when it is installed), and a third
+#    terminal with a wrong room password is told so and writes nothing.
 #
 # Installs tmux when missing (apt-get), builds the binaries, runs everything on 127.0.0.1
 # on a private tmux socket, prints `examples: N passed, N failed` and exits non-zero on a
@@ -265,7 +273,7 @@ check_exited botterm "the bot stops on Ctrl-C"
 T send-keys -t "=server:0.0" C-c
 check_exited server "serve stops"
 
-echo "=== 3. README: read-ftpchat"
+echo "=== 3. read-ftpchat: the README's FTPChat 1.5 file, the real 1.6/1.7 clients' file"
 READ_OUT="$(bash -c "$README_READ" 2>"$WORK/read.err" </dev/null)"
 if [[ "$READ_OUT" == *"[2025-12-04 18:30] ahmed: Salam! anyone here?"* && "$READ_OUT" == *"user:odd: colon in name"* ]]; then
     pass "read-ftpchat prints the FTPChat 1.5 file"
@@ -274,6 +282,128 @@ else
     echo "$READ_OUT"
     cat "$WORK/read.err"
 fi
+
+REAL_FILE='ftpchat-core/tests/testdata/ftpchat-1.6-1.7-chat.txt'
+REAL_PW='correct horse'
+# The first screen line of each message of ftpchat-1.6-1.7-chat.expected.json.
+REAL_LINES=(
+    "[2026-12-02 04:18] Ahmed: Hello from FTPChat 1.6"
+    "[2026-12-02 04:18] Mona: Hi Ahmed, this is 1.7"
+    "[2026-12-02 04:18] Ahmed: Two lines"
+    "[2026-12-02 04:18] Mona: unicode: "
+    "[2026-12-02 04:18] Ahmed: last: ends with spaces"
+    "[2026-12-02 04:18] Mona: trailing spaces are stripped by 1.7"
+)
+READ_OUT="$(FTPCHAT_PASSWORD="$REAL_PW" cargo run -q -p ftpchat-examples --bin read-ftpchat -- \
+    "$REAL_FILE" 2>"$WORK/read-real.err" </dev/null)"
+missing=""
+for line in "${REAL_LINES[@]}" "    in one message"; do
+    grep -qF -- "$line" <<<"$READ_OUT" || missing+=" [$line]"
+done
+if [[ -z "$missing" && "$(grep -c '^\[2026-12-02 04:18\] ' <<<"$READ_OUT")" == 6 ]] \
+    && grep -qF "6 message(s)" "$WORK/read-real.err" && ! grep -q "not decoded" "$WORK/read-real.err"; then
+    pass "read-ftpchat prints the 6 messages of the real FTPChat 1.6/1.7 file with FTPCHAT_PASSWORD"
+else
+    fail "read-ftpchat prints the 6 messages of the real FTPChat 1.6/1.7 file with FTPCHAT_PASSWORD (missing:$missing)"
+    echo "$READ_OUT"
+    cat "$WORK/read-real.err"
+fi
+
+terminal reader
+type_line reader "cargo run -p ftpchat-examples --bin read-ftpchat -- --ask-password $REAL_FILE"
+check "read-ftpchat --ask-password asks for the password" reader "Password of ftpchat-1.6-1.7-chat.txt:" $BUILD_WAIT
+type_line reader "$REAL_PW"
+check "read-ftpchat --ask-password reads the whole file" reader "6 message(s) from" 30
+for line in "${REAL_LINES[@]}"; do
+    check "read-ftpchat --ask-password shows: $line" reader "$line" 2
+done
+check_not "read-ftpchat --ask-password does not echo the password" reader "$REAL_PW"
+check_not "read-ftpchat --ask-password: every line decoded" reader "not decoded"
+
+echo "=== 4. chat --compat 1.7: two terminals on the embedded server, and a wrong password"
+COMPAT_PW='compat room pw 7'
+terminal carol USER=carol
+type_line carol "cargo run -p ftpchat-examples --bin chat -- --compat 1.7"
+check "chat --compat 1.7 starts the embedded server" carol "Choose a room password:" $BUILD_WAIT
+type_line carol "$COMPAT_PW"
+check "carol is in the 1.7 chat" carol "You are carol in room lobby" 60
+COMPAT_JOIN="$(screen carol | grep -o 'cargo run -p ftpchat-examples --bin chat -- --compat 1.7 ftp://[^ ]*' | head -n 1)"
+if [[ "$COMPAT_JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ chat\ --\ --compat\ 1\.7\ ftp://guest:[A-Za-z0-9]+@127\.0\.0\.1:[0-9]+/lobby$ ]]; then
+    pass "the join command carries --compat 1.7: $COMPAT_JOIN"
+else
+    fail "the join command carries --compat 1.7 (got: \"$COMPAT_JOIN\")"
+    show carol
+fi
+terminal dave USER=dave
+type_line dave "$COMPAT_JOIN"
+check "dave is asked for the room password" dave "Room password for lobby:" $BUILD_WAIT
+type_line dave "$COMPAT_PW"
+check "dave is in the 1.7 chat" dave "| online | outbox 0 | dave in lobby" 60
+type_line carol "hello from carol in 1.7   "
+check "dave's screen shows carol's 1.7 message" dave "carol: hello from carol in 1.7" 30
+check "carol's 1.7 message is confirmed (trailing spaces stripped, as 1.7 does)" carol "carol: hello from carol in 1.7 ✓" 30
+type_line dave "hi carol"
+check "carol's screen shows dave's 1.7 message" carol "dave: hi carol" 30
+check "dave's 1.7 message is confirmed" dave "dave: hi carol ✓" 30
+
+CHAT_FILE="$(ls -d "$WORK"/ftpchat-served-*/lobby 2>/dev/null | head -n 1)"
+if [[ -f "$CHAT_FILE" && "$(grep -c . "$CHAT_FILE")" == 2 && "$(grep -c '^gAAAAA' "$CHAT_FILE")" == 2 ]]; then
+    pass "the chat file holds two FTPChat 1.7 lines (raw Fernet tokens)"
+else
+    fail "the chat file holds two FTPChat 1.7 lines (raw Fernet tokens) ($CHAT_FILE)"
+    cat "$CHAT_FILE" 2>/dev/null
+fi
+if python3 -c 'import cryptography' 2>/dev/null; then
+    # What the FTPChat 1.7 client does to read a line: PBKDF2-HMAC-SHA256 of the password
+    # with its constant salt and 100,000 iterations as the Fernet key, decrypt, inflate.
+    DECRYPTED="$(FTPCHAT_PASSWORD="$COMPAT_PW" python3 - "$CHAT_FILE" <<'PY' 2>&1
+import base64, hashlib, os, sys, zlib
+from cryptography.fernet import Fernet
+salt = b"q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E"
+key = hashlib.pbkdf2_hmac("sha256", os.environ["FTPCHAT_PASSWORD"].encode(), salt, 100000, 32)
+fernet = Fernet(base64.urlsafe_b64encode(key))
+for line in open(sys.argv[1], "rb").read().splitlines():
+    if line.strip():
+        print(zlib.decompress(fernet.decrypt(line)).decode())
+PY
+)"
+    TS='[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}'
+    EXPECTED_RE="^${TS}:carol: hello from carol in 1\\.7"$'\n'"${TS}:dave: hi carol\$"
+    if [[ "$DECRYPTED" =~ $EXPECTED_RE ]]; then
+        pass "the FTPChat 1.7 client's decryption reads both lines (\"YYYY-MM-DD HH:MM:name: text\", stripped)"
+    else
+        fail "the FTPChat 1.7 client's decryption reads both lines"
+        echo "$DECRYPTED"
+    fi
+else
+    echo "(python3 has no 'cryptography': the lines are not decrypted the 1.7 client's way)"
+fi
+
+terminal eve USER=eve
+type_line eve "$COMPAT_JOIN"
+check "eve is asked for the room password" eve "Room password for lobby:" $BUILD_WAIT
+type_line eve "a wrong room password"
+check "eve is told clearly that the password is wrong" eve "WRONG PASSWORD: the lines of lobby do not open with this room password" 60
+type_line eve "eve writes under the wrong key"
+check "eve's message waits in the outbox" eve "| outbox 1 | eve in lobby" 10
+sleep 3
+check_not "carol's screen does not show eve's message" carol "eve writes under the wrong key"
+if [[ "$(grep -c . "$CHAT_FILE")" == 2 ]]; then
+    pass "nothing was written under the wrong password"
+else
+    fail "nothing was written under the wrong password"
+    cat "$CHAT_FILE"
+fi
+type_line eve "/quit"
+check_exited eve "eve's chat exits"
+check "eve is told her message was not delivered" eve "1 message(s) not delivered: wrong password" 5
+check_not "eve's wrong password was not echoed" eve "a wrong room password"
+
+type_line dave "/quit"
+check_exited dave "dave's 1.7 chat exits"
+type_line carol "/quit"
+check_exited carol "carol's 1.7 chat exits and stops the server"
+check_not "the 1.7 room password was not echoed" carol "$COMPAT_PW"
 
 summary
 [[ $FAILED -eq 0 ]]

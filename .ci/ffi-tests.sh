@@ -53,6 +53,8 @@ apt_install() {
 command -v java >/dev/null 2>&1 || apt_install default-jre-headless
 command -v gcc >/dev/null 2>&1 || apt_install gcc libc6-dev
 command -v nm >/dev/null 2>&1 || apt_install binutils
+# The static library links against the system zlib (see the staticlib step).
+[[ -f /usr/include/zlib.h ]] || apt_install zlib1g-dev
 command -v npm >/dev/null 2>&1 || apt_install npm
 
 kotlinc="$kotlin_home/node_modules/kotlin-compiler/bin/kotlinc"
@@ -155,9 +157,11 @@ else
     cat "$work/gcc-dynamic.log"
     swift_fail "FtpChatFFI.h + tests/c/header_test.c do not compile or link (cdylib)"
 fi
-# iOS links the static library: it must link on its own and behave the same.
+# iOS links the static library: it must link on its own and behave the same. Besides the C
+# runtime it needs the system zlib (the core's flate2 uses zlib itself, through libz-sys, so
+# that its output matches CPython's byte for byte): `-lz` here, `libz.tbd` in Xcode.
 if gcc "${cflags[@]}" ftpchat-ffi/tests/c/header_test.c -o "$work/header_test_static" \
-    "$staticlib" -lpthread -ldl -lm 2>"$work/gcc-static.log"; then
+    "$staticlib" -lz -lpthread -ldl -lm 2>"$work/gcc-static.log"; then
     if "$work/header_test_static" >"$work/header_test_static.out"; then
         swift_ok "C calls through the header (staticlib)"
     else

@@ -46,10 +46,27 @@ LOCATION (its last component is the room):
 
 OPTIONS:
     --name NAME          your display name (default: $USER)
-    --compat 1.5|1.6     an FTPChat shared chat file (ROOM is the file) instead of a native room
-    --salt TEXT          FTPChat 1.6 key-derivation salt (default: ftpchat)
+    --compat [VERSION]   ROOM is an FTPChat shared chat file instead of a native room; you
+                         write lines as that FTPChat client does (default 1.7). Every line
+                         shape in the file is read, whatever you pick:
+                           1.7  FTPChat 1.7: one raw Fernet token per line (gAAAAA...)
+                           1.6  FTPChat 1.6: the token base64-encoded once more (Z0FBQUFB...)
+                           1.5  FTPChat 1.5: substitution + zlib + base64, NO KEY: anyone who
+                                can read the file reads every message
+                         Pick the oldest client that must read the file: a 1.7 client stops
+                         showing anything after the first line it cannot decrypt, so with
+                         any 1.7 client in the chat use 1.7. 1.6 and 1.7 need only the room
+                         password: both clients derive the key with PBKDF2-HMAC-SHA256 and
+                         the constants salt q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E
+                         (42 bytes) and 100000 iterations, ftpchat's defaults
+    --salt TEXT          1.6/1.7 only, for files made with other key-derivation values: the
+                         salt (default: the clients' constant above)
     --salt-hex HEX       the same, in hex
-    --iterations N       FTPChat 1.6 key-derivation iterations (default: 100000)
+    --iterations N       1.6/1.7 only: the iterations (default: 100000)
+    --show-unauthenticated
+                         1.6/1.7 only: also show keyless 1.5 lines found in the file (hidden
+                         by default: anyone with write access could have written them, under
+                         any name)
     --lock               take a directory lock around each append (FTPChat files on servers
                          whose APPE is not atomic; every writer must use it)
     --ca FILE            trust this PEM certificate for FTPS (self-signed servers)
@@ -78,13 +95,54 @@ pub const IN_CHAT_HELP: &[&str] = &[
     "Marks: … waiting in the outbox (not on the server yet), ✓ on the server.",
 ];
 
-/// Which FTPChat version's shared file to use.
+/// Which FTPChat client's lines to write into a shared file (every shape is read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompatVersion {
     /// FTPChat 1.5: no key (anyone can read it).
     V15,
-    /// FTPChat 1.6: Fernet with a password.
+    /// FTPChat 1.6: base64 of a Fernet token, with a password.
     V16,
+    /// FTPChat 1.7: a raw Fernet token, with a password.
+    V17,
+}
+
+impl CompatVersion {
+    /// The version when `--compat` has no value: the newest client, whose readers stop at
+    /// the first line they cannot decrypt.
+    pub const DEFAULT: CompatVersion = CompatVersion::V17;
+
+    /// Parses `1.5`, `1.6` or `1.7`.
+    pub fn parse(s: &str) -> Option<CompatVersion> {
+        match s {
+            "1.5" => Some(CompatVersion::V15),
+            "1.6" => Some(CompatVersion::V16),
+            "1.7" => Some(CompatVersion::V17),
+            _ => None,
+        }
+    }
+
+    /// `1.5`, `1.6` or `1.7`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompatVersion::V15 => "1.5",
+            CompatVersion::V16 => "1.6",
+            CompatVersion::V17 => "1.7",
+        }
+    }
+
+    /// The codec written.
+    pub fn codec(self) -> WriteCodec {
+        match self {
+            CompatVersion::V15 => WriteCodec::Legacy15,
+            CompatVersion::V16 => WriteCodec::Fernet16,
+            CompatVersion::V17 => WriteCodec::Fernet17,
+        }
+    }
+
+    /// `true` for 1.6 and 1.7 (a password and a key derivation).
+    pub fn is_keyed(self) -> bool {
+        self != CompatVersion::V15
+    }
 }
 
 /// Parsed command line of `chat`.
@@ -94,12 +152,14 @@ pub struct ChatArgs {
     pub location: Option<String>,
     /// Display name.
     pub name: Option<String>,
-    /// FTPChat shared file instead of a native room.
+    /// FTPChat shared file instead of a native room, written as this client does.
     pub compat: Option<CompatVersion>,
-    /// 1.6 KDF salt.
+    /// 1.6/1.7 KDF salt (other than the clients').
     pub salt: Option<Vec<u8>>,
-    /// 1.6 KDF iterations.
+    /// 1.6/1.7 KDF iterations (other than the clients').
     pub iterations: Option<u32>,
+    /// Show keyless 1.5 lines in a 1.6/1.7 file.
+    pub show_unauthenticated: bool,
     /// Shared-file lock.
     pub lock: bool,
     /// CA certificate file for FTPS.
@@ -149,7 +209,7 @@ impl ChatArgs {
         S: Into<String>,
     {
         let mut out = ChatArgs::default();
-        let mut it = args.into_iter().map(Into::into);
+        let mut it = args.into_iter().map(Into::into).peekable();
         while let Some(arg) = it.next() {
             if arg == "-h" || arg == "--help" {
                 out.help = true;
@@ -171,8 +231,33 @@ impl ChatArgs {
                 None => (arg.clone(), None),
             };
             refuse_password_option(&flag)?;
-            if flag == "--lock" {
-                out.lock = true;
+            if flag == "--lock" || flag == "--show-unauthenticated" {
+                if inline.is_some() {
+                    return Err(format!("{flag} takes no value"));
+                }
+                if flag == "--lock" {
+                    out.lock = true;
+                } else {
+                    out.show_unauthenticated = true;
+                }
+                continue;
+            }
+            if flag == "--compat" {
+                // The version is optional: `--compat LOCATION` means the default. A next
+                // argument that starts with a digit is meant as a version.
+                let value = match inline {
+                    Some(v) => Some(v),
+                    None => it.next_if(|v| v.starts_with(|c: char| c.is_ascii_digit())),
+                };
+                out.compat = Some(match value {
+                    None => CompatVersion::DEFAULT,
+                    Some(v) => CompatVersion::parse(&v).ok_or_else(|| {
+                        format!(
+                            "--compat {v}: use 1.7, 1.6 or 1.5 (for a chat file whose name \
+                             starts with a digit, write ./{v})"
+                        )
+                    })?,
+                });
                 continue;
             }
             let value = match inline {
@@ -181,13 +266,6 @@ impl ChatArgs {
             };
             match flag.as_str() {
                 "--name" => out.name = Some(value),
-                "--compat" => {
-                    out.compat = Some(match value.as_str() {
-                        "1.5" => CompatVersion::V15,
-                        "1.6" => CompatVersion::V16,
-                        other => return Err(format!("--compat {other}: use 1.5 or 1.6")),
-                    })
-                }
                 "--salt" => out.salt = Some(value.into_bytes()),
                 "--salt-hex" => out.salt = Some(parse_hex(&value)?),
                 "--iterations" => {
@@ -224,10 +302,16 @@ impl ChatArgs {
                 "--room, --port and --bind are for the started server (no LOCATION)".into(),
             );
         }
-        if (out.salt.is_some() || out.iterations.is_some())
-            && out.compat != Some(CompatVersion::V16)
-        {
-            return Err("--salt and --iterations are for --compat 1.6".into());
+        let keyed = out.compat.is_some_and(CompatVersion::is_keyed);
+        if (out.salt.is_some() || out.iterations.is_some()) && !keyed {
+            return Err(
+                "--salt and --iterations are for --compat 1.7 and 1.6 (FTPChat files \
+                        made with other key-derivation values)"
+                    .into(),
+            );
+        }
+        if out.show_unauthenticated && !keyed {
+            return Err("--show-unauthenticated is for --compat 1.7 and 1.6".into());
         }
         if out.lock && out.compat.is_none() {
             return Err("--lock is for --compat rooms (native rooms never share a file)".into());
@@ -235,7 +319,7 @@ impl ChatArgs {
         Ok(out)
     }
 
-    /// The KDF parameters of a 1.6 room (the defaults unless set).
+    /// The KDF parameters of a 1.6/1.7 room (the real clients' unless set).
     pub fn compat_kdf(&self) -> Result<KdfParams, String> {
         let default = default_compat_kdf();
         let salt = self.salt.clone().unwrap_or_else(|| default.salt().to_vec());
@@ -243,9 +327,26 @@ impl ChatArgs {
         KdfParams::new(salt, u64::from(iterations)).map_err(|e| e.to_string())
     }
 
-    /// `true` when this room needs a password (native and 1.6 rooms; 1.5 has no key).
+    /// `true` when this room needs a password (native, 1.6 and 1.7 rooms; 1.5 has no key).
     pub fn needs_password(&self) -> bool {
         self.compat != Some(CompatVersion::V15)
+    }
+
+    /// The options another person needs to open the same room (the compat version and
+    /// key-derivation values; never a password), each followed by a space.
+    pub fn room_options(&self) -> String {
+        let mut out = String::new();
+        if let Some(v) = self.compat {
+            out += &format!("--compat {} ", v.as_str());
+        }
+        if let Some(salt) = &self.salt {
+            let hex: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+            out += &format!("--salt-hex {hex} ");
+        }
+        if let Some(n) = self.iterations {
+            out += &format!("--iterations {n} ");
+        }
+        out
     }
 }
 
@@ -273,16 +374,15 @@ pub fn room_config(
             RoomConfig::native(room, display_name, password)
         }
         Some(version) => {
-            let codec = match version {
-                CompatVersion::V15 => WriteCodec::Legacy15,
-                CompatVersion::V16 => WriteCodec::Fernet16,
-            };
-            let mut config =
-                RoomConfig::shared_file(room, codec, display_name).with_compat_kdf(compat_kdf);
+            let mut config = RoomConfig::shared_file(room, version.codec(), display_name)
+                .with_compat_kdf(compat_kdf);
             if let Some(p) = password {
                 config = config.with_password(p);
-            } else if version == CompatVersion::V16 {
-                return Err("an FTPChat 1.6 room needs a password".into());
+            } else if version.is_keyed() {
+                return Err(format!(
+                    "an FTPChat {} room needs a password",
+                    version.as_str()
+                ));
             }
             config
         }
@@ -665,6 +765,9 @@ mod tests {
         assert_eq!(a.location.as_deref(), Some("ftp://h/lobby"));
         assert!(a.needs_password());
 
+        assert_eq!(a.compat, None);
+        assert_eq!(a.room_options(), "");
+
         let a = ChatArgs::parse([
             "--compat=1.6",
             "--salt-hex",
@@ -677,6 +780,61 @@ mod tests {
         assert_eq!(a.compat, Some(CompatVersion::V16));
         let kdf = a.compat_kdf().unwrap();
         assert_eq!((kdf.salt(), kdf.iterations()), (&b"ab"[..], 10));
+        assert_eq!(
+            a.room_options(),
+            "--compat 1.6 --salt-hex 6162 --iterations 10 "
+        );
+
+        // --compat takes an optional version; without one it is 1.7.
+        for (args, version, location) in [
+            (
+                vec!["--compat", "1.7", "ftp://h/c.txt"],
+                CompatVersion::V17,
+                "ftp://h/c.txt",
+            ),
+            (
+                vec!["--compat", "1.6", "c.txt"],
+                CompatVersion::V16,
+                "c.txt",
+            ),
+            (
+                vec!["--compat", "1.5", "c.txt"],
+                CompatVersion::V15,
+                "c.txt",
+            ),
+            (
+                vec!["--compat", "ftp://h/c.txt"],
+                CompatVersion::V17,
+                "ftp://h/c.txt",
+            ),
+            (
+                vec!["ftp://h/c.txt", "--compat"],
+                CompatVersion::V17,
+                "ftp://h/c.txt",
+            ),
+            (vec!["--compat", "--", "1.txt"], CompatVersion::V17, "1.txt"),
+        ] {
+            let a = ChatArgs::parse(args.clone()).unwrap();
+            assert_eq!(a.compat, Some(version), "{args:?}");
+            assert_eq!(a.location.as_deref(), Some(location), "{args:?}");
+        }
+        let a = ChatArgs::parse([
+            "--compat",
+            "--iterations",
+            "5",
+            "--show-unauthenticated",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.compat, a.iterations, a.show_unauthenticated),
+            (Some(CompatVersion::V17), Some(5), true)
+        );
+        let kdf = a.compat_kdf().unwrap();
+        assert_eq!(
+            (kdf.salt(), kdf.iterations()),
+            (ftpchat_core::format::FTPCHAT_SALT, 5)
+        );
 
         let a = ChatArgs::parse(["--compat", "1.5", "--lock", "--", "/tmp/chat.txt"]).unwrap();
         assert!(!a.needs_password());
@@ -708,6 +866,15 @@ mod tests {
             vec!["--lock", "x"],
             vec!["--port", "1", "ftp://h/r"],
             vec!["--salt-hex", "abc", "--compat", "1.6"],
+            vec!["--compat", "2", "x"],
+            vec!["--compat", "1.8", "x"],
+            vec!["--compat=", "x"],
+            vec!["--compat", "1.5", "--salt", "s", "x"],
+            vec!["--compat", "1.5", "--iterations", "9", "x"],
+            vec!["--iterations", "9", "x"],
+            vec!["--show-unauthenticated", "x"],
+            vec!["--compat", "1.5", "--show-unauthenticated", "x"],
+            vec!["--lock=yes", "--compat", "x"],
         ] {
             assert!(ChatArgs::parse(bad.clone()).is_err(), "{bad:?}");
         }
@@ -822,6 +989,10 @@ mod tests {
         let kdf = default_compat_kdf();
         assert!(room_config("r", None, "a", None, kdf.clone()).is_err());
         assert!(room_config("c.txt", Some(CompatVersion::V16), "a", None, kdf.clone()).is_err());
+        let e = room_config("c.txt", Some(CompatVersion::V17), "a", None, kdf.clone()).unwrap_err();
+        assert!(e.contains("1.7"), "{e}");
+        assert_eq!(kdf.salt(), ftpchat_core::format::FTPCHAT_SALT);
+        assert_eq!(kdf.iterations(), 100_000);
         assert!(room_config("c.txt", Some(CompatVersion::V15), "a", None, kdf.clone()).is_ok());
         assert!(room_config("r", None, "a", Some("pw".into()), kdf).is_ok());
     }

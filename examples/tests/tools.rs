@@ -55,8 +55,102 @@ fn read_ftpchat_prints_an_ftpchat_15_file() {
     assert!(stderr.contains("6 message(s)"), "{stderr}");
 }
 
+/// `ftpchat-1.6-1.7-chat.txt` as `read-ftpchat` prints it: the six messages of
+/// `ftpchat-1.6-1.7-chat.expected.json` (1.6's trailing newline not shown, 1.6's trailing
+/// spaces kept, 1.7's stripped by its client).
+const REAL_CLIENTS_CHAT: &str = "\
+[2026-12-02 04:18] Ahmed: Hello from FTPChat 1.6
+[2026-12-02 04:18] Mona: Hi Ahmed, this is 1.7
+[2026-12-02 04:18] Ahmed: Two lines
+    in one message
+[2026-12-02 04:18] Mona: unicode: مرحبا ✓ — ok
+[2026-12-02 04:18] Ahmed: last: ends with spaces   
+[2026-12-02 04:18] Mona: trailing spaces are stripped by 1.7
+";
+
 #[test]
-fn read_ftpchat_decodes_16_lines_over_ftp() {
+fn read_ftpchat_prints_the_real_16_and_17_clients_file_with_only_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chat.txt");
+    std::fs::copy(testdata("ftpchat-1.6-1.7-chat.txt"), &file).unwrap();
+    let before = std::fs::read(&file).unwrap();
+    // The expected output agrees with the expected file.
+    let expected = std::fs::read_to_string(testdata("ftpchat-1.6-1.7-chat.expected.json")).unwrap();
+    for needle in [
+        "\"password\": \"correct horse\"",
+        "Hello from FTPChat 1.6",
+        "Two lines\\nin one message\\n",
+        "trailing spaces are stripped by 1.7\"",
+    ] {
+        assert!(expected.contains(needle), "{needle}");
+    }
+
+    let (out, stdout, stderr) = run(Command::new(READ_FTPCHAT)
+        .arg(&file)
+        .env("FTPCHAT_PASSWORD", "correct horse"));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, REAL_CLIENTS_CHAT);
+    assert!(!stderr.contains("not decoded"), "{stderr}");
+    assert!(stderr.contains("6 message(s)"), "{stderr}");
+
+    // --ask-password reads the password from the terminal (standard input when it is not
+    // one); nothing else is needed.
+    let child = Command::new(READ_FTPCHAT)
+        .args(["--ask-password".as_ref(), file.as_os_str()])
+        .env_remove("FTPCHAT_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.as_ref().unwrap(), b"correct horse\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), REAL_CLIENTS_CHAT);
+    assert!(
+        stderr.contains("Password of ") && !stderr.contains("correct horse"),
+        "{stderr}"
+    );
+
+    // A wrong password: nothing shown, and why.
+    let (out, stdout, stderr) = run(Command::new(READ_FTPCHAT)
+        .arg(&file)
+        .env("FTPCHAT_PASSWORD", "wrong horse"));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("6 FTPChat 1.6/1.7 line(s) did not open: wrong password"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong horse"));
+
+    // No password: each line says what it looks like.
+    let (out, stdout, stderr) = run(Command::new(READ_FTPCHAT)
+        .arg(&file)
+        .env_remove("FTPCHAT_PASSWORD"));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr
+            .matches("looks like FTPChat 1.6, but this room has no password")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .matches("looks like FTPChat 1.7, but this room has no password")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    // read-ftpchat never writes.
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn read_ftpchat_decodes_16_and_17_lines_over_ftp() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir_all(root.join("club")).unwrap();
@@ -64,18 +158,28 @@ fn read_ftpchat_decodes_16_lines_over_ftp() {
     users::add_user(&users_file, "reader", "ftp pw").unwrap();
     let server = EmbeddedServer::start(ServerConfig::new(&root, &users_file)).unwrap();
 
-    // An FTPChat 1.6 file written with a non-default salt and iteration count.
+    // A chat file of 1.6 and 1.7 lines written with a non-default salt and iteration count.
     let kdf = KdfParams::new(b"pepper".to_vec(), 1000).unwrap();
-    let writer = Room::open(
-        Arc::new(LocalTransport::new(root.join("club"))),
-        RoomConfig::shared_file("chat.txt", WriteCodec::Fernet16, "Sara")
-            .with_password("s3cret")
-            .with_compat_kdf(kdf),
-    )
-    .unwrap();
-    writer.send("first").unwrap();
-    writer.send("second\nwith two lines").unwrap();
-    writer.sync().unwrap();
+    let writer = |codec, name: &str| {
+        Room::open(
+            Arc::new(LocalTransport::new(root.join("club"))),
+            RoomConfig::shared_file("chat.txt", codec, name)
+                .with_password("s3cret")
+                .with_compat_kdf(kdf.clone()),
+        )
+        .unwrap()
+    };
+    let sara = writer(WriteCodec::Fernet16, "Sara");
+    sara.send("first").unwrap();
+    sara.send("second\nwith two lines").unwrap();
+    sara.sync().unwrap();
+    let mona = writer(WriteCodec::Fernet17, "Mona");
+    mona.send("third, from 1.7  ").unwrap();
+    mona.sync().unwrap();
+    let lines = std::fs::read_to_string(root.join("club/chat.txt")).unwrap();
+    let starts: Vec<bool> = lines.lines().map(|l| l.starts_with("Z0FBQUFB")).collect();
+    assert_eq!(starts, [true, true, false], "1.6, 1.6, 1.7: {lines}");
+    assert!(lines.lines().nth(2).unwrap().starts_with("gAAAAA"));
 
     // The FTP password comes from the environment because the URL has none.
     let url = format!("ftp://reader@127.0.0.1:{}/club/chat.txt", server.port());
@@ -85,10 +189,11 @@ fn read_ftpchat_decodes_16_lines_over_ftp() {
         .env("FTPCHAT_PASSWORD", "s3cret"));
     assert!(out.status.success(), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
     assert!(lines[0].ends_with("] Sara: first"), "{stdout}");
     assert!(lines[1].ends_with("] Sara: second"), "{stdout}");
     assert_eq!(lines[2], "    with two lines");
+    assert!(lines[3].ends_with("] Mona: third, from 1.7"), "{stdout}");
     assert!(!stderr.contains("ftp pw") && !stderr.contains("s3cret"));
 
     // Without the right parameters nothing decodes, and it says why.
@@ -98,7 +203,10 @@ fn read_ftpchat_decodes_16_lines_over_ftp() {
         .env("FTPCHAT_PASSWORD", "s3cret"));
     assert!(out.status.success());
     assert_eq!(stdout, "");
-    assert!(stderr.contains("did not open"), "{stderr}");
+    assert!(
+        stderr.contains("3 FTPChat 1.6/1.7 line(s) did not open"),
+        "{stderr}"
+    );
 }
 
 /// Kills the child on drop.
@@ -153,7 +261,38 @@ fn bot_answers_new_messages() {
 fn chat_help_and_refused_arguments() {
     let (out, stdout, _) = run(Command::new(CHAT).arg("--help"));
     assert!(out.status.success());
-    assert!(stdout.contains("FTPCHAT_PASSWORD") && stdout.contains("--compat 1.5|1.6"));
+    assert!(stdout.contains("FTPCHAT_PASSWORD") && stdout.contains("--compat [VERSION]"));
+    // Which client writes what, and the clients' key-derivation constants.
+    for needle in [
+        "1.7  FTPChat 1.7: one raw Fernet token per line (gAAAAA...)",
+        "1.6  FTPChat 1.6: the token base64-encoded once more (Z0FBQUFB...)",
+        "1.5  FTPChat 1.5:",
+        "(default 1.7)",
+        "q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E",
+        "100000 iterations",
+    ] {
+        assert!(stdout.contains(needle), "{needle} not in:\n{stdout}");
+    }
+    assert!(!stdout.contains("unpublished") && !stdout.contains("default: ftpchat"));
+    let (out, stdout, _) = run(Command::new(READ_FTPCHAT).arg("--help"));
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("default: ftpchat"), "{stdout}");
+
+    for (args, why) in [
+        (vec!["--compat", "1.8", "x"], "use 1.7, 1.6 or 1.5"),
+        (
+            vec!["--compat", "1.5", "--salt", "s", "x"],
+            "are for --compat 1.7 and 1.6",
+        ),
+    ] {
+        let (out, _, stderr) = run(Command::new(CHAT).args(&args));
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
 
     let (out, _, stderr) = run(Command::new(CHAT).args(["--password", "hunter2", "ftp://h/r"]));
     assert!(!out.status.success());

@@ -27,7 +27,10 @@ pub enum TransportFailure {
 /// `ChatError`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum ChatError {
-    /// The password does not open this room.
+    /// The password does not open this room: opening a native room, or syncing/flushing
+    /// an FTPChat 1.6/1.7 shared file whose lines all fail authentication (then nothing
+    /// is written and the outbox is kept). For a shared file it can also mean other salt
+    /// or iterations (`RoomOptions.compat_salt`, `compat_iterations`).
     #[error("{reason}")]
     WrongPassword {
         /// Human-readable reason.
@@ -56,8 +59,8 @@ pub enum ChatError {
         /// Human-readable reason.
         reason: String,
     },
-    /// The options cannot work (a 1.6 room without a password, KDF parameters out of
-    /// bounds...).
+    /// The options cannot work (a 1.6 or 1.7 room without a password, KDF parameters out
+    /// of bounds...).
     #[error("{reason}")]
     InvalidConfig {
         /// Human-readable reason.

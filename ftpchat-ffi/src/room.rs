@@ -166,13 +166,14 @@ fn room_config(password: Option<String>, o: &RoomOptions) -> Result<RoomConfig, 
             })?;
             RoomConfig::native(o.room.clone(), o.display_name.clone(), password)
         }
-        RoomLayout::SharedFile16 | RoomLayout::SharedFile15 => {
-            let codec = if o.layout == RoomLayout::SharedFile16 {
-                WriteCodec::Fernet16
-            } else {
-                WriteCodec::Legacy15
+        RoomLayout::SharedFile17 | RoomLayout::SharedFile16 | RoomLayout::SharedFile15 => {
+            let codec = match o.layout {
+                RoomLayout::SharedFile17 => WriteCodec::Fernet17,
+                RoomLayout::SharedFile16 => WriteCodec::Fernet16,
+                _ => WriteCodec::Legacy15,
             };
-            let c = RoomConfig::shared_file(o.room.clone(), codec, o.display_name.clone());
+            let c = RoomConfig::shared_file(o.room.clone(), codec, o.display_name.clone())
+                .with_unauthenticated(o.show_unauthenticated);
             match password {
                 Some(p) => c.with_password(p),
                 None => c,
@@ -267,11 +268,14 @@ impl ChatRoom {
     /// Opens (or creates) a room. *Blocking*: connects and, for a native room, reads the
     /// header and checks the password.
     ///
-    /// `location` is `ftp://user:pass@host:port/dir`, `ftps://...` (TLS required),
-    /// `ftpes://...` (TLS preferred), `file:///path` or a plain folder path, or
-    /// `memory://name` (in-process, for tests); percent-encode `:` and `@` in the FTP
-    /// user and password. `password` is the room password (`null`/`nil` only for
-    /// FTPChat 1.5 files). Neither appears in errors or in [`describe`](Self::describe).
+    /// `location` is `ftp://user:pass@host:port/dir` (plain FTP), `ftps://...` or
+    /// `ftpes://...` (two names for explicit FTPS: TLS required, never a fallback to plain
+    /// FTP; without TLS the connection fails before the FTP password is sent),
+    /// `file:///path` or a plain folder path, or `memory://name` (in-process, for tests);
+    /// percent-encode `:` and `@` in the FTP user and password. `password` is the room
+    /// password (`null`/`nil` only for FTPChat 1.5 files; a 1.6/1.7 shared file needs
+    /// nothing else, the real clients' salt and iterations being the default). Neither
+    /// appears in errors or in [`describe`](Self::describe).
     #[uniffi::constructor]
     pub fn new(
         location: String,
@@ -307,6 +311,10 @@ impl ChatRoom {
     ///
     /// Returns only what earlier syncs and subscriptions did not: while a subscription
     /// runs, most messages arrive through its listener instead.
+    ///
+    /// In an FTPChat 1.6/1.7 shared file whose lines do not open with the password (and
+    /// none does), fails with `ChatError.WrongPassword` and writes nothing (a line under
+    /// another key would stop every FTPChat 1.7 reader); the outbox is kept.
     pub fn sync(&self) -> Result<ChatUpdate, ChatError> {
         self.inner.sync()
     }
@@ -325,6 +333,7 @@ impl ChatRoom {
     }
 
     /// Delivers the outbox without reading, e.g. before the app is suspended. *Blocking.*
+    /// Fails with `ChatError.WrongPassword` like [`sync`](Self::sync).
     pub fn flush(&self) -> Result<(), ChatError> {
         self.inner.flush()
     }

@@ -2,7 +2,7 @@
 
 use ftpchat_core::format::Codec;
 use ftpchat_core::log::{Message, MessageId, MessageStatus as CoreStatus};
-use ftpchat_core::room::{RoomEvent, SyncUpdate};
+use ftpchat_core::room::{likely_cause, RoomEvent, SyncUpdate};
 use ftpchat_core::transport::TransportEvent;
 
 /// Whether a message is on the server yet.
@@ -19,12 +19,29 @@ pub enum MessageStatus {
 pub enum MessageCodec {
     /// ftpchat native record (authenticated, bound to room and writer).
     Native,
-    /// FTPChat 1.6 line (Fernet; any member can write as any name).
+    /// FTPChat 1.6 line: a Fernet token, base64-encoded once more (`Z0FBQUFB...`). Any
+    /// member can write as any name.
     Fernet16,
-    /// FTPChat 1.5 line: **no encryption**, anyone can read it. Show a warning.
+    /// FTPChat 1.7 line: a raw Fernet token (`gAAAAA...`). Any member can write as any
+    /// name.
+    Fernet17,
+    /// FTPChat 1.5 line: **no encryption**, anyone can read it and write it under any
+    /// name. Show a warning.
     Legacy15,
     /// A codec these bindings do not know yet.
     Unknown,
+}
+
+impl From<Codec> for MessageCodec {
+    fn from(c: Codec) -> Self {
+        match c {
+            Codec::Native => MessageCodec::Native,
+            Codec::Fernet16 => MessageCodec::Fernet16,
+            Codec::Fernet17 => MessageCodec::Fernet17,
+            Codec::Legacy15 => MessageCodec::Legacy15,
+            _ => MessageCodec::Unknown,
+        }
+    }
 }
 
 /// A chat message as an app shows it.
@@ -39,7 +56,7 @@ pub struct ChatMessage {
     /// When it was written, milliseconds since the Unix epoch (UTC), when known.
     pub timestamp_ms: Option<u64>,
     /// The writer's local time as written in an FTPChat line (`YYYY-MM-DD HH:MM`, no time
-    /// zone), for 1.5/1.6 messages.
+    /// zone), for FTPChat 1.5/1.6/1.7 messages.
     pub local_time: Option<String>,
     /// Pending or confirmed.
     pub status: MessageStatus,
@@ -61,12 +78,7 @@ impl From<&Message> for ChatMessage {
                 CoreStatus::Pending => MessageStatus::Pending,
                 CoreStatus::Confirmed => MessageStatus::Confirmed,
             },
-            codec: match m.codec {
-                Codec::Native => MessageCodec::Native,
-                Codec::Fernet16 => MessageCodec::Fernet16,
-                Codec::Legacy15 => MessageCodec::Legacy15,
-                _ => MessageCodec::Unknown,
-            },
+            codec: m.codec.into(),
             is_own: m.is_own,
         }
     }
@@ -81,11 +93,25 @@ pub enum ChatEvent {
         file: String,
         /// Its byte offset.
         offset: u64,
-        /// Why.
+        /// The codec its first bytes announce (`null`/`nil`: none).
+        codec: Option<MessageCodec>,
+        /// The likely cause, in words for a user (e.g. "looks like FTPChat 1.7 with
+        /// another password (or salt), or an altered line").
         reason: String,
     },
+    /// A keyless FTPChat 1.5 line in a shared file whose room writes 1.6 or 1.7: anyone
+    /// with write access to the file could have written it, under any name. Not shown
+    /// unless [`RoomOptions::show_unauthenticated`] is set.
+    UnauthenticatedLine {
+        /// The file it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+    },
     /// Lines of a shared file fail authentication and none succeeded: the password (or
-    /// the 1.6 KDF parameters) are probably wrong.
+    /// the 1.6/1.7 salt and iterations) are probably wrong. In a room that writes 1.6 or
+    /// 1.7, `sync` and `flush` fail with `ChatError.WrongPassword` meanwhile and nothing
+    /// is written; this event comes from rooms that write 1.5.
     WrongPassword {
         /// How many lines failed so far.
         failed_lines: u64,
@@ -111,7 +137,18 @@ pub enum ChatEvent {
     },
     /// An expired shared-file lock (a crashed client's) was removed.
     StaleLockRemoved,
-    /// TLS was preferred (`ftpes://`) but not offered: the connection is plain text.
+    /// Unsent messages saved in the state folder by an earlier run do not decode under
+    /// this run's password: they stay saved, unsent (not in `outboxLen`), and go out when
+    /// the room is opened with the password they were written under.
+    OutboxHeld {
+        /// How many.
+        messages: u64,
+    },
+    /// The connection went on in plain text because the server does not offer TLS. Not
+    /// reported for locations opened by these bindings: `ftps://` and `ftpes://` both
+    /// require TLS and never fall back to plain FTP (the connection fails instead), and
+    /// `ftp://` never tries TLS. Only a transport configured in code to prefer TLS
+    /// reports it.
     TlsFallback {
         /// Why TLS could not be used.
         reason: String,
@@ -138,10 +175,20 @@ pub enum ChatEvent {
 impl From<&RoomEvent> for ChatEvent {
     fn from(e: &RoomEvent) -> Self {
         match e {
-            RoomEvent::UndecodableLine { file, offset, .. } => ChatEvent::UndecodableLine {
+            RoomEvent::UndecodableLine {
+                file,
+                offset,
+                codec,
+                error,
+            } => ChatEvent::UndecodableLine {
                 file: file.clone(),
                 offset: *offset,
-                reason: e.to_string(),
+                codec: codec.map(MessageCodec::from),
+                reason: likely_cause(*codec, error),
+            },
+            RoomEvent::UnauthenticatedLine { file, offset } => ChatEvent::UnauthenticatedLine {
+                file: file.clone(),
+                offset: *offset,
             },
             RoomEvent::WrongPassword { failed_lines } => ChatEvent::WrongPassword {
                 failed_lines: *failed_lines,
@@ -156,6 +203,9 @@ impl From<&RoomEvent> for ChatEvent {
                 reason: error.clone(),
             },
             RoomEvent::StaleLockRemoved => ChatEvent::StaleLockRemoved,
+            RoomEvent::OutboxHeld { messages } => ChatEvent::OutboxHeld {
+                messages: u64::try_from(*messages).unwrap_or(u64::MAX),
+            },
             RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => {
                 ChatEvent::TlsFallback {
                     reason: reason.clone(),
@@ -173,7 +223,7 @@ impl From<&RoomEvent> for ChatEvent {
                 }
             }
             other => ChatEvent::Other {
-                description: format!("{other:?}"),
+                description: other.to_string(),
             },
         }
     }
@@ -230,12 +280,25 @@ pub struct SyncOnceResult {
 }
 
 /// How a room is laid out on the server.
+///
+/// A shared file is read whatever its lines are (1.5, 1.6, 1.7, each line on its own); the
+/// layout says what this device writes. Pick the oldest FTPChat client that must read the
+/// file: a 1.7 client stops showing anything after the first line it cannot decrypt, so
+/// with any 1.7 client in the chat use [`SharedFile17`](Self::SharedFile17).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum RoomLayout {
     /// ftpchat's native room: a directory with one log per device. Recommended; safe on
     /// every server.
     Native,
-    /// FTPChat 1.6 shared file (Fernet, needs a password). For talking to FTPChat 1.6.
+    /// FTPChat 1.7 shared file: each line a raw Fernet token of the text without trailing
+    /// white space (`gAAAAA...`). Needs a password. The shared-file layout to choose unless
+    /// an older client must read the file. (Files written by ftpchat's earlier "1.6"
+    /// layout, raw tokens under the salt `ftpchat`, are this layout with
+    /// `compat_salt = "ftpchat"`.)
+    SharedFile17,
+    /// FTPChat 1.6 shared file: each line a Fernet token, base64-encoded once more
+    /// (`Z0FBQUFB...`), as the real 1.6 client writes it. Needs a password. FTPChat 1.7
+    /// clients stop reading at the first such line.
     SharedFile16,
     /// FTPChat 1.5 shared file. **No encryption**: for reading old chats and talking to
     /// old clients only.
@@ -265,12 +328,22 @@ pub struct RoomOptions {
     /// PBKDF2 iterations for a native room this device creates (default 600,000).
     #[uniffi(default = None)]
     pub native_iterations: Option<u32>,
-    /// The FTPChat 1.6 client's PBKDF2 salt (default: the UTF-8 bytes of `ftpchat`).
+    /// The PBKDF2 salt of FTPChat 1.6/1.7 lines. Default (`null`/`nil`): the real clients'
+    /// constant, the 42 ASCII bytes `q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E`, so a
+    /// shared room needs only the password. Set it only for files whose clients were built
+    /// with another salt (e.g. `ftpchat` for files of ftpchat's earlier "1.6" layout).
     #[uniffi(default = None)]
     pub compat_salt: Option<Vec<u8>>,
-    /// The FTPChat 1.6 client's PBKDF2 iterations (default 100,000).
+    /// The PBKDF2-HMAC-SHA256 iterations of FTPChat 1.6/1.7 lines. Default: the real
+    /// clients' 100,000; set it only for files made with another count.
     #[uniffi(default = None)]
     pub compat_iterations: Option<u32>,
+    /// Shared files written as 1.6 or 1.7: show keyless FTPChat 1.5 lines too. They carry
+    /// no key, so anyone with write access to the file could have written them under any
+    /// name; by default they are not shown and each is reported as
+    /// [`ChatEvent::UnauthenticatedLine`]. (A room that writes 1.5 always shows them.)
+    #[uniffi(default = false)]
+    pub show_unauthenticated: bool,
     /// Shared files: take a directory lock around each append (for servers whose `APPE`
     /// is not atomic). Every writer must use it for it to help.
     #[uniffi(default = false)]

@@ -24,9 +24,10 @@ pub trait ChatListener: Send + Sync {
     fn on_messages(&self, messages: Vec<ChatMessage>) -> Result<(), ChatError>;
     /// Ids (hex) of own messages now confirmed on the server.
     fn on_confirmed(&self, ids: Vec<String>) -> Result<(), ChatError>;
-    /// An event (undecodable line, TLS fallback, retry...).
+    /// An event (undecodable or keyless line, reconnection, retry...).
     fn on_event(&self, event: ChatEvent) -> Result<(), ChatError>;
-    /// A sync failed; the subscription keeps trying with backoff.
+    /// A sync failed; the subscription keeps trying with backoff (a shared file that the
+    /// password does not open reports `WrongPassword` on every round).
     fn on_error(&self, error: ChatError) -> Result<(), ChatError>;
 }
 

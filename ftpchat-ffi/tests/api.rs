@@ -1,5 +1,7 @@
 //! The bindings' API from Rust (what Kotlin and Swift call, without the FFI): error
-//! mapping, no secrets in errors, subscriptions, sync_once, carried-over results.
+//! mapping, no secrets in errors, subscriptions, sync_once, carried-over results, FTPChat
+//! 1.5/1.6/1.7 shared files (the real clients' chat file, wrong passwords, keyless lines,
+//! held outboxes).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -26,7 +28,16 @@ fn options(room: &str, name: &str) -> RoomOptions {
         native_iterations: Some(1_000),
         compat_salt: None,
         compat_iterations: None,
+        show_unauthenticated: false,
         lock: false,
+    }
+}
+
+fn shared(file: &str, name: &str, layout: RoomLayout) -> RoomOptions {
+    RoomOptions {
+        layout,
+        native_iterations: None,
+        ..options(file, name)
     }
 }
 
@@ -53,6 +64,7 @@ fn open(location: &str, name: &str) -> Arc<ChatRoom> {
 struct Forward {
     messages: Mutex<Sender<ChatMessage>>,
     confirmed: Mutex<Sender<String>>,
+    errors: Mutex<Option<Sender<ChatError>>>,
 }
 
 fn listener() -> (Box<Forward>, Receiver<ChatMessage>, Receiver<String>) {
@@ -62,6 +74,7 @@ fn listener() -> (Box<Forward>, Receiver<ChatMessage>, Receiver<String>) {
         Box::new(Forward {
             messages: Mutex::new(m_tx),
             confirmed: Mutex::new(c_tx),
+            errors: Mutex::new(None),
         }),
         m_rx,
         c_rx,
@@ -84,7 +97,10 @@ impl ChatListener for Forward {
     fn on_event(&self, _event: ChatEvent) -> Result<(), ChatError> {
         Ok(())
     }
-    fn on_error(&self, _error: ChatError) -> Result<(), ChatError> {
+    fn on_error(&self, error: ChatError) -> Result<(), ChatError> {
+        if let Some(tx) = &*self.errors.lock().unwrap() {
+            let _ = tx.send(error);
+        }
         Ok(())
     }
 }
@@ -270,4 +286,366 @@ fn huge_budget_is_no_budget() {
     room.send("x".into()).unwrap();
     let r = room.sync_once(u64::MAX).unwrap();
     assert!(r.completed && r.outbox_len == 0, "{r:?}");
+}
+
+// --- FTPChat shared files -----------------------------------------------------------------
+
+/// The password of the real clients' chat file (`ftpchat-1.6-1.7-chat.expected.json`).
+const REAL_PASSWORD: &str = "correct horse";
+
+fn testdata(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ftpchat-core/tests/testdata")
+        .join(name)
+}
+
+/// The lines of a chat file (without their LF).
+fn file_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The value of every `"key": "..."` string in a small JSON file, in order (JSON escapes
+/// `\n`, `\"`, `\\` undone; the expected file has no others).
+fn json_strings(json: &str, key: &str) -> Vec<String> {
+    let pattern = format!("\"{key}\": \"");
+    let mut out = Vec::new();
+    let mut rest = json;
+    while let Some(start) = rest.find(&pattern) {
+        rest = &rest[start + pattern.len()..];
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        loop {
+            let (i, c) = chars.next().expect("unterminated JSON string");
+            match c {
+                '"' => {
+                    rest = &rest[i + 1..];
+                    break;
+                }
+                '\\' => match chars.next().unwrap().1 {
+                    'n' => value.push('\n'),
+                    other @ ('"' | '\\' | '/') => value.push(other),
+                    other => panic!("unexpected escape \\{other}"),
+                },
+                c => value.push(c),
+            }
+        }
+        out.push(value);
+    }
+    out
+}
+
+#[test]
+fn a_17_shared_file_between_two_binding_rooms() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap().to_owned();
+    let opts = |name: &str| shared("chat.txt", name, RoomLayout::SharedFile17);
+    let alice = ChatRoom::new(folder.clone(), Some(PASSWORD.into()), opts("Alice")).unwrap();
+    let bob = ChatRoom::new(folder.clone(), Some(PASSWORD.into()), opts("Bob")).unwrap();
+
+    // 1.7 strips trailing white space; the sender's own copy shows what readers get.
+    let id = alice.send("hello in 1.7  \n".into()).unwrap();
+    assert_eq!(
+        alice.message(id.clone()).unwrap().unwrap().text,
+        "hello in 1.7"
+    );
+    assert_eq!(alice.sync().unwrap().confirmed, vec![id.clone()]);
+    let m = bob.sync().unwrap().messages;
+    assert_eq!(m.len(), 1, "{m:?}");
+    let m = &m[0];
+    assert_eq!(
+        (m.id.as_str(), m.sender.as_str(), m.text.as_str()),
+        (id.as_str(), "Alice", "hello in 1.7")
+    );
+    assert_eq!(m.codec, MessageCodec::Fernet17);
+    assert!(!m.is_own && m.status == MessageStatus::Confirmed);
+    assert!(
+        m.local_time.as_deref().is_some_and(|t| t.len() == 16),
+        "{m:?}"
+    );
+
+    bob.send("two\nlines".into()).unwrap();
+    bob.sync().unwrap();
+    let m = alice.sync().unwrap().messages;
+    assert_eq!(
+        (m[0].sender.as_str(), m[0].text.as_str()),
+        ("Bob", "two\nlines")
+    );
+
+    // On disk: one raw Fernet token per line, as the FTPChat 1.7 client writes.
+    let lines = file_lines(&dir.path().join("chat.txt"));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with("gAAAAA")), "{lines:?}");
+
+    // A 1.6 room writes the 1.6 client's line (the token base64-encoded again) into the
+    // same file, and both rooms read every line shape.
+    let carol = ChatRoom::new(
+        folder,
+        Some(PASSWORD.into()),
+        shared("chat.txt", "Carol", RoomLayout::SharedFile16),
+    )
+    .unwrap();
+    let seen = carol.sync().unwrap().messages;
+    assert_eq!(seen.len(), 2);
+    carol.send("from 1.6".into()).unwrap();
+    carol.sync().unwrap();
+    let m = alice.sync().unwrap().messages;
+    assert_eq!(
+        (m[0].text.as_str(), m[0].codec),
+        ("from 1.6", MessageCodec::Fernet16)
+    );
+    let lines = file_lines(&dir.path().join("chat.txt"));
+    assert!(lines[2].starts_with("Z0FBQUFB"), "{lines:?}");
+}
+
+#[test]
+fn the_real_clients_chat_file_opens_with_only_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        testdata("ftpchat-1.6-1.7-chat.txt"),
+        dir.path().join("chat.txt"),
+    )
+    .unwrap();
+    let expected = std::fs::read_to_string(testdata("ftpchat-1.6-1.7-chat.expected.json")).unwrap();
+    assert_eq!(json_strings(&expected, "password"), [REAL_PASSWORD]);
+    let clients = json_strings(&expected, "client");
+    let senders = json_strings(&expected, "sender");
+    let plaintexts = json_strings(&expected, "plaintext");
+    assert_eq!(clients.len(), 6);
+
+    // Nothing but the password: the salt and iterations default to the clients'.
+    let room = ChatRoom::new(
+        dir.path().to_str().unwrap().into(),
+        Some(REAL_PASSWORD.into()),
+        shared("chat.txt", "Reader", RoomLayout::SharedFile17),
+    )
+    .unwrap();
+    let update = room.sync().unwrap();
+    assert!(update.events.is_empty(), "{:?}", update.events);
+    assert_eq!(update.messages.len(), 6, "{:?}", update.messages);
+    for (i, m) in update.messages.iter().enumerate() {
+        // "YYYY-MM-DD HH:MM:sender: text"; 1.6's trailing "\n" (from its Tk text box) is
+        // not shown.
+        let (time, rest) = plaintexts[i].split_at(16);
+        let text = rest
+            .strip_prefix(&format!(":{}: ", senders[i]))
+            .unwrap_or_else(|| panic!("{:?}", plaintexts[i]));
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        assert_eq!(m.sender, senders[i]);
+        assert_eq!(m.text, text);
+        assert_eq!(m.local_time.as_deref(), Some(time));
+        let codec = match clients[i].as_str() {
+            "1.6" => MessageCodec::Fernet16,
+            "1.7" => MessageCodec::Fernet17,
+            other => panic!("client {other}"),
+        };
+        assert_eq!(m.codec, codec, "{m:?}");
+    }
+
+    // An answer goes in as a 1.7 line after the clients' lines.
+    room.send("ftpchat was here".into()).unwrap();
+    room.sync().unwrap();
+    let lines = file_lines(&dir.path().join("chat.txt"));
+    assert_eq!(lines.len(), 7);
+    assert!(lines[6].starts_with("gAAAAA"));
+}
+
+#[test]
+fn a_wrong_password_in_a_shared_file_is_a_typed_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let chat = dir.path().join("chat.txt");
+    std::fs::copy(testdata("ftpchat-1.6-1.7-chat.txt"), &chat).unwrap();
+    let before = std::fs::read(&chat).unwrap();
+    let wrong = "wrong-horse-8086";
+    let eve = ChatRoom::new(
+        dir.path().to_str().unwrap().into(),
+        Some(wrong.into()),
+        shared("chat.txt", "Eve", RoomLayout::SharedFile17),
+    )
+    .unwrap();
+    eve.send("must not be written".into()).unwrap();
+    for e in [eve.sync().unwrap_err(), eve.flush().unwrap_err()] {
+        assert!(matches!(e, ChatError::WrongPassword { .. }), "{e:?}");
+        assert!(!format!("{e:?} {e}").contains(wrong));
+    }
+    let r = eve.sync_once(20_000);
+    assert!(matches!(r, Err(ChatError::WrongPassword { .. })), "{r:?}");
+    assert_eq!(std::fs::read(&chat).unwrap(), before, "nothing is written");
+    assert_eq!(eve.outbox_len().unwrap(), 1, "the message is kept");
+
+    // A subscription reports it as an error.
+    let (l, _m, _c) = listener();
+    let (e_tx, e_rx) = mpsc::channel();
+    *l.errors.lock().unwrap() = Some(e_tx);
+    let sub = eve.watch(l, 10, 100).unwrap();
+    let e = e_rx.recv_timeout(WAIT).unwrap();
+    assert!(matches!(e, ChatError::WrongPassword { .. }), "{e:?}");
+    sub.cancel();
+    assert_eq!(std::fs::read(&chat).unwrap(), before);
+
+    // A room that writes 1.5 only reads: there the bad lines are one event.
+    let reader = ChatRoom::new(
+        dir.path().to_str().unwrap().into(),
+        Some(wrong.into()),
+        shared("chat.txt", "Eve", RoomLayout::SharedFile15),
+    )
+    .unwrap();
+    let u = reader.sync().unwrap();
+    assert!(u.messages.is_empty(), "{u:?}");
+    assert_eq!(u.events, [ChatEvent::WrongPassword { failed_lines: 6 }]);
+}
+
+#[test]
+fn keyless_lines_in_a_keyed_file_are_reported_unless_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap().to_owned();
+    let old = ChatRoom::new(
+        folder.clone(),
+        None,
+        shared("chat.txt", "Mallory", RoomLayout::SharedFile15),
+    )
+    .unwrap();
+    old.send("keyless".into()).unwrap();
+    old.sync().unwrap();
+    let alice = ChatRoom::new(
+        folder.clone(),
+        Some(PASSWORD.into()),
+        shared("chat.txt", "Alice", RoomLayout::SharedFile17),
+    )
+    .unwrap();
+    alice.send("keyed".into()).unwrap();
+    alice.sync().unwrap();
+    // A torn 1.6 line, for the likely cause of an undecodable line.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("chat.txt"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"Z0FBQUFBQnJ!\n").unwrap();
+    drop(file);
+
+    let bob = ChatRoom::new(
+        folder.clone(),
+        Some(PASSWORD.into()),
+        shared("chat.txt", "Bob", RoomLayout::SharedFile17),
+    )
+    .unwrap();
+    let u = bob.sync().unwrap();
+    assert_eq!(
+        u.messages
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>(),
+        ["keyed"]
+    );
+    assert_eq!(u.events.len(), 2, "{:?}", u.events);
+    assert_eq!(
+        u.events[0],
+        ChatEvent::UnauthenticatedLine {
+            file: "chat.txt".into(),
+            offset: 0
+        }
+    );
+    match &u.events[1] {
+        ChatEvent::UndecodableLine {
+            file,
+            codec,
+            reason,
+            ..
+        } => {
+            assert_eq!(file, "chat.txt");
+            assert_eq!(*codec, Some(MessageCodec::Fernet16));
+            assert!(
+                reason.contains("FTPChat 1.6") && reason.contains("malformed"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut show = shared("chat.txt", "Carol", RoomLayout::SharedFile17);
+    show.show_unauthenticated = true;
+    let carol = ChatRoom::new(folder, Some(PASSWORD.into()), show).unwrap();
+    let u = carol.sync().unwrap();
+    let seen: Vec<_> = u
+        .messages
+        .iter()
+        .map(|m| (m.sender.as_str(), m.text.as_str(), m.codec))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Mallory", "keyless", MessageCodec::Legacy15),
+            ("Alice", "keyed", MessageCodec::Fernet17)
+        ]
+    );
+}
+
+#[test]
+fn an_outbox_saved_under_another_password_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap().to_owned();
+    let opts = || RoomOptions {
+        state_dir: Some(state.path().to_str().unwrap().into()),
+        ..shared("sub/chat.txt", "Alice", RoomLayout::SharedFile17)
+    };
+    // The chat file's folder does not exist yet: the message stays in the saved outbox.
+    let first = ChatRoom::new(folder.clone(), Some(PASSWORD.into()), opts()).unwrap();
+    first
+        .send("written under the first password".into())
+        .unwrap();
+    assert!(first.sync().is_err());
+    first.shutdown();
+
+    let other = ChatRoom::new(folder.clone(), Some("another password".into()), opts()).unwrap();
+    assert_eq!(other.outbox_len().unwrap(), 0);
+    let u = other.sync().unwrap();
+    assert_eq!(u.events, [ChatEvent::OutboxHeld { messages: 1 }]);
+    other.shutdown();
+
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let again = ChatRoom::new(folder, Some(PASSWORD.into()), opts()).unwrap();
+    assert_eq!(again.outbox_len().unwrap(), 1);
+    assert_eq!(again.sync().unwrap().confirmed.len(), 1);
+    let lines = file_lines(&dir.path().join("sub/chat.txt"));
+    assert_eq!(lines.len(), 1);
+}
+
+#[test]
+fn shared_file_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap().to_owned();
+    for layout in [RoomLayout::SharedFile16, RoomLayout::SharedFile17] {
+        let e = ChatRoom::new(folder.clone(), None, shared("c.txt", "A", layout)).unwrap_err();
+        assert!(matches!(e, ChatError::InvalidConfig { .. }), "{e:?}");
+        let mut bad = shared("c.txt", "A", layout);
+        bad.compat_iterations = Some(0);
+        let e = ChatRoom::new(folder.clone(), Some(PASSWORD.into()), bad).unwrap_err();
+        assert!(matches!(e, ChatError::InvalidConfig { .. }), "{e:?}");
+    }
+
+    // Other KDF values (e.g. files of ftpchat's earlier "1.6" layout, salt `ftpchat`): the
+    // room opens only with the same values.
+    let mut custom = shared("c.txt", "A", RoomLayout::SharedFile17);
+    custom.compat_salt = Some(b"ftpchat".to_vec());
+    custom.compat_iterations = Some(1_000);
+    let a = ChatRoom::new(folder.clone(), Some(PASSWORD.into()), custom.clone()).unwrap();
+    a.send("custom kdf".into()).unwrap();
+    a.sync().unwrap();
+    custom.display_name = "B".into();
+    let b = ChatRoom::new(folder.clone(), Some(PASSWORD.into()), custom).unwrap();
+    assert_eq!(b.sync().unwrap().messages[0].text, "custom kdf");
+    let default = ChatRoom::new(
+        folder,
+        Some(PASSWORD.into()),
+        shared("c.txt", "C", RoomLayout::SharedFile17),
+    )
+    .unwrap();
+    assert!(matches!(
+        default.sync(),
+        Err(ChatError::WrongPassword { .. })
+    ));
 }

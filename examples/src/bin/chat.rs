@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p ftpchat-examples --bin chat                        # start a server here, chat
 //! cargo run -p ftpchat-examples --bin chat -- ftp://guest:pw@127.0.0.1:2221/lobby   # join
+//! cargo run -p ftpchat-examples --bin chat -- --compat 1.7 ftp://host/dir/chat.txt # FTPChat
 //! cargo run -p ftpchat-examples --bin chat -- --help
 //! ```
 //!
@@ -18,6 +19,7 @@
 use std::io::{self, IsTerminal};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,7 +110,10 @@ fn host(args: &ChatArgs) -> Result<Hosted, String> {
     let room = args.room.clone().unwrap_or_else(|| DEFAULT_ROOM.to_owned());
     let room = ftpchat_examples::location::percent_encode(&room);
     let url = format!("ftp://guest:{login}@{shown_host}:{}/{room}", server.port());
-    let join = format!("cargo run -p ftpchat-examples --bin chat -- {url}");
+    let join = format!(
+        "cargo run -p ftpchat-examples --bin chat -- {}{url}",
+        args.room_options()
+    );
     Ok(Hosted {
         server,
         url,
@@ -180,7 +185,7 @@ fn run() -> Result<(), String> {
         }
         Some(Password::new(pw.as_str()))
     } else {
-        // FTPChat 1.5 has no key; a password, if set, also reads 1.6 lines.
+        // FTPChat 1.5 has no key; a password, if set, also reads 1.6 and 1.7 lines.
         std::env::var(ROOM_PASSWORD_ENV)
             .ok()
             .filter(|p| !p.is_empty())
@@ -195,6 +200,9 @@ fn run() -> Result<(), String> {
     )?;
     if args.lock {
         config = config.with_lock(true);
+    }
+    if args.show_unauthenticated {
+        config = config.with_unauthenticated(true);
     }
     if let Some(dir) = &args.state_dir {
         config = config.with_state_dir(dir);
@@ -220,7 +228,11 @@ fn run() -> Result<(), String> {
 
     let (tx, rx) = mpsc::channel();
     let watch = room.watch(
-        Arc::new(Listener { tx: tx.clone() }),
+        Arc::new(Listener {
+            tx: tx.clone(),
+            file: args.compat.map(|_| target.room.clone()),
+            wrong_password_shown: AtomicBool::new(false),
+        }),
         WatchOptions {
             min_interval: Duration::from_millis(250),
             max_interval: Duration::from_secs(2),
@@ -249,10 +261,16 @@ fn run() -> Result<(), String> {
         app.transcript
             .notice(format!("Others join with: {}", h.join));
     }
-    if args.compat == Some(chat::CompatVersion::V15) {
-        app.transcript.notice(
-            "WARNING: FTPChat 1.5 has no key: anyone who can read the chat file reads every message",
-        );
+    match args.compat {
+        Some(chat::CompatVersion::V15) => app.transcript.notice(
+            "WARNING: FTPChat 1.5 has no key: anyone who can read the chat file reads every \
+             message, and anyone who can write it can write under any name",
+        ),
+        Some(chat::CompatVersion::V16) => app.transcript.notice(
+            "You write FTPChat 1.6 lines: FTPChat 1.7 clients stop showing messages at the \
+             first of them (use --compat 1.7 if any 1.7 client reads this file)",
+        ),
+        Some(chat::CompatVersion::V17) | None => {}
     }
 
     if !io::stdout().is_terminal() {
@@ -304,6 +322,10 @@ enum UiEvent {
 /// The watcher's listener: forwards to the UI thread and returns at once.
 struct Listener {
     tx: Sender<UiEvent>,
+    /// The FTPChat chat file (`--compat` rooms).
+    file: Option<String>,
+    /// A wrong room password is said once, not on every poll.
+    wrong_password_shown: AtomicBool,
 }
 
 impl RoomListener for Listener {
@@ -317,16 +339,16 @@ impl RoomListener for Listener {
 
     fn on_event(&self, event: &RoomEvent) {
         let text = match event {
-            RoomEvent::WrongPassword { failed_lines } => Some(format!(
-                "{failed_lines} line(s) do not open with this password (or the 1.6 salt/iterations differ)"
-            )),
+            // (Rooms that write 1.6 or 1.7 get `RoomError::WrongPassword` instead.)
+            RoomEvent::WrongPassword { .. }
+            | RoomEvent::FileReplaced { .. }
+            | RoomEvent::OutboxHeld { .. } => Some(event.to_string()),
             RoomEvent::UndecodableLine { .. } | RoomEvent::UnauthenticatedLine { .. } => {
-                Some(format!("skipped a line of {event}"))
+                Some(format!("skipped a line: {event}"))
             }
             RoomEvent::ForeignRecord { file, .. } => {
                 Some(format!("skipped a record that does not belong in {file}"))
             }
-            RoomEvent::FileReplaced { file } => Some(format!("{file} was replaced; re-read")),
             RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => Some(format!(
                 "WARNING: the server has no TLS ({reason}); the FTP login went in plain text"
             )),
@@ -338,6 +360,19 @@ impl RoomListener for Listener {
     }
 
     fn on_error(&self, error: &RoomError) {
+        if matches!(error, RoomError::WrongPassword) {
+            // Every poll fails the same way until the chat is restarted: say it once.
+            if !self.wrong_password_shown.swap(true, Ordering::SeqCst) {
+                let file = self.file.as_deref().unwrap_or("the chat file");
+                let _ = self.tx.send(UiEvent::Notice(format!(
+                    "WRONG PASSWORD: the lines of {file} do not open with this room password \
+                     (or the file was made with other --salt/--iterations values). Nothing \
+                     you send is written (it would stop FTPChat 1.7 readers): quit with /quit \
+                     and start again with the right password."
+                )));
+            }
+            return;
+        }
         if !error.is_transient() {
             let _ = self.tx.send(UiEvent::Notice(format!("error: {error}")));
         }

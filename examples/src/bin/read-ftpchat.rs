@@ -1,14 +1,15 @@
-//! `read-ftpchat`: decodes an FTPChat chat file (1.5 and 1.6 lines), local or over FTP, and
-//! prints it.
+//! `read-ftpchat`: decodes an FTPChat chat file (1.5, 1.6 and 1.7 lines, each detected on
+//! its own), local or over FTP, and prints it.
 //!
 //! ```text
 //! read-ftpchat ./chat.txt                                   # FTPChat 1.5 lines
-//! FTPCHAT_PASSWORD=... read-ftpchat --iterations 100000 ftp://user:pw@host/dir/chat.txt
+//! read-ftpchat --ask-password ftp://user:pw@host/dir/chat.txt   # 1.6 and 1.7 lines too
 //! ```
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use ftpchat_core::format::Codec;
 use ftpchat_core::room::{Password, Room, RoomEvent};
 use ftpchat_examples::chat::{self, ChatArgs, CompatVersion};
 use ftpchat_examples::location::{open_transport, Target, TransportOptions};
@@ -21,19 +22,28 @@ USAGE:
     read-ftpchat [OPTIONS] LOCATION
 
 LOCATION: the chat file: a path, file:///..., ftp://[user[:pw]@]host[:port]/dir/chat.txt,
-          ftps://... or ftpes://...
+          ftps://... or ftpes://... (both require TLS, never plain FTP)
+
+Every line is detected on its own, so a file written by several clients reads whole:
+    FTPChat 1.7 lines   a raw Fernet token (gAAAAA...)                   need the password
+    FTPChat 1.6 lines   the token base64-encoded once more (Z0FBQUFB...) need the password
+    FTPChat 1.5 lines   substitution + zlib + base64                     no key at all
+The password is all that 1.6 and 1.7 lines need: both clients derive the key with
+PBKDF2-HMAC-SHA256, the salt q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E (42 bytes, the same
+for every chat) and 100000 iterations.
 
 OPTIONS:
-    --ask-password      prompt for the FTPChat 1.6 password (else FTPCHAT_PASSWORD; without a
+    --ask-password      prompt for the chat password (else FTPCHAT_PASSWORD; without a
                         password only FTPChat 1.5 lines, which have no key, are decoded)
-    --salt TEXT         1.6 key-derivation salt (default: ftpchat)
+    --salt TEXT         only for files made with other key-derivation values: the salt
     --salt-hex HEX      the same, in hex
-    --iterations N      1.6 key-derivation iterations (default: 100000)
+    --iterations N      the same: the iterations
     --ca FILE           trust this PEM certificate for FTPS
     -h, --help          this text
 
-Messages go to standard output, one per line (`[time] sender: text`, continuation lines
-indented); lines that do not decode are reported on standard error.";
+Messages go to standard output, one per line (`[time] sender: text`, the writer's local
+time, continuation lines indented); lines that do not decode, and why, go to standard
+error. Nothing is written to the file.";
 
 fn main() -> ExitCode {
     match run() {
@@ -52,22 +62,25 @@ fn run() -> Result<(), String> {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--ask-password" => ask = true,
-            // The salt and iterations options are the chat client's (`--compat 1.6`).
+            // The salt and iterations options are the chat client's (`--compat 1.7`).
             _ => rest.push(arg),
         }
+    }
+    if rest.iter().any(|a| a.starts_with("--compat")) {
+        return Err("--compat does not apply here: every line shape is read".into());
     }
     let has_kdf = rest
         .iter()
         .any(|a| a.starts_with("--salt") || a.starts_with("--iterations"));
     if has_kdf {
-        rest.splice(0..0, ["--compat".to_owned(), "1.6".to_owned()]);
+        rest.splice(0..0, ["--compat".to_owned(), "1.7".to_owned()]);
     }
     let args = ChatArgs::parse(rest)?;
     if args.help {
         println!("{USAGE}");
         return Ok(());
     }
-    if args.name.is_some() || args.lock || args.state_dir.is_some() {
+    if args.name.is_some() || args.lock || args.state_dir.is_some() || args.show_unauthenticated {
         return Err(
             "only --ask-password, --salt, --salt-hex, --iterations and --ca apply here".into(),
         );
@@ -75,7 +88,8 @@ fn run() -> Result<(), String> {
     let location = args.location.clone().ok_or("no LOCATION (see --help)")?;
     let target = Target::parse(&location)?.with_login_password()?;
     let password = if ask {
-        let pw = secret::prompt_secret("FTPChat 1.6 password: ").map_err(|e| e.to_string())?;
+        let pw = secret::prompt_secret(&format!("Password of {}: ", target.room))
+            .map_err(|e| e.to_string())?;
         Some(Password::new(pw.as_str()))
     } else {
         std::env::var(ROOM_PASSWORD_ENV)
@@ -83,6 +97,7 @@ fn run() -> Result<(), String> {
             .filter(|p| !p.is_empty())
             .map(Password::new)
     };
+    let keyed = password.is_some();
     let ca_pem = match &args.ca_file {
         Some(p) => {
             Some(std::fs::read_to_string(p).map_err(|e| format!("--ca {}: {e}", p.display()))?)
@@ -96,7 +111,8 @@ fn run() -> Result<(), String> {
             ..TransportOptions::default()
         },
     )?;
-    // Reading never writes: the codec chosen here only matters for sending.
+    // A room that writes 1.5 reads every line shape, shows 1.5 lines and never refuses to
+    // read under a password that opens nothing; it writes nothing here (nothing is sent).
     let config = chat::room_config(
         &target.room,
         Some(CompatVersion::V15),
@@ -108,13 +124,15 @@ fn run() -> Result<(), String> {
     let update = room.sync().map_err(|e| e.to_string())?;
     for event in &update.events {
         match event {
-            RoomEvent::UndecodableLine { offset, error, .. } => {
-                eprintln!("line at byte {offset} not decoded: {error}");
-            }
+            RoomEvent::UndecodableLine { .. } => eprintln!("not decoded: {event}"),
             RoomEvent::WrongPassword { failed_lines } => {
                 eprintln!(
-                    "{failed_lines} FTPChat 1.6 line(s) did not open: wrong or missing password, \
-                     or a different --salt/--iterations"
+                    "{failed_lines} FTPChat 1.6/1.7 line(s) did not open: {}",
+                    if keyed {
+                        "wrong password (or a file made with other --salt/--iterations values)"
+                    } else {
+                        "no password (use --ask-password or FTPCHAT_PASSWORD)"
+                    }
                 );
             }
             _ => {}
@@ -128,6 +146,17 @@ fn run() -> Result<(), String> {
             m.timestamp_ms = None;
         }
         println!("{}", chat::format_message(&m, &chrono::Local, now_ms));
+    }
+    let keyless = update
+        .messages
+        .iter()
+        .filter(|m| m.codec == Codec::Legacy15)
+        .count();
+    if keyed && keyless > 0 && keyless < update.messages.len() {
+        eprintln!(
+            "{keyless} of these are FTPChat 1.5 lines: they have no key, so anyone with write \
+             access to the file could have written them, under any name"
+        );
     }
     eprintln!(
         "{} message(s) from {}",

@@ -619,6 +619,7 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     
     /**
      * Delivers the outbox without reading, e.g. before the app is suspended. *Blocking.*
+     * Fails with `ChatError.WrongPassword` like [`sync`](Self::sync).
      */
     func flush() throws 
     
@@ -674,6 +675,10 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      *
      * Returns only what earlier syncs and subscriptions did not: while a subscription
      * runs, most messages arrive through its listener instead.
+     *
+     * In an FTPChat 1.6/1.7 shared file whose lines do not open with the password (and
+     * none does), fails with `ChatError.WrongPassword` and writes nothing (a line under
+     * another key would stop every FTPChat 1.7 reader); the outbox is kept.
      */
     func sync() throws  -> ChatUpdate
     
@@ -775,11 +780,14 @@ open class ChatRoom: ChatRoomProtocol, @unchecked Sendable {
      * Opens (or creates) a room. *Blocking*: connects and, for a native room, reads the
      * header and checks the password.
      *
-     * `location` is `ftp://user:pass@host:port/dir`, `ftps://...` (TLS required),
-     * `ftpes://...` (TLS preferred), `file:///path` or a plain folder path, or
-     * `memory://name` (in-process, for tests); percent-encode `:` and `@` in the FTP
-     * user and password. `password` is the room password (`null`/`nil` only for
-     * FTPChat 1.5 files). Neither appears in errors or in [`describe`](Self::describe).
+     * `location` is `ftp://user:pass@host:port/dir` (plain FTP), `ftps://...` or
+     * `ftpes://...` (two names for explicit FTPS: TLS required, never a fallback to plain
+     * FTP; without TLS the connection fails before the FTP password is sent),
+     * `file:///path` or a plain folder path, or `memory://name` (in-process, for tests);
+     * percent-encode `:` and `@` in the FTP user and password. `password` is the room
+     * password (`null`/`nil` only for FTPChat 1.5 files; a 1.6/1.7 shared file needs
+     * nothing else, the real clients' salt and iterations being the default). Neither
+     * appears in errors or in [`describe`](Self::describe).
      */
 public convenience init(location: String, password: String?, options: RoomOptions)throws  {
     let handle =
@@ -850,6 +858,7 @@ open func displayName() -> String  {
     
     /**
      * Delivers the outbox without reading, e.g. before the app is suspended. *Blocking.*
+     * Fails with `ChatError.WrongPassword` like [`sync`](Self::sync).
      */
 open func flush()throws   {try rustCallWithError(FfiConverterTypeChatError_lift) {
         uniffiCallStatus in
@@ -984,6 +993,10 @@ open func shutdown()  {try! rustCall() {
      *
      * Returns only what earlier syncs and subscriptions did not: while a subscription
      * runs, most messages arrive through its listener instead.
+     *
+     * In an FTPChat 1.6/1.7 shared file whose lines do not open with the password (and
+     * none does), fails with `ChatError.WrongPassword` and writes nothing (a line under
+     * another key would stop every FTPChat 1.7 reader); the outbox is kept.
      */
 open func sync()throws  -> ChatUpdate  {
     return try  FfiConverterTypeChatUpdate_lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
@@ -1305,7 +1318,7 @@ public struct ChatMessage: Equatable, Hashable {
     public let timestampMs: UInt64?
     /**
      * The writer's local time as written in an FTPChat line (`YYYY-MM-DD HH:MM`, no time
-     * zone), for 1.5/1.6 messages.
+     * zone), for FTPChat 1.5/1.6/1.7 messages.
      */
     public let localTime: String?
     /**
@@ -1338,7 +1351,7 @@ public struct ChatMessage: Equatable, Hashable {
          */timestampMs: UInt64?, 
         /**
          * The writer's local time as written in an FTPChat line (`YYYY-MM-DD HH:MM`, no time
-         * zone), for 1.5/1.6 messages.
+         * zone), for FTPChat 1.5/1.6/1.7 messages.
          */localTime: String?, 
         /**
          * Pending or confirmed.
@@ -1528,13 +1541,24 @@ public struct RoomOptions: Equatable, Hashable {
      */
     public let nativeIterations: UInt32?
     /**
-     * The FTPChat 1.6 client's PBKDF2 salt (default: the UTF-8 bytes of `ftpchat`).
+     * The PBKDF2 salt of FTPChat 1.6/1.7 lines. Default (`null`/`nil`): the real clients'
+     * constant, the 42 ASCII bytes `q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E`, so a
+     * shared room needs only the password. Set it only for files whose clients were built
+     * with another salt (e.g. `ftpchat` for files of ftpchat's earlier "1.6" layout).
      */
     public let compatSalt: Data?
     /**
-     * The FTPChat 1.6 client's PBKDF2 iterations (default 100,000).
+     * The PBKDF2-HMAC-SHA256 iterations of FTPChat 1.6/1.7 lines. Default: the real
+     * clients' 100,000; set it only for files made with another count.
      */
     public let compatIterations: UInt32?
+    /**
+     * Shared files written as 1.6 or 1.7: show keyless FTPChat 1.5 lines too. They carry
+     * no key, so anyone with write access to the file could have written them under any
+     * name; by default they are not shown and each is reported as
+     * [`ChatEvent::UnauthenticatedLine`]. (A room that writes 1.5 always shows them.)
+     */
+    public let showUnauthenticated: Bool
     /**
      * Shared files: take a directory lock around each append (for servers whose `APPE`
      * is not atomic). Every writer must use it for it to help.
@@ -1567,11 +1591,21 @@ public struct RoomOptions: Equatable, Hashable {
          * PBKDF2 iterations for a native room this device creates (default 600,000).
          */nativeIterations: UInt32? = nil, 
         /**
-         * The FTPChat 1.6 client's PBKDF2 salt (default: the UTF-8 bytes of `ftpchat`).
+         * The PBKDF2 salt of FTPChat 1.6/1.7 lines. Default (`null`/`nil`): the real clients'
+         * constant, the 42 ASCII bytes `q6334#Q0q8294%E$(#$%^&^%$#@!#%^YHB>$W#CX>E`, so a
+         * shared room needs only the password. Set it only for files whose clients were built
+         * with another salt (e.g. `ftpchat` for files of ftpchat's earlier "1.6" layout).
          */compatSalt: Data? = nil, 
         /**
-         * The FTPChat 1.6 client's PBKDF2 iterations (default 100,000).
+         * The PBKDF2-HMAC-SHA256 iterations of FTPChat 1.6/1.7 lines. Default: the real
+         * clients' 100,000; set it only for files made with another count.
          */compatIterations: UInt32? = nil, 
+        /**
+         * Shared files written as 1.6 or 1.7: show keyless FTPChat 1.5 lines too. They carry
+         * no key, so anyone with write access to the file could have written them under any
+         * name; by default they are not shown and each is reported as
+         * [`ChatEvent::UnauthenticatedLine`]. (A room that writes 1.5 always shows them.)
+         */showUnauthenticated: Bool = false, 
         /**
          * Shared files: take a directory lock around each append (for servers whose `APPE`
          * is not atomic). Every writer must use it for it to help.
@@ -1585,6 +1619,7 @@ public struct RoomOptions: Equatable, Hashable {
         self.nativeIterations = nativeIterations
         self.compatSalt = compatSalt
         self.compatIterations = compatIterations
+        self.showUnauthenticated = showUnauthenticated
         self.lock = lock
     }
 
@@ -1613,6 +1648,7 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
                 nativeIterations: FfiConverterOptionUInt32.read(from: &buf), 
                 compatSalt: FfiConverterOptionData.read(from: &buf), 
                 compatIterations: FfiConverterOptionUInt32.read(from: &buf), 
+                showUnauthenticated: FfiConverterBool.read(from: &buf), 
                 lock: FfiConverterBool.read(from: &buf)
         )
     }
@@ -1627,6 +1663,7 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.nativeIterations, into: &buf)
         FfiConverterOptionData.write(value.compatSalt, into: &buf)
         FfiConverterOptionUInt32.write(value.compatIterations, into: &buf)
+        FfiConverterBool.write(value.showUnauthenticated, into: &buf)
         FfiConverterBool.write(value.lock, into: &buf)
     }
 }
@@ -1747,7 +1784,10 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     
     /**
-     * The password does not open this room.
+     * The password does not open this room: opening a native room, or syncing/flushing
+     * an FTPChat 1.6/1.7 shared file whose lines all fail authentication (then nothing
+     * is written and the outbox is kept). For a shared file it can also mean other salt
+     * or iterations (`RoomOptions.compat_salt`, `compat_iterations`).
      */
     case WrongPassword(
         /**
@@ -1786,8 +1826,8 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
-     * The options cannot work (a 1.6 room without a password, KDF parameters out of
-     * bounds...).
+     * The options cannot work (a 1.6 or 1.7 room without a password, KDF parameters out
+     * of bounds...).
      */
     case InvalidConfig(
         /**
@@ -2045,12 +2085,31 @@ public enum ChatEvent: Equatable, Hashable {
          * Its byte offset.
          */offset: UInt64, 
         /**
-         * Why.
+         * The codec its first bytes announce (`null`/`nil`: none).
+         */codec: MessageCodec?, 
+        /**
+         * The likely cause, in words for a user (e.g. "looks like FTPChat 1.7 with
+         * another password (or salt), or an altered line").
          */reason: String
     )
     /**
+     * A keyless FTPChat 1.5 line in a shared file whose room writes 1.6 or 1.7: anyone
+     * with write access to the file could have written it, under any name. Not shown
+     * unless [`RoomOptions::show_unauthenticated`] is set.
+     */
+    case unauthenticatedLine(
+        /**
+         * The file it is in.
+         */file: String, 
+        /**
+         * Its byte offset.
+         */offset: UInt64
+    )
+    /**
      * Lines of a shared file fail authentication and none succeeded: the password (or
-     * the 1.6 KDF parameters) are probably wrong.
+     * the 1.6/1.7 salt and iterations) are probably wrong. In a room that writes 1.6 or
+     * 1.7, `sync` and `flush` fail with `ChatError.WrongPassword` meanwhile and nothing
+     * is written; this event comes from rooms that write 1.5.
      */
     case wrongPassword(
         /**
@@ -2092,7 +2151,21 @@ public enum ChatEvent: Equatable, Hashable {
      */
     case staleLockRemoved
     /**
-     * TLS was preferred (`ftpes://`) but not offered: the connection is plain text.
+     * Unsent messages saved in the state folder by an earlier run do not decode under
+     * this run's password: they stay saved, unsent (not in `outboxLen`), and go out when
+     * the room is opened with the password they were written under.
+     */
+    case outboxHeld(
+        /**
+         * How many.
+         */messages: UInt64
+    )
+    /**
+     * The connection went on in plain text because the server does not offer TLS. Not
+     * reported for locations opened by these bindings: `ftps://` and `ftpes://` both
+     * require TLS and never fall back to plain FTP (the connection fails instead), and
+     * `ftp://` never tries TLS. Only a transport configured in code to prefer TLS
+     * reports it.
      */
     case tlsFallback(
         /**
@@ -2147,33 +2220,39 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .undecodableLine(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 1: return .undecodableLine(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), codec: try FfiConverterOptionTypeMessageCodec.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 2: return .wrongPassword(failedLines: try FfiConverterUInt64.read(from: &buf)
+        case 2: return .unauthenticatedLine(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 3: return .foreignRecord(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
+        case 3: return .wrongPassword(failedLines: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 4: return .fileReplaced(file: try FfiConverterString.read(from: &buf)
+        case 4: return .foreignRecord(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 5: return .deliveryRetry(attempt: try FfiConverterUInt32.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 5: return .fileReplaced(file: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .staleLockRemoved
-        
-        case 7: return .tlsFallback(reason: try FfiConverterString.read(from: &buf)
+        case 6: return .deliveryRetry(attempt: try FfiConverterUInt32.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .reconnected(attempts: try FfiConverterUInt32.read(from: &buf)
+        case 7: return .staleLockRemoved
+        
+        case 8: return .outboxHeld(messages: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 9: return .retrying(operation: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 9: return .tlsFallback(reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .other(description: try FfiConverterString.read(from: &buf)
+        case 10: return .reconnected(attempts: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 11: return .retrying(operation: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 12: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2184,57 +2263,69 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
         switch value {
         
         
-        case let .undecodableLine(file,offset,reason):
+        case let .undecodableLine(file,offset,codec,reason):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(file, into: &buf)
             FfiConverterUInt64.write(offset, into: &buf)
+            FfiConverterOptionTypeMessageCodec.write(codec, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .wrongPassword(failedLines):
+        case let .unauthenticatedLine(file,offset):
             writeInt(&buf, Int32(2))
+            FfiConverterString.write(file, into: &buf)
+            FfiConverterUInt64.write(offset, into: &buf)
+            
+        
+        case let .wrongPassword(failedLines):
+            writeInt(&buf, Int32(3))
             FfiConverterUInt64.write(failedLines, into: &buf)
             
         
         case let .foreignRecord(file,offset):
-            writeInt(&buf, Int32(3))
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(file, into: &buf)
             FfiConverterUInt64.write(offset, into: &buf)
             
         
         case let .fileReplaced(file):
-            writeInt(&buf, Int32(4))
+            writeInt(&buf, Int32(5))
             FfiConverterString.write(file, into: &buf)
             
         
         case let .deliveryRetry(attempt,reason):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterUInt32.write(attempt, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case .staleLockRemoved:
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(7))
         
+        
+        case let .outboxHeld(messages):
+            writeInt(&buf, Int32(8))
+            FfiConverterUInt64.write(messages, into: &buf)
+            
         
         case let .tlsFallback(reason):
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .reconnected(attempts):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(10))
             FfiConverterUInt32.write(attempts, into: &buf)
             
         
         case let .retrying(operation,reason):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(operation, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .other(description):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(description, into: &buf)
             
         }
@@ -2269,11 +2360,18 @@ public enum MessageCodec: Equatable, Hashable {
      */
     case native
     /**
-     * FTPChat 1.6 line (Fernet; any member can write as any name).
+     * FTPChat 1.6 line: a Fernet token, base64-encoded once more (`Z0FBQUFB...`). Any
+     * member can write as any name.
      */
     case fernet16
     /**
-     * FTPChat 1.5 line: **no encryption**, anyone can read it. Show a warning.
+     * FTPChat 1.7 line: a raw Fernet token (`gAAAAA...`). Any member can write as any
+     * name.
+     */
+    case fernet17
+    /**
+     * FTPChat 1.5 line: **no encryption**, anyone can read it and write it under any
+     * name. Show a warning.
      */
     case legacy15
     /**
@@ -2305,9 +2403,11 @@ public struct FfiConverterTypeMessageCodec: FfiConverterRustBuffer {
         
         case 2: return .fernet16
         
-        case 3: return .legacy15
+        case 3: return .fernet17
         
-        case 4: return .unknown
+        case 4: return .legacy15
+        
+        case 5: return .unknown
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -2325,12 +2425,16 @@ public struct FfiConverterTypeMessageCodec: FfiConverterRustBuffer {
             writeInt(&buf, Int32(2))
         
         
-        case .legacy15:
+        case .fernet17:
             writeInt(&buf, Int32(3))
         
         
-        case .unknown:
+        case .legacy15:
             writeInt(&buf, Int32(4))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(5))
         
         }
     }
@@ -2430,6 +2534,11 @@ public func FfiConverterTypeMessageStatus_lower(_ value: MessageStatus) -> RustB
 
 /**
  * How a room is laid out on the server.
+ *
+ * A shared file is read whatever its lines are (1.5, 1.6, 1.7, each line on its own); the
+ * layout says what this device writes. Pick the oldest FTPChat client that must read the
+ * file: a 1.7 client stops showing anything after the first line it cannot decrypt, so
+ * with any 1.7 client in the chat use [`SharedFile17`](Self::SharedFile17).
  */
 
 public enum RoomLayout: Equatable, Hashable {
@@ -2440,7 +2549,17 @@ public enum RoomLayout: Equatable, Hashable {
      */
     case native
     /**
-     * FTPChat 1.6 shared file (Fernet, needs a password). For talking to FTPChat 1.6.
+     * FTPChat 1.7 shared file: each line a raw Fernet token of the text without trailing
+     * white space (`gAAAAA...`). Needs a password. The shared-file layout to choose unless
+     * an older client must read the file. (Files written by ftpchat's earlier "1.6"
+     * layout, raw tokens under the salt `ftpchat`, are this layout with
+     * `compat_salt = "ftpchat"`.)
+     */
+    case sharedFile17
+    /**
+     * FTPChat 1.6 shared file: each line a Fernet token, base64-encoded once more
+     * (`Z0FBQUFB...`), as the real 1.6 client writes it. Needs a password. FTPChat 1.7
+     * clients stop reading at the first such line.
      */
     case sharedFile16
     /**
@@ -2471,9 +2590,11 @@ public struct FfiConverterTypeRoomLayout: FfiConverterRustBuffer {
         
         case 1: return .native
         
-        case 2: return .sharedFile16
+        case 2: return .sharedFile17
         
-        case 3: return .sharedFile15
+        case 3: return .sharedFile16
+        
+        case 4: return .sharedFile15
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -2487,12 +2608,16 @@ public struct FfiConverterTypeRoomLayout: FfiConverterRustBuffer {
             writeInt(&buf, Int32(1))
         
         
-        case .sharedFile16:
+        case .sharedFile17:
             writeInt(&buf, Int32(2))
         
         
-        case .sharedFile15:
+        case .sharedFile16:
             writeInt(&buf, Int32(3))
+        
+        
+        case .sharedFile15:
+            writeInt(&buf, Int32(4))
         
         }
     }
@@ -2654,12 +2779,13 @@ public protocol ChatListener: AnyObject, Sendable {
     func onConfirmed(ids: [String]) throws 
     
     /**
-     * An event (undecodable line, TLS fallback, retry...).
+     * An event (undecodable or keyless line, reconnection, retry...).
      */
     func onEvent(event: ChatEvent) throws 
     
     /**
-     * A sync failed; the subscription keeps trying with backoff.
+     * A sync failed; the subscription keeps trying with backoff (a shared file that the
+     * password does not open reports `WrongPassword` on every round).
      */
     func onError(error: ChatError) throws 
     
@@ -2990,6 +3116,30 @@ fileprivate struct FfiConverterOptionTypeChatMessage: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeMessageCodec: FfiConverterRustBuffer {
+    typealias SwiftType = MessageCodec?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMessageCodec.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMessageCodec.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3175,7 +3325,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_display_name() != 55906) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_flush() != 61920) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_flush() != 5303) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_flush_async() != 25979) {
@@ -3202,7 +3352,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown() != 61729) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync() != 17603) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync() != 35464) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync_async() != 24646) {
@@ -3223,7 +3373,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_subscription_is_active() != 40883) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_new() != 56160) {
+    if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_new() != 15618) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_async() != 3290) {
@@ -3235,10 +3385,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_confirmed() != 23075) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_event() != 4412) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_event() != 39156) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_error() != 52356) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_error() != 36179) {
         return InitializationResult.apiChecksumMismatch
     }
 

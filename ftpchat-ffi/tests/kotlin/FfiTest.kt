@@ -1,11 +1,14 @@
 // Executes the generated Kotlin bindings (org.ftpchat) against libftpchat_ffi.so on the JVM.
 //
 // Rooms on a local folder and on real FTP servers: send from one room object, receive
-// through the listener of another, error mapping, async calls, sync_once, subscriptions.
+// through the listener of another, error mapping, async calls, sync_once, subscriptions,
+// FTPChat 1.7/1.6/1.5 shared files (the chat file the real 1.6 and 1.7 clients wrote, read
+// with only its password; a wrong password as a typed error).
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
-// FTPCHAT_TEST_VSFTPD_FTPS_URL + FTPCHAT_TEST_FTPS_CA (optional, FTPS with a custom CA).
+// FTPCHAT_TEST_VSFTPD_FTPS_URL + FTPCHAT_TEST_FTPS_CA (optional, FTPS with a custom CA),
+// FTPCHAT_TESTDATA (default: ftpchat-core/tests/testdata, from the repository root).
 
 import java.io.File
 import java.net.URI
@@ -276,6 +279,9 @@ fun errorMapping() {
         expectThrows<ChatException.InvalidConfig> {
             ChatRoom(folder, PASSWORD, RoomOptions(room = "c.txt", displayName = "A", layout = RoomLayout.SHARED_FILE16, compatIterations = 0u))
         }
+        expectThrows<ChatException.InvalidConfig> {
+            ChatRoom(folder, null, RoomOptions(room = "c.txt", displayName = "A", layout = RoomLayout.SHARED_FILE17))
+        }
     }
     ChatRoom(folder, PASSWORD, nativeOptions("errors", "Alice")).use { room ->
         check("errors: an oversized message maps to MessageTooLarge") {
@@ -309,7 +315,7 @@ fun folderExtras() {
             expect(u.confirmed.size == 1 && alice.outboxLen() == 0uL) { "$u" }
         }
     }
-    check("folder: FTPChat 1.6 shared file, and a wrong password reported as an event") {
+    check("folder: FTPChat 1.6 shared file: the 1.6 client's line shape") {
         val folder = tempFolder()
         fun opts(name: String) = RoomOptions(room = "chat.txt", displayName = name, layout = RoomLayout.SHARED_FILE16)
         ChatRoom(folder, PASSWORD, opts("Alice")).use { alice ->
@@ -320,12 +326,9 @@ fun folderExtras() {
                 expect(m.text == "fernet line" && m.sender == "Alice" && m.codec == MessageCodec.FERNET16) { "$m" }
                 expect(m.localTime?.matches(Regex("""\d{4}-\d\d-\d\d \d\d:\d\d""")) == true) { "$m" }
             }
-            ChatRoom(folder, "wrong-shared-pw", opts("Eve")).use { eve ->
-                val u = eve.sync()
-                expect(u.messages.isEmpty()) { "$u" }
-                expect(u.events.any { it is ChatEvent.WrongPassword }) { "${u.events}" }
-            }
         }
+        val lines = File(folder, "chat.txt").readLines()
+        expect(lines.size == 1 && lines[0].startsWith("Z0FBQUFB")) { "$lines" }
     }
     check("folder: FTPChat 1.5 shared file needs no password") {
         val folder = tempFolder()
@@ -438,15 +441,183 @@ fun folderExtras() {
     }
 }
 
+fun sharedOptions(file: String, name: String, caPem: String? = null, show: Boolean = false, stateDir: String? = null) =
+    RoomOptions(
+        room = file,
+        displayName = name,
+        layout = RoomLayout.SHARED_FILE17,
+        caPem = caPem,
+        showUnauthenticated = show,
+        stateDir = stateDir,
+    )
+
+/** Two devices in one FTPChat 1.7 shared file at `location`, and a third with a wrong password. */
+fun sharedScenario(label: String, location: String, caPem: String? = null, folder: File? = null) {
+    val file = unique(label) + ".txt"
+    val secrets = urlSecrets(location)
+    val alice: ChatRoom
+    val bob: ChatRoom
+    try {
+        alice = ChatRoom(location, PASSWORD, sharedOptions(file, "Alice", caPem))
+        bob = ChatRoom(location, PASSWORD, sharedOptions(file, "Bob", caPem))
+    } catch (e: Throwable) {
+        check("$label: open two rooms on a 1.7 shared file") { throw e }
+        return
+    }
+    val listener = Collector()
+    val subscription = bob.watch(listener, 20uL, 200uL)
+    try {
+        check("$label: 1.7 shared file: one room writes, the other's listener reads") {
+            val id = alice.send("hello in FTPChat 1.7   ")
+            // 1.7 strips trailing white space; the sender's copy shows what readers get.
+            expect(alice.message(id)?.text == "hello in FTPChat 1.7") { "${alice.message(id)}" }
+            expect(alice.sync().confirmed == listOf(id))
+            val m = listener.await { it.sender == "Alice" }
+            expect(m.id == id && m.text == "hello in FTPChat 1.7" && m.codec == MessageCodec.FERNET17) { "$m" }
+            expect(!m.isOwn && m.status == MessageStatus.CONFIRMED) { "$m" }
+            expect(m.localTime?.matches(Regex("""\d{4}-\d\d-\d\d \d\d:\d\d""")) == true) { "$m" }
+        }
+        check("$label: 1.7 shared file: the watcher delivers, the other room reads") {
+            val id = bob.send("two\nlines from Bob")
+            expect(listener.confirmed.poll(TIMEOUT_MS, TimeUnit.MILLISECONDS) == id)
+            val u = alice.sync()
+            val m = u.messages.single()
+            expect(m.sender == "Bob" && m.text == "two\nlines from Bob" && m.codec == MessageCodec.FERNET17) { "$u" }
+        }
+        if (folder != null) {
+            check("$label: 1.7 shared file: one raw Fernet token per line") {
+                val lines = File(folder, file).readLines()
+                expect(lines.size == 2 && lines.all { it.startsWith("gAAAAA") }) { "$lines" }
+            }
+        }
+        check("$label: 1.7 shared file: a wrong password is ChatException.WrongPassword, nothing written") {
+            val wrong = "not-the-room-password-1234"
+            ChatRoom(location, wrong, sharedOptions(file, "Eve", caPem)).use { eve ->
+                eve.send("must not reach the file")
+                val e = expectThrows<ChatException.WrongPassword> { eve.sync() }
+                expectNoSecret(e, wrong, PASSWORD, *secrets)
+                expectThrows<ChatException.WrongPassword> { eve.flush() }
+                expectThrows<ChatException.WrongPassword> { runBlocking { eve.syncAsync() } }
+                expect(eve.outboxLen() == 1uL) { "outbox ${eve.outboxLen()}" }
+                val errors = Collector()
+                val sub = eve.watch(errors, 20uL, 200uL)
+                val reported = errors.errors.poll(TIMEOUT_MS, TimeUnit.MILLISECONDS)
+                sub.cancel()
+                expect(reported is ChatException.WrongPassword) { "$reported" }
+            }
+            expect(alice.sync().messages.isEmpty()) { "the wrong-password room wrote something" }
+            if (folder != null) {
+                val lines = File(folder, file).readLines()
+                expect(lines.size == 2) { "$lines" }
+            }
+        }
+    } finally {
+        subscription.cancel()
+        bob.shutdown()
+        alice.shutdown()
+    }
+}
+
+/** `"key": "value"` strings of a small JSON file, in order (`\n`, `\"`, `\\` undone). */
+fun jsonStrings(json: String, key: String): List<String> =
+    Regex(""""${Regex.escape(key)}": "((?:[^"\\]|\\.)*)"""").findAll(json).map { match ->
+        match.groupValues[1].replace(Regex("""\\(.)""")) { e ->
+            when (val c = e.groupValues[1]) {
+                "n" -> "\n"
+                "\"", "\\", "/" -> c
+                else -> throw AssertionError("unexpected escape \\$c")
+            }
+        }
+    }.toList()
+
+fun realClients() {
+    val testdata = File(System.getenv("FTPCHAT_TESTDATA") ?: "ftpchat-core/tests/testdata")
+    check("real clients: the FTPChat 1.6/1.7 chat file opens with only the password") {
+        val expected = File(testdata, "ftpchat-1.6-1.7-chat.expected.json").readText()
+        val password = jsonStrings(expected, "password").single()
+        val clients = jsonStrings(expected, "client")
+        val senders = jsonStrings(expected, "sender")
+        val plaintexts = jsonStrings(expected, "plaintext")
+        expect(clients.size == 6 && senders.size == 6 && plaintexts.size == 6) { "$clients $senders" }
+        val folder = tempFolder()
+        File(testdata, "ftpchat-1.6-1.7-chat.txt").copyTo(File(folder, "chat.txt"))
+        // RoomOptions with nothing set but the layout: the clients' salt and iterations are
+        // the defaults.
+        ChatRoom(folder, password, sharedOptions("chat.txt", "Reader")).use { room ->
+            val u = room.sync()
+            expect(u.events.isEmpty()) { "${u.events}" }
+            expect(u.messages.size == 6) { "${u.messages}" }
+            u.messages.forEachIndexed { i, m ->
+                // "YYYY-MM-DD HH:MM:sender: text"; 1.6's trailing newline is not shown.
+                val prefix = plaintexts[i].substring(0, 16) + ":" + senders[i] + ": "
+                expect(plaintexts[i].startsWith(prefix)) { plaintexts[i] }
+                val text = plaintexts[i].removePrefix(prefix).removeSuffix("\n")
+                val codec = if (clients[i] == "1.6") MessageCodec.FERNET16 else MessageCodec.FERNET17
+                expect(m.sender == senders[i] && m.text == text && m.codec == codec) { "message $i: $m" }
+                expect(m.localTime == plaintexts[i].substring(0, 16)) { "message $i: $m" }
+            }
+            room.send("a reply from the bindings")
+            expect(room.sync().confirmed.size == 1)
+        }
+        val lines = File(folder, "chat.txt").readLines()
+        expect(lines.size == 7 && lines[6].startsWith("gAAAAA")) { "$lines" }
+        ChatRoom(folder, "wrong horse", sharedOptions("chat.txt", "Eve")).use { eve ->
+            expectThrows<ChatException.WrongPassword> { eve.sync() }
+        }
+    }
+    check("keyless lines: a 1.5 line in a 1.7 file is reported, or shown when asked") {
+        val folder = tempFolder()
+        ChatRoom(folder, null, RoomOptions(room = "chat.txt", displayName = "Mallory", layout = RoomLayout.SHARED_FILE15)).use {
+            it.send("keyless")
+            it.sync()
+        }
+        ChatRoom(folder, PASSWORD, sharedOptions("chat.txt", "Alice")).use {
+            it.send("keyed")
+            it.sync()
+        }
+        ChatRoom(folder, PASSWORD, sharedOptions("chat.txt", "Bob")).use { bob ->
+            val u = bob.sync()
+            expect(u.messages.map { it.text } == listOf("keyed")) { "$u" }
+            expect(u.events == listOf<ChatEvent>(ChatEvent.UnauthenticatedLine("chat.txt", 0uL))) { "${u.events}" }
+        }
+        ChatRoom(folder, PASSWORD, sharedOptions("chat.txt", "Carol", show = true)).use { carol ->
+            val u = carol.sync()
+            expect(u.messages.map { it.sender to it.codec } == listOf("Mallory" to MessageCodec.LEGACY15, "Alice" to MessageCodec.FERNET17)) { "$u" }
+        }
+    }
+    check("held outbox: unsent messages of another password are reported, kept, sent later") {
+        val folder = tempFolder()
+        val state = tempFolder()
+        ChatRoom(folder, PASSWORD, sharedOptions("sub/chat.txt", "Alice", stateDir = state)).use { first ->
+            first.send("under the first password")
+            expectThrows<ChatException> { first.sync() } // the folder sub/ does not exist
+        }
+        ChatRoom(folder, "another password", sharedOptions("sub/chat.txt", "Alice", stateDir = state)).use { other ->
+            expect(other.outboxLen() == 0uL)
+            val u = other.sync()
+            expect(u.events == listOf<ChatEvent>(ChatEvent.OutboxHeld(1uL))) { "${u.events}" }
+        }
+        expect(File(folder, "sub").mkdir())
+        ChatRoom(folder, PASSWORD, sharedOptions("sub/chat.txt", "Alice", stateDir = state)).use { again ->
+            expect(again.outboxLen() == 1uL)
+            expect(again.sync().confirmed.size == 1)
+        }
+    }
+}
+
 fun main() {
     println("ftpchat Kotlin bindings test, library ${libraryVersion()}")
     errorMapping()
     roomScenario("folder", tempFolder())
     folderExtras()
+    val sharedFolder = File(tempFolder())
+    sharedScenario("folder", sharedFolder.path, folder = sharedFolder)
+    realClients()
 
     val ftp = System.getenv("FTPCHAT_TEST_PYFTPDLIB_URL")
     if (!ftp.isNullOrEmpty()) {
         roomScenario("ftp pyftpdlib", ftp)
+        sharedScenario("ftp pyftpdlib", ftp)
     } else if (System.getenv("CI") == "true") {
         check("ftp pyftpdlib") { throw AssertionError("FTPCHAT_TEST_PYFTPDLIB_URL is not set (CI=true needs the FTP servers of .ci/ftp-servers.sh)") }
     } else {
@@ -457,6 +628,7 @@ fun main() {
     val ca = System.getenv("FTPCHAT_TEST_FTPS_CA")
     if (!ftps.isNullOrEmpty() && !ca.isNullOrEmpty()) {
         roomScenario("ftps vsftpd", ftps, File(ca).readText())
+        sharedScenario("ftps vsftpd", ftps, File(ca).readText())
     } else {
         skip("ftps vsftpd", "FTPCHAT_TEST_VSFTPD_FTPS_URL / FTPCHAT_TEST_FTPS_CA not set")
     }
