@@ -71,6 +71,13 @@ fn per_message(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("v17", |b| {
+        b.iter(|| {
+            for m in &compat {
+                black_box(enc.fernet17(m, &keys.fernet, 1_795_000_000));
+            }
+        })
+    });
     g.bench_function("native", |b| {
         b.iter(|| {
             for r in &records {

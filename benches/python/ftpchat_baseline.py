@@ -1,8 +1,12 @@
-"""Python baselines for the ftpchat benchmarks: the FTPChat 1.5 and 1.6 codecs as the
-original (Python) client runs them.
+"""Python baselines for the ftpchat benchmarks: the FTPChat 1.5, 1.6 and 1.7 codecs as the
+original (Python) clients run them.
 
-- FTPChat 1.6: Python `cryptography`'s Fernet + `zlib`, the key derived once
-  (`Fernet(key)` built once, as a well-written client would).
+- FTPChat 1.6 and 1.7: Python `cryptography`'s Fernet + `zlib`, exactly what the real
+  clients do per line, with `Fernet(key)` built once (as a well-written client would):
+  1.6 reads `zlib.decompress(Fernet(key).decrypt(base64.b64decode(line)))` and writes
+  `base64.b64encode(Fernet(key).encrypt(zlib.compress(text)))` (its second, standard base64
+  layer); 1.7 reads `zlib.decompress(Fernet(key).decrypt(line))` and writes
+  `Fernet(key).encrypt(zlib.compress(text.rstrip()))`.
 - FTPChat 1.5: a pure-Python port of the original decoding loop, written for the benchmark.
   The original applies 24 substitution layers and a string reversal, twice; the layers compose
   to the one fixed table of `legacy-v1.5-substitution.txt`. We do not have the original's 24
@@ -95,10 +99,16 @@ def make_codecs(table_path, key):
         return parse(zlib.decompress(base64.b64decode(line)).decode("utf-8").translate(folded))
 
     def dec16(line):
-        return parse(zlib.decompress(fernet.decrypt(line)).decode("utf-8"))
+        return parse(zlib.decompress(fernet.decrypt(base64.b64decode(line))).decode("utf-8"))
 
     def enc16(plaintext):
-        return fernet.encrypt(zlib.compress(plaintext.encode("utf-8")))
+        return base64.b64encode(fernet.encrypt(zlib.compress(plaintext.encode("utf-8"))))
+
+    def dec17(line):
+        return parse(zlib.decompress(fernet.decrypt(line)).decode("utf-8"))
+
+    def enc17(plaintext):
+        return fernet.encrypt(zlib.compress(plaintext.rstrip().encode("utf-8")))
 
     return {
         "dec15": dec15,
@@ -106,6 +116,8 @@ def make_codecs(table_path, key):
         "dec15_translate": dec15_translate,
         "dec16": dec16,
         "enc16": enc16,
+        "dec17": dec17,
+        "enc17": enc17,
     }
 
 
@@ -176,6 +188,8 @@ def best_time(fn, rounds):
 
 
 def main(arg):
+    from cryptography.fernet import Fernet
+
     key = arg["key"].encode()
     codecs = make_codecs(arg["table"], key)
     out = {"vectors_checked": check_vectors(codecs, arg["vectors"])}
@@ -183,34 +197,51 @@ def main(arg):
     with open(arg["plaintexts"], encoding="utf-8") as f:
         plaintexts = json.load(f)
     files = {}
-    for tag in ("v15", "v16"):
+    for tag in ("v15", "v16", "v17"):
         with open(arg[tag + "_file"], "rb") as f:
             files[tag] = [l for l in f.read().split(b"\n") if l]
-    # Python decodes ftpchat's lines to the same messages.
-    for tag, dec in (("v15", codecs["dec15"]), ("v16", codecs["dec16"]),
-                     ("v15", codecs["dec15_translate"])):
+    # Python decodes ftpchat's lines to the same messages (1.7 writes the rstripped text),
+    # and the lines Python writes read back.
+    for tag, dec, strip in (("v15", codecs["dec15"], False), ("v16", codecs["dec16"], False),
+                            ("v17", codecs["dec17"], True),
+                            ("v15", codecs["dec15_translate"], False)):
         for line, p in list(zip(files[tag], plaintexts))[:200]:
-            assert dec(line) == parse(p), f"{tag}: Python decodes {line!r} differently"
+            want = parse(p.rstrip() if strip else p)
+            assert dec(line) == want, f"{tag}: Python decodes {line!r} differently"
+    for p in plaintexts[:50]:
+        assert codecs["dec16"](codecs["enc16"](p)) == parse(p)
+        assert codecs["dec17"](codecs["enc17"](p)) == parse(p.rstrip())
+    assert files["v16"][0].startswith(b"Z0FBQUFB") and files["v17"][0].startswith(b"gAAAAA")
 
     budget, rounds = arg["budget"], arg["rounds"]
     out["v16_decode"] = rate(codecs["dec16"], files["v16"], budget, rounds)
     out["v16_encode"] = rate(codecs["enc16"], plaintexts, budget, rounds)
+    out["v17_decode"] = rate(codecs["dec17"], files["v17"], budget, rounds)
+    out["v17_encode"] = rate(codecs["enc17"], plaintexts, budget, rounds)
+    # Inflating alone, on the zlib streams inside the 1.7 lines (C zlib, fresh stream per
+    # call, as `zlib.decompress` does).
+    fernet = Fernet(key)
+    payloads = [fernet.decrypt(l) for l in files["v17"]]
+    out["zlib_decompress"] = rate(zlib.decompress, payloads, budget, rounds)
     out["v15_decode"] = rate(codecs["dec15"], files["v15"], budget, rounds)
     out["v15_encode"] = rate(codecs["enc15"], plaintexts, budget, rounds)
     out["v15_translate_decode"] = rate(codecs["dec15_translate"], files["v15"], budget, rounds)
 
     file_rounds = arg.get("file_rounds", rounds)
-    for tag, dec in (("v16", codecs["dec16"]), ("v15", codecs["dec15"])):
+    for tag, dec in (("v16", codecs["dec16"]), ("v17", codecs["dec17"]),
+                     ("v15", codecs["dec15"])):
         secs, shown = best_time(lambda: decode_file(arg[tag + "_file"], dec), file_rounds)
         out[tag + "_file_ms"] = secs * 1000.0
         out[tag + "_file_lines"] = len(shown)
 
-    # Key derivation, once (cryptography's PBKDF2HMAC, as a 1.6 client would call it).
+    # Key derivation, once (cryptography's PBKDF2HMAC, as the 1.6 and 1.7 clients call it,
+    # with the same salt and iterations as ftpchat's timing).
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
     def kdf():
-        return PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=b"ftpchat",
+        return PBKDF2HMAC(algorithm=hashes.SHA256(), length=32,
+                          salt=bytes.fromhex(arg["kdf_salt_hex"]),
                           iterations=arg["kdf_iterations"]).derive(b"correct horse battery staple")
 
     secs, _ = best_time(kdf, 2)

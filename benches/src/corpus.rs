@@ -116,7 +116,8 @@ pub struct RoomKeys {
     pub native: FernetKey,
     /// The native room's KDF parameters.
     pub native_kdf: KdfParams,
-    /// The FTPChat 1.6 key (compat KDF: salt `ftpchat`, 100,000 iterations).
+    /// The FTPChat 1.6 and 1.7 key (the clients' KDF: their constant salt, 100,000
+    /// iterations).
     pub fernet: FernetKey,
 }
 
@@ -172,21 +173,29 @@ impl RoomKeys {
 pub enum Codec {
     /// FTPChat 1.5 (no key).
     Legacy15,
-    /// FTPChat 1.6 (Fernet).
+    /// FTPChat 1.6 (Fernet, the token base64-encoded once more).
     Fernet16,
+    /// FTPChat 1.7 (the raw Fernet token).
+    Fernet17,
     /// ftpchat native records.
     Native,
 }
 
 impl Codec {
-    /// All three.
-    pub const ALL: [Codec; 3] = [Codec::Legacy15, Codec::Fernet16, Codec::Native];
+    /// All four.
+    pub const ALL: [Codec; 4] = [
+        Codec::Legacy15,
+        Codec::Fernet16,
+        Codec::Fernet17,
+        Codec::Native,
+    ];
 
     /// A short name for tables.
     pub fn name(self) -> &'static str {
         match self {
             Codec::Legacy15 => "FTPChat 1.5",
             Codec::Fernet16 => "FTPChat 1.6",
+            Codec::Fernet17 => "FTPChat 1.7",
             Codec::Native => "native",
         }
     }
@@ -196,6 +205,7 @@ impl Codec {
         match self {
             Codec::Legacy15 => "v15",
             Codec::Fernet16 => "v16",
+            Codec::Fernet17 => "v17",
             Codec::Native => "native",
         }
     }
@@ -243,6 +253,10 @@ pub fn lines(codec: Codec, n: usize, seed: u64, keys: &RoomKeys) -> Vec<String> 
         Codec::Fernet16 => compat_messages(&texts)
             .iter()
             .map(|m| enc.fernet16(m, &keys.fernet, 1_795_000_000))
+            .collect(),
+        Codec::Fernet17 => compat_messages(&texts)
+            .iter()
+            .map(|m| enc.fernet17(m, &keys.fernet, 1_795_000_000))
             .collect(),
         Codec::Native => {
             let mut rng = Rng::new(seed ^ 0x5EED);

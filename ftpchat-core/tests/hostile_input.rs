@@ -1639,14 +1639,22 @@ fn a_16_line_replayed_without_padding_is_shown_once() {
     let store = MemoryTransport::new();
     let t: Arc<dyn Transport> = Arc::new(store.clone());
     let mut encoder = ftpchat_core::format::LineEncoder::new();
-    // A token whose base64 ends in padding.
-    let line = (0..)
+    // A 1.6 line whose (outer) base64 ends in padding. The line's length depends only on
+    // the compressed size, so the texts must grow and not compress away ("message {i}"
+    // alone always gives 160 characters, no padding, and the search never ended).
+    let line = (0..500u64)
         .map(|i| {
-            let m = ftpchat_core::format::CompatMessage::parse(&format!("message {i}"));
+            let text: String = (0..i)
+                .map(|j| {
+                    let x = (j ^ (j >> 3)).wrapping_mul(0x9E37_79B9).wrapping_add(i) >> 5;
+                    char::from(b'a' + (x % 26) as u8)
+                })
+                .collect();
+            let m = ftpchat_core::format::CompatMessage::parse(&format!("message {text}"));
             encoder.fernet16(&m, &key(), 1_700_000_000)
         })
         .find(|l| l.ends_with('='))
-        .unwrap();
+        .expect("some 1.6 line ends in padding");
     let unpadded = line.trim_end_matches('=');
     store
         .append(

@@ -2,8 +2,8 @@
 //!
 //! Per-message decode and encode rates (~80-byte texts) for each codec, a whole 10,000-line
 //! file, a room's first sync of it, and key derivation; then the Python baselines (Python
-//! `cryptography` + `zlib` for 1.6, the 24-layer pure-Python port for 1.5) on the same lines,
-//! and the ratios. Prints Markdown.
+//! `cryptography` + `zlib` for 1.6 and 1.7, doing per line exactly what the real clients do;
+//! the 24-layer pure-Python port for 1.5) on the same lines, and the ratios. Prints Markdown.
 //!
 //! `cargo run --release -p ftpchat-benches --bin codec-throughput [-- --quick] [--budget SECS]`
 
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use ftpchat_benches::corpus::{self, Codec, RoomKeys, PASSWORD};
 use ftpchat_benches::stats::{fmt_ms, fmt_ratio, sig3, Table};
 use ftpchat_benches::{best_rate, emit, machine, python, Args};
-use ftpchat_core::crypto::{derive_key, KdfParams};
-use ftpchat_core::format::{Keyring, LineDecoder, LineEncoder, WriterId};
+use ftpchat_core::crypto::{derive_key, Inflater, KdfParams};
+use ftpchat_core::format::{compat, Keyring, LineDecoder, LineEncoder, WriterId, FTPCHAT_SALT};
 use ftpchat_core::room::{default_compat_kdf, Room, RoomConfig, WriteCodec};
 use ftpchat_core::transport::memory::MemoryTransport;
 use ftpchat_core::transport::{RemotePath, Transport};
@@ -44,8 +44,10 @@ fn main() {
         RoomKeys::derive(1)
     };
     let derive_both = t.elapsed();
+    // The FTPChat 1.6/1.7 clients' salt (Python derives with the same salt and iterations).
+    let kdf_salt = FTPCHAT_SALT;
     let kdf_16 = time_kdf(&if quick {
-        KdfParams::new(b"ftpchat".to_vec(), 1_000).expect("params")
+        KdfParams::new(kdf_salt.to_vec(), 1_000).expect("params")
     } else {
         default_compat_kdf()
     });
@@ -56,9 +58,10 @@ fn main() {
     };
 
     let lines = |c: Codec| corpus::lines(c, n, 7, &keys);
-    let (l15, l16, lnat) = (
+    let (l15, l16, l17, lnat) = (
         lines(Codec::Legacy15),
         lines(Codec::Fernet16),
+        lines(Codec::Fernet17),
         lines(Codec::Native),
     );
     let texts = corpus::texts(n, 7);
@@ -71,6 +74,7 @@ fn main() {
     let files: Vec<(Codec, Vec<u8>)> = vec![
         (Codec::Legacy15, corpus::file_of(&l15)),
         (Codec::Fernet16, corpus::file_of(&l16)),
+        (Codec::Fernet17, corpus::file_of(&l17)),
         (Codec::Native, corpus::file_of(&lnat)),
     ];
 
@@ -120,10 +124,12 @@ fn main() {
         "plaintexts": write("plaintexts.json", serde_json::to_string(&plaintexts).expect("json").as_bytes()),
         "v15_file": write("v15.txt", &files[0].1),
         "v16_file": write("v16.txt", &files[1].1),
+        "v17_file": write("v17.txt", &files[2].1),
         "budget": budget.as_secs_f64(),
         "rounds": rounds,
         "file_rounds": if quick { 1 } else { 3 },
         "kdf_iterations": if quick { 1_000 } else { 100_000 },
+        "kdf_salt_hex": kdf_salt.iter().map(|b| format!("{b:02x}")).collect::<String>(),
     });
 
     // Rust and Python take turns, `repeats` times; each side keeps its best figures, so
@@ -134,6 +140,13 @@ fn main() {
         native: Some((keys.native.clone(), keys.room)),
     });
     let mut enc = LineEncoder::new();
+    // The zlib streams inside the 1.7 lines, to time inflating alone (the step that bounds
+    // the decode ratio: Python's `zlib.decompress` is C zlib, as fast as ours).
+    let payloads: Vec<Vec<u8>> = l17
+        .iter()
+        .map(|l| keys.fernet.decrypt(l.as_bytes()).expect("token").plaintext)
+        .collect();
+    let mut inflater = Inflater::new();
     let mut rs = RustFigures::default();
     let mut py_best: Option<serde_json::Value> = None;
     for rep in 0..repeats.max(1) {
@@ -148,6 +161,16 @@ fn main() {
         let now = RustFigures {
             dec15: decode_rate(&l15),
             dec16: decode_rate(&l16),
+            dec17: decode_rate(&l17),
+            inflate: best_rate(budget, rounds, n as u64, || {
+                for z in &payloads {
+                    std::hint::black_box(
+                        inflater
+                            .inflate(z, compat::MAX_COMPAT_PLAINTEXT)
+                            .expect("inflates"),
+                    );
+                }
+            }),
             decnat: decode_rate(&lnat),
             enc15: best_rate(budget, rounds, n as u64, || {
                 for m in &compat {
@@ -159,13 +182,18 @@ fn main() {
                     std::hint::black_box(enc.fernet16(m, &keys.fernet, 1_795_000_000));
                 }
             }),
+            enc17: best_rate(budget, rounds, n as u64, || {
+                for m in &compat {
+                    std::hint::black_box(enc.fernet17(m, &keys.fernet, 1_795_000_000));
+                }
+            }),
             encnat: best_rate(budget, rounds, n as u64, || {
                 for r in &records {
                     std::hint::black_box(enc.native(r, &keys.native));
                 }
             }),
             // Whole files: framing + decoding every line; a room's first sync (key given).
-            file_ms: [0, 1, 2].map(|i| {
+            file_ms: [0, 1, 2, 3].map(|i| {
                 best_of(rounds, || {
                     let out = dec.decode_bytes(&files[i].1, 0);
                     assert_eq!(out.records.len(), n, "{:?}", files[i].0);
@@ -176,6 +204,9 @@ fn main() {
             }),
             sync16: best_of(rounds, || {
                 first_sync(&files[1].1, WriteCodec::Fernet16, &keys, n)
+            }),
+            sync17: best_of(rounds, || {
+                first_sync(&files[2].1, WriteCodec::Fernet17, &keys, n)
             }),
         };
         rs = rs.best(&now);
@@ -191,13 +222,17 @@ fn main() {
     let RustFigures {
         dec15: rs_dec15,
         dec16: rs_dec16,
+        dec17: rs_dec17,
+        inflate: rs_inflate,
         decnat: rs_decnat,
         enc15: rs_enc15,
         enc16: rs_enc16,
+        enc17: rs_enc17,
         encnat: rs_encnat,
         file_ms,
         sync15: sync_ms_15,
         sync16: sync_ms_16,
+        sync17: sync_ms_17,
     } = rs;
     let file_ms: Vec<(Codec, f64)> = files.iter().map(|f| f.0).zip(file_ms).collect();
 
@@ -242,7 +277,7 @@ fn main() {
         "decode",
         rs_dec16,
         p("v16_decode"),
-        "Python `cryptography` + `zlib`",
+        "Python `cryptography` + `zlib` + `base64`",
     );
     row(
         &mut t,
@@ -250,6 +285,22 @@ fn main() {
         "encode",
         rs_enc16,
         p("v16_encode"),
+        "Python `cryptography` + `zlib` + `base64`",
+    );
+    row(
+        &mut t,
+        "FTPChat 1.7",
+        "decode",
+        rs_dec17,
+        p("v17_decode"),
+        "Python `cryptography` + `zlib`",
+    );
+    row(
+        &mut t,
+        "FTPChat 1.7",
+        "encode",
+        rs_enc17,
+        p("v17_encode"),
         "Python `cryptography` + `zlib`",
     );
     row(
@@ -294,6 +345,37 @@ fn main() {
     );
     out.push_str(&t.markdown());
 
+    out.push_str("\n#### Where a 1.6/1.7 decode goes (µs per message, this run)\n\n");
+    let us = |rate: f64| {
+        if rate > 0.0 {
+            format!("{:.2} µs", 1e6 / rate)
+        } else {
+            "-".into()
+        }
+    };
+    let mut t = Table::new(&["step", "ftpchat", "Python"]);
+    t.row(vec![
+        "inflate alone (Python's tiny dynamic-Huffman stream → text)".into(),
+        format!("{} (zlib-rs)", us(rs_inflate)),
+        format!("{} (`zlib.decompress`, C zlib)", us(p("zlib_decompress"))),
+    ]);
+    t.row(vec![
+        "whole FTPChat 1.6 line".into(),
+        us(rs_dec16),
+        us(p("v16_decode")),
+    ]);
+    t.row(vec![
+        "whole FTPChat 1.7 line".into(),
+        us(rs_dec17),
+        us(p("v17_decode")),
+    ]);
+    out.push_str(&t.markdown());
+    out.push_str(&format!(
+        "\nCeiling: even a decoder that did nothing but inflate would reach {} (1.6) and {} (1.7) of Python's whole decode.\n",
+        fmt_ratio(rs_inflate / p("v16_decode").max(1e-9)),
+        fmt_ratio(rs_inflate / p("v17_decode").max(1e-9)),
+    ));
+
     out.push_str(&format!("\n#### A whole {n}-line file\n\n"));
     let mut t = Table::new(&[
         "codec",
@@ -307,6 +389,7 @@ fn main() {
         let (py_ms, sync) = match codec {
             Codec::Legacy15 => (p("v15_file_ms"), Some(sync_ms_15)),
             Codec::Fernet16 => (p("v16_file_ms"), Some(sync_ms_16)),
+            Codec::Fernet17 => (p("v17_file_ms"), Some(sync_ms_17)),
             Codec::Native => (0.0, None),
         };
         t.row(vec![
@@ -335,7 +418,7 @@ fn main() {
     let mut t = Table::new(&["what", "ftpchat", "Python `cryptography`", "ratio"]);
     let kdf_iters = if quick { 1_000 } else { 100_000 };
     t.row(vec![
-        format!("1.6 key, {} iterations", sig3(kdf_iters as f64)),
+        format!("1.6/1.7 key, {} iterations", sig3(kdf_iters as f64)),
         fmt_ms(kdf_16.as_secs_f64() * 1000.0),
         fmt_ms(p("kdf_ms")),
         fmt_ratio(p("kdf_ms") / (kdf_16.as_secs_f64() * 1000.0)),
@@ -375,12 +458,13 @@ fn main() {
     ));
     emit(&args, &out);
 
-    let target = rs_dec16 / p("v16_decode").max(1e-9);
-    let target_enc = rs_enc16 / p("v16_encode").max(1e-9);
+    let ratio = |ours: f64, key: &str| fmt_ratio(ours / p(key).max(1e-9));
     eprintln!(
-        "codec-throughput: 1.6 decode {} vs Python (target >= 10x), encode {}",
-        fmt_ratio(target),
-        fmt_ratio(target_enc)
+        "codec-throughput: vs Python (target >= 10x for decode): 1.6 decode {}, encode {}; 1.7 decode {}, encode {}",
+        ratio(rs_dec16, "v16_decode"),
+        ratio(rs_enc16, "v16_encode"),
+        ratio(rs_dec17, "v17_decode"),
+        ratio(rs_enc17, "v17_encode"),
     );
 }
 
@@ -389,13 +473,17 @@ fn main() {
 struct RustFigures {
     dec15: f64,
     dec16: f64,
+    dec17: f64,
+    inflate: f64,
     decnat: f64,
     enc15: f64,
     enc16: f64,
+    enc17: f64,
     encnat: f64,
-    file_ms: [f64; 3],
+    file_ms: [f64; 4],
     sync15: f64,
     sync16: f64,
+    sync17: f64,
 }
 
 impl RustFigures {
@@ -405,13 +493,17 @@ impl RustFigures {
         RustFigures {
             dec15: self.dec15.max(o.dec15),
             dec16: self.dec16.max(o.dec16),
+            dec17: self.dec17.max(o.dec17),
+            inflate: self.inflate.max(o.inflate),
             decnat: self.decnat.max(o.decnat),
             enc15: self.enc15.max(o.enc15),
             enc16: self.enc16.max(o.enc16),
+            enc17: self.enc17.max(o.enc17),
             encnat: self.encnat.max(o.encnat),
-            file_ms: [0, 1, 2].map(|i| lo(self.file_ms[i], o.file_ms[i])),
+            file_ms: [0, 1, 2, 3].map(|i| lo(self.file_ms[i], o.file_ms[i])),
             sync15: lo(self.sync15, o.sync15),
             sync16: lo(self.sync16, o.sync16),
+            sync17: lo(self.sync17, o.sync17),
         }
     }
 }

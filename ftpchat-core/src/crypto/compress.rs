@@ -4,8 +4,15 @@
 //! [`Deflater`] and an [`Inflater`] keep their state and reset it between messages.
 //! Inflating stops at a caller-given limit: a decompression bomb costs at most that much
 //! memory and yields a typed error.
+//!
+//! The two directions use different libraries on purpose. Compressing must give the bytes
+//! CPython's `zlib.compress` gives (FTPChat lines are compared byte for byte with the real
+//! clients'), so [`Deflater`] is real zlib (flate2 over libz-sys). Inflating has exactly one
+//! correct output for a valid stream, so [`Inflater`] uses whichever inflater is fastest on
+//! FTPChat's tiny messages: zlib-rs, through its safe API (BENCHMARKS.md §1 has the
+//! comparison).
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// The zlib level Python's `zlib.compress` uses by default (FTPChat's level).
 pub const ZLIB_LEVEL: u32 = 6;
@@ -83,9 +90,22 @@ impl Deflater {
 }
 
 /// A reusable zlib decompressor with an output limit.
+///
+/// It inflates into a buffer of its own, kept between calls (zeroed once, grown only as far
+/// as `limit + 1` bytes), so decoding a line allocates nothing.
 pub struct Inflater {
-    stream: Decompress,
+    stream: zlib_rs::Inflate,
+    /// Output buffer; all of `buf.len()` is usable (initialised) space.
+    buf: Vec<u8>,
 }
+
+/// The first output buffer: every chat message of usual size fits, so it rarely grows.
+const INITIAL_OUTPUT: usize = 4096;
+/// A buffer grown past this (a big record, a bomb stopped at its limit) is given back at
+/// the next call, so one large line does not pin its memory for the decoder's lifetime.
+const KEEP_OUTPUT: usize = 64 * 1024;
+/// zlib's largest window (2^15), as Python's `zlib.compress` writes.
+const WINDOW_BITS: u8 = 15;
 
 impl Default for Inflater {
     fn default() -> Self {
@@ -103,7 +123,61 @@ impl Inflater {
     /// A zlib (RFC 1950) decompressor.
     pub fn new() -> Self {
         Inflater {
-            stream: Decompress::new(true),
+            stream: zlib_rs::Inflate::new(true, WINDOW_BITS),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Inflates one complete zlib stream, refusing to produce more than `limit` bytes, and
+    /// returns the output, which lives in the inflater until the next call.
+    pub fn inflate(&mut self, input: &[u8], limit: usize) -> Result<&[u8], CompressionError> {
+        self.stream.reset(true);
+        // Never more than limit + 1 bytes of room: the one extra byte tells "exactly at the
+        // limit" from "over it".
+        let cap = limit.saturating_add(1);
+        let want = input.len().saturating_mul(4).max(INITIAL_OUTPUT).min(cap);
+        if self.buf.len() > KEEP_OUTPUT && self.buf.len() > want {
+            self.buf = Vec::new();
+        }
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        loop {
+            let consumed = usize::try_from(self.stream.total_in()).unwrap_or(usize::MAX);
+            let produced = usize::try_from(self.stream.total_out()).unwrap_or(usize::MAX);
+            let room = self.buf.len().min(cap);
+            let status = self
+                .stream
+                .decompress(
+                    input.get(consumed..).unwrap_or_default(),
+                    &mut self.buf[produced..room],
+                    zlib_rs::InflateFlush::Finish,
+                )
+                .map_err(|_| CompressionError::Corrupt)?;
+            let now_in = usize::try_from(self.stream.total_in()).unwrap_or(usize::MAX);
+            let now_out = usize::try_from(self.stream.total_out()).unwrap_or(usize::MAX);
+            if now_out > limit {
+                return Err(CompressionError::TooLarge { limit });
+            }
+            match status {
+                zlib_rs::Status::StreamEnd => {
+                    return if now_in < input.len() {
+                        Err(CompressionError::TrailingData)
+                    } else {
+                        Ok(&self.buf[..now_out])
+                    };
+                }
+                zlib_rs::Status::Ok | zlib_rs::Status::BufError => {
+                    if now_out == room {
+                        // Output full and still under the limit: room to grow.
+                        let grown = room.saturating_mul(2).max(INITIAL_OUTPUT).min(cap);
+                        self.buf.resize(grown, 0);
+                    } else if now_in >= input.len() || (now_in == consumed && now_out == produced) {
+                        // Room left in the buffer and nothing more to read: input ran out.
+                        return Err(CompressionError::Truncated);
+                    }
+                }
+            }
         }
     }
 
@@ -115,57 +189,14 @@ impl Inflater {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), CompressionError> {
-        self.stream.reset(true);
         out.clear();
-        // Start near the usual ratio; grow geometrically, never past limit + 1 (the one
-        // extra byte tells "exactly at the limit" from "over it").
-        out.reserve(
-            input
-                .len()
-                .saturating_mul(4)
-                .max(64)
-                .min(limit.saturating_add(1)),
-        );
-        loop {
-            let consumed = self.stream.total_in() as usize;
-            let status = self
-                .stream
-                .decompress_vec(&input[consumed..], out, FlushDecompress::Finish)
-                .map_err(|_| CompressionError::Corrupt)?;
-            if out.len() > limit {
-                return Err(CompressionError::TooLarge { limit });
-            }
-            match status {
-                Status::StreamEnd => {
-                    return if (self.stream.total_in() as usize) < input.len() {
-                        Err(CompressionError::TrailingData)
-                    } else {
-                        Ok(())
-                    };
-                }
-                Status::Ok | Status::BufError => {
-                    let made_progress = self.stream.total_in() as usize > consumed;
-                    if out.len() < out.capacity() && !made_progress {
-                        // Room left in the buffer and no input consumed: input ran out.
-                        return Err(CompressionError::Truncated);
-                    }
-                    if out.len() == out.capacity() {
-                        let room = out
-                            .capacity()
-                            .max(64)
-                            .min(limit.saturating_add(1).saturating_sub(out.len()).max(1));
-                        out.reserve(room);
-                    }
-                }
-            }
-        }
+        out.extend_from_slice(self.inflate(input, limit)?);
+        Ok(())
     }
 
     /// Inflates one complete zlib stream, refusing to produce more than `limit` bytes.
     pub fn decompress(&mut self, input: &[u8], limit: usize) -> Result<Vec<u8>, CompressionError> {
-        let mut out = Vec::new();
-        self.decompress_into(input, limit, &mut out)?;
-        Ok(out)
+        Ok(self.inflate(input, limit)?.to_vec())
     }
 }
 
@@ -215,6 +246,44 @@ mod tests {
         let big = vec![7u8; 100_000];
         let z = Deflater::new().compress(&big);
         assert_eq!(i.decompress(&z, usize::MAX).unwrap(), big);
+    }
+
+    #[test]
+    fn inflates_like_real_zlib_across_buffer_sizes() {
+        // Sizes around the first buffer and its doublings, text-like and incompressible.
+        let mut d = Deflater::new();
+        let mut i = Inflater::new();
+        let mut x: u32 = 1;
+        for len in [
+            0, 1, 90, 4095, 4096, 4097, 8192, 8193, 70_000, 120, 300_000, 5,
+        ] {
+            let data: Vec<u8> = (0..len)
+                .map(|k| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    if k % 3 == 0 {
+                        (x >> 24) as u8
+                    } else {
+                        b"hello chat "[k % 11]
+                    }
+                })
+                .collect();
+            let z = d.compress(&data);
+            let mut reference = flate2::Decompress::new(true);
+            let mut want = Vec::with_capacity(len + 1);
+            let st = reference
+                .decompress_vec(&z, &mut want, flate2::FlushDecompress::Finish)
+                .unwrap();
+            assert_eq!(st, Status::StreamEnd);
+            assert_eq!(want, data);
+            assert_eq!(i.inflate(&z, len).unwrap(), &data[..], "{len}");
+            assert_eq!(i.inflate(&z, usize::MAX).unwrap(), &data[..], "{len}");
+            if len > 0 {
+                assert_eq!(
+                    i.inflate(&z, len - 1),
+                    Err(CompressionError::TooLarge { limit: len - 1 })
+                );
+            }
+        }
     }
 
     #[test]

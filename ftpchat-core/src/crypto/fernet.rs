@@ -66,6 +66,11 @@ pub struct FernetKey {
     bytes: Zeroizing<[u8; 32]>,
     // The AES key schedule, expanded once; `aes` zeroizes it on drop.
     cipher: aes::Aes128,
+    // HMAC-SHA256 keyed once (the inner and outer pads already hashed); each token clones
+    // it instead of keying again. Like the per-call MAC it replaces, this state is not
+    // zeroized on drop (`hmac` 0.12 does not offer it); it is not the key, though it
+    // would let one compute MACs under it.
+    mac: HmacSha256,
 }
 
 /// A decrypted token: its timestamp (seconds since the Unix epoch, as the writer chose)
@@ -93,7 +98,10 @@ impl FernetKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         let bytes = Zeroizing::new(*bytes);
         let cipher = aes::Aes128::new(bytes[16..].into());
-        FernetKey { bytes, cipher }
+        // HMAC accepts any key length, so this cannot fail.
+        let mac = <HmacSha256 as Mac>::new_from_slice(&bytes[..16])
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        FernetKey { bytes, cipher, mac }
     }
 
     /// A fresh random key.
@@ -122,9 +130,7 @@ impl FernetKey {
     }
 
     fn signing_mac(&self) -> HmacSha256 {
-        // HMAC accepts any key length, so this cannot fail.
-        <HmacSha256 as Mac>::new_from_slice(&self.bytes[..16])
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+        self.mac.clone()
     }
 
     /// Encrypts `plaintext` with a fresh random IV and the given time (seconds since the
@@ -179,25 +185,37 @@ impl FernetKey {
         scratch: &mut Vec<u8>,
     ) -> Result<u64, FernetError> {
         out.clear();
-        let raw = decode_token(token, scratch)?;
-        let (signed, tag) = raw.split_at(raw.len() - MAC_LEN);
+        let (timestamp, plaintext) = self.decrypt_in_place(token, scratch)?;
+        out.extend_from_slice(plaintext);
+        Ok(timestamp)
+    }
+
+    /// Verifies and decrypts a token without copying: the token is decoded into `scratch`
+    /// (cleared first, reused across calls), its ciphertext decrypted where it lies, and
+    /// the plaintext returned as a slice of `scratch` with the token's timestamp.
+    pub fn decrypt_in_place<'a>(
+        &self,
+        token: &[u8],
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<(u64, &'a [u8]), FernetError> {
+        decode_token(token, scratch)?;
+        let signed_len = scratch.len() - MAC_LEN;
+        let (signed, tag) = scratch.split_at_mut(signed_len);
         let mut mac = self.signing_mac();
         mac.update(signed);
         mac.verify_slice(tag)
             .map_err(|_| FernetError::AuthenticationFailed)?;
+        let (header, ciphertext) = signed.split_at_mut(HEADER_LEN);
         let mut timestamp = [0u8; 8];
-        timestamp.copy_from_slice(&signed[1..9]);
+        timestamp.copy_from_slice(&header[1..9]);
         let mut iv = [0u8; 16];
-        iv.copy_from_slice(&signed[9..HEADER_LEN]);
-        out.extend_from_slice(&signed[HEADER_LEN..]);
+        iv.copy_from_slice(&header[9..HEADER_LEN]);
         let decryptor =
             cbc::Decryptor::<aes::Aes128>::inner_iv_init(self.cipher.clone(), &iv.into());
-        let len = decryptor
-            .decrypt_padded_mut::<Pkcs7>(out)
-            .map_err(|_| FernetError::BadPadding)?
-            .len();
-        out.truncate(len);
-        Ok(u64::from_be_bytes(timestamp))
+        let plaintext = decryptor
+            .decrypt_padded_mut::<Pkcs7>(ciphertext)
+            .map_err(|_| FernetError::BadPadding)?;
+        Ok((u64::from_be_bytes(timestamp), plaintext))
     }
 }
 

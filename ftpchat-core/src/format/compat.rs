@@ -328,12 +328,15 @@ pub fn decode_fernet(
     key: &FernetKey,
     inflater: &mut Inflater,
 ) -> Result<(String, u64), DecodeError> {
-    let token = key.decrypt(line).map_err(DecodeError::from_fernet)?;
+    let mut scratch = Vec::new();
+    let (timestamp, compressed) = key
+        .decrypt_in_place(line, &mut scratch)
+        .map_err(DecodeError::from_fernet)?;
     let plain = inflater
-        .decompress(&token.plaintext, MAX_COMPAT_PLAINTEXT)
+        .inflate(compressed, MAX_COMPAT_PLAINTEXT)
         .map_err(DecodeError::from_compression)?;
-    let text = String::from_utf8(plain).map_err(|_| DecodeError::InvalidUtf8)?;
-    Ok((text, token.timestamp))
+    let text = std::str::from_utf8(plain).map_err(|_| DecodeError::InvalidUtf8)?;
+    Ok((text.to_owned(), timestamp))
 }
 
 #[cfg(test)]

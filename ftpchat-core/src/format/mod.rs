@@ -168,14 +168,14 @@ pub struct Keyring {
     pub native: Option<(FernetKey, RoomId)>,
 }
 
-/// Decodes lines of any codec, reusing zlib state and buffers across lines.
+/// Decodes lines of any codec, reusing zlib state and buffers across lines: a line's token
+/// is decoded into one buffer and decrypted where it lies, and inflated into the
+/// inflater's own buffer, so the only allocations per line are the record's own strings.
 #[derive(Debug, Default)]
 pub struct LineDecoder {
     keys: Keyring,
     inflater: Inflater,
-    /// Decrypted payload of the current line.
-    payload: Vec<u8>,
-    /// Base64-decoded token of the current line.
+    /// Base64-decoded token of the current line; its ciphertext is decrypted in place.
     token_bytes: Vec<u8>,
     /// The raw token inside the current FTPChat 1.6 line.
     unwrapped: Vec<u8>,
@@ -217,17 +217,17 @@ impl LineDecoder {
                 } else {
                     line
                 };
-                let time = key
-                    .decrypt_into(token, &mut self.payload, &mut self.token_bytes)
+                let (time, compressed) = key
+                    .decrypt_in_place(token, &mut self.token_bytes)
                     .map_err(DecodeError::from_fernet)?;
-                let mut text = Vec::new();
-                self.inflater
-                    .decompress_into(&self.payload, compat::MAX_COMPAT_PLAINTEXT, &mut text)
+                let text = self
+                    .inflater
+                    .inflate(compressed, compat::MAX_COMPAT_PLAINTEXT)
                     .map_err(DecodeError::from_compression)?;
-                let text = String::from_utf8(text).map_err(|_| DecodeError::InvalidUtf8)?;
+                let text = std::str::from_utf8(text).map_err(|_| DecodeError::InvalidUtf8)?;
                 Ok(Record::Compat {
                     codec,
-                    message: CompatMessage::parse(&text),
+                    message: CompatMessage::parse(text),
                     token_time: Some(time),
                 })
             }
@@ -238,9 +238,10 @@ impl LineDecoder {
                     .as_ref()
                     .ok_or(DecodeError::NoKey(Codec::Native))?;
                 let token = &line[native::NATIVE_PREFIX.len()..];
-                key.decrypt_into(token, &mut self.payload, &mut self.token_bytes)
+                let (_, payload) = key
+                    .decrypt_in_place(token, &mut self.token_bytes)
                     .map_err(DecodeError::from_fernet)?;
-                let record = NativeRecord::decode_payload(&self.payload, &mut self.inflater)?;
+                let record = NativeRecord::decode_payload(payload, &mut self.inflater)?;
                 if record.room != *room {
                     return Err(DecodeError::ForeignRoom);
                 }
