@@ -1785,3 +1785,175 @@ fn many_logs_ending_in_long_incomplete_lines_use_bounded_memory() {
         .count();
     assert_eq!(reported, LOGS);
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 13 defects: bounded tails across many logs, the log cap, unknown kinds kept for
+// deduplication, and a pinned room header.
+
+/// Tails just under the per-log limit, in many logs: the room keeps at most
+/// MAX_KEPT_TAILS (1 MiB) of them and parks the rest, which are read again (and their
+/// lines reported once) when their logs grow. The memory bound itself is asserted by the
+/// engine's unit test `kept_tails_stay_within_the_room_budget` (the peak RSS of this
+/// process is not a reliable measure while other tests of this file run beside it).
+#[test]
+fn many_logs_ending_in_short_incomplete_lines_are_parked_and_read_again() {
+    let _serial = not_measuring();
+    const LOGS: usize = 400;
+    let store = MemoryTransport::new();
+    let t: Arc<dyn Transport> = Arc::new(store.clone());
+    let alice = Room::open(t.clone(), native_cfg("alice")).unwrap();
+    alice.send("hello").unwrap();
+    alice.sync().unwrap();
+    let tail = vec![b'x'; 15 * 1024];
+    let paths: Vec<RemotePath> = (0..LOGS)
+        .map(|i| {
+            let mut id = [0x66u8; 16];
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            p(&format!("r/logs/{}.log", WriterId(id).to_hex()))
+        })
+        .collect();
+    for path in &paths {
+        store.append(path, &tail).unwrap();
+    }
+    let bob = Room::open(t, native_cfg("bob")).unwrap();
+    assert_eq!(texts(&bob.sync().unwrap()), ["hello"]);
+    // A second poll with nothing new reads nothing again.
+    assert!(bob.sync().unwrap().is_empty());
+    for path in &paths {
+        store.append(path, b"\n").unwrap();
+    }
+    let update = bob.sync().unwrap();
+    assert_eq!(undecodable(&update.events).len(), LOGS, "each line once");
+    assert!(bob.sync().unwrap().is_empty());
+}
+
+#[test]
+fn a_room_reads_at_most_max_logs_and_says_so_once() {
+    let _serial = not_measuring();
+    let store = MemoryTransport::new();
+    let t: Arc<dyn Transport> = Arc::new(store.clone());
+    let alice = native_room(&t, "r", "alice");
+    alice.send("hello").unwrap();
+    alice.sync().unwrap();
+    for i in 0..ftpchat_core::room::MAX_LOGS {
+        let mut id = [0x55u8; 16];
+        id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        store.append(&log_path("r", WriterId(id)), b"\n").unwrap();
+    }
+    let bob = native_room(&t, "r", "bob");
+    let update = bob.sync().unwrap();
+    let too_many: Vec<_> = update
+        .events
+        .iter()
+        .filter(|e| matches!(e, RoomEvent::TooManyLogs { .. }))
+        .collect();
+    assert_eq!(too_many, [&RoomEvent::TooManyLogs { ignored: 1 }]);
+    bob.send("still works").unwrap();
+    let update = bob.sync().unwrap();
+    assert!(!update
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::TooManyLogs { .. })));
+    assert_eq!(update.confirmed.len(), 1);
+}
+
+/// SPEC §8.4: a record of a kind this version does not show is kept for deduplication,
+/// so a later record reusing its id (e.g. a text posing as the same record) is dropped.
+#[test]
+fn unknown_kinds_are_kept_for_deduplication() {
+    let _serial = not_measuring();
+    let store = MemoryTransport::new();
+    let t: Arc<dyn Transport> = Arc::new(store.clone());
+    let alice = native_room(&t, "r", "alice");
+    alice.send("hello").unwrap();
+    alice.sync().unwrap();
+    let room = room_id(&store, "r");
+    let writer = WriterId([0x42; 16]);
+    let mut encoder = LineEncoder::new();
+    let mut unknown = record(room, writer, 1, "");
+    unknown.body = RecordBody::Other {
+        kind: 9999,
+        data: b"opaque".to_vec(),
+    };
+    let mut text = record(room, writer, 2, "a text with a used id");
+    text.id = unknown.id;
+    let fresh = record(room, writer, 3, "a text with its own id");
+    let mut data = String::new();
+    for r in [&unknown, &text, &fresh] {
+        data += &encoder.native(r, &key());
+        data.push('\n');
+    }
+    store
+        .append(&log_path("r", writer), data.as_bytes())
+        .unwrap();
+
+    let bob = native_room(&t, "r", "bob");
+    let update = bob.sync().unwrap();
+    // (The forged records' clocks are older than Alice's message.)
+    assert_eq!(texts(&update), ["a text with its own id", "hello"]);
+    assert!(update.events.is_empty(), "{:?}", update.events);
+    // The same after a restart that reads history from the start.
+    let carol = native_room(&t, "r", "carol");
+    carol.sync().unwrap();
+    assert_eq!(all_texts(&carol), ["a text with its own id", "hello"]);
+}
+
+/// A member who knows the password rewrites the header with one PBKDF2 iteration (and a
+/// valid key check). A device that opened the room before refuses it, writes nothing, and
+/// uses it only when its user accepts the change.
+#[test]
+fn a_rewritten_header_is_refused_unless_accepted() {
+    let _serial = not_measuring();
+    let server = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let t: Arc<dyn Transport> = Arc::new(ftpchat_core::transport::local::LocalTransport::new(
+        server.path(),
+    ));
+    let cfg = || {
+        RoomConfig::native("r", "alice", "pw")
+            .with_native_iterations(1_000)
+            .with_state_dir(state.path())
+    };
+    let alice = Room::open(t.clone(), cfg()).unwrap();
+    alice.send("before").unwrap();
+    alice.sync().unwrap();
+    drop(alice);
+    let original = std::fs::read(server.path().join("r/room.ftpchat")).unwrap();
+    let header = RoomHeader::parse(&original).unwrap();
+    let weak = ftpchat_core::crypto::KdfParams::new(header.kdf.salt().to_vec(), 1).unwrap();
+    let weak_key = ftpchat_core::crypto::derive_key("pw", &weak);
+    let rewritten = RoomHeader::new(header.room_id, weak, &weak_key, 1_700_000_000);
+    std::fs::write(
+        server.path().join("r/room.ftpchat"),
+        rewritten.encode().as_bytes(),
+    )
+    .unwrap();
+    let log = std::fs::read_dir(server.path().join("r/logs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let log_before = std::fs::read(&log).unwrap();
+
+    let err = Room::open(t.clone(), cfg()).unwrap_err();
+    assert!(matches!(err, RoomError::HeaderChanged), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(std::fs::read(&log).unwrap(), log_before, "nothing written");
+
+    let accepted = Room::open(t.clone(), cfg().with_changed_header_accepted(true)).unwrap();
+    let update = accepted.sync().unwrap();
+    assert!(
+        update.events.contains(&RoomEvent::HeaderChanged),
+        "{:?}",
+        update.events
+    );
+    drop(accepted);
+    // Accepted once, the new header is the pinned one.
+    let again = Room::open(t.clone(), cfg()).unwrap();
+    assert!(!again
+        .sync()
+        .unwrap()
+        .events
+        .contains(&RoomEvent::HeaderChanged));
+}

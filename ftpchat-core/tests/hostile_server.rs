@@ -350,7 +350,9 @@ fn a_shared_file_append_cut_mid_transfer_is_delivered_exactly_once() {
     let bob = Room::open(bob_t, cfg("bob")).unwrap();
     let update = bob.sync().unwrap();
     assert_eq!(texts(&update), ["first", "cut", "landed"]);
-    assert_eq!(undecodable(&update.events), 1, "{:?}", update.events);
+    // The torn start of "cut" was completed by the retry (SPEC §9.1), so no fragment is
+    // left for FTPChat 1.7 readers to stall on.
+    assert_eq!(undecodable(&update.events), 0, "{:?}", update.events);
     assert_eq!(all_texts(&alice), ["first", "cut", "landed"]);
 }
 

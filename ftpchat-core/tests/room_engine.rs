@@ -333,7 +333,7 @@ fn shared_file_reads_ftpchat_15_and_appends_decodable_lines() {
 }
 
 #[test]
-fn ftpchat_16_wrong_password_is_reported_once() {
+fn ftpchat_16_wrong_password_is_an_error_and_writes_nothing() {
     let server = temp();
     let t: Arc<dyn Transport> = Arc::new(LocalTransport::new(server.path()));
     let kdf = KdfParams::new(b"ftpchat".to_vec(), 1000).unwrap();
@@ -353,12 +353,18 @@ fn ftpchat_16_wrong_password_is_reported_once() {
             .with_password("wrong")
             .with_compat_kdf(kdf.clone()),
     );
-    let update = wrong.sync().unwrap();
-    assert!(update.messages.is_empty());
+    // A wrong key is an error the caller cannot miss, and it writes nothing.
+    let before = std::fs::read(server.path().join("c16.txt")).unwrap();
+    wrong.send("must not be written").unwrap();
+    let err = wrong.sync().unwrap_err();
+    assert!(matches!(err, RoomError::WrongPassword), "{err:?}");
+    assert!(!err.is_transient());
+    assert!(matches!(wrong.sync(), Err(RoomError::WrongPassword)));
     assert_eq!(
-        update.events,
-        vec![RoomEvent::WrongPassword { failed_lines: 20 }]
+        std::fs::read(server.path().join("c16.txt")).unwrap(),
+        before
     );
+    assert_eq!(wrong.outbox_len(), 1, "kept, not sent");
     let right = open(
         &t,
         RoomConfig::shared_file("c16.txt", WriteCodec::Fernet16, "b")
@@ -538,18 +544,30 @@ fn a_deleted_room_is_reported_not_silently_recreated() {
 }
 
 #[test]
-fn a_replaced_room_header_is_reported() {
+fn a_replaced_room_header_is_refused_then_accepted_on_request() {
     let server = temp();
     let state = temp();
     let t: Arc<dyn Transport> = Arc::new(LocalTransport::new(server.path()));
-    open(&t, native("r", "A").with_state_dir(state.path()))
-        .sync()
-        .unwrap();
+    let first = open(&t, native("r", "A").with_state_dir(state.path()));
+    first.send("in the old room").unwrap();
+    first.sync().unwrap();
+    drop(first);
     // The room is deleted and another one is created under the same name.
     std::fs::remove_dir_all(server.path().join("r")).unwrap();
     open(&t, native("r", "B"));
-    let again = open(&t, native("r", "A").with_state_dir(state.path()));
+    let err = Room::open(t.clone(), native("r", "A").with_state_dir(state.path())).unwrap_err();
+    assert!(matches!(err, RoomError::HeaderChanged), "{err:?}");
+    let again = open(
+        &t,
+        native("r", "A")
+            .with_state_dir(state.path())
+            .with_changed_header_accepted(true),
+    );
+    again.send("in the new room").unwrap();
     let update = again.sync().unwrap();
+    assert_eq!(update.confirmed.len(), 1);
+    let reader = open(&t, native("r", "C"));
+    assert_eq!(texts(&reader.sync().unwrap().messages), ["in the new room"]);
     assert!(
         update.events.contains(&RoomEvent::HeaderChanged),
         "{:?}",

@@ -179,9 +179,17 @@ impl FileReader {
     /// not grow with the number of files ending mid-line. The tail is read again only
     /// when the file's size changes.
     pub fn park_long_tail(&mut self, size: u64) {
+        if self.framer.pending_len() > MAX_KEPT_TAIL {
+            self.park_tail(size);
+        }
+    }
+
+    /// Like [`park_long_tail`](Self::park_long_tail) whatever the tail's length: a room
+    /// over its memory budget for incomplete lines parks them all.
+    pub fn park_tail(&mut self, size: u64) {
         // A tail already over the line limit is being skipped and costs no memory: keep
         // skipping it (so only new bytes are read), rather than re-read it later.
-        if self.framer.pending_len() > MAX_KEPT_TAIL && !self.framer.is_discarding() {
+        if self.framer.pending_len() > 0 && !self.framer.is_discarding() {
             let committed = self.framer.committed_offset();
             self.framer = LineFramer::new(committed);
             self.read_pos = committed;

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use crate::format::{Codec, CompatMessage, Hlc, LegacyTimestamp, WriterId};
@@ -125,6 +125,9 @@ pub enum SortKey {
 pub struct Timeline {
     by_key: BTreeMap<SortKey, Message>,
     keys: HashMap<MessageId, SortKey>,
+    /// Ids of accepted records that are not shown (kinds this version does not display):
+    /// kept so a later record with the same id is a duplicate (SPEC §8.4).
+    hidden: HashSet<MessageId>,
 }
 
 /// What [`Timeline::insert`] did.
@@ -154,9 +157,32 @@ impl Timeline {
         self.by_key.is_empty()
     }
 
-    /// `true` when a message with this id is known.
+    /// `true` when a record with this id is known (shown or hidden).
     pub fn contains(&self, id: &MessageId) -> bool {
-        self.keys.contains_key(id)
+        self.keys.contains_key(id) || self.hidden.contains(id)
+    }
+
+    /// Accepts a record that is not shown (a kind this version does not display), for
+    /// deduplication: `false` when its id was already known, shown or hidden.
+    pub fn insert_hidden(&mut self, id: MessageId) -> bool {
+        !self.keys.contains_key(&id) && self.hidden.insert(id)
+    }
+
+    /// Moves a pending message to another place (its record was re-encoded before it
+    /// reached the server). `false` when `id` is unknown, confirmed, or `key` is taken.
+    pub fn move_pending(&mut self, id: &MessageId, key: SortKey) -> bool {
+        let Some(old_key) = self.keys.get(id).copied() else {
+            return false;
+        };
+        let pending = self.by_key.get(&old_key).map(|m| m.status) == Some(MessageStatus::Pending);
+        if !pending || self.by_key.contains_key(&key) {
+            return false;
+        }
+        if let Some(m) = self.by_key.remove(&old_key) {
+            self.by_key.insert(key, m);
+            self.keys.insert(*id, key);
+        }
+        true
     }
 
     /// A message by id.
@@ -167,6 +193,9 @@ impl Timeline {
     /// Adds a message; a confirmed copy of a pending message confirms it (moving it to
     /// `key`); any other known id is a duplicate.
     pub fn insert(&mut self, key: SortKey, message: Message) -> Inserted {
+        if self.hidden.contains(&message.id) {
+            return Inserted::Duplicate;
+        }
         if let Some(old_key) = self.keys.get(&message.id).copied() {
             let confirms = message.status == MessageStatus::Confirmed
                 && self.by_key.get(&old_key).map(|m| m.status) == Some(MessageStatus::Pending);
@@ -273,6 +302,44 @@ mod tests {
         let texts: Vec<_> = t.iter().map(|m| m.text.clone()).collect();
         assert_eq!(texts, ["m1", "m2", "m3"]);
         assert!(t.iter().all(|m| m.status == MessageStatus::Confirmed));
+    }
+
+    #[test]
+    fn hidden_records_count_for_deduplication() {
+        let mut t = Timeline::new();
+        assert!(t.insert_hidden(MessageId([7; 16])));
+        assert!(
+            !t.insert_hidden(MessageId([7; 16])),
+            "a second copy is a duplicate"
+        );
+        // A shown record reusing a hidden record's id is dropped: the first one stays.
+        assert_eq!(
+            t.insert(key(1), msg(7, MessageStatus::Confirmed)),
+            Inserted::Duplicate
+        );
+        assert!(t.is_empty() && t.contains(&MessageId([7; 16])));
+        assert_eq!(
+            t.insert(key(2), msg(8, MessageStatus::Confirmed)),
+            Inserted::New
+        );
+        assert!(!t.insert_hidden(MessageId([8; 16])), "already shown");
+    }
+
+    #[test]
+    fn only_pending_messages_move() {
+        let mut t = Timeline::new();
+        t.insert(key(1), msg(1, MessageStatus::Pending));
+        t.insert(key(2), msg(2, MessageStatus::Confirmed));
+        assert!(t.move_pending(&MessageId([1; 16]), key(5)));
+        assert!(!t.move_pending(&MessageId([2; 16]), key(6)), "confirmed");
+        assert!(!t.move_pending(&MessageId([1; 16]), key(2)), "place taken");
+        assert!(!t.move_pending(&MessageId([9; 16]), key(7)), "unknown");
+        let order: Vec<_> = t.iter().map(|m| m.id.0[0]).collect();
+        assert_eq!(order, [2, 1]);
+        assert_eq!(
+            t.insert(key(5), msg(1, MessageStatus::Confirmed)),
+            Inserted::Confirmed
+        );
     }
 
     #[test]

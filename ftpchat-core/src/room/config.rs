@@ -7,9 +7,10 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{FernetKey, KdfParams};
 
-/// Which codec a shared-file room writes (it reads all of them). Pick the oldest client
-/// that must read the file: a 1.7 client stops reading at the first line it cannot
-/// decrypt, so a room with 1.7 clients must write 1.7.
+/// Which codec a shared-file room writes (it reads all of them). Write 1.7 whenever a
+/// FTPChat 1.7 client reads the file: a 1.7 client stops showing anything at the first
+/// line it cannot decrypt. Write 1.6 only for files that 1.6 clients alone read (they
+/// show 1.7 lines undecoded), and 1.5 only for 1.5 clients (no key). See SPEC §5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WriteCodec {
@@ -176,6 +177,11 @@ pub struct RoomConfig {
     pub show_unauthenticated: bool,
     /// PBKDF2 iterations for a native room this client creates (default 600,000).
     pub native_iterations: u32,
+    /// Open a native room whose header differs from the one saved in the state folder
+    /// (default `false`: [`super::RoomError::HeaderChanged`]). Set it only when the user
+    /// knows the room was re-created: a member who knows the password could otherwise
+    /// replace the header, e.g. with a weaker key derivation.
+    pub accept_changed_header: bool,
     /// Create a native room that does not exist yet.
     pub create: bool,
     /// Where local state lives.
@@ -199,6 +205,7 @@ impl RoomConfig {
             compat_kdf: default_compat_kdf(),
             show_unauthenticated: false,
             native_iterations: KdfParams::DEFAULT_ITERATIONS,
+            accept_changed_header: false,
             create: true,
             state: StateLocation::Memory,
             clock: Arc::new(SystemClock),
@@ -265,6 +272,13 @@ impl RoomConfig {
     /// Sets the PBKDF2 iterations for a native room this client creates.
     pub fn with_native_iterations(mut self, iterations: u32) -> Self {
         self.native_iterations = iterations;
+        self
+    }
+
+    /// Trusts a native room header that differs from the saved one; see
+    /// [`RoomConfig::accept_changed_header`].
+    pub fn with_changed_header_accepted(mut self, accept: bool) -> Self {
+        self.accept_changed_header = accept;
         self
     }
 

@@ -32,6 +32,12 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 const MAX_SHARED_BATCH_BYTES: usize = 1200;
 /// Order numbers below this are reserved for history loaded after a restart.
 const HISTORY_SLOTS: u64 = 1 << 48;
+/// The most bytes of incomplete last lines a native room keeps across all its logs; over
+/// it, tails are parked (read again when their log grows), so a server that ends many
+/// logs mid-line costs bandwidth, not memory.
+pub(crate) const MAX_KEPT_TAILS: u64 = 1024 * 1024;
+/// The most logs a native room reads; more are ignored and reported once.
+pub(crate) const MAX_LOGS: usize = 10_000;
 
 /// How this client writes.
 enum Sender {
@@ -242,6 +248,16 @@ struct NativeIo {
     /// run, so a copy after the saved read position is a replay. (Within one run the
     /// record id catches copies; a record moved within a log is still shown.)
     restored_max_seq: HashMap<String, u64>,
+    /// Logs this device wrote under earlier writer ids (its messages there are its own).
+    retired: Vec<String>,
+    /// The own-log check found records this device did not write: another device uses
+    /// this writer id (a copied state folder) or the state is older than the log (a
+    /// restored backup). Delivery switches to a new writer id before appending again.
+    conflict: bool,
+    /// Bytes of incomplete last lines kept across all logs (bounded by MAX_KEPT_TAILS).
+    kept_tails: u64,
+    /// `MAX_LOGS` was reported.
+    too_many_logs_reported: bool,
 }
 
 struct SharedIo {
@@ -414,6 +430,9 @@ struct Confirmation {
     found: Vec<bool>,
     end: u64,
     ends_with_lf: bool,
+    /// Complete native records in the region that are none of the wanted lines (nor a
+    /// torn start of one).
+    others: u64,
 }
 
 /// A sink that frames a region as it streams in and ticks off wanted lines, so confirming
@@ -429,6 +448,7 @@ struct ConfirmSink<'a> {
     found: Vec<bool>,
     last: Option<u8>,
     received: u64,
+    others: u64,
 }
 
 impl Write for ConfirmSink<'_> {
@@ -440,9 +460,10 @@ impl Write for ConfirmSink<'_> {
             self.last = Some(buf[0]);
             buf = &buf[1..];
         }
-        let (wanted, found, skip, start) = (
+        let (wanted, found, others, skip, start) = (
             &self.wanted,
             &mut self.found,
+            &mut self.others,
             self.skip_first_line,
             self.start,
         );
@@ -451,8 +472,14 @@ impl Write for ConfirmSink<'_> {
                 if skip && offset == start {
                     return; // the tail of a line that began before the region
                 }
-                for &i in wanted.get(bytes).into_iter().flatten() {
-                    found[i] = true;
+                match wanted.get(bytes) {
+                    Some(indices) => indices.iter().for_each(|&i| found[i] = true),
+                    None if bytes.starts_with(crate::format::native::NATIVE_PREFIX)
+                        && !wanted.keys().any(|w| w.starts_with(bytes)) =>
+                    {
+                        *others += 1
+                    }
+                    None => {}
                 }
             }
         });
@@ -488,12 +515,14 @@ fn confirm_lines(
         found: vec![false; lines.len()],
         last: None,
         received: 0,
+        others: 0,
     };
     t.read_from(path, from.saturating_sub(1), &mut sink)?;
     Ok(Confirmation {
         end: from + sink.received,
         ends_with_lf: sink.last.is_none_or(|b| b == b'\n'),
         found: sink.found,
+        others: sink.others,
     })
 }
 
@@ -633,7 +662,7 @@ fn load_or_create_header(
                         "{room_dir} exists but has no {HEADER_FILE}"
                     )));
                 }
-                std::thread::sleep(pause);
+                config.clock.sleep(pause);
                 waited += pause;
                 pause = (pause * 2).min(Duration::from_millis(500));
             }
@@ -656,7 +685,7 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
                 .map_err(RoomError::LocalState)?,
         ),
     };
-    let saved = match &state_file {
+    let mut saved = match &state_file {
         Some(f) => f.load().map_err(RoomError::LocalState)?.unwrap_or_default(),
         None => SavedState::default(),
     };
@@ -678,12 +707,25 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
             };
             header.verify_key(&key)?;
             // A header unlike the one this client opened before: another room now has
-            // this name, or the server replaced it. Say so (the new one is used).
+            // this name, or someone who knows the password replaced it (e.g. with a
+            // weaker KDF). Never used unless the caller accepts it (SPEC §9.2).
             header_changed = saved
                 .header
                 .as_deref()
                 .and_then(|h| RoomHeader::parse(h.as_bytes()).ok())
                 .is_some_and(|old| old.room_id != header.room_id || old.kdf != header.kdf);
+            if header_changed {
+                if !config.accept_changed_header {
+                    return Err(RoomError::HeaderChanged);
+                }
+                // Another room: nothing saved about the old one applies. Unsent messages
+                // stay saved (held: they do not decode under the new key).
+                saved = SavedState {
+                    outbox: std::mem::take(&mut saved.outbox),
+                    ..SavedState::default()
+                };
+                history_loaded = true;
+            }
             let writer = saved.writer.unwrap_or_else(WriterId::random);
             let logs_dir = room_dir.join(LOGS_DIR)?;
             let own_name = format!("{}.log", writer.to_hex());
@@ -703,6 +745,14 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<(Engine, Vi
                 readers,
                 max_seq: saved.max_seq.clone().into_iter().collect(),
                 restored_max_seq: saved.max_seq.clone().into_iter().collect(),
+                retired: saved
+                    .retired
+                    .iter()
+                    .map(|w| format!("{}.log", w.to_hex()))
+                    .collect(),
+                conflict: false,
+                kept_tails: 0,
+                too_many_logs_reported: false,
             });
             let header_text = header.encode();
             let sender = Sender::Native {
@@ -909,20 +959,27 @@ impl Engine {
             let result = self.deliver(t, &lines, &mut events);
             let mut v = lock(view);
             v.events.extend(events);
+            if let Ok(landed) = &result {
+                for (out, _) in batch.iter().zip(landed).filter(|(_, &l)| l) {
+                    v.outbox.retain(|o| o.id != out.id);
+                    if matches!(self.io, Io::Native(_)) {
+                        // Appended and verified: confirmed. (Shared files are confirmed
+                        // when the poll reads the line at its place in the file.)
+                        if let Some(mut m) = v.timeline.get(&out.id).cloned() {
+                            m.status = MessageStatus::Confirmed;
+                            v.insert(out.key, m);
+                        }
+                    }
+                }
+            }
+            if self.take_conflict() {
+                self.rotate_writer(&mut v)?;
+                self.persist(&v)?;
+                continue;
+            }
             let error = match result {
                 Ok(landed) if landed.iter().any(|&l| l) => {
                     failures = 0;
-                    for (out, _) in batch.iter().zip(&landed).filter(|(_, &l)| l) {
-                        v.outbox.retain(|o| o.id != out.id);
-                        if matches!(self.io, Io::Native(_)) {
-                            // Appended and verified: confirmed. (Shared files are confirmed
-                            // when the poll reads the line at its place in the file.)
-                            if let Some(mut m) = v.timeline.get(&out.id).cloned() {
-                                m.status = MessageStatus::Confirmed;
-                                v.insert(out.key, m);
-                            }
-                        }
-                    }
                     // Record progress so a crash now does not resend.
                     self.persist(&v)?;
                     continue;
@@ -943,8 +1000,63 @@ impl Engine {
                 error: error.to_string(),
             });
             drop(v);
-            std::thread::sleep(Duration::from_millis(10u64 << failures.min(6)));
+            self.clock
+                .sleep(Duration::from_millis(10u64 << failures.min(6)));
         }
+    }
+
+    /// Takes the flag the own-log check sets when the log holds records this device did
+    /// not write.
+    fn take_conflict(&mut self) -> bool {
+        match &mut self.io {
+            Io::Native(io) => std::mem::take(&mut io.conflict),
+            Io::Shared(_) => false,
+        }
+    }
+
+    /// Continues under a new writer id (and a new, empty log): another device writes with
+    /// the old one, or this state is older than the log. Unsent records are re-encoded for
+    /// the new log with the same record ids, so nothing is lost or shown twice; the old
+    /// log stays, and its records stay this device's own.
+    fn rotate_writer(&mut self, v: &mut View) -> Result<(), RoomError> {
+        let (
+            Io::Native(io),
+            Sender::Native {
+                key, writer, seq, ..
+            },
+        ) = (&mut self.io, &mut v.sender)
+        else {
+            return Ok(());
+        };
+        let old_log = io.own_log.to_string();
+        let new = WriterId::random();
+        io.retired.push(std::mem::replace(
+            &mut io.own_name,
+            format!("{}.log", new.to_hex()),
+        ));
+        io.own_log = io.logs_dir.join(&io.own_name)?;
+        io.own_len = 0;
+        io.own_ends_with_lf = true;
+        io.own_verified = false;
+        *writer = new;
+        *seq = 0;
+        self.writer_tag = new.to_hex();
+        for out in v.outbox.iter_mut() {
+            // Every outbox line decodes under this run's key (others are held at open).
+            if let Ok(Record::Native(mut record)) = self.decoder.decode_line(out.line.as_bytes()) {
+                *seq += 1;
+                record.writer = new;
+                record.seq = *seq;
+                out.line = v.encoder.native(&record, key);
+                out.key = native_key(&record);
+                v.timeline.move_pending(&out.id, out.key);
+            }
+        }
+        v.events.push(RoomEvent::WriterIdConflict {
+            file: old_log,
+            new_writer: new.to_hex(),
+        });
+        Ok(())
     }
 
     /// Delivers `lines` in one append; returns which of them are now on the server.
@@ -955,7 +1067,7 @@ impl Engine {
         events: &mut Vec<RoomEvent>,
     ) -> Result<Vec<bool>, RoomError> {
         match &mut self.io {
-            Io::Native(io) => Self::deliver_native(t, io, lines).map_err(RoomError::from),
+            Io::Native(io) => Self::deliver_native(t, io, lines, events).map_err(RoomError::from),
             Io::Shared(io) => {
                 let Some(l) = io.lock.clone() else {
                     return Self::deliver_shared(t, io, lines).map_err(RoomError::from);
@@ -973,20 +1085,42 @@ impl Engine {
     /// Appends to our own log. Before appending after any doubt, looks at the log: lines
     /// already there (an append that timed out after writing) are not sent again; if the
     /// log ends mid-line (a torn append), start with LF so the fragment stays its own line.
+    ///
+    /// A log that is gone or shorter than expected (deleted or truncated by someone else)
+    /// is reported and continued at its current end. Records this device did not write
+    /// after the expected end set `conflict` and nothing is appended: the caller switches
+    /// to a new writer id (SPEC §9.2).
     fn deliver_native(
         t: &dyn Transport,
         io: &mut NativeIo,
         lines: &[&[u8]],
+        events: &mut Vec<RoomEvent>,
     ) -> Result<Vec<bool>, TransportError> {
         let mut landed = vec![false; lines.len()];
         if !io.own_verified {
-            let size = t.size(&io.own_log)?.unwrap_or(0);
-            if size != io.own_len {
-                let start = io.own_len.min(size);
-                let seen = confirm_lines(t, &io.own_log, start, lines)?;
-                io.own_len = seen.end;
-                io.own_ends_with_lf = seen.ends_with_lf;
-                landed = seen.found;
+            let size = t.size(&io.own_log)?;
+            if size.unwrap_or(0) < io.own_len {
+                events.push(RoomEvent::FileReplaced {
+                    file: io.own_log.to_string(),
+                });
+            }
+            match size {
+                None => {
+                    io.own_len = 0;
+                    io.own_ends_with_lf = true;
+                }
+                Some(size) if size != io.own_len => {
+                    let start = io.own_len.min(size);
+                    let seen = confirm_lines(t, &io.own_log, start, lines)?;
+                    io.own_len = seen.end;
+                    io.own_ends_with_lf = seen.ends_with_lf;
+                    landed = seen.found;
+                    if seen.others > 0 {
+                        io.conflict = true;
+                        return Ok(landed);
+                    }
+                }
+                Some(_) => {}
             }
             io.own_verified = true;
         }
@@ -1118,11 +1252,17 @@ impl Engine {
             Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
+        let mut ignored = 0usize;
+        let mut seen_own = false;
         for entry in entries {
             let Some(writer) = log_writer(&entry.name) else {
                 continue;
             };
             if entry.is_dir {
+                continue;
+            }
+            if io.readers.len() >= MAX_LOGS && !io.readers.contains_key(&entry.name) {
+                ignored += 1;
                 continue;
             }
             let path = io.logs_dir.join(&entry.name)?;
@@ -1137,8 +1277,21 @@ impl Engine {
                     Err(e) => return Err(e),
                 },
             };
+            let own = entry.name == io.own_name;
+            seen_own |= own;
+            if own && size != io.own_len {
+                // Someone else appended to, truncated or replaced our log: check it
+                // before our next append.
+                io.own_verified = false;
+            }
             let reader = io.readers.entry(entry.name.clone()).or_default();
+            io.kept_tails -= reader.pending_len().min(io.kept_tails);
             let (items, result) = read_new(t, &path, size, reader, decoder, false, events);
+            if io.kept_tails + reader.pending_len() > MAX_KEPT_TAILS {
+                reader.park_tail(size);
+            }
+            io.kept_tails += reader.pending_len();
+            let own = own || io.retired.contains(&entry.name);
             let restored = io.restored_max_seq.get(&entry.name).copied().unwrap_or(0);
             let max_seq = io.max_seq.entry(entry.name.clone()).or_default();
             let mut v = lock(view);
@@ -1161,10 +1314,15 @@ impl Engine {
                     Ok(Record::Native(record)) => {
                         *max_seq = (*max_seq).max(record.seq);
                         v.observe(&record);
-                        if let RecordBody::Text(text) = &record.body {
-                            let key = native_key(&record);
-                            let own = entry.name == io.own_name;
-                            v.insert(key, native_message(&record, text.clone(), own));
+                        match &record.body {
+                            RecordBody::Text(text) => {
+                                let key = native_key(&record);
+                                v.insert(key, native_message(&record, text.clone(), own));
+                            }
+                            // Not shown, but kept: a later record with its id is a copy.
+                            RecordBody::Other { .. } => {
+                                v.timeline.insert_hidden(MessageId(record.id.0));
+                            }
                         }
                     }
                     Ok(_) => events.push(undecodable(
@@ -1182,6 +1340,13 @@ impl Engine {
                 Err(e) if !e.is_transient() => events.push(unreadable(&path, &e)),
                 Err(e) => return Err(e),
             }
+        }
+        if !seen_own && io.own_len > 0 {
+            io.own_verified = false; // deleted
+        }
+        if ignored > 0 && !io.too_many_logs_reported {
+            io.too_many_logs_reported = true;
+            events.push(RoomEvent::TooManyLogs { ignored });
         }
         Ok(())
     }
@@ -1291,12 +1456,21 @@ impl Engine {
                         Err(e) => return Err(e.into()),
                     }
                     let mut v = lock(view);
+                    let own = name == io.own_name || io.retired.contains(&name);
                     for item in items.into_iter().filter(|i| i.offset < limit) {
-                        if let Ok(Record::Native(r)) = item.result {
-                            if let (true, RecordBody::Text(text)) = (r.writer == writer, &r.body) {
-                                let key = native_key(&r);
-                                let m = native_message(&r, text.clone(), name == io.own_name);
-                                v.timeline.insert(key, m);
+                        let Ok(Record::Native(r)) = item.result else {
+                            continue;
+                        };
+                        if r.writer != writer {
+                            continue;
+                        }
+                        match &r.body {
+                            RecordBody::Text(text) => {
+                                let m = native_message(&r, text.clone(), own);
+                                v.timeline.insert(native_key(&r), m);
+                            }
+                            RecordBody::Other { .. } => {
+                                v.timeline.insert_hidden(MessageId(r.id.0));
                             }
                         }
                     }
@@ -1370,6 +1544,7 @@ impl Engine {
                     saved.cursors.insert(name.clone(), reader.state());
                 }
                 saved.max_seq = io.max_seq.iter().map(|(n, s)| (n.clone(), *s)).collect();
+                saved.retired = io.retired.iter().filter_map(|n| log_writer(n)).collect();
             }
             (Io::Shared(io), _) => {
                 saved.writer = WriterId::from_hex(&self.writer_tag);
@@ -1421,6 +1596,32 @@ mod tests {
         let c = confirm_lines(&t, &p, 7, &[b"bc"]).unwrap();
         assert_eq!(c.found, [false]);
         assert_eq!(batch_data(true, [&b"a"[..], b"b"].into_iter()), b"\na\nb\n");
+    }
+
+    /// Thousands of logs that end in incomplete lines just under the per-log limit: the
+    /// room keeps at most MAX_KEPT_TAILS of them (plus the one read last).
+    #[test]
+    fn kept_tails_stay_within_the_room_budget() {
+        use crate::transport::memory::MemoryTransport;
+        let t = MemoryTransport::new();
+        let config = RoomConfig::native("r", "bob", "pw").with_native_iterations(1_000);
+        let (mut engine, view) = open(&t, &config).unwrap();
+        let view = Mutex::new(view);
+        let tail = vec![b'x'; 15 * 1024];
+        for i in 0..1_000u64 {
+            let mut id = [0x66u8; 16];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            let path = RemotePath::new(&format!("r/logs/{}.log", WriterId(id).to_hex())).unwrap();
+            t.append(&path, &tail).unwrap();
+        }
+        engine.sync(&t, &view).unwrap();
+        let Io::Native(io) = &engine.io else {
+            unreachable!()
+        };
+        let kept: u64 = io.readers.values().map(FileReader::pending_len).sum();
+        assert!(kept <= MAX_KEPT_TAILS, "{kept} bytes of tails kept");
+        assert_eq!(kept, io.kept_tails);
+        assert!(kept > MAX_KEPT_TAILS / 2, "the budget is used: {kept}");
     }
 
     #[test]

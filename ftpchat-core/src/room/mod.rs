@@ -38,6 +38,11 @@ use state::Outgoing;
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
 /// The longest display name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = crate::format::native::MAX_SENDER_LEN;
+/// The most logs a native room reads (more are reported once and ignored).
+pub const MAX_LOGS: usize = engine::MAX_LOGS;
+/// The most bytes of incomplete last lines a native room keeps in memory across all its
+/// logs; beyond it, tails are read again when their log grows.
+pub const MAX_KEPT_TAILS: u64 = engine::MAX_KEPT_TAILS;
 
 /// Why a room operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +84,15 @@ pub enum RoomError {
     /// The shared-file lock stayed taken longer than the configured wait.
     #[error("timed out waiting for the chat file lock")]
     LockTimeout,
+    /// The native room's header is not the one this device opened before: the room was
+    /// deleted and created again under its name, or someone who knows the password
+    /// replaced the header (e.g. with a weaker key derivation). Nothing was read or
+    /// written; open with [`RoomConfig::accept_changed_header`] to trust the new header.
+    #[error(
+        "the room header changed since this device last opened the room (re-created or \
+         replaced); nothing was read or written, reopen accepting the new header to trust it"
+    )]
+    HeaderChanged,
 }
 
 impl From<HeaderError> for RoomError {
@@ -166,8 +180,9 @@ pub enum RoomEvent {
         /// The error, without secrets.
         error: String,
     },
-    /// The native room's header differs from the one this client opened before (another
-    /// room with the same name, or a replaced header). The current one is used.
+    /// The native room's header differs from the one this client opened before, and the
+    /// caller accepted it ([`RoomConfig::accept_changed_header`]); without that, opening
+    /// fails with [`RoomError::HeaderChanged`].
     HeaderChanged,
     /// An expired shared-file lock (a crashed client's) was removed.
     StaleLockRemoved,
@@ -177,6 +192,22 @@ pub enum RoomEvent {
     OutboxHeld {
         /// How many.
         messages: usize,
+    },
+    /// This device's own log holds records it did not write: its state was copied to
+    /// another device, or restored from a backup older than the log. Two devices must not
+    /// share a writer id, so this one continues under a new one; its unsent messages go
+    /// to the new log, nothing is lost or shown twice.
+    WriterIdConflict {
+        /// The log that another device also writes.
+        file: String,
+        /// The new writer id (32 hex digits).
+        new_writer: String,
+    },
+    /// The room has more logs than a room reads ([`MAX_LOGS`]); the rest are ignored.
+    /// Reported once.
+    TooManyLogs {
+        /// How many were ignored at the poll that reported it.
+        ignored: usize,
     },
     /// A file could not be read (gone, or not readable); the others still are.
     UnreadableFile {
@@ -255,7 +286,18 @@ impl std::fmt::Display for RoomEvent {
             RoomEvent::DeliveryRetry { attempt, error } => {
                 write!(f, "delivery attempt {attempt} failed: {error}")
             }
-            RoomEvent::HeaderChanged => f.write_str("the room header changed"),
+            RoomEvent::HeaderChanged => {
+                f.write_str("the room header changed; the new one was accepted")
+            }
+            RoomEvent::WriterIdConflict { file, new_writer } => write!(
+                f,
+                "{file} holds records this device did not write (a copied state folder or an \
+                 old backup); continuing as writer {new_writer}"
+            ),
+            RoomEvent::TooManyLogs { ignored } => write!(
+                f,
+                "this room has more than {MAX_LOGS} logs; {ignored} were ignored"
+            ),
             RoomEvent::StaleLockRemoved => f.write_str("an expired chat file lock was removed"),
             RoomEvent::OutboxHeld { messages } => write!(
                 f,
@@ -265,7 +307,7 @@ impl std::fmt::Display for RoomEvent {
             RoomEvent::UnreadableFile { file, error } => {
                 write!(f, "{file} cannot be read: {error}")
             }
-            RoomEvent::Transport(e) => write!(f, "{e:?}"),
+            RoomEvent::Transport(e) => e.fmt(f),
         }
     }
 }

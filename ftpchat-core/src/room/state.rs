@@ -13,6 +13,7 @@
 //! seq-seen <base64url log name> <highest seq accepted>
 //! outbox <message id hex> <sort key> <line>
 //! key-check <16 hex>
+//! retired <writer id hex>
 //! ```
 
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub(crate) struct SavedState {
     /// Which key read the shared file up to the saved position ([`key_check`]): a run with
     /// another key must read the file again to learn whether that key is the room's.
     pub key_check: Option<String>,
+    /// Writer ids this device used before switching (its records there are its own).
+    pub retired: Vec<WriterId>,
 }
 
 /// A short fingerprint of a key for the state file: 8 bytes of SHA-256 under a domain
@@ -127,6 +130,9 @@ impl SavedState {
         if let Some(check) = &self.key_check {
             out += &format!("key-check {check}\n");
         }
+        for w in &self.retired {
+            out += &format!("retired {}\n", w.to_hex());
+        }
         for o in &self.outbox {
             out += &format!(
                 "outbox {} {} {}\n",
@@ -166,6 +172,7 @@ impl SavedState {
                     s.max_seq.insert(name, f.next()?.parse().ok()?);
                 }
                 "key-check" => s.key_check = Some(f.next()?.to_owned()),
+                "retired" => s.retired.push(WriterId::from_hex(f.next()?)?),
                 "outbox" => s.outbox.push(Outgoing {
                     id: MessageId::from_hex(f.next()?)?,
                     key: key_from_text(f.next()?)?,
@@ -232,6 +239,7 @@ mod tests {
             own_log_len: 999,
             own_log_ends_with_lf: true,
             header: Some("ftpchat-room 1\nroom-id: x\n".into()),
+            retired: vec![WriterId([6; 16]), WriterId([7; 16])],
             ..Default::default()
         };
         s.cursors.insert(

@@ -96,6 +96,25 @@ pub enum TransportEvent {
     },
 }
 
+impl fmt::Display for TransportEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportEvent::TlsFallback { reason } => {
+                write!(
+                    f,
+                    "TLS not available, the connection is plain text: {reason}"
+                )
+            }
+            TransportEvent::Reconnected { attempts } => {
+                write!(f, "reconnected after {attempts} attempt(s)")
+            }
+            TransportEvent::Retrying { operation, error } => {
+                write!(f, "{operation} failed, retrying: {error}")
+            }
+        }
+    }
+}
+
 /// A file store the protocol runs over. See the [module documentation](self).
 ///
 /// Implementations must be `Send + Sync`; a transport with one connection serialises
