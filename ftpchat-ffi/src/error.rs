@@ -184,7 +184,8 @@ impl From<&RoomError> for ChatError {
         match e {
             RoomError::Transport(t) => t.into(),
             RoomError::WrongPassword => ChatError::WrongPassword { reason },
-            RoomError::Header(_) => ChatError::InvalidHeader { reason },
+            // A changed header is refused like an invalid one; `reason` says why.
+            RoomError::Header(_) | RoomError::HeaderChanged => ChatError::InvalidHeader { reason },
             RoomError::NotFound(_) => ChatError::NotFound { reason },
             RoomError::InvalidConfig(_) | RoomError::Kdf(_) => ChatError::InvalidConfig { reason },
             RoomError::InvalidPath(_) => ChatError::InvalidPath { reason },

@@ -118,7 +118,8 @@ impl From<&RoomError> for Failure {
         let class = match e {
             RoomError::Transport(t) => return Failure::from(t),
             RoomError::WrongPassword => "WrongPassword",
-            RoomError::Header(_) => "CorruptRoom",
+            // A changed header is refused like an invalid one; its message says why.
+            RoomError::Header(_) | RoomError::HeaderChanged => "CorruptRoom",
             RoomError::NotFound(_) => "RoomNotFound",
             RoomError::InvalidConfig(_) | RoomError::Kdf(_) => "InvalidConfig",
             RoomError::InvalidPath(_) => "InvalidPath",

@@ -89,8 +89,8 @@ pub enum RoomError {
     /// replaced the header (e.g. with a weaker key derivation). Nothing was read or
     /// written; open with [`RoomConfig::accept_changed_header`] to trust the new header.
     #[error(
-        "the room header changed since this device last opened the room (re-created or \
-         replaced); nothing was read or written, reopen accepting the new header to trust it"
+        "the room header changed since this device last opened the room (re-created, or \
+         replaced by someone who knows the password); nothing was read or written"
     )]
     HeaderChanged,
 }
