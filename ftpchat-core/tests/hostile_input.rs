@@ -1740,16 +1740,20 @@ fn records_reordered_within_a_log_before_a_reader_saw_them_are_all_shown() {
 //    (e.g. 8 MiB): beyond the cap, drop a tail and re-read it from the committed offset
 //    next time (SPEC.md §10 already allows resuming there).
 
-#[test]
-fn many_logs_ending_in_long_incomplete_lines_use_bounded_memory() {
-    const LOGS: usize = 256;
+/// A native room where Alice said "hello" and `logs` other logs each hold `tail_len`
+/// bytes of 'x' without LF; returns the store, those logs and a reader (Bob) that has not
+/// synced yet.
+fn room_with_logs_ending_mid_line(
+    logs: usize,
+    tail_len: usize,
+) -> (MemoryTransport, Vec<RemotePath>, Room) {
     let store = MemoryTransport::new();
     let t: Arc<dyn Transport> = Arc::new(store.clone());
     let alice = Room::open(t.clone(), native_cfg("alice")).unwrap();
     alice.send("hello").unwrap();
     alice.sync().unwrap();
-    let tail = vec![b'x'; MAX_LINE_LEN];
-    let paths: Vec<RemotePath> = (0..LOGS)
+    let tail = vec![b'x'; tail_len];
+    let paths: Vec<RemotePath> = (0..logs)
         .map(|i| {
             let mut id = [0x77u8; 16];
             id[..8].copy_from_slice(&(i as u64).to_be_bytes());
@@ -1760,6 +1764,13 @@ fn many_logs_ending_in_long_incomplete_lines_use_bounded_memory() {
         store.append(path, &tail).unwrap();
     }
     let bob = Room::open(t, native_cfg("bob")).unwrap();
+    (store, paths, bob)
+}
+
+#[test]
+fn many_logs_ending_in_long_incomplete_lines_use_bounded_memory() {
+    const LOGS: usize = 256;
+    let (store, paths, bob) = room_with_logs_ending_mid_line(LOGS, MAX_LINE_LEN);
 
     let peak = PeakRss::start();
     assert_eq!(texts(&bob.sync().unwrap()), ["hello"]);
@@ -1799,23 +1810,7 @@ fn many_logs_ending_in_long_incomplete_lines_use_bounded_memory() {
 fn many_logs_ending_in_short_incomplete_lines_are_parked_and_read_again() {
     let _serial = not_measuring();
     const LOGS: usize = 400;
-    let store = MemoryTransport::new();
-    let t: Arc<dyn Transport> = Arc::new(store.clone());
-    let alice = Room::open(t.clone(), native_cfg("alice")).unwrap();
-    alice.send("hello").unwrap();
-    alice.sync().unwrap();
-    let tail = vec![b'x'; 15 * 1024];
-    let paths: Vec<RemotePath> = (0..LOGS)
-        .map(|i| {
-            let mut id = [0x66u8; 16];
-            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            p(&format!("r/logs/{}.log", WriterId(id).to_hex()))
-        })
-        .collect();
-    for path in &paths {
-        store.append(path, &tail).unwrap();
-    }
-    let bob = Room::open(t, native_cfg("bob")).unwrap();
+    let (store, paths, bob) = room_with_logs_ending_mid_line(LOGS, 15 * 1024);
     assert_eq!(texts(&bob.sync().unwrap()), ["hello"]);
     // A second poll with nothing new reads nothing again.
     assert!(bob.sync().unwrap().is_empty());
