@@ -342,7 +342,10 @@ impl RoomListener for Listener {
             // (Rooms that write 1.6 or 1.7 get `RoomError::WrongPassword` instead.)
             RoomEvent::WrongPassword { .. }
             | RoomEvent::FileReplaced { .. }
-            | RoomEvent::OutboxHeld { .. } => Some(event.to_string()),
+            | RoomEvent::OutboxHeld { .. }
+            | RoomEvent::HeaderChanged
+            | RoomEvent::WriterIdConflict { .. }
+            | RoomEvent::TooManyLogs { .. } => Some(event.to_string()),
             RoomEvent::UndecodableLine { .. } | RoomEvent::UnauthenticatedLine { .. } => {
                 Some(format!("skipped a line: {event}"))
             }
