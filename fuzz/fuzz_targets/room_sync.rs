@@ -110,6 +110,7 @@ fn problems(events: &[RoomEvent]) -> Vec<(String, u64, String)> {
                 file,
                 offset,
                 error,
+                ..
             } => Some((file.clone(), *offset, format!("{error:?}"))),
             RoomEvent::ForeignRecord { file, offset } => {
                 Some((file.clone(), *offset, "foreign writer".to_owned()))
