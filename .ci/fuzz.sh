@@ -75,7 +75,8 @@ failed_names=()
 
 finish() {
     local t="$1" status="$2" runs
-    runs="$(grep -o 'Done [0-9]* runs' "$logs/$t.log" | tail -1 | awk '{print $2}')"
+    # A crashed target's log has no "Done" line: that must not end the script here.
+    runs="$(grep -o 'Done [0-9]* runs' "$logs/$t.log" | tail -1 | awk '{print $2}' || true)"
     if [[ "$status" -eq 0 ]]; then
         passed=$((passed + 1))
         printf 'fuzz %-20s ok (%s runs)\n' "$t" "${runs:-?}"

@@ -3,7 +3,7 @@
 //!   decodes to the same text, and its plaintext parses losslessly;
 //! - base64(zlib(bytes)) decodes iff the bytes are UTF-8 within the limit (else the typed
 //!   `InvalidUtf8` / `TooLarge`), and inflating never exceeds the limit;
-//! - a valid 1.6 token around arbitrary bytes decodes identically through
+//! - a valid token (1.7's line) around arbitrary bytes decodes identically through
 //!   `compat::decode_fernet` and `LineDecoder`, and with the typed error for bad zlib or
 //!   bad UTF-8; a token altered anywhere never yields other plaintext (no forgery);
 //! - arbitrary bytes as a token or a key string give typed errors.
@@ -91,7 +91,7 @@ fuzz_target!(|input: &[u8]| {
         }
     }
 
-    // 1.6: arbitrary bytes as a token.
+    // Arbitrary bytes as a token.
     assert!(
         key.decrypt(data).is_err(),
         "an arbitrary token authenticated"
@@ -101,7 +101,7 @@ fuzz_target!(|input: &[u8]| {
         let _ = FernetKey::from_base64(text);
     }
 
-    // 1.6: valid tokens around arbitrary bytes, as the zlib stream and as the plaintext.
+    // Valid tokens (1.7 lines) around arbitrary bytes, as the zlib stream and as the plaintext.
     let time = rng.next();
     for (payload, compressed) in [(data, false), (&zlib[..], true)] {
         let token = key.encrypt(payload, time);
@@ -129,7 +129,8 @@ fuzz_target!(|input: &[u8]| {
                         token_time,
                     }),
                 ) => {
-                    assert_eq!(codec, Codec::Fernet16);
+                    // A raw token is FTPChat 1.7's line shape.
+                    assert_eq!(codec, Codec::Fernet17);
                     assert_eq!(token_time, Some(*t));
                     assert_eq!(message, CompatMessage::parse(text));
                 }
