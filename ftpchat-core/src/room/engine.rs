@@ -260,6 +260,13 @@ struct NativeIo {
     too_many_logs_reported: bool,
 }
 
+impl NativeIo {
+    /// `true` for a log this device writes, or wrote under an earlier writer id.
+    fn is_own(&self, log_name: &str) -> bool {
+        log_name == self.own_name || self.retired.iter().any(|r| r == log_name)
+    }
+}
+
 struct SharedIo {
     file: RemotePath,
     /// The codec this client writes.
@@ -1277,9 +1284,9 @@ impl Engine {
                     Err(e) => return Err(e),
                 },
             };
-            let own = entry.name == io.own_name;
-            seen_own |= own;
-            if own && size != io.own_len {
+            let current = entry.name == io.own_name;
+            seen_own |= current;
+            if current && size != io.own_len {
                 // Someone else appended to, truncated or replaced our log: check it
                 // before our next append.
                 io.own_verified = false;
@@ -1291,7 +1298,7 @@ impl Engine {
                 reader.park_tail(size);
             }
             io.kept_tails += reader.pending_len();
-            let own = own || io.retired.contains(&entry.name);
+            let own = io.is_own(&entry.name);
             let restored = io.restored_max_seq.get(&entry.name).copied().unwrap_or(0);
             let max_seq = io.max_seq.entry(entry.name.clone()).or_default();
             let mut v = lock(view);
@@ -1456,7 +1463,7 @@ impl Engine {
                         Err(e) => return Err(e.into()),
                     }
                     let mut v = lock(view);
-                    let own = name == io.own_name || io.retired.contains(&name);
+                    let own = io.is_own(&name);
                     for item in items.into_iter().filter(|i| i.offset < limit) {
                         let Ok(Record::Native(r)) = item.result else {
                             continue;
