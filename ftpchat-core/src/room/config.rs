@@ -194,6 +194,9 @@ pub struct RoomConfig {
     pub lock_ttl: Duration,
     /// How long to wait for a shared-file lock before failing the delivery.
     pub lock_wait: Duration,
+    /// [`with_lock`](Self::with_lock) asked for a lock on a native room: refused by
+    /// [`Room::open`](super::Room::open).
+    pub(crate) native_lock: bool,
 }
 
 impl RoomConfig {
@@ -212,6 +215,7 @@ impl RoomConfig {
             append_attempts: 5,
             lock_ttl: Duration::from_secs(30),
             lock_wait: Duration::from_secs(60),
+            native_lock: false,
         }
     }
 
@@ -288,10 +292,13 @@ impl RoomConfig {
         self
     }
 
-    /// Takes a directory lock around each shared-file append.
+    /// Takes a directory lock around each shared-file append. A native room takes no
+    /// lock: asking for one there makes [`Room::open`](super::Room::open) fail with
+    /// [`RoomError::InvalidConfig`](super::RoomError::InvalidConfig).
     pub fn with_lock(mut self, lock: bool) -> Self {
-        if let Layout::SharedFile { lock: l, .. } = &mut self.layout {
-            *l = lock;
+        match &mut self.layout {
+            Layout::SharedFile { lock: l, .. } => *l = lock,
+            Layout::Native { .. } => self.native_lock = lock,
         }
         self
     }

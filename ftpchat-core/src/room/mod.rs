@@ -14,17 +14,23 @@
 
 mod config;
 mod engine;
+mod error;
 mod lock;
 mod state;
+mod task;
 mod watch;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 pub use config::{
     default_compat_kdf, Clock, Credentials, Layout, Password, RoomConfig, StateLocation,
     SystemClock, WriteCodec,
 };
+pub use error::ErrorKind;
+pub use task::Background;
 pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
 use crate::crypto::KdfError;
@@ -93,6 +99,9 @@ pub enum RoomError {
          replaced by someone who knows the password); nothing was read or written"
     )]
     HeaderChanged,
+    /// The room was closed with [`Room::close`].
+    #[error("the room is closed")]
+    Closed,
 }
 
 impl From<HeaderError> for RoomError {
@@ -107,17 +116,6 @@ impl From<HeaderError> for RoomError {
 impl From<CompatEncodeError> for RoomError {
     fn from(e: CompatEncodeError) -> Self {
         RoomError::InvalidName(e.to_string())
-    }
-}
-
-impl RoomError {
-    /// `true` when retrying later may succeed (a transient transport failure).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RoomError::Transport(e) => e.is_transient(),
-            RoomError::LockTimeout => true,
-            _ => false,
-        }
     }
 }
 
@@ -329,6 +327,24 @@ impl SyncUpdate {
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty() && self.confirmed.is_empty() && self.events.is_empty()
     }
+
+    /// Appends `later` (what a later sync brought) to this update.
+    pub fn append(&mut self, later: SyncUpdate) {
+        self.messages.extend(later.messages);
+        self.confirmed.extend(later.confirmed);
+        self.events.extend(later.events);
+    }
+}
+
+/// What [`Room::sync_within`] brought.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncWithin {
+    /// Everything read and not returned before: the sync's update when it completed,
+    /// otherwise what earlier calls left and what the running sync has read so far.
+    pub update: SyncUpdate,
+    /// `true` when a whole sync ran within the budget.
+    pub completed: bool,
 }
 
 /// A chat room over a transport. Cheap to clone (all clones are one room); `Send + Sync`.
@@ -353,6 +369,15 @@ struct Shared {
     view: Mutex<engine::View>,
     /// Wakes a watcher when a message is sent.
     wake: (Mutex<u64>, Condvar),
+    /// Updates read but not handed to any consumer yet (a background sync whose handle
+    /// was dropped, a watcher cancelled while delivering): the next sync returns them
+    /// first. Each message, confirmation and event is in exactly one place: here, in
+    /// the view's pending update, or handed out.
+    queue: Mutex<SyncUpdate>,
+    /// Set by [`Room::close`].
+    closed: AtomicBool,
+    /// The watchers [`Room::close`] cancels.
+    watchers: Mutex<Vec<Weak<watch::Control>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -362,7 +387,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Room {
     /// Opens (or creates) a room. For a native room this reads the header and checks the
     /// password (the key derivation takes a moment: call it off the UI thread).
+    ///
+    /// Fails with [`RoomError::InvalidConfig`] when the configuration asks for a lock
+    /// ([`RoomConfig::with_lock`]) on a native room (native rooms need none: each device
+    /// appends only to its own log).
     pub fn open(transport: Arc<dyn Transport>, config: RoomConfig) -> Result<Room, RoomError> {
+        if config.native_lock {
+            return Err(RoomError::InvalidConfig(
+                "a lock applies to shared-file rooms only (a native room needs none)".into(),
+            ));
+        }
         let (engine, view) = engine::open(transport.as_ref(), &config)?;
         Ok(Room {
             shared: Arc::new(Shared {
@@ -370,13 +404,34 @@ impl Room {
                 engine: Mutex::new(engine),
                 view: Mutex::new(view),
                 wake: (Mutex::new(0), Condvar::new()),
+                queue: Mutex::new(SyncUpdate::default()),
+                closed: AtomicBool::new(false),
+                watchers: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// [`open`](Self::open) on a thread of its own (connecting and the key derivation
+    /// take a moment); wait for or await the returned handle.
+    pub fn open_in_background(
+        transport: Arc<dyn Transport>,
+        config: RoomConfig,
+    ) -> Background<Result<Room, RoomError>> {
+        Background::spawn("ftpchat-open", move || Room::open(transport, config), drop)
+    }
+
+    fn check_open(&self) -> Result<(), RoomError> {
+        if self.is_closed() {
+            Err(RoomError::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     /// Sends `text`: it is in the timeline (pending) and the outbox when this returns; it
     /// reaches the server on the next [`sync`](Self::sync) or from a watcher. No I/O here.
     pub fn send(&self, text: &str) -> Result<MessageId, RoomError> {
+        self.check_open()?;
         if text.len() > MAX_TEXT_LEN {
             return Err(RoomError::MessageTooLarge);
         }
@@ -397,20 +452,180 @@ impl Room {
     /// Delivers the outbox (with confirmation) and reads what is new. Returns only what
     /// earlier syncs did not. On error, unsent messages stay queued and what was already
     /// read is returned by the next successful sync.
+    ///
+    /// Every message, confirmation and event is returned exactly once per room, to
+    /// whichever consumer reads it first: this call, another thread's sync, a watcher,
+    /// or a [`sync_in_background`](Self::sync_in_background) (whose result goes back to
+    /// the room if its handle is dropped unread).
     pub fn sync(&self) -> Result<SyncUpdate, RoomError> {
+        self.sync_then(None, |result| {
+            result.map(|update| update.unwrap_or_default())
+        })
+    }
+
+    /// Syncs unless `deadline` has passed when the engine is free (`Ok(None)`), and
+    /// calls `then` with the result while still holding the engine: what `then` does
+    /// with the update (hand it over, or give it back to the queue) is done before any
+    /// other sync can read the queue.
+    fn sync_then<R>(
+        &self,
+        deadline: Option<Instant>,
+        then: impl FnOnce(Result<Option<SyncUpdate>, RoomError>) -> R,
+    ) -> R {
+        if let Err(e) = self.check_open() {
+            return then(Err(e));
+        }
         let mut engine = lock(&self.shared.engine);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return then(Ok(None));
+        }
+        if let Err(e) = self.check_open() {
+            return then(Err(e));
+        }
         let result = engine.sync(self.shared.transport.as_ref(), &self.shared.view);
         let mut view = lock(&self.shared.view);
         for e in self.shared.transport.take_events() {
             view.events.push(RoomEvent::Transport(e));
         }
-        engine.persist(&view)?;
-        result?;
-        Ok(view.take_update())
+        let result = engine.persist(&view).and(result).map(|()| {
+            let mut update = std::mem::take(&mut *lock(&self.shared.queue));
+            update.append(view.take_update());
+            Some(update)
+        });
+        drop(view);
+        then(result)
+    }
+
+    /// Takes what was read and not handed out yet, without I/O: what earlier calls left
+    /// in the room's queue and what a sync in progress has read so far.
+    pub fn take_pending(&self) -> SyncUpdate {
+        let mut view = lock(&self.shared.view);
+        let mut update = std::mem::take(&mut *lock(&self.shared.queue));
+        update.append(view.take_update());
+        update
+    }
+
+    /// Puts an update nobody took back in front of the room's queue: the next sync
+    /// returns it first.
+    pub(crate) fn requeue(&self, mut update: SyncUpdate) {
+        if update.is_empty() {
+            return;
+        }
+        let mut queue = lock(&self.shared.queue);
+        update.append(std::mem::take(&mut *queue));
+        *queue = update;
+    }
+
+    /// [`sync`](Self::sync) on a thread of its own: wait for the handle
+    /// ([`Background::wait`]) or await it. If the handle is dropped before its result is
+    /// taken (the caller gave up, an async task was cancelled), the update goes back to
+    /// the room and the next sync or watcher returns it: nothing is lost.
+    pub fn sync_in_background(&self) -> Background<Result<SyncUpdate, RoomError>> {
+        let (room, back) = (self.clone(), self.clone());
+        Background::spawn_with(
+            "ftpchat-sync",
+            move |deliver| {
+                room.sync_then(None, |result| {
+                    deliver.deliver(result.map(|update| update.unwrap_or_default()));
+                });
+            },
+            move |result| {
+                if let Ok(update) = result {
+                    back.requeue(update);
+                }
+            },
+        )
+    }
+
+    /// One sync within `budget` from now, for background windows where the OS grants a
+    /// few seconds. Returns by the deadline (plus scheduling), without I/O on the
+    /// caller's thread: the sync runs on a thread of its own.
+    ///
+    /// No sync starts after the deadline (e.g. after waiting for another call's sync);
+    /// one already running is not interrupted: it finishes in the background and its
+    /// update goes to the room's queue, for the next sync or watcher. `completed` says
+    /// whether a whole sync ran in time. Errors of a sync that completed in time are
+    /// returned.
+    pub fn sync_within(&self, budget: Duration) -> Result<SyncWithin, RoomError> {
+        self.check_open()?;
+        let now = Instant::now();
+        // A budget too large for the clock is as good as none.
+        let deadline = now.checked_add(budget);
+        let (room, back) = (self.clone(), self.clone());
+        let task = Background::spawn_with(
+            "ftpchat-sync-within",
+            move |deliver| room.sync_then(deadline, |result| deliver.deliver(result)),
+            move |result| {
+                if let Ok(Some(update)) = result {
+                    back.requeue(update);
+                }
+            },
+        );
+        let waited = match deadline {
+            Some(d) => task.wait(d.saturating_duration_since(Instant::now())),
+            None => task.wait(Duration::MAX),
+        };
+        match waited {
+            Ok(Ok(Some(update))) => Ok(SyncWithin {
+                update,
+                completed: true,
+            }),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(None)) | Err(_) => Ok(SyncWithin {
+                update: self.take_pending(),
+                completed: false,
+            }),
+        }
+    }
+
+    /// [`flush`](Self::flush) on a thread of its own.
+    pub fn flush_in_background(&self) -> Background<Result<(), RoomError>> {
+        let room = self.clone();
+        Background::spawn("ftpchat-flush", move || room.flush(), drop)
+    }
+
+    /// [`history`](Self::history) on a thread of its own.
+    pub fn history_in_background(
+        &self,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Background<Result<Vec<Message>, RoomError>> {
+        let room = self.clone();
+        Background::spawn(
+            "ftpchat-history",
+            move || room.history(before.as_ref(), limit),
+            drop,
+        )
+    }
+
+    /// Closes the room: cancels its watchers (without waiting for them), waits for a
+    /// sync in progress, and saves the local state (outbox, read positions). Later calls
+    /// that read, write or start work fail with [`RoomError::Closed`]; getters without
+    /// I/O keep working. Idempotent: only the first call can fail (saving the state).
+    ///
+    /// Unsent messages are not delivered (call [`flush`](Self::flush) first for that);
+    /// with a state folder they go out when the room is opened again.
+    pub fn close(&self) -> Result<(), RoomError> {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let watchers = std::mem::take(&mut *lock(&self.shared.watchers));
+        for w in watchers.iter().filter_map(Weak::upgrade) {
+            w.cancel();
+        }
+        let mut engine = lock(&self.shared.engine);
+        let view = lock(&self.shared.view);
+        engine.persist(&view)
+    }
+
+    /// `true` after [`close`](Self::close).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
     }
 
     /// Delivers the outbox without reading (e.g. before closing).
     pub fn flush(&self) -> Result<(), RoomError> {
+        self.check_open()?;
         let mut engine = lock(&self.shared.engine);
         let result = engine.flush(self.shared.transport.as_ref(), &self.shared.view);
         engine.persist(&lock(&self.shared.view))?;
@@ -424,6 +639,7 @@ impl Room {
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, RoomError> {
+        self.check_open()?;
         let mut engine = lock(&self.shared.engine);
         engine.load_history(self.shared.transport.as_ref(), &self.shared.view)?;
         let view = lock(&self.shared.view);
@@ -451,9 +667,20 @@ impl Room {
     }
 
     /// Starts a background poller that delivers and reads, calling `listener`; it stops
-    /// when the handle is dropped or [`WatchHandle::stop`] is called.
+    /// when the handle is cancelled ([`WatchHandle::cancel`]), stopped
+    /// ([`WatchHandle::stop`]) or dropped, or the room is closed. On a closed room the
+    /// watcher ends at once without calling the listener.
     pub fn watch(&self, listener: Arc<dyn RoomListener>, options: WatchOptions) -> WatchHandle {
-        watch::start(self.clone(), listener, options)
+        let handle = watch::start(self.clone(), listener, options);
+        let mut watchers = lock(&self.shared.watchers);
+        watchers.retain(|w| w.strong_count() > 0);
+        watchers.push(Arc::downgrade(handle.control()));
+        drop(watchers);
+        // A close racing with this call must not leave the watcher running.
+        if self.is_closed() {
+            handle.cancel();
+        }
+        handle
     }
 
     fn sends_so_far(&self) -> u64 {

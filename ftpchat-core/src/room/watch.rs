@@ -1,11 +1,11 @@
 //! Background polling with adaptive intervals.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Room, RoomError, RoomEvent};
+use super::{Room, RoomError, RoomEvent, SyncUpdate};
 use crate::log::{Message, MessageId};
 
 /// Receives what a watcher finds. Called on the watcher's thread: return quickly.
@@ -38,39 +38,106 @@ impl Default for WatchOptions {
     }
 }
 
-/// A running watcher; dropping it stops the thread (and waits for it).
+/// A running watcher.
+///
+/// [`cancel`](Self::cancel) stops it without waiting: safe anywhere, including inside a
+/// listener callback. Dropping the handle cancels too (and does not wait).
+/// [`stop`](Self::stop) and [`join`](Self::join) wait for the thread, except when called
+/// from the watcher's own thread (a listener callback), where they return at once.
+///
+/// After a cancel no new listener call starts (a callback already running finishes);
+/// whatever the watcher read but did not hand to the listener goes back to the room, so
+/// the next [`Room::sync`] or watcher returns it.
 #[derive(Debug)]
 pub struct WatchHandle {
-    stop: Arc<AtomicBool>,
-    room: Room,
-    thread: Option<JoinHandle<()>>,
+    control: Arc<Control>,
 }
 
-impl WatchHandle {
-    /// Stops the watcher and waits for its thread.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
+/// What a handle and its thread share.
+pub(crate) struct Control {
+    cancelled: AtomicBool,
+    room: Room,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
 
-    /// `true` while the thread runs.
-    pub fn is_running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchControl")
+            .field("cancelled", &self.is_cancelled())
+            .finish_non_exhaustive()
     }
+}
 
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+impl Control {
+    /// Stops the watcher without waiting for it.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
         let (count, cvar) = &self.room.shared.wake;
         *super::lock(count) += 1;
         cvar.notify_all();
-        if let Some(t) = self.thread.take() {
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the thread unless this is the thread.
+    fn join(&self) {
+        let mut slot = super::lock(&self.thread);
+        let own = slot
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id());
+        if own {
+            return;
+        }
+        if let Some(t) = slot.take() {
+            drop(slot);
             let _ = t.join();
         }
     }
 }
 
+impl WatchHandle {
+    /// Stops the watcher without waiting for it: returns at once, from any thread,
+    /// including from inside a listener callback. Idempotent.
+    pub fn cancel(&self) {
+        self.control.cancel();
+    }
+
+    /// `true` once [`cancel`](Self::cancel) (or [`Room::close`]) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.control.is_cancelled()
+    }
+
+    /// Cancels the watcher and waits for its thread (a sync in progress, a callback in
+    /// progress). Called from the watcher's own thread it does not wait.
+    pub fn stop(self) {
+        self.control.cancel();
+        self.control.join();
+    }
+
+    /// Waits until the watcher's thread has ended (after a [`cancel`](Self::cancel), or
+    /// a [`Room::close`]). Called from the watcher's own thread it returns at once;
+    /// without a cancel it waits as long as the watcher runs.
+    pub fn join(&self) {
+        self.control.join();
+    }
+
+    /// `true` while the thread runs.
+    pub fn is_running(&self) -> bool {
+        super::lock(&self.control.thread)
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+
+    pub(crate) fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+}
+
 impl Drop for WatchHandle {
     fn drop(&mut self) {
-        self.shutdown();
+        self.control.cancel();
     }
 }
 
@@ -79,36 +146,36 @@ pub(crate) fn start(
     listener: Arc<dyn RoomListener>,
     options: WatchOptions,
 ) -> WatchHandle {
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread = {
-        let (room, stop) = (room.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("ftpchat-watch".into())
-            .spawn(move || run(room, listener, options, stop))
-            .ok()
-    };
-    WatchHandle { stop, room, thread }
+    let control = Arc::new(Control {
+        cancelled: AtomicBool::new(false),
+        room,
+        thread: Mutex::new(None),
+    });
+    let worker = control.clone();
+    let thread = std::thread::Builder::new()
+        .name("ftpchat-watch".into())
+        .spawn(move || run(&worker, listener.as_ref(), options))
+        .ok();
+    *super::lock(&control.thread) = thread;
+    WatchHandle { control }
 }
 
-fn run(room: Room, listener: Arc<dyn RoomListener>, options: WatchOptions, stop: Arc<AtomicBool>) {
+fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
+    let room = &control.room;
     let mut interval = options.min_interval;
-    while !stop.load(Ordering::SeqCst) {
+    while !control.is_cancelled() && !room.is_closed() {
         let seen = room.sends_so_far();
         let active = match room.sync() {
             Ok(update) => {
-                for event in &update.events {
-                    listener.on_event(event);
-                }
-                if !update.confirmed.is_empty() {
-                    listener.on_confirmed(&update.confirmed);
-                }
-                if !update.messages.is_empty() {
-                    listener.on_messages(&update.messages);
-                }
-                !update.messages.is_empty() || !update.confirmed.is_empty()
+                let active = !update.messages.is_empty() || !update.confirmed.is_empty();
+                deliver(control, listener, update);
+                active
             }
+            Err(RoomError::Closed) => break,
             Err(e) => {
-                listener.on_error(&e);
+                if !control.is_cancelled() {
+                    listener.on_error(&e);
+                }
                 false
             }
         };
@@ -117,9 +184,46 @@ fn run(room: Room, listener: Arc<dyn RoomListener>, options: WatchOptions, stop:
         } else {
             (interval * 2).min(options.max_interval)
         };
-        if stop.load(Ordering::SeqCst) {
+        if control.is_cancelled() {
             break;
         }
         room.wait_for_send(seen, interval);
+    }
+}
+
+/// Hands `update` to the listener, checking for a cancel before each call; what is left
+/// at a cancel goes back to the room.
+fn deliver(control: &Control, listener: &dyn RoomListener, update: SyncUpdate) {
+    let SyncUpdate {
+        messages,
+        confirmed,
+        events,
+    } = update;
+    let give_back = |messages, confirmed, events| {
+        control.room.requeue(SyncUpdate {
+            messages,
+            confirmed,
+            events,
+        });
+    };
+    let mut events = events.into_iter();
+    while let Some(event) = events.next() {
+        if control.is_cancelled() {
+            let rest = std::iter::once(event).chain(events).collect();
+            return give_back(messages, confirmed, rest);
+        }
+        listener.on_event(&event);
+    }
+    if !confirmed.is_empty() {
+        if control.is_cancelled() {
+            return give_back(messages, confirmed, Vec::new());
+        }
+        listener.on_confirmed(&confirmed);
+    }
+    if !messages.is_empty() {
+        if control.is_cancelled() {
+            return give_back(messages, Vec::new(), Vec::new());
+        }
+        listener.on_messages(&messages);
     }
 }
