@@ -1,6 +1,6 @@
 //! The one error type of the bindings.
 
-use ftpchat_core::room::RoomError;
+use ftpchat_core::room::{ErrorKind, RoomError};
 use ftpchat_core::transport::{TransportError, TransportErrorKind};
 
 /// What kind of transport failure a [`ChatError::Transport`] is.
@@ -33,6 +33,8 @@ pub enum ChatError {
     /// or iterations (`RoomOptions.compat_salt`, `compat_iterations`).
     #[error("{reason}")]
     WrongPassword {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
@@ -50,12 +52,16 @@ pub enum ChatError {
     /// empty...).
     #[error("{reason}")]
     InvalidPath {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
     /// The native room does not exist and `create` was off.
     #[error("{reason}")]
     NotFound {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
@@ -63,36 +69,58 @@ pub enum ChatError {
     /// of bounds...).
     #[error("{reason}")]
     InvalidConfig {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
     /// The display name was refused.
     #[error("{reason}")]
     InvalidName {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
     /// The text is longer than the core's limit (64 KiB).
     #[error("{reason}")]
     MessageTooLarge {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
     /// The room header on the server is invalid or hostile.
     #[error("{reason}")]
     InvalidHeader {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// The native room's header is not the one this device opened before (the room was
+    /// re-created, or replaced by someone who knows the password). Nothing was read or
+    /// written; open with `RoomOptions.accept_changed_header` to trust the new header.
+    #[error("{reason}")]
+    HeaderChanged {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
     /// The local state folder failed.
     #[error("{reason}")]
     LocalState {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
     /// The shared-file lock stayed taken too long.
     #[error("{reason}")]
     LockTimeout {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
@@ -100,12 +128,16 @@ pub enum ChatError {
     /// intervals out of range).
     #[error("{reason}")]
     InvalidArgument {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
-    /// The room was shut down with `shutdown()`.
+    /// The room was shut down with `shutdown()` (the core's `close()`).
     #[error("{reason}")]
     Closed {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
@@ -113,31 +145,48 @@ pub enum ChatError {
     /// started).
     #[error("{reason}")]
     Internal {
+        /// `true` when a later retry may succeed (only `LockTimeout` among these).
+        transient: bool,
         /// Human-readable reason.
         reason: String,
     },
 }
 
 impl ChatError {
-    /// `true` when a later retry may succeed.
+    /// `true` when a later retry may succeed (the core's `RoomError::is_transient`).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ChatError::Transport {
-                transient: true,
-                ..
-            }
-        )
+        match self {
+            ChatError::Transport { transient, .. }
+            | ChatError::WrongPassword { transient, .. }
+            | ChatError::InvalidPath { transient, .. }
+            | ChatError::NotFound { transient, .. }
+            | ChatError::InvalidConfig { transient, .. }
+            | ChatError::InvalidName { transient, .. }
+            | ChatError::MessageTooLarge { transient, .. }
+            | ChatError::InvalidHeader { transient, .. }
+            | ChatError::HeaderChanged { transient, .. }
+            | ChatError::LocalState { transient, .. }
+            | ChatError::LockTimeout { transient, .. }
+            | ChatError::InvalidArgument { transient, .. }
+            | ChatError::Closed { transient, .. }
+            | ChatError::Internal { transient, .. } => *transient,
+        }
     }
 
     pub(crate) fn closed() -> Self {
-        ChatError::Closed {
-            reason: "the room was shut down".into(),
-        }
+        ChatError::from(RoomError::Closed)
     }
 
     pub(crate) fn invalid_argument(reason: impl Into<String>) -> Self {
         ChatError::InvalidArgument {
+            transient: false,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn internal(reason: impl Into<String>) -> Self {
+        ChatError::Internal {
+            transient: false,
             reason: reason.into(),
         }
     }
@@ -146,29 +195,67 @@ impl ChatError {
 /// A Kotlin/Swift listener threw something other than a `ChatError`.
 impl From<uniffi::UnexpectedUniFFICallbackError> for ChatError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        ChatError::Internal {
-            reason: format!("listener failed: {}", e.reason),
-        }
+        ChatError::internal(format!("listener failed: {}", e.reason))
+    }
+}
+
+/// The transport failure of an [`ErrorKind::Transport`], one to one.
+fn transport_failure(kind: TransportErrorKind) -> TransportFailure {
+    match kind {
+        TransportErrorKind::Transient => TransportFailure::Transient,
+        TransportErrorKind::NotFound => TransportFailure::NotFound,
+        TransportErrorKind::PermissionDenied => TransportFailure::PermissionDenied,
+        TransportErrorKind::AlreadyExists => TransportFailure::AlreadyExists,
+        TransportErrorKind::Unsupported => TransportFailure::Unsupported,
+        _ => TransportFailure::Permanent,
+    }
+}
+
+/// The one table from the core's [`ErrorKind`] to a variant; the core decides the kind
+/// and whether it is transient.
+fn from_kind(kind: ErrorKind, transient: bool, reason: String) -> ChatError {
+    match kind {
+        ErrorKind::Transport(kind) => ChatError::Transport {
+            kind: transport_failure(kind),
+            transient,
+            reason,
+        },
+        ErrorKind::WrongPassword => ChatError::WrongPassword { transient, reason },
+        ErrorKind::InvalidHeader => ChatError::InvalidHeader { transient, reason },
+        ErrorKind::HeaderChanged => ChatError::HeaderChanged { transient, reason },
+        ErrorKind::NotFound => ChatError::NotFound { transient, reason },
+        ErrorKind::InvalidConfig => ChatError::InvalidConfig { transient, reason },
+        ErrorKind::InvalidPath => ChatError::InvalidPath { transient, reason },
+        ErrorKind::InvalidName => ChatError::InvalidName { transient, reason },
+        ErrorKind::MessageTooLarge => ChatError::MessageTooLarge { transient, reason },
+        ErrorKind::LocalState => ChatError::LocalState { transient, reason },
+        ErrorKind::LockTimeout => ChatError::LockTimeout { transient, reason },
+        ErrorKind::Closed => ChatError::Closed { transient, reason },
+        _ => ChatError::Internal { transient, reason },
+    }
+}
+
+impl From<&RoomError> for ChatError {
+    fn from(e: &RoomError) -> Self {
+        from_kind(e.kind(), e.is_transient(), e.to_string())
+    }
+}
+
+impl From<RoomError> for ChatError {
+    fn from(e: RoomError) -> Self {
+        ChatError::from(&e)
     }
 }
 
 impl From<&TransportError> for ChatError {
     fn from(e: &TransportError) -> Self {
+        // Classified by the core like any room error.
         let reason = e.to_string();
         let kind = match e.kind() {
-            TransportErrorKind::InvalidPath => return ChatError::InvalidPath { reason },
-            TransportErrorKind::Transient => TransportFailure::Transient,
-            TransportErrorKind::NotFound => TransportFailure::NotFound,
-            TransportErrorKind::PermissionDenied => TransportFailure::PermissionDenied,
-            TransportErrorKind::AlreadyExists => TransportFailure::AlreadyExists,
-            TransportErrorKind::Unsupported => TransportFailure::Unsupported,
-            _ => TransportFailure::Permanent,
+            TransportErrorKind::InvalidPath => ErrorKind::InvalidPath,
+            kind => ErrorKind::Transport(kind),
         };
-        ChatError::Transport {
-            kind,
-            transient: e.is_transient(),
-            reason,
-        }
+        from_kind(kind, e.is_transient(), reason)
     }
 }
 
@@ -178,28 +265,48 @@ impl From<TransportError> for ChatError {
     }
 }
 
-impl From<&RoomError> for ChatError {
-    fn from(e: &RoomError) -> Self {
-        let reason = e.to_string();
-        match e {
-            RoomError::Transport(t) => t.into(),
-            RoomError::WrongPassword => ChatError::WrongPassword { reason },
-            // A changed header is refused like an invalid one; `reason` says why.
-            RoomError::Header(_) | RoomError::HeaderChanged => ChatError::InvalidHeader { reason },
-            RoomError::NotFound(_) => ChatError::NotFound { reason },
-            RoomError::InvalidConfig(_) | RoomError::Kdf(_) => ChatError::InvalidConfig { reason },
-            RoomError::InvalidPath(_) => ChatError::InvalidPath { reason },
-            RoomError::InvalidName(_) => ChatError::InvalidName { reason },
-            RoomError::MessageTooLarge => ChatError::MessageTooLarge { reason },
-            RoomError::LocalState(_) => ChatError::LocalState { reason },
-            RoomError::LockTimeout => ChatError::LockTimeout { reason },
-            _ => ChatError::Internal { reason },
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl From<RoomError> for ChatError {
-    fn from(e: RoomError) -> Self {
-        ChatError::from(&e)
+    #[test]
+    fn kinds_map_one_to_one_and_transience_comes_from_the_core() {
+        let e = ChatError::from(RoomError::LockTimeout);
+        assert!(
+            matches!(
+                e,
+                ChatError::LockTimeout {
+                    transient: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
+        let e = ChatError::from(RoomError::Closed);
+        assert!(
+            matches!(
+                e,
+                ChatError::Closed {
+                    transient: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = ChatError::from(RoomError::HeaderChanged);
+        assert!(matches!(e, ChatError::HeaderChanged { .. }), "{e:?}");
+        let t = TransportError::new(TransportErrorKind::Transient, "append", "timed out");
+        let e = ChatError::from(RoomError::Transport(t));
+        assert!(matches!(
+            e,
+            ChatError::Transport {
+                kind: TransportFailure::Transient,
+                transient: true,
+                ..
+            }
+        ));
+        let p = TransportError::new(TransportErrorKind::InvalidPath, "open", "empty");
+        assert!(matches!(ChatError::from(p), ChatError::InvalidPath { .. }));
     }
 }

@@ -7,8 +7,13 @@
 //!   a folder, `memory://`), [`send`](ChatRoom::send), [`sync`](ChatRoom::sync),
 //!   [`sync_once`](ChatRoom::sync_once) for background windows,
 //!   [`history`](ChatRoom::history), [`watch`](ChatRoom::watch),
-//!   [`shutdown`](ChatRoom::shutdown); `*_async` variants for Kotlin coroutines and
-//!   Swift concurrency (no Rust runtime: each runs on a short-lived thread).
+//!   [`shutdown`](ChatRoom::shutdown) (the core's `Room::close`; Kotlin's `close()` is
+//!   `AutoCloseable`'s); `*_async` variants for Kotlin coroutines and Swift concurrency
+//!   (no Rust runtime: each awaits the core's `Background` handle, a blocking call on a
+//!   short-lived thread whose sync result goes back to the room if the caller gives up).
+//!
+//! The bindings only convert types and errors: session behaviour (exactly-once
+//! updates, non-blocking cancel, close, error classification) is the core's.
 //! - [`ChatListener`]: a callback interface implemented in Kotlin or Swift;
 //!   [`Subscription`] stops it.
 //! - [`ChatMessage`], [`ChatUpdate`], [`ChatEvent`], [`RoomOptions`]: plain records.
@@ -26,7 +31,6 @@
 #![allow(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod blocking;
 mod error;
 mod room;
 mod types;
@@ -40,6 +44,7 @@ pub use types::{
 };
 pub use watch::{ChatListener, Subscription};
 
+use ftpchat_core::room::RoomError;
 use ftpchat_core::transport::{open_location, OpenOptions, RemotePath};
 
 uniffi::setup_scaffolding!("ftpchat");
@@ -57,9 +62,7 @@ pub fn library_version() -> String {
 pub fn validate_room_path(path: String) -> Result<(), ChatError> {
     RemotePath::new(&path)
         .map(drop)
-        .map_err(|e| ChatError::InvalidPath {
-            reason: format!("invalid path: {e}"),
-        })
+        .map_err(|e| ChatError::from(RoomError::from(e)))
 }
 
 /// How a location would be shown in a status line (`ftps://host:21/chat`), without

@@ -1,17 +1,16 @@
 //! [`ChatRoom`]: the room object of the bindings.
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use ftpchat_core::crypto::KdfParams;
 use ftpchat_core::log::MessageId;
 use ftpchat_core::room::{
-    default_compat_kdf, Password, Room, RoomConfig, WatchOptions, WriteCodec,
+    default_compat_kdf, Background, Password, Room, RoomConfig, RoomError, WatchOptions, WriteCodec,
 };
 use ftpchat_core::transport::{open_location, OpenOptions};
 
-use crate::blocking::{self, Handoff};
-use crate::watch::{ChatListener, Subscription, SubscriptionState};
+use crate::watch::{ChatListener, Subscription};
 use crate::{ChatError, ChatMessage, ChatUpdate, RoomLayout, RoomOptions, SyncOnceResult};
 
 /// Shortest accepted watch interval, in milliseconds.
@@ -19,22 +18,9 @@ pub const MIN_WATCH_INTERVAL_MS: u64 = 10;
 /// Longest accepted watch interval, in milliseconds (one day).
 pub const MAX_WATCH_INTERVAL_MS: u64 = 24 * 60 * 60 * 1000;
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The state shared by a [`ChatRoom`], its worker threads and its subscriptions.
-pub(crate) struct Inner {
-    /// The core room; `None` after [`ChatRoom::shutdown`].
+/// The core room of a [`ChatRoom`]; `None` after [`ChatRoom::shutdown`].
+struct Inner {
     room: RwLock<Option<Room>>,
-    /// Serialises the I/O started through the bindings (sync, flush, history), so that
-    /// `sync_once` can check its deadline right before it starts.
-    io_gate: Mutex<()>,
-    /// Results nobody took (a `sync_once` past its deadline, a cancelled async call, a
-    /// cancelled subscription's last sync): returned first by the next sync or listener.
-    carry: Mutex<ChatUpdate>,
-    /// Subscriptions to stop on shutdown.
-    subscriptions: Mutex<Vec<Weak<SubscriptionState>>>,
     describe: String,
     display_name: String,
 }
@@ -48,105 +34,13 @@ impl Inner {
             .ok_or_else(ChatError::closed)
     }
 
-    /// Keeps `update` for the next sync or listener delivery.
-    pub(crate) fn stash(&self, update: ChatUpdate) {
-        if !update.is_empty() {
-            lock(&self.carry).extend(update);
-        }
-    }
-
-    /// `true` when earlier calls left something.
-    pub(crate) fn has_carry(&self) -> bool {
-        !lock(&self.carry).is_empty()
-    }
-
-    /// Takes what earlier calls left.
-    pub(crate) fn take_carry(&self) -> ChatUpdate {
-        std::mem::take(&mut *lock(&self.carry))
-    }
-
-    /// Puts `earlier` back in front of whatever was stashed meanwhile.
-    fn unstash(&self, mut earlier: ChatUpdate) {
-        let mut carry = lock(&self.carry);
-        earlier.extend(std::mem::take(&mut *carry));
-        *carry = earlier;
-    }
-
-    fn sync(&self) -> Result<ChatUpdate, ChatError> {
-        let room = self.room()?;
-        let _io = lock(&self.io_gate);
-        let update = ChatUpdate::from(room.sync()?);
-        let mut result = self.take_carry();
-        result.extend(update);
-        Ok(result)
-    }
-
-    fn sync_once(self: &Arc<Self>, budget_ms: u64) -> Result<SyncOnceResult, ChatError> {
-        let room = self.room()?;
-        let now = Instant::now();
-        // A budget too large for the clock is as good as none.
-        let deadline = now
-            .checked_add(Duration::from_millis(budget_ms))
-            .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
-            .unwrap_or(now);
-        let rescuer = Arc::downgrade(self);
-        let handoff = Handoff::new(move |outcome: Option<Result<ChatUpdate, ChatError>>| {
-            if let (Some(Ok(update)), Some(inner)) = (outcome, rescuer.upgrade()) {
-                inner.stash(update);
-            }
-        });
-        let worker = self.clone();
-        blocking::spawn("ftpchat-sync-once", &handoff, move || {
-            let _io = lock(&worker.io_gate);
-            // Start nothing once the deadline has passed (e.g. after waiting for another
-            // sync to finish).
-            if Instant::now() >= deadline {
-                return None;
-            }
-            Some(room.sync().map(ChatUpdate::from).map_err(ChatError::from))
-        })?;
-        let outcome = handoff.wait_until(deadline);
-        let mut update = self.take_carry();
-        let completed = match outcome {
-            Some(Some(Ok(fresh))) => {
-                update.extend(fresh);
-                true
-            }
-            Some(Some(Err(e))) => {
-                self.unstash(update);
-                return Err(e);
-            }
-            Some(None) | None => false,
-        };
-        let outbox_len = self.room().map(|r| r.outbox_len() as u64).unwrap_or(0);
-        Ok(SyncOnceResult {
-            update,
-            completed,
-            outbox_len,
-        })
-    }
-
-    fn flush(&self) -> Result<(), ChatError> {
-        let room = self.room()?;
-        let _io = lock(&self.io_gate);
-        Ok(room.flush()?)
-    }
-
-    fn history(&self, before: Option<String>, limit: u32) -> Result<Vec<ChatMessage>, ChatError> {
-        let before = before.as_deref().map(parse_id).transpose()?;
-        let room = self.room()?;
-        let _io = lock(&self.io_gate);
-        let page = room.history(before.as_ref(), limit as usize)?;
-        Ok(page.iter().map(ChatMessage::from).collect())
-    }
-
     fn shutdown(&self) {
         let room = self.room.write().unwrap_or_else(|e| e.into_inner()).take();
-        let subscriptions = std::mem::take(&mut *lock(&self.subscriptions));
-        for s in subscriptions.iter().filter_map(Weak::upgrade) {
-            s.cancel();
+        if let Some(room) = room {
+            // Cancels the room's watchers (without waiting) and saves its state; a
+            // failure to save leaves the outbox as the last save had it.
+            let _ = room.close();
         }
-        drop(room);
     }
 }
 
@@ -161,8 +55,10 @@ fn room_config(password: Option<String>, o: &RoomOptions) -> Result<RoomConfig, 
     let password = password.map(Password::new);
     let mut config = match o.layout {
         RoomLayout::Native => {
-            let password = password.ok_or_else(|| ChatError::InvalidConfig {
-                reason: "a native room needs a password".into(),
+            let password = password.ok_or_else(|| {
+                ChatError::from(RoomError::InvalidConfig(
+                    "a native room needs a password".into(),
+                ))
             })?;
             RoomConfig::native(o.room.clone(), o.display_name.clone(), password)
         }
@@ -196,13 +92,13 @@ fn room_config(password: Option<String>, o: &RoomOptions) -> Result<RoomConfig, 
             .clone()
             .unwrap_or_else(|| default.salt().to_vec());
         let iterations = o.compat_iterations.unwrap_or(default.iterations());
-        let kdf =
-            KdfParams::new(salt, u64::from(iterations)).map_err(|e| ChatError::InvalidConfig {
-                reason: e.to_string(),
-            })?;
+        let kdf = KdfParams::new(salt, u64::from(iterations)).map_err(RoomError::from)?;
         config = config.with_compat_kdf(kdf);
     }
-    Ok(config.with_lock(o.lock))
+    // The core refuses a lock on a native room (`InvalidConfig`).
+    Ok(config
+        .with_lock(o.lock)
+        .with_changed_header_accepted(o.accept_changed_header))
 }
 
 fn open(
@@ -225,9 +121,6 @@ fn wrap(room: Room) -> Arc<ChatRoom> {
             describe: room.describe(),
             display_name: room.display_name(),
             room: RwLock::new(Some(room)),
-            io_gate: Mutex::new(()),
-            carry: Mutex::new(ChatUpdate::default()),
-            subscriptions: Mutex::new(Vec::new()),
         }),
     })
 }
@@ -292,12 +185,7 @@ impl ChatRoom {
         password: Option<String>,
         options: RoomOptions,
     ) -> Result<Arc<Self>, ChatError> {
-        blocking::run(
-            "ftpchat-open",
-            move || open(&location, password, &options),
-            drop,
-        )
-        .await
+        Background::run(move || open(&location, password, &options)).await
     }
 
     /// Queues `text` and returns the new message's id (hex). No I/O: the message is in
@@ -309,14 +197,15 @@ impl ChatRoom {
 
     /// Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
     ///
-    /// Returns only what earlier syncs and subscriptions did not: while a subscription
-    /// runs, most messages arrive through its listener instead.
+    /// Returns only what earlier syncs and subscriptions did not (each message,
+    /// confirmation and event goes to exactly one of them): while a subscription runs,
+    /// most messages arrive through its listener instead.
     ///
     /// In an FTPChat 1.6/1.7 shared file whose lines do not open with the password (and
     /// none does), fails with `ChatError.WrongPassword` and writes nothing (a line under
     /// another key would stop every FTPChat 1.7 reader); the outbox is kept.
     pub fn sync(&self) -> Result<ChatUpdate, ChatError> {
-        self.inner.sync()
+        Ok(self.inner.room()?.sync()?.into())
     }
 
     /// One sync within `budget_ms` milliseconds from now, for background windows where
@@ -329,13 +218,15 @@ impl ChatRoom {
     /// next sync, `sync_once` or listener delivery; `completed` is then `false`. A
     /// subscription's own sync in progress can delay the start.
     pub fn sync_once(&self, budget_ms: u64) -> Result<SyncOnceResult, ChatError> {
-        self.inner.sync_once(budget_ms)
+        let room = self.inner.room()?;
+        let within = room.sync_within(Duration::from_millis(budget_ms))?;
+        Ok(SyncOnceResult::new(within, room.outbox_len()))
     }
 
     /// Delivers the outbox without reading, e.g. before the app is suspended. *Blocking.*
     /// Fails with `ChatError.WrongPassword` like [`sync`](Self::sync).
     pub fn flush(&self) -> Result<(), ChatError> {
-        self.inner.flush()
+        Ok(self.inner.room()?.flush()?)
     }
 
     /// Up to `limit` messages before the message with id `before` (or the newest),
@@ -346,53 +237,42 @@ impl ChatRoom {
         before: Option<String>,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, ChatError> {
-        self.inner.history(before, limit)
+        let before = before.as_deref().map(parse_id).transpose()?;
+        let page = self
+            .inner
+            .room()?
+            .history(before.as_ref(), limit as usize)?;
+        Ok(page.iter().map(ChatMessage::from).collect())
     }
 
     /// [`sync`](Self::sync) without blocking the caller.
     ///
     /// Cancelling the coroutine or task does not interrupt the sync: it finishes, and its
-    /// update comes with the next sync or listener delivery. (If the cancellation arrives
-    /// just as UniFFI hands the finished result over, UniFFI drops that update; its
-    /// messages are still in [`history`](Self::history).)
+    /// update goes back to the room, for the next sync or listener delivery. (If the
+    /// cancellation arrives just as UniFFI hands the finished result over, UniFFI drops
+    /// that update; its messages are still in [`history`](Self::history).)
     pub async fn sync_async(self: Arc<Self>) -> Result<ChatUpdate, ChatError> {
-        let inner = self.inner.clone();
-        let rescuer = Arc::downgrade(&self.inner);
-        blocking::run(
-            "ftpchat-sync",
-            move || inner.sync(),
-            move |update| {
-                if let Some(inner) = rescuer.upgrade() {
-                    inner.unstash(update);
-                }
-            },
-        )
-        .await
+        let task = self.inner.room()?.sync_in_background();
+        Ok(task.await?.into())
     }
 
-    /// [`sync_once`](Self::sync_once) without blocking the caller.
+    /// [`sync_once`](Self::sync_once) without blocking the caller. Cancelled, its update
+    /// goes back to the room like that of [`sync_async`](Self::sync_async).
     pub async fn sync_once_async(
         self: Arc<Self>,
         budget_ms: u64,
     ) -> Result<SyncOnceResult, ChatError> {
-        let inner = self.inner.clone();
-        let rescuer = Arc::downgrade(&self.inner);
-        blocking::run(
-            "ftpchat-sync-once",
-            move || inner.sync_once(budget_ms),
-            move |result: SyncOnceResult| {
-                if let Some(inner) = rescuer.upgrade() {
-                    inner.unstash(result.update);
-                }
-            },
-        )
-        .await
+        let room = self.inner.room()?;
+        let within = room
+            .sync_within_in_background(Duration::from_millis(budget_ms))
+            .await?;
+        Ok(SyncOnceResult::new(within, room.outbox_len()))
     }
 
     /// [`flush`](Self::flush) without blocking the caller.
     pub async fn flush_async(self: Arc<Self>) -> Result<(), ChatError> {
-        let inner = self.inner.clone();
-        blocking::run("ftpchat-flush", move || inner.flush(), drop).await
+        let task = self.inner.room()?.flush_in_background();
+        Ok(task.await?)
     }
 
     /// [`history`](Self::history) without blocking the caller.
@@ -401,13 +281,12 @@ impl ChatRoom {
         before: Option<String>,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, ChatError> {
-        let inner = self.inner.clone();
-        blocking::run(
-            "ftpchat-history",
-            move || inner.history(before, limit),
-            drop,
-        )
-        .await
+        let before = before.as_deref().map(parse_id).transpose()?;
+        let task = self
+            .inner
+            .room()?
+            .history_in_background(before, limit as usize);
+        Ok(task.await?.iter().map(ChatMessage::from).collect())
     }
 
     /// A message by id (hex), if this device has seen it. No I/O.
@@ -463,22 +342,17 @@ impl ChatRoom {
             min_interval: Duration::from_millis(min_interval_ms),
             max_interval: Duration::from_millis(max_interval_ms),
         };
-        let state = SubscriptionState::start(&self.inner, &room, listener, options);
-        let mut subscriptions = lock(&self.inner.subscriptions);
-        subscriptions.retain(|s| s.strong_count() > 0);
-        subscriptions.push(Arc::downgrade(&state));
-        drop(subscriptions);
-        // A shutdown racing with this call must not leave the watcher running.
-        if self.inner.room().is_err() {
-            state.cancel();
-        }
-        Ok(Arc::new(Subscription::new(state)))
+        Ok(Arc::new(Subscription::start(&room, listener, options)))
     }
 
-    /// Stops the room's subscriptions (without waiting for them) and releases the
-    /// connection. Later calls fail with `ChatError.Closed`. Unsent messages stay in the
-    /// state folder, if one was given. Named `shutdown` because Kotlin's `close()`
-    /// belongs to `AutoCloseable` (which also works: it destroys the object).
+    /// Closes the room (the core's `Room::close`): cancels its subscriptions (without
+    /// waiting for them), waits for a sync in progress, saves the local state and
+    /// releases the connection. Later calls fail with `ChatError.Closed`. Unsent
+    /// messages stay in the state folder, if one was given. Idempotent.
+    ///
+    /// Named `shutdown` because UniFFI's Kotlin classes implement `AutoCloseable`, whose
+    /// `close()` destroys the object (that also shuts the room down). Swift has the same
+    /// name for symmetry.
     pub fn shutdown(&self) {
         self.inner.shutdown();
     }
@@ -494,6 +368,7 @@ mod tests {
     use super::*;
     use ftpchat_core::transport::fault::FaultyTransport;
     use ftpchat_core::transport::memory::MemoryTransport;
+    use std::time::Instant;
 
     fn room(transport: FaultyTransport<MemoryTransport>, name: &str) -> Arc<ChatRoom> {
         let config = RoomConfig::native("r", name, "pw").with_native_iterations(1_000);

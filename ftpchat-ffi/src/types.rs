@@ -2,7 +2,7 @@
 
 use ftpchat_core::format::Codec;
 use ftpchat_core::log::{Message, MessageId, MessageStatus as CoreStatus};
-use ftpchat_core::room::{likely_cause, RoomEvent, SyncUpdate};
+use ftpchat_core::room::{likely_cause, RoomEvent, SyncUpdate, SyncWithin};
 use ftpchat_core::transport::TransportEvent;
 
 /// Whether a message is on the server yet.
@@ -245,13 +245,6 @@ impl ChatUpdate {
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty() && self.confirmed.is_empty() && self.events.is_empty()
     }
-
-    /// Appends `later` after `self`.
-    pub(crate) fn extend(&mut self, later: ChatUpdate) {
-        self.messages.extend(later.messages);
-        self.confirmed.extend(later.confirmed);
-        self.events.extend(later.events);
-    }
 }
 
 impl From<SyncUpdate> for ChatUpdate {
@@ -277,6 +270,16 @@ pub struct SyncOnceResult {
     /// Messages still waiting to be delivered (schedule another background window when
     /// this is not 0).
     pub outbox_len: u64,
+}
+
+impl SyncOnceResult {
+    pub(crate) fn new(within: SyncWithin, outbox_len: usize) -> Self {
+        SyncOnceResult {
+            update: within.update.into(),
+            completed: within.completed,
+            outbox_len: outbox_len as u64,
+        }
+    }
 }
 
 /// How a room is laid out on the server.
@@ -348,4 +351,11 @@ pub struct RoomOptions {
     /// is not atomic). Every writer must use it for it to help.
     #[uniffi(default = false)]
     pub lock: bool,
+    /// Native rooms: open even if the room header differs from the one saved in
+    /// `state_dir` (the room was re-created). Without it such a room fails with
+    /// `ChatError.HeaderChanged`; set it only when the user knows the room was
+    /// re-created: a member who knows the password could otherwise replace the header,
+    /// e.g. with a weaker key derivation.
+    #[uniffi(default = false)]
+    pub accept_changed_header: bool,
 }

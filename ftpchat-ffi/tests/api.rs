@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ftpchat_ffi::{
     describe_location, validate_room_path, ChatError, ChatEvent, ChatListener, ChatMessage,
-    ChatRoom, MessageCodec, MessageStatus, RoomLayout, RoomOptions, TransportFailure,
+    ChatRoom, MessageCodec, MessageStatus, RoomLayout, RoomOptions, Subscription, TransportFailure,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -30,6 +30,7 @@ fn options(room: &str, name: &str) -> RoomOptions {
         compat_iterations: None,
         show_unauthenticated: false,
         lock: false,
+        accept_changed_header: false,
     }
 }
 
@@ -648,4 +649,148 @@ fn shared_file_options_are_checked() {
         default.sync(),
         Err(ChatError::WrongPassword { .. })
     ));
+}
+
+// --- what the core gives the bindings (issue 13) ------------------------------------------
+
+#[test]
+fn a_lock_on_a_native_room_is_refused_and_locktimeout_is_transient() {
+    let mut o = options("room", "A");
+    o.lock = true;
+    let e = ChatRoom::new(memory("lock"), Some(PASSWORD.into()), o).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ChatError::InvalidConfig {
+                transient: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = ChatError::from(ftpchat_core::room::RoomError::LockTimeout);
+    assert!(matches!(
+        e,
+        ChatError::LockTimeout {
+            transient: true,
+            ..
+        }
+    ));
+    assert!(e.is_transient());
+}
+
+#[test]
+fn a_changed_header_is_refused_unless_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("server");
+    std::fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap().to_owned();
+    let state = dir.path().join("state").to_str().unwrap().to_owned();
+    let with_state = |accept: bool| RoomOptions {
+        state_dir: Some(state.clone()),
+        accept_changed_header: accept,
+        ..options("r", "A")
+    };
+    ChatRoom::new(folder.clone(), Some(PASSWORD.into()), with_state(false))
+        .unwrap()
+        .shutdown();
+    std::fs::remove_dir_all(dir.path().join("server/r")).unwrap();
+    drop(ChatRoom::new(folder.clone(), Some(PASSWORD.into()), options("r", "B")).unwrap());
+    let e = ChatRoom::new(folder.clone(), Some(PASSWORD.into()), with_state(false)).unwrap_err();
+    assert!(matches!(e, ChatError::HeaderChanged { .. }), "{e:?}");
+    ChatRoom::new(folder, Some(PASSWORD.into()), with_state(true)).unwrap();
+}
+
+#[test]
+fn cancel_and_stop_inside_a_callback_return_and_nothing_is_lost() {
+    struct CancelInside {
+        sub: Arc<std::sync::Mutex<Option<Arc<Subscription>>>>,
+        done: std::sync::Mutex<std::sync::mpsc::Sender<Duration>>,
+    }
+    impl ChatListener for CancelInside {
+        fn on_messages(&self, _m: Vec<ChatMessage>) -> Result<(), ChatError> {
+            let sub = loop {
+                if let Some(s) = self.sub.lock().unwrap().clone() {
+                    break s;
+                }
+                std::thread::yield_now();
+            };
+            let start = Instant::now();
+            sub.cancel();
+            sub.stop();
+            let _ = self.done.lock().unwrap().send(start.elapsed());
+            Ok(())
+        }
+        fn on_confirmed(&self, _ids: Vec<String>) -> Result<(), ChatError> {
+            Ok(())
+        }
+        fn on_event(&self, _e: ChatEvent) -> Result<(), ChatError> {
+            Ok(())
+        }
+        fn on_error(&self, _e: ChatError) -> Result<(), ChatError> {
+            Ok(())
+        }
+    }
+    let location = memory("cancel-inside");
+    let alice = open(&location, "Alice");
+    let bob = open(&location, "Bob");
+    alice.send("first".into()).unwrap();
+    alice.sync().unwrap();
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sub = bob
+        .watch(
+            Box::new(CancelInside {
+                sub: slot.clone(),
+                done: std::sync::Mutex::new(tx),
+            }),
+            10,
+            50,
+        )
+        .unwrap();
+    *slot.lock().unwrap() = Some(sub.clone());
+    let took = rx.recv_timeout(WAIT).unwrap();
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(!sub.is_active());
+    alice.send("second".into()).unwrap();
+    alice.sync().unwrap();
+    let texts: Vec<_> = bob
+        .sync()
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["second"]);
+}
+
+#[test]
+fn a_dropped_async_sync_gives_its_update_to_the_next_sync() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let location = memory("dropped-async");
+    let alice = open(&location, "Alice");
+    let bob = open(&location, "Bob");
+    alice.send("keep me".into()).unwrap();
+    alice.sync().unwrap();
+    let mut texts = Vec::new();
+    {
+        let mut f = Box::pin(bob.clone().sync_async());
+        let waker = Waker::from(Arc::new(Noop));
+        // Polled once (the sync starts), then dropped like a cancelled coroutine. (Should
+        // the sync have finished within that first poll, its update is simply returned.)
+        if let Poll::Ready(r) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
+            texts.extend(r.unwrap().messages.into_iter().map(|m| m.text));
+        }
+    }
+    let deadline = Instant::now() + WAIT;
+    while texts.is_empty() && Instant::now() < deadline {
+        texts.extend(bob.sync().unwrap().messages.into_iter().map(|m| m.text));
+    }
+    assert_eq!(texts, ["keep me"]);
+    assert!(bob.sync().unwrap().messages.is_empty());
 }

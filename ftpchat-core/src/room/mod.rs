@@ -578,6 +578,25 @@ impl Room {
         }
     }
 
+    /// [`sync_within`](Self::sync_within) on a thread of its own (the caller does not
+    /// block even for the budget). If the handle is dropped unread, the update goes back
+    /// to the room like that of a dropped [`sync_in_background`](Self::sync_in_background).
+    pub fn sync_within_in_background(
+        &self,
+        budget: Duration,
+    ) -> Background<Result<SyncWithin, RoomError>> {
+        let (room, back) = (self.clone(), self.clone());
+        Background::spawn(
+            "ftpchat-sync-within",
+            move || room.sync_within(budget),
+            move |result| {
+                if let Ok(within) = result {
+                    back.requeue(within.update);
+                }
+            },
+        )
+    }
+
     /// [`flush`](Self::flush) on a thread of its own.
     pub fn flush_in_background(&self) -> Background<Result<(), RoomError>> {
         let room = self.clone();

@@ -106,6 +106,14 @@ impl<T> Deliver<T> {
 }
 
 impl<T: Send + 'static> Background<T> {
+    /// Runs any blocking `work` on a thread of its own (for calls the room has no
+    /// `*_in_background` method for, e.g. opening a location and a room together). A
+    /// result nobody takes is dropped. If no thread can be started, `work` runs on the
+    /// caller's thread.
+    pub fn run(work: impl FnOnce() -> T + Send + 'static) -> Self {
+        Self::spawn("ftpchat-background", work, drop)
+    }
+
     /// Runs `work` on a new thread named `name`; a result nobody takes goes to `orphan`.
     /// If no thread can be started, `work` runs on the caller's thread.
     pub(crate) fn spawn(
