@@ -12,7 +12,7 @@
 use ftpchat_core::crypto::{FernetError, KdfError};
 use ftpchat_core::format::compat::CompatEncodeError;
 use ftpchat_core::format::DecodeError;
-use ftpchat_core::room::RoomError;
+use ftpchat_core::room::{ErrorKind, RoomError};
 use ftpchat_core::transport::{TransportError, TransportErrorKind};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -52,7 +52,7 @@ impl Failure {
 
     /// The room was closed.
     pub(crate) fn closed() -> Self {
-        Failure::new("RoomClosed", "the room is closed")
+        Failure::from(RoomError::Closed)
     }
 
     /// Builds the Python exception.
@@ -98,42 +98,89 @@ fn transport_kind_name(kind: TransportErrorKind) -> &'static str {
     }
 }
 
-impl From<&TransportError> for Failure {
-    fn from(e: &TransportError) -> Self {
-        let class = match e.kind() {
-            TransportErrorKind::InvalidPath => "InvalidPath",
-            _ => "TransportError",
-        };
-        Failure {
-            class,
-            message: e.to_string(),
-            transient: e.is_transient(),
-            transport: Some((transport_kind_name(e.kind()), e.operation())),
-        }
+/// The one table from the core's [`ErrorKind`] to a class in `ftpchat/_errors.py`; the
+/// core decides the kind and whether it is transient.
+fn class_of(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Transport(_) => "TransportError",
+        ErrorKind::WrongPassword => "WrongPassword",
+        ErrorKind::InvalidHeader => "CorruptRoom",
+        ErrorKind::HeaderChanged => "HeaderChanged",
+        ErrorKind::NotFound => "RoomNotFound",
+        ErrorKind::InvalidConfig => "InvalidConfig",
+        ErrorKind::InvalidPath => "InvalidPath",
+        ErrorKind::InvalidName => "InvalidName",
+        ErrorKind::MessageTooLarge => "MessageTooLarge",
+        ErrorKind::LocalState => "LocalStateError",
+        ErrorKind::LockTimeout => "LockTimeout",
+        ErrorKind::Closed => "RoomClosed",
+        _ => "Error",
     }
 }
 
 impl From<&RoomError> for Failure {
     fn from(e: &RoomError) -> Self {
-        let class = match e {
-            RoomError::Transport(t) => return Failure::from(t),
-            RoomError::WrongPassword => "WrongPassword",
-            // A changed header is refused like an invalid one; its message says why.
-            RoomError::Header(_) | RoomError::HeaderChanged => "CorruptRoom",
-            RoomError::NotFound(_) => "RoomNotFound",
-            RoomError::InvalidConfig(_) | RoomError::Kdf(_) => "InvalidConfig",
-            RoomError::InvalidPath(_) => "InvalidPath",
-            RoomError::InvalidName(_) => "InvalidName",
-            RoomError::MessageTooLarge => "MessageTooLarge",
-            RoomError::LocalState(_) => "LocalStateError",
-            RoomError::LockTimeout => "LockTimeout",
-            _ => "Error",
+        let transport = match e {
+            RoomError::Transport(t) => Some((transport_kind_name(t.kind()), t.operation())),
+            _ => None,
         };
         Failure {
+            class: class_of(e.kind()),
+            message: e.to_string(),
             transient: e.is_transient(),
-            ..Failure::new(class, e.to_string())
+            transport,
         }
     }
+}
+
+impl From<&TransportError> for Failure {
+    fn from(e: &TransportError) -> Self {
+        // Classified by the core like any room error; the message is the transport's.
+        let kind = match e.kind() {
+            TransportErrorKind::InvalidPath => ErrorKind::InvalidPath,
+            kind => ErrorKind::Transport(kind),
+        };
+        Failure {
+            class: class_of(kind),
+            message: e.to_string(),
+            transient: kind.is_transient(),
+            transport: Some((transport_kind_name(e.kind()), e.operation())),
+        }
+    }
+}
+
+/// The exception this module raises for a core error of kind `kind` (an
+/// `ErrorKind` name such as `"lock_timeout"`, or `"transport:<kind>"` with a transport
+/// kind such as `"transient"`), not raised. For tests that check the kind table against
+/// the other bindings' (the same kinds map to the same classes and transience).
+#[pyfunction]
+pub(crate) fn _error_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
+    use TransportErrorKind as T;
+    let transport = |k| RoomError::Transport(TransportError::new(k, "test", kind.to_owned()));
+    let error = match kind {
+        "wrong_password" => RoomError::WrongPassword,
+        "header_changed" => RoomError::HeaderChanged,
+        "not_found" => RoomError::NotFound(kind.into()),
+        "invalid_config" => RoomError::InvalidConfig(kind.into()),
+        "invalid_name" => RoomError::InvalidName(kind.into()),
+        "message_too_large" => RoomError::MessageTooLarge,
+        "local_state" => RoomError::LocalState(std::io::Error::other(kind)),
+        "lock_timeout" => RoomError::LockTimeout,
+        "closed" => RoomError::Closed,
+        "transport:transient" => transport(T::Transient),
+        "transport:not_found" => transport(T::NotFound),
+        "transport:permission_denied" => transport(T::PermissionDenied),
+        "transport:already_exists" => transport(T::AlreadyExists),
+        "transport:unsupported" => transport(T::Unsupported),
+        "transport:permanent" => transport(T::Permanent),
+        "invalid_path" => transport(T::InvalidPath),
+        other => {
+            return Err(
+                Failure::invalid_config(format!("unknown error kind {other:?}")).to_pyerr(py),
+            )
+        }
+    };
+    Failure::from(&error).instantiate(py)
 }
 
 impl From<RoomError> for Failure {
@@ -210,6 +257,13 @@ mod tests {
         assert_eq!(
             Failure::from(FernetError::InvalidKey).class,
             "InvalidConfig"
+        );
+        let lock = Failure::from(RoomError::LockTimeout);
+        assert_eq!((lock.class, lock.transient), ("LockTimeout", true));
+        assert_eq!(Failure::from(RoomError::Closed).class, "RoomClosed");
+        assert_eq!(
+            Failure::from(RoomError::HeaderChanged).class,
+            "HeaderChanged"
         );
     }
 }

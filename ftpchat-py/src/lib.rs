@@ -33,6 +33,8 @@ mod ftpchat_native {
         fernet_decrypt, fernet_encrypt, format_plaintext, parse_plaintext,
     };
     #[pymodule_export]
+    use crate::errors::_error_for_kind;
+    #[pymodule_export]
     use crate::room::{open, PyRoom};
     #[pymodule_export]
     use crate::watch::{_stop_all_watches, PySubscription, PyWatch};

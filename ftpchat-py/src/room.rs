@@ -39,17 +39,19 @@ fn config(
     show_unauthenticated: bool,
     create: bool,
     lock: bool,
+    accept_changed_header: bool,
     state_dir: Option<PathBuf>,
 ) -> Result<RoomConfig, Failure> {
     let mut config = match layout {
         "native" => {
-            if codec.is_some() || salt.is_some() || lock || show_unauthenticated {
+            if codec.is_some() || salt.is_some() || show_unauthenticated {
                 return Err(Failure::invalid_config(
-                    "codec, salt, lock and show_unauthenticated apply to shared-file rooms \
+                    "codec, salt and show_unauthenticated apply to shared-file rooms \
                      (layout=\"shared\") only",
                 ));
             }
-            let mut c = RoomConfig::native(room, name, "");
+            // A lock is refused by the core (`Room::open`), as in every binding.
+            let mut c = RoomConfig::native(room, name, "").with_lock(lock);
             c.credentials = None;
             if let Some(iterations) = iterations {
                 let iterations = u32::try_from(iterations)
@@ -96,7 +98,7 @@ fn config(
     if let Some(dir) = state_dir {
         config = config.with_state_dir(dir);
     }
-    Ok(config)
+    Ok(config.with_changed_header_accepted(accept_changed_header))
 }
 
 /// Opens (or creates) a room and returns a `Room`.
@@ -129,7 +131,11 @@ fn config(
 /// raise `WrongPassword` and nothing is written. `create=False` fails with
 /// `RoomNotFound` instead of creating a missing native room. `lock` (shared only):
 /// take a directory lock around each append, for servers whose APPE is not atomic (every
-/// writer must use it). `state_dir`: a folder where the room keeps its device id, read
+/// writer must use it); a native room refuses it with `InvalidConfig`.
+/// `accept_changed_header` (native only): open a room whose header differs from the one
+/// saved in `state_dir` (the room was re-created); without it that raises
+/// `HeaderChanged`. Set it only when the user knows the room was re-created: a member who
+/// knows the password could otherwise replace the header. `state_dir`: a folder where the room keeps its device id, read
 /// positions and outbox across restarts (default: memory only). `ca_pem`: PEM
 /// certificate(s) to trust for FTPS instead of the system's web roots.
 ///
@@ -138,7 +144,7 @@ fn config(
 #[pyo3(signature = (
     location, room, *, name, password = None, key = None, layout = "native", codec = None,
     salt = None, iterations = None, show_unauthenticated = false, create = true, lock = false,
-    state_dir = None, ca_pem = None,
+    accept_changed_header = false, state_dir = None, ca_pem = None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn open(
@@ -155,6 +161,7 @@ pub(crate) fn open(
     show_unauthenticated: bool,
     create: bool,
     lock: bool,
+    accept_changed_header: bool,
     state_dir: Option<PathBuf>,
     ca_pem: Option<String>,
 ) -> PyResult<PyRoom> {
@@ -171,6 +178,7 @@ pub(crate) fn open(
         show_unauthenticated,
         create,
         lock,
+        accept_changed_header,
         state_dir,
     )?;
     let mut options = OpenOptions::default();
@@ -317,9 +325,10 @@ impl PyRoom {
         Ok(subscription)
     }
 
-    /// Stops this room's watchers, delivers the outbox (unless `flush=False`) and
-    /// releases the connection. Idempotent. Raises if delivery fails; the room is closed
-    /// anyway (with `state_dir`, undelivered messages are sent on the next open).
+    /// Stops this room's watchers, delivers the outbox (unless `flush=False`), closes
+    /// the core room (which saves its state) and releases the connection. Idempotent.
+    /// Raises if delivery fails; the room is closed anyway (with `state_dir`,
+    /// undelivered messages are sent on the next open). Later calls raise `RoomClosed`.
     #[pyo3(signature = (*, flush = true))]
     fn close(&self, py: Python<'_>, flush: bool) -> PyResult<()> {
         let Some(room) = lock(&self.room).take() else {
@@ -330,14 +339,20 @@ impl PyRoom {
             .filter_map(|w| w.upgrade())
             .collect();
         watches.append(&mut lock(&self.subscriptions));
+        for slot in &watches {
+            slot.cancel();
+        }
+        let result = py.detach(move || {
+            let flushed = if flush { room.flush() } else { Ok(()) };
+            // Cancels any other watcher of this room and saves the state.
+            let closed = room.close();
+            flushed.and(closed)
+        });
+        // Wait for the watchers' threads (a callback may be running), without the GIL;
+        // called from a callback, the core does not wait for its own thread.
         for slot in watches {
             slot.stop(py);
         }
-        let result = py.detach(move || {
-            let result = if flush { room.flush() } else { Ok(()) };
-            drop(room);
-            result
-        });
         Ok(result.map_err(Failure::from)?)
     }
 

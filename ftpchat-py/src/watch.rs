@@ -1,9 +1,11 @@
 //! Background watchers: the core's `Room::watch` behind a Python iterator (`Watch`) or
 //! Python callbacks (`Subscription`).
 //!
-//! Two rules keep the GIL and the watcher thread from deadlocking: a watcher is only ever
-//! stopped (its thread joined) with the GIL released, and a watcher dropped by Python's
-//! garbage collector is stopped from a helper thread instead of inside the destructor.
+//! The core's watch handle does the work: `cancel()` never waits (safe in a callback and
+//! in a destructor run by Python's garbage collector with the GIL held; dropping the
+//! handle cancels too), and `stop()` waits for the thread, always with the GIL released
+//! (the thread may be waiting for the GIL to call a callback). Called from a callback,
+//! `stop()` returns at once (the core does not join its own thread).
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -68,6 +70,13 @@ impl WatchSlot {
         slot
     }
 
+    /// Stops the watcher without waiting for it.
+    pub(crate) fn cancel(&self) {
+        if let Some(handle) = lock(&self.handle).as_ref() {
+            handle.cancel();
+        }
+    }
+
     /// Stops the watcher and waits for its thread, with the GIL released.
     pub(crate) fn stop(&self, py: Python<'_>) {
         let handle = lock(&self.handle).take();
@@ -81,26 +90,6 @@ impl WatchSlot {
         lock(&self.handle)
             .as_ref()
             .is_some_and(WatchHandle::is_running)
-    }
-}
-
-impl Drop for WatchSlot {
-    fn drop(&mut self) {
-        let handle = self
-            .handle
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(handle) = handle {
-            // Usually dropped by Python's garbage collector with the GIL held: joining here
-            // could wait on a callback that waits for the GIL. Stop it from another thread.
-            let spawned = std::thread::Builder::new()
-                .name("ftpchat-watch-stop".into())
-                .spawn(move || handle.stop());
-            // If no thread can be started, `handle` was dropped inside the closure's
-            // failed spawn (which stops and joins it here, as a last resort).
-            drop(spawned);
-        }
     }
 }
 
@@ -235,6 +224,12 @@ impl PyWatch {
         self.slot.stop(py);
     }
 
+    /// Stops the watcher without waiting for it (returns at once, from any thread). What
+    /// it read and did not queue yet goes back to the room, for the next `sync()`.
+    fn cancel(&self) {
+        self.slot.cancel();
+    }
+
     /// `True` while the background watcher runs.
     #[getter]
     fn running(&self) -> bool {
@@ -348,9 +343,18 @@ impl PySubscription {
 
 #[pymethods]
 impl PySubscription {
-    /// Stops the watcher, waiting for its thread (and a callback in progress).
+    /// Stops the watcher, waiting for its thread (and a callback in progress). Called
+    /// from one of this watcher's callbacks it does not wait.
     fn stop(&self, py: Python<'_>) {
         self.slot.stop(py);
+    }
+
+    /// Stops the watcher without waiting for it: returns at once, from any thread and
+    /// from inside a callback. No callback starts after it returns (one already running
+    /// finishes); what the watcher read and did not hand over goes back to the room, for
+    /// the next `sync()`.
+    fn cancel(&self) {
+        self.slot.cancel();
     }
 
     /// `True` while the background watcher runs.

@@ -1,7 +1,9 @@
 """The ftpchat exception hierarchy.
 
-Every error ftpchat raises is an :class:`Error`. The native module maps core errors to
-these classes in one place (``ftpchat-py/src/errors.rs``). Messages never contain
+Every error ftpchat raises is an :class:`Error`. The core classifies its errors (one
+``ErrorKind`` each, and whether it is transient); the native module maps each kind to one
+class here in one table (``ftpchat-py/src/errors.rs``), the same table as the Kotlin/Swift
+``ChatError`` variants. Messages never contain
 passwords or keys; locations appear without their password.
 
 ::
@@ -10,13 +12,14 @@ passwords or keys; locations appear without their password.
     ├── WrongPassword          the password (or key) does not open the room / line
     ├── CorruptRecord          a line or token that does not decode
     │   └── CorruptRoom        a native room header that is invalid or hostile
+    │       └── HeaderChanged  the room header changed since this device opened it
     ├── TransportError         the server or folder failed (.transient, .kind, .operation)
     ├── InvalidPath            a refused path (CR, LF, NUL, "..", absolute...)  [ValueError]
     ├── InvalidConfig          arguments that cannot work                      [ValueError]
     ├── InvalidName            a refused display name                          [ValueError]
     ├── MessageTooLarge        text longer than MAX_TEXT_LEN bytes             [ValueError]
     ├── RoomNotFound           a native room that does not exist (create=False)
-    ├── LockTimeout            a shared-file lock stayed taken too long
+    ├── LockTimeout            a shared-file lock stayed taken too long (transient)
     ├── LocalStateError        the local state folder failed
     └── RoomClosed             the room was closed
 """
@@ -28,6 +31,7 @@ __all__ = [
     "WrongPassword",
     "CorruptRecord",
     "CorruptRoom",
+    "HeaderChanged",
     "TransportError",
     "InvalidPath",
     "InvalidConfig",
@@ -74,6 +78,12 @@ class CorruptRecord(Error):
 
 class CorruptRoom(CorruptRecord):
     """A native room header that is invalid or hostile (e.g. absurd KDF parameters)."""
+
+
+class HeaderChanged(CorruptRoom):
+    """The native room's header is not the one this device opened before (the room was
+    re-created, or replaced by someone who knows the password). Nothing was read or
+    written; open with ``accept_changed_header=True`` to trust the new header."""
 
 
 class TransportError(Error):
@@ -138,7 +148,8 @@ class RoomNotFound(Error):
 
 
 class LockTimeout(Error):
-    """The shared-file lock stayed taken longer than the configured wait."""
+    """The shared-file lock stayed taken longer than the configured wait. Always
+    ``transient``: another client held it; retry later."""
 
 
 class LocalStateError(Error):

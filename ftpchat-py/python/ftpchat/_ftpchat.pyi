@@ -21,6 +21,7 @@ __all__ = [
     "Subscription",
     "Watch",
     "__version__",
+    "_error_for_kind",
     "_stop_all_watches",
     "decode_15",
     "decode_16",
@@ -59,6 +60,7 @@ def open(
     show_unauthenticated: bool = False,
     create: bool = True,
     lock: bool = False,
+    accept_changed_header: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
     ca_pem: str | None = None,
 ) -> Room:
@@ -94,7 +96,9 @@ class Room:
         """Starts a background watcher calling the callbacks on its thread; it runs until
         stopped or the room is closed (keeping the Subscription is not needed)."""
     def close(self, *, flush: bool = True) -> None:
-        """Stops watchers, delivers the outbox (unless ``flush=False``), disconnects."""
+        """Stops watchers, delivers the outbox (unless ``flush=False``), closes the core
+        room (saving its state) and disconnects. Idempotent; later calls raise
+        :class:`RoomClosed`."""
     @property
     def closed(self) -> bool: ...
     @property
@@ -120,7 +124,9 @@ class Watch:
     def get(self, timeout: float | None = None) -> Message | None:
         """The next message within ``timeout`` seconds, or ``None``."""
     def stop(self) -> None:
-        """Stops the watcher; queued messages can still be read."""
+        """Stops the watcher and waits for its thread; queued messages can still be read."""
+    def cancel(self) -> None:
+        """Stops the watcher without waiting (returns at once)."""
     @property
     def running(self) -> bool: ...
     @property
@@ -133,7 +139,10 @@ class Subscription:
     """A background watcher calling Python callbacks (see :meth:`Room.listen`); runs until
     ``stop()``, the end of a ``with`` block, or the room's ``close()``."""
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Stops the watcher and waits for its thread (not when called from a callback)."""
+    def cancel(self) -> None:
+        """Stops the watcher without waiting: returns at once, also inside a callback."""
     @property
     def running(self) -> bool: ...
     def __enter__(self) -> Self: ...
@@ -206,3 +215,5 @@ def format_plaintext(local_time: datetime, username: str, text: str) -> str:
     """Formats a FTPChat plaintext."""
 
 def _stop_all_watches() -> None: ...
+def _error_for_kind(kind: str) -> Error:
+    """The exception raised for a core error of this kind (not raised); for tests."""
