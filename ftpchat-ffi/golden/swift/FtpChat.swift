@@ -663,18 +663,23 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func send(text: String) throws  -> String
     
     /**
-     * Stops the room's subscriptions (without waiting for them) and releases the
-     * connection. Later calls fail with `ChatError.Closed`. Unsent messages stay in the
-     * state folder, if one was given. Named `shutdown` because Kotlin's `close()`
-     * belongs to `AutoCloseable` (which also works: it destroys the object).
+     * Closes the room (the core's `Room::close`): cancels its subscriptions (without
+     * waiting for them), waits for a sync in progress, saves the local state and
+     * releases the connection. Later calls fail with `ChatError.Closed`. Unsent
+     * messages stay in the state folder, if one was given. Idempotent.
+     *
+     * Named `shutdown` because UniFFI's Kotlin classes implement `AutoCloseable`, whose
+     * `close()` destroys the object (that also shuts the room down). Swift has the same
+     * name for symmetry.
      */
     func shutdown() 
     
     /**
      * Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
      *
-     * Returns only what earlier syncs and subscriptions did not: while a subscription
-     * runs, most messages arrive through its listener instead.
+     * Returns only what earlier syncs and subscriptions did not (each message,
+     * confirmation and event goes to exactly one of them): while a subscription runs,
+     * most messages arrive through its listener instead.
      *
      * In an FTPChat 1.6/1.7 shared file whose lines do not open with the password (and
      * none does), fails with `ChatError.WrongPassword` and writes nothing (a line under
@@ -686,9 +691,9 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * [`sync`](Self::sync) without blocking the caller.
      *
      * Cancelling the coroutine or task does not interrupt the sync: it finishes, and its
-     * update comes with the next sync or listener delivery. (If the cancellation arrives
-     * just as UniFFI hands the finished result over, UniFFI drops that update; its
-     * messages are still in [`history`](Self::history).)
+     * update goes back to the room, for the next sync or listener delivery. (If the
+     * cancellation arrives just as UniFFI hands the finished result over, UniFFI drops
+     * that update; its messages are still in [`history`](Self::history).)
      */
     func syncAsync() async throws  -> ChatUpdate
     
@@ -706,7 +711,8 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func syncOnce(budgetMs: UInt64) throws  -> SyncOnceResult
     
     /**
-     * [`sync_once`](Self::sync_once) without blocking the caller.
+     * [`sync_once`](Self::sync_once) without blocking the caller. Cancelled, its update
+     * goes back to the room like that of [`sync_async`](Self::sync_async).
      */
     func syncOnceAsync(budgetMs: UInt64) async throws  -> SyncOnceResult
     
@@ -975,10 +981,14 @@ open func send(text: String)throws  -> String  {
 }
     
     /**
-     * Stops the room's subscriptions (without waiting for them) and releases the
-     * connection. Later calls fail with `ChatError.Closed`. Unsent messages stay in the
-     * state folder, if one was given. Named `shutdown` because Kotlin's `close()`
-     * belongs to `AutoCloseable` (which also works: it destroys the object).
+     * Closes the room (the core's `Room::close`): cancels its subscriptions (without
+     * waiting for them), waits for a sync in progress, saves the local state and
+     * releases the connection. Later calls fail with `ChatError.Closed`. Unsent
+     * messages stay in the state folder, if one was given. Idempotent.
+     *
+     * Named `shutdown` because UniFFI's Kotlin classes implement `AutoCloseable`, whose
+     * `close()` destroys the object (that also shuts the room down). Swift has the same
+     * name for symmetry.
      */
 open func shutdown()  {try! rustCall() {
         uniffiCallStatus in
@@ -991,8 +1001,9 @@ open func shutdown()  {try! rustCall() {
     /**
      * Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
      *
-     * Returns only what earlier syncs and subscriptions did not: while a subscription
-     * runs, most messages arrive through its listener instead.
+     * Returns only what earlier syncs and subscriptions did not (each message,
+     * confirmation and event goes to exactly one of them): while a subscription runs,
+     * most messages arrive through its listener instead.
      *
      * In an FTPChat 1.6/1.7 shared file whose lines do not open with the password (and
      * none does), fails with `ChatError.WrongPassword` and writes nothing (a line under
@@ -1011,9 +1022,9 @@ open func sync()throws  -> ChatUpdate  {
      * [`sync`](Self::sync) without blocking the caller.
      *
      * Cancelling the coroutine or task does not interrupt the sync: it finishes, and its
-     * update comes with the next sync or listener delivery. (If the cancellation arrives
-     * just as UniFFI hands the finished result over, UniFFI drops that update; its
-     * messages are still in [`history`](Self::history).)
+     * update goes back to the room, for the next sync or listener delivery. (If the
+     * cancellation arrives just as UniFFI hands the finished result over, UniFFI drops
+     * that update; its messages are still in [`history`](Self::history).)
      */
 open func syncAsync()async throws  -> ChatUpdate  {
     return
@@ -1053,7 +1064,8 @@ open func syncOnce(budgetMs: UInt64)throws  -> SyncOnceResult  {
 }
     
     /**
-     * [`sync_once`](Self::sync_once) without blocking the caller.
+     * [`sync_once`](Self::sync_once) without blocking the caller. Cancelled, its update
+     * goes back to the room like that of [`sync_async`](Self::sync_async).
      */
 open func syncOnceAsync(budgetMs: UInt64)async throws  -> SyncOnceResult  {
     return
@@ -1144,7 +1156,8 @@ public func FfiConverterTypeChatRoom_lower(_ value: ChatRoom) -> UInt64 {
 
 
 /**
- * A running subscription from [`ChatRoom::watch`](crate::ChatRoom::watch).
+ * A running subscription from [`ChatRoom::watch`](crate::ChatRoom::watch): the core's
+ * watch handle.
  *
  * [`cancel`](Self::cancel) stops it; so does destroying it (Kotlin `close()` /
  * `destroy()` / garbage collection, Swift `deinit`) or shutting the room down.
@@ -1152,9 +1165,11 @@ public func FfiConverterTypeChatRoom_lower(_ value: ChatRoom) -> UInt64 {
 public protocol SubscriptionProtocol: AnyObject, Sendable {
     
     /**
-     * Stops the subscription. When this returns no listener callback is running or will
-     * start (except the one calling `cancel`, if called from a callback). Does not wait
-     * for the watcher's network I/O: safe on the UI thread. Idempotent.
+     * Stops the subscription without waiting: returns at once, from any thread
+     * (including the UI thread and the listener's own callbacks). No callback starts
+     * after it returns; one already running on the watcher's thread finishes. What the
+     * watcher read and did not hand over yet goes back to the room, for the next sync.
+     * Idempotent.
      */
     func cancel() 
     
@@ -1163,9 +1178,17 @@ public protocol SubscriptionProtocol: AnyObject, Sendable {
      */
     func isActive()  -> Bool
     
+    /**
+     * Cancels and waits until the watcher's thread has ended (a sync or a callback in
+     * progress). *Blocking*; called from a callback of this subscription it does not
+     * wait.
+     */
+    func stop() 
+    
 }
 /**
- * A running subscription from [`ChatRoom::watch`](crate::ChatRoom::watch).
+ * A running subscription from [`ChatRoom::watch`](crate::ChatRoom::watch): the core's
+ * watch handle.
  *
  * [`cancel`](Self::cancel) stops it; so does destroying it (Kotlin `close()` /
  * `destroy()` / garbage collection, Swift `deinit`) or shutting the room down.
@@ -1224,9 +1247,11 @@ open class Subscription: SubscriptionProtocol, @unchecked Sendable {
 
     
     /**
-     * Stops the subscription. When this returns no listener callback is running or will
-     * start (except the one calling `cancel`, if called from a callback). Does not wait
-     * for the watcher's network I/O: safe on the UI thread. Idempotent.
+     * Stops the subscription without waiting: returns at once, from any thread
+     * (including the UI thread and the listener's own callbacks). No callback starts
+     * after it returns; one already running on the watcher's thread finishes. What the
+     * watcher read and did not hand over yet goes back to the room, for the next sync.
+     * Idempotent.
      */
 open func cancel()  {try! rustCall() {
         uniffiCallStatus in
@@ -1246,6 +1271,19 @@ open func isActive() -> Bool  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Cancels and waits until the watcher's thread has ended (a sync or a callback in
+     * progress). *Blocking*; called from a callback of this subscription it does not
+     * wait.
+     */
+open func stop()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_subscription_stop(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
 
@@ -1564,6 +1602,14 @@ public struct RoomOptions: Equatable, Hashable {
      * is not atomic). Every writer must use it for it to help.
      */
     public let lock: Bool
+    /**
+     * Native rooms: open even if the room header differs from the one saved in
+     * `state_dir` (the room was re-created). Without it such a room fails with
+     * `ChatError.HeaderChanged`; set it only when the user knows the room was
+     * re-created: a member who knows the password could otherwise replace the header,
+     * e.g. with a weaker key derivation.
+     */
+    public let acceptChangedHeader: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1609,7 +1655,14 @@ public struct RoomOptions: Equatable, Hashable {
         /**
          * Shared files: take a directory lock around each append (for servers whose `APPE`
          * is not atomic). Every writer must use it for it to help.
-         */lock: Bool = false) {
+         */lock: Bool = false, 
+        /**
+         * Native rooms: open even if the room header differs from the one saved in
+         * `state_dir` (the room was re-created). Without it such a room fails with
+         * `ChatError.HeaderChanged`; set it only when the user knows the room was
+         * re-created: a member who knows the password could otherwise replace the header,
+         * e.g. with a weaker key derivation.
+         */acceptChangedHeader: Bool = false) {
         self.room = room
         self.displayName = displayName
         self.layout = layout
@@ -1621,6 +1674,7 @@ public struct RoomOptions: Equatable, Hashable {
         self.compatIterations = compatIterations
         self.showUnauthenticated = showUnauthenticated
         self.lock = lock
+        self.acceptChangedHeader = acceptChangedHeader
     }
 
     
@@ -1649,7 +1703,8 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
                 compatSalt: FfiConverterOptionData.read(from: &buf), 
                 compatIterations: FfiConverterOptionUInt32.read(from: &buf), 
                 showUnauthenticated: FfiConverterBool.read(from: &buf), 
-                lock: FfiConverterBool.read(from: &buf)
+                lock: FfiConverterBool.read(from: &buf), 
+                acceptChangedHeader: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -1665,6 +1720,7 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.compatIterations, into: &buf)
         FfiConverterBool.write(value.showUnauthenticated, into: &buf)
         FfiConverterBool.write(value.lock, into: &buf)
+        FfiConverterBool.write(value.acceptChangedHeader, into: &buf)
     }
 }
 
@@ -1791,6 +1847,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case WrongPassword(
         /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
+        /**
          * Human-readable reason.
          */reason: String
     )
@@ -1814,6 +1873,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case InvalidPath(
         /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
+        /**
          * Human-readable reason.
          */reason: String
     )
@@ -1821,6 +1883,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * The native room does not exist and `create` was off.
      */
     case NotFound(
+        /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
         /**
          * Human-readable reason.
          */reason: String
@@ -1831,6 +1896,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case InvalidConfig(
         /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
+        /**
          * Human-readable reason.
          */reason: String
     )
@@ -1838,6 +1906,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * The display name was refused.
      */
     case InvalidName(
+        /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
         /**
          * Human-readable reason.
          */reason: String
@@ -1847,6 +1918,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case MessageTooLarge(
         /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
+        /**
          * Human-readable reason.
          */reason: String
     )
@@ -1854,6 +1928,22 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * The room header on the server is invalid or hostile.
      */
     case InvalidHeader(
+        /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * The native room's header is not the one this device opened before (the room was
+     * re-created, or replaced by someone who knows the password). Nothing was read or
+     * written; open with `RoomOptions.accept_changed_header` to trust the new header.
+     */
+    case HeaderChanged(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
         /**
          * Human-readable reason.
          */reason: String
@@ -1863,6 +1953,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case LocalState(
         /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
+        /**
          * Human-readable reason.
          */reason: String
     )
@@ -1870,6 +1963,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * The shared-file lock stayed taken too long.
      */
     case LockTimeout(
+        /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
         /**
          * Human-readable reason.
          */reason: String
@@ -1880,13 +1976,19 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case InvalidArgument(
         /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
+        /**
          * Human-readable reason.
          */reason: String
     )
     /**
-     * The room was shut down with `shutdown()`.
+     * The room was shut down with `shutdown()` (the core's `close()`).
      */
     case Closed(
+        /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
         /**
          * Human-readable reason.
          */reason: String
@@ -1896,6 +1998,9 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * started).
      */
     case Internal(
+        /**
+         * `true` when a later retry may succeed (only `LockTimeout` among these).
+         */transient: Bool, 
         /**
          * Human-readable reason.
          */reason: String
@@ -1930,6 +2035,7 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
 
         
         case 1: return .WrongPassword(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 2: return .Transport(
@@ -1938,36 +2044,51 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 3: return .InvalidPath(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 4: return .NotFound(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 5: return .InvalidConfig(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 6: return .InvalidName(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 7: return .MessageTooLarge(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 8: return .InvalidHeader(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .LocalState(
+        case 9: return .HeaderChanged(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .LockTimeout(
+        case 10: return .LocalState(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .InvalidArgument(
+        case 11: return .LockTimeout(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .Closed(
+        case 12: return .InvalidArgument(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .Internal(
+        case 13: return .Closed(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 14: return .Internal(
+            transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -1982,8 +2103,9 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
 
         
         
-        case let .WrongPassword(reason):
+        case let .WrongPassword(transient,reason):
             writeInt(&buf, Int32(1))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
@@ -1994,58 +2116,75 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidPath(reason):
+        case let .InvalidPath(transient,reason):
             writeInt(&buf, Int32(3))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NotFound(reason):
+        case let .NotFound(transient,reason):
             writeInt(&buf, Int32(4))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidConfig(reason):
+        case let .InvalidConfig(transient,reason):
             writeInt(&buf, Int32(5))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidName(reason):
+        case let .InvalidName(transient,reason):
             writeInt(&buf, Int32(6))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .MessageTooLarge(reason):
+        case let .MessageTooLarge(transient,reason):
             writeInt(&buf, Int32(7))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidHeader(reason):
+        case let .InvalidHeader(transient,reason):
             writeInt(&buf, Int32(8))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .LocalState(reason):
+        case let .HeaderChanged(transient,reason):
             writeInt(&buf, Int32(9))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .LockTimeout(reason):
+        case let .LocalState(transient,reason):
             writeInt(&buf, Int32(10))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidArgument(reason):
+        case let .LockTimeout(transient,reason):
             writeInt(&buf, Int32(11))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Closed(reason):
+        case let .InvalidArgument(transient,reason):
             writeInt(&buf, Int32(12))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Closed(transient,reason):
             writeInt(&buf, Int32(13))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(transient,reason):
+            writeInt(&buf, Int32(14))
+            FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -2763,8 +2902,8 @@ public func FfiConverterTypeTransportFailure_lower(_ value: TransportFailure) ->
  * Called on a background thread (one per subscription), never the UI thread, one call
  * at a time: return quickly and post the work to the UI. A callback that throws (any
  * exception in Kotlin, any error in Swift) is contained: the subscription keeps running.
- * Implementations need not declare `throws`. Calling [`Subscription::cancel`] from a
- * callback is allowed.
+ * Implementations need not declare `throws`. Calling [`Subscription::cancel`] or
+ * [`Subscription::stop`] from a callback is allowed (both return at once there).
  */
 public protocol ChatListener: AnyObject, Sendable {
     
@@ -3349,28 +3488,31 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_send() != 51965) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown() != 61729) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown() != 54609) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync() != 35464) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync() != 24652) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync_async() != 24646) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync_async() != 14995) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync_once() != 40750) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync_once_async() != 14405) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync_once_async() != 2357) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_watch() != 24399) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_subscription_cancel() != 28258) {
+    if (uniffi_ftpchat_ffi_checksum_method_subscription_cancel() != 6831) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_subscription_is_active() != 40883) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_subscription_stop() != 41854) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_new() != 15618) {

@@ -403,6 +403,11 @@ void uniffi_ftpchat_ffi_fn_method_subscription_cancel(uint64_t ptr, RustCallStat
 int8_t uniffi_ftpchat_ffi_fn_method_subscription_is_active(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_SUBSCRIPTION_STOP
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_SUBSCRIPTION_STOP
+void uniffi_ftpchat_ffi_fn_method_subscription_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_INIT_CALLBACK_VTABLE_CHATLISTENER
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_INIT_CALLBACK_VTABLE_CHATLISTENER
 void uniffi_ftpchat_ffi_fn_init_callback_vtable_chatlistener(const UniffiVTableCallbackInterfaceChatListener* _Nonnull vtable
@@ -807,6 +812,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_subscription_cancel(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_SUBSCRIPTION_IS_ACTIVE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_SUBSCRIPTION_IS_ACTIVE
 uint16_t uniffi_ftpchat_ffi_checksum_method_subscription_is_active(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_SUBSCRIPTION_STOP
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_SUBSCRIPTION_STOP
+uint16_t uniffi_ftpchat_ffi_checksum_method_subscription_stop(void
     
 );
 #endif

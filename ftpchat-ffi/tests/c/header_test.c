@@ -62,21 +62,32 @@ static uint32_t read_u32_be(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* A serialized ChatError: i32 variant (big endian); for the reason-only variants one
- * string field (i32 length + UTF-8). Returns the variant; stores the reason. */
-static int32_t lift_error(RustBuffer buf, char *reason, size_t reason_size) {
+/* A serialized ChatError: i32 variant (big endian); for the variants other than Transport
+ * an i8 `transient` flag and one string field (i32 length + UTF-8). Returns the variant;
+ * stores the reason and the flag. */
+static int32_t lift_error_flag(RustBuffer buf, char *reason, size_t reason_size,
+                               int *transient) {
     int32_t variant = -1;
     reason[0] = '\0';
-    if (buf.len >= 8) {
+    *transient = -1;
+    if (buf.len >= 9) {
         variant = (int32_t)read_u32_be(buf.data);
-        uint32_t n = read_u32_be(buf.data + 4);
-        if (n <= buf.len - 8 && n < reason_size) {
-            memcpy(reason, buf.data + 8, n);
+        *transient = buf.data[4];
+        uint32_t n = buf.len >= 9 + 4 ? read_u32_be(buf.data + 5) : 0;
+        if (buf.len >= 9 && n <= buf.len - 9 && n < reason_size) {
+            memcpy(reason, buf.data + 9, n);
             reason[n] = '\0';
         }
     }
     RustCallStatus status = {0};
     ffi_ftpchat_ffi_rustbuffer_free(buf, &status);
+    return variant;
+}
+
+static int32_t lift_error(RustBuffer buf, char *reason, size_t reason_size) {
+    int transient;
+    int32_t variant = lift_error_flag(buf, reason, reason_size, &transient);
+    CHECK(variant < 0 || transient == 0, "variant %d: transient flag %d", variant, transient);
     return variant;
 }
 

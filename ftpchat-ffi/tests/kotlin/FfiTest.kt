@@ -304,6 +304,188 @@ fun errorMapping() {
     }
 }
 
+/** A listener that calls `body` on each batch of messages and ignores the rest. */
+class OnMessages(val body: (List<ChatMessage>) -> Unit) : ChatListener {
+    override fun onMessages(messages: List<ChatMessage>) = body(messages)
+    override fun onConfirmed(ids: List<String>) {}
+    override fun onEvent(event: ChatEvent) {}
+    override fun onError(error: ChatException) {}
+}
+
+/** What the core gives the bindings (issue 13); the same cases as tests/test_room_api.py. */
+fun roomApi() {
+    val prompt = 2_000L // ms: "returns promptly" while something else is blocked
+    check("api: cancel() and stop() inside a callback return at once; nothing is lost") {
+        val folder = tempFolder()
+        ChatRoom(folder, PASSWORD, nativeOptions("r", "Alice")).use { alice ->
+            ChatRoom(folder, PASSWORD, nativeOptions("r", "Bob")).use { bob ->
+                alice.send("wake up"); alice.sync()
+                val ready = CountDownLatch(1)
+                val done = LinkedBlockingQueue<Long>()
+                lateinit var sub: Subscription
+                sub = bob.watch(OnMessages {
+                    ready.await(TIMEOUT_MS, TimeUnit.MILLISECONDS)
+                    val start = System.nanoTime()
+                    sub.cancel()
+                    sub.stop() // the watcher's own thread: must not wait for itself
+                    done.add((System.nanoTime() - start) / 1_000_000)
+                }, 10uL, 50uL)
+                ready.countDown()
+                val took = done.poll(TIMEOUT_MS, TimeUnit.MILLISECONDS)
+                expect(took != null && took < prompt) { "took $took ms" }
+                expect(!sub.isActive())
+                alice.send("after"); alice.sync()
+                val got = mutableListOf<String>()
+                val deadline = System.currentTimeMillis() + TIMEOUT_MS
+                while ("after" !in got && System.currentTimeMillis() < deadline) {
+                    got += bob.sync().messages.map { it.text }
+                }
+                expect(got == listOf("after")) { "$got" }
+            }
+        }
+    }
+    check("api: cancel() does not wait for a blocked listener") {
+        val folder = tempFolder()
+        ChatRoom(folder, PASSWORD, nativeOptions("r", "Alice")).use { alice ->
+            ChatRoom(folder, PASSWORD, nativeOptions("r", "Bob")).use { bob ->
+                alice.send("first"); alice.sync()
+                val entered = CountDownLatch(1)
+                val release = CountDownLatch(1)
+                val sub = bob.watch(OnMessages {
+                    entered.countDown()
+                    release.await()
+                }, 10uL, 50uL)
+                expect(entered.await(TIMEOUT_MS, TimeUnit.MILLISECONDS))
+                val start = System.nanoTime()
+                sub.cancel()
+                sub.close() // destroying the subscription does not wait either
+                val took = (System.nanoTime() - start) / 1_000_000
+                expect(took < prompt) { "took $took ms" }
+                release.countDown()
+            }
+        }
+    }
+    check("api: shutdown() is idempotent, saves the outbox, and later calls fail with Closed") {
+        val folder = tempFolder()
+        val state = tempFolder()
+        val room = ChatRoom(folder, PASSWORD, nativeOptions("r", "Alice"))
+        val sub = room.watch(Collector(), 10uL, 50uL)
+        room.shutdown()
+        room.shutdown()
+        expect(room.isShutDown() && !sub.isActive())
+        val calls = listOf<() -> Unit>(
+            { room.send("x") }, { room.sync() }, { room.flush() }, { room.history(null, 1u) },
+            { room.syncOnce(1_000uL) }, { room.watch(Collector(), 10uL, 50uL) },
+        )
+        for (call in calls) {
+            val e = expectThrows<ChatException.Closed> { call() }
+            expect(!e.transient)
+        }
+        room.close()
+        // Without a subscription (which might deliver it first): the outbox is saved.
+        val carol = ChatRoom(folder, PASSWORD, nativeOptions("r", "Carol", stateDir = state))
+        carol.send("kept in the outbox")
+        carol.shutdown()
+        ChatRoom(folder, PASSWORD, nativeOptions("r", "Carol", stateDir = state)).use { again ->
+            expect(again.outboxLen() == 1uL) { "${again.outboxLen()}" }
+            again.sync()
+        }
+        ChatRoom(folder, PASSWORD, nativeOptions("r", "Bob")).use { bob ->
+            expect(bob.sync().messages.map { it.text } == listOf("kept in the outbox"))
+        }
+    }
+    check("api: a subscription and sync() together see every message and confirmation once") {
+        val folder = tempFolder()
+        ChatRoom(folder, PASSWORD, nativeOptions("r", "Alice")).use { alice ->
+            ChatRoom(folder, PASSWORD, nativeOptions("r", "Bob")).use { bob ->
+                val listener = Collector()
+                val sub = bob.watch(listener, 10uL, 50uL)
+                val expected = mutableListOf<String>()
+                val own = mutableListOf<String>()
+                val synced = mutableListOf<String>()
+                val confirmed = mutableListOf<String>()
+                for (round in 0 until 15) {
+                    for (i in 0 until 3) {
+                        val text = "a$round-$i"
+                        alice.send(text); expected += text
+                    }
+                    alice.sync()
+                    own += bob.send("b$round")
+                    val u = bob.sync()
+                    synced += u.messages.map { it.text }
+                    confirmed += u.confirmed
+                }
+                sub.stop()
+                val u = bob.sync()
+                synced += u.messages.map { it.text }
+                confirmed += u.confirmed
+                val all = synced + listener.messages.map { it.text }
+                expect(all.sorted() == expected.sorted()) { "$all" }
+                val allConfirmed = confirmed + listener.confirmed.toList()
+                expect(allConfirmed.sorted() == own.sorted()) { "$allConfirmed" }
+            }
+        }
+    }
+    check("api: two threads syncing see every message once") {
+        val folder = tempFolder()
+        ChatRoom(folder, PASSWORD, nativeOptions("r", "Alice")).use { alice ->
+            ChatRoom(folder, PASSWORD, nativeOptions("r", "Bob")).use { bob ->
+                val stop = java.util.concurrent.atomic.AtomicBoolean(false)
+                val got = LinkedBlockingQueue<String>()
+                val readers = (0 until 2).map {
+                    Thread { while (!stop.get()) got.addAll(bob.sync().messages.map { m -> m.text }) }
+                        .also { t -> t.start() }
+                }
+                val expected = (0 until 60).map { "m$it" }
+                for (chunk in expected.chunked(10)) {
+                    chunk.forEach { alice.send(it) }
+                    alice.sync()
+                }
+                stop.set(true)
+                readers.forEach { it.join(TIMEOUT_MS) }
+                got.addAll(bob.sync().messages.map { it.text })
+                expect(got.toList().sorted() == expected.sorted()) { "${got.toList()}" }
+            }
+        }
+    }
+    check("api: error variants and transience come from the core's kinds") {
+        val folder = tempFolder()
+        val e = expectThrows<ChatException.InvalidConfig> {
+            ChatRoom(folder, PASSWORD, nativeOptions("r", "Alice").copy(lock = true))
+        }
+        expect(!e.transient && e.reason.contains("lock")) { "$e" }
+        ChatRoom(folder, PASSWORD, nativeOptions("r", "Alice")).use { }
+        val wrong = expectThrows<ChatException.WrongPassword> {
+            ChatRoom(folder, "wrong", nativeOptions("r", "Eve"))
+        }
+        expect(!wrong.transient)
+        val unsupported = expectThrows<ChatException.Transport> {
+            ChatRoom("gopher://x/y", PASSWORD, nativeOptions("r", "A"))
+        }
+        expect(!unsupported.transient && unsupported.kind == TransportFailure.UNSUPPORTED)
+        val missing = expectThrows<ChatException.NotFound> {
+            ChatRoom(folder, PASSWORD, nativeOptions("absent", "A", create = false))
+        }
+        expect(!missing.transient)
+    }
+    check("api: a changed header is refused unless acceptChangedHeader") {
+        val server = tempFolder()
+        val state = tempFolder()
+        ChatRoom(server, PASSWORD, nativeOptions("r", "Alice", stateDir = state)).use { }
+        File(server, "r").deleteRecursively()
+        ChatRoom(server, PASSWORD, nativeOptions("r", "Mallory")).use { }
+        val e = expectThrows<ChatException.HeaderChanged> {
+            ChatRoom(server, PASSWORD, nativeOptions("r", "Alice", stateDir = state))
+        }
+        expect(!e.transient)
+        val accepted = nativeOptions("r", "Alice", stateDir = state).copy(acceptChangedHeader = true)
+        ChatRoom(server, PASSWORD, accepted).use { alice ->
+            val events = alice.sync().events
+            expect(events.any { it is ChatEvent.Other && it.description.contains("header") }) { "$events" }
+        }
+    }
+}
+
 fun folderExtras() {
     check("folder: sync_once with no budget starts nothing and loses nothing") {
         val folder = tempFolder()
@@ -610,6 +792,7 @@ fun main() {
     errorMapping()
     roomScenario("folder", tempFolder())
     folderExtras()
+    roomApi()
     val sharedFolder = File(tempFolder())
     sharedScenario("folder", sharedFolder.path, folder = sharedFolder)
     realClients()
