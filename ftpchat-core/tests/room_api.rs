@@ -603,3 +603,19 @@ fn a_lock_on_a_native_room_is_refused_at_open() {
     .unwrap();
     open(&t, "Alice");
 }
+
+#[test]
+fn what_a_consumer_gives_back_comes_first_with_the_next_sync() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let alice = open(&t, "Alice");
+    let bob = open(&t, "Bob");
+    alice.send("one").unwrap();
+    alice.sync().unwrap();
+    let taken = bob.sync().unwrap();
+    assert_eq!(texts(&taken.messages), ["one"]);
+    bob.give_back(taken);
+    alice.send("two").unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.take_pending().messages), ["one"]);
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["two"]);
+}

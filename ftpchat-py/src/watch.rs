@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use ftpchat_core::log::{Message, MessageId};
-use ftpchat_core::room::{Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
+use ftpchat_core::room::{
+    Room, RoomError, RoomEvent, RoomListener, SyncUpdate, WatchHandle, WatchOptions,
+};
 use pyo3::prelude::*;
 
 use crate::convert;
@@ -108,17 +110,28 @@ struct Shared {
     last_error: Mutex<Option<Failure>>,
 }
 
-/// Pushes messages into the iterator's queue; no GIL needed.
+/// Pushes messages into the iterator's queue; no GIL needed. Once the iterator is gone
+/// (`tx` taken), messages go back to the room instead.
 struct QueueListener {
-    tx: Sender<Message>,
+    tx: Arc<Mutex<Option<Sender<Message>>>>,
+    room: Room,
     shared: Arc<Shared>,
 }
 
 impl RoomListener for QueueListener {
     fn on_messages(&self, messages: &[Message]) {
-        for m in messages {
-            // The receiver is gone only when the Watch object is; nothing to do then.
-            let _ = self.tx.send(m.clone());
+        let tx = lock(&self.tx);
+        match tx.as_ref() {
+            Some(tx) => {
+                for m in messages {
+                    // The receiver lives as long as `tx` is set (see `PyWatch`'s drop).
+                    let _ = tx.send(m.clone());
+                }
+            }
+            None => self.room.give_back(SyncUpdate {
+                messages: messages.to_vec(),
+                ..SyncUpdate::default()
+            }),
         }
     }
 
@@ -136,22 +149,48 @@ impl RoomListener for QueueListener {
 pub(crate) struct PyWatch {
     slot: Arc<WatchSlot>,
     rx: Mutex<Receiver<Message>>,
+    /// The listener's sender, taken when this iterator is dropped. Weak: the listener
+    /// owns it, so the queue disconnects (iteration ends) when the watcher thread ends.
+    tx: Weak<Mutex<Option<Sender<Message>>>>,
+    room: Room,
     shared: Arc<Shared>,
+}
+
+impl Drop for PyWatch {
+    /// Cancels the watcher (without waiting) and gives the messages nobody read back to
+    /// the room, so the next `sync()` returns them: an iterator dropped unread loses
+    /// nothing.
+    fn drop(&mut self) {
+        self.slot.cancel();
+        // No message enters the queue after this; later ones go back to the room.
+        if let Some(tx) = self.tx.upgrade() {
+            drop(lock(&tx).take());
+        }
+        let unread: Vec<Message> = lock(&self.rx).try_iter().collect();
+        self.room.give_back(SyncUpdate {
+            messages: unread,
+            ..SyncUpdate::default()
+        });
+    }
 }
 
 impl PyWatch {
     /// Starts a watcher on `room`.
     pub(crate) fn start(room: &Room, options: WatchOptions) -> (PyWatch, Arc<WatchSlot>) {
         let (tx, rx) = mpsc::channel();
+        let tx = Arc::new(Mutex::new(Some(tx)));
         let shared = Arc::new(Shared::default());
         let listener = Arc::new(QueueListener {
-            tx,
+            tx: tx.clone(),
+            room: room.clone(),
             shared: shared.clone(),
         });
         let slot = WatchSlot::register(room.watch(listener, options));
         let watch = PyWatch {
             slot: slot.clone(),
             rx: Mutex::new(rx),
+            tx: Arc::downgrade(&tx),
+            room: room.clone(),
             shared,
         };
         (watch, slot)

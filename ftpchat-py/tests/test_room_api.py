@@ -204,3 +204,17 @@ def test_accept_changed_header(tmp_path: Path) -> None:
     assert isinstance(info.value, ftpchat.CorruptRoom) and not info.value.transient
     with native(str(server), "Alice", state_dir=state, accept_changed_header=True) as alice:
         assert [e.kind for e in alice.sync().events].count("header_changed") == 1
+
+
+def test_a_watch_dropped_unread_gives_its_messages_back(memory_location: str) -> None:
+    with native(memory_location, "Alice") as alice, native(memory_location, "Bob") as bob:
+        watch = bob.watch(min_interval=0.01, max_interval=0.05)
+        for text in ("one", "two", "three"):
+            alice.send(text)
+        alice.sync()
+        deadline = time.monotonic() + PATIENCE
+        while len(bob.history()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        watch.stop()  # the watcher has queued them for the iterator, which never reads
+        del watch
+        assert [m.text for m in bob.sync().messages] == ["one", "two", "three"]

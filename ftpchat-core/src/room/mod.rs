@@ -505,6 +505,14 @@ impl Room {
         update
     }
 
+    /// Gives back what a consumer took but could not hand on (e.g. messages a binding
+    /// queued for an iterator that was dropped unread): it goes in front of the room's
+    /// queue and the next sync or watcher returns it. Give back only what this room
+    /// handed out, once.
+    pub fn give_back(&self, update: SyncUpdate) {
+        self.requeue(update);
+    }
+
     /// Puts an update nobody took back in front of the room's queue: the next sync
     /// returns it first.
     pub(crate) fn requeue(&self, mut update: SyncUpdate) {
