@@ -13,11 +13,15 @@
 //!   writers for servers whose `APPE` is not atomic.
 
 mod config;
+mod decide;
 mod engine;
 mod error;
+mod io;
+mod layout;
 mod lock;
 mod state;
 mod task;
+mod view;
 mod watch;
 
 use std::collections::VecDeque;
@@ -37,7 +41,7 @@ use crate::crypto::KdfError;
 use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
 use crate::log::{Message, MessageId};
 use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
-use engine::Engine;
+use engine::RoomCore;
 use state::Outgoing;
 
 /// The longest message text accepted, in bytes.
@@ -45,10 +49,10 @@ pub const MAX_TEXT_LEN: usize = 64 * 1024;
 /// The longest display name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = crate::format::native::MAX_SENDER_LEN;
 /// The most logs a native room reads (more are reported once and ignored).
-pub const MAX_LOGS: usize = engine::MAX_LOGS;
+pub const MAX_LOGS: usize = layout::native::MAX_LOGS;
 /// The most bytes of incomplete last lines a native room keeps in memory across all its
 /// logs; beyond it, tails are read again when their log grows.
-pub const MAX_KEPT_TAILS: u64 = engine::MAX_KEPT_TAILS;
+pub const MAX_KEPT_TAILS: u64 = layout::native::MAX_KEPT_TAILS;
 
 /// Why a room operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -363,10 +367,8 @@ impl std::fmt::Debug for Room {
 
 struct Shared {
     transport: Arc<dyn Transport>,
-    /// I/O state: held for a whole sync (one sync at a time).
-    engine: Mutex<Engine>,
-    /// What the user sees and sends: held only briefly, never across I/O.
-    view: Mutex<engine::View>,
+    /// The engine and the view of this room's layout.
+    core: Box<dyn RoomCore>,
     /// Wakes a watcher when a message is sent.
     wake: (Mutex<u64>, Condvar),
     /// Updates read but not handed to any consumer yet (a background sync whose handle
@@ -378,6 +380,9 @@ struct Shared {
     closed: AtomicBool,
     /// The watchers [`Room::close`] cancels.
     watchers: Mutex<Vec<Weak<watch::Control>>>,
+    /// Held for a whole sync and while its result is handed over or given back, so that
+    /// a sync that starts later finds given-back updates in the queue.
+    syncs: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -397,16 +402,16 @@ impl Room {
                 "a lock applies to shared-file rooms only (a native room needs none)".into(),
             ));
         }
-        let (engine, view) = engine::open(transport.as_ref(), &config)?;
+        let core = engine::open(transport.as_ref(), &config)?;
         Ok(Room {
             shared: Arc::new(Shared {
                 transport,
-                engine: Mutex::new(engine),
-                view: Mutex::new(view),
+                core,
                 wake: (Mutex::new(0), Condvar::new()),
                 queue: Mutex::new(SyncUpdate::default()),
                 closed: AtomicBool::new(false),
                 watchers: Mutex::new(Vec::new()),
+                syncs: Mutex::new(()),
             }),
         })
     }
@@ -432,17 +437,7 @@ impl Room {
     /// reaches the server on the next [`sync`](Self::sync) or from a watcher. No I/O here.
     pub fn send(&self, text: &str) -> Result<MessageId, RoomError> {
         self.check_open()?;
-        if text.len() > MAX_TEXT_LEN {
-            return Err(RoomError::MessageTooLarge);
-        }
-        let mut view = lock(&self.shared.view);
-        let id = view.send(text)?;
-        // Save the outbox now so the message survives a crash before the next sync. When a
-        // sync holds the engine, it saves at its end; never wait for it here.
-        if let Ok(mut engine) = self.shared.engine.try_lock() {
-            engine.persist(&view)?;
-        }
-        drop(view);
+        let id = self.shared.core.send(text)?;
         let (count, cvar) = &self.shared.wake;
         *lock(count) += 1;
         cvar.notify_all();
@@ -475,33 +470,30 @@ impl Room {
         if let Err(e) = self.check_open() {
             return then(Err(e));
         }
-        let mut engine = lock(&self.shared.engine);
+        let _one_sync = lock(&self.shared.syncs);
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return then(Ok(None));
         }
         if let Err(e) = self.check_open() {
             return then(Err(e));
         }
-        let result = engine.sync(self.shared.transport.as_ref(), &self.shared.view);
-        let mut view = lock(&self.shared.view);
-        for e in self.shared.transport.take_events() {
-            view.events.push(RoomEvent::Transport(e));
-        }
-        let result = engine.persist(&view).and(result).map(|()| {
-            let mut update = std::mem::take(&mut *lock(&self.shared.queue));
-            update.append(view.take_update());
-            Some(update)
-        });
-        drop(view);
+        let result = self
+            .shared
+            .core
+            .sync(self.shared.transport.as_ref())
+            .map(|fresh| {
+                let mut update = std::mem::take(&mut *lock(&self.shared.queue));
+                update.append(fresh);
+                Some(update)
+            });
         then(result)
     }
 
     /// Takes what was read and not handed out yet, without I/O: what earlier calls left
     /// in the room's queue and what a sync in progress has read so far.
     pub fn take_pending(&self) -> SyncUpdate {
-        let mut view = lock(&self.shared.view);
         let mut update = std::mem::take(&mut *lock(&self.shared.queue));
-        update.append(view.take_update());
+        update.append(self.shared.core.take_update());
         update
     }
 
@@ -640,9 +632,8 @@ impl Room {
         for w in watchers.iter().filter_map(Weak::upgrade) {
             w.cancel();
         }
-        let mut engine = lock(&self.shared.engine);
-        let view = lock(&self.shared.view);
-        engine.persist(&view)
+        let _no_sync = lock(&self.shared.syncs);
+        self.shared.core.save()
     }
 
     /// `true` after [`close`](Self::close).
@@ -653,10 +644,7 @@ impl Room {
     /// Delivers the outbox without reading (e.g. before closing).
     pub fn flush(&self) -> Result<(), RoomError> {
         self.check_open()?;
-        let mut engine = lock(&self.shared.engine);
-        let result = engine.flush(self.shared.transport.as_ref(), &self.shared.view);
-        engine.persist(&lock(&self.shared.view))?;
-        result
+        self.shared.core.flush(self.shared.transport.as_ref())
     }
 
     /// Up to `limit` messages before `before` (or the newest), oldest first. The first
@@ -667,20 +655,19 @@ impl Room {
         limit: usize,
     ) -> Result<Vec<Message>, RoomError> {
         self.check_open()?;
-        let mut engine = lock(&self.shared.engine);
-        engine.load_history(self.shared.transport.as_ref(), &self.shared.view)?;
-        let view = lock(&self.shared.view);
-        Ok(view.timeline.page(before, limit))
+        self.shared
+            .core
+            .history(self.shared.transport.as_ref(), before, limit)
     }
 
     /// A message by id, if this client has seen it.
     pub fn message(&self, id: &MessageId) -> Option<Message> {
-        lock(&self.shared.view).timeline.get(id).cloned()
+        self.shared.core.message(id)
     }
 
     /// Messages waiting in the outbox.
     pub fn outbox_len(&self) -> usize {
-        lock(&self.shared.view).outbox.len()
+        self.shared.core.outbox_len()
     }
 
     /// The transport's description (for a status line).
@@ -690,7 +677,7 @@ impl Room {
 
     /// This client's display name.
     pub fn display_name(&self) -> String {
-        lock(&self.shared.view).display_name.clone()
+        self.shared.core.display_name()
     }
 
     /// Starts a background poller that delivers and reads, calling `listener`; it stops
