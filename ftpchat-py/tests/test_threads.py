@@ -199,27 +199,13 @@ def test_watchers_report_errors(ftp_server: FtpServer) -> None:
 def test_ctrl_c_interrupts_a_blocked_watch(alice_bob: tuple[ftpchat.Room, ftpchat.Room]) -> None:
     _, bob = alice_bob
     with bob.watch() as watch:
-        # Interrupt every 0.3 s until the blocked call raises: under load a single
-        # interrupt can land before `next()` blocks, in code that swallows it (a finalizer
-        # run by the garbage collector reports it as unraisable).
-        raised = threading.Event()
-
-        def interrupt() -> None:
-            wait = 0.3
-            while not raised.wait(wait):
-                _thread.interrupt_main()
-                wait = 1.5  # time for the raise to be seen before another interrupt
-
-        interrupter = threading.Thread(target=interrupt)
+        timer = threading.Timer(0.3, _thread.interrupt_main)
+        timer.start()
         start = time.monotonic()
-        interrupter.start()
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                next(watch)  # no message will come
-        finally:
-            raised.set()
-            interrupter.join()
+        with pytest.raises(KeyboardInterrupt):
+            next(watch)  # no message will come
         assert time.monotonic() - start < 5
+        timer.join()
 
 
 def test_close_stops_the_rooms_watchers(alice_bob: tuple[ftpchat.Room, ftpchat.Room]) -> None:
