@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::transport::{
+use ftpchat_core::{
     Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent,
 };
 
@@ -263,9 +263,8 @@ impl Transport for ObservedTransport {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ftpchat_core::transport::fault::{FaultyTransport, Op};
-    use ftpchat_core::transport::memory::MemoryTransport;
-    use ftpchat_core::transport::TransportErrorKind;
+    use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
+    use ftpchat_core::TransportErrorKind;
 
     #[test]
     fn tracks_progress_and_connectivity() {

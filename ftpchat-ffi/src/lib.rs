@@ -40,7 +40,7 @@ pub use types::{
 };
 pub use watch::{ChatListener, Subscription};
 
-use ftpchat_core::transport::{open_location, OpenOptions, RemotePath};
+use ftpchat_core::{open_location, OpenOptions, RemotePath};
 
 uniffi::setup_scaffolding!("ftpchat");
 

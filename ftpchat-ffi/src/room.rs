@@ -3,12 +3,12 @@
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::crypto::KdfParams;
-use ftpchat_core::log::MessageId;
-use ftpchat_core::room::{
+use ftpchat_core::KdfParams;
+use ftpchat_core::MessageId;
+use ftpchat_core::{
     default_compat_kdf, Password, Room, RoomConfig, WatchOptions, WriteCodec,
 };
-use ftpchat_core::transport::{open_location, OpenOptions};
+use ftpchat_core::{open_location, OpenOptions};
 
 use crate::blocking::{self, Handoff};
 use crate::watch::{ChatListener, Subscription, SubscriptionState};
@@ -459,10 +459,7 @@ impl ChatRoom {
             )));
         }
         let room = self.inner.room()?;
-        let options = WatchOptions {
-            min_interval: Duration::from_millis(min_interval_ms),
-            max_interval: Duration::from_millis(max_interval_ms),
-        };
+        let options = WatchOptions::new(Duration::from_millis(min_interval_ms), Duration::from_millis(max_interval_ms));
         let state = SubscriptionState::start(&self.inner, &room, listener, options);
         let mut subscriptions = lock(&self.inner.subscriptions);
         subscriptions.retain(|s| s.strong_count() > 0);
@@ -492,8 +489,7 @@ impl ChatRoom {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ftpchat_core::transport::fault::FaultyTransport;
-    use ftpchat_core::transport::memory::MemoryTransport;
+    use ftpchat_core::testing::{FaultyTransport, MemoryTransport};
 
     fn room(transport: FaultyTransport<MemoryTransport>, name: &str) -> Arc<ChatRoom> {
         let config = RoomConfig::native("r", name, "pw").with_native_iterations(1_000);

@@ -5,8 +5,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ftpchat_core::log::{Message, MessageId};
-use ftpchat_core::room::{Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
+use ftpchat_core::{Message, MessageId};
+use ftpchat_core::{Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 
 use crate::room::{lock, Inner};
 use crate::{ChatError, ChatEvent, ChatMessage, ChatUpdate};

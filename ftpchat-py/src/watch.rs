@@ -9,8 +9,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::log::{Message, MessageId};
-use ftpchat_core::room::{Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
+use ftpchat_core::{Message, MessageId};
+use ftpchat_core::{Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 use pyo3::prelude::*;
 
 use crate::convert;
@@ -40,10 +40,7 @@ pub(crate) fn options(min_interval: f64, max_interval: f64) -> Result<WatchOptio
             "max_interval must not be less than min_interval",
         ));
     }
-    Ok(WatchOptions {
-        min_interval: min,
-        max_interval: max,
-    })
+    Ok(WatchOptions::new(min, max))
 }
 
 /// A running core watcher, stoppable once from any thread.

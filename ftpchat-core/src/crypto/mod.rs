@@ -9,7 +9,7 @@ pub mod fernet;
 pub mod kdf;
 
 pub use compress::{CompressionError, Deflater, Inflater};
-pub use fernet::{FernetError, FernetKey, FernetToken};
+pub use fernet::{FernetError, FernetKey};
 pub use kdf::{derive_key, KdfError, KdfParams};
 
 /// Fills `buf` with bytes from the operating system's secure random generator.

@@ -15,7 +15,7 @@ use crate::format::{
     Codec, CompatMessage, DecodeError, Frame, HeaderError, Keyring, LegacyTimestamp, LineDecoder,
     LineEncoder, LineFramer, NativeRecord, Record, RecordBody, RoomHeader, RoomId, WriterId,
 };
-use crate::log::{
+use crate::timeline::{
     FileReader, HlcClock, Inserted, Message, MessageId, MessageStatus, ReadPlan, SortKey, Timeline,
 };
 use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};

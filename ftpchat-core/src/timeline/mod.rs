@@ -6,8 +6,8 @@
 
 mod hlc;
 mod reader;
-mod timeline;
+mod messages;
 
-pub use hlc::{HlcClock, MAX_FORWARD_DRIFT_MS};
-pub use reader::{FileReader, ReadPlan, ReaderState, MAX_KEPT_TAIL, OVERLAP_LEN};
-pub use timeline::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
+pub use hlc::HlcClock;
+pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};
+pub use messages::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
