@@ -15,9 +15,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ftpchat_benches::corpus::{self, Codec, RoomKeys};
 use ftpchat_core::codec::{derive_key, KdfParams};
 use ftpchat_core::codec::{Keyring, LineDecoder, LineEncoder};
-use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 
 /// `cargo bench` passes `--bench`; anything else (cargo test --benches) is a smoke run.
 fn full() -> bool {

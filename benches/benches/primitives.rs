@@ -15,8 +15,8 @@ use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use ftpchat_benches::corpus::{self, Codec, RoomKeys};
-use ftpchat_core::codec::{Deflater, Inflater};
 use ftpchat_core::codec::{CompatMessage, Keyring, LineDecoder};
+use ftpchat_core::codec::{Deflater, Inflater};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

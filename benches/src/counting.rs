@@ -20,9 +20,7 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ftpchat_core::{
-    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent,
-};
+use ftpchat_core::{Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent};
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

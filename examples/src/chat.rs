@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone};
 use ftpchat_core::KdfParams;
-use ftpchat_core::{Message, MessageId, MessageStatus};
 use ftpchat_core::{default_compat_kdf, Password, RoomConfig, WriteCodec};
+use ftpchat_core::{Message, MessageId, MessageStatus};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;

@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 use ftpchat_core::LocalTransport;
 use ftpchat_core::Transport;
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 
 /// The environment variable holding an FTP login password (when the URL has none).
 pub const FTP_PASSWORD_ENV: &str = "FTPCHAT_FTP_PASSWORD";

@@ -7,9 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::{
-    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent,
-};
+use ftpchat_core::{Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent};
 
 /// Whether the store answered the last operation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

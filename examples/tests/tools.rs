@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ftpchat_core::KdfParams;
-use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use ftpchat_core::LocalTransport;
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use ftpchat_examples::server::{EmbeddedServer, ServerConfig};
 use ftpchat_examples::users;
 

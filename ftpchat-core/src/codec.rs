@@ -35,6 +35,7 @@
 //! [`OVERLAP_LEN`], that notices a replaced file); [`Timeline`] merges, orders and
 //! deduplicates [`Message`](crate::Message)s by [`SortKey`].
 
+pub use crate::crypto::compress::ZLIB_LEVEL;
 pub use crate::crypto::kdf::{MAX_ITERATIONS, MAX_SALT_LEN, MIN_ITERATIONS};
 pub use crate::crypto::{
     derive_key, random_bytes, CompressionError, Deflater, FernetError, FernetKey, Inflater,
@@ -47,4 +48,7 @@ pub use crate::format::{
     LineProblem, LocatedRecord, NativeRecord, Record, RecordBody, RecordId, RecordKind, RoomHeader,
     RoomId, WriterId, FTPCHAT_ITERATIONS, FTPCHAT_SALT, MAX_LINE_LEN,
 };
-pub use crate::timeline::{FileReader, Inserted, ReadPlan, SortKey, Timeline, OVERLAP_LEN};
+pub use crate::timeline::reader::{Replaced, MAX_KEPT_TAIL};
+pub use crate::timeline::{
+    FileReader, Inserted, ReadPlan, ReaderState, SortKey, Timeline, OVERLAP_LEN,
+};

@@ -7,7 +7,7 @@
 //! # A first chat
 //!
 //! A room lives on a [`Transport`]. Here both people use one folder through a
-//! [`LocalTransport`]; over the network it would be an [`FtpTransport`] (or any location
+//! [`LocalTransport`]; over the network it would be an `FtpTransport` (or any location
 //! string through [`open_location`]). Each `Room` keeps its own state (its writer id, its
 //! outbox, how far it has read) in a local folder, so two people on one machine need two
 //! state folders.
@@ -57,7 +57,7 @@
 //!
 //! - At the crate root: the room ([`Room`], [`RoomConfig`], [`Message`], their events,
 //!   errors and options), the keys ([`FernetKey`], [`KdfParams`], [`derive_key`]) and the
-//!   transports ([`Transport`], [`RemotePath`], [`LocalTransport`], [`FtpTransport`],
+//!   transports ([`Transport`], [`RemotePath`], [`LocalTransport`], `FtpTransport`,
 //!   [`open_location`], ...).
 //! - [`codec`]: the sans-IO layer below the room (lines to records, records to an ordered
 //!   timeline) for tools that read chat files without a room, test vectors, fuzzers and
@@ -96,11 +96,13 @@ pub use crate::room::{
 };
 pub use crate::timeline::{Message, MessageId, MessageStatus};
 #[cfg(feature = "ftp")]
-pub use crate::transport::ftp::{FtpConfig, FtpConfigBuilder, FtpConfigError, FtpTransport, TlsPolicy};
+pub use crate::transport::ftp::{
+    FtpConfig, FtpConfigBuilder, FtpConfigError, FtpTransport, TlsPolicy,
+};
 pub use crate::transport::local::LocalTransport;
 pub use crate::transport::{
     make_dir_all, open_location, read_bounded, Capabilities, DirEntry, InvalidPath, OpenOptions,
-    RemotePath, Transport, TransportError, TransportErrorKind, TransportEvent,
+    RemotePath, Transport, TransportError, TransportErrorKind, TransportEvent, MAX_PATH_LEN,
 };
 
 /// The README's code runs as a doctest, so it cannot rot.

@@ -7,15 +7,15 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ftpchat_core::codec::{derive_key, Deflater, FernetKey, KdfParams};
 use ftpchat_core::codec::compat::{self, CompatMessage};
+use ftpchat_core::codec::{derive_key, Deflater, FernetKey, KdfParams};
 use ftpchat_core::codec::{
     ftpchat_client_kdf, Codec, Keyring, LineDecoder, Record, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
 };
-use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
 use ftpchat_core::testing::FaultyTransport;
 use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse";
@@ -471,12 +471,7 @@ fn a_17_reader_never_stalls_on_what_ftpchat_writes_through_faults() {
     let torn = faulty
         .injected()
         .iter()
-        .filter(|f| {
-            matches!(
-                f.fault,
-                ftpchat_core::testing::Fault::CutAppend { .. }
-            )
-        })
+        .filter(|f| matches!(f.fault, ftpchat_core::testing::Fault::CutAppend { .. }))
         .count();
     assert!(torn > 10, "the run tore appends ({torn})");
     check(&mut reader);

@@ -17,20 +17,20 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
-use ftpchat_core::codec::{Deflater, FernetKey, Inflater, KdfError};
 use ftpchat_core::codec::compat::{self, CompatMessage, MAX_COMPAT_PLAINTEXT};
 use ftpchat_core::codec::native::{MalformedRecord, MAX_BODY_LEN};
 use ftpchat_core::codec::{
     DecodeError, Frame, HeaderError, Hlc, Keyring, LineDecoder, LineEncoder, NativeRecord, Record,
     RecordBody, RecordId, RoomHeader, RoomId, WriterId, MAX_LINE_LEN,
 };
+use ftpchat_core::codec::{Deflater, FernetKey, Inflater, KdfError};
 use ftpchat_core::codec::{FileReader, ReadPlan};
-use ftpchat_core::MessageStatus;
-use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
 use ftpchat_core::testing::{read_all, FaultyTransport, MemoryTransport};
+use ftpchat_core::MessageStatus;
 use ftpchat_core::{
     Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
 };
+use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -1508,10 +1508,7 @@ impl Transport for OneBadLog {
         if dir.as_str() == "r/logs" {
             let name = self.bad.trim_start_matches("r/logs/").to_owned();
             if !entries.iter().any(|e| e.name == name) {
-                entries.insert(
-                    0,
-                    DirEntry::file(name, Some(100)),
-                );
+                entries.insert(0, DirEntry::file(name, Some(100)));
             }
         }
         Ok(entries)
@@ -1889,9 +1886,7 @@ fn a_rewritten_header_is_refused_unless_accepted() {
     let _serial = not_measuring();
     let server = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let t: Arc<dyn Transport> = Arc::new(ftpchat_core::LocalTransport::new(
-        server.path(),
-    ));
+    let t: Arc<dyn Transport> = Arc::new(ftpchat_core::LocalTransport::new(server.path()));
     let cfg = || {
         RoomConfig::native("r", "alice", "pw")
             .with_native_iterations(1_000)

@@ -10,10 +10,10 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ftpchat_core::Message;
-use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent};
 use ftpchat_core::LocalTransport;
+use ftpchat_core::Message;
 use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent};
 
 const PW: &str = "correct horse";
 

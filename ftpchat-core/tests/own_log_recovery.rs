@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ftpchat_core::Message;
-use ftpchat_core::{Clock, Room, RoomConfig, RoomEvent};
+use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::testing::{FaultyTransport, Op};
 use ftpchat_core::LocalTransport;
-use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::Message;
+use ftpchat_core::{Clock, Room, RoomConfig, RoomEvent};
 use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
 
 const PW: &str = "correct horse";

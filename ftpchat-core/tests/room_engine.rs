@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ftpchat_core::codec::{Inflater, KdfParams};
 use ftpchat_core::codec::{compat, DecodeError};
-use ftpchat_core::{Message, MessageStatus};
+use ftpchat_core::codec::{Inflater, KdfParams};
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::testing::{FaultyTransport, Op};
+use ftpchat_core::LocalTransport;
 use ftpchat_core::{
     Clock, Room, RoomConfig, RoomError, RoomEvent, RoomListener, WatchOptions, WriteCodec,
 };
-use ftpchat_core::testing::{FaultyTransport, Op};
-use ftpchat_core::LocalTransport;
-use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::{Message, MessageStatus};
 use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
 
 const PW: &str = "correct horse";

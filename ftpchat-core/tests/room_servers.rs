@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 
 use ftpchat_core::codec::KdfParams;
+use ftpchat_core::Transport;
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 use ftpchat_core::{Message, MessageStatus};
 use ftpchat_core::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::{FtpConfigBuilder, FtpTransport};
-use ftpchat_core::Transport;
 use support::ftp_server::{unique_name, TestFtpServer};
 
 const WRITERS: usize = 8;

@@ -59,9 +59,7 @@ mod faulty_trait_object_over_local {
 #[test]
 fn run_all_passes_on_memory() {
     let store = ftpchat_core::testing::MemoryTransport::new();
-    conformance::run_all(&move || {
-        Box::new(store.clone()) as Box<dyn ftpchat_core::Transport>
-    });
+    conformance::run_all(&move || Box::new(store.clone()) as Box<dyn ftpchat_core::Transport>);
 }
 
 /// The suite must fail transports with the classic FTP bugs, or it proves nothing.

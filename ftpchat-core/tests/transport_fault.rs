@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use ftpchat_core::testing::{Fault, FaultyTransport, InjectedFault, Op};
-use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::testing::read_all;
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::testing::{Fault, FaultyTransport, InjectedFault, Op};
 use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
 
 fn p(s: &str) -> RemotePath {

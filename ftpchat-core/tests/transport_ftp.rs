@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-
 mod fault_proxy;
 mod support;
 
@@ -14,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fault_proxy::FaultProxy;
-use ftpchat_core::{FtpConfig, FtpConfigBuilder, FtpTransport, TlsPolicy};
 use ftpchat_core::testing::read_all;
 use ftpchat_core::{
     open_location, InvalidPath, OpenOptions, RemotePath, Transport, TransportErrorKind,
     TransportEvent,
 };
+use ftpchat_core::{FtpConfig, FtpConfigBuilder, FtpTransport, TlsPolicy};
 use support::ftp_server::{self, TestFtpServer};
 
 fn p(s: &str) -> RemotePath {

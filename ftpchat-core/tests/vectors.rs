@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use ftpchat_core::codec::{derive_key, Deflater, FernetError, FernetKey, Inflater, KdfParams};
 use ftpchat_core::codec::compat::{self, CompatMessage};
 use ftpchat_core::codec::native::{Hlc, NativeRecord, RecordBody, RecordId, RoomId, WriterId};
+use ftpchat_core::codec::{derive_key, Deflater, FernetError, FernetKey, Inflater, KdfParams};
 use ftpchat_core::codec::{Codec, DecodeError, Keyring, LineDecoder, Record};
 use serde_json::Value;
 

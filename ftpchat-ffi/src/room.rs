@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use ftpchat_core::KdfParams;
 use ftpchat_core::MessageId;
-use ftpchat_core::{
-    default_compat_kdf, Password, Room, RoomConfig, WatchOptions, WriteCodec,
-};
+use ftpchat_core::{default_compat_kdf, Password, Room, RoomConfig, WatchOptions, WriteCodec};
 use ftpchat_core::{open_location, OpenOptions};
 
 use crate::blocking::{self, Handoff};
@@ -459,7 +457,10 @@ impl ChatRoom {
             )));
         }
         let room = self.inner.room()?;
-        let options = WatchOptions::new(Duration::from_millis(min_interval_ms), Duration::from_millis(max_interval_ms));
+        let options = WatchOptions::new(
+            Duration::from_millis(min_interval_ms),
+            Duration::from_millis(max_interval_ms),
+        );
         let state = SubscriptionState::start(&self.inner, &room, listener, options);
         let mut subscriptions = lock(&self.inner.subscriptions);
         subscriptions.retain(|s| s.strong_count() > 0);

@@ -2,10 +2,10 @@
 //! dataclasses of `ftpchat/_types.py`; times become `datetime` objects.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use ftpchat_core::TransportEvent;
 use ftpchat_core::{Codec, LegacyTimestamp};
 use ftpchat_core::{Message, MessageStatus};
 use ftpchat_core::{RoomEvent, SyncUpdate};
-use ftpchat_core::TransportEvent;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 

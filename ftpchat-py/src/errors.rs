@@ -9,10 +9,10 @@
 //! Messages come from the core errors' `Display`, which never includes passwords or keys
 //! (locations are shown without their password).
 
-use ftpchat_core::codec::FernetError;
-use ftpchat_core::KdfError;
 use ftpchat_core::codec::compat::CompatEncodeError;
+use ftpchat_core::codec::FernetError;
 use ftpchat_core::DecodeError;
+use ftpchat_core::KdfError;
 use ftpchat_core::RoomError;
 use ftpchat_core::{TransportError, TransportErrorKind};
 use pyo3::exceptions::PyRuntimeError;

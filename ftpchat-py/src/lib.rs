@@ -50,10 +50,7 @@ mod ftpchat_native {
             "FTPCHAT_SALT",
             pyo3::types::PyBytes::new(m.py(), ftpchat_core::FTPCHAT_SALT),
         )?;
-        m.add(
-            "FTPCHAT_ITERATIONS",
-            ftpchat_core::FTPCHAT_ITERATIONS,
-        )?;
+        m.add("FTPCHAT_ITERATIONS", ftpchat_core::FTPCHAT_ITERATIONS)?;
         m.add(
             "DEFAULT_NATIVE_ITERATIONS",
             ftpchat_core::KdfParams::DEFAULT_ITERATIONS,

@@ -25,8 +25,8 @@ use ftpchat_benches::server::FtpServer;
 use ftpchat_benches::stats::{fmt_ms, summarize, Table};
 use ftpchat_benches::{emit, machine, Args};
 use ftpchat_core::Message;
-use ftpchat_core::{Room, RoomConfig, RoomListener, WatchOptions, WriteCodec};
 use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, RoomListener, WatchOptions, WriteCodec};
 
 /// Arrival times by message text.
 #[derive(Default)]

@@ -27,13 +27,13 @@ use ftpchat_benches::corpus::{self, RoomKeys};
 use ftpchat_benches::server::{FtpServer, ServerKind};
 use ftpchat_benches::stats::{fmt_bytes, sig3, thousands, Table};
 use ftpchat_benches::{emit, machine, rss, Args};
-use ftpchat_core::codec::{Frame, Keyring, LineDecoder};
 use ftpchat_core::codec::FileReader;
-use ftpchat_core::{Room, RoomConfig};
+use ftpchat_core::codec::{Frame, Keyring, LineDecoder};
+use ftpchat_core::testing::read_all;
 use ftpchat_core::FtpTransport;
 use ftpchat_core::LocalTransport;
-use ftpchat_core::testing::read_all;
 use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig};
 use serde_json::{json, Value};
 
 const KEY_SEED: u64 = 6;

@@ -23,9 +23,9 @@ use ftpchat_benches::{emit, machine, python, Args};
 use ftpchat_core::codec::{
     Hlc, Keyring, LineDecoder, LineEncoder, NativeRecord, RecordBody, RecordId, WriterId,
 };
-use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use ftpchat_core::testing::read_all;
 use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,11 +24,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftpchat_core::{Message, MessageId};
-use ftpchat_core::{
-    Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions,
-};
 use ftpchat_core::TransportEvent;
+use ftpchat_core::{Message, MessageId};
+use ftpchat_core::{Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 use ftpchat_examples::chat::{
     self, ChatArgs, Command, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE,
 };

@@ -54,7 +54,8 @@ pub type Make<'a> = &'a dyn Fn() -> Box<dyn Transport>;
 /// One conformance case.
 pub type Case = fn(Make<'_>);
 
-/// Every case, by name. [`conformance_tests!`] must list the same names in the same order.
+/// Every case, by name. [`conformance_tests!`](crate::conformance_tests) must list the same
+/// names in the same order.
 pub const CASES: &[(&str, Case)] = &[
     ("describe_is_not_empty", describe_is_not_empty),
     ("size_of_missing_file_is_none", size_of_missing_file_is_none),

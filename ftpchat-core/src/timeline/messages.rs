@@ -101,7 +101,12 @@ impl Message {
     /// A confirmed message of another client, with no time (set the public fields for
     /// the rest). Rooms build their messages themselves; this is for tests and for tools
     /// that show messages of their own.
-    pub fn new(id: MessageId, sender: impl Into<String>, text: impl Into<String>, codec: Codec) -> Self {
+    pub fn new(
+        id: MessageId,
+        sender: impl Into<String>,
+        text: impl Into<String>,
+        codec: Codec,
+    ) -> Self {
         Message {
             id,
             sender: sender.into(),

@@ -5,9 +5,9 @@
 //! current time and gets back records, problems and what to read next.
 
 mod hlc;
-mod reader;
 mod messages;
+pub(crate) mod reader;
 
 pub use hlc::HlcClock;
-pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};
 pub use messages::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
+pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};

@@ -46,6 +46,7 @@ impl MemoryTransport {
     }
 
     /// `true` when `self` and `other` share one store (one is a clone of the other).
+    #[cfg(any(test, feature = "testing"))]
     pub fn same_store(&self, other: &MemoryTransport) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
     }

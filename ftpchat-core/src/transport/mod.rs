@@ -18,7 +18,7 @@ mod open;
 
 pub use error::{TransportError, TransportErrorKind};
 pub use open::{open_location, OpenOptions};
-pub use path::{InvalidPath, RemotePath};
+pub use path::{InvalidPath, RemotePath, MAX_PATH_LEN};
 
 /// What a transport can do, so callers can choose a strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
