@@ -8,6 +8,6 @@ mod hlc;
 mod messages;
 pub(crate) mod reader;
 
-pub use hlc::HlcClock;
+pub(crate) use hlc::HlcClock;
 pub use messages::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
 pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};
