@@ -36,6 +36,7 @@
 //! deduplicates [`Message`](crate::Message)s by [`SortKey`].
 
 pub use crate::crypto::compress::ZLIB_LEVEL;
+pub use crate::crypto::fernet::FernetToken;
 pub use crate::crypto::kdf::{MAX_ITERATIONS, MAX_SALT_LEN, MIN_ITERATIONS};
 pub use crate::crypto::{
     derive_key, random_bytes, CompressionError, Deflater, FernetError, FernetKey, Inflater,
