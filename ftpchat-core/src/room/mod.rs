@@ -13,9 +13,13 @@
 //!   writers for servers whose `APPE` is not atomic.
 
 mod config;
+mod decide;
 mod engine;
+mod io;
+mod layout;
 mod lock;
 mod state;
+mod view;
 mod watch;
 
 use std::collections::VecDeque;
@@ -31,7 +35,7 @@ use crate::crypto::KdfError;
 use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
 use crate::timeline::{Message, MessageId};
 use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
-use engine::Engine;
+use engine::RoomCore;
 use state::Outgoing;
 
 /// The longest message text accepted, in bytes.
@@ -39,10 +43,10 @@ pub const MAX_TEXT_LEN: usize = 64 * 1024;
 /// The longest display name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = crate::format::native::MAX_SENDER_LEN;
 /// The most logs a native room reads (more are reported once and ignored).
-pub const MAX_LOGS: usize = engine::MAX_LOGS;
+pub const MAX_LOGS: usize = layout::native::MAX_LOGS;
 /// The most bytes of incomplete last lines a native room keeps in memory across all its
 /// logs; beyond it, tails are read again when their log grows.
-pub const MAX_KEPT_TAILS: u64 = engine::MAX_KEPT_TAILS;
+pub const MAX_KEPT_TAILS: u64 = layout::native::MAX_KEPT_TAILS;
 
 /// Why a room operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -360,10 +364,8 @@ impl std::fmt::Debug for Room {
 
 struct Shared {
     transport: Arc<dyn Transport>,
-    /// I/O state: held for a whole sync (one sync at a time).
-    engine: Mutex<Engine>,
-    /// What the user sees and sends: held only briefly, never across I/O.
-    view: Mutex<engine::View>,
+    /// The engine and the view of this room's layout.
+    core: Box<dyn RoomCore>,
     /// Wakes a watcher when a message is sent.
     wake: (Mutex<u64>, Condvar),
 }
@@ -376,12 +378,11 @@ impl Room {
     /// Opens (or creates) a room. For a native room this reads the header and checks the
     /// password (the key derivation takes a moment: call it off the UI thread).
     pub fn open(transport: Arc<dyn Transport>, config: RoomConfig) -> Result<Room, RoomError> {
-        let (engine, view) = engine::open(transport.as_ref(), &config)?;
+        let core = engine::open(transport.as_ref(), &config)?;
         Ok(Room {
             shared: Arc::new(Shared {
                 transport,
-                engine: Mutex::new(engine),
-                view: Mutex::new(view),
+                core,
                 wake: (Mutex::new(0), Condvar::new()),
             }),
         })
@@ -390,17 +391,7 @@ impl Room {
     /// Sends `text`: it is in the timeline (pending) and the outbox when this returns; it
     /// reaches the server on the next [`sync`](Self::sync) or from a watcher. No I/O here.
     pub fn send(&self, text: &str) -> Result<MessageId, RoomError> {
-        if text.len() > MAX_TEXT_LEN {
-            return Err(RoomError::MessageTooLarge);
-        }
-        let mut view = lock(&self.shared.view);
-        let id = view.send(text)?;
-        // Save the outbox now so the message survives a crash before the next sync. When a
-        // sync holds the engine, it saves at its end; never wait for it here.
-        if let Ok(mut engine) = self.shared.engine.try_lock() {
-            engine.persist(&view)?;
-        }
-        drop(view);
+        let id = self.shared.core.send(text)?;
         let (count, cvar) = &self.shared.wake;
         *lock(count) += 1;
         cvar.notify_all();
@@ -411,23 +402,12 @@ impl Room {
     /// earlier syncs did not. On error, unsent messages stay queued and what was already
     /// read is returned by the next successful sync.
     pub fn sync(&self) -> Result<SyncUpdate, RoomError> {
-        let mut engine = lock(&self.shared.engine);
-        let result = engine.sync(self.shared.transport.as_ref(), &self.shared.view);
-        let mut view = lock(&self.shared.view);
-        for e in self.shared.transport.take_events() {
-            view.events.push(RoomEvent::Transport(e));
-        }
-        engine.persist(&view)?;
-        result?;
-        Ok(view.take_update())
+        self.shared.core.sync(self.shared.transport.as_ref())
     }
 
     /// Delivers the outbox without reading (e.g. before closing).
     pub fn flush(&self) -> Result<(), RoomError> {
-        let mut engine = lock(&self.shared.engine);
-        let result = engine.flush(self.shared.transport.as_ref(), &self.shared.view);
-        engine.persist(&lock(&self.shared.view))?;
-        result
+        self.shared.core.flush(self.shared.transport.as_ref())
     }
 
     /// Up to `limit` messages before `before` (or the newest), oldest first. The first
@@ -437,20 +417,19 @@ impl Room {
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, RoomError> {
-        let mut engine = lock(&self.shared.engine);
-        engine.load_history(self.shared.transport.as_ref(), &self.shared.view)?;
-        let view = lock(&self.shared.view);
-        Ok(view.timeline.page(before, limit))
+        self.shared
+            .core
+            .history(self.shared.transport.as_ref(), before, limit)
     }
 
     /// A message by id, if this client has seen it.
     pub fn message(&self, id: &MessageId) -> Option<Message> {
-        lock(&self.shared.view).timeline.get(id).cloned()
+        self.shared.core.message(id)
     }
 
     /// Messages waiting in the outbox.
     pub fn outbox_len(&self) -> usize {
-        lock(&self.shared.view).outbox.len()
+        self.shared.core.outbox_len()
     }
 
     /// The transport's description (for a status line).
@@ -460,7 +439,7 @@ impl Room {
 
     /// This client's display name.
     pub fn display_name(&self) -> String {
-        lock(&self.shared.view).display_name.clone()
+        self.shared.core.display_name()
     }
 
     /// Starts a background poller that delivers and reads, calling `listener`; it stops

@@ -1,0 +1,131 @@
+//! Room layouts (SPEC.md, "Room layouts"): how a room's lines are laid out on the server.
+//!
+//! A layout is a pair: a [`Layout`] (where lines go and how they are read back) and its
+//! [`Writer`] (how this client encodes a message). The engine and the view are generic
+//! over the layout, and the writer is the layout's associated type, so a native writer
+//! can never be paired with a shared file's I/O. Layouts decide; the driver in
+//! `room::io` performs their transport steps and the engine waits on the room's clock.
+//!
+//! - [`native::NativeLayout`]: one append-only log per device under `logs/`.
+//! - [`shared::SharedLayout`]: FTPChat's single shared file, confirmed appends, an
+//!   optional lock.
+
+pub(crate) mod native;
+pub(crate) mod shared;
+
+use std::sync::Mutex;
+
+use super::config::{Clock, Credentials};
+use super::state::{Outgoing, SavedState};
+use super::view::View;
+use super::{RoomError, RoomEvent};
+use crate::crypto::{derive_key, FernetKey, KdfParams};
+use crate::format::{Keyring, LineDecoder, LineEncoder, NativeRecord};
+use crate::timeline::Message;
+use crate::transport::{Transport, TransportError};
+
+/// How this client encodes its messages. CPU only: it lives in the view.
+pub(crate) trait Writer: Send + 'static {
+    /// Encodes `text` sent by `name` at `now_ms` (local offset `offset_secs`): the
+    /// outbox entry and the pending message the sender sees.
+    fn encode(
+        &mut self,
+        text: &str,
+        name: &str,
+        now_ms: u64,
+        offset_secs: i32,
+        encoder: &mut LineEncoder,
+    ) -> Result<(Outgoing, Message), RoomError>;
+
+    /// An unsent message of an earlier run, back in the outbox.
+    fn restore(&mut self, _out: &Outgoing) {}
+
+    /// A native record read from the server (its clock moves the writer's clock).
+    fn observe(&mut self, _record: &NativeRecord, _now_ms: u64) {}
+}
+
+/// Where a room's lines go and how they are read back.
+pub(crate) trait Layout: Send + Sized + 'static {
+    /// The writer whose lines this layout delivers.
+    type Writer: Writer;
+
+    /// The most bytes one append carries (a single longer line still goes alone).
+    const MAX_BATCH_BYTES: usize;
+
+    /// `true` when a verified append confirms a message; otherwise it is confirmed when a
+    /// poll reads it at its place in the file.
+    const CONFIRMED_ON_DELIVERY: bool;
+
+    /// The room must be read before anything is written (a keyed shared file not read in
+    /// this run: the file tells whether our key is the room's).
+    fn must_read_first(&self) -> bool {
+        false
+    }
+
+    /// Why nothing may be written now, if so.
+    fn write_refusal(&self) -> Option<RoomError> {
+        None
+    }
+
+    /// Delivers `lines` in one append; returns which of them are now on the server.
+    fn deliver(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        lines: &[&[u8]],
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<Vec<bool>, RoomError>;
+
+    /// After a delivery: `true` when the layout changed what the outbox holds (a new
+    /// writer id re-encoded it), so the engine saves state and delivers again.
+    fn after_delivery(
+        &mut self,
+        _view: &mut View<Self::Writer>,
+        _decoder: &mut LineDecoder,
+    ) -> Result<bool, RoomError> {
+        Ok(false)
+    }
+
+    /// Reads what is new into the view.
+    fn poll(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<Self::Writer>>,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError>;
+
+    /// Brings what lies before the restored read positions into the timeline (not
+    /// returned by sync as new).
+    fn load_history(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<Self::Writer>>,
+    ) -> Result<(), RoomError>;
+
+    /// Writes this layout's part of the local state.
+    fn save(&self, view: &View<Self::Writer>, saved: &mut SavedState);
+}
+
+/// A layout as opened, with what the engine needs to start.
+pub(crate) struct Opened<L: Layout> {
+    pub layout: L,
+    pub writer: L::Writer,
+    pub keys: Keyring,
+    /// The saved state, with what no longer applies removed.
+    pub saved: SavedState,
+    /// Everything before the restored read positions is in the timeline already (there
+    /// are none, or they were dropped).
+    pub history_loaded: bool,
+    pub events: Vec<RoomEvent>,
+}
+
+/// The key the credentials give under `kdf`.
+pub(crate) fn derive(credentials: &Option<Credentials>, kdf: &KdfParams) -> Option<FernetKey> {
+    match credentials {
+        Some(Credentials::Password(p)) => Some(derive_key(p.expose(), kdf)),
+        Some(Credentials::Key(k)) => Some(k.as_ref().clone()),
+        None => None,
+    }
+}

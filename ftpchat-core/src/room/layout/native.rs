@@ -1,0 +1,824 @@
+//! The native layout: a header (`room.ftpchat`) and one append-only log per device under
+//! `logs/`, so no two clients write one file (SPEC §8, §9.2).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{derive, Layout, Opened, Writer};
+use crate::crypto::{FernetKey, KdfParams};
+use crate::format::{
+    DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder, NativeRecord, Record, RecordBody,
+    RecordId, RoomHeader, RoomId, WriterId,
+};
+use crate::room::config::{Clock, RoomConfig};
+use crate::room::decide::{batch_data, Delivery, Observed, Step};
+use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
+use crate::room::state::{Outgoing, SavedState};
+use crate::room::view::{native_key, native_message, View};
+use crate::room::{lock, RoomError, RoomEvent};
+use crate::timeline::{FileReader, HlcClock, Message, MessageStatus};
+use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
+
+pub(crate) const HEADER_FILE: &str = "room.ftpchat";
+pub(crate) const LOGS_DIR: &str = "logs";
+/// The most bytes of incomplete last lines a native room keeps across all its logs; over
+/// it, tails are parked (read again when their log grows), so a server that ends many
+/// logs mid-line costs bandwidth, not memory.
+pub(crate) const MAX_KEPT_TAILS: u64 = 1024 * 1024;
+/// The most logs a native room reads; more are ignored and reported once.
+pub(crate) const MAX_LOGS: usize = 10_000;
+
+/// Encodes this device's records: its writer id, sequence and hybrid logical clock.
+pub(crate) struct NativeWriter {
+    key: FernetKey,
+    room: RoomId,
+    writer: WriterId,
+    seq: u64,
+    clock: HlcClock,
+}
+
+impl Writer for NativeWriter {
+    fn encode(
+        &mut self,
+        text: &str,
+        name: &str,
+        now_ms: u64,
+        _offset_secs: i32,
+        encoder: &mut LineEncoder,
+    ) -> Result<(Outgoing, Message), RoomError> {
+        self.seq += 1;
+        let record = NativeRecord {
+            id: RecordId::random(),
+            room: self.room,
+            writer: self.writer,
+            seq: self.seq,
+            hlc: self.clock.tick(now_ms),
+            sender: name.to_owned(),
+            body: RecordBody::Text(text.to_owned()),
+        };
+        let line = encoder.native(&record, &self.key);
+        let mut message = native_message(&record, text.to_owned(), true);
+        message.status = MessageStatus::Pending;
+        let out = Outgoing {
+            id: message.id,
+            key: native_key(&record),
+            line,
+        };
+        Ok((out, message))
+    }
+
+    fn observe(&mut self, record: &NativeRecord, now_ms: u64) {
+        self.clock.observe(record.hlc, now_ms);
+    }
+}
+
+/// This device's own log, as far as this device knows it.
+#[derive(Debug)]
+struct OwnLog {
+    name: String,
+    path: RemotePath,
+    len: u64,
+    ends_with_lf: bool,
+    /// `false` after any failed append and at start: check the log before appending.
+    verified: bool,
+    /// The check found records this device did not write: another device uses this
+    /// writer id (a copied state folder) or the state is older than the log (a restored
+    /// backup). Delivery switches to a new writer id before appending again.
+    conflict: bool,
+}
+
+/// Reading every device's log and appending to this device's own.
+pub(crate) struct NativeLayout {
+    logs_dir: RemotePath,
+    own: OwnLog,
+    readers: HashMap<String, FileReader>,
+    /// Highest sequence number accepted from each log, saved with the read positions.
+    max_seq: HashMap<String, u64>,
+    /// `max_seq` as restored at open: records at or below it were accepted by an earlier
+    /// run, so a copy after the saved read position is a replay. (Within one run the
+    /// record id catches copies; a record moved within a log is still shown.)
+    restored_max_seq: HashMap<String, u64>,
+    /// Logs this device wrote under earlier writer ids (its messages there are its own).
+    retired: Vec<String>,
+    /// Bytes of incomplete last lines kept across all logs (bounded by MAX_KEPT_TAILS).
+    kept_tails: u64,
+    /// `MAX_LOGS` was reported.
+    too_many_logs_reported: bool,
+    header_text: String,
+}
+
+impl NativeLayout {
+    /// Opens (or creates) the room in `dir`: reads the header, checks the key, refuses a
+    /// header that changed since this device last opened the room unless accepted.
+    pub fn open(
+        t: &dyn Transport,
+        dir: &str,
+        config: &RoomConfig,
+        mut saved: SavedState,
+    ) -> Result<Opened<Self>, RoomError> {
+        let room_dir = RemotePath::new(dir)?;
+        let (header, created_key) =
+            load_or_create_header(t, &room_dir, config, saved.header.as_deref())?;
+        let key = match created_key {
+            Some(k) => k,
+            None => derive(&config.credentials, &header.kdf).ok_or_else(needs_key)?,
+        };
+        header.verify_key(&key)?;
+        let mut history_loaded = saved.cursors.is_empty();
+        let mut events = Vec::new();
+        // A header unlike the one this client opened before: another room now has this
+        // name, or someone who knows the password replaced it (e.g. with a weaker KDF).
+        // Never used unless the caller accepts it (SPEC §9.2).
+        let header_changed = saved
+            .header
+            .as_deref()
+            .and_then(|h| RoomHeader::parse(h.as_bytes()).ok())
+            .is_some_and(|old| old.room_id != header.room_id || old.kdf != header.kdf);
+        if header_changed {
+            if !config.accept_changed_header {
+                return Err(RoomError::HeaderChanged);
+            }
+            // Another room: nothing saved about the old one applies. Unsent messages stay
+            // saved (held: they do not decode under the new key).
+            saved = SavedState {
+                outbox: std::mem::take(&mut saved.outbox),
+                ..SavedState::default()
+            };
+            history_loaded = true;
+            events.push(RoomEvent::HeaderChanged);
+        }
+        let writer = saved.writer.unwrap_or_else(WriterId::random);
+        let logs_dir = room_dir.join(LOGS_DIR)?;
+        let name = log_name(writer);
+        let layout = NativeLayout {
+            own: OwnLog {
+                path: logs_dir.join(&name)?,
+                name,
+                len: saved.own_log_len,
+                ends_with_lf: saved.own_log_ends_with_lf || saved.own_log_len == 0,
+                verified: false,
+                conflict: false,
+            },
+            logs_dir,
+            readers: saved
+                .cursors
+                .iter()
+                .map(|(name, c)| (name.clone(), FileReader::resume(c.clone())))
+                .collect(),
+            max_seq: saved.max_seq.clone().into_iter().collect(),
+            restored_max_seq: saved.max_seq.clone().into_iter().collect(),
+            retired: saved.retired.iter().map(|w| log_name(*w)).collect(),
+            kept_tails: 0,
+            too_many_logs_reported: false,
+            header_text: header.encode(),
+        };
+        Ok(Opened {
+            layout,
+            writer: NativeWriter {
+                key: key.clone(),
+                room: header.room_id,
+                writer,
+                seq: saved.seq,
+                clock: HlcClock::new(saved.hlc),
+            },
+            keys: Keyring {
+                fernet: None,
+                native: Some((key, header.room_id)),
+            },
+            saved,
+            history_loaded,
+            events,
+        })
+    }
+
+    /// `true` for a log this device writes, or wrote under an earlier writer id.
+    fn is_own(&self, log_name: &str) -> bool {
+        log_name == self.own.name || self.retired.iter().any(|r| r == log_name)
+    }
+
+    /// Continues under a new writer id (and a new, empty log): another device writes with
+    /// the old one, or this state is older than the log. Unsent records are re-encoded for
+    /// the new log with the same record ids, so nothing is lost or shown twice; the old
+    /// log stays, and its records stay this device's own.
+    fn rotate_writer(
+        &mut self,
+        v: &mut View<NativeWriter>,
+        decoder: &mut LineDecoder,
+    ) -> Result<(), RoomError> {
+        let old_log = self.own.path.to_string();
+        let new = WriterId::random();
+        let name = log_name(new);
+        self.own = OwnLog {
+            path: self.logs_dir.join(&name)?,
+            name,
+            len: 0,
+            ends_with_lf: true,
+            verified: false,
+            conflict: false,
+        };
+        self.retired.push(log_name(v.writer.writer));
+        let w = &mut v.writer;
+        w.writer = new;
+        w.seq = 0;
+        for out in v.outbox.iter_mut() {
+            // Every outbox line decodes under this run's key (others are held at open).
+            if let Ok(Record::Native(mut record)) = decoder.decode_line(out.line.as_bytes()) {
+                w.seq += 1;
+                record.writer = new;
+                record.seq = w.seq;
+                out.line = v.encoder.native(&record, &w.key);
+                out.key = native_key(&record);
+                v.timeline.move_pending(&out.id, out.key);
+            }
+        }
+        v.events.push(RoomEvent::WriterIdConflict {
+            file: old_log,
+            new_writer: new.to_hex(),
+        });
+        Ok(())
+    }
+
+    /// Takes the native records of one log into the view: those of another writer, and
+    /// (in a poll) those an earlier run accepted, are reported instead. `new` is `false`
+    /// for history.
+    fn absorb(
+        &mut self,
+        name: &str,
+        path: &RemotePath,
+        items: Vec<LineItem>,
+        new: bool,
+        view: &mut View<NativeWriter>,
+        events: &mut Vec<RoomEvent>,
+    ) {
+        let Some(writer) = log_writer(name) else {
+            return;
+        };
+        let own = self.is_own(name);
+        let restored = match new {
+            true => self.restored_max_seq.get(name).copied().unwrap_or(0),
+            false => 0,
+        };
+        let max_seq = self.max_seq.entry(name.to_owned()).or_default();
+        for item in items {
+            let at = (item.offset, item.codec);
+            match item.result {
+                Ok(Record::Native(record)) if record.writer != writer => {
+                    events.push(RoomEvent::ForeignRecord {
+                        file: path.to_string(),
+                        offset: item.offset,
+                    })
+                }
+                // Accepted by an earlier run: a copy (after a restart the timeline does
+                // not hold the original to dedupe against).
+                Ok(Record::Native(record)) if record.seq <= restored => {
+                    events.push(RoomEvent::ReplayedRecord {
+                        file: path.to_string(),
+                        offset: item.offset,
+                    })
+                }
+                Ok(Record::Native(record)) => {
+                    if new {
+                        *max_seq = (*max_seq).max(record.seq);
+                    }
+                    view.absorb_native(&record, own, new);
+                }
+                Ok(_) => events.push(undecodable(path, at, DecodeError::NotARecord)),
+                Err(error) => events.push(undecodable(path, at, error)),
+            }
+        }
+    }
+}
+
+/// Which logs a poll reads, and at which size: the pure part of a poll.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PollPlan {
+    /// Log names with the size the listing gave (`None`: ask the server).
+    reads: Vec<(String, Option<u64>)>,
+    /// Logs over [`MAX_LOGS`], not read.
+    ignored: usize,
+}
+
+fn plan_poll(entries: &[transport::DirEntry], known: &HashMap<String, FileReader>) -> PollPlan {
+    let mut plan = PollPlan::default();
+    let mut tracked = known.len();
+    for entry in entries {
+        if entry.is_dir || log_writer(&entry.name).is_none() {
+            continue;
+        }
+        if !known.contains_key(&entry.name) {
+            if tracked >= MAX_LOGS {
+                plan.ignored += 1;
+                continue;
+            }
+            tracked += 1;
+        }
+        plan.reads.push((entry.name.clone(), entry.size));
+    }
+    plan
+}
+
+impl Layout for NativeLayout {
+    type Writer = NativeWriter;
+    const MAX_BATCH_BYTES: usize = 256 * 1024;
+    const CONFIRMED_ON_DELIVERY: bool = true;
+
+    fn deliver(
+        &mut self,
+        t: &dyn Transport,
+        _clock: &dyn Clock,
+        lines: &[&[u8]],
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<Vec<bool>, RoomError> {
+        let mut delivery = OwnLogDelivery::new(&mut self.own, lines);
+        let result = drive(t, lines, &mut delivery);
+        events.append(&mut delivery.events);
+        Ok(result?)
+    }
+
+    fn after_delivery(
+        &mut self,
+        view: &mut View<NativeWriter>,
+        decoder: &mut LineDecoder,
+    ) -> Result<bool, RoomError> {
+        if !std::mem::take(&mut self.own.conflict) {
+            return Ok(false);
+        }
+        self.rotate_writer(view, decoder)?;
+        Ok(true)
+    }
+
+    fn poll(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let entries = match t.list(&self.logs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let plan = plan_poll(&entries, &self.readers);
+        let mut seen_own = false;
+        for (name, listed) in plan.reads {
+            let path = self.logs_dir.join(&name)?;
+            let size = match listed {
+                Some(s) => s,
+                None => match t.size(&path) {
+                    Ok(size) => size.unwrap_or(0),
+                    Err(e) if !e.is_transient() => {
+                        events.push(unreadable(&path, &e));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            let current = name == self.own.name;
+            seen_own |= current;
+            if current && size != self.own.len {
+                // Someone else appended to, truncated or replaced our log: check it before
+                // our next append.
+                self.own.verified = false;
+            }
+            let reader = self.readers.entry(name.clone()).or_default();
+            self.kept_tails -= reader.pending_len().min(self.kept_tails);
+            let (items, result) = read_new(t, &path, size, reader, decoder, false, events);
+            if self.kept_tails + reader.pending_len() > MAX_KEPT_TAILS {
+                reader.park_tail(size);
+            }
+            self.kept_tails += reader.pending_len();
+            self.absorb(&name, &path, items, true, &mut lock(view), events);
+            match result {
+                Ok(()) => {}
+                // One log nobody may read (or that vanished) must not stop the room.
+                Err(e) if !e.is_transient() => events.push(unreadable(&path, &e)),
+                Err(e) => return Err(e),
+            }
+        }
+        if !seen_own && self.own.len > 0 {
+            self.own.verified = false; // deleted
+        }
+        if plan.ignored > 0 && !self.too_many_logs_reported {
+            self.too_many_logs_reported = true;
+            events.push(RoomEvent::TooManyLogs {
+                ignored: plan.ignored,
+            });
+        }
+        Ok(())
+    }
+
+    fn load_history(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+    ) -> Result<(), RoomError> {
+        let logs: Vec<(String, u64)> = self
+            .readers
+            .iter()
+            .map(|(n, r)| (n.clone(), r.committed()))
+            .collect();
+        for (name, limit) in logs {
+            if log_writer(&name).is_none() {
+                continue;
+            }
+            let path = self.logs_dir.join(&name)?;
+            let mut reader = FileReader::default();
+            let mut ignored = Vec::new();
+            let (items, result) =
+                read_new(t, &path, limit, &mut reader, decoder, false, &mut ignored);
+            match result {
+                Ok(()) => {}
+                Err(e) if !e.is_transient() => continue,
+                // Incomplete: the next call tries again (the timeline dedupes).
+                Err(e) => return Err(e.into()),
+            }
+            let items = items.into_iter().filter(|i| i.offset < limit).collect();
+            // Problems before the read positions were reported when they were first read.
+            self.absorb(&name, &path, items, false, &mut lock(view), &mut ignored);
+        }
+        Ok(())
+    }
+
+    fn save(&self, view: &View<NativeWriter>, saved: &mut SavedState) {
+        let w = &view.writer;
+        saved.header = Some(self.header_text.clone());
+        saved.writer = Some(w.writer);
+        saved.seq = w.seq;
+        saved.hlc = w.clock.last();
+        saved.own_log_len = self.own.len;
+        saved.own_log_ends_with_lf = self.own.ends_with_lf;
+        for (name, reader) in &self.readers {
+            saved.cursors.insert(name.clone(), reader.state());
+        }
+        saved.max_seq = self.max_seq.iter().map(|(n, s)| (n.clone(), *s)).collect();
+        saved.retired = self.retired.iter().filter_map(|n| log_writer(n)).collect();
+    }
+}
+
+/// What the own-log delivery waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnLogWait {
+    Size,
+    Confirm,
+    Append { bytes: u64 },
+    Nothing,
+}
+
+/// Appending a batch to the own log, as a state machine.
+///
+/// Before appending after any doubt (at start, after a failed append, after a poll saw
+/// the log change) it looks at the log: lines already there (an append that timed out
+/// after writing) are not sent again; a log that ends mid-line (a torn append) gets a LF
+/// first, so the fragment stays its own line. A log that is gone or shorter than expected
+/// (deleted or truncated by someone else) is reported and continued at its current end.
+/// Records this device did not write after the expected end set `conflict` and nothing is
+/// appended: the engine switches to a new writer id (SPEC §9.2).
+struct OwnLogDelivery<'a> {
+    log: &'a mut OwnLog,
+    lines: &'a [&'a [u8]],
+    landed: Vec<bool>,
+    waiting: OwnLogWait,
+    next: Option<Step>,
+    events: Vec<RoomEvent>,
+}
+
+impl<'a> OwnLogDelivery<'a> {
+    fn new(log: &'a mut OwnLog, lines: &'a [&'a [u8]]) -> Self {
+        let mut d = OwnLogDelivery {
+            landed: vec![false; lines.len()],
+            log,
+            lines,
+            waiting: OwnLogWait::Nothing,
+            next: None,
+            events: Vec::new(),
+        };
+        if d.log.verified {
+            d.plan_append();
+        } else {
+            d.waiting = OwnLogWait::Size;
+            d.next = Some(Step::Size(d.log.path.clone()));
+        }
+        d
+    }
+
+    fn finish(&mut self, result: Result<Vec<bool>, TransportError>) {
+        self.waiting = OwnLogWait::Nothing;
+        self.next = Some(Step::Done(result));
+    }
+
+    fn plan_append(&mut self) {
+        let lf = !self.log.ends_with_lf;
+        let unsent = self
+            .lines
+            .iter()
+            .zip(&self.landed)
+            .filter(|(_, &l)| !l)
+            .map(|(line, _)| *line);
+        let data = batch_data(lf, unsent);
+        if data.len() <= usize::from(lf) {
+            let landed = self.landed.clone();
+            return self.finish(Ok(landed));
+        }
+        // A missing logs/ directory means the room was deleted: the append reports it
+        // (NotFound) rather than recreate a room without its header.
+        self.waiting = OwnLogWait::Append {
+            bytes: data.len() as u64,
+        };
+        self.next = Some(Step::Append {
+            path: self.log.path.clone(),
+            data,
+        });
+    }
+}
+
+impl Delivery for OwnLogDelivery<'_> {
+    fn next(&mut self) -> Step {
+        self.next
+            .take()
+            .unwrap_or_else(|| Step::Done(Ok(self.landed.clone())))
+    }
+
+    fn observe(&mut self, outcome: Result<Observed, TransportError>) {
+        let log = &mut *self.log;
+        match (self.waiting, outcome) {
+            (OwnLogWait::Append { .. }, Err(e)) => {
+                log.verified = false;
+                self.finish(Err(e));
+            }
+            (_, Err(e)) => self.finish(Err(e)),
+            (OwnLogWait::Size, Ok(Observed::Size(size))) => {
+                if size.unwrap_or(0) < log.len {
+                    self.events.push(RoomEvent::FileReplaced {
+                        file: log.path.to_string(),
+                    });
+                }
+                match size {
+                    None => {
+                        log.len = 0;
+                        log.ends_with_lf = true;
+                    }
+                    Some(size) if size != log.len => {
+                        let from = log.len.min(size);
+                        self.waiting = OwnLogWait::Confirm;
+                        self.next = Some(Step::Confirm {
+                            path: log.path.clone(),
+                            from,
+                        });
+                        return;
+                    }
+                    Some(_) => {}
+                }
+                log.verified = true;
+                self.plan_append();
+            }
+            (OwnLogWait::Confirm, Ok(Observed::Confirmed(seen))) => {
+                log.len = seen.end;
+                log.ends_with_lf = seen.ends_with_lf;
+                self.landed = seen.found;
+                if seen.others > 0 {
+                    log.conflict = true;
+                    let landed = self.landed.clone();
+                    return self.finish(Ok(landed));
+                }
+                log.verified = true;
+                self.plan_append();
+            }
+            (OwnLogWait::Append { bytes }, Ok(Observed::Appended)) => {
+                log.len += bytes;
+                log.ends_with_lf = true;
+                let all = vec![true; self.lines.len()];
+                self.finish(Ok(all));
+            }
+            (waiting, Ok(other)) => self.finish(Err(TransportError::new(
+                TransportErrorKind::Permanent,
+                "deliver",
+                format!("internal: {other:?} while waiting for {waiting:?}"),
+            ))),
+        }
+    }
+}
+
+/// Reads the native room header, creating the room when it is missing and allowed.
+/// Returns the header and, when this client created it, the key it derived. Waits for
+/// another client's header on the room's clock.
+fn load_or_create_header(
+    t: &dyn Transport,
+    room_dir: &RemotePath,
+    config: &RoomConfig,
+    cached: Option<&str>,
+) -> Result<(RoomHeader, Option<FernetKey>), RoomError> {
+    let header_path = room_dir.join(HEADER_FILE)?;
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match transport::read_bounded(t, &header_path, crate::format::header::MAX_HEADER_LEN) {
+            Ok(Some(bytes)) => return Ok((RoomHeader::parse(&bytes)?, None)),
+            Ok(None) => return Err(HeaderError::Malformed.into()),
+            Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+            // Offline: a room opened before opens from its saved header, so the user can
+            // read what is cached and queue messages.
+            Err(e) if e.is_transient() && cached.is_some() => {
+                return Ok((
+                    RoomHeader::parse(cached.unwrap_or_default().as_bytes())?,
+                    None,
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !config.create {
+            return Err(RoomError::NotFound(room_dir.to_string()));
+        }
+        if let Some(parent) = room_dir.parent() {
+            transport::make_dir_all(t, &parent)?;
+        }
+        match t.make_dir(room_dir) {
+            Ok(()) => {
+                // We created the directory, so we write the header; others wait for it.
+                let kdf = KdfParams::new(
+                    crate::crypto::random_bytes::<{ KdfParams::DEFAULT_SALT_LEN }>().to_vec(),
+                    u64::from(config.native_iterations),
+                )?;
+                let key = derive(&config.credentials, &kdf).ok_or_else(needs_key)?;
+                let header =
+                    RoomHeader::new(RoomId::random(), kdf, &key, config.clock.now_ms() / 1000);
+                transport::make_dir_all(t, &room_dir.join(LOGS_DIR)?)?;
+                t.write_atomic(&header_path, header.encode().as_bytes())?;
+                return Ok((header, Some(key)));
+            }
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                // Another client is creating it: wait for its header, within bounds.
+                if waited > Duration::from_secs(15) {
+                    return Err(RoomError::NotFound(format!(
+                        "{room_dir} exists but has no {HEADER_FILE}"
+                    )));
+                }
+                config.clock.sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn needs_key() -> RoomError {
+    RoomError::InvalidConfig("a native room needs a password or key".into())
+}
+
+fn log_name(writer: WriterId) -> String {
+    format!("{}.log", writer.to_hex())
+}
+
+/// The writer id a log file name belongs to (`<32 hex>.log`); other names are ignored.
+fn log_writer(name: &str) -> Option<WriterId> {
+    name.strip_suffix(".log").and_then(WriterId::from_hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room::decide::Confirmation;
+
+    fn own_log(len: u64, verified: bool) -> OwnLog {
+        OwnLog {
+            name: "a.log".into(),
+            path: RemotePath::new("r/logs/a.log").unwrap(),
+            len,
+            ends_with_lf: true,
+            verified,
+            conflict: false,
+        }
+    }
+
+    fn expect_append(step: Step) -> Vec<u8> {
+        match step {
+            Step::Append { data, .. } => data,
+            other => panic!("expected an append, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_verified_log_is_appended_to_at_once() {
+        let mut log = own_log(10, true);
+        let lines: [&[u8]; 2] = [b"one", b"two"];
+        let mut d = OwnLogDelivery::new(&mut log, &lines);
+        assert_eq!(expect_append(d.next()), b"one\ntwo\n");
+        d.observe(Ok(Observed::Appended));
+        assert!(matches!(d.next(), Step::Done(Ok(l)) if l == [true, true]));
+        assert_eq!((log.len, log.ends_with_lf), (18, true));
+    }
+
+    #[test]
+    fn after_a_doubt_lines_already_there_are_not_sent_again_and_a_torn_end_gets_a_lf() {
+        let mut log = own_log(10, false);
+        let lines: [&[u8]; 2] = [b"one", b"two"];
+        let mut d = OwnLogDelivery::new(&mut log, &lines);
+        assert!(matches!(d.next(), Step::Size(_)));
+        d.observe(Ok(Observed::Size(Some(16))));
+        assert!(matches!(d.next(), Step::Confirm { from: 10, .. }));
+        d.observe(Ok(Observed::Confirmed(Confirmation {
+            found: vec![true, false],
+            end: 16,
+            ends_with_lf: false,
+            others: 0,
+        })));
+        assert_eq!(expect_append(d.next()), b"\ntwo\n");
+        d.observe(Ok(Observed::Appended));
+        assert!(matches!(d.next(), Step::Done(Ok(l)) if l == [true, true]));
+        assert!(log.verified);
+        assert_eq!(log.len, 21);
+    }
+
+    #[test]
+    fn records_of_another_device_stop_the_delivery_with_a_conflict() {
+        let mut log = own_log(10, false);
+        let lines: [&[u8]; 1] = [b"one"];
+        let mut d = OwnLogDelivery::new(&mut log, &lines);
+        d.next();
+        d.observe(Ok(Observed::Size(Some(50))));
+        d.next();
+        d.observe(Ok(Observed::Confirmed(Confirmation {
+            found: vec![false],
+            end: 50,
+            ends_with_lf: true,
+            others: 1,
+        })));
+        assert!(matches!(d.next(), Step::Done(Ok(l)) if l == [false]));
+        assert!(log.conflict && !log.verified);
+    }
+
+    #[test]
+    fn a_deleted_log_is_reported_and_continued_and_a_failed_append_is_doubted() {
+        let mut log = own_log(10, false);
+        let lines: [&[u8]; 1] = [b"one"];
+        let mut d = OwnLogDelivery::new(&mut log, &lines);
+        d.next();
+        d.observe(Ok(Observed::Size(None)));
+        assert!(matches!(&d.events[..], [RoomEvent::FileReplaced { .. }]));
+        assert_eq!(expect_append(d.next()), b"one\n");
+        d.observe(Err(TransportError::new(
+            TransportErrorKind::Transient,
+            "append",
+            "cut",
+        )));
+        assert!(matches!(d.next(), Step::Done(Err(_))));
+        assert!(!log.verified);
+        assert_eq!(log.len, 0);
+    }
+
+    #[test]
+    fn a_poll_reads_at_most_max_logs_and_skips_other_names() {
+        let mut entries = vec![
+            transport::DirEntry {
+                name: "notes.txt".into(),
+                is_dir: false,
+                size: Some(1),
+            },
+            transport::DirEntry {
+                name: format!("{}.log", WriterId([1; 16]).to_hex()),
+                is_dir: true,
+                size: None,
+            },
+        ];
+        for i in 0..MAX_LOGS as u64 + 3 {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            entries.push(transport::DirEntry {
+                name: log_name(WriterId(id)),
+                is_dir: false,
+                size: Some(i),
+            });
+        }
+        let plan = plan_poll(&entries, &HashMap::new());
+        assert_eq!((plan.reads.len(), plan.ignored), (MAX_LOGS, 3));
+    }
+
+    /// Thousands of logs that end in incomplete lines just under the per-log limit: the
+    /// room keeps at most MAX_KEPT_TAILS of them (plus the one read last).
+    #[test]
+    fn kept_tails_stay_within_the_room_budget() {
+        use crate::room::engine::Engine;
+        use crate::transport::memory::MemoryTransport;
+        let t = MemoryTransport::new();
+        let config = RoomConfig::native("r", "bob", "pw").with_native_iterations(1_000);
+        let Ok((mut engine, view)) = Engine::<NativeLayout>::open_native(&t, &config) else {
+            panic!("open")
+        };
+        let tail = vec![b'x'; 15 * 1024];
+        for i in 0..1_000u64 {
+            let mut id = [0x66u8; 16];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            let path = RemotePath::new(&format!("r/logs/{}.log", WriterId(id).to_hex())).unwrap();
+            t.append(&path, &tail).unwrap();
+        }
+        engine.sync(&t, &view).unwrap();
+        let layout = engine.layout();
+        let kept: u64 = layout.readers.values().map(FileReader::pending_len).sum();
+        assert!(kept <= MAX_KEPT_TAILS, "{kept} bytes of tails kept");
+        assert_eq!(kept, layout.kept_tails);
+        assert!(kept > MAX_KEPT_TAILS / 2, "the budget is used: {kept}");
+    }
+}
