@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ftpchat_benches::corpus::{self, Codec, RoomKeys};
-use ftpchat_core::crypto::{derive_key, KdfParams};
-use ftpchat_core::format::{Keyring, LineDecoder, LineEncoder};
-use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{RemotePath, Transport};
+use ftpchat_core::codec::{derive_key, KdfParams};
+use ftpchat_core::codec::{Keyring, LineDecoder, LineEncoder};
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 
 /// `cargo bench` passes `--bench`; anything else (cargo test --benches) is a smoke run.
 fn full() -> bool {
@@ -52,7 +52,7 @@ fn per_message(c: &mut Criterion) {
     let texts = corpus::texts(batch, 12);
     let compat = corpus::compat_messages(&texts);
     let mut rng = corpus::Rng::new(5);
-    let writer = ftpchat_core::format::WriterId(rng.bytes16());
+    let writer = ftpchat_core::codec::WriterId(rng.bytes16());
     let records = corpus::native_records(&texts, keys.room, &[writer], 1_795_000_000_000, &mut rng);
     let mut g = c.benchmark_group("encode");
     g.throughput(Throughput::Elements(batch as u64));

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ftpchat_benches::corpus::{self, Codec, RoomKeys};
-use ftpchat_core::format::{Hlc, LineEncoder, NativeRecord, RecordBody, RecordId, WriterId};
-use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{RemotePath, Transport};
+use ftpchat_core::codec::{Hlc, LineEncoder, NativeRecord, RecordBody, RecordId, WriterId};
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 
 fn full() -> bool {
     std::env::args().any(|a| a == "--bench")

@@ -15,8 +15,8 @@ use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use ftpchat_benches::corpus::{self, Codec, RoomKeys};
-use ftpchat_core::crypto::{Deflater, Inflater};
-use ftpchat_core::format::{CompatMessage, Keyring, LineDecoder};
+use ftpchat_core::codec::{CompatMessage, Keyring, LineDecoder};
+use ftpchat_core::codec::{Deflater, Inflater};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -295,7 +295,7 @@ fn fernet16_steps(c: &mut Criterion) {
     g.bench_function("2_random_iv", |b| {
         b.iter(|| {
             for _ in &plaintexts {
-                black_box(ftpchat_core::crypto::random_bytes::<16>());
+                black_box(ftpchat_core::codec::random_bytes::<16>());
             }
         })
     });

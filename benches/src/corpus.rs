@@ -1,8 +1,8 @@
 //! Deterministic chat data: ~80-byte texts, FTPChat 1.5/1.6 lines, native records and whole
 //! chat files, the same on every run (a seeded generator, no randomness but the IVs).
 
-use ftpchat_core::crypto::{derive_key, FernetKey, KdfParams};
-use ftpchat_core::format::{
+use ftpchat_core::codec::{derive_key, FernetKey, KdfParams};
+use ftpchat_core::codec::{
     CompatMessage, Hlc, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody, RecordId, RoomId,
     WriterId,
 };
@@ -129,7 +129,7 @@ impl RoomKeys {
         let native_kdf = KdfParams::new(rng.bytes16().to_vec(), 600_000)
             .unwrap_or_else(|_| unreachable!("constant parameters are in range"));
         let native = derive_key(PASSWORD, &native_kdf);
-        let fernet = derive_key(PASSWORD, &ftpchat_core::room::default_compat_kdf());
+        let fernet = derive_key(PASSWORD, &ftpchat_core::default_compat_kdf());
         RoomKeys {
             room: RoomId(rng.bytes16()),
             native,
@@ -158,7 +158,7 @@ impl RoomKeys {
 
     /// The native room header (`room.ftpchat`) for these keys.
     pub fn header(&self, now_secs: u64) -> String {
-        ftpchat_core::format::RoomHeader::new(
+        ftpchat_core::codec::RoomHeader::new(
             self.room,
             self.native_kdf.clone(),
             &self.native,
@@ -324,7 +324,7 @@ pub fn native_logs(n: usize, writers: usize, seed: u64, keys: &RoomKeys) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ftpchat_core::format::{Keyring, LineDecoder, Record};
+    use ftpchat_core::codec::{Keyring, LineDecoder, Record};
 
     #[test]
     fn texts_are_about_80_bytes() {

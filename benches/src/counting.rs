@@ -1,7 +1,7 @@
 //! A [`Transport`] wrapper that counts calls and bytes, for round trips and transfer
 //! volume of a poll.
 //!
-//! How calls map to FTP commands on [`FtpTransport`](ftpchat_core::transport::ftp::FtpTransport)
+//! How calls map to FTP commands on [`FtpTransport`](ftpchat_core::FtpTransport)
 //! once the session is logged in (its module documentation has the full table):
 //!
 //! | call | FTP commands (round trips) | data connection |
@@ -20,9 +20,7 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ftpchat_core::transport::{
-    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent,
-};
+use ftpchat_core::{Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent};
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -266,7 +264,7 @@ impl Write for CountingSink<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ftpchat_core::transport::memory::MemoryTransport;
+    use ftpchat_core::testing::MemoryTransport;
 
     #[test]
     fn counts_calls_and_bytes() {

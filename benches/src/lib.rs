@@ -1,7 +1,7 @@
 //! Benchmark helpers for ftpchat (see `BENCHMARKS.md` at the top of the repository).
 //!
 //! - [`corpus`]: deterministic ~80-byte chat texts and lines of every codec.
-//! - [`counting`]: a [`Transport`](ftpchat_core::transport::Transport) wrapper counting
+//! - [`counting`]: a [`Transport`](ftpchat_core::Transport) wrapper counting
 //!   calls and bytes (round trips and payload of a poll).
 //! - [`server`]: a private vsftpd or pyftpdlib on 127.0.0.1, or an external server.
 //! - [`python`]: the Python baselines' venv and scripts.

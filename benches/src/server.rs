@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport};
-use ftpchat_core::transport::{make_dir_all, RemotePath, Transport};
+use ftpchat_core::{make_dir_all, RemotePath, Transport};
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 
 use crate::python;
 

@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone};
-use ftpchat_core::crypto::KdfParams;
-use ftpchat_core::log::{Message, MessageId, MessageStatus};
-use ftpchat_core::room::{default_compat_kdf, Password, RoomConfig, WriteCodec};
+use ftpchat_core::KdfParams;
+use ftpchat_core::{default_compat_kdf, Password, RoomConfig, WriteCodec};
+use ftpchat_core::{Message, MessageId, MessageStatus};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
@@ -740,20 +740,15 @@ pub fn human_bytes(n: u64) -> String {
 mod tests {
     use super::*;
     use chrono::{FixedOffset, Utc};
-    use ftpchat_core::format::{Codec, LegacyTimestamp};
+    use ftpchat_core::{Codec, LegacyTimestamp};
 
     fn msg(id: u8, sender: &str, text: &str, own: bool, status: MessageStatus) -> Message {
-        Message {
-            id: MessageId([id; 16]),
-            sender: sender.into(),
-            text: text.into(),
-            // 2026-01-02 10:30:00 UTC
-            timestamp_ms: Some(1_767_349_800_000),
-            local_time: None,
-            status,
-            codec: Codec::Native,
-            is_own: own,
-        }
+        let mut m = Message::new(MessageId([id; 16]), sender, text, Codec::Native);
+        // 2026-01-02 10:30:00 UTC
+        m.timestamp_ms = Some(1_767_349_800_000);
+        m.status = status;
+        m.is_own = own;
+        m
     }
 
     const SAME_DAY: u64 = 1_767_349_800_000 + 3_600_000;
@@ -833,7 +828,7 @@ mod tests {
         let kdf = a.compat_kdf().unwrap();
         assert_eq!(
             (kdf.salt(), kdf.iterations()),
-            (ftpchat_core::format::FTPCHAT_SALT, 5)
+            (ftpchat_core::FTPCHAT_SALT, 5)
         );
 
         let a = ChatArgs::parse(["--compat", "1.5", "--lock", "--", "/tmp/chat.txt"]).unwrap();
@@ -991,7 +986,7 @@ mod tests {
         assert!(room_config("c.txt", Some(CompatVersion::V16), "a", None, kdf.clone()).is_err());
         let e = room_config("c.txt", Some(CompatVersion::V17), "a", None, kdf.clone()).unwrap_err();
         assert!(e.contains("1.7"), "{e}");
-        assert_eq!(kdf.salt(), ftpchat_core::format::FTPCHAT_SALT);
+        assert_eq!(kdf.salt(), ftpchat_core::FTPCHAT_SALT);
         assert_eq!(kdf.iterations(), 100_000);
         assert!(room_config("c.txt", Some(CompatVersion::V15), "a", None, kdf.clone()).is_ok());
         assert!(room_config("r", None, "a", Some("pw".into()), kdf).is_ok());

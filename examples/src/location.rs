@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport};
-use ftpchat_core::transport::local::LocalTransport;
-use ftpchat_core::transport::Transport;
+use ftpchat_core::LocalTransport;
+use ftpchat_core::Transport;
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 
 /// The environment variable holding an FTP login password (when the URL has none).
 pub const FTP_PASSWORD_ENV: &str = "FTPCHAT_FTP_PASSWORD";
@@ -316,7 +316,7 @@ mod tests {
             let ftp = opened.ftp.unwrap();
             assert_eq!(
                 ftp.config().tls_policy(),
-                ftpchat_core::transport::ftp::TlsPolicy::Required,
+                ftpchat_core::TlsPolicy::Required,
                 "{location}"
             );
         }

@@ -7,9 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::transport::{
-    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent,
-};
+use ftpchat_core::{Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportEvent};
 
 /// Whether the store answered the last operation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -263,9 +261,8 @@ impl Transport for ObservedTransport {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ftpchat_core::transport::fault::{FaultyTransport, Op};
-    use ftpchat_core::transport::memory::MemoryTransport;
-    use ftpchat_core::transport::TransportErrorKind;
+    use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
+    use ftpchat_core::TransportErrorKind;
 
     #[test]
     fn tracks_progress_and_connectivity() {

@@ -51,7 +51,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// A salted hash of `password` in the users-file format (`pbkdf2-sha256$...`).
 pub fn hash_password(password: &str) -> String {
-    let salt: [u8; SALT_LEN] = ftpchat_core::crypto::random_bytes();
+    let salt: [u8; SALT_LEN] = ftpchat_core::codec::random_bytes();
     hash_with(password, &salt, DEFAULT_ITERATIONS)
 }
 

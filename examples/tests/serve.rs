@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpchat_core::room::{Room, RoomConfig};
-use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport};
-use ftpchat_core::transport::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
+use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::{Room, RoomConfig};
 use ftpchat_examples::server::{self, EmbeddedServer, Lockout, ServerConfig};
 use ftpchat_examples::users;
 use suppaftp::{FtpError, FtpStream, Status};

@@ -9,9 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpchat_core::crypto::KdfParams;
-use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::local::LocalTransport;
+use ftpchat_core::KdfParams;
+use ftpchat_core::LocalTransport;
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use ftpchat_examples::server::{EmbeddedServer, ServerConfig};
 use ftpchat_examples::users;
 

@@ -2,10 +2,10 @@
 //! makes the decoder panic.
 #![allow(clippy::unwrap_used)]
 
-use ftpchat_core::crypto::{Deflater, FernetKey, Inflater};
-use ftpchat_core::format::compat::{self, CompatMessage, LegacyTimestamp};
-use ftpchat_core::format::native::{Hlc, NativeRecord, RecordBody, RecordId, RoomId, WriterId};
-use ftpchat_core::format::{Frame, Keyring, LineDecoder, LineEncoder, LineFramer, Record};
+use ftpchat_core::codec::compat::{self, CompatMessage, LegacyTimestamp};
+use ftpchat_core::codec::native::{Hlc, NativeRecord, RecordBody, RecordId, RoomId, WriterId};
+use ftpchat_core::codec::{Deflater, FernetKey, Inflater};
+use ftpchat_core::codec::{Frame, Keyring, LineDecoder, LineEncoder, LineFramer, Record};
 use proptest::prelude::*;
 
 fn key() -> FernetKey {

@@ -7,15 +7,15 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ftpchat_core::crypto::{derive_key, Deflater, FernetKey, KdfParams};
-use ftpchat_core::format::compat::{self, CompatMessage};
-use ftpchat_core::format::{
+use ftpchat_core::codec::compat::{self, CompatMessage};
+use ftpchat_core::codec::{derive_key, Deflater, FernetKey, KdfParams};
+use ftpchat_core::codec::{
     ftpchat_client_kdf, Codec, Keyring, LineDecoder, Record, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
 };
-use ftpchat_core::room::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
-use ftpchat_core::transport::fault::FaultyTransport;
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::testing::FaultyTransport;
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse";
@@ -55,7 +55,7 @@ fn the_client_kdf_is_the_documented_constant() {
         u64::from(FTPCHAT_ITERATIONS)
     );
     assert_eq!(
-        ftpchat_core::room::default_compat_kdf(),
+        ftpchat_core::default_compat_kdf(),
         KdfParams::new(FTPCHAT_SALT.to_vec(), 100_000).unwrap()
     );
 }
@@ -248,7 +248,7 @@ fn the_first_writer_of_an_empty_file_writes() {
 }
 
 fn legacy_line(name: &str, text: &str) -> String {
-    let ts = ftpchat_core::format::LegacyTimestamp::parse("2026-12-02 04:19").unwrap();
+    let ts = ftpchat_core::codec::LegacyTimestamp::parse("2026-12-02 04:19").unwrap();
     compat::encode_legacy(
         &CompatMessage::new(ts, name, text).unwrap().to_plaintext(),
         &mut Deflater::new(),
@@ -471,12 +471,7 @@ fn a_17_reader_never_stalls_on_what_ftpchat_writes_through_faults() {
     let torn = faulty
         .injected()
         .iter()
-        .filter(|f| {
-            matches!(
-                f.fault,
-                ftpchat_core::transport::fault::Fault::CutAppend { .. }
-            )
-        })
+        .filter(|f| matches!(f.fault, ftpchat_core::testing::Fault::CutAppend { .. }))
         .count();
     assert!(torn > 10, "the run tore appends ({torn})");
     check(&mut reader);
@@ -501,7 +496,7 @@ fn a_17_reader_never_stalls_on_what_ftpchat_writes_through_faults() {
 /// lines of the earlier run are kept, unsent, until the room is opened with their password.
 #[test]
 fn a_restart_with_another_password_re_reads_and_writes_nothing() {
-    use ftpchat_core::transport::local::LocalTransport;
+    use ftpchat_core::LocalTransport;
     let server = tempfile::tempdir().unwrap();
     std::fs::write(server.path().join("chat.txt"), chat_file()).unwrap();
     let state = tempfile::tempdir().unwrap();

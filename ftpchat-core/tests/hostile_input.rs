@@ -17,20 +17,20 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
-use ftpchat_core::crypto::{Deflater, FernetKey, Inflater, KdfError};
-use ftpchat_core::format::compat::{self, CompatMessage, MAX_COMPAT_PLAINTEXT};
-use ftpchat_core::format::native::{MalformedRecord, MAX_BODY_LEN};
-use ftpchat_core::format::{
+use ftpchat_core::codec::compat::{self, CompatMessage, MAX_COMPAT_PLAINTEXT};
+use ftpchat_core::codec::native::{MalformedRecord, MAX_BODY_LEN};
+use ftpchat_core::codec::{
     DecodeError, Frame, HeaderError, Hlc, Keyring, LineDecoder, LineEncoder, NativeRecord, Record,
     RecordBody, RecordId, RoomHeader, RoomId, WriterId, MAX_LINE_LEN,
 };
-use ftpchat_core::log::{FileReader, MessageStatus, ReadPlan};
-use ftpchat_core::room::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
-use ftpchat_core::transport::fault::FaultyTransport;
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{
-    read_all, Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
+use ftpchat_core::codec::{Deflater, FernetKey, Inflater, KdfError};
+use ftpchat_core::codec::{FileReader, ReadPlan};
+use ftpchat_core::testing::{read_all, FaultyTransport, MemoryTransport};
+use ftpchat_core::MessageStatus;
+use ftpchat_core::{
+    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
 };
+use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent, SyncUpdate, WriteCodec};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -901,8 +901,8 @@ fn a_substituted_header_shows_as_wrong_password_or_foreign_room() {
 
     // The server, without the password, writes a header of its own: joiners see "wrong
     // password" and write nothing.
-    let evil_kdf = ftpchat_core::crypto::KdfParams::new(b"evil salt".to_vec(), 1_000).unwrap();
-    let evil_key = ftpchat_core::crypto::derive_key("not the password", &evil_kdf);
+    let evil_kdf = ftpchat_core::codec::KdfParams::new(b"evil salt".to_vec(), 1_000).unwrap();
+    let evil_key = ftpchat_core::codec::derive_key("not the password", &evil_kdf);
     let evil = RoomHeader::new(RoomId::random(), evil_kdf, &evil_key, 1_700_000_000);
     store
         .write_atomic(&p("r/room.ftpchat"), evil.encode().as_bytes())
@@ -917,7 +917,7 @@ fn a_substituted_header_shows_as_wrong_password_or_foreign_room() {
 
     // Someone with the password makes a header with a new room id (same salt, so the same
     // key): every old record becomes "foreign room", so the substitution shows.
-    let key = ftpchat_core::crypto::derive_key("pw", &header.kdf);
+    let key = ftpchat_core::codec::derive_key("pw", &header.kdf);
     let swapped = RoomHeader::new(RoomId::random(), header.kdf.clone(), &key, 1_700_000_000);
     store
         .write_atomic(&p("r/room.ftpchat"), swapped.encode().as_bytes())
@@ -1120,18 +1120,10 @@ fn hostile_names_in_a_listing_are_ignored() {
     ];
     let mut extra: Vec<DirEntry> = names
         .iter()
-        .map(|n| DirEntry {
-            name: n.clone(),
-            is_dir: false,
-            size: Some(10),
-        })
+        .map(|n| DirEntry::file(n.clone(), Some(10)))
         .collect();
     // A directory with a log's name.
-    extra.push(DirEntry {
-        name: format!("{hex}.log"),
-        is_dir: true,
-        size: None,
-    });
+    extra.push(DirEntry::dir(format!("{hex}.log")));
     let hostile = Arc::new(HostileListing {
         inner: store.clone(),
         extra,
@@ -1169,7 +1161,7 @@ fn secrets_are_not_in_debug_output_errors_or_the_state_file() {
     room.send("hello").unwrap();
     room.sync().unwrap();
     let header = RoomHeader::parse(&read_all(&store, &p("r/room.ftpchat")).unwrap()).unwrap();
-    let key = ftpchat_core::crypto::derive_key(secret, &header.kdf);
+    let key = ftpchat_core::codec::derive_key(secret, &header.kdf);
     let key_b64 = key.to_base64().to_string();
     let key_b64_unpadded = key_b64.trim_end_matches('=').to_owned();
 
@@ -1516,14 +1508,7 @@ impl Transport for OneBadLog {
         if dir.as_str() == "r/logs" {
             let name = self.bad.trim_start_matches("r/logs/").to_owned();
             if !entries.iter().any(|e| e.name == name) {
-                entries.insert(
-                    0,
-                    DirEntry {
-                        name,
-                        is_dir: false,
-                        size: Some(100),
-                    },
-                );
+                entries.insert(0, DirEntry::file(name, Some(100)));
             }
         }
         Ok(entries)
@@ -1638,7 +1623,7 @@ fn a_16_line_replayed_without_padding_is_shown_once() {
     let _serial = not_measuring();
     let store = MemoryTransport::new();
     let t: Arc<dyn Transport> = Arc::new(store.clone());
-    let mut encoder = ftpchat_core::format::LineEncoder::new();
+    let mut encoder = ftpchat_core::codec::LineEncoder::new();
     // A 1.6 line whose (outer) base64 ends in padding. The line's length depends only on
     // the compressed size, so the texts must grow and not compress away ("message {i}"
     // alone always gives 160 characters, no padding, and the search never ended).
@@ -1650,7 +1635,7 @@ fn a_16_line_replayed_without_padding_is_shown_once() {
                     char::from(b'a' + (x % 26) as u8)
                 })
                 .collect();
-            let m = ftpchat_core::format::CompatMessage::parse(&format!("message {text}"));
+            let m = ftpchat_core::codec::CompatMessage::parse(&format!("message {text}"));
             encoder.fernet16(&m, &key(), 1_700_000_000)
         })
         .find(|l| l.ends_with('='))
@@ -1830,7 +1815,7 @@ fn a_room_reads_at_most_max_logs_and_says_so_once() {
     let alice = native_room(&t, "r", "alice");
     alice.send("hello").unwrap();
     alice.sync().unwrap();
-    for i in 0..ftpchat_core::room::MAX_LOGS {
+    for i in 0..ftpchat_core::MAX_LOGS {
         let mut id = [0x55u8; 16];
         id[..8].copy_from_slice(&(i as u64).to_be_bytes());
         store.append(&log_path("r", WriterId(id)), b"\n").unwrap();
@@ -1901,9 +1886,7 @@ fn a_rewritten_header_is_refused_unless_accepted() {
     let _serial = not_measuring();
     let server = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let t: Arc<dyn Transport> = Arc::new(ftpchat_core::transport::local::LocalTransport::new(
-        server.path(),
-    ));
+    let t: Arc<dyn Transport> = Arc::new(ftpchat_core::LocalTransport::new(server.path()));
     let cfg = || {
         RoomConfig::native("r", "alice", "pw")
             .with_native_iterations(1_000)
@@ -1915,8 +1898,8 @@ fn a_rewritten_header_is_refused_unless_accepted() {
     drop(alice);
     let original = std::fs::read(server.path().join("r/room.ftpchat")).unwrap();
     let header = RoomHeader::parse(&original).unwrap();
-    let weak = ftpchat_core::crypto::KdfParams::new(header.kdf.salt().to_vec(), 1).unwrap();
-    let weak_key = ftpchat_core::crypto::derive_key("pw", &weak);
+    let weak = ftpchat_core::codec::KdfParams::new(header.kdf.salt().to_vec(), 1).unwrap();
+    let weak_key = ftpchat_core::codec::derive_key("pw", &weak);
     let rewritten = RoomHeader::new(header.room_id, weak, &weak_key, 1_700_000_000);
     std::fs::write(
         server.path().join("r/room.ftpchat"),

@@ -16,13 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fault_proxy::FaultProxy;
-use ftpchat_core::crypto::FernetKey;
-use ftpchat_core::format::{Keyring, LineDecoder, Record};
-use ftpchat_core::room::{Room, RoomConfig, RoomEvent, SyncUpdate, WriteCodec};
-use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport};
-use ftpchat_core::transport::{
-    read_all, RemotePath, Transport, TransportErrorKind, TransportEvent,
-};
+use ftpchat_core::codec::FernetKey;
+use ftpchat_core::codec::{Keyring, LineDecoder, Record};
+use ftpchat_core::testing::read_all;
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
+use ftpchat_core::{RemotePath, Transport, TransportErrorKind, TransportEvent};
+use ftpchat_core::{Room, RoomConfig, RoomEvent, SyncUpdate, WriteCodec};
 use support::ftp_server::TestFtpServer;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(1);

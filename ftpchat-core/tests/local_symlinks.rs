@@ -10,10 +10,10 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ftpchat_core::log::Message;
-use ftpchat_core::room::{Room, RoomConfig, RoomError, RoomEvent};
-use ftpchat_core::transport::local::LocalTransport;
-use ftpchat_core::transport::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::LocalTransport;
+use ftpchat_core::Message;
+use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::{Room, RoomConfig, RoomError, RoomEvent};
 
 const PW: &str = "correct horse";
 

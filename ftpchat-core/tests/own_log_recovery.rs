@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ftpchat_core::log::Message;
-use ftpchat_core::room::{Clock, Room, RoomConfig, RoomEvent};
-use ftpchat_core::transport::fault::{FaultyTransport, Op};
-use ftpchat_core::transport::local::LocalTransport;
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::testing::{FaultyTransport, Op};
+use ftpchat_core::LocalTransport;
+use ftpchat_core::Message;
+use ftpchat_core::{Clock, Room, RoomConfig, RoomEvent};
+use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
 
 const PW: &str = "correct horse";
 

@@ -9,16 +9,16 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::log::{Message, MessageId};
-use ftpchat_core::room::{
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::LocalTransport;
+use ftpchat_core::{
+    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
+};
+use ftpchat_core::{
     ErrorKind, Room, RoomConfig, RoomError, RoomListener, SyncUpdate, WatchHandle, WatchOptions,
     WriteCodec,
 };
-use ftpchat_core::transport::local::LocalTransport;
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{
-    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
-};
+use ftpchat_core::{Message, MessageId};
 
 const PW: &str = "correct horse";
 /// "Returns promptly": generous, while something else stays blocked until released.
@@ -35,10 +35,7 @@ fn open(t: &Arc<dyn Transport>, who: &str) -> Room {
 }
 
 fn fast() -> WatchOptions {
-    WatchOptions {
-        min_interval: Duration::from_millis(10),
-        max_interval: Duration::from_millis(50),
-    }
+    WatchOptions::new(Duration::from_millis(10), Duration::from_millis(50))
 }
 
 fn texts(messages: &[Message]) -> Vec<String> {

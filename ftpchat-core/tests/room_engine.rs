@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ftpchat_core::crypto::{Inflater, KdfParams};
-use ftpchat_core::format::{compat, DecodeError};
-use ftpchat_core::log::{Message, MessageStatus};
-use ftpchat_core::room::{
+use ftpchat_core::codec::{compat, DecodeError};
+use ftpchat_core::codec::{Inflater, KdfParams};
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::testing::{FaultyTransport, Op};
+use ftpchat_core::LocalTransport;
+use ftpchat_core::{
     Clock, Room, RoomConfig, RoomError, RoomEvent, RoomListener, WatchOptions, WriteCodec,
 };
-use ftpchat_core::transport::fault::{FaultyTransport, Op};
-use ftpchat_core::transport::local::LocalTransport;
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::{Message, MessageStatus};
+use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
 
 const PW: &str = "correct horse";
 
@@ -110,7 +110,7 @@ struct OffsetClock(AtomicI64);
 
 impl Clock for OffsetClock {
     fn now_ms(&self) -> u64 {
-        let real = ftpchat_core::room::SystemClock.now_ms() as i64;
+        let real = ftpchat_core::SystemClock.now_ms() as i64;
         (real + self.0.load(Ordering::SeqCst)) as u64
     }
 }
@@ -393,7 +393,7 @@ fn replaced_file_is_reread_without_duplicates() {
     // Someone rewrites the file: same lines in another order plus a new one.
     let content = std::fs::read_to_string(server.path().join("c.txt")).unwrap();
     let lines: Vec<&str> = content.lines().collect();
-    let mut enc = ftpchat_core::format::LineEncoder::new();
+    let mut enc = ftpchat_core::codec::LineEncoder::new();
     let three = enc.legacy15(&compat::CompatMessage::parse("2026-01-01 00:00:c: three\n"));
     std::fs::write(
         server.path().join("c.txt"),
@@ -448,10 +448,7 @@ fn watch_delivers_and_notifies_then_stops_on_drop() {
     let alice = open(&t, native("r", "A"));
     let bob = open(&t, native("r", "B"));
     let seen = Arc::new(Collect::default());
-    let options = WatchOptions {
-        min_interval: Duration::from_millis(10),
-        max_interval: Duration::from_millis(50),
-    };
+    let options = WatchOptions::new(Duration::from_millis(10), Duration::from_millis(50));
     let bob_watch = bob.watch(seen.clone(), options);
     let alice_watch = alice.watch(Arc::new(Collect::default()), options);
     for i in 0..5 {

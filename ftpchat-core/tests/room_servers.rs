@@ -13,11 +13,11 @@ mod support;
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 
-use ftpchat_core::crypto::KdfParams;
-use ftpchat_core::log::{Message, MessageStatus};
-use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport};
-use ftpchat_core::transport::Transport;
+use ftpchat_core::codec::KdfParams;
+use ftpchat_core::Transport;
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
+use ftpchat_core::{Message, MessageStatus};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use support::ftp_server::{unique_name, TestFtpServer};
 
 const WRITERS: usize = 8;

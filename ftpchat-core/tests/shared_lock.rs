@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpchat_core::room::{Clock, Room, RoomConfig, RoomError, RoomEvent, WriteCodec};
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{
-    read_all, Capabilities, DirEntry, RemotePath, Transport, TransportError,
-};
+use ftpchat_core::testing::{read_all, MemoryTransport};
+use ftpchat_core::{Capabilities, DirEntry, RemotePath, Transport, TransportError};
+use ftpchat_core::{Clock, Room, RoomConfig, RoomError, RoomEvent, WriteCodec};
 
 const LOCK_TTL_MS: u64 = 30_000;
 const SKEW_ALLOWANCE_MS: u64 = 10_000;

@@ -1,37 +1,37 @@
-//! Runs the conformance suite (`tests/conformance/mod.rs`) against the transports that
+//! Runs the conformance suite (`ftpchat_core::testing::conformance`) against the transports that
 //! need no server: memory, a local folder, and the fault wrapper with no faults armed.
 
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
+use ftpchat_core::testing::conformance;
 
 mod memory {
-    use ftpchat_core::transport::memory::MemoryTransport;
-    use ftpchat_core::transport::Transport;
+    use ftpchat_core::testing::MemoryTransport;
+    use ftpchat_core::Transport;
 
-    crate::conformance_tests!({
+    ftpchat_core::conformance_tests!({
         let store = MemoryTransport::new();
         move || Box::new(store.clone()) as Box<dyn Transport>
     });
 }
 
 mod local {
-    use ftpchat_core::transport::local::LocalTransport;
-    use ftpchat_core::transport::Transport;
+    use ftpchat_core::LocalTransport;
+    use ftpchat_core::Transport;
 
     // The closure owns the TempDir, so the folder lives exactly as long as the test.
-    crate::conformance_tests!({
+    ftpchat_core::conformance_tests!({
         let root = tempfile::tempdir().unwrap();
         move || Box::new(LocalTransport::new(root.path())) as Box<dyn Transport>
     });
 }
 
 mod faulty_without_faults {
-    use ftpchat_core::transport::fault::FaultyTransport;
-    use ftpchat_core::transport::memory::MemoryTransport;
-    use ftpchat_core::transport::Transport;
+    use ftpchat_core::testing::FaultyTransport;
+    use ftpchat_core::testing::MemoryTransport;
+    use ftpchat_core::Transport;
 
-    crate::conformance_tests!({
+    ftpchat_core::conformance_tests!({
         let store = MemoryTransport::new();
         move || Box::new(FaultyTransport::new(store.clone())) as Box<dyn Transport>
     });
@@ -40,12 +40,12 @@ mod faulty_without_faults {
 mod faulty_trait_object_over_local {
     use std::sync::Arc;
 
-    use ftpchat_core::transport::fault::FaultyTransport;
-    use ftpchat_core::transport::local::LocalTransport;
-    use ftpchat_core::transport::Transport;
+    use ftpchat_core::testing::FaultyTransport;
+    use ftpchat_core::LocalTransport;
+    use ftpchat_core::Transport;
 
     // Wrapping a `dyn Transport`, as a suite whose fixture yields boxes would.
-    crate::conformance_tests!({
+    ftpchat_core::conformance_tests!({
         let root = tempfile::tempdir().unwrap();
         move || {
             let inner: Box<dyn Transport> = Box::new(LocalTransport::new(root.path()));
@@ -58,10 +58,8 @@ mod faulty_trait_object_over_local {
 /// `run_all` (the one-test entry point other suites may prefer) runs every case.
 #[test]
 fn run_all_passes_on_memory() {
-    let store = ftpchat_core::transport::memory::MemoryTransport::new();
-    conformance::run_all(&move || {
-        Box::new(store.clone()) as Box<dyn ftpchat_core::transport::Transport>
-    });
+    let store = ftpchat_core::testing::MemoryTransport::new();
+    conformance::run_all(&move || Box::new(store.clone()) as Box<dyn ftpchat_core::Transport>);
 }
 
 /// The suite must fail transports with the classic FTP bugs, or it proves nothing.
@@ -69,12 +67,12 @@ mod suite_catches_broken_transports {
     use std::io::Write;
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
-    use ftpchat_core::transport::memory::MemoryTransport;
-    use ftpchat_core::transport::{
+    use ftpchat_core::testing::MemoryTransport;
+    use ftpchat_core::{
         Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
     };
 
-    use crate::conformance::{self, Case};
+    use ftpchat_core::testing::conformance::{self, Case};
 
     #[derive(Debug, Clone, Copy)]
     enum Flaw {
@@ -153,11 +151,7 @@ mod suite_catches_broken_transports {
                 Flaw::HidesDotFiles => entries.retain(|e| !e.name.starts_with('.')),
                 Flaw::ListsDotEntries => {
                     for name in [".", ".."] {
-                        entries.push(DirEntry {
-                            name: name.into(),
-                            is_dir: true,
-                            size: None,
-                        });
+                        entries.push(DirEntry::dir(name));
                     }
                 }
                 _ => {}

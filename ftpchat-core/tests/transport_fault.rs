@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use ftpchat_core::transport::fault::{Fault, FaultyTransport, InjectedFault, Op};
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{read_all, RemotePath, Transport, TransportErrorKind};
+use ftpchat_core::testing::read_all;
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::testing::{Fault, FaultyTransport, InjectedFault, Op};
+use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
 
 fn p(s: &str) -> RemotePath {
     RemotePath::new(s).unwrap()

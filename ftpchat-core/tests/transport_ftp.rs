@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
 mod fault_proxy;
 mod support;
 
@@ -14,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fault_proxy::FaultProxy;
-use ftpchat_core::transport::ftp::{FtpConfig, FtpConfigBuilder, FtpTransport, TlsPolicy};
-use ftpchat_core::transport::{
-    open_location, read_all, InvalidPath, OpenOptions, RemotePath, Transport, TransportErrorKind,
+use ftpchat_core::testing::read_all;
+use ftpchat_core::{
+    open_location, InvalidPath, OpenOptions, RemotePath, Transport, TransportErrorKind,
     TransportEvent,
 };
+use ftpchat_core::{FtpConfig, FtpConfigBuilder, FtpTransport, TlsPolicy};
 use support::ftp_server::{self, TestFtpServer};
 
 fn p(s: &str) -> RemotePath {
@@ -191,27 +191,27 @@ fn vsftpd_ftps_basic() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The shared conformance suite (tests/conformance/mod.rs), one module per server.
+// The shared conformance suite (`ftpchat_core::testing::conformance`), one module per server.
 
 mod conformance_libunftp {
-    use ftpchat_core::transport::Transport;
+    use ftpchat_core::Transport;
 
     use crate::support::ftp_server::TestFtpServer;
 
     // Each test gets its own server; `make` opens a new connection to it each call.
-    crate::conformance_tests!({
+    ftpchat_core::conformance_tests!({
         let server = TestFtpServer::start();
         move || Box::new(server.root_transport()) as Box<dyn Transport>
     });
 }
 
 mod conformance_libunftp_ftps {
-    use ftpchat_core::transport::ftp::FtpTransport;
-    use ftpchat_core::transport::Transport;
+    use ftpchat_core::FtpTransport;
+    use ftpchat_core::Transport;
 
     use crate::support::ftp_server::TestFtpServer;
 
-    crate::conformance_tests!({
+    ftpchat_core::conformance_tests!({
         let server = TestFtpServer::builder().ftps().start();
         move || {
             // libunftp fails ~2% of AUTH TLS upgrades under load: allow more attempts.
@@ -226,13 +226,13 @@ mod conformance_libunftp_ftps {
 macro_rules! external_conformance {
     ($module:ident, $server:expr) => {
         mod $module {
-            use ftpchat_core::transport::ftp::FtpTransport;
-            use ftpchat_core::transport::Transport;
+            use ftpchat_core::FtpTransport;
+            use ftpchat_core::Transport;
 
             #[allow(unused_imports)]
             use crate::support;
 
-            crate::conformance_tests!({
+            ftpchat_core::conformance_tests!({
                 let Some(server) = $server else {
                     return;
                 };

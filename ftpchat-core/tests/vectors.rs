@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use ftpchat_core::crypto::{derive_key, Deflater, FernetError, FernetKey, Inflater, KdfParams};
-use ftpchat_core::format::compat::{self, CompatMessage};
-use ftpchat_core::format::native::{Hlc, NativeRecord, RecordBody, RecordId, RoomId, WriterId};
-use ftpchat_core::format::{Codec, DecodeError, Keyring, LineDecoder, Record};
+use ftpchat_core::codec::compat::{self, CompatMessage};
+use ftpchat_core::codec::native::{Hlc, NativeRecord, RecordBody, RecordId, RoomId, WriterId};
+use ftpchat_core::codec::{derive_key, Deflater, FernetError, FernetKey, Inflater, KdfParams};
+use ftpchat_core::codec::{Codec, DecodeError, Keyring, LineDecoder, Record};
 use serde_json::Value;
 
 fn testdata(name: &str) -> PathBuf {
@@ -370,7 +370,7 @@ fn native_vectors_decode_and_reencode() {
 fn legacy_messages_compose_with_the_chat_plaintext() {
     let ts = compat::LegacyTimestamp::parse("2025-12-04 18:30").unwrap();
     let msg = CompatMessage::new(ts, "ahmed", "Salam! anyone here?\n").unwrap();
-    let mut enc = ftpchat_core::format::LineEncoder::new();
+    let mut enc = ftpchat_core::codec::LineEncoder::new();
     let line = enc.legacy15(&msg);
     let decoded = LineDecoder::new(Keyring::default())
         .decode_line(line.as_bytes())

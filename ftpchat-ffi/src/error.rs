@@ -1,7 +1,7 @@
 //! The one error type of the bindings.
 
-use ftpchat_core::room::{ErrorKind, RoomError};
-use ftpchat_core::transport::{TransportError, TransportErrorKind};
+use ftpchat_core::{ErrorKind, RoomError};
+use ftpchat_core::{TransportError, TransportErrorKind};
 
 /// What kind of transport failure a [`ChatError::Transport`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]

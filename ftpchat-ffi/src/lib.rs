@@ -44,8 +44,8 @@ pub use types::{
 };
 pub use watch::{ChatListener, Subscription};
 
-use ftpchat_core::room::RoomError;
-use ftpchat_core::transport::{open_location, OpenOptions, RemotePath};
+use ftpchat_core::RoomError;
+use ftpchat_core::{open_location, OpenOptions, RemotePath};
 
 uniffi::setup_scaffolding!("ftpchat");
 

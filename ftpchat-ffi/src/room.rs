@@ -3,12 +3,12 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ftpchat_core::crypto::KdfParams;
-use ftpchat_core::log::MessageId;
-use ftpchat_core::room::{
+use ftpchat_core::KdfParams;
+use ftpchat_core::MessageId;
+use ftpchat_core::{
     default_compat_kdf, Background, Password, Room, RoomConfig, RoomError, WatchOptions, WriteCodec,
 };
-use ftpchat_core::transport::{open_location, OpenOptions};
+use ftpchat_core::{open_location, OpenOptions};
 
 use crate::watch::{ChatListener, Subscription};
 use crate::{ChatError, ChatMessage, ChatUpdate, RoomLayout, RoomOptions, SyncOnceResult};
@@ -338,10 +338,10 @@ impl ChatRoom {
             )));
         }
         let room = self.inner.room()?;
-        let options = WatchOptions {
-            min_interval: Duration::from_millis(min_interval_ms),
-            max_interval: Duration::from_millis(max_interval_ms),
-        };
+        let options = WatchOptions::new(
+            Duration::from_millis(min_interval_ms),
+            Duration::from_millis(max_interval_ms),
+        );
         Ok(Arc::new(Subscription::start(&room, listener, options)))
     }
 
@@ -366,8 +366,7 @@ impl ChatRoom {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ftpchat_core::transport::fault::FaultyTransport;
-    use ftpchat_core::transport::memory::MemoryTransport;
+    use ftpchat_core::testing::{FaultyTransport, MemoryTransport};
     use std::time::Instant;
 
     fn room(transport: FaultyTransport<MemoryTransport>, name: &str) -> Arc<ChatRoom> {

@@ -1,9 +1,9 @@
 //! Records and enums that cross the FFI: messages, events, updates, room options.
 
-use ftpchat_core::format::Codec;
-use ftpchat_core::log::{Message, MessageId, MessageStatus as CoreStatus};
-use ftpchat_core::room::{likely_cause, RoomEvent, SyncUpdate, SyncWithin};
-use ftpchat_core::transport::TransportEvent;
+use ftpchat_core::Codec;
+use ftpchat_core::TransportEvent;
+use ftpchat_core::{likely_cause, RoomEvent, SyncUpdate, SyncWithin};
+use ftpchat_core::{Message, MessageId, MessageStatus as CoreStatus};
 
 /// Whether a message is on the server yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]

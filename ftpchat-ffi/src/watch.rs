@@ -3,8 +3,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use ftpchat_core::log::{Message, MessageId};
-use ftpchat_core::room::{Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
+use ftpchat_core::{Message, MessageId};
+use ftpchat_core::{Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 
 use crate::{ChatError, ChatEvent, ChatMessage};
 

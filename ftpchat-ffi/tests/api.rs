@@ -668,7 +668,7 @@ fn a_lock_on_a_native_room_is_refused_and_locktimeout_is_transient() {
         ),
         "{e:?}"
     );
-    let e = ChatError::from(ftpchat_core::room::RoomError::LockTimeout);
+    let e = ChatError::from(ftpchat_core::RoomError::LockTimeout);
     assert!(matches!(
         e,
         ChatError::LockTimeout {

@@ -1,11 +1,11 @@
 //! The FTPChat line codecs and Fernet, usable without a room.
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
-use ftpchat_core::crypto::{
+use ftpchat_core::codec::compat::{self, CompatMessage, LegacyTimestamp};
+use ftpchat_core::codec::{
     derive_key as core_derive_key, Deflater, FernetKey, Inflater, KdfParams,
 };
-use ftpchat_core::format::compat::{self, CompatMessage, LegacyTimestamp};
-use ftpchat_core::room::{default_compat_kdf, Clock, SystemClock};
+use ftpchat_core::{default_compat_kdf, Clock, SystemClock};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 

@@ -2,10 +2,10 @@
 //! dataclasses of `ftpchat/_types.py`; times become `datetime` objects.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use ftpchat_core::format::{Codec, LegacyTimestamp};
-use ftpchat_core::log::{Message, MessageStatus};
-use ftpchat_core::room::{RoomEvent, SyncUpdate};
-use ftpchat_core::transport::TransportEvent;
+use ftpchat_core::TransportEvent;
+use ftpchat_core::{Codec, LegacyTimestamp};
+use ftpchat_core::{Message, MessageStatus};
+use ftpchat_core::{RoomEvent, SyncUpdate};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -187,7 +187,7 @@ pub(crate) fn sync_update<'py>(py: Python<'py>, u: &SyncUpdate) -> PyResult<Boun
 /// A `ftpchat.CompatMessage` (the parts of a FTPChat plaintext).
 pub(crate) fn compat_message<'py>(
     py: Python<'py>,
-    m: &ftpchat_core::format::CompatMessage,
+    m: &ftpchat_core::codec::CompatMessage,
 ) -> PyResult<Bound<'py, PyAny>> {
     let kwargs = PyDict::new(py);
     kwargs.set_item(

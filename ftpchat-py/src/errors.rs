@@ -9,11 +9,12 @@
 //! Messages come from the core errors' `Display`, which never includes passwords or keys
 //! (locations are shown without their password).
 
-use ftpchat_core::crypto::{FernetError, KdfError};
-use ftpchat_core::format::compat::CompatEncodeError;
-use ftpchat_core::format::DecodeError;
-use ftpchat_core::room::{ErrorKind, RoomError};
-use ftpchat_core::transport::{TransportError, TransportErrorKind};
+use ftpchat_core::codec::compat::CompatEncodeError;
+use ftpchat_core::codec::FernetError;
+use ftpchat_core::DecodeError;
+use ftpchat_core::KdfError;
+use ftpchat_core::{ErrorKind, RoomError};
+use ftpchat_core::{TransportError, TransportErrorKind};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -44,21 +44,18 @@ mod ftpchat_native {
     /// Module constants: the core's limits and defaults.
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add("MAX_TEXT_LEN", ftpchat_core::room::MAX_TEXT_LEN)?;
-        m.add("MAX_NAME_LEN", ftpchat_core::room::MAX_NAME_LEN)?;
+        m.add("MAX_TEXT_LEN", ftpchat_core::MAX_TEXT_LEN)?;
+        m.add("MAX_NAME_LEN", ftpchat_core::MAX_NAME_LEN)?;
         // The real FTPChat 1.6 and 1.7 clients' key derivation (the defaults of shared
         // rooms and of the 1.6/1.7 codec functions).
         m.add(
             "FTPCHAT_SALT",
-            pyo3::types::PyBytes::new(m.py(), ftpchat_core::format::FTPCHAT_SALT),
+            pyo3::types::PyBytes::new(m.py(), ftpchat_core::FTPCHAT_SALT),
         )?;
-        m.add(
-            "FTPCHAT_ITERATIONS",
-            ftpchat_core::format::FTPCHAT_ITERATIONS,
-        )?;
+        m.add("FTPCHAT_ITERATIONS", ftpchat_core::FTPCHAT_ITERATIONS)?;
         m.add(
             "DEFAULT_NATIVE_ITERATIONS",
-            ftpchat_core::crypto::KdfParams::DEFAULT_ITERATIONS,
+            ftpchat_core::KdfParams::DEFAULT_ITERATIONS,
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())

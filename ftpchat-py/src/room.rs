@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use ftpchat_core::crypto::FernetKey;
-use ftpchat_core::log::MessageId;
-use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::{open_location, OpenOptions};
+use ftpchat_core::FernetKey;
+use ftpchat_core::MessageId;
+use ftpchat_core::{open_location, OpenOptions};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 

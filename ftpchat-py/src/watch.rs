@@ -11,8 +11,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use ftpchat_core::log::{Message, MessageId};
-use ftpchat_core::room::{
+use ftpchat_core::{Message, MessageId};
+use ftpchat_core::{
     Room, RoomError, RoomEvent, RoomListener, SyncUpdate, WatchHandle, WatchOptions,
 };
 use pyo3::prelude::*;
@@ -44,10 +44,7 @@ pub(crate) fn options(min_interval: f64, max_interval: f64) -> Result<WatchOptio
             "max_interval must not be less than min_interval",
         ));
     }
-    Ok(WatchOptions {
-        min_interval: min,
-        max_interval: max,
-    })
+    Ok(WatchOptions::new(min, max))
 }
 
 /// A running core watcher, stoppable once from any thread.
@@ -128,10 +125,11 @@ impl RoomListener for QueueListener {
                     let _ = tx.send(m.clone());
                 }
             }
-            None => self.room.give_back(SyncUpdate {
-                messages: messages.to_vec(),
-                ..SyncUpdate::default()
-            }),
+            None => {
+                let mut back = SyncUpdate::default();
+                back.messages = messages.to_vec();
+                self.room.give_back(back);
+            }
         }
     }
 
@@ -167,10 +165,9 @@ impl Drop for PyWatch {
             drop(lock(&tx).take());
         }
         let unread: Vec<Message> = lock(&self.rx).try_iter().collect();
-        self.room.give_back(SyncUpdate {
-            messages: unread,
-            ..SyncUpdate::default()
-        });
+        let mut back = SyncUpdate::default();
+        back.messages = unread;
+        self.room.give_back(back);
     }
 }
 

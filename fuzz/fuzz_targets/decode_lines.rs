@@ -6,8 +6,8 @@
 mod common;
 
 use common::{chunks, cuts, split_input};
-use ftpchat_core::crypto::FernetKey;
-use ftpchat_core::format::{DecodedFile, Keyring, LineDecoder, LineFramer, RoomId};
+use ftpchat_core::codec::FernetKey;
+use ftpchat_core::codec::{DecodedFile, Keyring, LineDecoder, LineFramer, RoomId};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {

@@ -12,10 +12,9 @@
 mod common;
 
 use common::{chunks, cuts, split_input, Rng};
-use ftpchat_core::format::{Codec, DecodedFile, Hlc, Keyring, LineDecoder, WriterId};
-use ftpchat_core::log::{
-    FileReader, Message, MessageId, MessageStatus, ReadPlan, SortKey, Timeline, OVERLAP_LEN,
-};
+use ftpchat_core::codec::{Codec, DecodedFile, Hlc, Keyring, LineDecoder, WriterId};
+use ftpchat_core::codec::{FileReader, ReadPlan, SortKey, Timeline, OVERLAP_LEN};
+use ftpchat_core::{Message, MessageId, MessageStatus};
 use libfuzzer_sys::fuzz_target;
 
 fn keys() -> Keyring {
@@ -122,24 +121,19 @@ fn timeline_is_order_independent(data: &[u8], rng: &mut Rng) {
                     order: u64::from(seed),
                 }
             };
-            let message = Message {
-                id,
-                sender: String::new(),
-                text: seed.to_string(),
-                timestamp_ms: Some(u64::from(seed)),
-                local_time: None,
-                status: if pending {
-                    MessageStatus::Pending
-                } else {
-                    MessageStatus::Confirmed
-                },
-                codec: if native {
-                    Codec::Native
-                } else {
-                    Codec::Legacy15
-                },
-                is_own: pending,
+            let codec = if native {
+                Codec::Native
+            } else {
+                Codec::Legacy15
             };
+            let mut message = Message::new(id, String::new(), seed.to_string(), codec);
+            message.timestamp_ms = Some(u64::from(seed));
+            message.status = if pending {
+                MessageStatus::Pending
+            } else {
+                MessageStatus::Confirmed
+            };
+            message.is_own = pending;
             (key, message)
         })
         .collect();

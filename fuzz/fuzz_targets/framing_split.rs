@@ -6,7 +6,7 @@
 mod common;
 
 use common::{chunks, cuts, split_input, Owned};
-use ftpchat_core::format::{LineFramer, MAX_LINE_LEN};
+use ftpchat_core::codec::{LineFramer, MAX_LINE_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fn run(max_line: usize, start: u64, parts: &[&[u8]]) -> (Vec<Owned>, u64, u64) {

@@ -12,9 +12,9 @@
 mod common;
 
 use common::split_input;
-use ftpchat_core::crypto::{CompressionError, Deflater, FernetKey, Inflater};
-use ftpchat_core::format::compat::{self, CompatMessage, MAX_COMPAT_PLAINTEXT};
-use ftpchat_core::format::{Codec, DecodeError, Keyring, LineDecoder, Record, MAX_LINE_LEN};
+use ftpchat_core::codec::{CompressionError, Deflater, FernetKey, Inflater};
+use ftpchat_core::codec::compat::{self, CompatMessage, MAX_COMPAT_PLAINTEXT};
+use ftpchat_core::codec::{Codec, DecodeError, Keyring, LineDecoder, Record, MAX_LINE_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {

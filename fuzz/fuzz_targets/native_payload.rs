@@ -5,9 +5,9 @@
 //! decode exactly as the bare payload does, with the room id bound (`ForeignRoom`).
 #![no_main]
 
-use ftpchat_core::crypto::{Deflater, FernetKey, Inflater};
-use ftpchat_core::format::native::{MAX_BODY_LEN, MAX_SENDER_LEN};
-use ftpchat_core::format::{
+use ftpchat_core::codec::{Deflater, FernetKey, Inflater};
+use ftpchat_core::codec::native::{MAX_BODY_LEN, MAX_SENDER_LEN};
+use ftpchat_core::codec::{
     DecodeError, Keyring, LineDecoder, NativeRecord, Record, RecordBody, RoomId, MAX_LINE_LEN,
 };
 use libfuzzer_sys::fuzz_target;

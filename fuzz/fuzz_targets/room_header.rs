@@ -4,10 +4,10 @@
 //! checking a key against any parsed header never succeeds with a key that did not make it.
 #![no_main]
 
-use ftpchat_core::crypto::kdf::{MAX_ITERATIONS, MAX_SALT_LEN, MIN_ITERATIONS};
-use ftpchat_core::crypto::{FernetKey, KdfParams};
-use ftpchat_core::format::header::MAX_HEADER_LEN;
-use ftpchat_core::format::{HeaderError, RoomHeader, RoomId};
+use ftpchat_core::codec::{MAX_ITERATIONS, MAX_SALT_LEN, MIN_ITERATIONS};
+use ftpchat_core::codec::{FernetKey, KdfParams};
+use ftpchat_core::codec::MAX_HEADER_LEN;
+use ftpchat_core::codec::{HeaderError, RoomHeader, RoomId};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

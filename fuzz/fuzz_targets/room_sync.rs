@@ -13,14 +13,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{split_input, Rng};
-use ftpchat_core::crypto::FernetKey;
-use ftpchat_core::format::{
+use ftpchat_core::codec::FernetKey;
+use ftpchat_core::codec::{
     Hlc, LineEncoder, NativeRecord, RecordBody, RecordId, RoomHeader, RoomId, WriterId,
 };
-use ftpchat_core::room::{Room, RoomConfig, RoomEvent};
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{
-    read_all, Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
+use ftpchat_core::{Room, RoomConfig, RoomEvent};
+use ftpchat_core::testing::{read_all, MemoryTransport};
+use ftpchat_core::{
+    Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
 };
 use libfuzzer_sys::fuzz_target;
 

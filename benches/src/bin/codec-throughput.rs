@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use ftpchat_benches::corpus::{self, Codec, RoomKeys, PASSWORD};
 use ftpchat_benches::stats::{fmt_ms, fmt_ratio, sig3, Table};
 use ftpchat_benches::{best_rate, emit, machine, python, Args};
-use ftpchat_core::crypto::{derive_key, Inflater, KdfParams};
-use ftpchat_core::format::{compat, Keyring, LineDecoder, LineEncoder, WriterId, FTPCHAT_SALT};
-use ftpchat_core::room::{default_compat_kdf, Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::memory::MemoryTransport;
-use ftpchat_core::transport::{RemotePath, Transport};
+use ftpchat_core::codec::{compat, Keyring, LineDecoder, LineEncoder, WriterId, FTPCHAT_SALT};
+use ftpchat_core::codec::{derive_key, Inflater, KdfParams};
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::{default_compat_kdf, Room, RoomConfig, WriteCodec};
+use ftpchat_core::{RemotePath, Transport};
 use serde_json::json;
 
 fn main() {

@@ -24,9 +24,9 @@ use ftpchat_benches::corpus::{self, Codec, RoomKeys};
 use ftpchat_benches::server::FtpServer;
 use ftpchat_benches::stats::{fmt_ms, summarize, Table};
 use ftpchat_benches::{emit, machine, Args};
-use ftpchat_core::log::Message;
-use ftpchat_core::room::{Room, RoomConfig, RoomListener, WatchOptions, WriteCodec};
-use ftpchat_core::transport::{RemotePath, Transport};
+use ftpchat_core::Message;
+use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, RoomListener, WatchOptions, WriteCodec};
 
 /// Arrival times by message text.
 #[derive(Default)]

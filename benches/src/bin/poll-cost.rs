@@ -20,11 +20,12 @@ use ftpchat_benches::counting::{CountingTransport, Counts};
 use ftpchat_benches::server::FtpServer;
 use ftpchat_benches::stats::{fmt_bytes, fmt_ms, fmt_ratio, summarize, thousands, Table};
 use ftpchat_benches::{emit, machine, python, Args};
-use ftpchat_core::format::{
+use ftpchat_core::codec::{
     Hlc, Keyring, LineDecoder, LineEncoder, NativeRecord, RecordBody, RecordId, WriterId,
 };
-use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::{read_all, RemotePath, Transport};
+use ftpchat_core::testing::read_all;
+use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

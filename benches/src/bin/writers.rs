@@ -20,8 +20,8 @@ use ftpchat_benches::corpus::{self, Codec, RoomKeys};
 use ftpchat_benches::server::FtpServer;
 use ftpchat_benches::stats::{fmt_ms, sig3, summarize, thousands, Table};
 use ftpchat_benches::{emit, machine, Args};
-use ftpchat_core::room::{Room, RoomConfig, WriteCodec};
-use ftpchat_core::transport::{RemotePath, Transport};
+use ftpchat_core::{RemotePath, Transport};
+use ftpchat_core::{Room, RoomConfig, WriteCodec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {

@@ -1,8 +1,8 @@
 //! `bot`: answers messages in a native room; the listener API in a few lines. Usage:
 //! `FTPCHAT_PASSWORD=... cargo run -p ftpchat-examples --bin bot -- ftp://user:pw@host/lobby`
-use ftpchat_core::log::Message;
-use ftpchat_core::room::{Room, RoomConfig, RoomListener, WatchOptions};
-use ftpchat_core::transport::{open_location, OpenOptions};
+use ftpchat_core::Message;
+use ftpchat_core::{open_location, OpenOptions};
+use ftpchat_core::{Room, RoomConfig, RoomListener, WatchOptions};
 use ftpchat_examples::{location::Target, secret};
 use std::sync::Arc;
 

@@ -24,11 +24,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftpchat_core::log::{Message, MessageId};
-use ftpchat_core::room::{
-    Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions,
-};
-use ftpchat_core::transport::TransportEvent;
+use ftpchat_core::TransportEvent;
+use ftpchat_core::{Message, MessageId};
+use ftpchat_core::{Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 use ftpchat_examples::chat::{
     self, ChatArgs, Command, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE,
 };
@@ -71,7 +69,7 @@ struct Hosted {
 /// so it needs no escaping in a URL).
 fn random_login_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let bytes: [u8; 16] = ftpchat_core::crypto::random_bytes();
+    let bytes: [u8; 16] = ftpchat_core::codec::random_bytes();
     bytes
         .iter()
         .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
@@ -233,10 +231,7 @@ fn run() -> Result<(), String> {
             file: args.compat.map(|_| target.room.clone()),
             wrong_password_shown: AtomicBool::new(false),
         }),
-        WatchOptions {
-            min_interval: Duration::from_millis(250),
-            max_interval: Duration::from_secs(2),
-        },
+        WatchOptions::new(Duration::from_millis(250), Duration::from_secs(2)),
     );
     let mut app = App {
         room: room.clone(),

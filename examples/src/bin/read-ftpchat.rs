@@ -9,8 +9,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ftpchat_core::format::Codec;
-use ftpchat_core::room::{Password, Room, RoomEvent};
+use ftpchat_core::Codec;
+use ftpchat_core::{Password, Room, RoomEvent};
 use ftpchat_examples::chat::{self, ChatArgs, CompatVersion};
 use ftpchat_examples::location::{open_transport, Target, TransportOptions};
 use ftpchat_examples::secret::{self, ROOM_PASSWORD_ENV};

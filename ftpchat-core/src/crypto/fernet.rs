@@ -243,7 +243,7 @@ fn decode_token<'a>(token: &[u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], 
 
 /// The raw bytes of a token, however its base64 is padded: the same token written with
 /// or without `=` padding gives the same bytes.
-pub fn token_bytes(token: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn token_bytes(token: &[u8]) -> Option<Vec<u8>> {
     TOKEN_BASE64.decode(token).ok()
 }
 

@@ -4,12 +4,12 @@
 //! Everything here is sans-IO: the caller passes the time and, for deterministic tests,
 //! the IV. Keys zeroize on drop and never print in `Debug`.
 
-pub mod compress;
-pub mod fernet;
-pub mod kdf;
+pub(crate) mod compress;
+pub(crate) mod fernet;
+pub(crate) mod kdf;
 
 pub use compress::{CompressionError, Deflater, Inflater};
-pub use fernet::{FernetError, FernetKey, FernetToken};
+pub use fernet::{FernetError, FernetKey};
 pub use kdf::{derive_key, KdfError, KdfParams};
 
 /// Fills `buf` with bytes from the operating system's secure random generator.

@@ -20,7 +20,7 @@ use super::RoomId;
 use crate::crypto::{FernetError, FernetKey, KdfError, KdfParams};
 
 /// The first line of a version-1 header.
-pub const HEADER_MAGIC: &str = "ftpchat-room 1";
+pub(crate) const HEADER_MAGIC: &str = "ftpchat-room 1";
 /// The largest header accepted, in bytes.
 pub const MAX_HEADER_LEN: usize = 16 * 1024;
 

@@ -12,8 +12,8 @@
 //! | anything else | not a record |
 
 pub mod compat;
-pub mod framing;
-pub mod header;
+pub(crate) mod framing;
+pub(crate) mod header;
 pub mod native;
 
 use std::fmt;

@@ -25,14 +25,14 @@ const FLAG_COMPRESSED: u8 = 0x01;
 
 /// Field tags of the record body (SPEC.md, "Native codec").
 mod tag {
-    pub const RECORD_ID: u64 = 1;
-    pub const ROOM_ID: u64 = 2;
-    pub const WRITER_ID: u64 = 3;
-    pub const SEQ: u64 = 4;
-    pub const HLC: u64 = 5;
-    pub const SENDER: u64 = 6;
-    pub const KIND: u64 = 7;
-    pub const BODY: u64 = 8;
+    pub(crate) const RECORD_ID: u64 = 1;
+    pub(crate) const ROOM_ID: u64 = 2;
+    pub(crate) const WRITER_ID: u64 = 3;
+    pub(crate) const SEQ: u64 = 4;
+    pub(crate) const HLC: u64 = 5;
+    pub(crate) const SENDER: u64 = 6;
+    pub(crate) const KIND: u64 = 7;
+    pub(crate) const BODY: u64 = 8;
 }
 
 macro_rules! id128 {

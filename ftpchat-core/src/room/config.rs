@@ -159,8 +159,10 @@ pub fn default_compat_kdf() -> KdfParams {
     crate::format::ftpchat_client_kdf()
 }
 
-/// Everything needed to open a room.
+/// Everything needed to open a room. Build one with [`RoomConfig::native`] or
+/// [`RoomConfig::shared_file`] and the `with_*` methods.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RoomConfig {
     /// Layout and path.
     pub layout: Layout,

@@ -167,7 +167,7 @@ pub(crate) trait Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::{MessageId, SortKey};
+    use crate::timeline::{MessageId, SortKey};
     use crate::transport::TransportErrorKind;
 
     fn out(len: usize) -> Outgoing {

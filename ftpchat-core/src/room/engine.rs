@@ -20,7 +20,7 @@ use super::state::{SavedState, StateFile};
 use super::view::{compat_message, native_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{LineDecoder, Record, RecordBody};
-use crate::log::{Message, MessageId, MessageStatus};
+use crate::timeline::{Message, MessageId, MessageStatus};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 
 /// Delivery and reading state of one room; one sync at a time.

@@ -8,7 +8,7 @@ use std::io::Write;
 use super::decide::{Confirmation, Delivery, Observed, Step};
 use super::RoomEvent;
 use crate::format::{Codec, DecodeError, Frame, LineDecoder, LineFramer, Record};
-use crate::log::{FileReader, MessageId, ReadPlan};
+use crate::timeline::{FileReader, MessageId, ReadPlan};
 use crate::transport::{RemotePath, Transport, TransportError};
 
 /// One decoded line with where it came from.

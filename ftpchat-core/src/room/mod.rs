@@ -39,7 +39,7 @@ pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
 use crate::crypto::KdfError;
 use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
-use crate::log::{Message, MessageId};
+use crate::timeline::{Message, MessageId};
 use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
 use engine::RoomCore;
 use state::Outgoing;
@@ -316,6 +316,7 @@ impl std::fmt::Display for RoomEvent {
 
 /// What a [`Room::sync`] brought.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyncUpdate {
     /// Messages not returned by an earlier sync, in timeline order (other clients'
     /// messages; own messages appear in `confirmed` instead).
@@ -352,6 +353,18 @@ pub struct SyncWithin {
 }
 
 /// A chat room over a transport. Cheap to clone (all clones are one room); `Send + Sync`.
+///
+/// [`Room::send`] puts a message in the local timeline (pending) and the outbox and
+/// returns its id at once; [`Room::sync`] delivers the outbox with confirmation and reads
+/// only what is new; [`Room::watch`] does both in the background with adaptive polling.
+///
+/// Two layouts (SPEC.md, "Room layouts"; see [`Layout`]):
+/// - **Native**: each device appends only to its own log, so no two clients write one
+///   file; the timeline is the union of all logs ordered by hybrid logical clock, writer
+///   id and sequence, deduplicated by record id.
+/// - **Shared file**: FTPChat's single file; each append is confirmed by reading the new
+///   tail and repeated if the line is missing; an optional directory lock serialises
+///   writers for servers whose `APPE` is not atomic.
 #[derive(Clone)]
 pub struct Room {
     shared: Arc<Shared>,

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 
 use crate::format::{Hlc, WriterId};
-use crate::log::{MessageId, ReaderState, SortKey};
+use crate::timeline::{MessageId, ReaderState, SortKey};
 
 /// One message waiting to be delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]

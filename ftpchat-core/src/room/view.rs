@@ -9,7 +9,7 @@ use super::layout::Writer;
 use super::state::Outgoing;
 use super::{Outbox, RoomError, RoomEvent, SyncUpdate};
 use crate::format::{Codec, CompatMessage, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody};
-use crate::log::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
+use crate::timeline::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
 
 /// The timeline, the outbox and what the next sync returns.
 pub(crate) struct View<W> {

@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{Room, RoomError, RoomEvent, SyncUpdate};
-use crate::log::{Message, MessageId};
+use crate::timeline::{Message, MessageId};
 
 /// Receives what a watcher finds. Called on the watcher's thread: return quickly.
 pub trait RoomListener: Send + Sync {
@@ -22,11 +22,23 @@ pub trait RoomListener: Send + Sync {
 
 /// Poll intervals: `min` while a conversation is active, doubling to `max` when idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WatchOptions {
     /// Interval right after activity.
     pub min_interval: Duration,
     /// Interval when idle (and the longest backoff after errors).
     pub max_interval: Duration,
+}
+
+impl WatchOptions {
+    /// Polls every `min_interval` while a conversation is active, doubling to
+    /// `max_interval` when idle.
+    pub fn new(min_interval: Duration, max_interval: Duration) -> Self {
+        WatchOptions {
+            min_interval,
+            max_interval,
+        }
+    }
 }
 
 impl Default for WatchOptions {

@@ -1,34 +1,4 @@
 //! A fault-injecting wrapper around any [`Transport`], for testing exactly-once delivery.
-//!
-//! [`FaultyTransport`] passes every call to the transport it wraps, except the calls it
-//! was told to break. It can fail a call before doing it, do it and then report an error
-//! (the reply was lost), tear an append after some bytes, cut a read short, add latency,
-//! and break calls at random from a seed. It counts calls and injected faults so tests can
-//! assert that a fault really happened.
-//!
-//! ```
-//! use ftpchat_core::transport::fault::{FaultyTransport, Op};
-//! use ftpchat_core::transport::memory::MemoryTransport;
-//! use ftpchat_core::transport::{RemotePath, Transport, TransportErrorKind};
-//!
-//! let store = MemoryTransport::new();
-//! let faulty = FaultyTransport::new(store.clone());
-//! faulty.cut_append_after(1, 3); // the next append writes 3 bytes, then fails
-//!
-//! let log = RemotePath::new("chat.log").unwrap();
-//! let err = faulty.append(&log, b"hello\n").unwrap_err();
-//! assert_eq!(err.kind(), TransportErrorKind::Transient);
-//! assert_eq!(store.size(&log).unwrap(), Some(3));
-//! assert_eq!(faulty.calls(Op::Append), 1);
-//! assert_eq!(faulty.faults_injected(), 1);
-//! ```
-//!
-//! Configuration methods take `&self`, so faults can be armed at any point of a test.
-//! Clones share the configuration and counters: hand one clone to the code under test and
-//! keep another to arm faults and read counters. Call numbers ("the n-th append") count
-//! from the moment a fault is armed: `1` is the next call.
-//!
-//! All injected errors are [`TransportErrorKind::Transient`] unless a kind is given.
 
 use std::fmt;
 use std::io::Write;
@@ -229,8 +199,37 @@ struct State {
     injected: Vec<InjectedFault>,
 }
 
-/// A [`Transport`] that breaks chosen calls of the one it wraps. See the
-/// [module documentation](self).
+/// A fault-injecting wrapper around any [`Transport`], for testing exactly-once delivery.
+///
+/// [`FaultyTransport`] passes every call to the transport it wraps, except the calls it
+/// was told to break. It can fail a call before doing it, do it and then report an error
+/// (the reply was lost), tear an append after some bytes, cut a read short, add latency,
+/// and break calls at random from a seed. It counts calls and injected faults so tests can
+/// assert that a fault really happened.
+///
+/// ```
+/// use ftpchat_core::testing::{FaultyTransport, Op};
+/// use ftpchat_core::testing::MemoryTransport;
+/// use ftpchat_core::{RemotePath, Transport, TransportErrorKind};
+///
+/// let store = MemoryTransport::new();
+/// let faulty = FaultyTransport::new(store.clone());
+/// faulty.cut_append_after(1, 3); // the next append writes 3 bytes, then fails
+///
+/// let log = RemotePath::new("chat.log").unwrap();
+/// let err = faulty.append(&log, b"hello\n").unwrap_err();
+/// assert_eq!(err.kind(), TransportErrorKind::Transient);
+/// assert_eq!(store.size(&log).unwrap(), Some(3));
+/// assert_eq!(faulty.calls(Op::Append), 1);
+/// assert_eq!(faulty.faults_injected(), 1);
+/// ```
+///
+/// Configuration methods take `&self`, so faults can be armed at any point of a test.
+/// Clones share the configuration and counters: hand one clone to the code under test and
+/// keep another to arm faults and read counters. Call numbers ("the n-th append") count
+/// from the moment a fault is armed: `1` is the next call.
+///
+/// All injected errors are [`TransportErrorKind::Transient`] unless a kind is given.
 pub struct FaultyTransport<T: ?Sized> {
     inner: Arc<T>,
     state: Arc<Mutex<State>>,

@@ -1,37 +1,4 @@
 //! A [`Transport`] over a folder on the local disk (or a synced folder).
-//!
-//! Every [`RemotePath`] is resolved below the root given to [`LocalTransport::new`].
-//!
-//! - `append` opens the file with `O_APPEND` and writes the data with one `write_all`, so
-//!   concurrent appends from several processes on one machine do not interleave (on local
-//!   file systems; network file systems may not honour `O_APPEND`).
-//! - `read_from` seeks and streams into the sink; the file is never loaded whole.
-//! - `write_atomic` writes `.{name}.tmp-{pid}-{counter}` in the same directory, flushes it
-//!   to disk, then renames it over the target. A crash can leave such a temporary file
-//!   behind; it starts with a dot so listings can skip it.
-//! - Nothing is fsynced after `append`: durability is the file system's default.
-//!
-//! # Confinement
-//!
-//! `RemotePath` already refuses `..`, absolute paths and backslashes, and each component
-//! is checked again here to be one plain name on this platform (so `C:` cannot restart a
-//! path on Windows).
-//!
-//! **Symbolic links are never followed below the root.** A shared or synchronised folder
-//! can be written by others, and a planted `logs/<id>.log -> ~/.profile` would otherwise make
-//! this client append to (or read) a file outside the folder. Every component below the root
-//! must be a real directory, and the entry an operation acts on a regular file or a
-//! directory: anything else (a symbolic link, also to a directory, a FIFO, a device, a
-//! socket) fails with [`TransportErrorKind::PermissionDenied`], and nothing is read,
-//! written, created, renamed or removed through it (removing a link is refused too, so its
-//! target is certainly not touched). Files are opened with `O_NOFOLLOW` (and `O_NONBLOCK`,
-//! so a planted FIFO cannot block a read) on Unix, so the last component cannot be swapped
-//! for a link between the check and the open. `list` reports such entries as files of
-//! unknown size, so a caller sees them and gets the typed error when it uses them.
-//!
-//! The directories above an entry are checked with `symlink_metadata` just before the
-//! operation: someone who can replace one of them with a link at that very moment can still
-//! redirect that one operation. The root itself may be a link (the user chose it).
 
 use std::fs::{self, Metadata, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -50,7 +17,40 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// within the usual 255-byte limit of a file name.
 const TEMP_NAME_KEEP: usize = 160;
 
-/// A file store in a local folder. See the [module documentation](self).
+/// A [`Transport`] over a folder on the local disk (or a synced folder).
+///
+/// Every [`RemotePath`] is resolved below the root given to [`LocalTransport::new`].
+///
+/// - `append` opens the file with `O_APPEND` and writes the data with one `write_all`, so
+///   concurrent appends from several processes on one machine do not interleave (on local
+///   file systems; network file systems may not honour `O_APPEND`).
+/// - `read_from` seeks and streams into the sink; the file is never loaded whole.
+/// - `write_atomic` writes `.{name}.tmp-{pid}-{counter}` in the same directory, flushes it
+///   to disk, then renames it over the target. A crash can leave such a temporary file
+///   behind; it starts with a dot so listings can skip it.
+/// - Nothing is fsynced after `append`: durability is the file system's default.
+///
+/// # Confinement
+///
+/// `RemotePath` already refuses `..`, absolute paths and backslashes, and each component
+/// is checked again here to be one plain name on this platform (so `C:` cannot restart a
+/// path on Windows).
+///
+/// **Symbolic links are never followed below the root.** A shared or synchronised folder
+/// can be written by others, and a planted `logs/<id>.log -> ~/.profile` would otherwise make
+/// this client append to (or read) a file outside the folder. Every component below the root
+/// must be a real directory, and the entry an operation acts on a regular file or a
+/// directory: anything else (a symbolic link, also to a directory, a FIFO, a device, a
+/// socket) fails with [`TransportErrorKind::PermissionDenied`], and nothing is read,
+/// written, created, renamed or removed through it (removing a link is refused too, so its
+/// target is certainly not touched). Files are opened with `O_NOFOLLOW` (and `O_NONBLOCK`,
+/// so a planted FIFO cannot block a read) on Unix, so the last component cannot be swapped
+/// for a link between the check and the open. `list` reports such entries as files of
+/// unknown size, so a caller sees them and gets the typed error when it uses them.
+///
+/// The directories above an entry are checked with `symlink_metadata` just before the
+/// operation: someone who can replace one of them with a link at that very moment can still
+/// redirect that one operation. The root itself may be a link (the user chose it).
 #[derive(Debug, Clone)]
 pub struct LocalTransport {
     root: PathBuf,
@@ -75,7 +75,7 @@ impl LocalTransport {
 
     /// The local path of `path`, checking each component is one plain name here and that
     /// every directory on the way below the root is a real directory, not a symbolic link
-    /// (see [Confinement](self#confinement)). The last component is the caller's to check.
+    /// (see [Confinement](LocalTransport#confinement)). The last component is the caller's to check.
     fn resolve(
         &self,
         operation: &'static str,

@@ -1,10 +1,4 @@
 //! An in-memory [`Transport`] for tests, examples and the engine's own unit tests.
-//!
-//! [`MemoryTransport`] keeps files and directories in one shared map. Cloning it is cheap
-//! and the clone sees the same store, so two "clients" of one room can share a server.
-//! Its semantics follow a POSIX file system (and what FTP servers do on top of one):
-//! parents must exist, `make_dir` refuses an existing entry, `rename` replaces a file
-//! target, `remove_dir` refuses a non-empty directory.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +10,13 @@ use super::{Capabilities, DirEntry, RemotePath, Transport, TransportError, Trans
 /// Gives every store its own number so `describe()` tells two stores apart.
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A file store held in memory; clones share it. See the [module documentation](self).
+/// An in-memory [`Transport`] for tests, examples and the engine's own unit tests.
+///
+/// [`MemoryTransport`] keeps files and directories in one shared map. Cloning it is cheap
+/// and the clone sees the same store, so two "clients" of one room can share a server.
+/// Its semantics follow a POSIX file system (and what FTP servers do on top of one):
+/// parents must exist, `make_dir` refuses an existing entry, `rename` replaces a file
+/// target, `remove_dir` refuses a non-empty directory.
 #[derive(Debug, Clone)]
 pub struct MemoryTransport {
     store: Arc<Mutex<Store>>,
@@ -46,6 +46,7 @@ impl MemoryTransport {
     }
 
     /// `true` when `self` and `other` share one store (one is a clone of the other).
+    #[cfg(any(test, feature = "testing"))]
     pub fn same_store(&self, other: &MemoryTransport) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
     }

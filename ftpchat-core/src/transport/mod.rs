@@ -1,17 +1,4 @@
 //! The seam between the protocol and a file store.
-//!
-//! A [`Transport`] is anything that can tell a file's size, read a file from an offset,
-//! append to a file, replace a file atomically, list a directory with sizes, make and
-//! remove directories, and rename. The room engine needs nothing else, so the same chat
-//! runs over FTP, FTPS, a local (or synced) folder, or memory.
-//!
-//! Every path crosses this seam as a [`RemotePath`]: relative to the transport's root,
-//! validated once when it is built. CR, LF and NUL (FTP command injection), `..`,
-//! `.`, empty components, backslashes and absolute paths are rejected there, so no
-//! implementation has to re-check them.
-//!
-//! The trait is blocking: the FTP control channel is serial, Python calls it with the GIL
-//! released, and mobile apps call it from I/O threads.
 
 use std::fmt;
 use std::io::Write;
@@ -19,16 +6,19 @@ use std::io::Write;
 mod error;
 mod path;
 
-pub mod fault;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) mod fault;
 #[cfg(feature = "ftp")]
-pub mod ftp;
-pub mod local;
-pub mod memory;
+pub(crate) mod ftp;
+pub(crate) mod local;
+/// Always built: `open_location` serves `memory://` (the bindings' tests and examples use
+/// it); public only through `testing` (feature `testing`).
+pub(crate) mod memory;
 mod open;
 
 pub use error::{TransportError, TransportErrorKind};
 pub use open::{open_location, OpenOptions};
-pub use path::{InvalidPath, RemotePath};
+pub use path::{InvalidPath, RemotePath, MAX_PATH_LEN};
 
 /// What a transport can do, so callers can choose a strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +52,10 @@ impl Capabilities {
     }
 }
 
-/// One entry of a directory listing.
+/// One entry of a directory listing; build one with [`DirEntry::file`] or
+/// [`DirEntry::dir`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirEntry {
     /// The entry's name (one path component, never containing `/`).
     pub name: String,
@@ -71,6 +63,26 @@ pub struct DirEntry {
     pub is_dir: bool,
     /// The size in bytes for a file, when the listing carries it.
     pub size: Option<u64>,
+}
+
+impl DirEntry {
+    /// A file, with its size when the listing carries it.
+    pub fn file(name: impl Into<String>, size: Option<u64>) -> Self {
+        DirEntry {
+            name: name.into(),
+            is_dir: false,
+            size,
+        }
+    }
+
+    /// A directory.
+    pub fn dir(name: impl Into<String>) -> Self {
+        DirEntry {
+            name: name.into(),
+            is_dir: true,
+            size: None,
+        }
+    }
 }
 
 /// Something a transport wants its user to know that is not an error.
@@ -115,7 +127,20 @@ impl fmt::Display for TransportEvent {
     }
 }
 
-/// A file store the protocol runs over. See the [module documentation](self).
+/// A file store the protocol runs over: the seam between the protocol and a file store.
+///
+/// A `Transport` is anything that can tell a file's size, read a file from an offset,
+/// append to a file, replace a file atomically, list a directory with sizes, make and
+/// remove directories, and rename. The room engine needs nothing else, so the same chat
+/// runs over FTP, FTPS, a local (or synced) folder, or memory.
+///
+/// Every path crosses this seam as a [`RemotePath`]: relative to the transport's root,
+/// validated once when it is built. CR, LF and NUL (FTP command injection), `..`,
+/// `.`, empty components, backslashes and absolute paths are rejected there, so no
+/// implementation has to re-check them.
+///
+/// The trait is blocking: the FTP control channel is serial, Python calls it with the GIL
+/// released, and mobile apps call it from I/O threads.
 ///
 /// Implementations must be `Send + Sync`; a transport with one connection serialises
 /// calls internally.
@@ -258,6 +283,7 @@ pub fn read_bounded(
 }
 
 /// Reads a whole file into memory (for small files such as a room header).
+#[cfg(any(test, feature = "testing"))]
 pub fn read_all(transport: &dyn Transport, path: &RemotePath) -> Result<Vec<u8>, TransportError> {
     let mut buf = Vec::new();
     transport.read_from(path, 0, &mut buf)?;

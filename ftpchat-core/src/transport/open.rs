@@ -1,17 +1,4 @@
-//! Opening a transport from a location string, so every binding and example accepts the
-//! same forms:
-//!
-//! | location | transport |
-//! |---|---|
-//! | `ftp://user:pass@host:port/dir` | FTP, plain (no TLS) |
-//! | `ftps://user:pass@host:port/dir` | explicit FTPS (`AUTH TLS`), TLS required |
-//! | `ftpes://...` | the same as `ftps://`: TLS required, never a fallback to plain FTP |
-//! | `file:///abs/path` or a plain path | a local (or synced) folder |
-//! | `memory://name` | an in-memory store shared by every open of `name` in this process |
-//!
-//! No location falls back from TLS to plain FTP: a server that refuses `AUTH TLS` is an
-//! error before the password is sent. Plain FTP with a fallback is only available in code,
-//! with [`TlsPolicy::Preferred`](super::ftp::TlsPolicy::Preferred).
+//! Opening a transport from a location string ([`open_location`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -52,8 +39,21 @@ fn memory_stores() -> &'static Mutex<HashMap<String, MemoryTransport>> {
     STORES.get_or_init(Default::default)
 }
 
-/// Opens the transport a location names (see the module documentation). Nothing is sent
-/// until the first operation.
+/// Opens the transport a location names. Nothing is sent until the first operation.
+///
+/// Every binding and example accepts the same forms:
+///
+/// | location | transport |
+/// |---|---|
+/// | `ftp://user:pass@host:port/dir` | FTP, plain (no TLS) |
+/// | `ftps://user:pass@host:port/dir` | explicit FTPS (`AUTH TLS`), TLS required |
+/// | `ftpes://...` | the same as `ftps://`: TLS required, never a fallback to plain FTP |
+/// | `file:///abs/path` or a plain path | a local (or synced) folder |
+/// | `memory://name` | an in-memory store shared by every open of `name` in this process |
+///
+/// No location falls back from TLS to plain FTP: a server that refuses `AUTH TLS` is an
+/// error before the password is sent. Plain FTP with a fallback is only available in code,
+/// with [`TlsPolicy::Preferred`](super::ftp::TlsPolicy::Preferred).
 pub fn open_location(
     location: &str,
     options: &OpenOptions,

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ftpchat_core::transport::ftp::{FtpConfigBuilder, FtpTransport};
-use ftpchat_core::transport::{make_dir_all, RemotePath};
+use ftpchat_core::{make_dir_all, RemotePath};
+use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 
 /// How long [`TestFtpServer`] waits for the server to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

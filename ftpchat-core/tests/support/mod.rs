@@ -18,7 +18,7 @@ pub mod ftp_server;
 
 use std::time::Duration;
 
-use ftpchat_core::transport::ftp::FtpConfigBuilder;
+use ftpchat_core::FtpConfigBuilder;
 
 /// URL of a writable pyftpdlib server, e.g. `ftp://user:pass@127.0.0.1:2122`.
 pub const PYFTPDLIB_URL: &str = "FTPCHAT_TEST_PYFTPDLIB_URL";

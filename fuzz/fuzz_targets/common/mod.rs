@@ -1,7 +1,7 @@
 //! Helpers shared by the fuzz targets (each target includes this module; not all use all).
 #![allow(dead_code)]
 
-use ftpchat_core::format::Frame;
+use ftpchat_core::codec::Frame;
 
 /// Splits a fuzz input into the data and a seed for the split points: the last 8 bytes
 /// (when there are at least 8) are the seed, so a seed file is any chat file with 8 bytes
@@ -98,9 +98,9 @@ fn unhex<const N: usize>(s: &str) -> [u8; N] {
 /// FTPChat 1.6 lines of `ftpchat-1.6.jsonl` (password `secret`, salt `ftpchat`, 100,000
 /// iterations) and native lines of `native-v2.jsonl` (password `pw`, same salt; room
 /// `0f1e2d3c…`). Hard-coded: deriving them costs 100,000 PBKDF2 iterations.
-pub fn vector_keyring() -> ftpchat_core::format::Keyring {
-    use ftpchat_core::crypto::FernetKey;
-    use ftpchat_core::format::{Keyring, RoomId};
+pub fn vector_keyring() -> ftpchat_core::codec::Keyring {
+    use ftpchat_core::codec::FernetKey;
+    use ftpchat_core::codec::{Keyring, RoomId};
     let k16 = unhex::<32>("2cce5b17d0746f2fc193684ffff4aa5f15d8d3592b61ba9c4bee2eea669905a1");
     let k2 = unhex::<32>("95b925f8633f8c9bb29295e0b3c6583123fbc15cededfb18b07225378ae873c0");
     Keyring {

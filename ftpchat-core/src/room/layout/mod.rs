@@ -21,7 +21,7 @@ use super::view::View;
 use super::{RoomError, RoomEvent};
 use crate::crypto::{derive_key, FernetKey, KdfParams};
 use crate::format::{Keyring, LineDecoder, LineEncoder, NativeRecord};
-use crate::log::Message;
+use crate::timeline::Message;
 use crate::transport::{Transport, TransportError};
 
 /// How this client encodes its messages. CPU only: it lives in the view.

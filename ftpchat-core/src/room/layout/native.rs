@@ -11,13 +11,13 @@ use crate::format::{
     DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder, NativeRecord, Record, RecordBody,
     RecordId, RoomHeader, RoomId, WriterId,
 };
-use crate::log::{FileReader, HlcClock, Message, MessageStatus};
 use crate::room::config::{Clock, RoomConfig};
 use crate::room::decide::{batch_data, Delivery, Observed, Step};
 use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
 use crate::room::{lock, RoomError, RoomEvent};
+use crate::timeline::{FileReader, HlcClock, Message, MessageStatus};
 use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
 
 pub(crate) const HEADER_FILE: &str = "room.ftpchat";

@@ -9,7 +9,6 @@ use crate::crypto::FernetKey;
 use crate::format::{
     Codec, CompatMessage, DecodeError, Keyring, LineDecoder, LineEncoder, Record, WriterId,
 };
-use crate::log::{FileReader, Message, MessageId, MessageStatus, SortKey};
 use crate::room::config::{Clock, RoomConfig, WriteCodec};
 use crate::room::decide::{batch_data, Delivery, Observed, Step, Tail};
 use crate::room::io::{drive, read_new, undecodable, LineItem};
@@ -17,6 +16,7 @@ use crate::room::lock::FileLock;
 use crate::room::state::{key_check, Outgoing, SavedState};
 use crate::room::view::{compat_message, local_timestamp, View};
 use crate::room::{lock, RoomError, RoomEvent};
+use crate::timeline::{FileReader, Message, MessageId, MessageStatus, SortKey};
 use crate::transport::{RemotePath, Transport, TransportError, TransportErrorKind};
 
 /// Order numbers below this are reserved for history loaded after a restart.

@@ -11,13 +11,13 @@ use super::secret::Password;
 use crate::transport::{InvalidPath, RemotePath, TransportError, TransportErrorKind};
 
 /// The default FTP control port, for both `ftp://` and explicit `ftps://`.
-pub const DEFAULT_PORT: u16 = 21;
+pub(crate) const DEFAULT_PORT: u16 = 21;
 /// Default time allowed to open a TCP connection (control or data).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a single read or write on a control or data socket may block.
-pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of connection attempts before an operation gives up.
-pub const DEFAULT_CONNECT_ATTEMPTS: u32 = 3;
+pub(crate) const DEFAULT_CONNECT_ATTEMPTS: u32 = 3;
 
 /// The user name sent when a URL or builder has none.
 const ANONYMOUS_USER: &str = "anonymous";
@@ -127,8 +127,8 @@ impl FtpConfig {
     }
 
     /// Starts a builder for `host` with the defaults: port 21, anonymous login,
-    /// [`TlsPolicy::Required`], webpki roots, [`DEFAULT_CONNECT_TIMEOUT`],
-    /// [`DEFAULT_IO_TIMEOUT`] and [`DEFAULT_CONNECT_ATTEMPTS`].
+    /// [`TlsPolicy::Required`], webpki roots, a 10 s connect timeout, a 30 s read/write
+    /// timeout and 3 connection attempts.
     pub fn builder(host: impl Into<String>) -> FtpConfigBuilder {
         FtpConfigBuilder::new(host)
     }

@@ -3,29 +3,29 @@ use crate::format::Hlc;
 /// A remote time more than this far ahead of our wall clock does not advance our clock
 /// (it is still ordered by its value): one broken or hostile clock cannot drag every
 /// client's timestamps into the future.
-pub const MAX_FORWARD_DRIFT_MS: u64 = 24 * 60 * 60 * 1000;
+pub(crate) const MAX_FORWARD_DRIFT_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A hybrid logical clock (Kulkarni et al., 2014): timestamps that follow wall time but
 /// never go backwards and always exceed every timestamp observed, so a reply sorts after
 /// the message it answers even when the replier's clock is behind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HlcClock {
+pub(crate) struct HlcClock {
     last: Hlc,
 }
 
 impl HlcClock {
     /// A clock that has seen `last` (e.g. restored from saved state).
-    pub fn new(last: Hlc) -> Self {
+    pub(crate) fn new(last: Hlc) -> Self {
         HlcClock { last }
     }
 
     /// The latest timestamp issued or observed.
-    pub fn last(&self) -> Hlc {
+    pub(crate) fn last(&self) -> Hlc {
         self.last
     }
 
     /// A timestamp for a new local event at wall time `wall_ms`.
-    pub fn tick(&mut self, wall_ms: u64) -> Hlc {
+    pub(crate) fn tick(&mut self, wall_ms: u64) -> Hlc {
         let (l, c) = (self.last.wall_ms(), self.last.counter());
         self.last = if wall_ms > l {
             Hlc::new(wall_ms, 0)
@@ -39,7 +39,7 @@ impl HlcClock {
     }
 
     /// Takes a remote timestamp into account.
-    pub fn observe(&mut self, remote: Hlc, wall_ms: u64) {
+    pub(crate) fn observe(&mut self, remote: Hlc, wall_ms: u64) {
         if remote.wall_ms() > wall_ms.saturating_add(MAX_FORWARD_DRIFT_MS) {
             return;
         }

@@ -76,6 +76,7 @@ pub enum MessageStatus {
 
 /// A chat message as an application shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// Its id.
     pub id: MessageId,
@@ -94,6 +95,29 @@ pub struct Message {
     pub codec: Codec,
     /// `true` when this client sent it.
     pub is_own: bool,
+}
+
+impl Message {
+    /// A confirmed message of another client, with no time (set the public fields for
+    /// the rest). Rooms build their messages themselves; this is for tests and for tools
+    /// that show messages of their own.
+    pub fn new(
+        id: MessageId,
+        sender: impl Into<String>,
+        text: impl Into<String>,
+        codec: Codec,
+    ) -> Self {
+        Message {
+            id,
+            sender: sender.into(),
+            text: text.into(),
+            timestamp_ms: None,
+            local_time: None,
+            status: MessageStatus::Confirmed,
+            codec,
+            is_own: false,
+        }
+    }
 }
 
 /// Where a message sorts in the timeline.

@@ -16,23 +16,27 @@
 //!
 //! # Use
 //!
-//! ```ignore
-//! mod conformance;
-//!
+//! ```
 //! mod memory {
-//!     use ftpchat_core::transport::{memory::MemoryTransport, Transport};
-//!     crate::conformance_tests!({
+//!     use ftpchat_core::testing::MemoryTransport;
+//!     use ftpchat_core::Transport;
+//!
+//!     ftpchat_core::conformance_tests!({
 //!         let store = MemoryTransport::new();
 //!         move || Box::new(store.clone()) as Box<dyn Transport>
 //!     });
 //! }
 //! ```
 //!
-//! [`conformance_tests!`] makes one `#[test]` per case (so a failure names its case) plus a
-//! check that the macro and [`CASES`] list the same cases. [`run_all`] runs every case in
-//! one test instead.
+//! [`conformance_tests!`](crate::conformance_tests) makes one `#[test]` per case (so a
+//! failure names its case) plus a check that the macro and [`CASES`] list the same cases.
+//! [`run_all`] runs every case in one test instead. Each case is also a public function
+//! taking the fixture, to run a chosen few.
+//!
+//! A case fails by panicking (these are assertions), with the transport's
+//! [`describe`](Transport::describe) and what was expected in the message.
 
-#![allow(dead_code)] // each test crate uses what it needs
+// Panicking is how a case fails.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -40,7 +44,7 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ftpchat_core::transport::{
+use crate::transport::{
     make_dir_all, read_all, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
 };
 
@@ -50,7 +54,8 @@ pub type Make<'a> = &'a dyn Fn() -> Box<dyn Transport>;
 /// One conformance case.
 pub type Case = fn(Make<'_>);
 
-/// Every case, by name. [`conformance_tests!`] must list the same names in the same order.
+/// Every case, by name. [`conformance_tests!`](crate::conformance_tests) must list the same
+/// names in the same order.
 pub const CASES: &[(&str, Case)] = &[
     ("describe_is_not_empty", describe_is_not_empty),
     ("size_of_missing_file_is_none", size_of_missing_file_is_none),
@@ -160,8 +165,8 @@ pub const CASES: &[(&str, Case)] = &[
 
 /// Makes one `#[test]` per conformance case, each building its own fixture from the given
 /// expression (evaluated once per test; it must yield a `Fn() -> Box<dyn Transport>`).
-/// Invoke it inside its own module per transport, with `mod conformance;` declared at the
-/// root of the test crate.
+/// Invoke it inside its own module per transport (the test names are the case names).
+/// Needs the `testing` feature of `ftpchat-core`; see [`testing`](crate::testing).
 #[macro_export]
 macro_rules! conformance_tests {
     ($fixture:expr) => {
@@ -214,14 +219,14 @@ macro_rules! conformance_tests {
             #[test]
             fn $case() {
                 let make = $fixture;
-                $crate::conformance::$case(&make);
+                $crate::testing::conformance::$case(&make);
             }
         )*
 
         #[test]
         fn every_conformance_case_has_a_test() {
             let generated: &[&str] = &[$(stringify!($case)),*];
-            let listed: Vec<&str> = $crate::conformance::CASES.iter().map(|(name, _)| *name).collect();
+            let listed: Vec<&str> = $crate::testing::conformance::CASES.iter().map(|(name, _)| *name).collect();
             assert_eq!(generated, listed.as_slice(), "conformance_tests! and CASES disagree");
         }
     };
@@ -692,7 +697,7 @@ pub fn write_atomic_in_missing_dir_is_not_found(make: Make<'_>) {
 /// `list` names every file and directory once (no `.`/`..`), tells them apart, and gives
 /// file sizes (when [`Capabilities::listing_with_sizes`]); nested directories list too.
 ///
-/// [`Capabilities::listing_with_sizes`]: ftpchat_core::transport::Capabilities
+/// [`Capabilities::listing_with_sizes`]: crate::Capabilities
 pub fn list_shows_files_with_sizes_and_dirs(make: Make<'_>) {
     let c = CaseDir::new(make, "list");
     c.t().append(&c.path("a.log"), b"abc").unwrap();
@@ -1134,7 +1139,7 @@ pub fn whitespace_in_names(make: Make<'_>) {
     for edge in [" leading space", "trailing space ", "  "] {
         assert_eq!(
             RemotePath::new(edge),
-            Err(ftpchat_core::transport::InvalidPath::EdgeWhitespace),
+            Err(crate::InvalidPath::EdgeWhitespace),
             "{edge:?}"
         );
     }

@@ -5,9 +5,9 @@
 //! current time and gets back records, problems and what to read next.
 
 mod hlc;
-mod reader;
-mod timeline;
+mod messages;
+pub(crate) mod reader;
 
-pub use hlc::{HlcClock, MAX_FORWARD_DRIFT_MS};
-pub use reader::{FileReader, ReadPlan, ReaderState, MAX_KEPT_TAIL, OVERLAP_LEN};
-pub use timeline::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
+pub(crate) use hlc::HlcClock;
+pub use messages::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
+pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};
