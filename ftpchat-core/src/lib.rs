@@ -92,8 +92,8 @@ pub use crate::format::{
 pub use crate::room::{
     default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout, Password,
     Room, RoomConfig, RoomError, RoomEvent, RoomListener, StateLocation, SyncUpdate, SyncWithin,
-    SystemClock, WatchHandle, WatchOptions, WriteCodec, MAX_KEPT_TAILS, MAX_LOGS, MAX_NAME_LEN,
-    MAX_TEXT_LEN,
+    SystemClock, Wakeup, WatchHandle, WatchOptions, WriteCodec, MAX_KEPT_TAILS, MAX_LOGS,
+    MAX_NAME_LEN, MAX_TEXT_LEN,
 };
 pub use crate::timeline::{Message, MessageId, MessageStatus};
 #[cfg(feature = "ftp")]

@@ -613,3 +613,75 @@ fn what_a_consumer_gives_back_comes_first_with_the_next_sync() {
     assert_eq!(texts(&bob.take_pending().messages), ["one"]);
     assert_eq!(texts(&bob.sync().unwrap().messages), ["two"]);
 }
+
+/// A simulated clock for a watcher: each pause is recorded and returns at once, until
+/// `pauses` have been taken; later pauses block on real time until woken.
+#[derive(Debug)]
+struct PauseRecorder {
+    pauses: usize,
+    taken: Mutex<Vec<Duration>>,
+    woken: Mutex<Vec<bool>>,
+}
+
+impl ftpchat_core::Clock for PauseRecorder {
+    fn now_ms(&self) -> u64 {
+        1_764_873_000_000
+    }
+
+    fn wait(&self, wakeup: &ftpchat_core::Wakeup, duration: Duration) -> bool {
+        let mut taken = self.taken.lock().unwrap();
+        if taken.len() < self.pauses {
+            taken.push(duration);
+            let fired = wakeup.is_fired();
+            self.woken.lock().unwrap().push(fired);
+            return fired;
+        }
+        drop(taken);
+        wakeup.block(PATIENCE)
+    }
+}
+
+#[derive(Default)]
+struct Nobody;
+impl RoomListener for Nobody {
+    fn on_messages(&self, _: &[Message]) {}
+}
+
+/// A watcher pauses between polls on the room's clock: in an idle room the pause doubles
+/// from the shortest to the longest interval, on simulated time (no real waiting), and a
+/// cancel wakes a watcher that waits.
+#[test]
+fn a_watcher_pauses_on_the_rooms_clock() {
+    let clock = Arc::new(PauseRecorder {
+        pauses: 6,
+        taken: Mutex::new(Vec::new()),
+        woken: Mutex::new(Vec::new()),
+    });
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let room = Room::open(t, native("alice").with_clock(clock.clone())).unwrap();
+    let started = Instant::now();
+    let handle = room.watch(
+        Arc::new(Nobody),
+        WatchOptions::new(Duration::from_secs(60), Duration::from_secs(600)),
+    );
+    while clock.taken.lock().unwrap().len() < 6 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the watcher did not pause 6 times"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Six pauses of 2 to 10 minutes each took no real time.
+    assert!(started.elapsed() < PATIENCE);
+    let minutes: Vec<u64> = clock
+        .taken
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_secs() / 60)
+        .collect();
+    assert_eq!(minutes, [2, 4, 8, 10, 10, 10]);
+    assert!(clock.woken.lock().unwrap().iter().all(|w| !w));
+    // The seventh pause blocks until the cancel wakes it.
+    handle.stop();
+}

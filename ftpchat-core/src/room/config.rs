@@ -1,6 +1,6 @@
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -116,8 +116,9 @@ pub enum StateLocation {
 }
 
 /// The wall clock a room uses (milliseconds since the Unix epoch). Replaceable so tests
-/// can model skewed clocks, and run the shared-file lock's waits and expiry on simulated
-/// time.
+/// can model skewed clocks, and run every wait of a room on simulated time: delivery
+/// retries, the shared-file lock's waits and expiry, the wait for a room header, and a
+/// watcher's pause between polls.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Now, in milliseconds since the Unix epoch (UTC).
     fn now_ms(&self) -> u64;
@@ -126,6 +127,14 @@ pub trait Clock: Send + Sync + fmt::Debug {
     /// it). A simulated clock advances its `now_ms` by `duration` instead of waiting.
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
+    }
+
+    /// Waits about `duration` unless `wakeup` fires first (a message was sent, the
+    /// watcher was cancelled or the room closed): a watcher's pause between polls.
+    /// Returns `true` when woken. A simulated clock advances its `now_ms` by `duration`
+    /// unless [`Wakeup::is_fired`].
+    fn wait(&self, wakeup: &Wakeup, duration: Duration) -> bool {
+        wakeup.block(duration)
     }
 
     /// This device's offset from UTC in seconds at `ms`, for FTPChat's local timestamps.
@@ -137,6 +146,57 @@ pub trait Clock: Send + Sync + fmt::Debug {
             .single()
             .map(|t| t.offset().fix().local_minus_utc())
             .unwrap_or(0)
+    }
+}
+
+/// What a watcher waits for between polls ([`Clock::wait`]): fired when a message is
+/// sent, the watcher is cancelled or the room is closed after the wake-up was taken.
+#[derive(Debug)]
+pub struct Wakeup {
+    signal: Arc<Signal>,
+    seen: u64,
+}
+
+/// A counter and a condition variable: each firing adds one.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    count: Mutex<u64>,
+    fired: Condvar,
+}
+
+impl Signal {
+    /// Wakes every waiter whose wake-up was taken before.
+    pub(crate) fn fire(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.fired.notify_all();
+    }
+
+    /// A wake-up that fires at the next [`fire`](Self::fire).
+    pub(crate) fn wakeup(self: &Arc<Self>) -> Wakeup {
+        let seen = *self.count.lock().unwrap_or_else(|e| e.into_inner());
+        Wakeup {
+            signal: self.clone(),
+            seen,
+        }
+    }
+}
+
+impl Wakeup {
+    /// `true` when it fired since it was taken.
+    pub fn is_fired(&self) -> bool {
+        *self.signal.count.lock().unwrap_or_else(|e| e.into_inner()) != self.seen
+    }
+
+    /// Blocks the thread for up to `timeout` of real time, or until it fires; `true`
+    /// when it fired. What [`Clock::wait`] does unless a clock simulates time.
+    pub fn block(&self, timeout: Duration) -> bool {
+        let count = self.signal.count.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _) = self
+            .signal
+            .fired
+            .wait_timeout_while(count, timeout, |c| *c == self.seen)
+            .unwrap_or_else(|e| e.into_inner());
+        *count != self.seen
     }
 }
 

@@ -26,12 +26,12 @@ mod watch;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 pub use config::{
     default_compat_kdf, Clock, Credentials, Layout, Password, RoomConfig, StateLocation,
-    SystemClock, WriteCodec,
+    SystemClock, Wakeup, WriteCodec,
 };
 pub use error::ErrorKind;
 pub use task::Background;
@@ -382,8 +382,10 @@ struct Shared {
     transport: Arc<dyn Transport>,
     /// The engine and the view of this room's layout.
     core: Box<dyn RoomCore>,
-    /// Wakes a watcher when a message is sent.
-    wake: (Mutex<u64>, Condvar),
+    /// Wakes watchers when a message is sent, a watcher is cancelled or the room closed.
+    wake: Arc<config::Signal>,
+    /// The room's clock: watchers pause between polls on it.
+    clock: Arc<dyn Clock>,
     /// Updates read but not handed to any consumer yet (a background sync whose handle
     /// was dropped, a watcher cancelled while delivering): the next sync returns them
     /// first. Each message, confirmation and event is in exactly one place: here, in
@@ -416,11 +418,13 @@ impl Room {
             ));
         }
         let core = engine::open(transport.as_ref(), &config)?;
+        let clock = config.clock.clone();
         Ok(Room {
             shared: Arc::new(Shared {
                 transport,
                 core,
-                wake: (Mutex::new(0), Condvar::new()),
+                wake: Arc::default(),
+                clock,
                 queue: Mutex::new(SyncUpdate::default()),
                 closed: AtomicBool::new(false),
                 watchers: Mutex::new(Vec::new()),
@@ -451,9 +455,7 @@ impl Room {
     pub fn send(&self, text: &str) -> Result<MessageId, RoomError> {
         self.check_open()?;
         let id = self.shared.core.send(text)?;
-        let (count, cvar) = &self.shared.wake;
-        *lock(count) += 1;
-        cvar.notify_all();
+        self.shared.wake.fire();
         Ok(id)
     }
 
@@ -645,6 +647,7 @@ impl Room {
         for w in watchers.iter().filter_map(Weak::upgrade) {
             w.cancel();
         }
+        self.shared.wake.fire();
         let _no_sync = lock(&self.shared.syncs);
         self.shared.core.save()
     }
@@ -710,14 +713,14 @@ impl Room {
         handle
     }
 
-    fn sends_so_far(&self) -> u64 {
-        *lock(&self.shared.wake.0)
+    /// A wake-up that fires at the next send, watcher cancel or close.
+    fn wakeup(&self) -> Wakeup {
+        self.shared.wake.wakeup()
     }
 
-    fn wait_for_send(&self, seen: u64, timeout: std::time::Duration) {
-        let (count, cvar) = &self.shared.wake;
-        let guard = lock(count);
-        let _ = cvar.wait_timeout_while(guard, timeout, |c| *c == seen);
+    /// A watcher's pause between polls, on the room's clock.
+    fn pause(&self, wakeup: &Wakeup, interval: Duration) {
+        self.shared.clock.wait(wakeup, interval);
     }
 }
 

@@ -84,9 +84,7 @@ impl Control {
     /// Stops the watcher without waiting for it.
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let (count, cvar) = &self.room.shared.wake;
-        *super::lock(count) += 1;
-        cvar.notify_all();
+        self.room.shared.wake.fire();
     }
 
     fn is_cancelled(&self) -> bool {
@@ -176,7 +174,7 @@ fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
     let room = &control.room;
     let mut interval = options.min_interval;
     while !control.is_cancelled() && !room.is_closed() {
-        let seen = room.sends_so_far();
+        let wakeup = room.wakeup();
         let active = match room.sync() {
             Ok(update) => {
                 let active = !update.messages.is_empty() || !update.confirmed.is_empty();
@@ -199,7 +197,7 @@ fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
         if control.is_cancelled() {
             break;
         }
-        room.wait_for_send(seen, interval);
+        room.pause(&wakeup, interval);
     }
 }
 
