@@ -685,3 +685,108 @@ fn a_watcher_pauses_on_the_rooms_clock() {
     // The seventh pause blocks until the cancel wakes it.
     handle.stop();
 }
+
+/// Records what a watcher hands out, errors included.
+#[derive(Default)]
+struct Everything {
+    messages: Mutex<Vec<String>>,
+    events: Mutex<Vec<String>>,
+    errors: Mutex<Vec<ErrorKind>>,
+}
+
+impl RoomListener for Everything {
+    fn on_messages(&self, messages: &[Message]) {
+        self.messages.lock().unwrap().extend(texts(messages));
+    }
+    fn on_event(&self, event: &ftpchat_core::RoomEvent) {
+        self.events.lock().unwrap().push(format!("{event:?}"));
+    }
+    fn on_error(&self, error: &RoomError) {
+        self.errors.lock().unwrap().push(error.kind());
+    }
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A device whose appends are refused for good (e.g. a read-only login) keeps showing
+/// what others write: every sync fails on the stuck outbox, but what it read is handed to
+/// the watcher beside the error, and to `take_pending` for a caller that syncs itself.
+#[test]
+fn a_stuck_outbox_does_not_hide_what_others_write() {
+    let store = Arc::new(MemoryTransport::new());
+    let alice = Room::open(store.clone(), native("alice")).unwrap();
+    alice.sync().unwrap();
+    let faulty = Arc::new(ftpchat_core::testing::FaultyTransport::from_arc(
+        store.clone(),
+    ));
+    let bob = Room::open(faulty.clone(), native("bob")).unwrap();
+    for n in 1..=10_000 {
+        faulty.fail_nth(
+            ftpchat_core::testing::Op::Append,
+            n,
+            TransportErrorKind::PermissionDenied,
+        );
+    }
+    bob.send("refused").unwrap();
+    alice.send("first").unwrap();
+    alice.sync().unwrap();
+
+    // A caller that syncs itself gets the error, and what was read from take_pending.
+    let err = bob.sync().unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Transport(TransportErrorKind::PermissionDenied)
+    );
+    assert!(!err.is_transient());
+    assert_eq!(texts(&bob.take_pending().messages), ["first"]);
+
+    // A watcher shows every later message, and reports the error.
+    let seen = Arc::new(Everything::default());
+    let handle = bob.watch(seen.clone(), fast());
+    alice.send("second").unwrap();
+    alice.sync().unwrap();
+    wait_for("the second message", || {
+        seen.messages.lock().unwrap().iter().any(|m| m == "second")
+    });
+    assert!(!seen.errors.lock().unwrap().is_empty());
+    handle.stop();
+    assert_eq!(*seen.messages.lock().unwrap(), ["second"]);
+    assert_eq!(bob.outbox_len(), 1, "the refused message stays queued");
+}
+
+/// In a FTPChat 1.7 file, a wrong password makes every sync fail (nothing may be written
+/// under a wrong key), and the event that explains it still reaches the watcher.
+#[test]
+fn a_wrong_password_reaches_the_watcher_as_an_event_beside_the_error() {
+    let store: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let config = |who: &str, pw: &str| {
+        RoomConfig::shared_file("chat.txt", WriteCodec::Fernet17, who).with_password(pw)
+    };
+    let alice = Room::open(store.clone(), config("alice", PW)).unwrap();
+    alice.send("hello").unwrap();
+    alice.sync().unwrap();
+    let mallory = Room::open(store.clone(), config("mallory", "guess")).unwrap();
+    mallory.send("not under a wrong key").unwrap();
+    let seen = Arc::new(Everything::default());
+    let handle = mallory.watch(seen.clone(), fast());
+    wait_for("the wrong-password event", || {
+        seen.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.starts_with("WrongPassword"))
+    });
+    handle.stop();
+    assert!(seen
+        .errors
+        .lock()
+        .unwrap()
+        .contains(&ErrorKind::WrongPassword));
+    assert!(seen.messages.lock().unwrap().is_empty());
+}

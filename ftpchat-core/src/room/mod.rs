@@ -461,7 +461,9 @@ impl Room {
 
     /// Delivers the outbox (with confirmation) and reads what is new. Returns only what
     /// earlier syncs did not. On error, unsent messages stay queued and what was already
-    /// read is returned by the next successful sync.
+    /// read (it reads even when delivery failed) is returned by the next successful sync,
+    /// or at once by [`take_pending`](Self::take_pending); a watcher hands it to its
+    /// listener beside the error, so a stuck outbox or a wrong password hides nothing.
     ///
     /// Every message, confirmation and event is returned exactly once per room, to
     /// whichever consumer reads it first: this call, another thread's sync, a watcher,

@@ -16,7 +16,8 @@ pub trait RoomListener: Send + Sync {
     fn on_confirmed(&self, _ids: &[MessageId]) {}
     /// Events (undecodable lines, TLS fallback, retries...).
     fn on_event(&self, _event: &RoomEvent) {}
-    /// A sync failed; the watcher keeps trying with backoff.
+    /// A sync failed; the watcher keeps trying with backoff. What the sync read before it
+    /// failed still comes through the other callbacks.
     fn on_error(&self, _error: &RoomError) {}
 }
 
@@ -175,20 +176,25 @@ fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
     let mut interval = options.min_interval;
     while !control.is_cancelled() && !room.is_closed() {
         let wakeup = room.wakeup();
-        let active = match room.sync() {
-            Ok(update) => {
-                let active = !update.messages.is_empty() || !update.confirmed.is_empty();
-                deliver(control, listener, update);
-                active
+        // A failed sync may still have read (others' messages after a refused delivery,
+        // the events that explain a wrong password): taken while the sync's lock is held,
+        // so it goes to this listener beside the error instead of waiting for a sync
+        // that succeeds, which a stuck outbox never gives.
+        let (update, error) = room.sync_then(None, |result| match result {
+            Ok(update) => (update.unwrap_or_default(), None),
+            Err(RoomError::Closed) => (SyncUpdate::default(), Some(RoomError::Closed)),
+            Err(e) => (room.take_pending(), Some(e)),
+        });
+        if matches!(error, Some(RoomError::Closed)) {
+            break;
+        }
+        if let Some(e) = &error {
+            if !control.is_cancelled() {
+                listener.on_error(e);
             }
-            Err(RoomError::Closed) => break,
-            Err(e) => {
-                if !control.is_cancelled() {
-                    listener.on_error(&e);
-                }
-                false
-            }
-        };
+        }
+        let active = !update.messages.is_empty() || !update.confirmed.is_empty();
+        deliver(control, listener, update);
         interval = if active {
             options.min_interval
         } else {
