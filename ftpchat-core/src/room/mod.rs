@@ -335,9 +335,18 @@ impl SyncUpdate {
 
     /// Appends `later` (what a later sync brought) to this update.
     pub fn append(&mut self, later: SyncUpdate) {
-        self.messages.extend(later.messages);
-        self.confirmed.extend(later.confirmed);
-        self.events.extend(later.events);
+        // Moving into an empty list takes the other's buffer instead of copying it (a
+        // first sync can bring hundreds of thousands of messages).
+        fn join<T>(into: &mut Vec<T>, later: Vec<T>) {
+            if into.is_empty() {
+                *into = later;
+            } else {
+                into.extend(later);
+            }
+        }
+        join(&mut self.messages, later.messages);
+        join(&mut self.confirmed, later.confirmed);
+        join(&mut self.events, later.events);
     }
 }
 
