@@ -218,3 +218,40 @@ def test_a_watch_dropped_unread_gives_its_messages_back(memory_location: str) ->
         watch.stop()  # the watcher has queued them for the iterator, which never reads
         del watch
         assert [m.text for m in bob.sync().messages] == ["one", "two", "three"]
+
+
+def test_a_wrong_password_reaches_the_listener_as_an_event_beside_the_error(
+    memory_location: str,
+) -> None:
+    """In a FTPChat 1.7 file a wrong password makes every sync fail (nothing may be
+    written under a wrong key); the event that explains it still reaches the listener."""
+
+    def shared(name: str, password: str) -> ftpchat.Room:
+        return ftpchat.open(
+            memory_location, "chat.txt", name=name, layout="shared", codec="1.7",
+            password=password, iterations=FAST,
+        )
+
+    with shared("Alice", PASSWORD) as alice, shared("Mallory", "guess") as mallory:
+        alice.send("hello")
+        alice.sync()
+        mallory.send("not under a wrong key")
+        events: list[str] = []
+        errors: list[type] = []
+        seen = threading.Event()
+
+        def on_event(e: ftpchat.Event) -> None:
+            events.append(e.kind)
+            if e.kind == "wrong_password":
+                seen.set()
+
+        with mallory.listen(
+            on_event=on_event,
+            on_error=lambda e: errors.append(type(e)),
+            min_interval=0.01,
+            max_interval=0.05,
+        ):
+            assert seen.wait(PATIENCE), events
+        assert ftpchat.WrongPassword in errors
+        assert mallory.outbox_len == 1
+        mallory.close(flush=False)
