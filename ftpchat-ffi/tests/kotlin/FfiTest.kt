@@ -684,8 +684,16 @@ fun sharedScenario(label: String, location: String, caPem: String? = null, folde
                 val errors = Collector()
                 val sub = eve.watch(errors, 20uL, 200uL)
                 val reported = errors.errors.poll(TIMEOUT_MS, TimeUnit.MILLISECONDS)
+                // The event that explains the failing syncs reaches the listener too.
+                val deadline = System.currentTimeMillis() + TIMEOUT_MS
+                var explained: ChatEvent? = null
+                while (explained == null && System.currentTimeMillis() < deadline) {
+                    val e = errors.events.poll(100, TimeUnit.MILLISECONDS)
+                    if (e is ChatEvent.WrongPassword) explained = e
+                }
                 sub.cancel()
                 expect(reported is ChatException.WrongPassword) { "$reported" }
+                expect(explained != null) { "no WrongPassword event: ${errors.events}" }
             }
             expect(alice.sync().messages.isEmpty()) { "the wrong-password room wrote something" }
             if (folder != null) {
