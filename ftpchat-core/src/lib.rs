@@ -79,6 +79,7 @@
 pub mod codec;
 mod crypto;
 mod format;
+mod identity;
 mod room;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -88,6 +89,10 @@ mod transport;
 pub use crate::crypto::{derive_key, FernetKey, KdfError, KdfParams};
 pub use crate::format::{
     Codec, DecodeError, HeaderError, LegacyTimestamp, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
+};
+pub use crate::identity::{
+    safety_number, BackupKdfParams, DeviceIdentity, IdentityError, PublicIdentity, SharedSecret,
+    BACKUP_BEGIN, BACKUP_END, IDENTITY_FILE_NAME, PUBLIC_IDENTITY_PREFIX, SIGNATURE_LEN,
 };
 pub use crate::room::{
     default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout, Password,
