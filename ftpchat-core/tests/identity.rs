@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use ftpchat_core::{
     safety_number, BackupKdfParams, DeviceIdentity, IdentityError, PublicIdentity,
@@ -65,6 +65,12 @@ fn compute_vectors() -> Value {
                 "x25519_public_hex": hex::encode(p.agreement_key_bytes()),
                 "public_identity": p.to_string(),
                 "fingerprint": p.fingerprint(),
+                // SPEC §16.5, composed here from the spec's text; the test loads it back.
+                "identity_file": format!(
+                    "ftpchat-identity 1\ned25519-seed {}\nx25519-secret {}\npublic {p}\n",
+                    URL_SAFE_NO_PAD.encode(ed),
+                    URL_SAFE_NO_PAD.encode(x)
+                ),
             })
         })
         .collect();
@@ -132,6 +138,12 @@ fn vectors_match_both_ways() {
             s(v, "x25519_public_hex")
         );
         assert_eq!(parsed.fingerprint(), s(v, "fingerprint"));
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(IDENTITY_FILE_NAME), s(v, "identity_file")).unwrap();
+        assert_eq!(
+            DeviceIdentity::load_or_create(dir.path()).unwrap().public(),
+            parsed
+        );
         ids.push(id);
     }
     let (alice, bob) = (ids[0].public(), ids[1].public());
@@ -339,7 +351,6 @@ fn debug_never_shows_secret_bytes() {
     let x = [0xd7u8; 32];
     let id = DeviceIdentity::from_secret_bytes(ed, x);
     let dbg = format!("{id:?} {:#?}", id);
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     for secret in [ed, x] {
         for needle in [
             hex::encode(secret),
