@@ -56,7 +56,8 @@
 //! # What is public
 //!
 //! - At the crate root: the room ([`Room`], [`RoomConfig`], [`Message`], their events,
-//!   errors and options), the keys ([`FernetKey`], [`KdfParams`], [`derive_key`]) and the
+//!   errors and options), the keys ([`FernetKey`], [`KdfParams`], [`derive_key`]), device
+//!   identities ([`DeviceIdentity`], [`PublicIdentity`], [`safety_number`]) and the
 //!   transports ([`Transport`], [`RemotePath`], [`LocalTransport`], `FtpTransport`,
 //!   [`open_location`], ...).
 //! - [`codec`]: the sans-IO layer below the room (lines to records, records to an ordered
@@ -71,8 +72,9 @@
 //! - `ftp` (default): the FTP and FTPS transport (suppaftp + rustls with ring; no OpenSSL).
 //! - `testing`: the `testing` module and the `conformance_tests!` macro. For tests and
 //!   benchmarks; not meant for release builds.
-//! - `deterministic`: encoders with a caller-supplied IV, salt and time, for test vectors.
-//!   Never for production.
+//! - `deterministic`: encoders with a caller-supplied IV, salt and time, identities from
+//!   given secret bytes and backups with a given salt and nonce, for test vectors. Never for
+//!   production.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
