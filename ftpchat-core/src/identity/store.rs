@@ -25,12 +25,26 @@ const MAX_FILE_LEN: u64 = 1024;
 /// The identity file's text (secret: the caller zeroizes it).
 pub(crate) fn format_identity_file(id: &DeviceIdentity) -> Zeroizing<String> {
     let secrets = id.secret_bytes();
-    Zeroizing::new(format!(
-        "{MAGIC} {FILE_VERSION}\ned25519-seed {}\nx25519-secret {}\npublic {}\n",
-        Zeroizing::new(URL_SAFE_NO_PAD.encode(&secrets[..32])).as_str(),
-        Zeroizing::new(URL_SAFE_NO_PAD.encode(&secrets[32..])).as_str(),
-        id.public()
-    ))
+    // Built in a buffer large enough from the start: no reallocation leaves a copy behind.
+    let mut out = Zeroizing::new(String::with_capacity(MAX_FILE_LEN as usize));
+    for (line, secret) in [
+        ("ed25519-seed ", &secrets[..32]),
+        ("x25519-secret ", &secrets[32..]),
+    ] {
+        if out.is_empty() {
+            out.push_str(MAGIC);
+            out.push(' ');
+            out.push_str(FILE_VERSION);
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push_str(&Zeroizing::new(URL_SAFE_NO_PAD.encode(secret)));
+        out.push('\n');
+    }
+    out.push_str("public ");
+    out.push_str(&id.public().to_string());
+    out.push('\n');
+    out
 }
 
 /// Reads an identity file's text. Pure.
@@ -183,7 +197,9 @@ fn read_identity_file(path: &Path) -> Result<DeviceIdentity, IdentityError> {
             path: path.to_path_buf(),
         });
     }
-    let mut text = Zeroizing::new(Vec::new());
+    // Capacity for the largest accepted file plus one, so the secret is never reallocated
+    // (a reallocation would leave an unzeroized copy behind).
+    let mut text = Zeroizing::new(Vec::with_capacity(MAX_FILE_LEN as usize + 1));
     file.take(MAX_FILE_LEN + 1)
         .read_to_end(&mut text)
         .map_err(io_err(path))?;
