@@ -647,3 +647,22 @@ fn hostile_backups_give_distinct_errors() {
         assert!(!err.to_string().contains(pass));
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Any text is a public identity or a typed error, never a panic.
+    #[test]
+    fn public_identity_parsing_never_panics(text in "(ftpchat-id1:)?[A-Za-z0-9_=+/ -]{0,120}") {
+        if let Ok(p) = text.parse::<PublicIdentity>() {
+            proptest::prop_assert_eq!(p.to_string(), text);
+        }
+    }
+
+    /// Any bytes in the armor are a typed error, never a panic (random bytes never reach
+    /// Argon2: the magic, version, KDF id, length and bounds come first).
+    #[test]
+    fn backup_import_never_panics(blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        proptest::prop_assert!(DeviceIdentity::import_backup(&rearmor(&blob), "p").is_err());
+    }
+}

@@ -259,6 +259,14 @@ fn hex_lower(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any bytes are an identity or a typed error, never a panic.
+        #[test]
+        fn parsing_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse_identity_file(&bytes);
+        }
+    }
+
     #[test]
     fn file_round_trip() {
         let id = DeviceIdentity::generate();
