@@ -138,6 +138,20 @@ def main():
         bytes([0, 0, 3, 3, 0x83, 7, 4, 10, 13, 0, 1]) + SEEDS[2],
     ]
 
+    # Device identities (SPEC.md §16): public identity texts, the armored backup, and
+    # broken variants of both.
+    with open(os.path.join(testdata, "identity-v1.json"), encoding="utf-8") as f:
+        identity = json.load(f)
+    publics = [v["public_identity"] for v in identity["identities"]]
+    backup = identity["backup"]["armored"]
+    identity_texts = [t.encode() for t in publics + [backup]] + [
+        publics[0][:-1].encode(),
+        (publics[0] + "==").encode(),
+        backup.replace("\n", "\r\n").encode(),
+        backup[: len(backup) // 2].encode(),
+        b"ftpchat-id1:",
+    ]
+
     targets = {
         "framing_split": seeded_files,
         "decode_lines": seeded_files + [l + SEEDS[3] for l in native_lines + v16_lines],
@@ -146,6 +160,7 @@ def main():
         "room_header": headers,
         "legacy_and_fernet": codec_inputs,
         "room_sync": ops,
+        "identity_text": identity_texts,
     }
     total = 0
     for target, inputs in targets.items():

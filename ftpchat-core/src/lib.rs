@@ -56,7 +56,8 @@
 //! # What is public
 //!
 //! - At the crate root: the room ([`Room`], [`RoomConfig`], [`Message`], their events,
-//!   errors and options), the keys ([`FernetKey`], [`KdfParams`], [`derive_key`]) and the
+//!   errors and options), the keys ([`FernetKey`], [`KdfParams`], [`derive_key`]), device
+//!   identities ([`DeviceIdentity`], [`PublicIdentity`], [`safety_number`]) and the
 //!   transports ([`Transport`], [`RemotePath`], [`LocalTransport`], `FtpTransport`,
 //!   [`open_location`], ...).
 //! - [`codec`]: the sans-IO layer below the room (lines to records, records to an ordered
@@ -71,14 +72,16 @@
 //! - `ftp` (default): the FTP and FTPS transport (suppaftp + rustls with ring; no OpenSSL).
 //! - `testing`: the `testing` module and the `conformance_tests!` macro. For tests and
 //!   benchmarks; not meant for release builds.
-//! - `deterministic`: encoders with a caller-supplied IV, salt and time, for test vectors.
-//!   Never for production.
+//! - `deterministic`: encoders with a caller-supplied IV, salt and time, identities from
+//!   given secret bytes and backups with a given salt and nonce, for test vectors. Never for
+//!   production.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod codec;
 mod crypto;
 mod format;
+mod identity;
 mod room;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -88,6 +91,10 @@ mod transport;
 pub use crate::crypto::{derive_key, FernetKey, KdfError, KdfParams};
 pub use crate::format::{
     Codec, DecodeError, HeaderError, LegacyTimestamp, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
+};
+pub use crate::identity::{
+    safety_number, BackupKdfParams, DeviceIdentity, IdentityError, PublicIdentity, SharedSecret,
+    BACKUP_BEGIN, BACKUP_END, IDENTITY_FILE_NAME, PUBLIC_IDENTITY_PREFIX, SIGNATURE_LEN,
 };
 pub use crate::room::{
     default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout, Password,
