@@ -167,13 +167,13 @@ pub(crate) struct Signal {
 impl Signal {
     /// Wakes every waiter whose wake-up was taken before.
     pub(crate) fn fire(&self) {
-        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        *super::lock(&self.count) += 1;
         self.fired.notify_all();
     }
 
     /// A wake-up that fires at the next [`fire`](Self::fire).
     pub(crate) fn wakeup(self: &Arc<Self>) -> Wakeup {
-        let seen = *self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = *super::lock(&self.count);
         Wakeup {
             signal: self.clone(),
             seen,
@@ -184,13 +184,13 @@ impl Signal {
 impl Wakeup {
     /// `true` when it fired since it was taken.
     pub fn is_fired(&self) -> bool {
-        *self.signal.count.lock().unwrap_or_else(|e| e.into_inner()) != self.seen
+        *super::lock(&self.signal.count) != self.seen
     }
 
     /// Blocks the thread for up to `timeout` of real time, or until it fires; `true`
     /// when it fired. What [`Clock::wait`] does unless a clock simulates time.
     pub fn block(&self, timeout: Duration) -> bool {
-        let count = self.signal.count.lock().unwrap_or_else(|e| e.into_inner());
+        let count = super::lock(&self.signal.count);
         let (count, _) = self
             .signal
             .fired
