@@ -19,7 +19,9 @@ use super::layout::{Layout, Opened, Writer};
 use super::state::{SavedState, StateFile};
 use super::view::{compat_message, native_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
-use crate::format::{LineDecoder, Record, RecordBody};
+use crate::format::{LineDecoder, Record, RecordBody, SignedRecord};
+use crate::group::{Change, Invitation, Member, Role};
+use crate::identity::DeviceIdentity;
 use crate::timeline::{Message, MessageId, MessageStatus};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 
@@ -158,6 +160,43 @@ impl<L: Layout> Engine<L> {
         Ok(())
     }
 
+    /// Publishes a membership change (member rooms), then saves.
+    pub fn change_members(
+        &mut self,
+        t: &dyn Transport,
+        view: &Mutex<View<L::Writer>>,
+        change: Change,
+    ) -> Result<u64, RoomError> {
+        // Read first: a removal cuts the removed member's logs where this device has read
+        // them, so read as far as there is.
+        self.poll(t, view)?;
+        let epoch =
+            self.layout
+                .change_members(t, self.clock.as_ref(), &mut self.decoder, view, change)?;
+        self.persist(&lock(view))?;
+        Ok(epoch)
+    }
+
+    /// Registers an invitation (member rooms), then saves.
+    pub fn invite(
+        &mut self,
+        t: &dyn Transport,
+        view: &Mutex<View<L::Writer>>,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError> {
+        let invitation = self.layout.invite(
+            t,
+            self.clock.as_ref(),
+            &mut self.decoder,
+            view,
+            role,
+            location,
+        )?;
+        self.persist(&lock(view))?;
+        Ok(invitation)
+    }
+
     #[cfg(test)]
     pub fn layout(&self) -> &L {
         &self.layout
@@ -212,6 +251,15 @@ pub(crate) trait RoomCore: Send + Sync {
     fn take_update(&self) -> SyncUpdate;
     /// Saves the local state (after a sync in progress).
     fn save(&self) -> Result<(), RoomError>;
+    /// Member rooms: the members (`None` for other rooms).
+    fn members(&self) -> Option<Vec<Member>>;
+    /// Member rooms: publishes a change; returns the new epoch.
+    fn change_members(&self, t: &dyn Transport, change: Change) -> Result<u64, RoomError>;
+    /// Member rooms: a new one-time invitation.
+    fn invite(&self, t: &dyn Transport, role: Role, location: &str)
+        -> Result<Invitation, RoomError>;
+    /// Member rooms: this device's identity.
+    fn identity(&self) -> Option<Arc<DeviceIdentity>>;
 }
 
 impl<L: Layout> RoomCore for Core<L>
@@ -281,6 +329,27 @@ where
         let mut engine = lock(&self.engine);
         let view = lock(&self.view);
         engine.persist(&view)
+    }
+
+    fn members(&self) -> Option<Vec<Member>> {
+        lock(&self.engine).layout.members()
+    }
+
+    fn change_members(&self, t: &dyn Transport, change: Change) -> Result<u64, RoomError> {
+        lock(&self.engine).change_members(t, &self.view, change)
+    }
+
+    fn invite(
+        &self,
+        t: &dyn Transport,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError> {
+        lock(&self.engine).invite(t, &self.view, role, location)
+    }
+
+    fn identity(&self) -> Option<Arc<DeviceIdentity>> {
+        lock(&self.engine).layout.identity()
     }
 }
 
@@ -353,10 +422,12 @@ fn assemble<L: Layout>(
     view.events = events;
     for out in saved.outbox {
         let message = match decoder.decode_line(out.line.as_bytes()) {
-            Ok(Record::Native(r)) => match &r.body {
-                RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
-                _ => None,
-            },
+            Ok(Record::Native(r)) | Ok(Record::Signed(SignedRecord { record: r, .. })) => {
+                match &r.body {
+                    RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
+                    _ => None,
+                }
+            }
             Ok(Record::Compat {
                 codec,
                 message,

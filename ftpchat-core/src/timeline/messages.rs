@@ -93,8 +93,11 @@ pub struct Message {
     pub status: MessageStatus,
     /// The codec of its line.
     pub codec: Codec,
-    /// `true` when this client sent it.
+    /// `true` when this client sent it. In a member room: signed by this device's key.
     pub is_own: bool,
+    /// Member rooms: the fingerprint (SPEC §16.3) of the device that signed it, which the
+    /// membership says belongs to a member. `None` for records that carry no signature.
+    pub signer: Option<String>,
 }
 
 impl Message {
@@ -116,6 +119,7 @@ impl Message {
             status: MessageStatus::Confirmed,
             codec,
             is_own: false,
+            signer: None,
         }
     }
 }
@@ -207,6 +211,14 @@ impl Timeline {
             self.keys.insert(*id, key);
         }
         true
+    }
+
+    /// The writer of a shown native message, by id.
+    pub fn writer_of(&self, id: &MessageId) -> Option<WriterId> {
+        match self.keys.get(id)? {
+            SortKey::Native { writer, .. } => Some(*writer),
+            SortKey::File { .. } => None,
+        }
     }
 
     /// A message by id.

@@ -13,7 +13,10 @@
 pub(crate) mod native;
 pub(crate) mod shared;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::group::{Change, Invitation, Member, Role};
+use crate::identity::DeviceIdentity;
 
 use super::config::{Clock, Credentials};
 use super::state::{Outgoing, SavedState};
@@ -106,6 +109,42 @@ pub(crate) trait Layout: Send + Sized + 'static {
 
     /// Writes this layout's part of the local state.
     fn save(&self, view: &View<Self::Writer>, saved: &mut SavedState);
+
+    /// Member rooms: the members, their devices and roles (`None`: not a member room).
+    fn members(&self) -> Option<Vec<Member>> {
+        None
+    }
+
+    /// Member rooms: publishes a membership change by this device; returns its epoch.
+    fn change_members(
+        &mut self,
+        _t: &dyn Transport,
+        _clock: &dyn Clock,
+        _decoder: &mut LineDecoder,
+        _view: &Mutex<View<Self::Writer>>,
+        _change: Change,
+    ) -> Result<u64, RoomError> {
+        Err(RoomError::NotAMemberRoom)
+    }
+
+    /// Member rooms: registers a one-time invitation with `role` and returns it, naming
+    /// `location` as where the room is.
+    fn invite(
+        &mut self,
+        _t: &dyn Transport,
+        _clock: &dyn Clock,
+        _decoder: &mut LineDecoder,
+        _view: &Mutex<View<Self::Writer>>,
+        _role: Role,
+        _location: &str,
+    ) -> Result<Invitation, RoomError> {
+        Err(RoomError::NotAMemberRoom)
+    }
+
+    /// Member rooms: this device's identity.
+    fn identity(&self) -> Option<Arc<DeviceIdentity>> {
+        None
+    }
 }
 
 /// A layout as opened, with what the engine needs to start.
@@ -126,6 +165,6 @@ pub(crate) fn derive(credentials: &Option<Credentials>, kdf: &KdfParams) -> Opti
     match credentials {
         Some(Credentials::Password(p)) => Some(derive_key(p.expose(), kdf)),
         Some(Credentials::Key(k)) => Some(k.as_ref().clone()),
-        None => None,
+        Some(Credentials::Member(_)) | None => None,
     }
 }

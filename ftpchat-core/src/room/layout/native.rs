@@ -2,22 +2,29 @@
 //! `logs/`, so no two clients write one file (SPEC §8, §9.2).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{derive, Layout, Opened, Writer};
 use crate::crypto::{FernetKey, KdfParams};
 use crate::format::{
-    DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder, NativeRecord, Record, RecordBody,
-    RecordId, RoomHeader, RoomId, WriterId,
+    derive_writer_id, ChainLink, DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder,
+    NativeRecord, Record, RecordBody, RecordHash, RecordId, RoomHeader, RoomId, SignedRecord,
+    WriterId,
 };
-use crate::room::config::{Clock, RoomConfig};
+use crate::group::{Change, Invitation, LogCut, Member, MemberId, Role};
+use crate::identity::DeviceIdentity;
+use crate::room::config::{Clock, Credentials, MemberAccess, RoomConfig};
+use crate::room::members::{
+    check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
+    MemberRoom, Refusal,
+};
 use crate::room::decide::{batch_data, Delivery, Observed, Step};
 use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
 use crate::room::{lock, RoomError, RoomEvent};
-use crate::timeline::{FileReader, HlcClock, Message, MessageStatus};
+use crate::timeline::{FileReader, HlcClock, Message, MessageId, MessageStatus};
 use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
 
 pub(crate) const HEADER_FILE: &str = "room.ftpchat";
@@ -31,11 +38,45 @@ pub(crate) const MAX_LOGS: usize = 10_000;
 
 /// Encodes this device's records: its writer id, sequence and hybrid logical clock.
 pub(crate) struct NativeWriter {
+    /// The room key; in a member room, the current epoch's message key.
     key: FernetKey,
     room: RoomId,
     writer: WriterId,
     seq: u64,
     clock: HlcClock,
+    /// Member rooms: how this device signs and chains its records.
+    signer: Option<Signer>,
+}
+
+/// How a device signs its records in a member room (SPEC §8.6).
+pub(crate) struct Signer {
+    identity: Arc<DeviceIdentity>,
+    /// The epoch whose key `NativeWriter::key` is; `None` while this device holds no
+    /// current epoch key (not a member yet, or removed): it cannot write.
+    epoch: Option<u64>,
+    /// The hash of this device's last record in its log (zeros before the first).
+    prev: RecordHash,
+    generation: u64,
+}
+
+impl NativeWriter {
+    /// Encodes a record as this writer's next line: signed and chained in a member room.
+    fn line(&mut self, record: &NativeRecord, encoder: &mut LineEncoder) -> Result<String, RoomError> {
+        match &mut self.signer {
+            None => Ok(encoder.native(record, &self.key)),
+            Some(s) => {
+                let epoch = s.epoch.ok_or(RoomError::NotAMember)?;
+                let link = ChainLink {
+                    epoch,
+                    prev: s.prev,
+                    generation: s.generation,
+                };
+                let signed = SignedRecord::sign(record.clone(), link, &s.identity);
+                s.prev = signed.hash();
+                Ok(encoder.signed(&signed, &self.key))
+            }
+        }
+    }
 }
 
 impl Writer for NativeWriter {
@@ -47,6 +88,11 @@ impl Writer for NativeWriter {
         _offset_secs: i32,
         encoder: &mut LineEncoder,
     ) -> Result<(Outgoing, Message), RoomError> {
+        if let Some(s) = &self.signer {
+            if s.epoch.is_none() {
+                return Err(RoomError::NotAMember);
+            }
+        }
         self.seq += 1;
         let record = NativeRecord {
             id: RecordId::random(),
@@ -57,8 +103,11 @@ impl Writer for NativeWriter {
             sender: name.to_owned(),
             body: RecordBody::Text(text.to_owned()),
         };
-        let line = encoder.native(&record, &self.key);
+        let line = self.line(&record, encoder)?;
         let mut message = native_message(&record, text.to_owned(), true);
+        if let Some(s) = &self.signer {
+            message.signer = Some(s.identity.public().fingerprint());
+        }
         message.status = MessageStatus::Pending;
         let out = Outgoing {
             id: message.id,
@@ -106,6 +155,10 @@ pub(crate) struct NativeLayout {
     /// `MAX_LOGS` was reported.
     too_many_logs_reported: bool,
     header_text: String,
+    /// Member rooms: the membership and this device's place in it.
+    members: Option<MemberRoom>,
+    /// Member rooms: each log's last accepted record.
+    chains: Chains,
 }
 
 impl NativeLayout {
@@ -118,6 +171,9 @@ impl NativeLayout {
         mut saved: SavedState,
     ) -> Result<Opened<Self>, RoomError> {
         let room_dir = RemotePath::new(dir)?;
+        if let Some(Credentials::Member(access)) = &config.credentials {
+            return Self::open_member(t, room_dir, config, access, saved);
+        }
         let (header, created_key) =
             load_or_create_header(t, &room_dir, config, saved.header.as_deref())?;
         let key = match created_key {
@@ -172,6 +228,8 @@ impl NativeLayout {
             kept_tails: 0,
             too_many_logs_reported: false,
             header_text: header.encode(),
+            members: None,
+            chains: Chains::new(),
         };
         Ok(Opened {
             layout,
@@ -181,8 +239,10 @@ impl NativeLayout {
                 writer,
                 seq: saved.seq,
                 clock: HlcClock::new(saved.hlc),
+                signer: None,
             },
             keys: Keyring {
+                epochs: None,
                 fernet: None,
                 native: Some((key, header.room_id)),
             },
@@ -190,6 +250,207 @@ impl NativeLayout {
             history_loaded,
             events,
         })
+    }
+
+    /// Opens (or creates) a member room: header version 2, the membership log under
+    /// `epochs/`, records signed by this device's identity (SPEC §9.4, §17). Joining with
+    /// an invitation accepts it (the invitation's key adds this device).
+    fn open_member(
+        t: &dyn Transport,
+        room_dir: RemotePath,
+        config: &RoomConfig,
+        access: &MemberAccess,
+        mut saved: SavedState,
+    ) -> Result<Opened<Self>, RoomError> {
+        let clock = config.clock.as_ref();
+        let invitation = access.invitation.as_deref();
+        let may_create = config.create && invitation.is_none();
+        let (room, created) = load_or_create_member_header(t, &room_dir, config, may_create)?;
+        let mut events = Vec::new();
+        if let Some(inv) = invitation {
+            if inv.room() != room {
+                return Err(RoomError::Membership(
+                    "the invitation is for another room than the one at this location".into(),
+                ));
+            }
+        }
+        let saved_room = saved
+            .header
+            .as_deref()
+            .and_then(|h| parse_member_header(h.as_bytes()).ok());
+        let mut history_loaded = saved.cursors.is_empty();
+        if saved_room.is_some_and(|r| r != room) || (saved.header.is_some() && saved_room.is_none()) {
+            if !config.accept_changed_header {
+                return Err(RoomError::HeaderChanged);
+            }
+            saved = SavedState {
+                outbox: std::mem::take(&mut saved.outbox),
+                ..SavedState::default()
+            };
+            history_loaded = true;
+            events.push(RoomEvent::HeaderChanged);
+        }
+        let anchor = match (saved.anchor, invitation.map(Invitation::anchor)) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(RoomError::Membership(
+                    "the invitation names another membership history than the one this device \
+                     saved for the room"
+                        .into(),
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        let mut member = MemberRoom::new(access.identity.clone(), room, &room_dir, anchor)?;
+        let mut decoder = LineDecoder::new(Keyring::default());
+        if created {
+            member.create(t, clock.now_ms())?;
+            write_member_header(t, &room_dir, room)?;
+        }
+        member.sync(t, &mut decoder, &mut events)?;
+        if member.membership().is_none() {
+            return Err(RoomError::Membership(
+                "the room's membership log has no valid commit 0".into(),
+            ));
+        }
+        if let Some(inv) = invitation {
+            member.accept(t, clock, &mut decoder, inv, &mut events)?;
+        }
+        let device = member.device;
+        let generation = saved.generation;
+        let writer = derive_writer_id(room, &device, generation);
+        let logs_dir = room_dir.join(LOGS_DIR)?;
+        let name = log_name(writer);
+        let (epoch, key) = match member.current_key() {
+            Some((e, k)) => (Some(e), k),
+            None => (None, FernetKey::generate()),
+        };
+        let layout = NativeLayout {
+            own: OwnLog {
+                path: logs_dir.join(&name)?,
+                name,
+                len: saved.own_log_len,
+                ends_with_lf: saved.own_log_ends_with_lf || saved.own_log_len == 0,
+                verified: false,
+                conflict: false,
+            },
+            logs_dir,
+            readers: saved
+                .cursors
+                .iter()
+                .map(|(name, c)| (name.clone(), FileReader::resume(c.clone())))
+                .collect(),
+            max_seq: HashMap::new(),
+            restored_max_seq: HashMap::new(),
+            retired: saved.retired.iter().map(|w| log_name(*w)).collect(),
+            kept_tails: 0,
+            too_many_logs_reported: false,
+            header_text: member_header(room),
+            members: Some(member),
+            chains: saved
+                .chains
+                .iter()
+                .map(|(n, (seq, hash, device))| {
+                    let tip = ChainTip {
+                        seq: *seq,
+                        hash: *hash,
+                        device: *device,
+                    };
+                    (n.clone(), tip)
+                })
+                .collect(),
+        };
+        Ok(Opened {
+            layout,
+            writer: NativeWriter {
+                key,
+                room,
+                writer,
+                seq: saved.seq,
+                clock: HlcClock::new(saved.hlc),
+                signer: Some(Signer {
+                    identity: access.identity.clone(),
+                    epoch,
+                    prev: saved.prev.unwrap_or([0; 32]),
+                    generation,
+                }),
+            },
+            keys: decoder.keys().clone(),
+            saved,
+            history_loaded,
+            events,
+        })
+    }
+
+    /// After the membership changed: the writer encrypts under the newest epoch it holds
+    /// the key of (none once removed).
+    fn refresh_writer(&self, w: &mut NativeWriter) {
+        let (Some(m), Some(s)) = (&self.members, &mut w.signer) else {
+            return;
+        };
+        match m.current_key() {
+            Some((epoch, key)) => {
+                s.epoch = Some(epoch);
+                w.key = key;
+            }
+            None => s.epoch = None,
+        }
+    }
+
+    /// Publishes a membership change (member rooms only).
+    pub(crate) fn publish_change(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        author: Option<&DeviceIdentity>,
+        change: Change,
+    ) -> Result<u64, RoomError> {
+        let m = self.members.as_mut().ok_or(RoomError::NotAMemberRoom)?;
+        let mut events = Vec::new();
+        let identity = m.identity.clone();
+        let result = m.publish(
+            t,
+            clock,
+            decoder,
+            author.unwrap_or(&identity),
+            change,
+            &mut events,
+        );
+        let mut v = lock(view);
+        v.events.extend(events);
+        self.refresh_writer(&mut v.writer);
+        result
+    }
+
+    /// Where the logs of `member`'s devices stand as far as this device has read them:
+    /// what stays valid after its removal (SPEC §17).
+    fn cuts_for(&self, member: &MemberId) -> Vec<LogCut> {
+        let Some(m) = self.members.as_ref().and_then(|m| m.membership()) else {
+            return Vec::new();
+        };
+        let Some(member) = m.member(member) else {
+            return Vec::new();
+        };
+        let devices: Vec<[u8; 32]> = member
+            .devices
+            .iter()
+            .map(|d| d.signing_key_bytes())
+            .collect();
+        let mut cuts: Vec<LogCut> = self
+            .chains
+            .iter()
+            .filter(|(_, tip)| tip.seq > 0 && devices.contains(&tip.device))
+            .filter_map(|(name, tip)| {
+                Some(LogCut {
+                    writer: log_writer(name)?,
+                    seq: tip.seq,
+                    record_hash: tip.hash,
+                })
+            })
+            .collect();
+        cuts.sort_by_key(|c| c.writer);
+        cuts
     }
 
     /// `true` for a log this device writes, or wrote under an earlier writer id.
@@ -207,7 +468,16 @@ impl NativeLayout {
         decoder: &mut LineDecoder,
     ) -> Result<(), RoomError> {
         let old_log = self.own.path.to_string();
-        let new = WriterId::random();
+        // A member room's writer id is derived from the device key: the next generation.
+        let new = match &mut v.writer.signer {
+            Some(s) => {
+                s.generation += 1;
+                s.prev = [0; 32];
+                let device = s.identity.public().signing_key_bytes();
+                derive_writer_id(v.writer.room, &device, s.generation)
+            }
+            None => WriterId::random(),
+        };
         let name = log_name(new);
         self.own = OwnLog {
             path: self.logs_dir.join(&name)?,
@@ -223,14 +493,20 @@ impl NativeLayout {
         w.seq = 0;
         for out in v.outbox.iter_mut() {
             // Every outbox line decodes under this run's key (others are held at open).
-            if let Ok(Record::Native(mut record)) = decoder.decode_line(out.line.as_bytes()) {
-                w.seq += 1;
-                record.writer = new;
-                record.seq = w.seq;
-                out.line = v.encoder.native(&record, &w.key);
-                out.key = native_key(&record);
-                v.timeline.move_pending(&out.id, out.key);
-            }
+            let mut record = match decoder.decode_line(out.line.as_bytes()) {
+                Ok(Record::Native(record)) => record,
+                Ok(Record::Signed(signed)) => signed.record,
+                _ => continue,
+            };
+            w.seq += 1;
+            record.writer = new;
+            record.seq = w.seq;
+            let Ok(line) = w.line(&record, &mut v.encoder) else {
+                continue; // no current epoch key: this device cannot write any more
+            };
+            out.line = line;
+            out.key = native_key(&record);
+            v.timeline.move_pending(&out.id, out.key);
         }
         v.events.push(RoomEvent::WriterIdConflict {
             file: old_log,
@@ -254,6 +530,9 @@ impl NativeLayout {
         let Some(writer) = log_writer(name) else {
             return;
         };
+        if self.members.is_some() {
+            return self.absorb_signed(name, writer, path, items, new, view, events);
+        }
         let own = self.is_own(name);
         let restored = match new {
             true => self.restored_max_seq.get(name).copied().unwrap_or(0),
@@ -286,6 +565,114 @@ impl NativeLayout {
                 Ok(_) => events.push(undecodable(path, at, DecodeError::NotARecord)),
                 Err(error) => events.push(undecodable(path, at, error)),
             }
+        }
+    }
+}
+
+impl NativeLayout {
+    /// A member room's records of one log: accepted only when they continue the log's
+    /// chain, are covered by a verified signature and the membership allows their device
+    /// (SPEC §9.4); everything else is reported, never silently dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn absorb_signed(
+        &mut self,
+        name: &str,
+        writer: WriterId,
+        path: &RemotePath,
+        items: Vec<LineItem>,
+        new: bool,
+        view: &mut View<NativeWriter>,
+        events: &mut Vec<RoomEvent>,
+    ) {
+        let Some(members) = &self.members else {
+            return;
+        };
+        let file = path.to_string();
+        let mut run: Vec<(u64, SignedRecord)> = Vec::new();
+        for item in items {
+            let at = (item.offset, item.codec);
+            match item.result {
+                Ok(Record::Signed(r)) if r.record.writer != writer => {
+                    events.push(RoomEvent::ForeignRecord {
+                        file: file.clone(),
+                        offset: item.offset,
+                    })
+                }
+                Ok(Record::Signed(r)) => run.push((item.offset, r)),
+                Ok(_) => events.push(RoomEvent::RecordRefused {
+                    file: file.clone(),
+                    offset: item.offset,
+                    reason: "an unsigned record in a member room".into(),
+                }),
+                Err(error) => events.push(undecodable(path, at, error)),
+            }
+        }
+        if run.is_empty() {
+            return;
+        }
+        // History is read again from the start of each log: its own chain walk.
+        let mut history_tip = ChainTip::default();
+        let tip = match new {
+            true => self.chains.entry(name.to_owned()).or_default(),
+            false => &mut history_tip,
+        };
+        let records: Vec<&SignedRecord> = run.iter().map(|(_, r)| r).collect();
+        let verdict = check_run(
+            tip,
+            &records,
+            // A copy is a record id this log already gave (an id of another writer's
+            // is a duplicate, reported below).
+            |r| {
+                let id = MessageId(r.record.id.0);
+                match view.timeline.writer_of(&id) {
+                    Some(w) => w == r.record.writer,
+                    None => view.timeline.contains(&id),
+                }
+            },
+            |r, hash| may_write(members.membership(), r, hash),
+        );
+        if new {
+            for (i, refusal) in &verdict.refused {
+                events.push(RoomEvent::RecordRefused {
+                    file: file.clone(),
+                    offset: run[*i].0,
+                    reason: match refusal {
+                        Refusal::BadSignature(e) => e.to_string(),
+                        Refusal::Broken => "it does not continue its log's chain (a gap, \
+                                            reordering or truncation)"
+                            .into(),
+                        Refusal::Fork => "another record already holds its place in the \
+                                          log's chain (a fork)"
+                            .into(),
+                        Refusal::NotAllowed(why) => why.clone(),
+                    },
+                });
+            }
+        }
+        for i in verdict.accepted {
+            let (offset, r) = &run[i];
+            let id = MessageId(r.record.id.0);
+            if view.timeline.writer_of(&id).is_some_and(|w| w != r.record.writer) {
+                // Another writer's record already has this id: the first one stays.
+                if new {
+                    events.push(RoomEvent::DuplicateRecordId {
+                        file: file.clone(),
+                        offset: *offset,
+                    });
+                }
+                continue;
+            }
+            let signer = members
+                .membership()
+                .and_then(|m| m.member_of_device(&r.device))
+                .and_then(|m| {
+                    m.devices
+                        .iter()
+                        .find(|d| d.signing_key_bytes() == r.device)
+                        .map(|d| d.fingerprint())
+                });
+            let own = r.device == members.device;
+            view.absorb_signed(&r.record, own, new, signer);
         }
     }
 }
@@ -355,6 +742,12 @@ impl Layout for NativeLayout {
         view: &Mutex<View<NativeWriter>>,
         events: &mut Vec<RoomEvent>,
     ) -> Result<(), TransportError> {
+        // The membership first: records are judged by what it says now.
+        if let Some(m) = &mut self.members {
+            if m.sync(t, decoder, events)? {
+                self.refresh_writer(&mut lock(view).writer);
+            }
+        }
         let entries = match t.list(&self.logs_dir) {
             Ok(e) => e,
             Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(()),
@@ -455,6 +848,69 @@ impl Layout for NativeLayout {
         }
         saved.max_seq = self.max_seq.iter().map(|(n, s)| (n.clone(), *s)).collect();
         saved.retired = self.retired.iter().filter_map(|n| log_writer(n)).collect();
+        if let (Some(m), Some(s)) = (&self.members, &w.signer) {
+            saved.anchor = m.anchor();
+            saved.generation = s.generation;
+            saved.prev = Some(s.prev);
+            saved.chains = self
+                .chains
+                .iter()
+                .map(|(n, tip)| (n.clone(), (tip.seq, tip.hash, tip.device)))
+                .collect();
+        }
+    }
+
+    fn write_refusal(&self) -> Option<RoomError> {
+        match &self.members {
+            Some(m) if !m.is_member() => Some(RoomError::NotAMember),
+            _ => None,
+        }
+    }
+
+    fn members(&self) -> Option<Vec<Member>> {
+        self.members.as_ref().map(MemberRoom::members)
+    }
+
+    fn change_members(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        change: Change,
+    ) -> Result<u64, RoomError> {
+        let change = match change {
+            Change::Remove { member, cuts } if cuts.is_empty() => Change::Remove {
+                member,
+                cuts: self.cuts_for(&member),
+            },
+            other => other,
+        };
+        self.publish_change(t, clock, decoder, view, None, change)
+    }
+
+    fn invite(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError> {
+        let invite = DeviceIdentity::generate();
+        let change = Change::Invite {
+            invite: invite.public(),
+            role,
+        };
+        self.publish_change(t, clock, decoder, view, None, change)?;
+        let m = self.members.as_ref().ok_or(RoomError::NotAMemberRoom)?;
+        let anchor = m.anchor().ok_or(RoomError::NotAMemberRoom)?;
+        Ok(Invitation::new(location, m.room(), anchor, role, &invite))
+    }
+
+    fn identity(&self) -> Option<Arc<DeviceIdentity>> {
+        self.members.as_ref().map(|m| m.identity.clone())
     }
 }
 
@@ -615,6 +1071,13 @@ fn load_or_create_header(
     let mut pause = Duration::from_millis(50);
     loop {
         match transport::read_bounded(t, &header_path, crate::format::header::MAX_HEADER_LEN) {
+            Ok(Some(bytes)) if header_version(&bytes) == Some(2) => {
+                return Err(RoomError::InvalidConfig(
+                    "this is a member room (header version 2): open it with a device identity \
+                     (RoomConfig::member_room) or an invitation"
+                        .into(),
+                ))
+            }
             Ok(Some(bytes)) => return Ok((RoomHeader::parse(&bytes)?, None)),
             Ok(None) => return Err(HeaderError::Malformed.into()),
             Err(e) if e.kind() == TransportErrorKind::NotFound => {}
@@ -662,6 +1125,66 @@ fn load_or_create_header(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Reads a member room's header (version 2), creating the room when it is missing and
+/// `may_create`. Returns the room id and whether this client created it. The header is
+/// written last, after `logs/` and commit 0, so whoever sees it finds a room ready.
+fn load_or_create_member_header(
+    t: &dyn Transport,
+    room_dir: &RemotePath,
+    config: &RoomConfig,
+    may_create: bool,
+) -> Result<(RoomId, bool), RoomError> {
+    let header_path = room_dir.join(HEADER_FILE)?;
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match transport::read_bounded(t, &header_path, crate::format::header::MAX_HEADER_LEN) {
+            Ok(Some(bytes)) => {
+                if header_version(&bytes) == Some(1) {
+                    return Err(RoomError::InvalidConfig(
+                        "this is a password room (header version 1): open it with a password"
+                            .into(),
+                    ));
+                }
+                return Ok((parse_member_header(&bytes)?, false));
+            }
+            Ok(None) => return Err(HeaderError::Malformed.into()),
+            Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !may_create {
+            return Err(RoomError::NotFound(room_dir.to_string()));
+        }
+        if let Some(parent) = room_dir.parent() {
+            transport::make_dir_all(t, &parent)?;
+        }
+        match t.make_dir(room_dir) {
+            Ok(()) => {
+                let room = RoomId::random();
+                transport::make_dir_all(t, &room_dir.join(LOGS_DIR)?)?;
+                return Ok((room, true));
+            }
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                if waited > Duration::from_secs(15) {
+                    return Err(RoomError::NotFound(format!(
+                        "{room_dir} exists but has no {HEADER_FILE}"
+                    )));
+                }
+                config.clock.sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes a new member room's header, once its membership log exists.
+fn write_member_header(t: &dyn Transport, room_dir: &RemotePath, room: RoomId) -> Result<(), RoomError> {
+    t.write_atomic(&room_dir.join(HEADER_FILE)?, member_header(room).as_bytes())?;
+    Ok(())
 }
 
 fn needs_key() -> RoomError {

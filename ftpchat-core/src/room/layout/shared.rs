@@ -174,6 +174,7 @@ impl SharedLayout {
                 pending_order: 0,
             },
             keys: Keyring {
+                epochs: None,
                 fernet: key,
                 native: None,
             },

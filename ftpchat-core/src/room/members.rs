@@ -1,0 +1,530 @@
+//! Member rooms (SPEC §9.4, §17): a native room whose records are signed and chained, and
+//! whose keys change by epoch as admins add and remove members.
+//!
+//! - The membership log: `epochs/<n>/commit`, one signed commit per epoch. `MKD epochs/<n>`
+//!   is the claim that gives concurrent changes one order; [`MemberRoom::sync`] reads and
+//!   checks what is new, [`MemberRoom::publish`] claims the next epoch and writes a change.
+//! - The record checks: [`Chains`] decides, per log, which signed records are accepted:
+//!   chained to the log's last accepted record, written by a device the membership allows
+//!   at that epoch and place, and covered by a verified signature (one per run of records
+//!   read together: each signature covers the hash chain before it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::format::{
+    HeaderError, LineDecoder, RecordHash, RoomId, SignatureError, SignedRecord,
+};
+use crate::group::{Change, Commit, EpochSecret, Invitation, Member, Membership};
+use crate::identity::DeviceIdentity;
+use crate::room::config::Clock;
+use crate::room::{RoomError, RoomEvent};
+use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
+
+/// The membership log's directory inside the room.
+pub(crate) const EPOCHS_DIR: &str = "epochs";
+/// The commit's file inside `epochs/<n>/`.
+pub(crate) const COMMIT_FILE: &str = "commit";
+/// How long a client that lost the claim of an epoch waits for the winner's commit.
+const CLAIM_WAIT: Duration = Duration::from_secs(30);
+/// How many times a change is re-proposed after losing the claim to another.
+const MAX_CLAIM_ATTEMPTS: u32 = 8;
+
+/// The header of a member room (`ftpchat-room 2`).
+pub(crate) fn member_header(room: RoomId) -> String {
+    format!(
+        "ftpchat-room 2\nroom-id: {}\nmembership: epochs\n",
+        room.to_hex()
+    )
+}
+
+/// Parses a member room's header: its room id. Same line rules as version 1 (§9.2).
+pub(crate) fn parse_member_header(data: &[u8]) -> Result<RoomId, HeaderError> {
+    if data.len() > crate::format::header::MAX_HEADER_LEN {
+        return Err(HeaderError::Malformed);
+    }
+    let text = std::str::from_utf8(data).map_err(|_| HeaderError::Malformed)?;
+    let mut lines = text.lines();
+    let version = lines
+        .next()
+        .unwrap_or_default()
+        .strip_prefix("ftpchat-room ")
+        .ok_or(HeaderError::NotAHeader)?;
+    if version != "2" {
+        return Err(HeaderError::UnsupportedVersion(
+            version.chars().take(32).collect(),
+        ));
+    }
+    let (mut room, mut membership) = (None, None);
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let (name, value) = line.split_once(':').ok_or(HeaderError::Malformed)?;
+        let slot = match name.trim() {
+            "room-id" => (&mut room, "room-id"),
+            "membership" => (&mut membership, "membership"),
+            _ => continue,
+        };
+        if slot.0.replace(value.trim()).is_some() {
+            return Err(HeaderError::InvalidField(slot.1));
+        }
+    }
+    if membership.ok_or(HeaderError::MissingField("membership"))? != "epochs" {
+        return Err(HeaderError::InvalidField("membership"));
+    }
+    RoomId::from_hex(room.ok_or(HeaderError::MissingField("room-id"))?)
+        .ok_or(HeaderError::InvalidField("room-id"))
+}
+
+/// The header's version: `Some(2)` for a member room, `Some(1)` for a password room.
+pub(crate) fn header_version(data: &[u8]) -> Option<u32> {
+    let first = data.split(|&b| b == b'\n').next()?;
+    let v = first.strip_prefix(b"ftpchat-room ")?;
+    std::str::from_utf8(v).ok()?.trim_end().parse().ok()
+}
+
+/// This device in a member room: its identity, the membership as far as read, and the
+/// epoch secrets it holds.
+pub(crate) struct MemberRoom {
+    pub identity: Arc<DeviceIdentity>,
+    pub device: [u8; 32],
+    room: RoomId,
+    epochs_dir: RemotePath,
+    membership: Option<Membership>,
+    /// The hash commit 0 must have (from an invitation, or saved by an earlier run).
+    anchor: Option<[u8; 32]>,
+    secrets: BTreeMap<u64, EpochSecret>,
+    /// The epoch whose commit was rejected (reported once; nothing after it is read).
+    rejected: Option<u64>,
+    removed_reported: bool,
+}
+
+impl MemberRoom {
+    pub fn new(
+        identity: Arc<DeviceIdentity>,
+        room: RoomId,
+        room_dir: &RemotePath,
+        anchor: Option<[u8; 32]>,
+    ) -> Result<Self, RoomError> {
+        Ok(MemberRoom {
+            device: identity.public().signing_key_bytes(),
+            identity,
+            room,
+            epochs_dir: room_dir.join(EPOCHS_DIR)?,
+            membership: None,
+            anchor,
+            secrets: BTreeMap::new(),
+            rejected: None,
+            removed_reported: false,
+        })
+    }
+
+    pub fn room(&self) -> RoomId {
+        self.room
+    }
+
+    pub fn membership(&self) -> Option<&Membership> {
+        self.membership.as_ref()
+    }
+
+    /// The hash of commit 0, once known.
+    pub fn anchor(&self) -> Option<[u8; 32]> {
+        self.anchor
+    }
+
+    /// `true` while this device is an active member.
+    pub fn is_member(&self) -> bool {
+        self.membership
+            .as_ref()
+            .and_then(|m| m.member_of_device(&self.device))
+            .is_some()
+    }
+
+    /// The newest epoch this device holds the secret of, with its message key.
+    pub fn current_key(&self) -> Option<(u64, crate::crypto::FernetKey)> {
+        let epoch = self.membership.as_ref()?.epoch();
+        let secret = self.secrets.get(&epoch)?;
+        Some((epoch, secret.message_key(self.room, epoch)))
+    }
+
+    /// Creates the membership log of a new room: commit 0 by this device.
+    pub fn create(&mut self, t: &dyn Transport, now_ms: u64) -> Result<(), RoomError> {
+        let (membership, commit, secret) = Membership::create(self.room, &self.identity, now_ms);
+        transport::make_dir_all(t, &self.epochs_dir)?;
+        let dir = self.epochs_dir.join("0")?;
+        t.make_dir(&dir)?;
+        t.write_atomic(&dir.join(COMMIT_FILE)?, &commit.encode())?;
+        self.anchor = Some(commit.hash());
+        self.secrets.insert(0, secret);
+        self.membership = Some(membership);
+        Ok(())
+    }
+
+    /// Reads and applies the commits after the known epoch. Returns `true` when the
+    /// membership changed. New epoch keys go to `decoder`. A commit that does not apply is
+    /// reported once and nothing after it is read (a hostile or broken change is never
+    /// half-applied).
+    pub fn sync(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<bool, TransportError> {
+        let entries = match t.list(&self.epochs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == TransportErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut numbers: Vec<u64> = entries
+            .iter()
+            .filter(|e| e.is_dir)
+            .filter_map(|e| epoch_number(&e.name))
+            .collect();
+        numbers.sort_unstable();
+        let mut changed = false;
+        let next = |m: &Option<Membership>| m.as_ref().map_or(0, |m| m.epoch() + 1);
+        for n in numbers {
+            if n < next(&self.membership) {
+                continue;
+            }
+            if n != next(&self.membership) || self.rejected.is_some() {
+                break; // a gap: the commit before it is not there yet
+            }
+            let path = self.epochs_dir.join(&n.to_string())?.join(COMMIT_FILE)?;
+            let bytes = match transport::read_bounded(t, &path, crate::group::MAX_COMMIT_LEN) {
+                Ok(Some(b)) => b,
+                // Claimed but not written yet (or over the bound): read again next time.
+                Ok(None) => {
+                    self.reject(n, "the commit is larger than the limit".into(), events);
+                    break;
+                }
+                Err(e) if e.kind() == TransportErrorKind::NotFound => break,
+                Err(e) => return Err(e),
+            };
+            match self.apply_bytes(n, &bytes, decoder) {
+                Ok(()) => {
+                    changed = true;
+                    events.push(RoomEvent::MembershipChanged { epoch: n });
+                }
+                Err(reason) => {
+                    self.reject(n, reason, events);
+                    break;
+                }
+            }
+        }
+        if changed && self.membership.is_some() && !self.is_member() && !self.removed_reported {
+            self.removed_reported = true;
+            events.push(RoomEvent::RemovedFromRoom);
+        }
+        Ok(changed)
+    }
+
+    fn reject(&mut self, epoch: u64, reason: String, events: &mut Vec<RoomEvent>) {
+        if self.rejected != Some(epoch) {
+            self.rejected = Some(epoch);
+            events.push(RoomEvent::MembershipRejected { epoch, reason });
+        }
+    }
+
+    /// Decodes, checks and applies commit `n`.
+    fn apply_bytes(
+        &mut self,
+        n: u64,
+        bytes: &[u8],
+        decoder: &mut LineDecoder,
+    ) -> Result<(), String> {
+        let commit = Commit::decode(bytes).map_err(|e| e.to_string())?;
+        if commit.epoch != n {
+            return Err(format!("epochs/{n} holds the commit of epoch {}", commit.epoch));
+        }
+        match &mut self.membership {
+            None => {
+                if let Some(anchor) = self.anchor {
+                    if commit.hash() != anchor {
+                        return Err("commit 0 is not the room's (its hash differs from the \
+                                    invitation's or the saved one)"
+                            .into());
+                    }
+                }
+                let m = Membership::replay(std::slice::from_ref(&commit))
+                    .map_err(|e| e.to_string())?;
+                if m.room() != self.room {
+                    return Err("commit 0 names another room".into());
+                }
+                self.anchor = Some(commit.hash());
+                self.membership = Some(m);
+            }
+            Some(m) => m.apply(&commit).map_err(|e| e.to_string())?,
+        }
+        self.take_secrets(&commit, decoder);
+        Ok(())
+    }
+
+    /// Keeps the epoch secrets a commit gives this device, and their keys in `decoder`.
+    fn take_secrets(&mut self, commit: &Commit, decoder: &mut LineDecoder) {
+        if let Ok(Some(secret)) = commit.open_secret(&self.identity) {
+            decoder.add_epoch_key(self.room, commit.epoch, secret.message_key(self.room, commit.epoch));
+            self.secrets.insert(commit.epoch, secret);
+        }
+        if let Ok(history) = commit.open_history(&self.identity) {
+            for (epoch, secret) in history {
+                decoder.add_epoch_key(self.room, epoch, secret.message_key(self.room, epoch));
+                self.secrets.entry(epoch).or_insert(secret);
+            }
+        }
+    }
+
+    /// Proposes `change` as `author` on the newest membership and writes it as the next
+    /// epoch. Losing the claim to another client (its `MKD` came first) means reading its
+    /// commit and proposing again on top of it, where the change may no longer be allowed
+    /// (e.g. the author was removed by it): then this fails with the reason.
+    pub fn publish(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        author: &DeviceIdentity,
+        change: Change,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<u64, RoomError> {
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
+            self.sync(t, decoder, events)?;
+            if let Some(epoch) = self.rejected {
+                return Err(RoomError::Membership(format!(
+                    "the membership log is stuck at a rejected commit (epoch {epoch})"
+                )));
+            }
+            let m = self
+                .membership
+                .as_ref()
+                .ok_or_else(|| RoomError::Membership("the membership log is empty".into()))?;
+            let history: Vec<(u64, &EpochSecret)> = if change_shares_history(&change) {
+                self.secrets.iter().map(|(e, s)| (*e, s)).collect()
+            } else {
+                Vec::new()
+            };
+            let (commit, _secret) = m
+                .propose(author, change.clone(), clock.now_ms(), &history)
+                .map_err(|e| RoomError::Membership(e.to_string()))?;
+            let n = commit.epoch;
+            let dir = self.epochs_dir.join(&n.to_string())?;
+            match t.make_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                    // Another change claimed epoch n first: wait for its commit, then
+                    // propose again on top of it.
+                    self.wait_for(t, clock, decoder, n, events)?;
+                    continue;
+                }
+                Err(e) if e.kind() == TransportErrorKind::NotFound => {
+                    transport::make_dir_all(t, &self.epochs_dir)?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            t.write_atomic(&dir.join(COMMIT_FILE)?, &commit.encode())?;
+            self.apply_bytes(n, &commit.encode(), decoder)
+                .map_err(RoomError::Membership)?;
+            events.push(RoomEvent::MembershipChanged { epoch: n });
+            return Ok(n);
+        }
+        Err(RoomError::Membership(
+            "other changes kept claiming the next epoch first".into(),
+        ))
+    }
+
+    fn wait_for(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        epoch: u64,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), RoomError> {
+        let mut waited = Duration::ZERO;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            self.sync(t, decoder, events)?;
+            let known = self.membership.as_ref().map_or(0, Membership::epoch);
+            if known >= epoch || self.rejected.is_some() {
+                return Ok(());
+            }
+            if waited >= CLAIM_WAIT {
+                return Err(RoomError::Membership(format!(
+                    "epochs/{epoch} was claimed but its commit did not appear"
+                )));
+            }
+            clock.sleep(pause);
+            waited += pause;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Accepts an invitation: the invitation's key adds this device as a member.
+    pub fn accept(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        invitation: &Invitation,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), RoomError> {
+        self.sync(t, decoder, events)?;
+        if self.is_member() {
+            return Ok(());
+        }
+        let invite = invitation.invite_identity();
+        let device = self.identity.public();
+        self.publish(t, clock, decoder, &invite, Change::Accept { device }, events)?;
+        Ok(())
+    }
+
+    /// Members with their devices and roles.
+    pub fn members(&self) -> Vec<Member> {
+        self.membership
+            .as_ref()
+            .map(|m| m.members().into_iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn change_shares_history(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::Add {
+            share_history: true,
+            ..
+        } | Change::AddDevice {
+            share_history: true,
+            ..
+        }
+    )
+}
+
+/// `epochs/<n>`: a minimal decimal number.
+fn epoch_number(name: &str) -> Option<u64> {
+    if name.is_empty() || (name.len() > 1 && name.starts_with('0')) {
+        return None;
+    }
+    if !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+/// Where a log's chain stands: its last accepted record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ChainTip {
+    pub seq: u64,
+    pub hash: RecordHash,
+    /// The device whose log it is (known once a record was accepted).
+    pub device: [u8; 32],
+}
+
+/// Why a signed record was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Its signature (or that of the record that covers it) does not verify.
+    BadSignature(SignatureError),
+    /// It does not continue its log's chain: a gap, a reordering, a truncation.
+    Broken,
+    /// Another record already holds its place in the chain.
+    Fork,
+    /// Its writer may not write it (not a member, removed, an epoch it had no key for).
+    NotAllowed(String),
+}
+
+/// The decision for one log's run of signed records read together.
+#[derive(Debug, Default)]
+pub(crate) struct RunVerdict {
+    /// Indexes (into the run) of the records accepted.
+    pub accepted: Vec<usize>,
+    /// Indexes of records refused, and why.
+    pub refused: Vec<(usize, Refusal)>,
+    /// Indexes of exact copies of accepted records (a retried append): dropped quietly.
+    pub copies: Vec<usize>,
+}
+
+/// Decides which records of one log's run are accepted (SPEC §9.4). Pure: `known` says
+/// whether a record id was already accepted (a copy), `allowed` asks the membership.
+pub(crate) fn check_run(
+    tip: &mut ChainTip,
+    run: &[&SignedRecord],
+    known: impl Fn(&SignedRecord) -> bool,
+    allowed: impl Fn(&SignedRecord, &RecordHash) -> Result<(), String>,
+) -> RunVerdict {
+    let mut verdict = RunVerdict::default();
+    // Records that extend the chain, in order, with their hashes.
+    let mut chained: Vec<(usize, RecordHash)> = Vec::new();
+    let mut head = *tip;
+    for (i, r) in run.iter().enumerate() {
+        let hash = r.hash();
+        let seq = r.record.seq;
+        if seq <= head.seq {
+            if (seq == head.seq && hash == head.hash) || known(r) {
+                verdict.copies.push(i);
+            } else {
+                verdict.refused.push((i, Refusal::Fork));
+            }
+            continue;
+        }
+        let prev = if head.seq == 0 { [0u8; 32] } else { head.hash };
+        if seq != head.seq + 1 || r.prev != prev {
+            verdict.refused.push((i, Refusal::Broken));
+            continue;
+        }
+        head = ChainTip {
+            seq,
+            hash,
+            device: r.device,
+        };
+        chained.push((i, hash));
+    }
+    // One signature covers the chain before it: verify from the end until one holds.
+    let mut covered = 0;
+    for k in (0..chained.len()).rev() {
+        let (i, _) = chained[k];
+        match run[i].verify_signature() {
+            Ok(()) => {
+                covered = k + 1;
+                break;
+            }
+            Err(e) => verdict.refused.push((i, Refusal::BadSignature(e))),
+        }
+    }
+    for &(i, hash) in &chained[..covered] {
+        match allowed(run[i], &hash) {
+            Ok(()) => verdict.accepted.push(i),
+            Err(reason) => verdict.refused.push((i, Refusal::NotAllowed(reason))),
+        }
+    }
+    if covered > 0 {
+        let (i, hash) = chained[covered - 1];
+        *tip = ChainTip {
+            seq: run[i].record.seq,
+            hash,
+            device: run[i].device,
+        };
+    }
+    verdict.refused.sort_by_key(|(i, _)| *i);
+    verdict
+}
+
+/// Per-log chain tips of a member room, saved with the read positions.
+pub(crate) type Chains = HashMap<String, ChainTip>;
+
+/// The membership's verdict on a record: may its device write it there?
+pub(crate) fn may_write(
+    membership: Option<&Membership>,
+    record: &SignedRecord,
+    hash: &RecordHash,
+) -> Result<(), String> {
+    let m = membership.ok_or("the membership log is not read yet")?;
+    m.may_write(
+        &record.device,
+        record.record.writer,
+        record.record.seq,
+        record.epoch,
+        hash,
+    )
+    .map_err(|e| e.to_string())
+}
