@@ -567,7 +567,7 @@ impl Commit {
             .iter()
             .map(|r| wrap::seal(r, EPOCH_WRAP_INFO, room, epoch, &aad, secret.expose()))
             .collect::<Result<Vec<_>, _>>()?;
-        wraps.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        wraps.sort_by_key(|a| a.recipient);
         wraps.dedup_by(|a, b| a.recipient == b.recipient);
         commit.wraps = wraps;
         if let Some((to, entries)) = history {
