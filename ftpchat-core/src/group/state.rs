@@ -173,7 +173,7 @@ impl Membership {
             if matches!(commit.change, Change::Create) {
                 return Err(GroupError::BadGenesis);
             }
-            let expected = self.epoch + 1;
+            let expected = self.epoch.saturating_add(1);
             if commit.epoch != expected {
                 return Err(GroupError::WrongEpoch {
                     expected,
@@ -234,7 +234,10 @@ impl Membership {
                 reason: "the change does not share history",
             });
         }
-        let epoch = self.epoch + 1;
+        let epoch = self.epoch.checked_add(1).ok_or(GroupError::RoomFull {
+            what: "epochs",
+            max: usize::MAX,
+        })?;
         let mut next = self.clone();
         next.transition(&author.public(), &change, epoch)?;
         let secret = EpochSecret::generate();

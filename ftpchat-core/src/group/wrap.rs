@@ -180,3 +180,64 @@ pub(crate) fn open(
     out.copy_from_slice(&pt);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use hmac::{Hmac, Mac};
+
+    use super::*;
+
+    type HmacSha256 = Hmac<sha2::Sha256>;
+
+    fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = <HmacSha256 as Mac>::new_from_slice(key).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    #[test]
+    fn message_key_is_rfc5869_hkdf_written_out() {
+        let room = RoomId([9; 16]);
+        let s = EpochSecret::from_array([3; 32]);
+        // Extract then one block of expand (L = 32 = HashLen).
+        let prk = hmac(&room.0, &[&[3u8; 32]]);
+        let mut info = b"ftpchat-epoch-key-v1\0".to_vec();
+        info.extend_from_slice(&7u64.to_be_bytes());
+        let okm = hmac(&prk, &[&info, &[1u8]]);
+        assert_eq!(s.message_key(room, 7), FernetKey::from_bytes(&okm));
+        assert_ne!(s.message_key(room, 8), FernetKey::from_bytes(&okm));
+    }
+
+    #[test]
+    fn wraps_open_only_with_the_same_binding() {
+        let room = RoomId([1; 16]);
+        let me = DeviceIdentity::generate();
+        let other = DeviceIdentity::generate();
+        let w = seal(&me.public(), EPOCH_WRAP_INFO, room, 4, b"hdr", &[5; 32]).unwrap();
+        assert_eq!(
+            *open(&me, &w, EPOCH_WRAP_INFO, room, 4, b"hdr").unwrap(),
+            [5; 32]
+        );
+        for (prefix, r, e, aad) in [
+            (HISTORY_WRAP_INFO, room, 4, &b"hdr"[..]),
+            (EPOCH_WRAP_INFO, RoomId([2; 16]), 4, b"hdr"),
+            (EPOCH_WRAP_INFO, room, 5, b"hdr"),
+            (EPOCH_WRAP_INFO, room, 4, b"hdx"),
+        ] {
+            assert_eq!(
+                open(&me, &w, prefix, r, e, aad).unwrap_err(),
+                GroupError::UnwrapFailed
+            );
+        }
+        assert_eq!(
+            open(&other, &w, EPOCH_WRAP_INFO, room, 4, b"hdr").unwrap_err(),
+            GroupError::UnwrapFailed
+        );
+        assert_eq!(
+            format!("{:?}", EpochSecret::from_array([5; 32])),
+            "EpochSecret(..)"
+        );
+    }
+}
