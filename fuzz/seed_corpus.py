@@ -152,6 +152,15 @@ def main():
         b"ftpchat-id1:",
     ]
 
+    with open(os.path.join(testdata, "membership-v1.json"), encoding="utf-8") as f:
+        membership = json.load(f)
+    commits = [bytes.fromhex(c["commit_hex"]) for c in membership["commits"]]
+    membership_inputs = commits + [
+        commits[-1][:-1],
+        b"ftpchat://join?v=1&room=" + b"07" * 16 + b"&anchor=" + b"00" * 32
+        + b"&role=member&key=" + b"A" * 86 + b"&at=ftp%3A%2F%2Fhost%2Fr",
+    ]
+
     targets = {
         "framing_split": seeded_files,
         "decode_lines": seeded_files + [l + SEEDS[3] for l in native_lines + v16_lines],
@@ -161,6 +170,7 @@ def main():
         "legacy_and_fernet": codec_inputs,
         "room_sync": ops,
         "identity_text": identity_texts,
+        "membership_commit": membership_inputs,
     }
     total = 0
     for target, inputs in targets.items():

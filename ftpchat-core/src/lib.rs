@@ -81,6 +81,7 @@
 pub mod codec;
 mod crypto;
 mod format;
+mod group;
 mod identity;
 mod room;
 #[cfg(feature = "testing")]
@@ -91,6 +92,12 @@ mod transport;
 pub use crate::crypto::{derive_key, FernetKey, KdfError, KdfParams};
 pub use crate::format::{
     Codec, DecodeError, HeaderError, LegacyTimestamp, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
+};
+pub use crate::group::{
+    Change, Commit, EpochSecret, GroupError, Invitation, LogCut, Member, MemberId, Membership,
+    PendingInvite, Role, WriteRefusal, COMMIT_VERSION, INVITATION_PREFIX, MAX_COMMIT_LEN, MAX_CUTS,
+    MAX_DEVICES_PER_MEMBER, MAX_HISTORY, MAX_INVITATION_LEN, MAX_MEMBERS, MAX_PENDING_INVITES,
+    MAX_RECIPIENTS,
 };
 pub use crate::identity::{
     safety_number, BackupKdfParams, DeviceIdentity, IdentityError, PublicIdentity, SharedSecret,
