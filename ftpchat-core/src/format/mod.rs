@@ -26,7 +26,9 @@ pub use compat::{
 pub use framing::{Frame, LineFramer, MAX_LINE_LEN};
 pub use header::{HeaderError, RoomHeader};
 pub use native::{Hlc, NativeRecord, RecordBody, RecordId, RecordKind, RoomId, WriterId};
-pub use signed::{derive_writer_id, ChainLink, RecordHash, SignatureError, SignedRecord};
+pub use signed::{
+    derive_writer_id, line_hash, ChainLink, RecordHash, SignatureError, SignedRecord,
+};
 
 use crate::crypto::{CompressionError, Deflater, FernetError, FernetKey, Inflater};
 
@@ -289,7 +291,9 @@ impl LineDecoder {
                 let (_, payload) = key
                     .decrypt_in_place(token, &mut self.token_bytes)
                     .map_err(DecodeError::from_fernet)?;
-                let record = SignedRecord::decode_payload(payload, epoch, &mut self.inflater)?;
+                let mut record =
+                    SignedRecord::decode_payload(payload, epoch, &mut self.inflater)?;
+                record.set_line(line);
                 if record.record.room != epochs.room {
                     return Err(DecodeError::ForeignRoom);
                 }
@@ -350,7 +354,7 @@ impl LineEncoder {
     }
 
     /// A signed native line (no LF) under an epoch's message key.
-    pub fn signed(&mut self, record: &SignedRecord, key: &FernetKey) -> String {
+    pub fn signed(&mut self, record: &mut SignedRecord, key: &FernetKey) -> String {
         record.encode_line(key, &mut self.deflater)
     }
 }

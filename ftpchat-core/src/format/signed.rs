@@ -14,8 +14,10 @@
 //! | 15 | Ed25519 signature (64 bytes), the last field |
 //!
 //! The signature covers `"ftpchat-record-v2" || 0x00 || every field byte before it`, so it
-//! covers the previous record's hash: a valid signature on a record authenticates the
-//! whole chain before it (SPEC §9.4 uses that to verify one signature per read run).
+//! covers the previous record's hash (the hash of its line, ciphertext included): a valid
+//! signature on a record authenticates the whole chain before it (SPEC §9.4 verifies one
+//! signature per read run), and a reader that cannot decrypt earlier records (it joined
+//! later) still follows the chain.
 
 use sha2::{Digest, Sha256};
 
@@ -76,7 +78,7 @@ pub struct SignedRecord {
     pub record: NativeRecord,
     /// The epoch whose key encrypted it.
     pub epoch: u64,
-    /// The hash of the previous record of its log (zeros for `seq` 1).
+    /// The hash of the previous record's line in its log (zeros for `seq` 1).
     pub prev: RecordHash,
     /// The writing device's Ed25519 public key.
     pub device: [u8; 32],
@@ -87,6 +89,8 @@ pub struct SignedRecord {
     /// Where the signature field starts in `fields`: the signed part ends there.
     signed_len: usize,
     signature: [u8; SIGNATURE_LEN],
+    /// The hash of the line it was decoded from or last encoded to (zeros before).
+    hash: RecordHash,
 }
 
 /// What a writer fixes for its next signed record, besides the record itself.
@@ -136,6 +140,7 @@ impl SignedRecord {
             fields,
             signed_len,
             signature,
+            hash: [0; 32],
         }
     }
 
@@ -166,17 +171,19 @@ impl SignedRecord {
             fields,
             signed_len,
             signature,
+            hash: [0; 32],
         }
     }
 
-    /// This record's hash: `SHA-256("ftpchat-record-hash-v2" || 0x00 || fields)`, over
-    /// every field byte including the signature.
+    /// This record's hash: [`line_hash`] of the line it was decoded from, or last encoded
+    /// to by [`encode_line`](Self::encode_line); zeros before either.
     pub fn hash(&self) -> RecordHash {
-        let mut h = Sha256::new();
-        h.update(RECORD_HASH_CONTEXT);
-        h.update([0u8]);
-        h.update(&self.fields);
-        h.finalize().into()
+        self.hash
+    }
+
+    /// Sets the hash of the line this record was read from.
+    pub(crate) fn set_line(&mut self, line: &[u8]) {
+        self.hash = line_hash(line);
     }
 
     /// Checks the signature against the record's own device key (strict Ed25519).
@@ -207,25 +214,31 @@ impl SignedRecord {
     }
 
     /// The line (without LF): `ftc3:<epoch>:` + the token of the payload under `key`
-    /// (the epoch's message key), timestamped with the HLC wall time in seconds.
-    pub fn encode_line(&self, key: &FernetKey, deflater: &mut Deflater) -> String {
+    /// (the epoch's message key), timestamped with the HLC wall time in seconds. Sets
+    /// [`hash`](Self::hash) to the new line's.
+    pub fn encode_line(&mut self, key: &FernetKey, deflater: &mut Deflater) -> String {
         let token = key.encrypt(
             &self.encode_payload(deflater),
             self.record.hlc.wall_ms() / 1000,
         );
-        self.prefixed(&token)
+        let line = self.prefixed(&token);
+        self.set_line(line.as_bytes());
+        line
     }
 
     /// [`encode_line`](Self::encode_line) with a fixed IV, for vectors.
     #[cfg(feature = "deterministic")]
     pub fn encode_line_with_iv(
-        &self,
+        &mut self,
         key: &FernetKey,
         iv: [u8; 16],
         deflater: &mut Deflater,
     ) -> String {
         let payload = self.encode_payload(deflater);
-        self.prefixed(&key.encrypt_with_iv(&payload, self.record.hlc.wall_ms() / 1000, iv))
+        let line =
+            self.prefixed(&key.encrypt_with_iv(&payload, self.record.hlc.wall_ms() / 1000, iv));
+        self.set_line(line.as_bytes());
+        line
     }
 
     fn prefixed(&self, token: &str) -> String {
@@ -345,8 +358,20 @@ impl SignedRecord {
             fields: data,
             signed_len,
             signature,
+            hash: [0; 32],
         })
     }
+}
+
+/// A signed line's hash: `SHA-256("ftpchat-record-hash-v2" || 0x00 || line)`, over the
+/// line's bytes as stored (without CR/LF). Over the ciphertext, so that a reader that cannot
+/// decrypt a record (it joined later) still follows its log's chain past it.
+pub fn line_hash(line: &[u8]) -> RecordHash {
+    let mut h = Sha256::new();
+    h.update(RECORD_HASH_CONTEXT);
+    h.update([0u8]);
+    h.update(line);
+    h.finalize().into()
 }
 
 /// Splits a signed line into its epoch and token; `None` if it is not `ftc3:<epoch>:…`
@@ -417,7 +442,7 @@ mod tests {
         let me = DeviceIdentity::generate();
         let key = FernetKey::generate();
         let (mut d, mut i) = (Deflater::default(), Inflater::default());
-        let first = SignedRecord::sign(
+        let mut first = SignedRecord::sign(
             record(1),
             ChainLink {
                 epoch: 3,
@@ -430,10 +455,11 @@ mod tests {
         assert!(line.starts_with("ftc3:3:gAAAAA"));
         let (epoch, token) = split_line(line.as_bytes()).unwrap();
         let payload = key.decrypt(token).unwrap().plaintext;
-        let back = SignedRecord::decode_payload(&payload, epoch, &mut i).unwrap();
+        let mut back = SignedRecord::decode_payload(&payload, epoch, &mut i).unwrap();
+        back.set_line(line.as_bytes());
         assert_eq!(back, first);
         back.verify_signature().unwrap();
-        assert_eq!(back.hash(), first.hash());
+        assert_eq!(back.hash(), line_hash(line.as_bytes()));
         // Another epoch on the line than inside: refused.
         assert!(SignedRecord::decode_payload(&payload, 4, &mut i).is_err());
     }

@@ -22,6 +22,7 @@ const MAX_LOCATION_LEN: usize = 2048;
 /// An invitation to a member room: where it is, which room, the hash of its commit 0 (the
 /// trust anchor), the role offered, and the one-time invitation key's secret. `Debug`
 /// shows no secret; [`Invitation::to_url`] contains it (the URL *is* the invitation).
+#[derive(Clone)]
 pub struct Invitation {
     location: String,
     room: RoomId,

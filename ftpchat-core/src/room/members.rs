@@ -139,6 +139,12 @@ impl MemberRoom {
             .is_some()
     }
 
+    /// `true` when this device should hold the key of `epoch`: it is a member and the
+    /// epoch is not before the first one it holds (older ones predate its join).
+    pub fn expects_key(&self, epoch: u64) -> bool {
+        self.is_member() && self.secrets.keys().next().is_some_and(|first| epoch >= *first)
+    }
+
     /// The newest epoch this device holds the secret of, with its message key.
     pub fn current_key(&self) -> Option<(u64, crate::crypto::FernetKey)> {
         let epoch = self.membership.as_ref()?.epoch();
@@ -418,6 +424,18 @@ pub(crate) struct ChainTip {
     pub hash: RecordHash,
     /// The device whose log it is (known once a record was accepted).
     pub device: [u8; 32],
+    /// The hash of the last line after the tip that this reader cannot decrypt (an epoch
+    /// before it joined): the next record it can read may continue the chain from there.
+    pub unread: Option<RecordHash>,
+}
+
+/// One line of a log's run, as the chain check sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Entry<'a> {
+    /// A decoded signed record.
+    Record(&'a SignedRecord),
+    /// A signed line of an epoch this reader holds no key for, by its line hash.
+    Unreadable(RecordHash),
 }
 
 /// Why a signed record was not accepted.
@@ -445,20 +463,27 @@ pub(crate) struct RunVerdict {
 }
 
 /// Decides which records of one log's run are accepted (SPEC §9.4). Pure: `known` says
-/// whether a record id was already accepted (a copy), `allowed` asks the membership.
+/// whether a record id was already accepted from this log (a copy), `allowed` asks the
+/// membership.
 pub(crate) fn check_run(
     tip: &mut ChainTip,
-    run: &[&SignedRecord],
+    run: &[Entry<'_>],
     known: impl Fn(&SignedRecord) -> bool,
     allowed: impl Fn(&SignedRecord, &RecordHash) -> Result<(), String>,
 ) -> RunVerdict {
     let mut verdict = RunVerdict::default();
-    // Records that extend the chain, in order, with their hashes.
-    let mut chained: Vec<(usize, RecordHash)> = Vec::new();
+    // Records that extend the chain, in order: (index, record).
+    let mut chained: Vec<(usize, &SignedRecord)> = Vec::new();
     let mut head = *tip;
-    for (i, r) in run.iter().enumerate() {
-        let hash = r.hash();
-        let seq = r.record.seq;
+    for (i, entry) in run.iter().enumerate() {
+        let r = match entry {
+            Entry::Unreadable(hash) => {
+                head.unread = Some(*hash);
+                continue;
+            }
+            Entry::Record(r) => *r,
+        };
+        let (hash, seq) = (r.hash(), r.record.seq);
         if seq <= head.seq {
             if (seq == head.seq && hash == head.hash) || known(r) {
                 verdict.copies.push(i);
@@ -468,7 +493,10 @@ pub(crate) fn check_run(
             continue;
         }
         let prev = if head.seq == 0 { [0u8; 32] } else { head.hash };
-        if seq != head.seq + 1 || r.prev != prev {
+        let next = seq == head.seq + 1 && r.prev == prev;
+        // Past lines this reader cannot decrypt, the chain continues by their hashes.
+        let after_unread = head.unread.is_some_and(|u| u == r.prev);
+        if !(next || after_unread) {
             verdict.refused.push((i, Refusal::Broken));
             continue;
         }
@@ -476,14 +504,15 @@ pub(crate) fn check_run(
             seq,
             hash,
             device: r.device,
+            unread: None,
         };
-        chained.push((i, hash));
+        chained.push((i, r));
     }
     // One signature covers the chain before it: verify from the end until one holds.
     let mut covered = 0;
     for k in (0..chained.len()).rev() {
-        let (i, _) = chained[k];
-        match run[i].verify_signature() {
+        let (i, r) = chained[k];
+        match r.verify_signature() {
             Ok(()) => {
                 covered = k + 1;
                 break;
@@ -491,19 +520,26 @@ pub(crate) fn check_run(
             Err(e) => verdict.refused.push((i, Refusal::BadSignature(e))),
         }
     }
-    for &(i, hash) in &chained[..covered] {
-        match allowed(run[i], &hash) {
+    for &(i, r) in &chained[..covered] {
+        match allowed(r, &r.hash()) {
             Ok(()) => verdict.accepted.push(i),
             Err(reason) => verdict.refused.push((i, Refusal::NotAllowed(reason))),
         }
     }
-    if covered > 0 {
-        let (i, hash) = chained[covered - 1];
-        *tip = ChainTip {
-            seq: run[i].record.seq,
-            hash,
-            device: run[i].device,
-        };
+    let last_covered = covered.checked_sub(1).map(|k| chained[k]);
+    if let Some((_, r)) = last_covered {
+        tip.seq = r.record.seq;
+        tip.hash = r.hash();
+        tip.device = r.device;
+        tip.unread = None;
+    }
+    // An unreadable line after everything accepted may still be where the chain goes on.
+    let from = last_covered.map_or(0, |(i, _)| i + 1);
+    if let Some(hash) = run[from..].iter().rev().find_map(|e| match e {
+        Entry::Unreadable(h) => Some(*h),
+        Entry::Record(_) => None,
+    }) {
+        tip.unread = Some(hash);
     }
     verdict.refused.sort_by_key(|(i, _)| *i);
     verdict

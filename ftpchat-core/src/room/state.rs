@@ -17,7 +17,7 @@
 //! anchor <hash of commit 0, hex>                      (member rooms)
 //! generation <writer generation>                       (member rooms)
 //! prev <hash of the own log's last record, hex>        (member rooms)
-//! chain <base64url log name> <seq> <record hash hex> <device key hex>   (member rooms)
+//! chain <b64url log name> <seq> <record hash hex> <device key hex> [<unread hash hex>]  (member rooms)
 //! ```
 
 use std::collections::BTreeMap;
@@ -64,8 +64,12 @@ pub(crate) struct SavedState {
     /// Member rooms: the hash of this device's last record (the next one's `prev`).
     pub prev: Option<[u8; 32]>,
     /// Member rooms: each log's last accepted record (seq, hash, device key).
-    pub chains: BTreeMap<String, (u64, [u8; 32], [u8; 32])>,
+    pub chains: BTreeMap<String, ChainState>,
 }
+
+/// A member room log's chain tip as saved: seq, record hash, device key, and the hash of
+/// an unreadable line after it.
+pub(crate) type ChainState = (u64, [u8; 32], [u8; 32], Option<[u8; 32]>);
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
     let v = hex_decode(s)?;
@@ -173,13 +177,17 @@ impl SavedState {
         if let Some(p) = &self.prev {
             out += &format!("prev {}\n", hex_encode(p));
         }
-        for (name, (seq, hash, device)) in &self.chains {
+        for (name, (seq, hash, device, unread)) in &self.chains {
             out += &format!(
-                "chain {} {seq} {} {}\n",
+                "chain {} {seq} {} {}",
                 B64.encode(name),
                 hex_encode(hash),
                 hex_encode(device)
             );
+            if let Some(u) = unread {
+                out += &format!(" {}", hex_encode(u));
+            }
+            out.push('\n');
         }
         for o in &self.outbox {
             out += &format!(
@@ -228,7 +236,12 @@ impl SavedState {
                     let name = String::from_utf8(B64.decode(f.next()?).ok()?).ok()?;
                     let seq = f.next()?.parse().ok()?;
                     let hash = hex32(f.next()?)?;
-                    s.chains.insert(name, (seq, hash, hex32(f.next()?)?));
+                    let device = hex32(f.next()?)?;
+                    let unread = match f.next() {
+                        Some(u) => Some(hex32(u)?),
+                        None => None,
+                    };
+                    s.chains.insert(name, (seq, hash, device, unread));
                 }
                 "outbox" => s.outbox.push(Outgoing {
                     id: MessageId::from_hex(f.next()?)?,
@@ -302,7 +315,8 @@ mod tests {
             prev: Some([0xab; 32]),
             ..Default::default()
         };
-        s.chains.insert("ab.log".into(), (3, [0x0f; 32], [0x1e; 32]));
+        s.chains.insert("ab.log".into(), (3, [0x0f; 32], [0x1e; 32], None));
+        s.chains.insert("cd.log".into(), (0, [0; 32], [0; 32], Some([0x2d; 32])));
         s.cursors.insert(
             "logs/ab cd.log".into(),
             ReaderState {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{derive, Layout, Opened, Writer};
 use crate::crypto::{FernetKey, KdfParams};
 use crate::format::{
-    derive_writer_id, ChainLink, DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder,
+    derive_writer_id, line_hash, ChainLink, DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder,
     NativeRecord, Record, RecordBody, RecordHash, RecordId, RoomHeader, RoomId, SignedRecord,
     WriterId,
 };
@@ -17,7 +17,7 @@ use crate::identity::DeviceIdentity;
 use crate::room::config::{Clock, Credentials, MemberAccess, RoomConfig};
 use crate::room::members::{
     check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
-    MemberRoom, Refusal,
+    Entry, MemberRoom, Refusal,
 };
 use crate::room::decide::{batch_data, Delivery, Observed, Step};
 use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
@@ -71,9 +71,10 @@ impl NativeWriter {
                     prev: s.prev,
                     generation: s.generation,
                 };
-                let signed = SignedRecord::sign(record.clone(), link, &s.identity);
+                let mut signed = SignedRecord::sign(record.clone(), link, &s.identity);
+                let line = encoder.signed(&mut signed, &self.key);
                 s.prev = signed.hash();
-                Ok(encoder.signed(&signed, &self.key))
+                Ok(line)
             }
         }
     }
@@ -349,11 +350,12 @@ impl NativeLayout {
             chains: saved
                 .chains
                 .iter()
-                .map(|(n, (seq, hash, device))| {
+                .map(|(n, (seq, hash, device, unread))| {
                     let tip = ChainTip {
                         seq: *seq,
                         hash: *hash,
                         device: *device,
+                        unread: *unread,
                     };
                     (n.clone(), tip)
                 })
@@ -421,6 +423,36 @@ impl NativeLayout {
         v.events.extend(events);
         self.refresh_writer(&mut v.writer);
         result
+    }
+
+    /// Member rooms: lines of an epoch newer than the membership this device has read
+    /// (its commit appeared after this poll read `epochs/`): read the membership again
+    /// and decode them now, so they are not skipped for good.
+    fn decode_newer_epochs(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        items: &mut [LineItem],
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let Some(m) = &mut self.members else {
+            return Ok(());
+        };
+        let known = m.membership().map_or(0, |m| m.epoch());
+        let newer = items.iter().any(|i| {
+            matches!(i.result, Err(DecodeError::NoEpochKey { epoch }) if epoch > known)
+        });
+        if !newer || !m.sync(t, decoder, events)? {
+            return Ok(());
+        }
+        self.refresh_writer(&mut lock(view).writer);
+        for item in items.iter_mut() {
+            if let (Err(DecodeError::NoEpochKey { .. }), Some(raw)) = (&item.result, &item.raw) {
+                item.result = decoder.decode_line(raw);
+            }
+        }
+        Ok(())
     }
 
     /// Where the logs of `member`'s devices stand as far as this device has read them:
@@ -588,7 +620,7 @@ impl NativeLayout {
             return;
         };
         let file = path.to_string();
-        let mut run: Vec<(u64, SignedRecord)> = Vec::new();
+        let mut lines: Vec<(u64, Result<SignedRecord, RecordHash>)> = Vec::new();
         for item in items {
             let at = (item.offset, item.codec);
             match item.result {
@@ -598,16 +630,26 @@ impl NativeLayout {
                         offset: item.offset,
                     })
                 }
-                Ok(Record::Signed(r)) => run.push((item.offset, r)),
+                Ok(Record::Signed(r)) => lines.push((item.offset, Ok(r))),
                 Ok(_) => events.push(RoomEvent::RecordRefused {
                     file: file.clone(),
                     offset: item.offset,
                     reason: "an unsigned record in a member room".into(),
                 }),
+                Err(error @ DecodeError::NoEpochKey { epoch }) => {
+                    if let Some(raw) = &item.raw {
+                        lines.push((item.offset, Err(line_hash(raw))));
+                    }
+                    // Lines of epochs before this device joined (or after it left) are
+                    // expected: not problems.
+                    if new && members.expects_key(epoch) {
+                        events.push(undecodable(path, at, error));
+                    }
+                }
                 Err(error) => events.push(undecodable(path, at, error)),
             }
         }
-        if run.is_empty() {
+        if lines.is_empty() {
             return;
         }
         // History is read again from the start of each log: its own chain walk.
@@ -616,10 +658,16 @@ impl NativeLayout {
             true => self.chains.entry(name.to_owned()).or_default(),
             false => &mut history_tip,
         };
-        let records: Vec<&SignedRecord> = run.iter().map(|(_, r)| r).collect();
+        let entries: Vec<Entry<'_>> = lines
+            .iter()
+            .map(|(_, l)| match l {
+                Ok(r) => Entry::Record(r),
+                Err(h) => Entry::Unreadable(*h),
+            })
+            .collect();
         let verdict = check_run(
             tip,
-            &records,
+            &entries,
             // A copy is a record id this log already gave (an id of another writer's
             // is a duplicate, reported below).
             |r| {
@@ -635,7 +683,7 @@ impl NativeLayout {
             for (i, refusal) in &verdict.refused {
                 events.push(RoomEvent::RecordRefused {
                     file: file.clone(),
-                    offset: run[*i].0,
+                    offset: lines[*i].0,
                     reason: match refusal {
                         Refusal::BadSignature(e) => e.to_string(),
                         Refusal::Broken => "it does not continue its log's chain (a gap, \
@@ -650,7 +698,9 @@ impl NativeLayout {
             }
         }
         for i in verdict.accepted {
-            let (offset, r) = &run[i];
+            let (offset, Ok(r)) = &lines[i] else {
+                continue;
+            };
             let id = MessageId(r.record.id.0);
             if view.timeline.writer_of(&id).is_some_and(|w| w != r.record.writer) {
                 // Another writer's record already has this id: the first one stays.
@@ -782,6 +832,8 @@ impl Layout for NativeLayout {
                 reader.park_tail(size);
             }
             self.kept_tails += reader.pending_len();
+            let mut items = items;
+            self.decode_newer_epochs(t, decoder, view, &mut items, events)?;
             self.absorb(&name, &path, items, true, &mut lock(view), events);
             match result {
                 Ok(()) => {}
@@ -855,7 +907,7 @@ impl Layout for NativeLayout {
             saved.chains = self
                 .chains
                 .iter()
-                .map(|(n, tip)| (n.clone(), (tip.seq, tip.hash, tip.device)))
+                .map(|(n, tip)| (n.clone(), (tip.seq, tip.hash, tip.device, tip.unread)))
                 .collect();
         }
     }
@@ -906,7 +958,8 @@ impl Layout for NativeLayout {
         self.publish_change(t, clock, decoder, view, None, change)?;
         let m = self.members.as_ref().ok_or(RoomError::NotAMemberRoom)?;
         let anchor = m.anchor().ok_or(RoomError::NotAMemberRoom)?;
-        Ok(Invitation::new(location, m.room(), anchor, role, &invite))
+        Invitation::new(location, m.room(), anchor, role, &invite)
+            .map_err(|e| RoomError::Membership(e.to_string()))
     }
 
     fn identity(&self) -> Option<Arc<DeviceIdentity>> {
