@@ -1156,3 +1156,28 @@ fn vectors() {
     assert_eq!(MemberId::of(&alice.public()).0, d[..16]);
     let _: Option<PublicIdentity> = None;
 }
+
+#[test]
+fn signed_wrap_to_the_wrong_agreement_key_is_an_error_for_its_recipient() {
+    // A (malicious) admin wraps bob's copy to another X25519 key under bob's Ed25519 name:
+    // the recipient set matches, so the commit applies, but bob's open is a typed error,
+    // never a silent "not for me".
+    let (mut s, _, [alice, bob, carol]) = room3();
+    let mallory = id(66);
+    let mut mixed = bob.public().signing_key_bytes().to_vec();
+    mixed.extend_from_slice(&mallory.public().agreement_key_bytes());
+    let fake_bob = PublicIdentity::from_bytes(&mixed).unwrap();
+    let (c, secret) = s
+        .forge(
+            &alice,
+            Change::Promote { member: mid(&bob) },
+            s.epoch() + 1,
+            Some(s.head()),
+            Some(vec![alice.public(), fake_bob, carol.public()]),
+        )
+        .unwrap();
+    s.apply(&c).unwrap();
+    assert_eq!(c.open_secret(&bob).unwrap_err(), GroupError::UnwrapFailed);
+    let got = c.open_secret(&carol).unwrap().unwrap();
+    assert_eq!(got.message_key(ROOM, 3), secret.message_key(ROOM, 3));
+}
