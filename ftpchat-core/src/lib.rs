@@ -104,11 +104,10 @@ pub use crate::identity::{
     BACKUP_BEGIN, BACKUP_END, IDENTITY_FILE_NAME, PUBLIC_IDENTITY_PREFIX, SIGNATURE_LEN,
 };
 pub use crate::room::{
-    default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout, MemberAccess,
-    Password,
-    Room, RoomConfig, RoomError, RoomEvent, RoomListener, StateLocation, SyncUpdate, SyncWithin,
-    SystemClock, Wakeup, WatchHandle, WatchOptions, WriteCodec, MAX_KEPT_TAILS, MAX_LOGS,
-    MAX_NAME_LEN, MAX_TEXT_LEN,
+    default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout,
+    MemberAccess, Password, Room, RoomConfig, RoomError, RoomEvent, RoomListener, StateLocation,
+    SyncUpdate, SyncWithin, SystemClock, Wakeup, WatchHandle, WatchOptions, WriteCodec,
+    MAX_KEPT_TAILS, MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN,
 };
 pub use crate::timeline::{Message, MessageId, MessageStatus};
 #[cfg(feature = "ftp")]

@@ -291,8 +291,7 @@ impl LineDecoder {
                 let (_, payload) = key
                     .decrypt_in_place(token, &mut self.token_bytes)
                     .map_err(DecodeError::from_fernet)?;
-                let mut record =
-                    SignedRecord::decode_payload(payload, epoch, &mut self.inflater)?;
+                let mut record = SignedRecord::decode_payload(payload, epoch, &mut self.inflater)?;
                 record.set_line(line);
                 if record.record.room != epochs.room {
                     return Err(DecodeError::ForeignRoom);

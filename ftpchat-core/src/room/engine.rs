@@ -64,8 +64,17 @@ impl<L: Layout> Engine<L> {
         if self.layout.must_read_first() {
             self.poll(t, view)?;
         }
+        let mut events = Vec::new();
+        let prepared = self
+            .layout
+            .before_delivery(t, &mut self.decoder, view, &mut events);
+        lock(view).events.extend(events);
+        prepared?;
         if let Some(refusal) = self.layout.write_refusal() {
-            return Err(refusal);
+            // A removed member still reads; only what it tries to send fails.
+            if !(matches!(refusal, RoomError::NotAMember) && lock(view).outbox.is_empty()) {
+                return Err(refusal);
+            }
         }
         let mut failures = 0u32;
         loop {
@@ -256,8 +265,12 @@ pub(crate) trait RoomCore: Send + Sync {
     /// Member rooms: publishes a change; returns the new epoch.
     fn change_members(&self, t: &dyn Transport, change: Change) -> Result<u64, RoomError>;
     /// Member rooms: a new one-time invitation.
-    fn invite(&self, t: &dyn Transport, role: Role, location: &str)
-        -> Result<Invitation, RoomError>;
+    fn invite(
+        &self,
+        t: &dyn Transport,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError>;
     /// Member rooms: this device's identity.
     fn identity(&self) -> Option<Arc<DeviceIdentity>>;
 }

@@ -59,8 +59,8 @@ impl Write for DecodingSink<'_> {
                     }
                     _ => MessageId([0; 16]),
                 };
-                let raw = matches!(result, Err(DecodeError::NoEpochKey { .. }))
-                    .then(|| bytes.to_vec());
+                let raw =
+                    matches!(result, Err(DecodeError::NoEpochKey { .. })).then(|| bytes.to_vec());
                 items.push(LineItem {
                     offset,
                     line_id,

@@ -13,9 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::format::{
-    HeaderError, LineDecoder, RecordHash, RoomId, SignatureError, SignedRecord,
-};
+use crate::format::{HeaderError, LineDecoder, RecordHash, RoomId, SignatureError, SignedRecord};
 use crate::group::{Change, Commit, EpochSecret, Invitation, Member, Membership};
 use crate::identity::DeviceIdentity;
 use crate::room::config::Clock;
@@ -142,7 +140,12 @@ impl MemberRoom {
     /// `true` when this device should hold the key of `epoch`: it is a member and the
     /// epoch is not before the first one it holds (older ones predate its join).
     pub fn expects_key(&self, epoch: u64) -> bool {
-        self.is_member() && self.secrets.keys().next().is_some_and(|first| epoch >= *first)
+        self.is_member()
+            && self
+                .secrets
+                .keys()
+                .next()
+                .is_some_and(|first| epoch >= *first)
     }
 
     /// The newest epoch this device holds the secret of, with its message key.
@@ -240,7 +243,10 @@ impl MemberRoom {
     ) -> Result<(), String> {
         let commit = Commit::decode(bytes).map_err(|e| e.to_string())?;
         if commit.epoch != n {
-            return Err(format!("epochs/{n} holds the commit of epoch {}", commit.epoch));
+            return Err(format!(
+                "epochs/{n} holds the commit of epoch {}",
+                commit.epoch
+            ));
         }
         match &mut self.membership {
             None => {
@@ -251,8 +257,8 @@ impl MemberRoom {
                             .into());
                     }
                 }
-                let m = Membership::replay(std::slice::from_ref(&commit))
-                    .map_err(|e| e.to_string())?;
+                let m =
+                    Membership::replay(std::slice::from_ref(&commit)).map_err(|e| e.to_string())?;
                 if m.room() != self.room {
                     return Err("commit 0 names another room".into());
                 }
@@ -268,7 +274,11 @@ impl MemberRoom {
     /// Keeps the epoch secrets a commit gives this device, and their keys in `decoder`.
     fn take_secrets(&mut self, commit: &Commit, decoder: &mut LineDecoder) {
         if let Ok(Some(secret)) = commit.open_secret(&self.identity) {
-            decoder.add_epoch_key(self.room, commit.epoch, secret.message_key(self.room, commit.epoch));
+            decoder.add_epoch_key(
+                self.room,
+                commit.epoch,
+                secret.message_key(self.room, commit.epoch),
+            );
             self.secrets.insert(commit.epoch, secret);
         }
         if let Ok(history) = commit.open_history(&self.identity) {
@@ -380,7 +390,14 @@ impl MemberRoom {
         }
         let invite = invitation.invite_identity();
         let device = self.identity.public();
-        self.publish(t, clock, decoder, &invite, Change::Accept { device }, events)?;
+        self.publish(
+            t,
+            clock,
+            decoder,
+            &invite,
+            Change::Accept { device },
+            events,
+        )?;
         Ok(())
     }
 

@@ -31,18 +31,17 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 pub use config::{
-    MemberAccess,
-    default_compat_kdf, Clock, Credentials, Layout, Password, RoomConfig, StateLocation,
-    SystemClock, Wakeup, WriteCodec,
+    default_compat_kdf, Clock, Credentials, Layout, MemberAccess, Password, RoomConfig,
+    StateLocation, SystemClock, Wakeup, WriteCodec,
 };
 pub use error::ErrorKind;
 pub use task::Background;
 pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
 use crate::crypto::KdfError;
+use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
 use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::{DeviceIdentity, PublicIdentity};
-use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
 use crate::timeline::{Message, MessageId};
 use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
 use engine::RoomCore;
@@ -778,7 +777,11 @@ impl Room {
 
     /// Member rooms: links another device of this device's member (the other device
     /// gives its `ftpchat-id1:` text). Returns the new epoch.
-    pub fn link_device(&self, device: PublicIdentity, share_history: bool) -> Result<u64, RoomError> {
+    pub fn link_device(
+        &self,
+        device: PublicIdentity,
+        share_history: bool,
+    ) -> Result<u64, RoomError> {
         let me = self.identity().ok_or(RoomError::NotAMemberRoom)?;
         let members = self.members()?;
         let mine = members

@@ -315,8 +315,10 @@ mod tests {
             prev: Some([0xab; 32]),
             ..Default::default()
         };
-        s.chains.insert("ab.log".into(), (3, [0x0f; 32], [0x1e; 32], None));
-        s.chains.insert("cd.log".into(), (0, [0; 32], [0; 32], Some([0x2d; 32])));
+        s.chains
+            .insert("ab.log".into(), (3, [0x0f; 32], [0x1e; 32], None));
+        s.chains
+            .insert("cd.log".into(), (0, [0; 32], [0; 32], Some([0x2d; 32])));
         s.cursors.insert(
             "logs/ab cd.log".into(),
             ReaderState {

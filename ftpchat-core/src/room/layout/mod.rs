@@ -70,6 +70,18 @@ pub(crate) trait Layout: Send + Sized + 'static {
         None
     }
 
+    /// Before a delivery: a member room reads its membership, so what goes out is
+    /// encrypted under the newest epoch (never under a key a removed member still holds).
+    fn before_delivery(
+        &mut self,
+        _t: &dyn Transport,
+        _decoder: &mut LineDecoder,
+        _view: &Mutex<View<Self::Writer>>,
+        _events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        Ok(())
+    }
+
     /// Delivers `lines` in one append; returns which of them are now on the server.
     fn deliver(
         &mut self,

@@ -8,19 +8,19 @@ use std::time::Duration;
 use super::{derive, Layout, Opened, Writer};
 use crate::crypto::{FernetKey, KdfParams};
 use crate::format::{
-    derive_writer_id, line_hash, ChainLink, DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder,
-    NativeRecord, Record, RecordBody, RecordHash, RecordId, RoomHeader, RoomId, SignedRecord,
-    WriterId,
+    derive_writer_id, line_hash, ChainLink, DecodeError, HeaderError, Keyring, LineDecoder,
+    LineEncoder, NativeRecord, Record, RecordBody, RecordHash, RecordId, RoomHeader, RoomId,
+    SignedRecord, WriterId,
 };
 use crate::group::{Change, Invitation, LogCut, Member, MemberId, Role};
 use crate::identity::DeviceIdentity;
 use crate::room::config::{Clock, Credentials, MemberAccess, RoomConfig};
+use crate::room::decide::{batch_data, Delivery, Observed, Step};
+use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
 use crate::room::members::{
     check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
     Entry, MemberRoom, Refusal,
 };
-use crate::room::decide::{batch_data, Delivery, Observed, Step};
-use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
 use crate::room::{lock, RoomError, RoomEvent};
@@ -61,7 +61,11 @@ pub(crate) struct Signer {
 
 impl NativeWriter {
     /// Encodes a record as this writer's next line: signed and chained in a member room.
-    fn line(&mut self, record: &NativeRecord, encoder: &mut LineEncoder) -> Result<String, RoomError> {
+    fn line(
+        &mut self,
+        record: &NativeRecord,
+        encoder: &mut LineEncoder,
+    ) -> Result<String, RoomError> {
         match &mut self.signer {
             None => Ok(encoder.native(record, &self.key)),
             Some(s) => {
@@ -280,7 +284,8 @@ impl NativeLayout {
             .as_deref()
             .and_then(|h| parse_member_header(h.as_bytes()).ok());
         let mut history_loaded = saved.cursors.is_empty();
-        if saved_room.is_some_and(|r| r != room) || (saved.header.is_some() && saved_room.is_none()) {
+        if saved_room.is_some_and(|r| r != room) || (saved.header.is_some() && saved_room.is_none())
+        {
             if !config.accept_changed_header {
                 return Err(RoomError::HeaderChanged);
             }
@@ -425,6 +430,18 @@ impl NativeLayout {
         result
     }
 
+    /// `true` when the own log holds exactly what this device knows it wrote, so nothing
+    /// of the outbox landed there (a failed append may have written it).
+    fn own_log_is_as_expected(&self, t: &dyn Transport) -> Result<bool, TransportError> {
+        if self.own.verified {
+            return Ok(true);
+        }
+        Ok(match t.size(&self.own.path)? {
+            Some(size) => size == self.own.len && self.own.ends_with_lf,
+            None => self.own.len == 0,
+        })
+    }
+
     /// Member rooms: lines of an epoch newer than the membership this device has read
     /// (its commit appeared after this poll read `epochs/`): read the membership again
     /// and decode them now, so they are not skipped for good.
@@ -440,9 +457,9 @@ impl NativeLayout {
             return Ok(());
         };
         let known = m.membership().map_or(0, |m| m.epoch());
-        let newer = items.iter().any(|i| {
-            matches!(i.result, Err(DecodeError::NoEpochKey { epoch }) if epoch > known)
-        });
+        let newer = items
+            .iter()
+            .any(|i| matches!(i.result, Err(DecodeError::NoEpochKey { epoch }) if epoch > known));
         if !newer || !m.sync(t, decoder, events)? {
             return Ok(());
         }
@@ -702,7 +719,11 @@ impl NativeLayout {
                 continue;
             };
             let id = MessageId(r.record.id.0);
-            if view.timeline.writer_of(&id).is_some_and(|w| w != r.record.writer) {
+            if view
+                .timeline
+                .writer_of(&id)
+                .is_some_and(|w| w != r.record.writer)
+            {
                 // Another writer's record already has this id: the first one stays.
                 if new {
                     events.push(RoomEvent::DuplicateRecordId {
@@ -723,6 +744,41 @@ impl NativeLayout {
                 });
             let own = r.device == members.device;
             view.absorb_signed(&r.record, own, new, signer);
+        }
+    }
+}
+
+/// Re-signs and re-encrypts a member room's outbox under the writer's current epoch, when
+/// its first line is of an older one: same record ids, sequence numbers and chain start.
+fn reencode_outbox(v: &mut View<NativeWriter>, decoder: &mut LineDecoder) {
+    let Some(epoch) = v.writer.signer.as_ref().and_then(|s| s.epoch) else {
+        return;
+    };
+    let first = v
+        .outbox
+        .front()
+        .and_then(|o| match decoder.decode_line(o.line.as_bytes()) {
+            Ok(Record::Signed(r)) => Some(r),
+            _ => None,
+        });
+    let Some(first) = first.filter(|r| r.epoch < epoch) else {
+        return;
+    };
+    if let Some(s) = &mut v.writer.signer {
+        s.prev = first.prev;
+    }
+    let View {
+        outbox,
+        writer,
+        encoder,
+        ..
+    } = v;
+    for out in outbox.iter_mut() {
+        let Ok(Record::Signed(r)) = decoder.decode_line(out.line.as_bytes()) else {
+            continue;
+        };
+        if let Ok(line) = writer.line(&r.record, encoder) {
+            out.line = line;
         }
     }
 }
@@ -771,6 +827,31 @@ impl Layout for NativeLayout {
         let result = drive(t, lines, &mut delivery);
         events.append(&mut delivery.events);
         Ok(result?)
+    }
+
+    fn before_delivery(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let Some(m) = &mut self.members else {
+            return Ok(());
+        };
+        if lock(view).outbox.is_empty() || !m.sync(t, decoder, events)? {
+            return Ok(());
+        }
+        let mut v = lock(view);
+        self.refresh_writer(&mut v.writer);
+        // Re-encrypt what waits under an older epoch, unless an append of it may have
+        // landed (then the log is checked first, and the lines go as they are: changing
+        // them now could put two versions of one record in the log).
+        drop(v);
+        if self.own_log_is_as_expected(t)? {
+            reencode_outbox(&mut lock(view), decoder);
+        }
+        Ok(())
     }
 
     fn after_delivery(
@@ -1235,7 +1316,11 @@ fn load_or_create_member_header(
 }
 
 /// Writes a new member room's header, once its membership log exists.
-fn write_member_header(t: &dyn Transport, room_dir: &RemotePath, room: RoomId) -> Result<(), RoomError> {
+fn write_member_header(
+    t: &dyn Transport,
+    room_dir: &RemotePath,
+    room: RoomId,
+) -> Result<(), RoomError> {
     t.write_atomic(&room_dir.join(HEADER_FILE)?, member_header(room).as_bytes())?;
     Ok(())
 }
