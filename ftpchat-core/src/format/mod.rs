@@ -171,7 +171,7 @@ pub enum Record {
     Native(NativeRecord),
     /// A signed native record (member rooms). Its signature is not checked yet: see
     /// [`SignedRecord::verify_signature`].
-    Signed(SignedRecord),
+    Signed(Box<SignedRecord>),
 }
 
 /// The keys a reader holds.
@@ -181,8 +181,6 @@ pub struct Keyring {
     pub fernet: Option<FernetKey>,
     /// Key and room for native lines.
     pub native: Option<(FernetKey, RoomId)>,
-    /// Epoch message keys of a member room, for signed lines.
-    pub epochs: Option<EpochKeys>,
 }
 
 /// The message keys of a member room's epochs that a reader holds (SPEC §17).
@@ -210,6 +208,8 @@ impl EpochKeys {
 #[derive(Debug, Default)]
 pub struct LineDecoder {
     keys: Keyring,
+    /// Epoch message keys of a member room, for signed lines.
+    epochs: Option<EpochKeys>,
     inflater: Inflater,
     /// Base64-decoded token of the current line; its ciphertext is decrypted in place.
     token_bytes: Vec<u8>,
@@ -234,11 +234,24 @@ impl LineDecoder {
     /// Adds an epoch's message key (a member room's reader learns them as it reads the
     /// membership log).
     pub fn add_epoch_key(&mut self, room: RoomId, epoch: u64, key: FernetKey) {
-        self.keys
-            .epochs
+        self.epochs
             .get_or_insert_with(|| EpochKeys::new(room))
             .keys
             .insert(epoch, key);
+    }
+
+    /// The epoch keys held (member rooms).
+    pub fn epoch_keys(&self) -> Option<&EpochKeys> {
+        self.epochs.as_ref()
+    }
+
+    /// A decoder holding `keys` and a member room's epoch keys.
+    pub fn with_epoch_keys(keys: Keyring, epochs: Option<EpochKeys>) -> Self {
+        LineDecoder {
+            keys,
+            epochs,
+            ..Default::default()
+        }
     }
 
     /// Decodes one line (without CR/LF).
@@ -280,7 +293,6 @@ impl LineDecoder {
             Codec::Native if line.starts_with(signed::SIGNED_PREFIX) => {
                 let (epoch, token) = signed::split_line(line).ok_or(DecodeError::NotARecord)?;
                 let epochs = self
-                    .keys
                     .epochs
                     .as_ref()
                     .ok_or(DecodeError::NoKey(Codec::Native))?;
@@ -296,7 +308,7 @@ impl LineDecoder {
                 if record.record.room != epochs.room {
                     return Err(DecodeError::ForeignRoom);
                 }
-                Ok(Record::Signed(record))
+                Ok(Record::Signed(Box::new(record)))
             }
             Codec::Native => {
                 let (key, room) = self

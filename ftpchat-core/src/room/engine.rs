@@ -19,7 +19,7 @@ use super::layout::{Layout, Opened, Writer};
 use super::state::{SavedState, StateFile};
 use super::view::{compat_message, native_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
-use crate::format::{LineDecoder, Record, RecordBody, SignedRecord};
+use crate::format::{LineDecoder, Record, RecordBody};
 use crate::group::{Change, Invitation, Member, Role};
 use crate::identity::DeviceIdentity;
 use crate::timeline::{Message, MessageId, MessageStatus};
@@ -426,21 +426,28 @@ fn assemble<L: Layout>(
         layout,
         writer,
         keys,
+        epochs,
         saved,
         history_loaded,
         events,
     } = opened;
-    let mut decoder = LineDecoder::new(keys);
+    let mut decoder = LineDecoder::with_epoch_keys(keys, epochs);
     let mut view = View::new(writer, config.display_name.clone(), config.clock.clone());
     view.events = events;
     for out in saved.outbox {
         let message = match decoder.decode_line(out.line.as_bytes()) {
-            Ok(Record::Native(r)) | Ok(Record::Signed(SignedRecord { record: r, .. })) => {
-                match &r.body {
-                    RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
-                    _ => None,
+            Ok(Record::Native(r)) => match &r.body {
+                RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
+                _ => None,
+            },
+            Ok(Record::Signed(s)) => match &s.record.body {
+                RecordBody::Text(text) => {
+                    let mut m = native_message(&s.record, text.clone(), true);
+                    m.signer = view.writer.signer_fingerprint();
+                    Some(m)
                 }
-            }
+                _ => None,
+            },
             Ok(Record::Compat {
                 codec,
                 message,

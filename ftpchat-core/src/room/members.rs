@@ -405,7 +405,7 @@ impl MemberRoom {
     pub fn members(&self) -> Vec<Member> {
         self.membership
             .as_ref()
-            .map(|m| m.members().into_iter().cloned().collect())
+            .map(|m| m.members().cloned().collect())
             .unwrap_or_default()
     }
 }

@@ -296,6 +296,7 @@ mod tests {
             status,
             codec: Codec::Native,
             is_own: false,
+            signer: None,
         }
     }
 

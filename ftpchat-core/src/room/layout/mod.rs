@@ -23,7 +23,7 @@ use super::state::{Outgoing, SavedState};
 use super::view::View;
 use super::{RoomError, RoomEvent};
 use crate::crypto::{derive_key, FernetKey, KdfParams};
-use crate::format::{Keyring, LineDecoder, LineEncoder, NativeRecord};
+use crate::format::{EpochKeys, Keyring, LineDecoder, LineEncoder, NativeRecord};
 use crate::timeline::Message;
 use crate::transport::{Transport, TransportError};
 
@@ -45,6 +45,11 @@ pub(crate) trait Writer: Send + 'static {
 
     /// A native record read from the server (its clock moves the writer's clock).
     fn observe(&mut self, _record: &NativeRecord, _now_ms: u64) {}
+
+    /// Member rooms: the fingerprint this device's messages are signed with.
+    fn signer_fingerprint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where a room's lines go and how they are read back.
@@ -164,6 +169,8 @@ pub(crate) struct Opened<L: Layout> {
     pub layout: L,
     pub writer: L::Writer,
     pub keys: Keyring,
+    /// A member room's epoch keys, as far as the membership was read at open.
+    pub epochs: Option<EpochKeys>,
     /// The saved state, with what no longer applies removed.
     pub saved: SavedState,
     /// Everything before the restored read positions is in the timeline already (there

@@ -125,6 +125,10 @@ impl Writer for NativeWriter {
     fn observe(&mut self, record: &NativeRecord, now_ms: u64) {
         self.clock.observe(record.hlc, now_ms);
     }
+
+    fn signer_fingerprint(&self) -> Option<String> {
+        self.signer.as_ref().map(|s| s.identity.public().fingerprint())
+    }
 }
 
 /// This device's own log, as far as this device knows it.
@@ -247,10 +251,10 @@ impl NativeLayout {
                 signer: None,
             },
             keys: Keyring {
-                epochs: None,
                 fernet: None,
                 native: Some((key, header.room_id)),
             },
+            epochs: None,
             saved,
             history_loaded,
             events,
@@ -382,6 +386,7 @@ impl NativeLayout {
                 }),
             },
             keys: decoder.keys().clone(),
+            epochs: decoder.epoch_keys().cloned(),
             saved,
             history_loaded,
             events,
@@ -544,7 +549,7 @@ impl NativeLayout {
             // Every outbox line decodes under this run's key (others are held at open).
             let mut record = match decoder.decode_line(out.line.as_bytes()) {
                 Ok(Record::Native(record)) => record,
-                Ok(Record::Signed(signed)) => signed.record,
+                Ok(Record::Signed(signed)) => signed.record.clone(),
                 _ => continue,
             };
             w.seq += 1;
@@ -647,7 +652,7 @@ impl NativeLayout {
                         offset: item.offset,
                     })
                 }
-                Ok(Record::Signed(r)) => lines.push((item.offset, Ok(r))),
+                Ok(Record::Signed(r)) => lines.push((item.offset, Ok(*r))),
                 Ok(_) => events.push(RoomEvent::RecordRefused {
                     file: file.clone(),
                     offset: item.offset,

@@ -174,10 +174,10 @@ impl SharedLayout {
                 pending_order: 0,
             },
             keys: Keyring {
-                epochs: None,
                 fernet: key,
                 native: None,
             },
+            epochs: None,
             saved,
             history_loaded,
             events: Vec::new(),
