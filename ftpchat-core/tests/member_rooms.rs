@@ -499,6 +499,55 @@ fn a_removed_member_is_locked_out_on_a_real_ftp_server() {
     let _ = a;
 }
 
+/// The membership log is cached beside the state: reopening reads no commit from the
+/// server, and a room opens offline from what is cached.
+#[test]
+fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
+    use ftpchat_core::testing::{FaultyTransport, Op};
+    use ftpchat_core::TransportErrorKind;
+    let t = memory();
+    let a = Device::new();
+    let alice = a.create(&t, "Alice");
+    for _ in 0..20 {
+        alice
+            .add_member(DeviceIdentity::generate().public(), Role::Member, false)
+            .unwrap();
+    }
+    alice.send("kept").unwrap();
+    alice.sync().unwrap();
+    alice.close().unwrap();
+    drop(alice);
+
+    let counting = Arc::new(FaultyTransport::from_arc(t.clone()));
+    let reopened = Room::open(
+        counting.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    assert_eq!(reopened.members().unwrap().len(), 21);
+    // The header, and nothing of epochs/ but its listing: no commit was downloaded.
+    assert_eq!(counting.calls(Op::ReadFrom), 1, "only the header is read");
+    reopened.close().unwrap();
+    drop(reopened);
+
+    // Offline: every call fails as transient; the room still opens from its cache.
+    let offline = Arc::new(FaultyTransport::from_arc(t.clone()));
+    for op in Op::ALL {
+        offline.fail_after_nth(op, 1, TransportErrorKind::Transient);
+        for n in 1..50 {
+            offline.fail_nth(op, n, TransportErrorKind::Transient);
+        }
+    }
+    let room = Room::open(
+        offline,
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    assert_eq!(room.members().unwrap().len(), 21);
+    room.send("queued offline").unwrap();
+    assert_eq!(room.outbox_len(), 1);
+}
+
 // ---- attacker tools: what a member (or removed member) can do by hand ----
 
 fn room_id_of(t: &Arc<dyn Transport>) -> RoomId {

@@ -408,10 +408,11 @@ fn load_state(
                 .map_err(RoomError::LocalState)?,
         ),
     };
-    let saved = match &state_file {
+    let mut saved = match &state_file {
         Some(f) => f.load().map_err(RoomError::LocalState)?.unwrap_or_default(),
         None => SavedState::default(),
     };
+    saved.commit_cache = state_file.as_ref().map(|f| f.sibling("commits"));
     Ok((state_file, saved))
 }
 

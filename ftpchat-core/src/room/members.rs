@@ -94,6 +94,64 @@ pub(crate) struct MemberRoom {
     /// The epoch whose commit was rejected (reported once; nothing after it is read).
     rejected: Option<u64>,
     removed_reported: bool,
+    /// The local copy of the membership log, so opening does not download it again.
+    cache: Option<CommitCache>,
+}
+
+/// The membership log's commits, kept in a local file beside the room's state: each as a
+/// 4-byte big-endian length and the commit's bytes. Commits are public (their secrets are
+/// wrapped), and each is checked again when loaded; a torn or damaged tail is dropped.
+pub(crate) struct CommitCache {
+    path: std::path::PathBuf,
+}
+
+impl CommitCache {
+    /// The commits in the file, in order, up to the first damaged entry.
+    fn load(&self) -> Vec<Vec<u8>> {
+        let Ok(data) = std::fs::read(&self.path) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut rest = &data[..];
+        while rest.len() >= 4 {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if len > crate::group::MAX_COMMIT_LEN || rest.len() - 4 < len {
+                break;
+            }
+            out.push(rest[4..4 + len].to_vec());
+            rest = &rest[4 + len..];
+        }
+        out
+    }
+
+    /// Replaces the file with `commits` (after a damaged or rejected entry).
+    fn rewrite(&self, commits: &[Vec<u8>]) {
+        let mut data = Vec::new();
+        for c in commits {
+            data.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            data.extend_from_slice(c);
+        }
+        let tmp = self.path.with_extension("commits.tmp");
+        if std::fs::write(&tmp, &data).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.path);
+        }
+    }
+
+    /// Appends one commit. A cache: a failure only costs a download at the next open.
+    fn append(&self, commit: &[u8]) {
+        use std::io::Write as _;
+        let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        else {
+            return;
+        };
+        let mut entry = Vec::with_capacity(4 + commit.len());
+        entry.extend_from_slice(&(commit.len() as u32).to_be_bytes());
+        entry.extend_from_slice(commit);
+        let _ = f.write_all(&entry);
+    }
 }
 
 impl MemberRoom {
@@ -102,8 +160,10 @@ impl MemberRoom {
         room: RoomId,
         room_dir: &RemotePath,
         anchor: Option<[u8; 32]>,
+        cache: Option<std::path::PathBuf>,
     ) -> Result<Self, RoomError> {
         Ok(MemberRoom {
+            cache: cache.map(|path| CommitCache { path }),
             device: identity.public().signing_key_bytes(),
             identity,
             room,
@@ -161,11 +221,36 @@ impl MemberRoom {
         transport::make_dir_all(t, &self.epochs_dir)?;
         let dir = self.epochs_dir.join("0")?;
         t.make_dir(&dir)?;
-        t.write_atomic(&dir.join(COMMIT_FILE)?, &commit.encode())?;
+        let bytes = commit.encode();
+        t.write_atomic(&dir.join(COMMIT_FILE)?, &bytes)?;
+        if let Some(cache) = &self.cache {
+            cache.rewrite(&[bytes]);
+        }
         self.anchor = Some(commit.hash());
         self.secrets.insert(0, secret);
         self.membership = Some(membership);
         Ok(())
+    }
+
+    /// Applies the locally cached commits (checked as if they came from the server), so an
+    /// open reads only what is newer from the server. A cached commit that does not apply
+    /// (a cache from another room of that name) drops the cache from there on.
+    pub fn load_cache(&mut self, decoder: &mut LineDecoder) {
+        let Some(cache) = self.cache.take() else {
+            return;
+        };
+        let commits = cache.load();
+        let mut good = 0;
+        for (n, bytes) in commits.iter().enumerate() {
+            if self.apply_bytes(n as u64, bytes, decoder).is_err() {
+                break;
+            }
+            good += 1;
+        }
+        if good < commits.len() {
+            cache.rewrite(&commits[..good]);
+        }
+        self.cache = Some(cache);
     }
 
     /// Reads and applies the commits after the known epoch. Returns `true` when the
@@ -211,6 +296,9 @@ impl MemberRoom {
             };
             match self.apply_bytes(n, &bytes, decoder) {
                 Ok(()) => {
+                    if let Some(cache) = &self.cache {
+                        cache.append(&bytes);
+                    }
                     changed = true;
                     events.push(RoomEvent::MembershipChanged { epoch: n });
                 }
@@ -337,9 +425,13 @@ impl MemberRoom {
                 }
                 Err(e) => return Err(e.into()),
             }
-            t.write_atomic(&dir.join(COMMIT_FILE)?, &commit.encode())?;
-            self.apply_bytes(n, &commit.encode(), decoder)
+            let bytes = commit.encode();
+            store_claimed(t, clock, &dir, &bytes)?;
+            self.apply_bytes(n, &bytes, decoder)
                 .map_err(RoomError::Membership)?;
+            if let Some(cache) = &self.cache {
+                cache.append(&bytes);
+            }
             events.push(RoomEvent::MembershipChanged { epoch: n });
             return Ok(n);
         }
@@ -408,6 +500,44 @@ impl MemberRoom {
             .map(|m| m.members().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// Writes a commit into the epoch directory this client claimed. Retried: an empty claim
+/// stops every membership change (SPEC §17.1). If it cannot be written, the claim is given
+/// back (the directory removed, which only works while it is empty).
+fn store_claimed(
+    t: &dyn Transport,
+    clock: &dyn Clock,
+    dir: &RemotePath,
+    bytes: &[u8],
+) -> Result<(), RoomError> {
+    let path = dir.join(COMMIT_FILE)?;
+    let mut pause = Duration::from_millis(100);
+    let mut last = None;
+    for _ in 0..4 {
+        match t.write_atomic(&path, bytes) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                last = Some(e);
+                clock.sleep(pause);
+                pause *= 2;
+            }
+            Err(e) => {
+                last = Some(e);
+                break;
+            }
+        }
+    }
+    // It may have landed before the error: then the claim is complete.
+    if let Ok(Some(found)) = transport::read_bounded(t, &path, crate::group::MAX_COMMIT_LEN) {
+        if found == bytes {
+            return Ok(());
+        }
+    }
+    let _ = t.remove_dir(dir);
+    Err(last
+        .map(RoomError::Transport)
+        .unwrap_or_else(|| RoomError::Membership("the commit could not be stored".into())))
 }
 
 fn change_shares_history(change: &Change) -> bool {

@@ -127,7 +127,9 @@ impl Writer for NativeWriter {
     }
 
     fn signer_fingerprint(&self) -> Option<String> {
-        self.signer.as_ref().map(|s| s.identity.public().fingerprint())
+        self.signer
+            .as_ref()
+            .map(|s| s.identity.public().fingerprint())
     }
 }
 
@@ -274,7 +276,9 @@ impl NativeLayout {
         let clock = config.clock.as_ref();
         let invitation = access.invitation.as_deref();
         let may_create = config.create && invitation.is_none();
-        let (room, created) = load_or_create_member_header(t, &room_dir, config, may_create)?;
+        let cached_header = saved.header.as_deref().map(str::as_bytes);
+        let (room, created) =
+            load_or_create_member_header(t, &room_dir, config, may_create, cached_header)?;
         let mut events = Vec::new();
         if let Some(inv) = invitation {
             if inv.room() != room {
@@ -310,13 +314,27 @@ impl NativeLayout {
             }
             (a, b) => a.or(b),
         };
-        let mut member = MemberRoom::new(access.identity.clone(), room, &room_dir, anchor)?;
+        let mut member = MemberRoom::new(
+            access.identity.clone(),
+            room,
+            &room_dir,
+            anchor,
+            saved.commit_cache.clone(),
+        )?;
         let mut decoder = LineDecoder::new(Keyring::default());
         if created {
             member.create(t, clock.now_ms())?;
             write_member_header(t, &room_dir, room)?;
+        } else {
+            member.load_cache(&mut decoder);
         }
-        member.sync(t, &mut decoder, &mut events)?;
+        match member.sync(t, &mut decoder, &mut events) {
+            Ok(_) => {}
+            // Offline: a room opened before opens from its cached membership, so the user
+            // reads what is saved and queues messages.
+            Err(e) if e.is_transient() && member.membership().is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
         if member.membership().is_none() {
             return Err(RoomError::Membership(
                 "the room's membership log has no valid commit 0".into(),
@@ -1274,6 +1292,7 @@ fn load_or_create_member_header(
     room_dir: &RemotePath,
     config: &RoomConfig,
     may_create: bool,
+    cached: Option<&[u8]>,
 ) -> Result<(RoomId, bool), RoomError> {
     let header_path = room_dir.join(HEADER_FILE)?;
     let mut waited = Duration::ZERO;
@@ -1291,6 +1310,9 @@ fn load_or_create_member_header(
             }
             Ok(None) => return Err(HeaderError::Malformed.into()),
             Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+            Err(e) if e.is_transient() && cached.is_some() => {
+                return Ok((parse_member_header(cached.unwrap_or_default())?, false));
+            }
             Err(e) => return Err(e.into()),
         }
         if !may_create {
