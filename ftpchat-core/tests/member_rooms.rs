@@ -499,6 +499,69 @@ fn a_removed_member_is_locked_out_on_a_real_ftp_server() {
     let _ = a;
 }
 
+/// A member (not an admin) writes the next commit itself: a validly signed removal of the
+/// admin. Everyone rejects and reports it, nothing of it applies, and messages keep going
+/// under the current epoch. (Further membership changes stop: the denial of service SPEC
+/// §13 lists for members with write access.)
+#[test]
+fn a_forged_membership_change_by_a_member_is_rejected_by_everyone() {
+    let t = memory();
+    let (a, alice, b, bob) = alice_and_bob(&t);
+    let state = membership_of(&t);
+    let alice_id = ftpchat_core::MemberId::of(&a.identity.public());
+    let recipients: Vec<_> = state.members().flat_map(|m| m.devices.clone()).collect();
+    let (commit, _) = state
+        .forge(
+            &b.identity,
+            ftpchat_core::Change::Remove {
+                member: alice_id,
+                cuts: Vec::new(),
+            },
+            state.epoch() + 1,
+            Some(state.head()),
+            Some(recipients),
+        )
+        .unwrap();
+    let n = state.epoch() + 1;
+    let dir = RemotePath::new(&format!("{DIR}/epochs/{n}")).unwrap();
+    t.make_dir(&dir).unwrap();
+    t.write_atomic(&dir.join("commit").unwrap(), &commit.encode())
+        .unwrap();
+
+    for room in [&alice, &bob] {
+        let got = room.sync().unwrap();
+        assert!(
+            got.events
+                .iter()
+                .any(|e| matches!(e, RoomEvent::MembershipRejected { epoch, .. } if *epoch == n)),
+            "{:?}",
+            got.events
+        );
+        assert_eq!(room.members().unwrap().len(), 2);
+    }
+    alice.send("still here").unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["still here"]);
+    let err = alice
+        .add_member(DeviceIdentity::generate().public(), Role::Member, false)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+}
+
+/// The membership as the server's commits give it.
+fn membership_of(t: &Arc<dyn Transport>) -> ftpchat_core::Membership {
+    let mut commits = Vec::new();
+    for n in 0.. {
+        let path = RemotePath::new(&format!("{DIR}/epochs/{n}/commit")).unwrap();
+        let mut bytes = Vec::new();
+        if t.read_from(&path, 0, &mut bytes).is_err() {
+            break;
+        }
+        commits.push(Commit::decode(&bytes).unwrap());
+    }
+    ftpchat_core::Membership::replay(&commits).unwrap()
+}
+
 /// The membership log is cached beside the state: reopening reads no commit from the
 /// server, and a room opens offline from what is cached.
 #[test]
