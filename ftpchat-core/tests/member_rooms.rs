@@ -562,6 +562,98 @@ fn membership_of(t: &Arc<dyn Transport>) -> ftpchat_core::Membership {
     ftpchat_core::Membership::replay(&commits).unwrap()
 }
 
+/// SPEC §17.11: a member of a password room upgrades it. Its history stays readable with
+/// the password; password clients can no longer open it, and what an old client still
+/// appends is refused; new members read from their join on.
+#[test]
+fn a_password_room_upgraded_to_a_member_room_keeps_its_history() {
+    let t = memory();
+    let password = |who: &str, state: &std::path::Path| {
+        RoomConfig::native(DIR, who, "old secret")
+            .with_native_iterations(1_000)
+            .with_state_dir(state)
+    };
+    let (a, b) = (Device::new(), Device::new());
+    let alice_pw = Room::open(t.clone(), password("Alice", a.state.path())).unwrap();
+    let bob_pw = Room::open(t.clone(), password("Bob", b.state.path())).unwrap();
+    alice_pw.send("before 1").unwrap();
+    alice_pw.sync().unwrap();
+    bob_pw.send("before 2").unwrap();
+    bob_pw.sync().unwrap();
+
+    alice_pw.upgrade_to_member_room(&a.identity).unwrap();
+    assert!(alice_pw.is_closed());
+    // Password clients cannot open it any more, with a clear error.
+    let err = Room::open(t.clone(), password("Bob", b.state.path())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    // A second upgrade is refused.
+    let err = bob_pw.upgrade_to_member_room(&b.identity).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+
+    // Alice, now its admin, reads the old history with the old password.
+    let alice = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone())
+            .with_legacy_password("old secret")
+            .with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    let got = alice.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["before 1", "before 2"]);
+    assert!(got.messages[0].is_own && !got.messages[1].is_own);
+    assert!(got.messages.iter().all(|m| m.signer.is_none()));
+    alice.send("after").unwrap();
+    alice.sync().unwrap();
+
+    // Bob's old client keeps appending unsigned records: refused by members.
+    bob_pw.send("too late").unwrap();
+    bob_pw.sync().unwrap();
+    let got = alice.sync().unwrap();
+    assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
+    assert!(
+        refusals(&got).iter().any(|r| r.contains("after the room's upgrade")),
+        "{:?}",
+        got.events
+    );
+
+    // Bob is invited and joins with the old password: he reads the history too.
+    let url = alice.invite(Role::Member, "memory://team").unwrap().to_url();
+    let bob = Room::open(
+        t.clone(),
+        RoomConfig::join(DIR, "Bob", b.identity.clone(), Invitation::parse(&url).unwrap())
+            .with_legacy_password("old secret")
+            .with_state_dir(b.state.path()),
+    )
+    .unwrap();
+    let got = bob.sync().unwrap();
+    let seen = texts(&got.messages);
+    assert!(seen.contains(&"before 1") && seen.contains(&"before 2"), "{seen:?}");
+    assert!(!seen.contains(&"too late"), "{seen:?}");
+    // A wrong old password is refused, as in a password room.
+    let err = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_legacy_password("wrong"),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongPassword, "{err}");
+
+    // Carol, without the old password, reads from her join on, with no noise about the
+    // history she cannot read.
+    let carol = Device::new();
+    alice.add_member(carol.identity.public(), Role::Member, false).unwrap();
+    alice.send("for Carol").unwrap();
+    alice.sync().unwrap();
+    let got = carol.create(&t, "Carol").sync().unwrap();
+    assert_eq!(texts(&got.messages), ["for Carol"]);
+    assert!(
+        !got.events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::UndecodableLine { .. })),
+        "{:?}",
+        got.events
+    );
+}
+
 /// The membership log is cached beside the state: reopening reads no commit from the
 /// server, and a room opens offline from what is cached.
 #[test]

@@ -13,8 +13,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::format::{HeaderError, LineDecoder, RecordHash, RoomId, SignatureError, SignedRecord};
-use crate::group::{Change, Commit, EpochSecret, Invitation, Member, Membership};
+use crate::format::{
+    line_hash, HeaderError, LineDecoder, RecordHash, RoomHeader, RoomId, SignatureError,
+    SignedRecord, WriterId,
+};
+use crate::group::{Change, Commit, EpochSecret, Invitation, LogCut, Member, Membership};
 use crate::identity::DeviceIdentity;
 use crate::room::config::Clock;
 use crate::room::{RoomError, RoomEvent};
@@ -29,16 +32,32 @@ const CLAIM_WAIT: Duration = Duration::from_secs(30);
 /// How many times a change is re-proposed after losing the claim to another.
 const MAX_CLAIM_ATTEMPTS: u32 = 8;
 
-/// The header of a member room (`ftpchat-room 2`).
-pub(crate) fn member_header(room: RoomId) -> String {
-    format!(
-        "ftpchat-room 2\nroom-id: {}\nmembership: epochs\n",
-        room.to_hex()
-    )
+/// A member room's header: its room id and, for a room upgraded from a password room, the
+/// password room's key derivation (its old records stay readable with the password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MemberHeader {
+    pub room: RoomId,
+    pub legacy: Option<RoomHeader>,
 }
 
-/// Parses a member room's header: its room id. Same line rules as version 1 (§9.2).
-pub(crate) fn parse_member_header(data: &[u8]) -> Result<RoomId, HeaderError> {
+/// The header of a member room (`ftpchat-room 2`), with the upgraded password room's
+/// key derivation as `legacy-` fields.
+pub(crate) fn member_header(room: RoomId, legacy: Option<&RoomHeader>) -> String {
+    let mut out = format!(
+        "ftpchat-room 2\nroom-id: {}\nmembership: epochs\n",
+        room.to_hex()
+    );
+    if let Some(old) = legacy {
+        // The version 1 header's fields after its room id, each as `legacy-<name>`.
+        for line in old.encode().lines().skip(2) {
+            out += &format!("legacy-{line}\n");
+        }
+    }
+    out
+}
+
+/// Parses a member room's header. Same line rules as version 1 (§9.2).
+pub(crate) fn parse_member_header(data: &[u8]) -> Result<MemberHeader, HeaderError> {
     if data.len() > crate::format::header::MAX_HEADER_LEN {
         return Err(HeaderError::Malformed);
     }
@@ -55,12 +74,18 @@ pub(crate) fn parse_member_header(data: &[u8]) -> Result<RoomId, HeaderError> {
         ));
     }
     let (mut room, mut membership) = (None, None);
+    let mut legacy = String::new();
     for line in lines.filter(|l| !l.trim().is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HeaderError::Malformed)?;
         let slot = match name.trim() {
             "room-id" => (&mut room, "room-id"),
             "membership" => (&mut membership, "membership"),
-            _ => continue,
+            other => {
+                if let Some(field) = other.strip_prefix("legacy-") {
+                    legacy += &format!("{field}: {}\n", value.trim());
+                }
+                continue;
+            }
         };
         if slot.0.replace(value.trim()).is_some() {
             return Err(HeaderError::InvalidField(slot.1));
@@ -69,8 +94,60 @@ pub(crate) fn parse_member_header(data: &[u8]) -> Result<RoomId, HeaderError> {
     if membership.ok_or(HeaderError::MissingField("membership"))? != "epochs" {
         return Err(HeaderError::InvalidField("membership"));
     }
-    RoomId::from_hex(room.ok_or(HeaderError::MissingField("room-id"))?)
-        .ok_or(HeaderError::InvalidField("room-id"))
+    let room = RoomId::from_hex(room.ok_or(HeaderError::MissingField("room-id"))?)
+        .ok_or(HeaderError::InvalidField("room-id"))?;
+    let legacy = if legacy.is_empty() {
+        None
+    } else {
+        // The password room's header as it was (same room id), checked by its own rules.
+        let old = format!("ftpchat-room 1\nroom-id: {}\n{legacy}", room.to_hex());
+        Some(RoomHeader::parse(old.as_bytes())?)
+    };
+    Ok(MemberHeader { room, legacy })
+}
+
+/// The last record of each password-room log, as its cut when the room is upgraded: the
+/// highest `seq` of the log's records (of its own writer) and that line's hash.
+pub(crate) struct LegacyCutSink<'a> {
+    framer: crate::format::LineFramer,
+    decoder: &'a mut LineDecoder,
+    writer: WriterId,
+    pub last: Option<LogCut>,
+}
+
+impl<'a> LegacyCutSink<'a> {
+    pub fn new(decoder: &'a mut LineDecoder, writer: WriterId) -> Self {
+        LegacyCutSink {
+            framer: crate::format::LineFramer::new(0),
+            decoder,
+            writer,
+            last: None,
+        }
+    }
+}
+
+impl std::io::Write for LegacyCutSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (decoder, writer, last) = (&mut *self.decoder, self.writer, &mut self.last);
+        self.framer.feed(buf, |frame| {
+            if let crate::format::Frame::Line { bytes, .. } = frame {
+                if let Ok(crate::format::Record::Native(r)) = decoder.decode_line(bytes) {
+                    if r.writer == writer && last.as_ref().is_none_or(|c| r.seq > c.seq) {
+                        *last = Some(LogCut {
+                            writer,
+                            seq: r.seq,
+                            record_hash: line_hash(bytes),
+                        });
+                    }
+                }
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The header's version: `Some(2)` for a member room, `Some(1)` for a password room.

@@ -19,7 +19,7 @@ use crate::room::decide::{batch_data, Delivery, Observed, Step};
 use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
 use crate::room::members::{
     check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
-    Entry, MemberRoom, Refusal,
+    Entry, LegacyCutSink, MemberHeader, MemberRoom, Refusal,
 };
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
@@ -277,8 +277,9 @@ impl NativeLayout {
         let invitation = access.invitation.as_deref();
         let may_create = config.create && invitation.is_none();
         let cached_header = saved.header.as_deref().map(str::as_bytes);
-        let (room, created) =
+        let (header, created) =
             load_or_create_member_header(t, &room_dir, config, may_create, cached_header)?;
+        let room = header.room;
         let mut events = Vec::new();
         if let Some(inv) = invitation {
             if inv.room() != room {
@@ -290,9 +291,29 @@ impl NativeLayout {
         let saved_room = saved
             .header
             .as_deref()
-            .and_then(|h| parse_member_header(h.as_bytes()).ok());
+            .and_then(|h| parse_member_header(h.as_bytes()).ok())
+            .map(|h| h.room);
         let mut history_loaded = saved.cursors.is_empty();
-        if saved_room.is_some_and(|r| r != room) || (saved.header.is_some() && saved_room.is_none())
+        // This device's state from before the room was upgraded: its old log is history
+        // it wrote; everything else starts again for the member room (SPEC §17.11).
+        let upgraded_from = saved
+            .header
+            .as_deref()
+            .filter(|h| header_version(h.as_bytes()) == Some(1))
+            .and_then(|h| RoomHeader::parse(h.as_bytes()).ok())
+            .filter(|old| old.room_id == room);
+        if upgraded_from.is_some() {
+            let mut retired = std::mem::take(&mut saved.retired);
+            retired.extend(saved.writer);
+            saved = SavedState {
+                outbox: std::mem::take(&mut saved.outbox),
+                retired,
+                commit_cache: saved.commit_cache.take(),
+                ..SavedState::default()
+            };
+            history_loaded = true;
+        } else if saved_room.is_some_and(|r| r != room)
+            || (saved.header.is_some() && saved_room.is_none())
         {
             if !config.accept_changed_header {
                 return Err(RoomError::HeaderChanged);
@@ -321,10 +342,23 @@ impl NativeLayout {
             anchor,
             saved.commit_cache.clone(),
         )?;
-        let mut decoder = LineDecoder::new(Keyring::default());
+        // An upgraded password room: with the old password, its records before the
+        // upgrade are read too.
+        let legacy_key = match (&header.legacy, &access.legacy_password) {
+            (Some(old), Some(password)) => {
+                let key = crate::crypto::derive_key(password.expose(), &old.kdf);
+                old.verify_key(&key)?;
+                Some((key, room))
+            }
+            _ => None,
+        };
+        let mut decoder = LineDecoder::new(Keyring {
+            fernet: None,
+            native: legacy_key,
+        });
         if created {
             member.create(t, clock.now_ms())?;
-            write_member_header(t, &room_dir, room)?;
+            write_member_header(t, &room_dir, room, None)?;
         } else {
             member.load_cache(&mut decoder);
         }
@@ -372,7 +406,7 @@ impl NativeLayout {
             retired: saved.retired.iter().map(|w| log_name(*w)).collect(),
             kept_tails: 0,
             too_many_logs_reported: false,
-            header_text: member_header(room),
+            header_text: member_header(room, header.legacy.as_ref()),
             members: Some(member),
             chains: saved
                 .chains
@@ -660,6 +694,11 @@ impl NativeLayout {
             return;
         };
         let file = path.to_string();
+        let legacy_seq = members
+            .membership()
+            .and_then(|m| m.legacy_cuts().iter().find(|c| c.writer == writer))
+            .map_or(0, |c| c.seq);
+        let legacy_own = self.is_own(name);
         let mut lines: Vec<(u64, Result<SignedRecord, RecordHash>)> = Vec::new();
         for item in items {
             let at = (item.offset, item.codec);
@@ -671,11 +710,22 @@ impl NativeLayout {
                     })
                 }
                 Ok(Record::Signed(r)) => lines.push((item.offset, Ok(*r))),
+                // A record of the password room this room was upgraded from: history up
+                // to the upgrade's cut of its log (SPEC §17.11), read with the old password.
+                Ok(Record::Native(r)) if r.writer == writer && legacy_seq >= r.seq => {
+                    view.absorb_native(&r, legacy_own, new)
+                }
                 Ok(_) => events.push(RoomEvent::RecordRefused {
                     file: file.clone(),
                     offset: item.offset,
-                    reason: "an unsigned record in a member room".into(),
+                    reason: match legacy_seq {
+                        0 => "an unsigned record in a member room".into(),
+                        _ => "an unsigned record after the room's upgrade".into(),
+                    },
                 }),
+                // The upgraded password room's records, without its password: history
+                // this reader chose not to read.
+                Err(DecodeError::NoKey(_)) if legacy_seq > 0 => {}
                 Err(error @ DecodeError::NoEpochKey { epoch }) => {
                     if let Some(raw) = &item.raw {
                         lines.push((item.offset, Err(line_hash(raw))));
@@ -1069,6 +1119,61 @@ impl Layout for NativeLayout {
     fn identity(&self) -> Option<Arc<DeviceIdentity>> {
         self.members.as_ref().map(|m| m.identity.clone())
     }
+
+    fn upgrade(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        identity: &DeviceIdentity,
+    ) -> Result<(), RoomError> {
+        if self.members.is_some() {
+            return Err(RoomError::InvalidConfig(
+                "this is a member room already".into(),
+            ));
+        }
+        let header = RoomHeader::parse(self.header_text.as_bytes())?;
+        // Where each log ends now: its records up to there stay the room's history.
+        let mut legacy = Vec::new();
+        let entries = match t.list(&self.logs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == TransportErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries.iter().filter(|e| !e.is_dir) {
+            let Some(writer) = log_writer(&entry.name) else {
+                continue;
+            };
+            let mut sink = LegacyCutSink::new(decoder, writer);
+            t.read_from(&self.logs_dir.join(&entry.name)?, 0, &mut sink)?;
+            legacy.extend(sink.last);
+        }
+        legacy.sort_by_key(|c| c.writer);
+        let room_dir = self
+            .logs_dir
+            .parent()
+            .ok_or_else(|| RoomError::InvalidConfig("the room has no directory".into()))?;
+        let epochs = room_dir.join(crate::room::members::EPOCHS_DIR)?;
+        transport::make_dir_all(t, &epochs)?;
+        match t.make_dir(&epochs.join("0")?) {
+            Ok(()) => {}
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                return Err(RoomError::Membership(
+                    "the room was upgraded (or is being upgraded) by another member".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (_, commit, _) =
+            crate::group::Membership::upgrade(header.room_id, identity, clock.now_ms(), legacy)
+                .map_err(|e| RoomError::Membership(e.to_string()))?;
+        t.write_atomic(
+            &epochs.join("0")?.join(crate::room::members::COMMIT_FILE)?,
+            &commit.encode(),
+        )?;
+        // Last: from now on every client that reads the header sees a member room.
+        write_member_header(t, &room_dir, header.room_id, Some(&header))
+    }
 }
 
 /// What the own-log delivery waits for.
@@ -1293,7 +1398,7 @@ fn load_or_create_member_header(
     config: &RoomConfig,
     may_create: bool,
     cached: Option<&[u8]>,
-) -> Result<(RoomId, bool), RoomError> {
+) -> Result<(MemberHeader, bool), RoomError> {
     let header_path = room_dir.join(HEADER_FILE)?;
     let mut waited = Duration::ZERO;
     let mut pause = Duration::from_millis(50);
@@ -1325,7 +1430,7 @@ fn load_or_create_member_header(
             Ok(()) => {
                 let room = RoomId::random();
                 transport::make_dir_all(t, &room_dir.join(LOGS_DIR)?)?;
-                return Ok((room, true));
+                return Ok((MemberHeader { room, legacy: None }, true));
             }
             Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
                 if waited > Duration::from_secs(15) {
@@ -1347,8 +1452,10 @@ fn write_member_header(
     t: &dyn Transport,
     room_dir: &RemotePath,
     room: RoomId,
+    legacy: Option<&RoomHeader>,
 ) -> Result<(), RoomError> {
-    t.write_atomic(&room_dir.join(HEADER_FILE)?, member_header(room).as_bytes())?;
+    let text = member_header(room, legacy);
+    t.write_atomic(&room_dir.join(HEADER_FILE)?, text.as_bytes())?;
     Ok(())
 }
 
