@@ -1204,14 +1204,26 @@ fn upgrade_is_a_genesis_with_legacy_cuts() {
     let bytes = c0.encode();
     let back = Commit::decode(&bytes).unwrap();
     assert_eq!(back.encode(), bytes);
-    assert_eq!(back.change, Change::Upgrade { legacy: cuts.clone() });
+    assert_eq!(
+        back.change,
+        Change::Upgrade {
+            legacy: cuts.clone()
+        }
+    );
     let replayed = Membership::replay(&[back]).unwrap();
     assert_eq!(replayed.legacy_cuts(), &cuts[..]);
     assert_eq!(replayed.members().count(), 1);
     // Only as commit 0: an upgrade proposed or forged later is refused.
     let mut s = replayed.clone();
     assert!(s
-        .propose(&alice, Change::Upgrade { legacy: cuts.clone() }, 6, &[])
+        .propose(
+            &alice,
+            Change::Upgrade {
+                legacy: cuts.clone()
+            },
+            6,
+            &[]
+        )
         .is_err());
     let (late, _) = s
         .forge(

@@ -611,23 +611,36 @@ fn a_password_room_upgraded_to_a_member_room_keeps_its_history() {
     let got = alice.sync().unwrap();
     assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
     assert!(
-        refusals(&got).iter().any(|r| r.contains("after the room's upgrade")),
+        refusals(&got)
+            .iter()
+            .any(|r| r.contains("after the room's upgrade")),
         "{:?}",
         got.events
     );
 
     // Bob is invited and joins with the old password: he reads the history too.
-    let url = alice.invite(Role::Member, "memory://team").unwrap().to_url();
+    let url = alice
+        .invite(Role::Member, "memory://team")
+        .unwrap()
+        .to_url();
     let bob = Room::open(
         t.clone(),
-        RoomConfig::join(DIR, "Bob", b.identity.clone(), Invitation::parse(&url).unwrap())
-            .with_legacy_password("old secret")
-            .with_state_dir(b.state.path()),
+        RoomConfig::join(
+            DIR,
+            "Bob",
+            b.identity.clone(),
+            Invitation::parse(&url).unwrap(),
+        )
+        .with_legacy_password("old secret")
+        .with_state_dir(b.state.path()),
     )
     .unwrap();
     let got = bob.sync().unwrap();
     let seen = texts(&got.messages);
-    assert!(seen.contains(&"before 1") && seen.contains(&"before 2"), "{seen:?}");
+    assert!(
+        seen.contains(&"before 1") && seen.contains(&"before 2"),
+        "{seen:?}"
+    );
     assert!(!seen.contains(&"too late"), "{seen:?}");
     // A wrong old password is refused, as in a password room.
     let err = Room::open(
@@ -640,7 +653,9 @@ fn a_password_room_upgraded_to_a_member_room_keeps_its_history() {
     // Carol, without the old password, reads from her join on, with no noise about the
     // history she cannot read.
     let carol = Device::new();
-    alice.add_member(carol.identity.public(), Role::Member, false).unwrap();
+    alice
+        .add_member(carol.identity.public(), Role::Member, false)
+        .unwrap();
     alice.send("for Carol").unwrap();
     alice.sync().unwrap();
     let got = carol.create(&t, "Carol").sync().unwrap();

@@ -271,7 +271,11 @@ impl Change {
                 6 => {
                     // An upgrade ends every log of the password room; a removal only the
                     // removed member's.
-                    let max = if kind == Some(7) { MAX_LEGACY_LOGS } else { MAX_CUTS };
+                    let max = if kind == Some(7) {
+                        MAX_LEGACY_LOGS
+                    } else {
+                        MAX_CUTS
+                    };
                     if cuts.len() >= max {
                         return Err(GroupError::LimitExceeded { what: "cuts", max });
                     }
