@@ -419,7 +419,6 @@ MEMBER_ENV="XDG_DATA_HOME= CARGO_HOME='$CARGO_HOME' RUSTUP_HOME='$RUSTUP_HOME'"
 terminal malice USER=alice "HOME='$WORK/alice-home'" "$MEMBER_ENV"
 type_line malice "$README_MEMBERS"
 check "chat --members starts the embedded server with a member room" malice "You are alice in member room lobby" $BUILD_WAIT
-check "no room password was asked" malice "A member room: no room password" 5
 check "alice is an admin of the new room" malice "(admin). /help lists the commands." 5
 check "alice's status bar: online" malice "| online | outbox 0 | alice in lobby" 20
 ALICE_FP5="$(screen malice | grep -oE 'Your device fingerprint: [0-9]{5}' | head -n 1 | grep -oE '[0-9]{5}$')"
@@ -453,6 +452,7 @@ check "bob joins with the invitation" mbob "You are bob in member room lobby" $B
 check "bob is told how to open the room next time" mbob "Next time open the room with: cargo run -p ftpchat-examples --bin chat -- --members ftp://guest:" 5
 check "bob is online" mbob "| online | outbox 0 | bob in lobby" 20
 check "alice sees bob join" malice "joined as member" 30
+check_not "bob is not told he was removed when he joins" mbob "YOU WERE REMOVED"
 BOB_FP5="$(screen mbob | grep -oE 'Your device fingerprint: [0-9]{5}' | head -n 1 | grep -oE '[0-9]{5}$')"
 
 type_line malice "hello bob, members only"
@@ -491,6 +491,8 @@ type_line mbob "/quit"
 check_exited mbob "bob's member chat exits"
 type_line malice "/quit"
 check_exited malice "alice's member chat exits and stops the server"
+check "alice was told a member room has no room password" malice "A member room: no room password" 5
+check_not "alice was not asked for a room password" malice "Choose a room password"
 
 summary
 [[ $FAILED -eq 0 ]]

@@ -55,6 +55,13 @@ const NOT_A_MEMBER_ROOM: &str =
     "not a member room: members, invitations and fingerprints are for rooms opened with \
      --members or --join (see --help)";
 
+/// Member rooms: told once when this device is removed.
+const REMOVED_NOTICE: &str = "YOU WERE REMOVED from this room by an admin: you read nothing \
+     sent from now on, and nothing you type is written";
+/// Member rooms: the answer to a message typed by a device that is not a member.
+const NOT_SENT_NOTICE: &str = "NOT SENT: you are not a member of this room (you were \
+     removed): nothing you type is written";
+
 /// Show the download bar when at least this much is left to read.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
 
@@ -308,6 +315,8 @@ fn run() -> Result<(), String> {
 
     let member = match &identity {
         Some((identity, dir)) => Some(MemberState {
+            removed: members::own_member(&room.members().unwrap_or_default(), &identity.public())
+                .is_none(),
             identity: identity.clone(),
             verified: Verified::load(Some(dir))
                 .map_err(|e| format!("{}: {e}", dir.join(members::VERIFIED_FILE).display()))?,
@@ -318,7 +327,6 @@ fn run() -> Result<(), String> {
                 && args.join.is_none()
                 && target.kind.is_ftp()
                 && location.contains('@'),
-            removed: false,
         }),
         None => None,
     };
@@ -370,6 +378,12 @@ fn run() -> Result<(), String> {
             "Your device fingerprint: {} (others compare it with /whois)",
             me.fingerprint()
         ));
+        if mine.is_empty() {
+            app.transcript.notice(
+                "This device is not a member of this room (any more): you read what was sent \
+                 while it was, and nothing you type is written",
+            );
+        }
         if args.join.is_some() {
             app.transcript.notice(format!(
                 "You joined with the invitation. Next time open the room with: \
@@ -624,17 +638,10 @@ impl App {
                 }
                 self.transcript.add_messages(&messages);
             }
-            UiEvent::MembersChanged => self.members_changed(),
-            UiEvent::Removed => {
-                self.members_changed();
-                if let Some(m) = &mut self.member {
-                    m.removed = true;
-                }
-                self.transcript.notice(
-                    "YOU WERE REMOVED from this room by an admin: you read nothing sent from now \
-                     on, and nothing you type is written",
-                );
-            }
+            // Whether this device was removed is read from the membership itself: the core
+            // also reports `RemovedFromRoom` while a joining device reads the commits before
+            // its own acceptance.
+            UiEvent::MembersChanged | UiEvent::Removed => self.members_changed(),
             UiEvent::Invitation(Ok(url)) => self.show_invitation(&url),
             UiEvent::Invitation(Err(e)) => self.transcript.notice(format!("no invitation: {e}")),
             UiEvent::MemberChange(text) => {
@@ -667,10 +674,25 @@ impl App {
         let Some(m) = &mut self.member else { return };
         let Ok(now) = self.room.members() else { return };
         let me = m.identity.public();
+        let was_member = members::own_member(&m.known, &me).is_some();
+        let is_member = members::own_member(&now, &me).is_some();
         for change in members::membership_changes(&m.known, &now, Some(&me), &m.names) {
             self.transcript.notice(format!("members: {change}"));
         }
         m.known = now;
+        m.removed = !is_member;
+        if was_member && !is_member {
+            self.transcript.notice(REMOVED_NOTICE);
+        }
+    }
+
+    /// Member rooms: `true` when this device is not (any more) a member, as of the last
+    /// read of the membership.
+    fn not_a_member(&self) -> bool {
+        self.member.as_ref().is_some_and(|m| {
+            let now = self.room.members().unwrap_or_default();
+            members::own_member(&now, &m.identity.public()).is_none()
+        })
     }
 
     fn show_invitation(&mut self, url: &str) {
@@ -901,6 +923,9 @@ impl App {
             | Command::Unverify(_)
             | Command::Remove(_)
             | Command::Promote(_) => self.member_command(command),
+            // A removed device's room still takes the message into its outbox (and never
+            // delivers it): say so at once instead.
+            Command::Send(_) if self.not_a_member() => self.transcript.notice(NOT_SENT_NOTICE),
             Command::Send(text) => match self.room.send(&text) {
                 Ok(id) => {
                     if let Some(message) = self.room.message(&id) {
@@ -908,10 +933,7 @@ impl App {
                     }
                     self.scroll = 0;
                 }
-                Err(RoomError::NotAMember) => self.transcript.notice(
-                    "NOT SENT: you are not a member of this room (you were removed): nothing \
-                     you type is written",
-                ),
+                Err(RoomError::NotAMember) => self.transcript.notice(NOT_SENT_NOTICE),
                 Err(e) => self.transcript.notice(format!("not sent: {e}")),
             },
         }
