@@ -50,13 +50,14 @@ pub fn short_fingerprint(fingerprint: &str) -> &str {
     fingerprint.split(' ').next().unwrap_or(fingerprint)
 }
 
-/// The location written into an invitation: what the invitee opens. The chat's own
-/// server (`hosted`) keeps its shared `guest` login; any other FTP URL loses its user
-/// and password (the invitee logs in with an account of its own: `--join URL LOCATION`);
-/// a folder becomes an absolute path.
-pub fn invitation_location(location: &str, hosted: bool) -> Result<String, String> {
+/// The location written into an invitation: what the invitee opens. With `keep_login`
+/// (the chat's own server and its shared `guest` login, or a location that came from an
+/// invitation) it is `location` as it is; otherwise an FTP URL loses its user and password
+/// (the invitee logs in with an account of its own: `--join URL LOCATION`) and a folder
+/// becomes an absolute path.
+pub fn invitation_location(location: &str, keep_login: bool) -> Result<String, String> {
     let target = Target::parse(location)?;
-    if hosted {
+    if keep_login {
         return Ok(location.trim().to_owned());
     }
     let room = crate::location::percent_encode(&target.room);

@@ -185,6 +185,7 @@ fn run() -> Result<(), String> {
     } else {
         None
     };
+    let invitation_location_used = invitation.is_some();
     let location = match (&args.location, &invitation, &hosted) {
         (Some(l), _, _) => l.clone(),
         (None, Some(inv), _) => inv.location().to_owned(),
@@ -322,7 +323,12 @@ fn run() -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", dir.join(members::VERIFIED_FILE).display()))?,
             names: Names::from([(identity.public().fingerprint(), name.clone())]),
             known: room.members().unwrap_or_default(),
-            invite_location: members::invitation_location(&location, hosted.is_some())?,
+            // The started server's location keeps its shared guest login, and so does one
+            // taken from an invitation (what its admin chose to share); others lose theirs.
+            invite_location: members::invitation_location(
+                &location,
+                hosted.is_some() || (invitation_location_used && args.location.is_none()),
+            )?,
             hint_own_login: hosted.is_none()
                 && args.join.is_none()
                 && target.kind.is_ftp()
