@@ -87,6 +87,13 @@ fn alice_and_bob(t: &Arc<dyn Transport>) -> (Device, Room, Device, Room) {
     let url = invitation.to_url();
     assert!(url.starts_with("ftpchat://join?"));
     let bob = b.join(t, "Bob", &url);
+    // Joining is not a removal, though the device was no member before it accepted.
+    let first = bob.sync().unwrap();
+    assert!(!first
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
+    bob.give_back(first);
     alice.sync().unwrap();
     (a, alice, b, bob)
 }
@@ -429,12 +436,21 @@ fn a_removed_member_is_locked_out_on_a_real_ftp_server() {
     alice.sync().unwrap();
     assert_eq!(texts(&bob.sync().unwrap().messages), ["after Carol left"]);
 
-    // Carol's room learns it, reads nothing new, and refuses to write.
+    // Carol, who has not read the removal yet, queues a message; her room learns of the
+    // removal at the next sync, keeps the message unsent (reported once), reads nothing
+    // new, keeps syncing without errors, and refuses to write.
+    carol_room.send("queued before she knew").unwrap();
     let got = carol_room.sync().unwrap();
     assert!(got
         .events
         .iter()
         .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
+    assert!(got
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::OutboxHeld { messages: 1 })));
+    assert_eq!(carol_room.outbox_len(), 0);
+    carol_room.sync().unwrap();
     assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
     assert_eq!(
         carol_room.send("still here").unwrap_err().kind(),

@@ -170,6 +170,8 @@ pub(crate) struct MemberRoom {
     secrets: BTreeMap<u64, EpochSecret>,
     /// The epoch whose commit was rejected (reported once; nothing after it is read).
     rejected: Option<u64>,
+    /// This device has been a member (so losing that is a removal, not "not yet joined").
+    was_member: bool,
     removed_reported: bool,
     /// The local copy of the membership log, so opening does not download it again.
     cache: Option<CommitCache>,
@@ -249,6 +251,7 @@ impl MemberRoom {
             anchor,
             secrets: BTreeMap::new(),
             rejected: None,
+            was_member: false,
             removed_reported: false,
         })
     }
@@ -306,6 +309,7 @@ impl MemberRoom {
         self.anchor = Some(commit.hash());
         self.secrets.insert(0, secret);
         self.membership = Some(membership);
+        self.was_member = true;
         Ok(())
     }
 
@@ -328,6 +332,7 @@ impl MemberRoom {
             cache.rewrite(&commits[..good]);
         }
         self.cache = Some(cache);
+        self.was_member |= self.is_member();
     }
 
     /// Reads and applies the commits after the known epoch. Returns `true` when the
@@ -385,11 +390,18 @@ impl MemberRoom {
                 }
             }
         }
-        if changed && self.membership.is_some() && !self.is_member() && !self.removed_reported {
+        self.note_removal(events);
+        Ok(changed)
+    }
+
+    /// Reports (once) that this device, a member before, is no longer one.
+    fn note_removal(&mut self, events: &mut Vec<RoomEvent>) {
+        if self.is_member() {
+            self.was_member = true;
+        } else if self.was_member && !self.removed_reported {
             self.removed_reported = true;
             events.push(RoomEvent::RemovedFromRoom);
         }
-        Ok(changed)
     }
 
     fn reject(&mut self, epoch: u64, reason: String, events: &mut Vec<RoomEvent>) {

@@ -446,6 +446,19 @@ impl NativeLayout {
     }
 
     /// After the membership changed: the writer encrypts under the newest epoch it holds
+    /// (none once removed); a removed device's unsent messages can never be delivered,
+    /// so they are kept, unsent, and reported once (`OutboxHeld`).
+    fn after_membership_change(&self, v: &mut View<NativeWriter>) {
+        self.refresh_writer(&mut v.writer);
+        if self.members.as_ref().is_some_and(|m| !m.is_member()) && !v.outbox.is_empty() {
+            let messages = v.outbox.len();
+            let held: Vec<_> = v.outbox.drain(..).collect();
+            v.held.extend(held);
+            v.events.push(RoomEvent::OutboxHeld { messages });
+        }
+    }
+
+    /// After the membership changed: the writer encrypts under the newest epoch it holds
     /// the key of (none once removed).
     fn refresh_writer(&self, w: &mut NativeWriter) {
         let (Some(m), Some(s)) = (&self.members, &mut w.signer) else {
@@ -483,7 +496,7 @@ impl NativeLayout {
         );
         let mut v = lock(view);
         v.events.extend(events);
-        self.refresh_writer(&mut v.writer);
+        self.after_membership_change(&mut v);
         result
     }
 
@@ -520,7 +533,7 @@ impl NativeLayout {
         if !newer || !m.sync(t, decoder, events)? {
             return Ok(());
         }
-        self.refresh_writer(&mut lock(view).writer);
+        self.after_membership_change(&mut lock(view));
         for item in items.iter_mut() {
             if let (Err(DecodeError::NoEpochKey { .. }), Some(raw)) = (&item.result, &item.raw) {
                 item.result = decoder.decode_line(raw);
@@ -915,12 +928,10 @@ impl Layout for NativeLayout {
         if lock(view).outbox.is_empty() || !m.sync(t, decoder, events)? {
             return Ok(());
         }
-        let mut v = lock(view);
-        self.refresh_writer(&mut v.writer);
+        self.after_membership_change(&mut lock(view));
         // Re-encrypt what waits under an older epoch, unless an append of it may have
         // landed (then the log is checked first, and the lines go as they are: changing
         // them now could put two versions of one record in the log).
-        drop(v);
         if self.own_log_is_as_expected(t)? {
             reencode_outbox(&mut lock(view), decoder);
         }
@@ -949,7 +960,7 @@ impl Layout for NativeLayout {
         // The membership first: records are judged by what it says now.
         if let Some(m) = &mut self.members {
             if m.sync(t, decoder, events)? {
-                self.refresh_writer(&mut lock(view).writer);
+                self.after_membership_change(&mut lock(view));
             }
         }
         let entries = match t.list(&self.logs_dir) {
