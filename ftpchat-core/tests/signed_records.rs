@@ -578,7 +578,9 @@ fn vectors_match_both_ways() {
 
     let records = got["records"].as_array().unwrap();
     assert_eq!(records.len(), 6);
-    let mut logs: BTreeMap<String, Vec<(u64, [u8; 32], [u8; 32])>> = BTreeMap::new();
+    // Per log (writer id): (seq, prev, hash) of each record.
+    type Link = (u64, [u8; 32], [u8; 32]);
+    let mut logs: BTreeMap<String, Vec<Link>> = BTreeMap::new();
     let mut compressed = [0, 0];
     for v in records {
         let line = s(v, "line");
