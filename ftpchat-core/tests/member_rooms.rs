@@ -713,8 +713,44 @@ fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
     assert_eq!(reopened.members().unwrap().len(), 21);
     // The header, and nothing of epochs/ but its listing: no commit was downloaded.
     assert_eq!(counting.calls(Op::ReadFrom), 1, "only the header is read");
+    // The epoch keys come from the keys file: the history still reads.
+    let history: Vec<String> = reopened
+        .history(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(history, ["kept"]);
     reopened.close().unwrap();
     drop(reopened);
+    // Without the keys file the commits are checked and unwrapped again: same result.
+    let keys: Vec<_> = std::fs::read_dir(a.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "keys"))
+        .collect();
+    assert_eq!(keys.len(), 1, "one keys file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&keys[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the keys file is private: {mode:o}");
+    }
+    std::fs::remove_file(&keys[0]).unwrap();
+    let again = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    let history: Vec<String> = again
+        .history(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(history, ["kept"]);
+    again.close().unwrap();
+    drop(again);
 
     // Offline: every call fails as transient; the room still opens from its cache.
     let offline = Arc::new(FaultyTransport::from_arc(t.clone()));

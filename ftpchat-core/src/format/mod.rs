@@ -240,6 +240,11 @@ impl LineDecoder {
             .insert(epoch, key);
     }
 
+    /// Forgets every epoch key (a member room reading its membership again).
+    pub fn clear_epoch_keys(&mut self) {
+        self.epochs = None;
+    }
+
     /// The epoch keys held (member rooms).
     pub fn epoch_keys(&self) -> Option<&EpochKeys> {
         self.epochs.as_ref()

@@ -10,6 +10,9 @@
 //!   read together: each signature covers the hash chain before it).
 
 use std::collections::{BTreeMap, HashMap};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,6 +180,8 @@ pub(crate) struct MemberRoom {
     cache: Option<CommitCache>,
 }
 
+const KEYS_MAGIC: &str = "ftpchat-epoch-keys 1";
+
 /// The membership log's commits, kept in a local file beside the room's state: each as a
 /// 4-byte big-endian length and the commit's bytes. Commits are public (their secrets are
 /// wrapped), and each is checked again when loaded; a torn or damaged tail is dropped.
@@ -214,6 +219,60 @@ impl CommitCache {
         if std::fs::write(&tmp, &data).is_ok() {
             let _ = std::fs::rename(&tmp, &self.path);
         }
+    }
+
+    /// The epoch secrets this device opened, saved beside the commits (`<state>.keys`, mode
+    /// 0600), so opening does not unwrap every epoch again. They are derivable from the
+    /// public commits and the identity file, which lives in the same folder: keeping them
+    /// changes no threat. `None` when there is no such file (then they are unwrapped).
+    fn load_keys(&self) -> Option<Vec<(u64, EpochSecret)>> {
+        let text = std::fs::read_to_string(self.keys_path()).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != KEYS_MAGIC {
+            return None;
+        }
+        let mut out = Vec::new();
+        for line in lines {
+            let (epoch, secret) = line.split_once(' ')?;
+            let bytes = URL_SAFE_NO_PAD.decode(secret).ok()?;
+            let bytes: [u8; 32] = bytes.try_into().ok()?;
+            out.push((epoch.parse().ok()?, EpochSecret::from_array(bytes)));
+        }
+        Some(out)
+    }
+
+    /// Appends an epoch secret to the keys file (creating it, private to this user).
+    fn append_key(&self, epoch: u64, secret: &EpochSecret) {
+        use std::io::Write as _;
+        let path = self.keys_path();
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let Ok(mut f) = options.open(&path) else {
+            return;
+        };
+        let mut text = zeroize::Zeroizing::new(String::new());
+        if f.metadata().is_ok_and(|m| m.len() == 0) {
+            text.push_str(KEYS_MAGIC);
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "{epoch} {}\n",
+            zeroize::Zeroizing::new(URL_SAFE_NO_PAD.encode(secret.expose())).as_str()
+        ));
+        let _ = f.write_all(text.as_bytes());
+    }
+
+    fn remove_keys(&self) {
+        let _ = std::fs::remove_file(self.keys_path());
+    }
+
+    fn keys_path(&self) -> std::path::PathBuf {
+        self.path.with_extension("keys")
     }
 
     /// Appends one commit. A cache: a failure only costs a download at the next open.
@@ -305,6 +364,8 @@ impl MemberRoom {
         t.write_atomic(&dir.join(COMMIT_FILE)?, &bytes)?;
         if let Some(cache) = &self.cache {
             cache.rewrite(&[bytes]);
+            cache.remove_keys();
+            cache.append_key(0, &secret);
         }
         self.anchor = Some(commit.hash());
         self.secrets.insert(0, secret);
@@ -321,15 +382,37 @@ impl MemberRoom {
             return;
         };
         let commits = cache.load();
+        let keys = cache.load_keys();
+        let anchor_before = self.anchor;
         let mut good = 0;
         for (n, bytes) in commits.iter().enumerate() {
-            if self.apply_bytes(n as u64, bytes, decoder).is_err() {
+            // Verified when they were first read; the secrets come from the keys file.
+            let trusted = keys.is_some();
+            if self
+                .apply_commit(n as u64, bytes, decoder, trusted)
+                .is_err()
+            {
                 break;
             }
             good += 1;
         }
         if good < commits.len() {
             cache.rewrite(&commits[..good]);
+            cache.remove_keys();
+            self.secrets.clear();
+            decoder.clear_epoch_keys();
+            // Start again from the server, checking everything.
+            self.membership = None;
+            self.anchor = anchor_before;
+            self.cache = Some(cache);
+            return;
+        }
+        if let Some(keys) = keys {
+            let known = self.membership.as_ref().map_or(0, Membership::epoch);
+            for (epoch, secret) in keys.into_iter().filter(|(e, _)| *e <= known) {
+                decoder.add_epoch_key(self.room, epoch, secret.message_key(self.room, epoch));
+                self.secrets.insert(epoch, secret);
+            }
         }
         self.cache = Some(cache);
         self.was_member |= self.is_member();
@@ -411,14 +494,31 @@ impl MemberRoom {
         }
     }
 
-    /// Decodes, checks and applies commit `n`.
+    /// Decodes, checks and applies commit `n`, and takes the secrets it gives this device.
     fn apply_bytes(
         &mut self,
         n: u64,
         bytes: &[u8],
         decoder: &mut LineDecoder,
     ) -> Result<(), String> {
-        let commit = Commit::decode(bytes).map_err(|e| e.to_string())?;
+        self.apply_commit(n, bytes, decoder, false)
+    }
+
+    /// [`apply_bytes`](Self::apply_bytes); `cached`: a commit from this device's own cache,
+    /// verified when it was first read, whose secrets are in the keys file (not unwrapped
+    /// again).
+    fn apply_commit(
+        &mut self,
+        n: u64,
+        bytes: &[u8],
+        decoder: &mut LineDecoder,
+        cached: bool,
+    ) -> Result<(), String> {
+        let commit = match cached {
+            true => Commit::decode_verified_before(bytes),
+            false => Commit::decode(bytes),
+        }
+        .map_err(|e| e.to_string())?;
         if commit.epoch != n {
             return Err(format!(
                 "epochs/{n} holds the commit of epoch {}",
@@ -444,25 +544,30 @@ impl MemberRoom {
             }
             Some(m) => m.apply(&commit).map_err(|e| e.to_string())?,
         }
-        self.take_secrets(&commit, decoder);
+        if !cached {
+            self.take_secrets(&commit, decoder);
+        }
         Ok(())
     }
 
     /// Keeps the epoch secrets a commit gives this device, and their keys in `decoder`.
     fn take_secrets(&mut self, commit: &Commit, decoder: &mut LineDecoder) {
+        let mut taken = Vec::new();
         if let Ok(Some(secret)) = commit.open_secret(&self.identity) {
-            decoder.add_epoch_key(
-                self.room,
-                commit.epoch,
-                secret.message_key(self.room, commit.epoch),
-            );
-            self.secrets.insert(commit.epoch, secret);
+            taken.push((commit.epoch, secret));
         }
         if let Ok(history) = commit.open_history(&self.identity) {
-            for (epoch, secret) in history {
-                decoder.add_epoch_key(self.room, epoch, secret.message_key(self.room, epoch));
-                self.secrets.entry(epoch).or_insert(secret);
+            taken.extend(history);
+        }
+        for (epoch, secret) in taken {
+            if self.secrets.contains_key(&epoch) {
+                continue;
             }
+            decoder.add_epoch_key(self.room, epoch, secret.message_key(self.room, epoch));
+            if let Some(cache) = &self.cache {
+                cache.append_key(epoch, &secret);
+            }
+            self.secrets.insert(epoch, secret);
         }
     }
 
