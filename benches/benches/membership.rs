@@ -108,5 +108,78 @@ fn open_room(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, open_room);
+/// What a user waits for: `Room::open` of a member room whose 1,000 commits are cached
+/// beside its state (the first sync already happened), on an in-memory server, against
+/// opening a password room with the same state folder in the same run.
+fn open_member_room(c: &mut Criterion) {
+    use ftpchat_core::testing::MemoryTransport;
+    use ftpchat_core::{Room, RoomConfig, Transport};
+    use std::sync::Arc;
+    let (members, total) = if full() { (50, 1000) } else { (10, 60) };
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().expect("temp dir");
+    let admin = Arc::new(DeviceIdentity::generate());
+    let config =
+        || RoomConfig::member_room("bench", "admin", admin.clone()).with_state_dir(state.path());
+    let started = Instant::now();
+    let room = Room::open(t.clone(), config()).expect("creates");
+    let mut present = Vec::new();
+    let mut commits = 1;
+    while commits < total {
+        if commits < members || commits % 2 == 1 {
+            let d = DeviceIdentity::generate();
+            present.push(MemberId::of(&d.public()));
+            room.add_member(d.public(), Role::Member, false)
+                .expect("adds");
+        } else {
+            room.remove_member(&present.remove(0)).expect("removes");
+        }
+        commits += 1;
+    }
+    room.send("hello").expect("sends");
+    room.sync().expect("syncs");
+    room.close().expect("closes");
+    drop(room);
+    println!(
+        "member room: built {total} commits over {members} members through Room in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let password_state = tempfile::tempdir().expect("temp dir");
+    let password = || {
+        RoomConfig::native("bench-password", "admin", "pw")
+            .with_native_iterations(1_000)
+            .with_state_dir(password_state.path())
+    };
+    Room::open(t.clone(), password())
+        .expect("creates")
+        .close()
+        .expect("closes");
+
+    let runs = if full() { 10 } else { 1 };
+    let time = |open: &dyn Fn() -> Room| {
+        let t0 = Instant::now();
+        for _ in 0..runs {
+            black_box(open()).close().expect("closes");
+        }
+        t0.elapsed().as_secs_f64() * 1e3 / f64::from(runs)
+    };
+    let member_ms = time(&|| Room::open(t.clone(), config()).expect("opens"));
+    let password_ms = time(&|| Room::open(t.clone(), password()).expect("opens"));
+    println!(
+        "member room: Room::open after the first sync, {total} commits / {members} members: \
+         {member_ms:.1} ms (password room, same run: {password_ms:.2} ms)"
+    );
+    let mut g = c.benchmark_group("room_open");
+    g.sample_size(10);
+    g.bench_function(
+        format!("member_room_{total}_commits_{members}_members"),
+        |b| b.iter(|| black_box(Room::open(t.clone(), config()).expect("opens"))),
+    );
+    g.bench_function("password_room", |b| {
+        b.iter(|| black_box(Room::open(t.clone(), password()).expect("opens")))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, open_room, open_member_room);
 criterion_main!(benches);

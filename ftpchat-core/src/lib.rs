@@ -96,8 +96,8 @@ pub use crate::format::{
 pub use crate::group::{
     Change, Commit, EpochSecret, GroupError, Invitation, LogCut, Member, MemberId, Membership,
     PendingInvite, Role, WriteRefusal, COMMIT_VERSION, INVITATION_PREFIX, MAX_COMMIT_LEN, MAX_CUTS,
-    MAX_DEVICES_PER_MEMBER, MAX_HISTORY, MAX_INVITATION_LEN, MAX_MEMBERS, MAX_PENDING_INVITES,
-    MAX_RECIPIENTS,
+    MAX_DEVICES_PER_MEMBER, MAX_HISTORY, MAX_INVITATION_LEN, MAX_LEGACY_LOGS, MAX_MEMBERS,
+    MAX_PENDING_INVITES, MAX_RECIPIENTS,
 };
 pub use crate::identity::{
     safety_number, BackupKdfParams, DeviceIdentity, IdentityError, PublicIdentity, SharedSecret,

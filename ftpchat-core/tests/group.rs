@@ -1181,3 +1181,61 @@ fn signed_wrap_to_the_wrong_agreement_key_is_an_error_for_its_recipient() {
     let got = c.open_secret(&carol).unwrap().unwrap();
     assert_eq!(got.message_key(ROOM, 3), secret.message_key(ROOM, 3));
 }
+
+/// SPEC §17.11: an upgrade is commit 0 with the password room's log cuts; it round-trips
+/// byte for byte, replays to one admin with the cuts, and is refused anywhere else.
+#[test]
+fn upgrade_is_a_genesis_with_legacy_cuts() {
+    let alice = id(1);
+    let cuts = vec![
+        LogCut {
+            writer: WriterId([1; 16]),
+            seq: 7,
+            record_hash: [0xaa; 32],
+        },
+        LogCut {
+            writer: WriterId([2; 16]),
+            seq: 1,
+            record_hash: [0xbb; 32],
+        },
+    ];
+    let (state, c0, _) = Membership::upgrade(ROOM, &alice, 5, cuts.clone()).unwrap();
+    assert_eq!(state.legacy_cuts(), &cuts[..]);
+    let bytes = c0.encode();
+    let back = Commit::decode(&bytes).unwrap();
+    assert_eq!(back.encode(), bytes);
+    assert_eq!(
+        back.change,
+        Change::Upgrade {
+            legacy: cuts.clone()
+        }
+    );
+    let replayed = Membership::replay(&[back]).unwrap();
+    assert_eq!(replayed.legacy_cuts(), &cuts[..]);
+    assert_eq!(replayed.members().count(), 1);
+    // Only as commit 0: an upgrade proposed or forged later is refused.
+    let mut s = replayed.clone();
+    assert!(s
+        .propose(
+            &alice,
+            Change::Upgrade {
+                legacy: cuts.clone()
+            },
+            6,
+            &[]
+        )
+        .is_err());
+    let (late, _) = s
+        .forge(
+            &alice,
+            Change::Upgrade { legacy: cuts },
+            1,
+            Some(s.head()),
+            Some(vec![alice.public()]),
+        )
+        .unwrap();
+    refused(&mut s, &late, GroupError::BadGenesis);
+    // A created room has no legacy cuts.
+    let (created, _, _) = Membership::create(ROOM, &alice, 5);
+    assert!(created.legacy_cuts().is_empty());
+}

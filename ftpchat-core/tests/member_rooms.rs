@@ -87,6 +87,13 @@ fn alice_and_bob(t: &Arc<dyn Transport>) -> (Device, Room, Device, Room) {
     let url = invitation.to_url();
     assert!(url.starts_with("ftpchat://join?"));
     let bob = b.join(t, "Bob", &url);
+    // Joining is not a removal, though the device was no member before it accepted.
+    let first = bob.sync().unwrap();
+    assert!(!first
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
+    bob.give_back(first);
     alice.sync().unwrap();
     (a, alice, b, bob)
 }
@@ -429,12 +436,21 @@ fn a_removed_member_is_locked_out_on_a_real_ftp_server() {
     alice.sync().unwrap();
     assert_eq!(texts(&bob.sync().unwrap().messages), ["after Carol left"]);
 
-    // Carol's room learns it, reads nothing new, and refuses to write.
+    // Carol, who has not read the removal yet, queues a message; her room learns of the
+    // removal at the next sync, keeps the message unsent (reported once), reads nothing
+    // new, keeps syncing without errors, and refuses to write.
+    carol_room.send("queued before she knew").unwrap();
     let got = carol_room.sync().unwrap();
     assert!(got
         .events
         .iter()
         .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
+    assert!(got
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::OutboxHeld { messages: 1 })));
+    assert_eq!(carol_room.outbox_len(), 0);
+    carol_room.sync().unwrap();
     assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
     assert_eq!(
         carol_room.send("still here").unwrap_err().kind(),
@@ -497,6 +513,225 @@ fn a_removed_member_is_locked_out_on_a_real_ftp_server() {
     );
     assert!(refusals(&got).len() >= 2, "{:?}", got.events);
     let _ = a;
+}
+
+/// A member (not an admin) writes the next commit itself: a validly signed removal of the
+/// admin. Everyone rejects and reports it, nothing of it applies, and messages keep going
+/// under the current epoch. (Further membership changes stop: the denial of service SPEC
+/// §13 lists for members with write access.)
+#[test]
+fn a_forged_membership_change_by_a_member_is_rejected_by_everyone() {
+    let t = memory();
+    let (a, alice, b, bob) = alice_and_bob(&t);
+    let state = membership_of(&t);
+    let alice_id = ftpchat_core::MemberId::of(&a.identity.public());
+    let recipients: Vec<_> = state.members().flat_map(|m| m.devices.clone()).collect();
+    let (commit, _) = state
+        .forge(
+            &b.identity,
+            ftpchat_core::Change::Remove {
+                member: alice_id,
+                cuts: Vec::new(),
+            },
+            state.epoch() + 1,
+            Some(state.head()),
+            Some(recipients),
+        )
+        .unwrap();
+    let n = state.epoch() + 1;
+    let dir = RemotePath::new(&format!("{DIR}/epochs/{n}")).unwrap();
+    t.make_dir(&dir).unwrap();
+    t.write_atomic(&dir.join("commit").unwrap(), &commit.encode())
+        .unwrap();
+
+    for room in [&alice, &bob] {
+        let got = room.sync().unwrap();
+        assert!(
+            got.events
+                .iter()
+                .any(|e| matches!(e, RoomEvent::MembershipRejected { epoch, .. } if *epoch == n)),
+            "{:?}",
+            got.events
+        );
+        assert_eq!(room.members().unwrap().len(), 2);
+    }
+    alice.send("still here").unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["still here"]);
+    let err = alice
+        .add_member(DeviceIdentity::generate().public(), Role::Member, false)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+}
+
+/// The membership as the server's commits give it.
+fn membership_of(t: &Arc<dyn Transport>) -> ftpchat_core::Membership {
+    let mut commits = Vec::new();
+    for n in 0.. {
+        let path = RemotePath::new(&format!("{DIR}/epochs/{n}/commit")).unwrap();
+        let mut bytes = Vec::new();
+        if t.read_from(&path, 0, &mut bytes).is_err() {
+            break;
+        }
+        commits.push(Commit::decode(&bytes).unwrap());
+    }
+    ftpchat_core::Membership::replay(&commits).unwrap()
+}
+
+/// SPEC §17.11: a member of a password room upgrades it. Its history stays readable with
+/// the password; password clients can no longer open it, and what an old client still
+/// appends is refused; new members read from their join on.
+#[test]
+fn a_password_room_upgraded_to_a_member_room_keeps_its_history() {
+    let t = memory();
+    let password = |who: &str, state: &std::path::Path| {
+        RoomConfig::native(DIR, who, "old secret")
+            .with_native_iterations(1_000)
+            .with_state_dir(state)
+    };
+    let (a, b) = (Device::new(), Device::new());
+    let alice_pw = Room::open(t.clone(), password("Alice", a.state.path())).unwrap();
+    let bob_pw = Room::open(t.clone(), password("Bob", b.state.path())).unwrap();
+    alice_pw.send("before 1").unwrap();
+    alice_pw.sync().unwrap();
+    bob_pw.send("before 2").unwrap();
+    bob_pw.sync().unwrap();
+
+    alice_pw.upgrade_to_member_room(&a.identity).unwrap();
+    assert!(alice_pw.is_closed());
+    // Password clients cannot open it any more, with a clear error.
+    let err = Room::open(t.clone(), password("Bob", b.state.path())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    // A second upgrade is refused.
+    let err = bob_pw.upgrade_to_member_room(&b.identity).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+
+    // Alice, now its admin, reads the old history with the old password.
+    let alice = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone())
+            .with_legacy_password("old secret")
+            .with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    let got = alice.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["before 1", "before 2"]);
+    assert!(got.messages[0].is_own && !got.messages[1].is_own);
+    assert!(got.messages.iter().all(|m| m.signer.is_none()));
+    alice.send("after").unwrap();
+    alice.sync().unwrap();
+
+    // Bob's old client keeps appending unsigned records: refused by members.
+    bob_pw.send("too late").unwrap();
+    bob_pw.sync().unwrap();
+    let got = alice.sync().unwrap();
+    assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
+    assert!(
+        refusals(&got)
+            .iter()
+            .any(|r| r.contains("after the room's upgrade")),
+        "{:?}",
+        got.events
+    );
+
+    // Bob is invited and joins with the old password: he reads the history too.
+    let url = alice
+        .invite(Role::Member, "memory://team")
+        .unwrap()
+        .to_url();
+    let bob = Room::open(
+        t.clone(),
+        RoomConfig::join(
+            DIR,
+            "Bob",
+            b.identity.clone(),
+            Invitation::parse(&url).unwrap(),
+        )
+        .with_legacy_password("old secret")
+        .with_state_dir(b.state.path()),
+    )
+    .unwrap();
+    let got = bob.sync().unwrap();
+    let seen = texts(&got.messages);
+    assert!(
+        seen.contains(&"before 1") && seen.contains(&"before 2"),
+        "{seen:?}"
+    );
+    assert!(!seen.contains(&"too late"), "{seen:?}");
+    // A wrong old password is refused, as in a password room.
+    let err = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_legacy_password("wrong"),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongPassword, "{err}");
+
+    // Carol, without the old password, reads from her join on, with no noise about the
+    // history she cannot read.
+    let carol = Device::new();
+    alice
+        .add_member(carol.identity.public(), Role::Member, false)
+        .unwrap();
+    alice.send("for Carol").unwrap();
+    alice.sync().unwrap();
+    let got = carol.create(&t, "Carol").sync().unwrap();
+    assert_eq!(texts(&got.messages), ["for Carol"]);
+    assert!(
+        !got.events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::UndecodableLine { .. })),
+        "{:?}",
+        got.events
+    );
+}
+
+/// The membership log is cached beside the state: reopening reads no commit from the
+/// server, and a room opens offline from what is cached.
+#[test]
+fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
+    use ftpchat_core::testing::{FaultyTransport, Op};
+    use ftpchat_core::TransportErrorKind;
+    let t = memory();
+    let a = Device::new();
+    let alice = a.create(&t, "Alice");
+    for _ in 0..20 {
+        alice
+            .add_member(DeviceIdentity::generate().public(), Role::Member, false)
+            .unwrap();
+    }
+    alice.send("kept").unwrap();
+    alice.sync().unwrap();
+    alice.close().unwrap();
+    drop(alice);
+
+    let counting = Arc::new(FaultyTransport::from_arc(t.clone()));
+    let reopened = Room::open(
+        counting.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    assert_eq!(reopened.members().unwrap().len(), 21);
+    // The header, and nothing of epochs/ but its listing: no commit was downloaded.
+    assert_eq!(counting.calls(Op::ReadFrom), 1, "only the header is read");
+    reopened.close().unwrap();
+    drop(reopened);
+
+    // Offline: every call fails as transient; the room still opens from its cache.
+    let offline = Arc::new(FaultyTransport::from_arc(t.clone()));
+    for op in Op::ALL {
+        offline.fail_after_nth(op, 1, TransportErrorKind::Transient);
+        for n in 1..50 {
+            offline.fail_nth(op, n, TransportErrorKind::Transient);
+        }
+    }
+    let room = Room::open(
+        offline,
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    assert_eq!(room.members().unwrap().len(), 21);
+    room.send("queued offline").unwrap();
+    assert_eq!(room.outbox_len(), 1);
 }
 
 // ---- attacker tools: what a member (or removed member) can do by hand ----

@@ -12,7 +12,7 @@ use super::error::GroupError;
 use super::wrap::{
     self, EpochSecret, Wrapped, ENC_LEN, EPOCH_WRAP_INFO, HISTORY_WRAP_INFO, WRAPPED_LEN,
 };
-use super::{MAX_COMMIT_LEN, MAX_CUTS, MAX_HISTORY, MAX_RECIPIENTS};
+use super::{MAX_COMMIT_LEN, MAX_CUTS, MAX_HISTORY, MAX_LEGACY_LOGS, MAX_RECIPIENTS};
 use crate::crypto::random_bytes;
 use crate::format::native::{get_varint, put_varint};
 use crate::format::{RoomId, WriterId};
@@ -171,6 +171,14 @@ pub enum Change {
         /// The member promoted.
         member: MemberId,
     },
+    /// Epoch 0 only, instead of `Create`: a member of a password room (SPEC §9.2) upgrades
+    /// it to a member room and becomes its first admin. `legacy` ends each password-room
+    /// log: its records up to there stay readable (to whoever has the password); none
+    /// after.
+    Upgrade {
+        /// Where each password-room log ends for good.
+        legacy: Vec<LogCut>,
+    },
 }
 
 impl Change {
@@ -183,6 +191,7 @@ impl Change {
             Change::AddDevice { .. } => 4,
             Change::Remove { .. } => 5,
             Change::Promote { .. } => 6,
+            Change::Upgrade { .. } => 7,
         }
     }
 
@@ -232,16 +241,16 @@ impl Change {
             }
             Change::Remove { member, cuts } => {
                 put_field(out, 5, &member.0);
-                for c in cuts {
-                    let mut sub = Vec::with_capacity(64);
-                    put_field(&mut sub, 1, &c.writer.0);
-                    put_varint_field(&mut sub, 2, c.seq);
-                    put_field(&mut sub, 3, &c.record_hash);
-                    put_field(out, 6, &sub);
-                }
+                put_cuts(out, cuts);
             }
             Change::Promote { member } => put_field(out, 5, &member.0),
+            Change::Upgrade { legacy } => put_cuts(out, legacy),
         }
+    }
+
+    /// `true` for the changes only commit 0 may make.
+    pub(crate) fn is_genesis(&self) -> bool {
+        matches!(self, Change::Create | Change::Upgrade { .. })
     }
 
     fn decode(data: &[u8]) -> Result<Change, GroupError> {
@@ -260,11 +269,15 @@ impl Change {
                 4 => set(&mut share, flag(varint_value(v)?)?)?,
                 5 => set(&mut member, MemberId(array::<16>(v, "member id")?))?,
                 6 => {
-                    if cuts.len() >= MAX_CUTS {
-                        return Err(GroupError::LimitExceeded {
-                            what: "cuts",
-                            max: MAX_CUTS,
-                        });
+                    // An upgrade ends every log of the password room; a removal only the
+                    // removed member's.
+                    let max = if kind == Some(7) {
+                        MAX_LEGACY_LOGS
+                    } else {
+                        MAX_CUTS
+                    };
+                    if cuts.len() >= max {
+                        return Err(GroupError::LimitExceeded { what: "cuts", max });
                     }
                     cuts.push(cut(v)?);
                 }
@@ -300,8 +313,19 @@ impl Change {
             6 => Change::Promote {
                 member: member.ok_or_else(missing)?,
             },
+            7 => Change::Upgrade { legacy: cuts },
             _ => return Err(malformed("unknown change kind")),
         })
+    }
+}
+
+fn put_cuts(out: &mut Vec<u8>, cuts: &[LogCut]) {
+    for c in cuts {
+        let mut sub = Vec::with_capacity(64);
+        put_field(&mut sub, 1, &c.writer.0);
+        put_varint_field(&mut sub, 2, c.seq);
+        put_field(&mut sub, 3, &c.record_hash);
+        put_field(out, 6, &sub);
     }
 }
 

@@ -32,5 +32,7 @@ pub const MAX_PENDING_INVITES: usize = 256;
 pub const MAX_RECIPIENTS: usize = 16_384;
 /// The most log cuts in one removal.
 pub const MAX_CUTS: usize = 64;
+/// The most password-room logs an upgrade ends (a room reads at most as many logs).
+pub const MAX_LEGACY_LOGS: usize = 10_000;
 /// The most earlier epochs' secrets one commit shares.
 pub const MAX_HISTORY: usize = 16_384;

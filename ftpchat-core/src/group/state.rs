@@ -60,6 +60,8 @@ pub struct Membership {
     devices: HashMap<[u8; 32], DeviceEntry>,
     /// Every Ed25519 key ever used as a device or an invitation.
     used: HashSet<[u8; 32]>,
+    /// An upgraded password room: where each of its logs ended (commit 0).
+    legacy: Vec<LogCut>,
 }
 
 impl Membership {
@@ -72,6 +74,7 @@ impl Membership {
             invites: BTreeMap::new(),
             devices: HashMap::new(),
             used: HashSet::new(),
+            legacy: Vec::new(),
         }
     }
 
@@ -85,31 +88,62 @@ impl Membership {
         creator: &DeviceIdentity,
         time_ms: u64,
     ) -> (Membership, Commit, EpochSecret) {
+        match Self::genesis(room, creator, time_ms, Change::Create) {
+            Ok(done) => done,
+            Err(e) => unreachable!("creating a room cannot fail: {e}"),
+        }
+    }
+
+    /// Epoch 0 of a password room upgraded to a member room (SPEC §17.11): like
+    /// [`create`](Self::create), and `legacy` ends each of the password room's logs.
+    ///
+    /// # Errors
+    /// [`GroupError::LimitExceeded`] for more than [`MAX_LEGACY_LOGS`](super::MAX_LEGACY_LOGS) cuts.
+    pub fn upgrade(
+        room: RoomId,
+        creator: &DeviceIdentity,
+        time_ms: u64,
+        legacy: Vec<LogCut>,
+    ) -> Result<(Membership, Commit, EpochSecret), GroupError> {
+        if legacy.len() > super::MAX_LEGACY_LOGS {
+            return Err(GroupError::LimitExceeded {
+                what: "cuts",
+                max: super::MAX_LEGACY_LOGS,
+            });
+        }
+        Self::genesis(room, creator, time_ms, Change::Upgrade { legacy })
+    }
+
+    fn genesis(
+        room: RoomId,
+        creator: &DeviceIdentity,
+        time_ms: u64,
+        change: Change,
+    ) -> Result<(Membership, Commit, EpochSecret), GroupError> {
         let secret = EpochSecret::generate();
         let mut state = Membership::empty(room);
         let author = creator.public();
         // Creating cannot break a rule: an empty room, one new key.
-        let built = state
-            .transition(&author, &Change::Create, 0)
-            .and_then(|()| {
-                Commit::build(
-                    room,
-                    0,
-                    None,
-                    creator,
-                    time_ms,
-                    Change::Create,
-                    &state.recipients(),
-                    &secret,
-                    None,
-                )
-            });
-        let commit = match built {
-            Ok(c) => c,
-            Err(e) => unreachable!("creating a room cannot fail: {e}"),
-        };
+        state.transition(&author, &change, 0)?;
+        let commit = Commit::build(
+            room,
+            0,
+            None,
+            creator,
+            time_ms,
+            change,
+            &state.recipients(),
+            &secret,
+            None,
+        )?;
         state.head = commit.hash();
-        (state, commit, secret)
+        Ok((state, commit, secret))
+    }
+
+    /// An upgraded password room's legacy log ends (empty for a room created as a member
+    /// room).
+    pub fn legacy_cuts(&self) -> &[LogCut] {
+        &self.legacy
     }
 
     /// Replays a room's commits from commit 0. Trusts commit 0 as it is: check its hash
@@ -166,11 +200,11 @@ impl Membership {
         }
         let genesis = self.members.is_empty();
         if genesis {
-            if commit.epoch != 0 || commit.prev.is_some() || commit.change != Change::Create {
+            if commit.epoch != 0 || commit.prev.is_some() || !commit.change.is_genesis() {
                 return Err(GroupError::BadGenesis);
             }
         } else {
-            if matches!(commit.change, Change::Create) {
+            if commit.change.is_genesis() {
                 return Err(GroupError::BadGenesis);
             }
             let expected = self.epoch.saturating_add(1);
@@ -225,7 +259,7 @@ impl Membership {
         time_ms: u64,
         history: &[(u64, &EpochSecret)],
     ) -> Result<(Commit, EpochSecret), GroupError> {
-        if matches!(change, Change::Create) {
+        if change.is_genesis() {
             return Err(GroupError::BadGenesis);
         }
         let history_to = change.history_recipient().cloned();
@@ -302,9 +336,12 @@ impl Membership {
         epoch: u64,
     ) -> Result<(), GroupError> {
         let author_key = author.signing_key_bytes();
-        if let Change::Create = change {
+        if change.is_genesis() {
             self.used.insert(author_key);
             self.add_member(author.clone(), Role::Admin, epoch);
+            if let Change::Upgrade { legacy } = change {
+                self.legacy = legacy.clone();
+            }
             return Ok(());
         }
         if let Change::Accept { device } = change {
@@ -337,7 +374,9 @@ impl Membership {
             }
         };
         match change {
-            Change::Create | Change::Accept { .. } => unreachable!("handled above"),
+            Change::Create | Change::Upgrade { .. } | Change::Accept { .. } => {
+                unreachable!("handled above")
+            }
             Change::Add { device, role, .. } => {
                 need_admin("only an admin adds members")?;
                 self.check_new_key(device)?;

@@ -117,6 +117,9 @@ pub struct MemberAccess {
     pub identity: Arc<DeviceIdentity>,
     /// The invitation to accept (the first open of a room this device was invited to).
     pub invitation: Option<Box<Invitation>>,
+    /// The password of the password room this member room was upgraded from: with it, the
+    /// records written before the upgrade are shown too (SPEC §17.11).
+    pub legacy_password: Option<Password>,
 }
 
 /// Where a room keeps its local state (writer id, read positions, outbox).
@@ -321,6 +324,7 @@ impl RoomConfig {
         c.credentials = Some(Credentials::Member(MemberAccess {
             identity,
             invitation: None,
+            legacy_password: None,
         }));
         c
     }
@@ -337,9 +341,19 @@ impl RoomConfig {
         c.credentials = Some(Credentials::Member(MemberAccess {
             identity,
             invitation: Some(Box::new(invitation)),
+            legacy_password: None,
         }));
         c.create = false;
         c
+    }
+
+    /// Member rooms upgraded from a password room: the old password, so the records
+    /// written before the upgrade are read too. Ignored by other rooms.
+    pub fn with_legacy_password(mut self, password: impl Into<Password>) -> Self {
+        if let Some(Credentials::Member(access)) = &mut self.credentials {
+            access.legacy_password = Some(password.into());
+        }
+        self
     }
 
     /// A FTPChat shared file written with `codec` (set the password with

@@ -206,6 +206,18 @@ impl<L: Layout> Engine<L> {
         Ok(invitation)
     }
 
+    /// Upgrades a password room to a member room (after delivering its outbox).
+    pub fn upgrade(
+        &mut self,
+        t: &dyn Transport,
+        view: &Mutex<View<L::Writer>>,
+        identity: &DeviceIdentity,
+    ) -> Result<(), RoomError> {
+        self.flush(t, view)?;
+        self.layout
+            .upgrade(t, self.clock.as_ref(), &mut self.decoder, identity)
+    }
+
     #[cfg(test)]
     pub fn layout(&self) -> &L {
         &self.layout
@@ -273,6 +285,8 @@ pub(crate) trait RoomCore: Send + Sync {
     ) -> Result<Invitation, RoomError>;
     /// Member rooms: this device's identity.
     fn identity(&self) -> Option<Arc<DeviceIdentity>>;
+    /// Password rooms: upgrades to a member room.
+    fn upgrade(&self, t: &dyn Transport, identity: &DeviceIdentity) -> Result<(), RoomError>;
 }
 
 impl<L: Layout> RoomCore for Core<L>
@@ -364,6 +378,13 @@ where
     fn identity(&self) -> Option<Arc<DeviceIdentity>> {
         lock(&self.engine).layout.identity()
     }
+
+    fn upgrade(&self, t: &dyn Transport, identity: &DeviceIdentity) -> Result<(), RoomError> {
+        let mut engine = lock(&self.engine);
+        let result = engine.upgrade(t, &self.view, identity);
+        engine.persist(&lock(&self.view))?;
+        result
+    }
 }
 
 /// Opens a room: reads the local state, opens the configured layout.
@@ -408,10 +429,11 @@ fn load_state(
                 .map_err(RoomError::LocalState)?,
         ),
     };
-    let saved = match &state_file {
+    let mut saved = match &state_file {
         Some(f) => f.load().map_err(RoomError::LocalState)?.unwrap_or_default(),
         None => SavedState::default(),
     };
+    saved.commit_cache = state_file.as_ref().map(|f| f.sibling("commits"));
     Ok((state_file, saved))
 }
 
@@ -436,6 +458,12 @@ fn assemble<L: Layout>(
     view.events = events;
     for out in saved.outbox {
         let message = match decoder.decode_line(out.line.as_bytes()) {
+            // A member room sends only signed records: unsigned ones (saved before the
+            // room was upgraded) stay saved, unsent.
+            Ok(Record::Native(_)) if decoder.epoch_keys().is_some() => {
+                view.held.push(out);
+                continue;
+            }
             Ok(Record::Native(r)) => match &r.body {
                 RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
                 _ => None,

@@ -13,8 +13,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::format::{HeaderError, LineDecoder, RecordHash, RoomId, SignatureError, SignedRecord};
-use crate::group::{Change, Commit, EpochSecret, Invitation, Member, Membership};
+use crate::format::{
+    line_hash, HeaderError, LineDecoder, RecordHash, RoomHeader, RoomId, SignatureError,
+    SignedRecord, WriterId,
+};
+use crate::group::{Change, Commit, EpochSecret, Invitation, LogCut, Member, Membership};
 use crate::identity::DeviceIdentity;
 use crate::room::config::Clock;
 use crate::room::{RoomError, RoomEvent};
@@ -29,16 +32,32 @@ const CLAIM_WAIT: Duration = Duration::from_secs(30);
 /// How many times a change is re-proposed after losing the claim to another.
 const MAX_CLAIM_ATTEMPTS: u32 = 8;
 
-/// The header of a member room (`ftpchat-room 2`).
-pub(crate) fn member_header(room: RoomId) -> String {
-    format!(
-        "ftpchat-room 2\nroom-id: {}\nmembership: epochs\n",
-        room.to_hex()
-    )
+/// A member room's header: its room id and, for a room upgraded from a password room, the
+/// password room's key derivation (its old records stay readable with the password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MemberHeader {
+    pub room: RoomId,
+    pub legacy: Option<RoomHeader>,
 }
 
-/// Parses a member room's header: its room id. Same line rules as version 1 (§9.2).
-pub(crate) fn parse_member_header(data: &[u8]) -> Result<RoomId, HeaderError> {
+/// The header of a member room (`ftpchat-room 2`), with the upgraded password room's
+/// key derivation as `legacy-` fields.
+pub(crate) fn member_header(room: RoomId, legacy: Option<&RoomHeader>) -> String {
+    let mut out = format!(
+        "ftpchat-room 2\nroom-id: {}\nmembership: epochs\n",
+        room.to_hex()
+    );
+    if let Some(old) = legacy {
+        // The version 1 header's fields after its room id, each as `legacy-<name>`.
+        for line in old.encode().lines().skip(2) {
+            out += &format!("legacy-{line}\n");
+        }
+    }
+    out
+}
+
+/// Parses a member room's header. Same line rules as version 1 (§9.2).
+pub(crate) fn parse_member_header(data: &[u8]) -> Result<MemberHeader, HeaderError> {
     if data.len() > crate::format::header::MAX_HEADER_LEN {
         return Err(HeaderError::Malformed);
     }
@@ -55,12 +74,18 @@ pub(crate) fn parse_member_header(data: &[u8]) -> Result<RoomId, HeaderError> {
         ));
     }
     let (mut room, mut membership) = (None, None);
+    let mut legacy = String::new();
     for line in lines.filter(|l| !l.trim().is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HeaderError::Malformed)?;
         let slot = match name.trim() {
             "room-id" => (&mut room, "room-id"),
             "membership" => (&mut membership, "membership"),
-            _ => continue,
+            other => {
+                if let Some(field) = other.strip_prefix("legacy-") {
+                    legacy += &format!("{field}: {}\n", value.trim());
+                }
+                continue;
+            }
         };
         if slot.0.replace(value.trim()).is_some() {
             return Err(HeaderError::InvalidField(slot.1));
@@ -69,8 +94,60 @@ pub(crate) fn parse_member_header(data: &[u8]) -> Result<RoomId, HeaderError> {
     if membership.ok_or(HeaderError::MissingField("membership"))? != "epochs" {
         return Err(HeaderError::InvalidField("membership"));
     }
-    RoomId::from_hex(room.ok_or(HeaderError::MissingField("room-id"))?)
-        .ok_or(HeaderError::InvalidField("room-id"))
+    let room = RoomId::from_hex(room.ok_or(HeaderError::MissingField("room-id"))?)
+        .ok_or(HeaderError::InvalidField("room-id"))?;
+    let legacy = if legacy.is_empty() {
+        None
+    } else {
+        // The password room's header as it was (same room id), checked by its own rules.
+        let old = format!("ftpchat-room 1\nroom-id: {}\n{legacy}", room.to_hex());
+        Some(RoomHeader::parse(old.as_bytes())?)
+    };
+    Ok(MemberHeader { room, legacy })
+}
+
+/// The last record of each password-room log, as its cut when the room is upgraded: the
+/// highest `seq` of the log's records (of its own writer) and that line's hash.
+pub(crate) struct LegacyCutSink<'a> {
+    framer: crate::format::LineFramer,
+    decoder: &'a mut LineDecoder,
+    writer: WriterId,
+    pub last: Option<LogCut>,
+}
+
+impl<'a> LegacyCutSink<'a> {
+    pub fn new(decoder: &'a mut LineDecoder, writer: WriterId) -> Self {
+        LegacyCutSink {
+            framer: crate::format::LineFramer::new(0),
+            decoder,
+            writer,
+            last: None,
+        }
+    }
+}
+
+impl std::io::Write for LegacyCutSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (decoder, writer, last) = (&mut *self.decoder, self.writer, &mut self.last);
+        self.framer.feed(buf, |frame| {
+            if let crate::format::Frame::Line { bytes, .. } = frame {
+                if let Ok(crate::format::Record::Native(r)) = decoder.decode_line(bytes) {
+                    if r.writer == writer && last.as_ref().is_none_or(|c| r.seq > c.seq) {
+                        *last = Some(LogCut {
+                            writer,
+                            seq: r.seq,
+                            record_hash: line_hash(bytes),
+                        });
+                    }
+                }
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The header's version: `Some(2)` for a member room, `Some(1)` for a password room.
@@ -93,7 +170,67 @@ pub(crate) struct MemberRoom {
     secrets: BTreeMap<u64, EpochSecret>,
     /// The epoch whose commit was rejected (reported once; nothing after it is read).
     rejected: Option<u64>,
+    /// This device has been a member (so losing that is a removal, not "not yet joined").
+    was_member: bool,
     removed_reported: bool,
+    /// The local copy of the membership log, so opening does not download it again.
+    cache: Option<CommitCache>,
+}
+
+/// The membership log's commits, kept in a local file beside the room's state: each as a
+/// 4-byte big-endian length and the commit's bytes. Commits are public (their secrets are
+/// wrapped), and each is checked again when loaded; a torn or damaged tail is dropped.
+pub(crate) struct CommitCache {
+    path: std::path::PathBuf,
+}
+
+impl CommitCache {
+    /// The commits in the file, in order, up to the first damaged entry.
+    fn load(&self) -> Vec<Vec<u8>> {
+        let Ok(data) = std::fs::read(&self.path) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut rest = &data[..];
+        while rest.len() >= 4 {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if len > crate::group::MAX_COMMIT_LEN || rest.len() - 4 < len {
+                break;
+            }
+            out.push(rest[4..4 + len].to_vec());
+            rest = &rest[4 + len..];
+        }
+        out
+    }
+
+    /// Replaces the file with `commits` (after a damaged or rejected entry).
+    fn rewrite(&self, commits: &[Vec<u8>]) {
+        let mut data = Vec::new();
+        for c in commits {
+            data.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            data.extend_from_slice(c);
+        }
+        let tmp = self.path.with_extension("commits.tmp");
+        if std::fs::write(&tmp, &data).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.path);
+        }
+    }
+
+    /// Appends one commit. A cache: a failure only costs a download at the next open.
+    fn append(&self, commit: &[u8]) {
+        use std::io::Write as _;
+        let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        else {
+            return;
+        };
+        let mut entry = Vec::with_capacity(4 + commit.len());
+        entry.extend_from_slice(&(commit.len() as u32).to_be_bytes());
+        entry.extend_from_slice(commit);
+        let _ = f.write_all(&entry);
+    }
 }
 
 impl MemberRoom {
@@ -102,8 +239,10 @@ impl MemberRoom {
         room: RoomId,
         room_dir: &RemotePath,
         anchor: Option<[u8; 32]>,
+        cache: Option<std::path::PathBuf>,
     ) -> Result<Self, RoomError> {
         Ok(MemberRoom {
+            cache: cache.map(|path| CommitCache { path }),
             device: identity.public().signing_key_bytes(),
             identity,
             room,
@@ -112,6 +251,7 @@ impl MemberRoom {
             anchor,
             secrets: BTreeMap::new(),
             rejected: None,
+            was_member: false,
             removed_reported: false,
         })
     }
@@ -161,11 +301,38 @@ impl MemberRoom {
         transport::make_dir_all(t, &self.epochs_dir)?;
         let dir = self.epochs_dir.join("0")?;
         t.make_dir(&dir)?;
-        t.write_atomic(&dir.join(COMMIT_FILE)?, &commit.encode())?;
+        let bytes = commit.encode();
+        t.write_atomic(&dir.join(COMMIT_FILE)?, &bytes)?;
+        if let Some(cache) = &self.cache {
+            cache.rewrite(&[bytes]);
+        }
         self.anchor = Some(commit.hash());
         self.secrets.insert(0, secret);
         self.membership = Some(membership);
+        self.was_member = true;
         Ok(())
+    }
+
+    /// Applies the locally cached commits (checked as if they came from the server), so an
+    /// open reads only what is newer from the server. A cached commit that does not apply
+    /// (a cache from another room of that name) drops the cache from there on.
+    pub fn load_cache(&mut self, decoder: &mut LineDecoder) {
+        let Some(cache) = self.cache.take() else {
+            return;
+        };
+        let commits = cache.load();
+        let mut good = 0;
+        for (n, bytes) in commits.iter().enumerate() {
+            if self.apply_bytes(n as u64, bytes, decoder).is_err() {
+                break;
+            }
+            good += 1;
+        }
+        if good < commits.len() {
+            cache.rewrite(&commits[..good]);
+        }
+        self.cache = Some(cache);
+        self.was_member |= self.is_member();
     }
 
     /// Reads and applies the commits after the known epoch. Returns `true` when the
@@ -211,6 +378,9 @@ impl MemberRoom {
             };
             match self.apply_bytes(n, &bytes, decoder) {
                 Ok(()) => {
+                    if let Some(cache) = &self.cache {
+                        cache.append(&bytes);
+                    }
                     changed = true;
                     events.push(RoomEvent::MembershipChanged { epoch: n });
                 }
@@ -220,11 +390,18 @@ impl MemberRoom {
                 }
             }
         }
-        if changed && self.membership.is_some() && !self.is_member() && !self.removed_reported {
+        self.note_removal(events);
+        Ok(changed)
+    }
+
+    /// Reports (once) that this device, a member before, is no longer one.
+    fn note_removal(&mut self, events: &mut Vec<RoomEvent>) {
+        if self.is_member() {
+            self.was_member = true;
+        } else if self.was_member && !self.removed_reported {
             self.removed_reported = true;
             events.push(RoomEvent::RemovedFromRoom);
         }
-        Ok(changed)
     }
 
     fn reject(&mut self, epoch: u64, reason: String, events: &mut Vec<RoomEvent>) {
@@ -337,9 +514,13 @@ impl MemberRoom {
                 }
                 Err(e) => return Err(e.into()),
             }
-            t.write_atomic(&dir.join(COMMIT_FILE)?, &commit.encode())?;
-            self.apply_bytes(n, &commit.encode(), decoder)
+            let bytes = commit.encode();
+            store_claimed(t, clock, &dir, &bytes)?;
+            self.apply_bytes(n, &bytes, decoder)
                 .map_err(RoomError::Membership)?;
+            if let Some(cache) = &self.cache {
+                cache.append(&bytes);
+            }
             events.push(RoomEvent::MembershipChanged { epoch: n });
             return Ok(n);
         }
@@ -408,6 +589,44 @@ impl MemberRoom {
             .map(|m| m.members().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// Writes a commit into the epoch directory this client claimed. Retried: an empty claim
+/// stops every membership change (SPEC §17.1). If it cannot be written, the claim is given
+/// back (the directory removed, which only works while it is empty).
+fn store_claimed(
+    t: &dyn Transport,
+    clock: &dyn Clock,
+    dir: &RemotePath,
+    bytes: &[u8],
+) -> Result<(), RoomError> {
+    let path = dir.join(COMMIT_FILE)?;
+    let mut pause = Duration::from_millis(100);
+    let mut last = None;
+    for _ in 0..4 {
+        match t.write_atomic(&path, bytes) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                last = Some(e);
+                clock.sleep(pause);
+                pause *= 2;
+            }
+            Err(e) => {
+                last = Some(e);
+                break;
+            }
+        }
+    }
+    // It may have landed before the error: then the claim is complete.
+    if let Ok(Some(found)) = transport::read_bounded(t, &path, crate::group::MAX_COMMIT_LEN) {
+        if found == bytes {
+            return Ok(());
+        }
+    }
+    let _ = t.remove_dir(dir);
+    Err(last
+        .map(RoomError::Transport)
+        .unwrap_or_else(|| RoomError::Membership("the commit could not be stored".into())))
 }
 
 fn change_shares_history(change: &Change) -> bool {

@@ -810,6 +810,24 @@ impl Room {
         self.change_members(Change::Promote { member: *member })
     }
 
+    /// Upgrades this native password room to a member room whose first admin is
+    /// `identity` (SPEC §17.11), after delivering the outbox. Every record written so far
+    /// stays history, readable with the password; nothing unsigned written afterwards is
+    /// accepted. Password clients can no longer open the room (its header is version 2).
+    /// This room object is closed: open the room again with
+    /// [`RoomConfig::member_room`] and, to read the old records,
+    /// [`RoomConfig::with_legacy_password`]; then add or invite the other members.
+    pub fn upgrade_to_member_room(&self, identity: &DeviceIdentity) -> Result<(), RoomError> {
+        self.check_open()?;
+        {
+            let _one_sync = lock(&self.shared.syncs);
+            self.shared
+                .core
+                .upgrade(self.shared.transport.as_ref(), identity)?;
+        }
+        self.close()
+    }
+
     fn change_members(&self, change: Change) -> Result<u64, RoomError> {
         self.check_open()?;
         let _one_sync = lock(&self.shared.syncs);

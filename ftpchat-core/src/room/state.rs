@@ -65,6 +65,9 @@ pub(crate) struct SavedState {
     pub prev: Option<[u8; 32]>,
     /// Member rooms: each log's last accepted record (seq, hash, device key).
     pub chains: BTreeMap<String, ChainState>,
+    /// Member rooms: where the membership log is cached, beside the state file (not part
+    /// of the state file's text).
+    pub commit_cache: Option<PathBuf>,
 }
 
 /// A member room log's chain tip as saved: seq, record hash, device key, and the hash of
@@ -271,6 +274,11 @@ impl StateFile {
         Ok(StateFile {
             path: folder.join(format!("room-{name}.state")),
         })
+    }
+
+    /// A file beside the state file, for the same room (`room-<id>.<extension>`).
+    pub fn sibling(&self, extension: &str) -> PathBuf {
+        self.path.with_extension(extension)
     }
 
     pub fn load(&self) -> std::io::Result<Option<SavedState>> {

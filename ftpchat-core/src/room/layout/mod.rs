@@ -162,6 +162,20 @@ pub(crate) trait Layout: Send + Sized + 'static {
     fn identity(&self) -> Option<Arc<DeviceIdentity>> {
         None
     }
+
+    /// Password rooms: upgrades the room to a member room whose first admin is
+    /// `identity` (SPEC §17.11).
+    fn upgrade(
+        &mut self,
+        _t: &dyn Transport,
+        _clock: &dyn Clock,
+        _decoder: &mut LineDecoder,
+        _identity: &DeviceIdentity,
+    ) -> Result<(), RoomError> {
+        Err(RoomError::InvalidConfig(
+            "only a native password room can be upgraded to a member room".into(),
+        ))
+    }
 }
 
 /// A layout as opened, with what the engine needs to start.

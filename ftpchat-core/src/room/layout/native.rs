@@ -19,7 +19,7 @@ use crate::room::decide::{batch_data, Delivery, Observed, Step};
 use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
 use crate::room::members::{
     check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
-    Entry, MemberRoom, Refusal,
+    Entry, LegacyCutSink, MemberHeader, MemberRoom, Refusal,
 };
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
@@ -127,7 +127,9 @@ impl Writer for NativeWriter {
     }
 
     fn signer_fingerprint(&self) -> Option<String> {
-        self.signer.as_ref().map(|s| s.identity.public().fingerprint())
+        self.signer
+            .as_ref()
+            .map(|s| s.identity.public().fingerprint())
     }
 }
 
@@ -274,7 +276,10 @@ impl NativeLayout {
         let clock = config.clock.as_ref();
         let invitation = access.invitation.as_deref();
         let may_create = config.create && invitation.is_none();
-        let (room, created) = load_or_create_member_header(t, &room_dir, config, may_create)?;
+        let cached_header = saved.header.as_deref().map(str::as_bytes);
+        let (header, created) =
+            load_or_create_member_header(t, &room_dir, config, may_create, cached_header)?;
+        let room = header.room;
         let mut events = Vec::new();
         if let Some(inv) = invitation {
             if inv.room() != room {
@@ -286,9 +291,29 @@ impl NativeLayout {
         let saved_room = saved
             .header
             .as_deref()
-            .and_then(|h| parse_member_header(h.as_bytes()).ok());
+            .and_then(|h| parse_member_header(h.as_bytes()).ok())
+            .map(|h| h.room);
         let mut history_loaded = saved.cursors.is_empty();
-        if saved_room.is_some_and(|r| r != room) || (saved.header.is_some() && saved_room.is_none())
+        // This device's state from before the room was upgraded: its old log is history
+        // it wrote; everything else starts again for the member room (SPEC §17.11).
+        let upgraded_from = saved
+            .header
+            .as_deref()
+            .filter(|h| header_version(h.as_bytes()) == Some(1))
+            .and_then(|h| RoomHeader::parse(h.as_bytes()).ok())
+            .filter(|old| old.room_id == room);
+        if upgraded_from.is_some() {
+            let mut retired = std::mem::take(&mut saved.retired);
+            retired.extend(saved.writer);
+            saved = SavedState {
+                outbox: std::mem::take(&mut saved.outbox),
+                retired,
+                commit_cache: saved.commit_cache.take(),
+                ..SavedState::default()
+            };
+            history_loaded = true;
+        } else if saved_room.is_some_and(|r| r != room)
+            || (saved.header.is_some() && saved_room.is_none())
         {
             if !config.accept_changed_header {
                 return Err(RoomError::HeaderChanged);
@@ -310,13 +335,40 @@ impl NativeLayout {
             }
             (a, b) => a.or(b),
         };
-        let mut member = MemberRoom::new(access.identity.clone(), room, &room_dir, anchor)?;
-        let mut decoder = LineDecoder::new(Keyring::default());
+        let mut member = MemberRoom::new(
+            access.identity.clone(),
+            room,
+            &room_dir,
+            anchor,
+            saved.commit_cache.clone(),
+        )?;
+        // An upgraded password room: with the old password, its records before the
+        // upgrade are read too.
+        let legacy_key = match (&header.legacy, &access.legacy_password) {
+            (Some(old), Some(password)) => {
+                let key = crate::crypto::derive_key(password.expose(), &old.kdf);
+                old.verify_key(&key)?;
+                Some((key, room))
+            }
+            _ => None,
+        };
+        let mut decoder = LineDecoder::new(Keyring {
+            fernet: None,
+            native: legacy_key,
+        });
         if created {
             member.create(t, clock.now_ms())?;
-            write_member_header(t, &room_dir, room)?;
+            write_member_header(t, &room_dir, room, None)?;
+        } else {
+            member.load_cache(&mut decoder);
         }
-        member.sync(t, &mut decoder, &mut events)?;
+        match member.sync(t, &mut decoder, &mut events) {
+            Ok(_) => {}
+            // Offline: a room opened before opens from its cached membership, so the user
+            // reads what is saved and queues messages.
+            Err(e) if e.is_transient() && member.membership().is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
         if member.membership().is_none() {
             return Err(RoomError::Membership(
                 "the room's membership log has no valid commit 0".into(),
@@ -354,7 +406,7 @@ impl NativeLayout {
             retired: saved.retired.iter().map(|w| log_name(*w)).collect(),
             kept_tails: 0,
             too_many_logs_reported: false,
-            header_text: member_header(room),
+            header_text: member_header(room, header.legacy.as_ref()),
             members: Some(member),
             chains: saved
                 .chains
@@ -391,6 +443,19 @@ impl NativeLayout {
             history_loaded,
             events,
         })
+    }
+
+    /// After the membership changed: the writer encrypts under the newest epoch it holds
+    /// (none once removed); a removed device's unsent messages can never be delivered,
+    /// so they are kept, unsent, and reported once (`OutboxHeld`).
+    fn after_membership_change(&self, v: &mut View<NativeWriter>) {
+        self.refresh_writer(&mut v.writer);
+        if self.members.as_ref().is_some_and(|m| !m.is_member()) && !v.outbox.is_empty() {
+            let messages = v.outbox.len();
+            let held: Vec<_> = v.outbox.drain(..).collect();
+            v.held.extend(held);
+            v.events.push(RoomEvent::OutboxHeld { messages });
+        }
     }
 
     /// After the membership changed: the writer encrypts under the newest epoch it holds
@@ -431,7 +496,7 @@ impl NativeLayout {
         );
         let mut v = lock(view);
         v.events.extend(events);
-        self.refresh_writer(&mut v.writer);
+        self.after_membership_change(&mut v);
         result
     }
 
@@ -468,7 +533,7 @@ impl NativeLayout {
         if !newer || !m.sync(t, decoder, events)? {
             return Ok(());
         }
-        self.refresh_writer(&mut lock(view).writer);
+        self.after_membership_change(&mut lock(view));
         for item in items.iter_mut() {
             if let (Err(DecodeError::NoEpochKey { .. }), Some(raw)) = (&item.result, &item.raw) {
                 item.result = decoder.decode_line(raw);
@@ -642,6 +707,11 @@ impl NativeLayout {
             return;
         };
         let file = path.to_string();
+        let legacy_seq = members
+            .membership()
+            .and_then(|m| m.legacy_cuts().iter().find(|c| c.writer == writer))
+            .map_or(0, |c| c.seq);
+        let legacy_own = self.is_own(name);
         let mut lines: Vec<(u64, Result<SignedRecord, RecordHash>)> = Vec::new();
         for item in items {
             let at = (item.offset, item.codec);
@@ -653,11 +723,22 @@ impl NativeLayout {
                     })
                 }
                 Ok(Record::Signed(r)) => lines.push((item.offset, Ok(*r))),
+                // A record of the password room this room was upgraded from: history up
+                // to the upgrade's cut of its log (SPEC §17.11), read with the old password.
+                Ok(Record::Native(r)) if r.writer == writer && legacy_seq >= r.seq => {
+                    view.absorb_native(&r, legacy_own, new)
+                }
                 Ok(_) => events.push(RoomEvent::RecordRefused {
                     file: file.clone(),
                     offset: item.offset,
-                    reason: "an unsigned record in a member room".into(),
+                    reason: match legacy_seq {
+                        0 => "an unsigned record in a member room".into(),
+                        _ => "an unsigned record after the room's upgrade".into(),
+                    },
                 }),
+                // The upgraded password room's records, without its password: history
+                // this reader chose not to read.
+                Err(DecodeError::NoKey(_)) if legacy_seq > 0 => {}
                 Err(error @ DecodeError::NoEpochKey { epoch }) => {
                     if let Some(raw) = &item.raw {
                         lines.push((item.offset, Err(line_hash(raw))));
@@ -847,12 +928,10 @@ impl Layout for NativeLayout {
         if lock(view).outbox.is_empty() || !m.sync(t, decoder, events)? {
             return Ok(());
         }
-        let mut v = lock(view);
-        self.refresh_writer(&mut v.writer);
+        self.after_membership_change(&mut lock(view));
         // Re-encrypt what waits under an older epoch, unless an append of it may have
         // landed (then the log is checked first, and the lines go as they are: changing
         // them now could put two versions of one record in the log).
-        drop(v);
         if self.own_log_is_as_expected(t)? {
             reencode_outbox(&mut lock(view), decoder);
         }
@@ -881,7 +960,7 @@ impl Layout for NativeLayout {
         // The membership first: records are judged by what it says now.
         if let Some(m) = &mut self.members {
             if m.sync(t, decoder, events)? {
-                self.refresh_writer(&mut lock(view).writer);
+                self.after_membership_change(&mut lock(view));
             }
         }
         let entries = match t.list(&self.logs_dir) {
@@ -1050,6 +1129,61 @@ impl Layout for NativeLayout {
 
     fn identity(&self) -> Option<Arc<DeviceIdentity>> {
         self.members.as_ref().map(|m| m.identity.clone())
+    }
+
+    fn upgrade(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        identity: &DeviceIdentity,
+    ) -> Result<(), RoomError> {
+        if self.members.is_some() {
+            return Err(RoomError::InvalidConfig(
+                "this is a member room already".into(),
+            ));
+        }
+        let header = RoomHeader::parse(self.header_text.as_bytes())?;
+        // Where each log ends now: its records up to there stay the room's history.
+        let mut legacy = Vec::new();
+        let entries = match t.list(&self.logs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == TransportErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries.iter().filter(|e| !e.is_dir) {
+            let Some(writer) = log_writer(&entry.name) else {
+                continue;
+            };
+            let mut sink = LegacyCutSink::new(decoder, writer);
+            t.read_from(&self.logs_dir.join(&entry.name)?, 0, &mut sink)?;
+            legacy.extend(sink.last);
+        }
+        legacy.sort_by_key(|c| c.writer);
+        let room_dir = self
+            .logs_dir
+            .parent()
+            .ok_or_else(|| RoomError::InvalidConfig("the room has no directory".into()))?;
+        let epochs = room_dir.join(crate::room::members::EPOCHS_DIR)?;
+        transport::make_dir_all(t, &epochs)?;
+        match t.make_dir(&epochs.join("0")?) {
+            Ok(()) => {}
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                return Err(RoomError::Membership(
+                    "the room was upgraded (or is being upgraded) by another member".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (_, commit, _) =
+            crate::group::Membership::upgrade(header.room_id, identity, clock.now_ms(), legacy)
+                .map_err(|e| RoomError::Membership(e.to_string()))?;
+        t.write_atomic(
+            &epochs.join("0")?.join(crate::room::members::COMMIT_FILE)?,
+            &commit.encode(),
+        )?;
+        // Last: from now on every client that reads the header sees a member room.
+        write_member_header(t, &room_dir, header.room_id, Some(&header))
     }
 }
 
@@ -1274,7 +1408,8 @@ fn load_or_create_member_header(
     room_dir: &RemotePath,
     config: &RoomConfig,
     may_create: bool,
-) -> Result<(RoomId, bool), RoomError> {
+    cached: Option<&[u8]>,
+) -> Result<(MemberHeader, bool), RoomError> {
     let header_path = room_dir.join(HEADER_FILE)?;
     let mut waited = Duration::ZERO;
     let mut pause = Duration::from_millis(50);
@@ -1291,6 +1426,9 @@ fn load_or_create_member_header(
             }
             Ok(None) => return Err(HeaderError::Malformed.into()),
             Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+            Err(e) if e.is_transient() && cached.is_some() => {
+                return Ok((parse_member_header(cached.unwrap_or_default())?, false));
+            }
             Err(e) => return Err(e.into()),
         }
         if !may_create {
@@ -1303,7 +1441,7 @@ fn load_or_create_member_header(
             Ok(()) => {
                 let room = RoomId::random();
                 transport::make_dir_all(t, &room_dir.join(LOGS_DIR)?)?;
-                return Ok((room, true));
+                return Ok((MemberHeader { room, legacy: None }, true));
             }
             Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
                 if waited > Duration::from_secs(15) {
@@ -1325,8 +1463,10 @@ fn write_member_header(
     t: &dyn Transport,
     room_dir: &RemotePath,
     room: RoomId,
+    legacy: Option<&RoomHeader>,
 ) -> Result<(), RoomError> {
-    t.write_atomic(&room_dir.join(HEADER_FILE)?, member_header(room).as_bytes())?;
+    let text = member_header(room, legacy);
+    t.write_atomic(&room_dir.join(HEADER_FILE)?, text.as_bytes())?;
     Ok(())
 }
 
