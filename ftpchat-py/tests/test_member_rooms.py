@@ -96,8 +96,7 @@ def test_create_invite_join_chat_members_and_removal(
             alice.send("after Bob left")
             alice.sync()
             update = bob.sync()
-            # (removed_from_room: see test_a_joined_device_hears_of_its_removal_only_once_removed)
-            assert any(e.kind == "membership_changed" for e in update.events), update
+            assert any(e.kind == "removed_from_room" for e in update.events), update
             assert all(m.text != "after Bob left" for m in update.messages)
             with pytest.raises(ftpchat.NotAMember) as info:
                 bob.send("still here?")
@@ -106,12 +105,6 @@ def test_create_invite_join_chat_members_and_removal(
             assert all(m.text != "after Bob left" for m in bob.sync().messages)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug (issue-14-signed 0f6b795): a joining device replays the commits before "
-    "its Accept while not yet a member, so Members::poll reports removed_from_room at the "
-    "join and never at the real removal (removed_reported is already set)",
-)
 def test_a_joined_device_hears_of_its_removal_only_once_removed(
     memory_location: str, tmp_path: Path
 ) -> None:

@@ -846,6 +846,7 @@ fun memberScenario(label: String, location: String, caPem: String? = null) {
                 alice.sync()
                 val update = bob.sync()
                 expect(update.messages.none { it.text == "after Bob left" }) { "$update" }
+                expect(update.events.any { it is ChatEvent.RemovedFromRoom }) { "${update.events}" }
                 val e = expectThrows<ChatException.NotAMember> { bob.send("still here?") }
                 expect(!e.transient)
                 expect(bob.history(null, 100u).none { it.text == "after Bob left" })
