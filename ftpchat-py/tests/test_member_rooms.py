@@ -277,3 +277,18 @@ def test_membership_error_kinds_map_one_to_one() -> None:
     assert type(error) is ftpchat.NotAMember and not error.transient
     error = _ftpchat._error_for_kind("membership")
     assert type(error) is ftpchat.MembershipError and not error.transient
+
+
+def test_link_device(memory_location: str, tmp_path: Path) -> None:
+    phone, laptop = ftpchat.Identity.generate(), ftpchat.Identity.generate()
+    with create(memory_location, tmp_path, "Alice", phone) as alice:
+        epoch = alice.link_device(laptop.public)
+        assert epoch >= 1
+        (me,) = alice.members()
+        assert set(me.devices) == {phone.public, laptop.public}
+        assert set(me.fingerprints) == {phone.fingerprint, laptop.fingerprint}
+        with create(memory_location, tmp_path, "Alice-laptop", laptop) as second:
+            second.send("from the laptop")
+            second.sync()
+            got = read_until(alice, "from the laptop")
+            assert [m.signer for m in got if m.text == "from the laptop"] == [laptop.fingerprint]
