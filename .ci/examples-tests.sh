@@ -16,6 +16,11 @@
 #    terminals exchange messages, the file holds FTPChat 1.7 lines (decrypted here with
 #    Python's `cryptography` the way the 1.7 client does, when it is installed), and a third
 #    terminal with a wrong room password is told so and writes nothing.
+# 5. `chat --members` (the README's command) on the embedded server: alice's `/invite`
+#    prints a join command; bob (another home, so another device identity) runs it; they
+#    exchange signed messages (each sees the other's fingerprint start); `/members` lists
+#    both; `/whois` and `/verify` mark bob verified; `/remove` removes bob: he is told, his
+#    next message is refused, and neither sees what the other writes afterwards.
 #
 # Installs tmux when missing (apt-get), builds the binaries, runs everything on 127.0.0.1
 # on a private tmux socket, prints `examples: N passed, N failed` and exits non-zero on a
@@ -404,6 +409,90 @@ check_exited dave "dave's 1.7 chat exits"
 type_line carol "/quit"
 check_exited carol "carol's 1.7 chat exits and stops the server"
 check_not "the 1.7 room password was not echoed" carol "$COMPAT_PW"
+
+echo "=== 5. member rooms: --members on the embedded server, /invite, --join, /members, /verify, /remove"
+# Two people on one machine: each has a home of their own, so each device keeps its own
+# identity (in ~/.local/share/ftpchat/chat).
+README_MEMBERS='cargo run -p ftpchat-examples --bin chat -- --members'
+mkdir -p "$WORK/alice-home" "$WORK/bob-home"
+MEMBER_ENV="XDG_DATA_HOME= CARGO_HOME='$CARGO_HOME' RUSTUP_HOME='$RUSTUP_HOME'"
+terminal malice USER=alice "HOME='$WORK/alice-home'" "$MEMBER_ENV"
+type_line malice "$README_MEMBERS"
+check "chat --members starts the embedded server with a member room" malice "You are alice in member room lobby" $BUILD_WAIT
+check "alice is an admin of the new room" malice "(admin). /help lists the commands." 5
+check "alice's status bar: online" malice "| online | outbox 0 | alice in lobby" 20
+ALICE_FP5="$(screen malice | grep -oE 'Your device fingerprint: [0-9]{5}' | head -n 1 | grep -oE '[0-9]{5}$')"
+[[ -n "$ALICE_FP5" ]] && pass "alice's fingerprint is shown ($ALICE_FP5 ...)" || fail "alice's fingerprint is shown"
+if [[ -f "$WORK/alice-home/.local/share/ftpchat/chat/device-identity" ]]; then
+    pass "alice's device identity is kept in ~/.local/share/ftpchat/chat"
+else
+    fail "alice's device identity is kept in ~/.local/share/ftpchat/chat"
+fi
+
+type_line malice "/invite"
+check "/invite prints an invitation" malice "-- ftpchat://join?v=1&room=" 30
+check "/invite prints the join command" malice "They join with this command" 5
+# The join command as the screen shows it, wrapped over several lines: joined again.
+MEMBER_JOIN="$(screen malice | awk -v q="'" '
+    found { line = $0; gsub(/[[:space:]]/, "", line); cmd = cmd line; if (index(line, q)) { print cmd; exit }; next }
+    index($0, "-- cargo run -p ftpchat-examples --bin chat -- --join " q "ftpchat://join?") == 1 {
+        found = 1; cmd = substr($0, 4); sub(/[[:space:]]+$/, "", cmd)
+        if (gsub(q, q, cmd) >= 2) { print cmd; exit }
+    }')"
+if [[ "$MEMBER_JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ chat\ --\ --join\ \'ftpchat://join\?v=1\&room=[0-9a-f]{32}\&anchor=[0-9a-f]{64}\&role=member\&key=[A-Za-z0-9_-]+\&at=ftp%3A%2F%2Fguest%3A[A-Za-z0-9]+%40127\.0\.0\.1%3A[0-9]+%2Flobby\'$ ]]; then
+    pass "the join command is on alice's screen"
+else
+    fail "the join command is on alice's screen (got: \"$MEMBER_JOIN\")"
+    show malice
+fi
+
+terminal mbob USER=bob "HOME='$WORK/bob-home'" "$MEMBER_ENV"
+type_line mbob "$MEMBER_JOIN"
+check "bob joins with the invitation" mbob "You are bob in member room lobby" $BUILD_WAIT
+check "bob is told how to open the room next time" mbob "Next time open the room with: cargo run -p ftpchat-examples --bin chat -- --members ftp://guest:" 5
+check "bob is online" mbob "| online | outbox 0 | bob in lobby" 20
+check "alice sees bob join" malice "joined as member" 30
+check_not "bob is not told he was removed when he joins" mbob "YOU WERE REMOVED"
+BOB_FP5="$(screen mbob | grep -oE 'Your device fingerprint: [0-9]{5}' | head -n 1 | grep -oE '[0-9]{5}$')"
+
+type_line malice "hello bob, members only"
+check "bob sees alice's signed message (her fingerprint's start beside her name)" mbob "alice [$ALICE_FP5]: hello bob, members only" 30
+check "alice's message is confirmed" malice "alice: hello bob, members only ✓" 30
+type_line mbob "hi alice, signed by bob"
+check "alice sees bob's signed message" malice "bob [$BOB_FP5]: hi alice, signed by bob" 30
+
+type_line malice "/members"
+check "/members on alice shows two members" malice "2 member(s)" 10
+check "/members marks alice" malice "alice (you)" 5
+BOB_ID="$(screen malice | grep -oE 'member [0-9a-f]{8} bob' | tail -n 1 | awk '{print $2}')"
+[[ "$BOB_ID" =~ ^[0-9a-f]{8}$ ]] && pass "/members shows bob's id ($BOB_ID)" || { fail "/members shows bob's id"; show malice; }
+
+type_line malice "/whois $BOB_ID"
+check "/whois shows the safety number" malice "safety number with you:" 10
+type_line malice "/verify $BOB_ID"
+check "/verify marks bob's device verified" malice "marked verified on this device ✓" 10
+type_line mbob "now verified?"
+check "alice sees bob's next message as verified" malice "bob [✓]: now verified?" 30
+
+type_line malice "/remove $BOB_ID"
+check "alice removes bob" malice "removed $BOB_ID" 30
+check "alice is told bob left the membership" malice "members: $BOB_ID (bob) was removed from the room" 30
+check "bob is told he was removed" mbob "YOU WERE REMOVED from this room" 30
+check "bob's status bar says REMOVED" mbob "bob in lobby (REMOVED)" 10
+type_line mbob "bob writes after removal"
+check "bob's message is refused with a clear notice" mbob "NOT SENT: you are not a member of this room" 10
+type_line malice "alice writes after bob left"
+check "alice's message after the removal is confirmed" malice "alice: alice writes after bob left ✓" 30
+sleep 3
+check_not "alice does not see what bob types after his removal" malice "bob writes after removal"
+check_not "bob does not read what alice sends after his removal" mbob "alice writes after bob left"
+
+type_line mbob "/quit"
+check_exited mbob "bob's member chat exits"
+type_line malice "/quit"
+check_exited malice "alice's member chat exits and stops the server"
+check "alice was told a member room has no room password" malice "A member room: no room password" 5
+check_not "alice was not asked for a room password" malice "Choose a room password"
 
 summary
 [[ $FAILED -eq 0 ]]

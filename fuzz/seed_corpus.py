@@ -152,6 +152,40 @@ def main():
         b"ftpchat-id1:",
     ]
 
+    with open(os.path.join(testdata, "membership-v1.json"), encoding="utf-8") as f:
+        membership = json.load(f)
+    commits = [bytes.fromhex(c["commit_hex"]) for c in membership["commits"]]
+    membership_inputs = commits + [
+        commits[-1][:-1],
+        b"ftpchat://join?v=1&room=" + b"07" * 16 + b"&anchor=" + b"00" * 32
+        + b"&role=member&key=" + b"A" * 86 + b"&at=ftp%3A%2F%2Fhost%2Fr",
+    ]
+
+    # Signed records (SPEC.md §8.6, signed-records-v1.json): mode byte, then a line (0) or a
+    # payload (1: bare; 2: sealed under epoch 1's key, 0x83: under epoch 300's).
+    with open(os.path.join(testdata, "signed-records-v1.json"), encoding="utf-8") as f:
+        signed = json.load(f)
+    prefix = len(signed["domains"]["signature"]) + 1
+    signed_inputs = []
+    for v in signed["records"]:
+        line = v["line"].encode()
+        fields = bytes.fromhex(v["signed_message_hex"])[prefix:] + field(
+            15, bytes.fromhex(v["signature_hex"])
+        )
+        sealed = b"\x83" if v["epoch"] == 300 else b"\x02"
+        signed_inputs += [
+            b"\x00" + line,
+            b"\x00" + line[:-10],
+            b"\x01\x02\x00" + fields,
+            b"\x01\x02\x01" + zlib.compress(fields, 6),
+            b"\x01\x02\x00" + fields[:-66],
+            b"\x01\x02\x00" + fields + field(16, b"after"),
+            sealed + b"\x02\x00" + fields,
+            sealed + b"\x02\x01" + zlib.compress(fields, 6),
+        ]
+    signed_inputs += [b"\x00" + v["line"].encode() for v in signed["invalid"]]
+    signed_inputs += [b"\x00ftc3:1:", b"\x00ftc3:01:gAAAAA", b"\x01\x02", b"\x02\x01\x00"]
+
     targets = {
         "framing_split": seeded_files,
         "decode_lines": seeded_files + [l + SEEDS[3] for l in native_lines + v16_lines],
@@ -161,6 +195,8 @@ def main():
         "legacy_and_fernet": codec_inputs,
         "room_sync": ops,
         "identity_text": identity_texts,
+        "membership_commit": membership_inputs,
+        "signed_record": signed_inputs,
     }
     total = 0
     for target, inputs in targets.items():

@@ -2,14 +2,14 @@
 //! commands, the transcript (messages in arrival order with their pending/confirmed state)
 //! and how a message is rendered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone};
 use ftpchat_core::KdfParams;
-use ftpchat_core::{default_compat_kdf, Password, RoomConfig, WriteCodec};
+use ftpchat_core::{default_compat_kdf, Password, Role, RoomConfig, WriteCodec};
 use ftpchat_core::{Message, MessageId, MessageStatus};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -37,6 +37,9 @@ ftpchat terminal client
 USAGE:
     chat [OPTIONS]              start a server on this machine and chat there
     chat [OPTIONS] LOCATION     join a chat
+    chat --members [LOCATION]   a member room (no room password; see MEMBER ROOMS)
+    chat --join INVITATION [LOCATION]
+                                join a member room with an invitation from /invite
 
 LOCATION (its last component is the room):
     ftp://[user[:password]@]host[:port]/[dir/]ROOM     plain FTP
@@ -70,12 +73,31 @@ OPTIONS:
     --lock               take a directory lock around each append (FTPChat files on servers
                          whose APPE is not atomic; every writer must use it)
     --ca FILE            trust this PEM certificate for FTPS (self-signed servers)
-    --state-dir DIR      keep writer id, read positions and unsent messages in DIR
+    --members            a member room: every message is signed by a device, only members
+                         read it, admins invite and remove members. Created (you its admin)
+                         when LOCATION has no room yet; without LOCATION, on the started
+                         server
+    --join INVITATION    join the member room of an invitation (ftpchat://join?..., quoted;
+                         line breaks and spaces in it are ignored). It names the LOCATION; give
+                         one after it to log in with your own FTP account instead
+    --state-dir DIR      keep writer id, read positions and unsent messages in DIR; member
+                         rooms also keep this device's identity (its secret key) and the
+                         fingerprints you verified there (default for member rooms:
+                         $XDG_DATA_HOME/ftpchat/chat or ~/.local/share/ftpchat/chat). Two
+                         people on one machine need two state folders
     --room NAME          without LOCATION: the room on the started server (default: lobby)
     --port N             without LOCATION: the port to listen on (default: 2221, else any free)
     --bind ADDR          without LOCATION: the address to listen on (default: 127.0.0.1;
                          0.0.0.0 lets other machines join)
     -h, --help           this text
+
+MEMBER ROOMS (--members, --join): /invite prints an invitation to hand to one person over a
+channel you trust (whoever holds it can join once); they run the join command it shows.
+/members lists members by id; /whois ID shows a member's device fingerprints and the
+safety number to compare with them; /verify ID marks them verified. Messages show their
+signer: `name [✓]` for a verified device, `name [12345]` (the start of its fingerprint)
+otherwise. Names are chosen by each member and prove nothing: go by ids and fingerprints.
+Next time, open the room with --members LOCATION (an invitation works once).
 
 PASSWORDS are never taken from the command line:
     room password        FTPCHAT_PASSWORD, or typed at the prompt (not echoed)
@@ -89,10 +111,20 @@ pub const IN_CHAT_HELP: &[&str] = &[
     "Commands:",
     "  /help            this help",
     "  /history [N]     show N older messages (default 50)",
+    "Member rooms (--members): ID is the start of a member id from /members (names are",
+    "chosen by each member and not authenticated: a unique name works, ids are safer)",
+    "  /invite [admin]  an invitation (one person, once) and the command that joins with it",
+    "  /members         members: role, id, name, device fingerprints, verified or not",
+    "  /whois ID        a member's full fingerprints and your safety number with them",
+    "  /verify ID       mark a member's devices verified (after comparing the safety number)",
+    "  /unverify ID     take it back",
+    "  /remove ID       remove a member (admins; your own id leaves the room)",
+    "  /promote ID      make a member an admin (admins)",
     "  /quit            leave (also Ctrl-C)",
     "  //text           send a message that starts with '/'",
     "Keys: Enter sends, PageUp/PageDown scroll, Esc clears the input line.",
     "Marks: … waiting in the outbox (not on the server yet), ✓ on the server.",
+    "Signers (member rooms): name [✓] a verified device, name [12345] fingerprint start.",
 ];
 
 /// Which FTPChat client's lines to write into a shared file (every shape is read).
@@ -166,6 +198,10 @@ pub struct ChatArgs {
     pub ca_file: Option<PathBuf>,
     /// Local state folder.
     pub state_dir: Option<PathBuf>,
+    /// A member room (`--members`, or implied by `--join`).
+    pub members: bool,
+    /// The invitation to join with (`--join`), as given.
+    pub join: Option<String>,
     /// Room on the embedded server.
     pub room: Option<String>,
     /// Port of the embedded server.
@@ -231,14 +267,14 @@ impl ChatArgs {
                 None => (arg.clone(), None),
             };
             refuse_password_option(&flag)?;
-            if flag == "--lock" || flag == "--show-unauthenticated" {
+            if flag == "--lock" || flag == "--show-unauthenticated" || flag == "--members" {
                 if inline.is_some() {
                     return Err(format!("{flag} takes no value"));
                 }
-                if flag == "--lock" {
-                    out.lock = true;
-                } else {
-                    out.show_unauthenticated = true;
+                match flag.as_str() {
+                    "--lock" => out.lock = true,
+                    "--members" => out.members = true,
+                    _ => out.show_unauthenticated = true,
                 }
                 continue;
             }
@@ -277,6 +313,12 @@ impl ChatArgs {
                 }
                 "--ca" => out.ca_file = Some(value.into()),
                 "--state-dir" => out.state_dir = Some(value.into()),
+                "--join" => {
+                    if out.join.replace(value).is_some() {
+                        return Err("only one --join can be given".into());
+                    }
+                    out.members = true;
+                }
                 "--room" => out.room = Some(value),
                 "--port" => {
                     out.port = Some(
@@ -295,9 +337,16 @@ impl ChatArgs {
                 other => return Err(format!("unknown option {other} (see --help)")),
             }
         }
-        if out.location.is_some()
-            && (out.port.is_some() || out.bind.is_some() || out.room.is_some())
-        {
+        let hosting_options = out.port.is_some() || out.bind.is_some() || out.room.is_some();
+        if out.join.is_some() && hosting_options {
+            return Err("--room, --port and --bind are for the started server, not --join".into());
+        }
+        if out.members && out.compat.is_some() {
+            return Err(
+                "--members and --join are for member rooms; --compat is for FTPChat files".into(),
+            );
+        }
+        if out.location.is_some() && hosting_options {
             return Err(
                 "--room, --port and --bind are for the started server (no LOCATION)".into(),
             );
@@ -327,9 +376,15 @@ impl ChatArgs {
         KdfParams::new(salt, u64::from(iterations)).map_err(|e| e.to_string())
     }
 
-    /// `true` when this room needs a password (native, 1.6 and 1.7 rooms; 1.5 has no key).
+    /// `true` when this room needs a password (native, 1.6 and 1.7 rooms; 1.5 has no key,
+    /// member rooms have device identities instead).
     pub fn needs_password(&self) -> bool {
-        self.compat != Some(CompatVersion::V15)
+        self.compat != Some(CompatVersion::V15) && !self.members
+    }
+
+    /// `true` when the chat starts its own server (no LOCATION, no invitation).
+    pub fn hosts(&self) -> bool {
+        self.location.is_none() && self.join.is_none()
     }
 
     /// The options another person needs to open the same room (the compat version and
@@ -401,6 +456,20 @@ pub enum Command {
     History(usize),
     /// Leave.
     Quit,
+    /// Member rooms: an invitation with this role.
+    Invite(Role),
+    /// Member rooms: list the members.
+    Members,
+    /// Member rooms: show a member's fingerprints and safety number.
+    Whois(String),
+    /// Member rooms: mark a member's devices verified.
+    Verify(String),
+    /// Member rooms: take a verification back.
+    Unverify(String),
+    /// Member rooms: remove a member.
+    Remove(String),
+    /// Member rooms: make a member an admin.
+    Promote(String),
     /// An unknown `/command`.
     Unknown(String),
     /// Nothing (an empty line).
@@ -420,9 +489,30 @@ impl Command {
             return Command::Send(input.to_owned());
         };
         let mut words = command.split_whitespace();
-        match (words.next().unwrap_or_default(), words.next()) {
+        let (verb, first) = (words.next().unwrap_or_default(), words.next());
+        // Commands about one member take its id prefix, or a name (which may have spaces).
+        let member_arg = || {
+            let rest = command[verb.len()..].trim();
+            (!rest.is_empty()).then(|| rest.to_owned())
+        };
+        let about_member: Option<fn(String) -> Command> = match verb {
+            "whois" => Some(Command::Whois),
+            "verify" => Some(Command::Verify),
+            "unverify" => Some(Command::Unverify),
+            "remove" | "kick" => Some(Command::Remove),
+            "promote" => Some(Command::Promote),
+            _ => None,
+        };
+        if let Some(make) = about_member {
+            return member_arg().map_or_else(|| Command::Unknown(input.to_owned()), make);
+        }
+        match (verb, first) {
             ("help" | "h" | "?", None) => Command::Help,
             ("quit" | "q" | "exit", None) => Command::Quit,
+            ("invite", None) => Command::Invite(Role::Member),
+            ("invite", Some("admin")) if words.next().is_none() => Command::Invite(Role::Admin),
+            ("invite", Some("member")) if words.next().is_none() => Command::Invite(Role::Member),
+            ("members" | "who", None) => Command::Members,
             ("history", None) => Command::History(HISTORY_PAGE),
             ("history", Some(n)) => match n.parse() {
                 Ok(n) if n > 0 && words.next().is_none() => Command::History(n),
@@ -449,6 +539,8 @@ pub struct Transcript {
     index: HashMap<MessageId, usize>,
     /// Whether the first batch of messages has arrived.
     seeded: bool,
+    /// Member rooms: the device fingerprints verified on this device.
+    verified: BTreeSet<String>,
 }
 
 impl Transcript {
@@ -460,6 +552,11 @@ impl Transcript {
     /// The entries, oldest first.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// Member rooms: the verified device fingerprints (their messages show `[✓]`).
+    pub fn set_verified(&mut self, fingerprints: BTreeSet<String>) {
+        self.verified = fingerprints;
     }
 
     /// Adds a note.
@@ -549,7 +646,10 @@ impl Transcript {
         let mut out = Vec::new();
         for entry in &self.entries {
             let logical = match entry {
-                Entry::Message(m) => message_lines(m, tz, now_ms),
+                Entry::Message(m) => {
+                    let tag = signer_tag(m, &self.verified);
+                    message_lines_signed(m, tag.as_deref(), tz, now_ms)
+                }
                 Entry::Notice(text) => text
                     .lines()
                     .map(|l| {
@@ -645,8 +745,36 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// Mark beside the name of a message signed by a device whose fingerprint was verified.
+pub const VERIFIED_MARK: &str = "✓";
+
+/// How the signer of someone else's message in a member room is shown after the name:
+/// `✓` for a verified device, else the first five digits of its fingerprint. `None` for
+/// own and unsigned messages.
+pub fn signer_tag(m: &Message, verified: &BTreeSet<String>) -> Option<String> {
+    let signer = m.signer.as_deref().filter(|_| !m.is_own)?;
+    Some(if verified.contains(signer) {
+        VERIFIED_MARK.to_owned()
+    } else {
+        crate::members::short_fingerprint(signer).to_owned()
+    })
+}
+
 /// The styled lines of one message (before wrapping).
 pub fn message_lines<Tz: TimeZone>(m: &Message, tz: &Tz, now_ms: u64) -> Vec<Line<'static>>
+where
+    Tz::Offset: Display,
+{
+    message_lines_signed(m, None, tz, now_ms)
+}
+
+/// [`message_lines`] with the signer's `tag` after the name (`bob [✓]: hi`).
+pub fn message_lines_signed<Tz: TimeZone>(
+    m: &Message,
+    tag: Option<&str>,
+    tz: &Tz,
+    now_ms: u64,
+) -> Vec<Line<'static>>
 where
     Tz::Offset: Display,
 {
@@ -660,9 +788,19 @@ where
     let mut head = vec![
         Span::styled(format!("[{time}] "), Style::default().fg(Color::DarkGray)),
         Span::styled(sanitize(&m.sender), name_style),
-        Span::raw(": "),
-        Span::raw(first),
     ];
+    if let Some(tag) = tag {
+        let color = if tag == VERIFIED_MARK {
+            Color::Green
+        } else {
+            Color::DarkGray
+        };
+        head.push(Span::styled(
+            format!(" [{tag}]"),
+            Style::default().fg(color),
+        ));
+    }
+    head.extend([Span::raw(": "), Span::raw(first)]);
     let rest: Vec<String> = text_lines.collect();
     let mark = status_mark(m);
     let mark_span = (!mark.is_empty()).then(|| {
@@ -848,6 +986,26 @@ mod tests {
     }
 
     #[test]
+    fn parses_member_room_arguments() {
+        let a = ChatArgs::parse(["--members", "ftp://h/lobby"]).unwrap();
+        assert!(a.members && a.join.is_none() && !a.needs_password() && !a.hosts());
+        let a = ChatArgs::parse(["--members"]).unwrap();
+        assert!(a.members && a.hosts() && !a.needs_password());
+        let a = ChatArgs::parse(["--members", "--room", "team", "--port", "0"]).unwrap();
+        assert_eq!(a.room.as_deref(), Some("team"));
+
+        let url = "ftpchat://join?v=1&room=00&at=ftp%3A%2F%2Fh%2Flobby";
+        let a = ChatArgs::parse(["--join", url, "--name", "bob"]).unwrap();
+        assert!(a.members && !a.hosts() && !a.needs_password());
+        assert_eq!((a.join.as_deref(), a.location), (Some(url), None));
+        let a = ChatArgs::parse([&format!("--join={url}"), "ftp://bob@h/lobby"]).unwrap();
+        assert_eq!(a.join.as_deref(), Some(url));
+        assert_eq!(a.location.as_deref(), Some("ftp://bob@h/lobby"));
+        let a = ChatArgs::parse(["--members", "--join", url, "--state-dir", "/s"]).unwrap();
+        assert_eq!(a.state_dir, Some(PathBuf::from("/s")));
+    }
+
+    #[test]
     fn refuses_bad_arguments() {
         for bad in [
             vec!["--password", "x"],
@@ -870,6 +1028,13 @@ mod tests {
             vec!["--show-unauthenticated", "x"],
             vec!["--compat", "1.5", "--show-unauthenticated", "x"],
             vec!["--lock=yes", "--compat", "x"],
+            vec!["--members=yes"],
+            vec!["--members", "--compat", "x"],
+            vec!["--join", "u", "--compat", "1.7"],
+            vec!["--join", "u", "--port", "1"],
+            vec!["--join", "u", "--room", "r"],
+            vec!["--join", "u", "--join", "v"],
+            vec!["--join"],
         ] {
             assert!(ChatArgs::parse(bad.clone()).is_err(), "{bad:?}");
         }
@@ -890,6 +1055,43 @@ mod tests {
             Command::Unknown("/history x".into())
         );
         assert_eq!(Command::parse("//me"), Command::Send("/me".into()));
+        assert_eq!(Command::parse("/invite"), Command::Invite(Role::Member));
+        assert_eq!(
+            Command::parse("/invite admin"),
+            Command::Invite(Role::Admin)
+        );
+        assert_eq!(
+            Command::parse("/invite member"),
+            Command::Invite(Role::Member)
+        );
+        assert_eq!(
+            Command::parse("/invite boss"),
+            Command::Unknown("/invite boss".into())
+        );
+        assert_eq!(Command::parse("/members"), Command::Members);
+        assert_eq!(Command::parse("/who"), Command::Members);
+        assert_eq!(
+            Command::parse("/members x"),
+            Command::Unknown("/members x".into())
+        );
+        assert_eq!(Command::parse("/whois 3fa9"), Command::Whois("3fa9".into()));
+        assert_eq!(
+            Command::parse("/verify 3fa9"),
+            Command::Verify("3fa9".into())
+        );
+        assert_eq!(
+            Command::parse("/unverify 3fa9"),
+            Command::Unverify("3fa9".into())
+        );
+        assert_eq!(
+            Command::parse("/remove  Omar K "),
+            Command::Remove("Omar K".into())
+        );
+        assert_eq!(Command::parse("/kick ab12"), Command::Remove("ab12".into()));
+        assert_eq!(Command::parse("/promote ab"), Command::Promote("ab".into()));
+        for bare in ["/remove", "/whois  ", "/verify", "/promote", "/unverify"] {
+            assert_eq!(Command::parse(bare), Command::Unknown(bare.into()));
+        }
         assert_eq!(Command::parse("/nope"), Command::Unknown("/nope".into()));
     }
 
@@ -932,6 +1134,34 @@ mod tests {
         );
         legacy.local_time = None;
         assert!(format_message(&legacy, &utc, SAME_DAY).starts_with("[--:--] Sara"));
+    }
+
+    #[test]
+    fn renders_signers() {
+        let mut t = Transcript::new();
+        let fingerprint = "12345 67890 11111 22222 33333 44444";
+        let mut bob = msg(7, "bob", "hi", false, MessageStatus::Confirmed);
+        bob.signer = Some(fingerprint.into());
+        let mut own = msg(8, "alice", "hello", true, MessageStatus::Confirmed);
+        own.signer = Some("99999 00000 11111 22222 33333 44444".into());
+        let unsigned = msg(9, "carol", "plain", false, MessageStatus::Confirmed);
+        t.add_messages(&[bob, own, unsigned]);
+        let text = |t: &Transcript| -> Vec<String> {
+            t.lines(80, &Utc, SAME_DAY)
+                .iter()
+                .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+                .collect()
+        };
+        assert_eq!(
+            text(&t),
+            [
+                "[10:30] bob [12345]: hi",
+                "[10:30] alice: hello ✓",
+                "[10:30] carol: plain"
+            ]
+        );
+        t.set_verified([fingerprint.to_owned()].into());
+        assert_eq!(text(&t)[0], "[10:30] bob [✓]: hi");
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //! - [`secret`]: passwords from the environment or a prompt that does not echo;
 //! - [`observe`]: a transport wrapper that tells a status bar whether the server answers
 //!   and how far a download has got;
-//! - [`chat`]: the terminal client's arguments, commands and message rendering.
+//! - [`chat`]: the terminal client's arguments, commands and message rendering;
+//! - [`members`]: the client's member rooms: identity folder, verified fingerprints,
+//!   invitations, finding and describing members.
 
 pub mod chat;
 pub mod location;
+pub mod members;
 pub mod observe;
 pub mod secret;
 pub mod server;

@@ -261,6 +261,7 @@ fn bot_answers_new_messages() {
 fn chat_help_and_refused_arguments() {
     let (out, stdout, _) = run(Command::new(CHAT).arg("--help"));
     assert!(out.status.success());
+    let stdout_help = stdout.clone();
     assert!(stdout.contains("FTPCHAT_PASSWORD") && stdout.contains("--compat [VERSION]"));
     // Which client writes what, and the clients' key-derivation constants.
     for needle in [
@@ -301,6 +302,24 @@ fn chat_help_and_refused_arguments() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"));
+
+    // Member rooms: the options are documented; a bad invitation is refused before anything
+    // is opened or created.
+    for needle in [
+        "--members",
+        "--join INVITATION",
+        "MEMBER ROOMS",
+        "/invite prints",
+    ] {
+        assert!(stdout_help.contains(needle), "{needle} not in --help");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(Command::new(CHAT)
+        .args(["--join", "ftpchat://join?v=9", "--state-dir"])
+        .arg(state.path()));
+    assert!(!out.status.success());
+    assert!(stderr.contains("--join: "), "{stderr}");
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
 
     let (out, _, stderr) = run(Command::new(CHAT).arg("gopher://host/room"));
     assert!(!out.status.success());

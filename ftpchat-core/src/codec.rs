@@ -13,6 +13,7 @@
 //! | line starts with | codec |
 //! |---|---|
 //! | `ftc2:` | native (ftpchat 2), [`native`] |
+//! | `ftc3:<epoch>:` | signed native (member rooms), [`signed`] |
 //! | `g` (Fernet version byte 0x80 in URL-safe base64) | FTPChat 1.7 (a raw Fernet token), [`compat`] |
 //! | `Z` (the token's first character `g` in standard base64) | FTPChat 1.6 (base64 of a Fernet token), [`compat`] |
 //! | `e` (zlib header 0x78 in standard base64) | FTPChat 1.5, [`compat`] |
@@ -44,10 +45,11 @@ pub use crate::crypto::{
 };
 pub use crate::format::header::MAX_HEADER_LEN;
 pub use crate::format::{
-    compat, detect, ftpchat_client_kdf, native, Codec, CompatMessage, DecodeError, DecodedFile,
-    Frame, HeaderError, Hlc, Keyring, LegacyTimestamp, LineDecoder, LineEncoder, LineFramer,
-    LineProblem, LocatedRecord, NativeRecord, Record, RecordBody, RecordId, RecordKind, RoomHeader,
-    RoomId, WriterId, FTPCHAT_ITERATIONS, FTPCHAT_SALT, MAX_LINE_LEN,
+    compat, derive_writer_id, detect, ftpchat_client_kdf, line_hash, native, signed, ChainLink,
+    Codec, CompatMessage, DecodeError, DecodedFile, EpochKeys, Frame, HeaderError, Hlc, Keyring,
+    LegacyTimestamp, LineDecoder, LineEncoder, LineFramer, LineProblem, LocatedRecord,
+    NativeRecord, Record, RecordBody, RecordHash, RecordId, RecordKind, RoomHeader, RoomId,
+    SignatureError, SignedRecord, WriterId, FTPCHAT_ITERATIONS, FTPCHAT_SALT, MAX_LINE_LEN,
 };
 pub use crate::timeline::reader::{Replaced, MAX_KEPT_TAIL};
 pub use crate::timeline::{

@@ -81,6 +81,7 @@
 pub mod codec;
 mod crypto;
 mod format;
+mod group;
 mod identity;
 mod room;
 #[cfg(feature = "testing")]
@@ -92,15 +93,21 @@ pub use crate::crypto::{derive_key, FernetKey, KdfError, KdfParams};
 pub use crate::format::{
     Codec, DecodeError, HeaderError, LegacyTimestamp, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
 };
+pub use crate::group::{
+    Change, Commit, EpochSecret, GroupError, Invitation, LogCut, Member, MemberId, Membership,
+    PendingInvite, Role, WriteRefusal, COMMIT_VERSION, INVITATION_PREFIX, MAX_COMMIT_LEN, MAX_CUTS,
+    MAX_DEVICES_PER_MEMBER, MAX_HISTORY, MAX_INVITATION_LEN, MAX_LEGACY_LOGS, MAX_MEMBERS,
+    MAX_PENDING_INVITES, MAX_RECIPIENTS,
+};
 pub use crate::identity::{
     safety_number, BackupKdfParams, DeviceIdentity, IdentityError, PublicIdentity, SharedSecret,
     BACKUP_BEGIN, BACKUP_END, IDENTITY_FILE_NAME, PUBLIC_IDENTITY_PREFIX, SIGNATURE_LEN,
 };
 pub use crate::room::{
-    default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout, Password,
-    Room, RoomConfig, RoomError, RoomEvent, RoomListener, StateLocation, SyncUpdate, SyncWithin,
-    SystemClock, Wakeup, WatchHandle, WatchOptions, WriteCodec, MAX_KEPT_TAILS, MAX_LOGS,
-    MAX_NAME_LEN, MAX_TEXT_LEN,
+    default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout,
+    MemberAccess, Password, Room, RoomConfig, RoomError, RoomEvent, RoomListener, StateLocation,
+    SyncUpdate, SyncWithin, SystemClock, Wakeup, WatchHandle, WatchOptions, WriteCodec,
+    MAX_KEPT_TAILS, MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN,
 };
 pub use crate::timeline::{Message, MessageId, MessageStatus};
 #[cfg(feature = "ftp")]

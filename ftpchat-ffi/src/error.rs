@@ -1,6 +1,7 @@
 //! The one error type of the bindings.
 
 use ftpchat_core::{ErrorKind, RoomError};
+use ftpchat_core::{GroupError, IdentityError};
 use ftpchat_core::{TransportError, TransportErrorKind};
 
 /// What kind of transport failure a [`ChatError::Transport`] is.
@@ -141,6 +142,68 @@ pub enum ChatError {
         /// Human-readable reason.
         reason: String,
     },
+    /// Member rooms: this device is not (or no longer) a member: it cannot send and
+    /// reads nothing sent after its removal.
+    #[error("{reason}")]
+    NotAMember {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// Member rooms: a membership change was refused (not allowed for this device's role,
+    /// the last admin leaving, an unknown member...) or lost a race; or a membership call
+    /// on a password room or shared file.
+    #[error("{reason}")]
+    Membership {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// The text is not a valid `ftpchat://join?...` invitation URL. The reason says what
+    /// is wrong and never contains the URL (it carries a secret).
+    #[error("{reason}")]
+    InvalidInvitation {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// A public identity text is not a valid `ftpchat-id1:...` identity.
+    #[error("{reason}")]
+    InvalidIdentity {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// The passphrase does not open the identity backup.
+    #[error("{reason}")]
+    WrongPassphrase {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// Not an identity backup, truncated, altered, or with a format or parameters this
+    /// version does not accept.
+    #[error("{reason}")]
+    InvalidBackup {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// The identity file cannot be read or written, is corrupt or is not a regular file
+    /// (it is never replaced by a new identity), or another identity failure.
+    #[error("{reason}")]
+    IdentityFile {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
     /// Anything else (a failure the bindings do not know yet, no thread could be
     /// started).
     #[error("{reason}")]
@@ -169,6 +232,13 @@ impl ChatError {
             | ChatError::LockTimeout { transient, .. }
             | ChatError::InvalidArgument { transient, .. }
             | ChatError::Closed { transient, .. }
+            | ChatError::NotAMember { transient, .. }
+            | ChatError::Membership { transient, .. }
+            | ChatError::InvalidInvitation { transient, .. }
+            | ChatError::InvalidIdentity { transient, .. }
+            | ChatError::WrongPassphrase { transient, .. }
+            | ChatError::InvalidBackup { transient, .. }
+            | ChatError::IdentityFile { transient, .. }
             | ChatError::Internal { transient, .. } => *transient,
         }
     }
@@ -231,6 +301,8 @@ fn from_kind(kind: ErrorKind, transient: bool, reason: String) -> ChatError {
         ErrorKind::LocalState => ChatError::LocalState { transient, reason },
         ErrorKind::LockTimeout => ChatError::LockTimeout { transient, reason },
         ErrorKind::Closed => ChatError::Closed { transient, reason },
+        ErrorKind::NotAMember => ChatError::NotAMember { transient, reason },
+        ErrorKind::Membership => ChatError::Membership { transient, reason },
         _ => ChatError::Internal { transient, reason },
     }
 }
@@ -262,6 +334,41 @@ impl From<&TransportError> for ChatError {
 impl From<TransportError> for ChatError {
     fn from(e: TransportError) -> Self {
         ChatError::from(&e)
+    }
+}
+
+/// Identity errors (not room errors: the core gives them no `ErrorKind`).
+impl From<IdentityError> for ChatError {
+    fn from(e: IdentityError) -> Self {
+        use IdentityError as E;
+        let (transient, reason) = (false, e.to_string());
+        match e {
+            E::MissingPrefix
+            | E::InvalidEncoding
+            | E::WrongLength { .. }
+            | E::InvalidSigningKey => ChatError::InvalidIdentity { transient, reason },
+            E::WrongPassphrase => ChatError::WrongPassphrase { transient, reason },
+            E::MalformedBackup { .. }
+            | E::TruncatedBackup
+            | E::UnsupportedBackupVersion { .. }
+            | E::UnsupportedBackupKdf { .. }
+            | E::KdfParamsOutOfBounds { .. }
+            | E::BackupTampered => ChatError::InvalidBackup { transient, reason },
+            _ => ChatError::IdentityFile { transient, reason },
+        }
+    }
+}
+
+/// Group errors outside a room call: only invitation parsing reaches the bindings.
+impl From<GroupError> for ChatError {
+    fn from(e: GroupError) -> Self {
+        let (transient, reason) = (false, e.to_string());
+        match e {
+            GroupError::InvalidInvitation { .. } => {
+                ChatError::InvalidInvitation { transient, reason }
+            }
+            _ => ChatError::Membership { transient, reason },
+        }
     }
 }
 
@@ -308,5 +415,11 @@ mod tests {
         ));
         let p = TransportError::new(TransportErrorKind::InvalidPath, "open", "empty");
         assert!(matches!(ChatError::from(p), ChatError::InvalidPath { .. }));
+        let e = ChatError::from(RoomError::NotAMember);
+        assert!(matches!(e, ChatError::NotAMember { .. }), "{e:?}");
+        let e = ChatError::from(RoomError::NotAMemberRoom);
+        assert!(matches!(e, ChatError::Membership { .. }), "{e:?}");
+        let e = ChatError::from(IdentityError::WrongPassphrase);
+        assert!(matches!(e, ChatError::WrongPassphrase { .. }), "{e:?}");
     }
 }

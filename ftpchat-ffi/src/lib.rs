@@ -18,6 +18,13 @@
 //!   [`Subscription`] stops it.
 //! - [`ChatMessage`], [`ChatUpdate`], [`ChatEvent`], [`RoomOptions`]: plain records.
 //! - [`ChatError`]: one flat error enum whose reasons never contain secrets.
+//! - Member rooms (SPEC §17): an [`Identity`] per device; open with
+//!   [`ChatRoom::open_member_room`] or join with [`ChatRoom::join`] and an invitation
+//!   URL; [`members`](ChatRoom::members) ([`RoomMember`], [`MemberRole`]),
+//!   [`invite`](ChatRoom::invite), [`add_member`](ChatRoom::add_member),
+//!   [`remove_member`](ChatRoom::remove_member), [`promote`](ChatRoom::promote),
+//!   [`link_device`](ChatRoom::link_device); [`ChatMessage::signer`];
+//!   [`safety_number`] and [`public_fingerprint`].
 //!
 //! Blocking calls do network I/O: never call them on the UI thread (see [`ChatRoom`]).
 //!
@@ -32,11 +39,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+mod identity;
 mod room;
 mod types;
 mod watch;
 
 pub use error::{ChatError, TransportFailure};
+pub use identity::{public_fingerprint, safety_number, Identity, MemberRole, RoomMember};
 pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
 pub use types::{
     ChatEvent, ChatMessage, ChatUpdate, MessageCodec, MessageStatus, RoomLayout, RoomOptions,

@@ -10,6 +10,7 @@ use ftpchat_core::{
 };
 use ftpchat_core::{open_location, OpenOptions};
 
+use crate::identity::{self, Identity, MemberRole, RoomMember};
 use crate::watch::{ChatListener, Subscription};
 use crate::{ChatError, ChatMessage, ChatUpdate, RoomLayout, RoomOptions, SyncOnceResult};
 
@@ -115,6 +116,56 @@ fn open(
     Ok(wrap(Room::open(transport, config)?))
 }
 
+/// The member-room configuration: `options` gives the room, the display name, `create`,
+/// `state_dir` and `accept_changed_header`; password-room options are refused.
+fn member_config(
+    identity: &Identity,
+    invitation: Option<ftpchat_core::Invitation>,
+    o: &RoomOptions,
+) -> Result<RoomConfig, ChatError> {
+    if o.layout != RoomLayout::Native
+        || o.native_iterations.is_some()
+        || o.compat_salt.is_some()
+        || o.compat_iterations.is_some()
+        || o.show_unauthenticated
+        || o.lock
+    {
+        return Err(ChatError::from(RoomError::InvalidConfig(
+            "a member room is a native room without a password: layout must be Native, and \
+             nativeIterations, compatSalt, compatIterations, showUnauthenticated and lock do \
+             not apply"
+                .into(),
+        )));
+    }
+    let id = identity.inner.clone();
+    let mut config = match invitation {
+        Some(invitation) => {
+            RoomConfig::join(o.room.clone(), o.display_name.clone(), id, invitation)
+        }
+        None => RoomConfig::member_room(o.room.clone(), o.display_name.clone(), id),
+    };
+    if !o.create {
+        config = config.must_exist();
+    }
+    if let Some(dir) = &o.state_dir {
+        config = config.with_state_dir(dir);
+    }
+    Ok(config.with_changed_header_accepted(o.accept_changed_header))
+}
+
+fn open_member(
+    location: &str,
+    config: RoomConfig,
+    options: &RoomOptions,
+) -> Result<Arc<ChatRoom>, ChatError> {
+    let mut open_options = OpenOptions::default();
+    if let Some(pem) = &options.ca_pem {
+        open_options = open_options.with_ca_pem(pem.clone());
+    }
+    let transport = open_location(location, &open_options)?;
+    Ok(wrap(Room::open(transport, config)?))
+}
+
 fn wrap(room: Room) -> Arc<ChatRoom> {
     Arc::new(ChatRoom {
         inner: Arc::new(Inner {
@@ -186,6 +237,102 @@ impl ChatRoom {
         options: RoomOptions,
     ) -> Result<Arc<Self>, ChatError> {
         Background::run(move || open(&location, password, &options)).await
+    }
+
+    /// Opens (or creates) a member room (SPEC §17) as `identity`: no password; records
+    /// are signed by the device's key. Created if missing (this device its first admin),
+    /// otherwise opened as a member (this device must be one). `options.layout` must be
+    /// `Native`; give a `state_dir` to keep the room's keys across restarts. *Blocking.*
+    #[uniffi::constructor]
+    pub fn open_member_room(
+        location: String,
+        identity: Arc<Identity>,
+        options: RoomOptions,
+    ) -> Result<Arc<Self>, ChatError> {
+        let config = member_config(&identity, None, &options)?;
+        open_member(&location, config, &options)
+    }
+
+    /// Joins the member room of `invitation` (a `ftpchat://join?...` URL from an admin's
+    /// [`invite`](Self::invite)) as `identity`, in directory `options.room` of `location`
+    /// (`null`/`nil`: the location written in the invitation). Never creates a room; open
+    /// it later with [`open_member_room`](Self::open_member_room). A malformed URL fails
+    /// with `ChatError.InvalidInvitation`, whose reason never contains the URL.
+    /// *Blocking.*
+    #[uniffi::constructor]
+    pub fn join(
+        invitation: String,
+        identity: Arc<Identity>,
+        options: RoomOptions,
+        location: Option<String>,
+    ) -> Result<Arc<Self>, ChatError> {
+        let invitation = identity::invitation(&invitation)?;
+        let location = location.unwrap_or_else(|| invitation.location().to_owned());
+        let config = member_config(&identity, Some(invitation), &options)?;
+        open_member(&location, config, &options)
+    }
+
+    /// Member rooms: the members as of the last sync. `ChatError.Membership` for other
+    /// rooms. No I/O.
+    pub fn members(&self) -> Result<Vec<RoomMember>, ChatError> {
+        let members = self.inner.room()?.members()?;
+        Ok(members.iter().map(RoomMember::from).collect())
+    }
+
+    /// Member rooms: this device's identity; `null`/`nil` for other rooms.
+    pub fn identity(&self) -> Result<Option<Arc<Identity>>, ChatError> {
+        Ok(self.inner.room()?.identity().map(Identity::wrap))
+    }
+
+    /// Member rooms (admins): a one-time invitation URL (`ftpchat://join?...`) with
+    /// `role`; `location` is what the invitee will open (it is written in the URL). The
+    /// URL is a secret: whoever holds it can join once. *Blocking.*
+    pub fn invite(&self, role: MemberRole, location: String) -> Result<String, ChatError> {
+        let invitation = self.inner.room()?.invite(role.into(), &location)?;
+        Ok(invitation.to_url())
+    }
+
+    /// Member rooms (admins): adds the device whose public identity text
+    /// (`ftpchat-id1:...`, fingerprint verified out of band) is `public_identity` as a new
+    /// member with `role`; with `share_history` it can read earlier messages too. Returns
+    /// the new epoch. *Blocking.*
+    pub fn add_member(
+        &self,
+        public_identity: String,
+        role: MemberRole,
+        share_history: bool,
+    ) -> Result<u64, ChatError> {
+        let device = identity::public_identity(&public_identity)?;
+        Ok(self
+            .inner
+            .room()?
+            .add_member(device, role.into(), share_history)?)
+    }
+
+    /// Member rooms: links another device (its public identity text) to this device's
+    /// member. Returns the new epoch. *Blocking.*
+    pub fn link_device(
+        &self,
+        public_identity: String,
+        share_history: bool,
+    ) -> Result<u64, ChatError> {
+        let device = identity::public_identity(&public_identity)?;
+        Ok(self.inner.room()?.link_device(device, share_history)?)
+    }
+
+    /// Member rooms (admins, or a member removing itself to leave): removes the member
+    /// `member_id` (32 hex characters, `RoomMember.id`). Its devices read nothing sent
+    /// afterwards and can no longer send. Returns the new epoch. *Blocking.*
+    pub fn remove_member(&self, member_id: String) -> Result<u64, ChatError> {
+        let id = identity::member_id(&member_id)?;
+        Ok(self.inner.room()?.remove_member(&id)?)
+    }
+
+    /// Member rooms (admins): makes the member `member_id` an admin. Returns the new
+    /// epoch. *Blocking.*
+    pub fn promote(&self, member_id: String) -> Result<u64, ChatError> {
+        let id = identity::member_id(&member_id)?;
+        Ok(self.inner.room()?.promote(&id)?)
     }
 
     /// Queues `text` and returns the new message's id (hex). No I/O: the message is in

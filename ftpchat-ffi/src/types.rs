@@ -64,6 +64,9 @@ pub struct ChatMessage {
     pub codec: MessageCodec,
     /// `true` when this device sent it.
     pub is_own: bool,
+    /// Member rooms: the fingerprint of the device that signed it (compare it with the
+    /// sender's fingerprint, verified out of band); `null`/`nil` elsewhere.
+    pub signer: Option<String>,
 }
 
 impl From<&Message> for ChatMessage {
@@ -80,6 +83,7 @@ impl From<&Message> for ChatMessage {
             },
             codec: m.codec.into(),
             is_own: m.is_own,
+            signer: m.signer.clone(),
         }
     }
 }
@@ -165,6 +169,40 @@ pub enum ChatEvent {
         /// The error, without secrets.
         reason: String,
     },
+    /// Member rooms: the membership changed; `epoch` is the new epoch.
+    MembershipChanged {
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// Member rooms: the commit of `epoch` is invalid (forged, not allowed, malformed):
+    /// not applied, and nothing after it is read. Reported once.
+    MembershipRejected {
+        /// The epoch of the rejected commit.
+        epoch: u64,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Member rooms: this device was removed. It reads nothing sent afterwards and can no
+    /// longer send (`ChatError.NotAMember`).
+    RemovedFromRoom,
+    /// Member rooms: a signed record was refused (bad signature, broken or forked chain,
+    /// a device the membership does not allow, or unsigned).
+    RecordRefused {
+        /// The log it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Member rooms: a record reuses the id of another writer's record; the first one
+    /// accepted stays.
+    DuplicateRecordId {
+        /// The log it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+    },
     /// An event these bindings do not know yet.
     Other {
         /// A description.
@@ -222,6 +260,27 @@ impl From<&RoomEvent> for ChatEvent {
                     reason: error.clone(),
                 }
             }
+            RoomEvent::MembershipChanged { epoch } => {
+                ChatEvent::MembershipChanged { epoch: *epoch }
+            }
+            RoomEvent::MembershipRejected { epoch, reason } => ChatEvent::MembershipRejected {
+                epoch: *epoch,
+                reason: reason.clone(),
+            },
+            RoomEvent::RemovedFromRoom => ChatEvent::RemovedFromRoom,
+            RoomEvent::RecordRefused {
+                file,
+                offset,
+                reason,
+            } => ChatEvent::RecordRefused {
+                file: file.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            RoomEvent::DuplicateRecordId { file, offset } => ChatEvent::DuplicateRecordId {
+                file: file.clone(),
+                offset: *offset,
+            },
             other => ChatEvent::Other {
                 description: other.to_string(),
             },

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use ftpchat_core::TransportEvent;
 use ftpchat_core::{Codec, LegacyTimestamp};
-use ftpchat_core::{Message, MessageStatus};
+use ftpchat_core::{Member, Message, MessageStatus};
 use ftpchat_core::{RoomEvent, SyncUpdate};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -62,6 +62,7 @@ pub(crate) fn message<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py, 
     kwargs.set_item("status", types.getattr("MessageStatus")?.getattr(status)?)?;
     kwargs.set_item("codec", codec_value(py, m.codec)?)?;
     kwargs.set_item("is_own", m.is_own)?;
+    kwargs.set_item("signer", m.signer.as_deref())?;
     types.getattr("Message")?.call((), Some(&kwargs))
 }
 
@@ -80,6 +81,7 @@ struct EventParts<'a> {
     file: Option<&'a str>,
     offset: Option<u64>,
     codec: Option<Codec>,
+    epoch: Option<u64>,
 }
 
 impl<'a> EventParts<'a> {
@@ -89,6 +91,7 @@ impl<'a> EventParts<'a> {
             file: None,
             offset: None,
             codec: None,
+            epoch: None,
         }
     }
 
@@ -129,6 +132,21 @@ fn event_parts(e: &RoomEvent) -> EventParts<'_> {
         RoomEvent::Transport(TransportEvent::TlsFallback { .. }) => EventParts::new("tls_fallback"),
         RoomEvent::Transport(TransportEvent::Reconnected { .. }) => EventParts::new("reconnected"),
         RoomEvent::Transport(TransportEvent::Retrying { .. }) => EventParts::new("retrying"),
+        RoomEvent::MembershipChanged { epoch } => EventParts {
+            epoch: Some(*epoch),
+            ..EventParts::new("membership_changed")
+        },
+        RoomEvent::MembershipRejected { epoch, .. } => EventParts {
+            epoch: Some(*epoch),
+            ..EventParts::new("membership_rejected")
+        },
+        RoomEvent::RemovedFromRoom => EventParts::new("removed_from_room"),
+        RoomEvent::RecordRefused { file, offset, .. } => {
+            EventParts::new("record_refused").at(file, Some(*offset))
+        }
+        RoomEvent::DuplicateRecordId { file, offset } => {
+            EventParts::new("duplicate_record_id").at(file, Some(*offset))
+        }
         _ => EventParts::new("other"),
     }
 }
@@ -162,8 +180,24 @@ pub(crate) fn event<'py>(py: Python<'py>, e: &RoomEvent) -> PyResult<Bound<'py, 
         "codec",
         parts.codec.map(|c| codec_value(py, c)).transpose()?,
     )?;
+    kwargs.set_item("epoch", parts.epoch)?;
     py.import(TYPES_MODULE)?
         .getattr("Event")?
+        .call((), Some(&kwargs))
+}
+
+/// A `ftpchat.Member`.
+pub(crate) fn member<'py>(py: Python<'py>, m: &Member) -> PyResult<Bound<'py, PyAny>> {
+    let devices = PyTuple::new(py, m.devices.iter().map(ToString::to_string))?;
+    let fingerprints = PyTuple::new(py, m.devices.iter().map(|d| d.fingerprint()))?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("id", m.id.to_string())?;
+    kwargs.set_item("role", crate::identity::role_name(m.role))?;
+    kwargs.set_item("devices", devices)?;
+    kwargs.set_item("fingerprints", fingerprints)?;
+    kwargs.set_item("joined_epoch", m.joined_epoch)?;
+    py.import(TYPES_MODULE)?
+        .getattr("Member")?
         .call((), Some(&kwargs))
 }
 

@@ -14,6 +14,7 @@ use ftpchat_core::codec::FernetError;
 use ftpchat_core::DecodeError;
 use ftpchat_core::KdfError;
 use ftpchat_core::{ErrorKind, RoomError};
+use ftpchat_core::{GroupError, IdentityError};
 use ftpchat_core::{TransportError, TransportErrorKind};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -115,6 +116,8 @@ fn class_of(kind: ErrorKind) -> &'static str {
         ErrorKind::LocalState => "LocalStateError",
         ErrorKind::LockTimeout => "LockTimeout",
         ErrorKind::Closed => "RoomClosed",
+        ErrorKind::NotAMember => "NotAMember",
+        ErrorKind::Membership => "MembershipError",
         _ => "Error",
     }
 }
@@ -168,6 +171,8 @@ pub(crate) fn _error_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Boun
         "local_state" => RoomError::LocalState(std::io::Error::other(kind)),
         "lock_timeout" => RoomError::LockTimeout,
         "closed" => RoomError::Closed,
+        "not_a_member" => RoomError::NotAMember,
+        "membership" => RoomError::Membership(kind.into()),
         "transport:transient" => transport(T::Transient),
         "transport:not_found" => transport(T::NotFound),
         "transport:permission_denied" => transport(T::PermissionDenied),
@@ -224,6 +229,46 @@ impl From<KdfError> for Failure {
     }
 }
 
+/// Identity errors (the core has no `ErrorKind` for them: they are not room errors):
+/// a bad public identity text, a backup and its passphrase, the identity file.
+impl From<IdentityError> for Failure {
+    fn from(e: IdentityError) -> Self {
+        use IdentityError as E;
+        let class = match e {
+            E::MissingPrefix
+            | E::InvalidEncoding
+            | E::WrongLength { .. }
+            | E::InvalidSigningKey => "InvalidIdentity",
+            E::WrongPassphrase => "WrongPassphrase",
+            E::MalformedBackup { .. }
+            | E::TruncatedBackup
+            | E::UnsupportedBackupVersion { .. }
+            | E::UnsupportedBackupKdf { .. }
+            | E::KdfParamsOutOfBounds { .. }
+            | E::BackupTampered => "InvalidBackup",
+            E::NotARegularFile { .. }
+            | E::UnsupportedFileVersion { .. }
+            | E::TruncatedFile
+            | E::CorruptFile { .. }
+            | E::Io { .. } => "IdentityFileError",
+            _ => "IdentityError",
+        };
+        Failure::new(class, e.to_string())
+    }
+}
+
+/// Group errors outside a room call: only invitation parsing reaches the binding (its
+/// messages name what is wrong, never the URL or its key).
+impl From<GroupError> for Failure {
+    fn from(e: GroupError) -> Self {
+        let class = match e {
+            GroupError::InvalidInvitation { .. } => "InvalidInvitation",
+            _ => "MembershipError",
+        };
+        Failure::new(class, e.to_string())
+    }
+}
+
 impl From<CompatEncodeError> for Failure {
     fn from(e: CompatEncodeError) -> Self {
         Failure::new("InvalidName", e.to_string())
@@ -265,6 +310,19 @@ mod tests {
         assert_eq!(
             Failure::from(RoomError::HeaderChanged).class,
             "HeaderChanged"
+        );
+        assert_eq!(Failure::from(RoomError::NotAMember).class, "NotAMember");
+        assert_eq!(
+            Failure::from(RoomError::NotAMemberRoom).class,
+            "MembershipError"
+        );
+        assert_eq!(
+            Failure::from(IdentityError::WrongPassphrase).class,
+            "WrongPassphrase"
+        );
+        assert_eq!(
+            Failure::from(IdentityError::MissingPrefix).class,
+            "InvalidIdentity"
         );
     }
 }

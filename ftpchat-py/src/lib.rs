@@ -19,6 +19,7 @@
 mod codec;
 mod convert;
 mod errors;
+mod identity;
 mod room;
 mod watch;
 
@@ -34,6 +35,8 @@ mod ftpchat_native {
     };
     #[pymodule_export]
     use crate::errors::_error_for_kind;
+    #[pymodule_export]
+    use crate::identity::{fingerprint, safety_number, PyIdentity};
     #[pymodule_export]
     use crate::room::{open, PyRoom};
     #[pymodule_export]

@@ -13,6 +13,7 @@ use pyo3::types::PyList;
 use crate::codec::{bytes_or_str, compat_kdf};
 use crate::convert;
 use crate::errors::Failure;
+use crate::identity::{self, PyIdentity};
 use crate::watch::{self, PySubscription, PyWatch, WatchSlot};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,6 +102,40 @@ fn config(
     Ok(config.with_changed_header_accepted(accept_changed_header))
 }
 
+/// The `RoomConfig` of a member room: `identity` signs, `invitation` (a URL) joins.
+/// Password-room arguments are refused rather than ignored.
+#[allow(clippy::too_many_arguments)]
+fn member_config(
+    room: &str,
+    name: &str,
+    identity: Arc<ftpchat_core::DeviceIdentity>,
+    invitation: Option<ftpchat_core::Invitation>,
+    password_room_args: bool,
+    layout: &str,
+    create: bool,
+    accept_changed_header: bool,
+    state_dir: Option<PathBuf>,
+) -> Result<RoomConfig, Failure> {
+    if layout != "native" || password_room_args {
+        return Err(Failure::invalid_config(
+            "a member room (identity=...) is a native room without a password: password, \
+             key, codec, salt, iterations, show_unauthenticated, lock and layout=\"shared\" \
+             do not apply",
+        ));
+    }
+    let mut config = match invitation {
+        Some(invitation) => RoomConfig::join(room, name, identity, invitation),
+        None => RoomConfig::member_room(room, name, identity),
+    };
+    if !create {
+        config = config.must_exist();
+    }
+    if let Some(dir) = state_dir {
+        config = config.with_state_dir(dir);
+    }
+    Ok(config.with_changed_header_accepted(accept_changed_header))
+}
+
 /// Opens (or creates) a room and returns a `Room`.
 ///
 /// `location`: `ftp://user:pass@host[:port]/dir` (plain FTP), `ftps://...` (explicit
@@ -139,17 +174,29 @@ fn config(
 /// positions and outbox across restarts (default: memory only). `ca_pem`: PEM
 /// certificate(s) to trust for FTPS instead of the system's web roots.
 ///
+/// **Member rooms** (SPEC §17): give `identity` (an `Identity`) instead of a password.
+/// The room is created if missing (this device its first admin) or opened as a member
+/// (this device must be one). To join with an invitation URL (`Room.invite` on an
+/// admin's device), also give `invitation="ftpchat://join?..."`; `location` may then be
+/// `None` to use the location written in the invitation. A join never creates a room;
+/// after the first open, open the room with `identity` alone. `state_dir` keeps the
+/// room's keys and read positions (recommended for member rooms). Password-room
+/// arguments (`password`, `key`, `layout="shared"`, `codec`, `salt`, `iterations`,
+/// `show_unauthenticated`, `lock`) raise `InvalidConfig` with `identity`; a bad URL
+/// raises `InvalidInvitation` (whose message never contains the URL).
+///
 /// The GIL is released while connecting and deriving the key.
 #[pyfunction]
 #[pyo3(signature = (
     location, room, *, name, password = None, key = None, layout = "native", codec = None,
     salt = None, iterations = None, show_unauthenticated = false, create = true, lock = false,
-    accept_changed_header = false, state_dir = None, ca_pem = None,
+    accept_changed_header = false, state_dir = None, ca_pem = None, identity = None,
+    invitation = None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn open(
     py: Python<'_>,
-    location: &str,
+    location: Option<&str>,
     room: &str,
     name: &str,
     password: Option<String>,
@@ -164,29 +211,65 @@ pub(crate) fn open(
     accept_changed_header: bool,
     state_dir: Option<PathBuf>,
     ca_pem: Option<String>,
+    identity: Option<PyRef<'_, PyIdentity>>,
+    invitation: Option<&str>,
 ) -> PyResult<PyRoom> {
     let salt = salt.map(bytes_or_str).transpose()?;
-    let config = config(
-        room,
-        name,
-        password,
-        key,
-        layout,
-        codec,
-        salt,
-        iterations,
-        show_unauthenticated,
-        create,
-        lock,
-        accept_changed_header,
-        state_dir,
-    )?;
+    if identity.is_none() && invitation.is_some() {
+        return Err(
+            Failure::invalid_config("an invitation needs identity=... to join with").into(),
+        );
+    }
+    let invitation = invitation.map(identity::invitation).transpose()?;
+    let location = match (location, &invitation) {
+        (Some(location), _) => location.to_owned(),
+        (None, Some(invitation)) => invitation.location().to_owned(),
+        (None, None) => {
+            return Err(
+                Failure::invalid_config("location may be None only with an invitation").into(),
+            )
+        }
+    };
+    let config = match identity {
+        Some(identity) => member_config(
+            room,
+            name,
+            identity.inner.clone(),
+            invitation,
+            password.is_some()
+                || key.is_some()
+                || codec.is_some()
+                || salt.is_some()
+                || iterations.is_some()
+                || show_unauthenticated
+                || lock,
+            layout,
+            create,
+            accept_changed_header,
+            state_dir,
+        )?,
+        None => config(
+            room,
+            name,
+            password,
+            key,
+            layout,
+            codec,
+            salt,
+            iterations,
+            show_unauthenticated,
+            create,
+            lock,
+            accept_changed_header,
+            state_dir,
+        )?,
+    };
     let mut options = OpenOptions::default();
     if let Some(pem) = ca_pem {
         options = options.with_ca_pem(pem);
     }
     let core = py.detach(|| -> Result<Room, Failure> {
-        let transport = open_location(location, &options)?;
+        let transport = open_location(&location, &options)?;
         Ok(Room::open(transport, config)?)
     })?;
     Ok(PyRoom {
@@ -354,6 +437,90 @@ impl PyRoom {
             slot.stop(py);
         }
         Ok(result.map_err(Failure::from)?)
+    }
+
+    /// Member rooms: the members as of the last sync, a list of `Member` (id, role,
+    /// devices, fingerprints, joined epoch). Raises `MembershipError` for other rooms.
+    /// No I/O.
+    fn members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let members = self.core()?.members().map_err(Failure::from)?;
+        let items = members
+            .iter()
+            .map(|m| convert::member(py, m))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Member rooms (admins): a one-time invitation URL (`ftpchat://join?...`) with
+    /// `role` (`"member"` or `"admin"`); `location` is what the invitee will open
+    /// (e.g. `ftp://user:pass@host/dir`; it is written in the URL). The URL is a secret:
+    /// whoever holds it can join once; share it over a channel you trust. Releases the
+    /// GIL.
+    #[pyo3(signature = (role = "member", *, location))]
+    fn invite(&self, py: Python<'_>, role: &str, location: String) -> PyResult<String> {
+        let role = identity::role(role)?;
+        let room = self.core()?;
+        let invitation = py
+            .detach(move || room.invite(role, &location))
+            .map_err(Failure::from)?;
+        Ok(invitation.to_url())
+    }
+
+    /// Member rooms (admins): adds the device whose public identity text
+    /// (`ftpchat-id1:...`, fingerprint verified out of band) is `public`, as a new member
+    /// with `role`. With `share_history` it can also read what was sent before. Returns
+    /// the new epoch. Releases the GIL.
+    #[pyo3(signature = (public, role = "member", *, share_history = false))]
+    fn add_member(
+        &self,
+        py: Python<'_>,
+        public: &str,
+        role: &str,
+        share_history: bool,
+    ) -> PyResult<u64> {
+        let (device, role) = (identity::public_identity(public)?, identity::role(role)?);
+        let room = self.core()?;
+        Ok(py
+            .detach(move || room.add_member(device, role, share_history))
+            .map_err(Failure::from)?)
+    }
+
+    /// Member rooms: links another device (its public identity text) to this device's
+    /// member. Returns the new epoch. Releases the GIL.
+    #[pyo3(signature = (public, *, share_history = false))]
+    fn link_device(&self, py: Python<'_>, public: &str, share_history: bool) -> PyResult<u64> {
+        let device = identity::public_identity(public)?;
+        let room = self.core()?;
+        Ok(py
+            .detach(move || room.link_device(device, share_history))
+            .map_err(Failure::from)?)
+    }
+
+    /// Member rooms (admins, or a member removing itself to leave): removes the member
+    /// with id `member_id` (32 hex digits, `Member.id`). Its devices read nothing sent
+    /// afterwards and can no longer write. Returns the new epoch. Releases the GIL.
+    fn remove_member(&self, py: Python<'_>, member_id: &str) -> PyResult<u64> {
+        let id = identity::member_id(member_id)?;
+        let room = self.core()?;
+        Ok(py
+            .detach(move || room.remove_member(&id))
+            .map_err(Failure::from)?)
+    }
+
+    /// Member rooms (admins): makes the member `member_id` an admin. Returns the new
+    /// epoch. Releases the GIL.
+    fn promote(&self, py: Python<'_>, member_id: &str) -> PyResult<u64> {
+        let id = identity::member_id(member_id)?;
+        let room = self.core()?;
+        Ok(py
+            .detach(move || room.promote(&id))
+            .map_err(Failure::from)?)
+    }
+
+    /// Member rooms: this device's `Identity`; `None` for other rooms.
+    #[getter]
+    fn identity(&self) -> PyResult<Option<PyIdentity>> {
+        Ok(self.core()?.identity().map(PyIdentity::new))
     }
 
     /// `True` once `close()` was called.

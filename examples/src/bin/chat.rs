@@ -4,6 +4,8 @@
 //! cargo run -p ftpchat-examples --bin chat                        # start a server here, chat
 //! cargo run -p ftpchat-examples --bin chat -- ftp://guest:pw@127.0.0.1:2221/lobby   # join
 //! cargo run -p ftpchat-examples --bin chat -- --compat 1.7 ftp://host/dir/chat.txt # FTPChat
+//! cargo run -p ftpchat-examples --bin chat -- --members     # a member room on a server here
+//! cargo run -p ftpchat-examples --bin chat -- --join 'ftpchat://join?...'  # from /invite
 //! cargo run -p ftpchat-examples --bin chat -- --help
 //! ```
 //!
@@ -15,6 +17,10 @@
 //! a background watcher ([`Room::watch`]) delivers it and reads what others wrote. When the
 //! server goes away the status bar says so and the outbox count grows; when it comes back
 //! the watcher delivers the outbox and catches up.
+//!
+//! Member rooms (`--members`, `--join`) have no room password: this device's identity
+//! (kept in the state folder) signs every message, admins `/invite` and `/remove` members,
+//! and `/whois` and `/verify` compare and record device fingerprints.
 
 use std::io::{self, IsTerminal};
 use std::net::{IpAddr, Ipv4Addr};
@@ -25,12 +31,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftpchat_core::TransportEvent;
+use ftpchat_core::{DeviceIdentity, Invitation, Member, MemberId, RoomConfig};
 use ftpchat_core::{Message, MessageId};
 use ftpchat_core::{Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 use ftpchat_examples::chat::{
     self, ChatArgs, Command, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE,
 };
 use ftpchat_examples::location::{open_transport, OpenedTransport, Target, TransportOptions};
+use ftpchat_examples::members::{self, Names, Verified};
 use ftpchat_examples::observe::{Connectivity, ObservedTransport, Observer};
 use ftpchat_examples::secret::{self, ROOM_PASSWORD_ENV};
 use ftpchat_examples::server::{self, EmbeddedServer, ServerConfig};
@@ -41,6 +49,18 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph};
 use ratatui::{DefaultTerminal, Frame};
+
+/// The answer to a member-room command in another room.
+const NOT_A_MEMBER_ROOM: &str =
+    "not a member room: members, invitations and fingerprints are for rooms opened with \
+     --members or --join (see --help)";
+
+/// Member rooms: told once when this device is removed.
+const REMOVED_NOTICE: &str = "YOU WERE REMOVED from this room by an admin: you read nothing \
+     sent from now on, and nothing you type is written";
+/// Member rooms: the answer to a message typed by a device that is not a member.
+const NOT_SENT_NOTICE: &str = "NOT SENT: you are not a member of this room (you were \
+     removed): nothing you type is written";
 
 /// Show the download bar when at least this much is left to read.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
@@ -108,10 +128,14 @@ fn host(args: &ChatArgs) -> Result<Hosted, String> {
     let room = args.room.clone().unwrap_or_else(|| DEFAULT_ROOM.to_owned());
     let room = ftpchat_examples::location::percent_encode(&room);
     let url = format!("ftp://guest:{login}@{shown_host}:{}/{room}", server.port());
-    let join = format!(
-        "cargo run -p ftpchat-examples --bin chat -- {}{url}",
-        args.room_options()
-    );
+    let join = if args.members {
+        "/invite in the chat prints the command another person runs to join".to_owned()
+    } else {
+        format!(
+            "cargo run -p ftpchat-examples --bin chat -- {}{url}",
+            args.room_options()
+        )
+    };
     Ok(Hosted {
         server,
         url,
@@ -119,6 +143,21 @@ fn host(args: &ChatArgs) -> Result<Hosted, String> {
         _root: root,
         _secrets: secrets,
     })
+}
+
+/// Member rooms: this device's identity from the state folder (created there the first
+/// time), and the folder.
+fn load_identity(args: &ChatArgs) -> Result<(Arc<DeviceIdentity>, std::path::PathBuf), String> {
+    let dir = match &args.state_dir {
+        Some(d) => d.clone(),
+        None => members::default_state_dir().ok_or(
+            "member rooms keep this device's identity in a folder: give --state-dir DIR \
+             (no $XDG_DATA_HOME, $HOME or %APPDATA% to put it in)",
+        )?,
+    };
+    let identity = DeviceIdentity::load_or_create(&dir)
+        .map_err(|e| format!("device identity in {}: {e}", dir.display()))?;
+    Ok((Arc::new(identity), dir))
 }
 
 fn run() -> Result<(), String> {
@@ -129,25 +168,47 @@ fn run() -> Result<(), String> {
     }
     let name = chat::default_name(args.name.as_deref());
 
-    let hosted = match &args.location {
-        Some(_) => None,
-        None => Some(host(&args)?),
+    let invitation = match &args.join {
+        Some(text) => Some(
+            Invitation::parse(&members::clean_invitation(text))
+                .map_err(|e| format!("--join: {e}"))?,
+        ),
+        None => None,
     };
-    let location = match (&args.location, &hosted) {
-        (Some(l), _) => l.clone(),
-        (None, Some(h)) => h.url.clone(),
-        (None, None) => return Err("no location".into()),
+    let identity = if args.members {
+        Some(load_identity(&args)?)
+    } else {
+        None
+    };
+    let hosted = if args.hosts() {
+        Some(host(&args)?)
+    } else {
+        None
+    };
+    let invitation_location_used = invitation.is_some();
+    let location = match (&args.location, &invitation, &hosted) {
+        (Some(l), _, _) => l.clone(),
+        (None, Some(inv), _) => inv.location().to_owned(),
+        (None, None, Some(h)) => h.url.clone(),
+        (None, None, None) => return Err("no location".into()),
     };
     if let Some(h) = &hosted {
         println!(
             "Started an FTP server on {} serving a temporary folder (deleted when you quit).",
             h.server.addr()
         );
-        println!("To join from another terminal, run:\n\n    {}\n", h.join);
-        println!(
-            "and type the same room password when asked (or set {ROOM_PASSWORD_ENV}). \
-             Quitting this chat stops the server."
-        );
+        if args.members {
+            println!(
+                "A member room: no room password; {}. Quitting this chat stops the server.",
+                h.join
+            );
+        } else {
+            println!("To join from another terminal, run:\n\n    {}\n", h.join);
+            println!(
+                "and type the same room password when asked (or set {ROOM_PASSWORD_ENV}). \
+                 Quitting this chat stops the server."
+            );
+        }
         if args.bind.is_some_and(|b| b.is_unspecified()) {
             println!("From another machine, replace 127.0.0.1 with this machine's LAN address.");
         }
@@ -189,20 +250,35 @@ fn run() -> Result<(), String> {
             .filter(|p| !p.is_empty())
             .map(Password::new)
     };
-    let mut config = chat::room_config(
-        &target.room,
-        args.compat,
-        &name,
-        password,
-        args.compat_kdf()?,
-    )?;
+    let mut config = match (&identity, invitation) {
+        (Some((identity, dir)), Some(invitation)) => {
+            // The invitation names the room (its id and membership anchor, checked on
+            // opening): anything saved here about an earlier room at this location is stale.
+            RoomConfig::join(&target.room, &name, identity.clone(), invitation)
+                .with_changed_header_accepted(true)
+                .with_state_dir(dir)
+        }
+        (Some((identity, dir)), None) => {
+            RoomConfig::member_room(&target.room, &name, identity.clone())
+                .with_state_dir(dir)
+                // The started server's room is new every time.
+                .with_changed_header_accepted(hosted.is_some())
+        }
+        (None, _) => chat::room_config(
+            &target.room,
+            args.compat,
+            &name,
+            password,
+            args.compat_kdf()?,
+        )?,
+    };
     if args.lock {
         config = config.with_lock(true);
     }
     if args.show_unauthenticated {
         config = config.with_unauthenticated(true);
     }
-    if let Some(dir) = &args.state_dir {
+    if let (Some(dir), None) = (&args.state_dir, &identity) {
         config = config.with_state_dir(dir);
     }
 
@@ -220,9 +296,46 @@ fn run() -> Result<(), String> {
     );
     let room = Room::open(observed, config).map_err(|e| match e {
         RoomError::WrongPassword => "wrong room password".to_owned(),
+        RoomError::NotAMember => format!(
+            "this device is not a member of {}: ask an admin of the room for an invitation \
+             (/invite) and open it with --join",
+            target.room
+        ),
+        RoomError::NotFound(_) if args.join.is_some() => format!(
+            "no room at {}/{} (the invitation's room is elsewhere, or was deleted)",
+            target.display_base(),
+            target.room
+        ),
+        e @ RoomError::Membership(_) if args.join.is_some() => format!(
+            "{e} (an invitation works once: if you joined with it before, open the room \
+             with --members LOCATION)"
+        ),
         e if e.is_transient() => format!("cannot reach {}: {e}", target.display_base()),
         e => e.to_string(),
     })?;
+
+    let member = match &identity {
+        Some((identity, dir)) => Some(MemberState {
+            removed: members::own_member(&room.members().unwrap_or_default(), &identity.public())
+                .is_none(),
+            identity: identity.clone(),
+            verified: Verified::load(Some(dir))
+                .map_err(|e| format!("{}: {e}", dir.join(members::VERIFIED_FILE).display()))?,
+            names: Names::from([(identity.public().fingerprint(), name.clone())]),
+            known: room.members().unwrap_or_default(),
+            // The started server's location keeps its shared guest login, and so does one
+            // taken from an invitation (what its admin chose to share); others lose theirs.
+            invite_location: members::invitation_location(
+                &location,
+                hosted.is_some() || (invitation_location_used && args.location.is_none()),
+            )?,
+            hint_own_login: hosted.is_none()
+                && args.join.is_none()
+                && target.kind.is_ftp()
+                && location.contains('@'),
+        }),
+        None => None,
+    };
 
     let (tx, rx) = mpsc::channel();
     let watch = room.watch(
@@ -230,6 +343,7 @@ fn run() -> Result<(), String> {
             tx: tx.clone(),
             file: args.compat.map(|_| target.room.clone()),
             wrong_password_shown: AtomicBool::new(false),
+            not_a_member_shown: AtomicBool::new(false),
         }),
         WatchOptions::new(Duration::from_millis(250), Duration::from_secs(2)),
     );
@@ -247,14 +361,59 @@ fn run() -> Result<(), String> {
         history_busy: false,
         tx,
         quit: false,
+        member,
     };
-    app.transcript.notice(format!(
-        "You are {} in room {} on {}. /help lists the commands.",
-        app.name, app.room_name, app.server
-    ));
-    if let Some(h) = &hosted {
+    if let Some(m) = &app.member {
         app.transcript
-            .notice(format!("Others join with: {}", h.join));
+            .set_verified(m.verified.fingerprints().clone());
+        let me = m.identity.public();
+        let mine = members::own_member(&m.known, &me)
+            .map(|o| {
+                format!(
+                    ", member {} ({})",
+                    members::short_id(&o.id),
+                    members::role_name(o.role)
+                )
+            })
+            .unwrap_or_default();
+        app.transcript.notice(format!(
+            "You are {} in member room {} on {}{mine}. /help lists the commands.",
+            app.name, app.room_name, app.server
+        ));
+        app.transcript.notice(format!(
+            "Your device fingerprint: {} (others compare it with /whois)",
+            me.fingerprint()
+        ));
+        if mine.is_empty() {
+            app.transcript.notice(
+                "This device is not a member of this room (any more): you read what was sent \
+                 while it was, and nothing you type is written",
+            );
+        }
+        if args.join.is_some() {
+            app.transcript.notice(format!(
+                "You joined with the invitation. Next time open the room with: \
+                 cargo run -p ftpchat-examples --bin chat -- --members {}{}",
+                location,
+                args.state_dir
+                    .as_ref()
+                    .map(|d| format!(" --state-dir {}", d.display()))
+                    .unwrap_or_default()
+            ));
+        }
+    } else {
+        app.transcript.notice(format!(
+            "You are {} in room {} on {}. /help lists the commands.",
+            app.name, app.room_name, app.server
+        ));
+    }
+    if let Some(h) = &hosted {
+        if args.members {
+            app.transcript.notice(format!("Others join: {}", h.join));
+        } else {
+            app.transcript
+                .notice(format!("Others join with: {}", h.join));
+        }
     }
     match args.compat {
         Some(chat::CompatVersion::V15) => app.transcript.notice(
@@ -312,6 +471,30 @@ enum UiEvent {
     Confirmed(Vec<MessageId>),
     Notice(String),
     History(Result<Vec<Message>, String>),
+    /// Member rooms: the membership may have changed (read it again).
+    MembersChanged,
+    /// Member rooms: this device was removed.
+    Removed,
+    /// Member rooms: `/invite` made this invitation URL.
+    Invitation(Result<String, String>),
+    /// Member rooms: a `/remove` or `/promote` finished (what to say).
+    MemberChange(String),
+}
+
+/// What the chat knows about a member room.
+struct MemberState {
+    identity: Arc<DeviceIdentity>,
+    verified: Verified,
+    /// The name each device signed its latest message with.
+    names: Names,
+    /// The members as last shown (membership changes are told as differences).
+    known: Vec<Member>,
+    /// The location invitations carry.
+    invite_location: String,
+    /// Invitations to an FTP server this user logs in to: the invitee needs a login too.
+    hint_own_login: bool,
+    /// This device was removed.
+    removed: bool,
 }
 
 /// The watcher's listener: forwards to the UI thread and returns at once.
@@ -321,6 +504,8 @@ struct Listener {
     file: Option<String>,
     /// A wrong room password is said once, not on every poll.
     wrong_password_shown: AtomicBool,
+    /// Member rooms: "not a member" is said once, not on every poll.
+    not_a_member_shown: AtomicBool,
 }
 
 impl RoomListener for Listener {
@@ -333,6 +518,17 @@ impl RoomListener for Listener {
     }
 
     fn on_event(&self, event: &RoomEvent) {
+        match event {
+            RoomEvent::MembershipChanged { .. } => {
+                let _ = self.tx.send(UiEvent::MembersChanged);
+                return;
+            }
+            RoomEvent::RemovedFromRoom => {
+                let _ = self.tx.send(UiEvent::Removed);
+                return;
+            }
+            _ => {}
+        }
         let text = match event {
             // (Rooms that write 1.6 or 1.7 get `RoomError::WrongPassword` instead.)
             RoomEvent::WrongPassword { .. }
@@ -346,6 +542,12 @@ impl RoomListener for Listener {
             }
             RoomEvent::ForeignRecord { file, .. } => {
                 Some(format!("skipped a record that does not belong in {file}"))
+            }
+            RoomEvent::RecordRefused { reason, .. } => Some(format!(
+                "REFUSED a message: {reason} (it is not shown; {event})"
+            )),
+            RoomEvent::MembershipRejected { .. } | RoomEvent::DuplicateRecordId { .. } => {
+                Some(event.to_string())
             }
             RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => Some(format!(
                 "WARNING: the server has no TLS ({reason}); the FTP login went in plain text"
@@ -371,6 +573,16 @@ impl RoomListener for Listener {
             }
             return;
         }
+        if matches!(error, RoomError::NotAMember) {
+            if !self.not_a_member_shown.swap(true, Ordering::SeqCst) {
+                let _ = self.tx.send(UiEvent::Notice(
+                    "this device is not a member of the room (any more): nothing you send is \
+                     written"
+                        .into(),
+                ));
+            }
+            return;
+        }
         if !error.is_transient() {
             let _ = self.tx.send(UiEvent::Notice(format!("error: {error}")));
         }
@@ -393,6 +605,8 @@ struct App {
     history_busy: bool,
     tx: Sender<UiEvent>,
     quit: bool,
+    /// Member rooms only.
+    member: Option<MemberState>,
 }
 
 fn ui_loop(
@@ -421,7 +635,24 @@ impl App {
     fn apply(&mut self, event: UiEvent) {
         match event {
             UiEvent::Messages(messages) => {
+                if let Some(m) = &mut self.member {
+                    for message in messages.iter().filter(|x| !x.is_own) {
+                        if let Some(signer) = &message.signer {
+                            m.names.insert(signer.clone(), message.sender.clone());
+                        }
+                    }
+                }
                 self.transcript.add_messages(&messages);
+            }
+            // Whether this device was removed is read from the membership itself: the core
+            // also reports `RemovedFromRoom` while a joining device reads the commits before
+            // its own acceptance.
+            UiEvent::MembersChanged | UiEvent::Removed => self.members_changed(),
+            UiEvent::Invitation(Ok(url)) => self.show_invitation(&url),
+            UiEvent::Invitation(Err(e)) => self.transcript.notice(format!("no invitation: {e}")),
+            UiEvent::MemberChange(text) => {
+                self.transcript.notice(text);
+                self.members_changed();
             }
             UiEvent::Confirmed(ids) => self.transcript.confirm(&ids),
             UiEvent::Notice(text) => self.transcript.notice(text),
@@ -441,6 +672,185 @@ impl App {
                         .notice(format!("history not available now: {e}")),
                 }
             }
+        }
+    }
+
+    /// Tells what changed in the membership since it was last shown.
+    fn members_changed(&mut self) {
+        let Some(m) = &mut self.member else { return };
+        let Ok(now) = self.room.members() else { return };
+        let me = m.identity.public();
+        let was_member = members::own_member(&m.known, &me).is_some();
+        let is_member = members::own_member(&now, &me).is_some();
+        for change in members::membership_changes(&m.known, &now, Some(&me), &m.names) {
+            self.transcript.notice(format!("members: {change}"));
+        }
+        m.known = now;
+        m.removed = !is_member;
+        if was_member && !is_member {
+            self.transcript.notice(REMOVED_NOTICE);
+        }
+    }
+
+    /// Member rooms: `true` when this device is not (any more) a member, as of the last
+    /// read of the membership.
+    fn not_a_member(&self) -> bool {
+        self.member.as_ref().is_some_and(|m| {
+            let now = self.room.members().unwrap_or_default();
+            members::own_member(&now, &m.identity.public()).is_none()
+        })
+    }
+
+    fn show_invitation(&mut self, url: &str) {
+        let hint = self.member.as_ref().is_some_and(|m| m.hint_own_login);
+        self.transcript.notice(
+            "Invitation (one person, once; it is a secret: hand it over a channel you trust):",
+        );
+        self.transcript.notice(url);
+        self.transcript.notice(
+            "They join with this command (another person on this machine adds --state-dir DIR):",
+        );
+        self.transcript.notice(format!(
+            "cargo run -p ftpchat-examples --bin chat -- --join '{url}'"
+        ));
+        if hint {
+            self.transcript.notice(
+                "The invitation carries no FTP login: they add theirs after it, e.g. \
+                 --join '...' ftp://THEIR_USER@host/dir/room",
+            );
+        }
+    }
+
+    /// The member `query` names, with a warning when found by its (unauthenticated) name.
+    fn find_member(&mut self, query: &str) -> Option<Member> {
+        let Some(m) = &self.member else {
+            self.transcript.notice(NOT_A_MEMBER_ROOM);
+            return None;
+        };
+        let current = self.room.members().unwrap_or_default();
+        match members::resolve(&current, query, &m.names) {
+            Ok((found, by_name)) => {
+                if by_name {
+                    self.transcript.notice(format!(
+                        "{query:?} is member {} (found by name: names are not authenticated, \
+                         check the id)",
+                        members::short_id(&found.id)
+                    ));
+                }
+                Some(found.clone())
+            }
+            Err(e) => {
+                self.transcript.notice(e);
+                None
+            }
+        }
+    }
+
+    /// Runs a membership change off the UI thread (it writes to the server).
+    fn change_member(&mut self, query: &str, what: &'static str) {
+        let Some(target) = self.find_member(query) else {
+            return;
+        };
+        let room = self.room.clone();
+        let tx = self.tx.clone();
+        let id: MemberId = target.id;
+        let short = members::short_id(&id);
+        self.transcript.notice(format!("{what} {short}…"));
+        std::thread::spawn(move || {
+            let result = match what {
+                "removing" => room.remove_member(&id),
+                _ => room.promote(&id),
+            };
+            let text = match result {
+                Ok(epoch) if what == "removing" => {
+                    format!("removed {short} (epoch {epoch}): it reads nothing sent from now on")
+                }
+                Ok(epoch) => format!("{short} is now an admin (epoch {epoch})"),
+                Err(e) => format!("{what} {short} failed: {e}"),
+            };
+            let _ = tx.send(UiEvent::MemberChange(text));
+        });
+    }
+
+    fn member_command(&mut self, command: Command) {
+        if self.member.is_none() {
+            self.transcript.notice(NOT_A_MEMBER_ROOM);
+            return;
+        }
+        match command {
+            Command::Invite(role) => {
+                let Some(location) = self.member.as_ref().map(|m| m.invite_location.clone()) else {
+                    return;
+                };
+                let room = self.room.clone();
+                let tx = self.tx.clone();
+                self.transcript.notice(format!(
+                    "making an invitation ({})…",
+                    members::role_name(role)
+                ));
+                std::thread::spawn(move || {
+                    let result = room
+                        .invite(role, &location)
+                        .map(|inv| inv.to_url())
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(UiEvent::Invitation(result));
+                });
+            }
+            Command::Members => {
+                let Some(m) = &self.member else { return };
+                let current = self.room.members().unwrap_or_default();
+                let me = m.identity.public();
+                for line in members::describe_members(&current, Some(&me), &m.names, &m.verified) {
+                    self.transcript.notice(line);
+                }
+            }
+            Command::Whois(query) => {
+                let Some(found) = self.find_member(&query) else {
+                    return;
+                };
+                let Some(m) = &self.member else { return };
+                let me = m.identity.public();
+                for line in members::describe_member(&found, Some(&me), &m.names, &m.verified) {
+                    self.transcript.notice(line);
+                }
+            }
+            Command::Verify(ref query) | Command::Unverify(ref query) => {
+                let verify = matches!(command, Command::Verify(_));
+                let Some(found) = self.find_member(query) else {
+                    return;
+                };
+                let Some(m) = &mut self.member else { return };
+                let mine = m.identity.public().fingerprint();
+                let fingerprints: Vec<String> = found
+                    .devices
+                    .iter()
+                    .map(|d| d.fingerprint())
+                    .filter(|f| *f != mine)
+                    .collect();
+                if fingerprints.is_empty() {
+                    self.transcript.notice("that is you: nothing to verify");
+                    return;
+                }
+                let short = members::short_id(&found.id);
+                match m.verified.set(&fingerprints, verify) {
+                    Ok(()) => {
+                        let set = m.verified.fingerprints().clone();
+                        self.transcript.set_verified(set);
+                        self.transcript.notice(if verify {
+                            format!(
+                                "{short}: device {} marked verified on this device ✓",
+                                fingerprints.join(", ")
+                            )
+                        } else {
+                            format!("{short}: no longer marked verified")
+                        });
+                    }
+                    Err(e) => self.transcript.notice(format!("not saved: {e}")),
+                }
+            }
+            Command::Remove(query) => self.change_member(&query, "removing"),
+            Command::Promote(query) => self.change_member(&query, "promoting"),
+            _ => {}
         }
     }
 
@@ -512,6 +922,16 @@ impl App {
                     let _ = tx.send(UiEvent::History(result));
                 });
             }
+            Command::Invite(_)
+            | Command::Members
+            | Command::Whois(_)
+            | Command::Verify(_)
+            | Command::Unverify(_)
+            | Command::Remove(_)
+            | Command::Promote(_) => self.member_command(command),
+            // A removed device's room still takes the message into its outbox (and never
+            // delivers it): say so at once instead.
+            Command::Send(_) if self.not_a_member() => self.transcript.notice(NOT_SENT_NOTICE),
             Command::Send(text) => match self.room.send(&text) {
                 Ok(id) => {
                     if let Some(message) = self.room.message(&id) {
@@ -519,6 +939,7 @@ impl App {
                     }
                     self.scroll = 0;
                 }
+                Err(RoomError::NotAMember) => self.transcript.notice(NOT_SENT_NOTICE),
                 Err(e) => self.transcript.notice(format!("not sent: {e}")),
             },
         }
@@ -551,6 +972,14 @@ impl App {
             Span::styled(format!("outbox {waiting}"), outbox_style),
             sep(),
             Span::raw(format!("{} in {}", self.name, self.room_name)),
+            Span::styled(
+                if self.member.as_ref().is_some_and(|m| m.removed) {
+                    " (REMOVED)"
+                } else {
+                    ""
+                },
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
             sep(),
             Span::raw("/help "),
         ])

@@ -6,6 +6,7 @@
 //! | line starts with | codec |
 //! |---|---|
 //! | `ftc2:` | native (ftpchat 2) |
+//! | `ftc3:` | signed native (member rooms) |
 //! | `g` (Fernet version byte 0x80 in URL-safe base64) | FTPChat 1.7 (a raw Fernet token) |
 //! | `Z` (the token's first character `g` in standard base64) | FTPChat 1.6 (base64 of a Fernet token) |
 //! | `e` (zlib header 0x78 in standard base64) | FTPChat 1.5 |
@@ -15,6 +16,7 @@ pub mod compat;
 pub(crate) mod framing;
 pub(crate) mod header;
 pub mod native;
+pub mod signed;
 
 use std::fmt;
 
@@ -24,6 +26,9 @@ pub use compat::{
 pub use framing::{Frame, LineFramer, MAX_LINE_LEN};
 pub use header::{HeaderError, RoomHeader};
 pub use native::{Hlc, NativeRecord, RecordBody, RecordId, RecordKind, RoomId, WriterId};
+pub use signed::{
+    derive_writer_id, line_hash, ChainLink, RecordHash, SignatureError, SignedRecord,
+};
 
 use crate::crypto::{CompressionError, Deflater, FernetError, FernetKey, Inflater};
 
@@ -39,7 +44,7 @@ pub enum Codec {
     /// FTPChat 1.7: PBKDF2-HMAC-SHA256 + Fernet + zlib, the raw token (lines start
     /// `gAAAAA`). With other KDF parameters, also ftpchat's parameterised raw-token codec.
     Fernet17,
-    /// ftpchat 2 native records.
+    /// ftpchat 2 native records, signed (`ftc3:`, member rooms) or not (`ftc2:`).
     Native,
 }
 
@@ -63,7 +68,7 @@ impl fmt::Display for Codec {
 
 /// Detects a line's codec from its first bytes, without decoding it.
 pub fn detect(line: &[u8]) -> Option<Codec> {
-    if line.starts_with(native::NATIVE_PREFIX) {
+    if line.starts_with(native::NATIVE_PREFIX) || line.starts_with(signed::SIGNED_PREFIX) {
         Some(Codec::Native)
     } else {
         match line.first() {
@@ -115,6 +120,13 @@ pub enum DecodeError {
     /// An authenticated native record that names another room.
     #[error("native record belongs to another room")]
     ForeignRoom,
+    /// A signed record of an epoch whose key this reader does not hold: written before
+    /// it joined, after it was removed, or for an epoch it has not read yet.
+    #[error("no key for epoch {epoch}")]
+    NoEpochKey {
+        /// The epoch the line names.
+        epoch: u64,
+    },
 }
 
 impl DecodeError {
@@ -157,6 +169,9 @@ pub enum Record {
     },
     /// A native record.
     Native(NativeRecord),
+    /// A signed native record (member rooms). Its signature is not checked yet: see
+    /// [`SignedRecord::verify_signature`].
+    Signed(Box<SignedRecord>),
 }
 
 /// The keys a reader holds.
@@ -168,12 +183,33 @@ pub struct Keyring {
     pub native: Option<(FernetKey, RoomId)>,
 }
 
+/// The message keys of a member room's epochs that a reader holds (SPEC §17).
+#[derive(Debug, Clone)]
+pub struct EpochKeys {
+    /// The room.
+    pub room: RoomId,
+    /// Message key per epoch.
+    pub keys: std::collections::BTreeMap<u64, FernetKey>,
+}
+
+impl EpochKeys {
+    /// No keys yet, for `room`.
+    pub fn new(room: RoomId) -> Self {
+        EpochKeys {
+            room,
+            keys: Default::default(),
+        }
+    }
+}
+
 /// Decodes lines of any codec, reusing zlib state and buffers across lines: a line's token
 /// is decoded into one buffer and decrypted where it lies, and inflated into the
 /// inflater's own buffer, so the only allocations per line are the record's own strings.
 #[derive(Debug, Default)]
 pub struct LineDecoder {
     keys: Keyring,
+    /// Epoch message keys of a member room, for signed lines.
+    epochs: Option<EpochKeys>,
     inflater: Inflater,
     /// Base64-decoded token of the current line; its ciphertext is decrypted in place.
     token_bytes: Vec<u8>,
@@ -193,6 +229,34 @@ impl LineDecoder {
     /// The keys.
     pub fn keys(&self) -> &Keyring {
         &self.keys
+    }
+
+    /// Adds an epoch's message key (a member room's reader learns them as it reads the
+    /// membership log).
+    pub fn add_epoch_key(&mut self, room: RoomId, epoch: u64, key: FernetKey) {
+        self.epochs
+            .get_or_insert_with(|| EpochKeys::new(room))
+            .keys
+            .insert(epoch, key);
+    }
+
+    /// Forgets every epoch key (a member room reading its membership again).
+    pub fn clear_epoch_keys(&mut self) {
+        self.epochs = None;
+    }
+
+    /// The epoch keys held (member rooms).
+    pub fn epoch_keys(&self) -> Option<&EpochKeys> {
+        self.epochs.as_ref()
+    }
+
+    /// A decoder holding `keys` and a member room's epoch keys.
+    pub fn with_epoch_keys(keys: Keyring, epochs: Option<EpochKeys>) -> Self {
+        LineDecoder {
+            keys,
+            epochs,
+            ..Default::default()
+        }
     }
 
     /// Decodes one line (without CR/LF).
@@ -230,6 +294,26 @@ impl LineDecoder {
                     message: CompatMessage::parse(text),
                     token_time: Some(time),
                 })
+            }
+            Codec::Native if line.starts_with(signed::SIGNED_PREFIX) => {
+                let (epoch, token) = signed::split_line(line).ok_or(DecodeError::NotARecord)?;
+                let epochs = self
+                    .epochs
+                    .as_ref()
+                    .ok_or(DecodeError::NoKey(Codec::Native))?;
+                let key = epochs
+                    .keys
+                    .get(&epoch)
+                    .ok_or(DecodeError::NoEpochKey { epoch })?;
+                let (_, payload) = key
+                    .decrypt_in_place(token, &mut self.token_bytes)
+                    .map_err(DecodeError::from_fernet)?;
+                let mut record = SignedRecord::decode_payload(payload, epoch, &mut self.inflater)?;
+                record.set_line(line);
+                if record.record.room != epochs.room {
+                    return Err(DecodeError::ForeignRoom);
+                }
+                Ok(Record::Signed(Box::new(record)))
             }
             Codec::Native => {
                 let (key, room) = self
@@ -282,6 +366,11 @@ impl LineEncoder {
 
     /// A native line (no LF).
     pub fn native(&mut self, record: &NativeRecord, key: &FernetKey) -> String {
+        record.encode_line(key, &mut self.deflater)
+    }
+
+    /// A signed native line (no LF) under an epoch's message key.
+    pub fn signed(&mut self, record: &mut SignedRecord, key: &FernetKey) -> String {
         record.encode_line(key, &mut self.deflater)
     }
 }

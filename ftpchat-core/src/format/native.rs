@@ -24,7 +24,7 @@ pub const MAX_SENDER_LEN: usize = 256;
 const FLAG_COMPRESSED: u8 = 0x01;
 
 /// Field tags of the record body (SPEC.md, "Native codec").
-mod tag {
+pub(crate) mod tag {
     pub(crate) const RECORD_ID: u64 = 1;
     pub(crate) const ROOM_ID: u64 = 2;
     pub(crate) const WRITER_ID: u64 = 3;

@@ -6,6 +6,8 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::crypto::{FernetKey, KdfParams};
+use crate::group::Invitation;
+use crate::identity::DeviceIdentity;
 
 /// Which codec a shared-file room writes (it reads all of them). Write 1.7 whenever a
 /// FTPChat 1.7 client reads the file: a 1.7 client stops showing anything at the first
@@ -101,6 +103,23 @@ pub enum Credentials {
     Password(Password),
     /// An already derived key (e.g. cached by the app).
     Key(Box<FernetKey>),
+    /// A member room: this device's identity, and the invitation it joins with (none
+    /// to create the room or to open it as a member).
+    Member(MemberAccess),
+}
+
+/// How a device enters a member room (SPEC §17): its identity, and the invitation it
+/// joins with the first time.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MemberAccess {
+    /// This device's identity; its key signs every record and opens the epoch keys.
+    pub identity: Arc<DeviceIdentity>,
+    /// The invitation to accept (the first open of a room this device was invited to).
+    pub invitation: Option<Box<Invitation>>,
+    /// The password of the password room this member room was upgraded from: with it, the
+    /// records written before the upgrade are shown too (SPEC §17.11).
+    pub legacy_password: Option<Password>,
 }
 
 /// Where a room keeps its local state (writer id, read positions, outbox).
@@ -290,6 +309,51 @@ impl RoomConfig {
         let mut c = Self::base(Layout::Native { dir: dir.into() }, display_name);
         c.credentials = Some(Credentials::Password(password.into()));
         c
+    }
+
+    /// A member room in directory `dir` (SPEC §17): records signed by `identity`, keys by
+    /// epoch, members added and removed by admins. Created if missing, with this device
+    /// as its first admin; otherwise opened as a member (this device must be one: invite
+    /// it, or open with [`join`](Self::join)).
+    pub fn member_room(
+        dir: impl Into<String>,
+        display_name: impl Into<String>,
+        identity: Arc<DeviceIdentity>,
+    ) -> Self {
+        let mut c = Self::base(Layout::Native { dir: dir.into() }, display_name);
+        c.credentials = Some(Credentials::Member(MemberAccess {
+            identity,
+            invitation: None,
+            legacy_password: None,
+        }));
+        c
+    }
+
+    /// Joins the member room of `invitation`, in directory `dir` of the transport its
+    /// location names, as `identity`. Never creates a room.
+    pub fn join(
+        dir: impl Into<String>,
+        display_name: impl Into<String>,
+        identity: Arc<DeviceIdentity>,
+        invitation: Invitation,
+    ) -> Self {
+        let mut c = Self::base(Layout::Native { dir: dir.into() }, display_name);
+        c.credentials = Some(Credentials::Member(MemberAccess {
+            identity,
+            invitation: Some(Box::new(invitation)),
+            legacy_password: None,
+        }));
+        c.create = false;
+        c
+    }
+
+    /// Member rooms upgraded from a password room: the old password, so the records
+    /// written before the upgrade are read too. Ignored by other rooms.
+    pub fn with_legacy_password(mut self, password: impl Into<Password>) -> Self {
+        if let Some(Credentials::Member(access)) = &mut self.credentials {
+            access.legacy_password = Some(password.into());
+        }
+        self
     }
 
     /// A FTPChat shared file written with `codec` (set the password with

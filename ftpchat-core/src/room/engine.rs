@@ -20,6 +20,8 @@ use super::state::{SavedState, StateFile};
 use super::view::{compat_message, native_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{LineDecoder, Record, RecordBody};
+use crate::group::{Change, Invitation, Member, Role};
+use crate::identity::DeviceIdentity;
 use crate::timeline::{Message, MessageId, MessageStatus};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 
@@ -62,8 +64,17 @@ impl<L: Layout> Engine<L> {
         if self.layout.must_read_first() {
             self.poll(t, view)?;
         }
+        let mut events = Vec::new();
+        let prepared = self
+            .layout
+            .before_delivery(t, &mut self.decoder, view, &mut events);
+        lock(view).events.extend(events);
+        prepared?;
         if let Some(refusal) = self.layout.write_refusal() {
-            return Err(refusal);
+            // A removed member still reads; only what it tries to send fails.
+            if !(matches!(refusal, RoomError::NotAMember) && lock(view).outbox.is_empty()) {
+                return Err(refusal);
+            }
         }
         let mut failures = 0u32;
         loop {
@@ -158,6 +169,55 @@ impl<L: Layout> Engine<L> {
         Ok(())
     }
 
+    /// Publishes a membership change (member rooms), then saves.
+    pub fn change_members(
+        &mut self,
+        t: &dyn Transport,
+        view: &Mutex<View<L::Writer>>,
+        change: Change,
+    ) -> Result<u64, RoomError> {
+        // Read first: a removal cuts the removed member's logs where this device has read
+        // them, so read as far as there is.
+        self.poll(t, view)?;
+        let epoch =
+            self.layout
+                .change_members(t, self.clock.as_ref(), &mut self.decoder, view, change)?;
+        self.persist(&lock(view))?;
+        Ok(epoch)
+    }
+
+    /// Registers an invitation (member rooms), then saves.
+    pub fn invite(
+        &mut self,
+        t: &dyn Transport,
+        view: &Mutex<View<L::Writer>>,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError> {
+        let invitation = self.layout.invite(
+            t,
+            self.clock.as_ref(),
+            &mut self.decoder,
+            view,
+            role,
+            location,
+        )?;
+        self.persist(&lock(view))?;
+        Ok(invitation)
+    }
+
+    /// Upgrades a password room to a member room (after delivering its outbox).
+    pub fn upgrade(
+        &mut self,
+        t: &dyn Transport,
+        view: &Mutex<View<L::Writer>>,
+        identity: &DeviceIdentity,
+    ) -> Result<(), RoomError> {
+        self.flush(t, view)?;
+        self.layout
+            .upgrade(t, self.clock.as_ref(), &mut self.decoder, identity)
+    }
+
     #[cfg(test)]
     pub fn layout(&self) -> &L {
         &self.layout
@@ -212,6 +272,21 @@ pub(crate) trait RoomCore: Send + Sync {
     fn take_update(&self) -> SyncUpdate;
     /// Saves the local state (after a sync in progress).
     fn save(&self) -> Result<(), RoomError>;
+    /// Member rooms: the members (`None` for other rooms).
+    fn members(&self) -> Option<Vec<Member>>;
+    /// Member rooms: publishes a change; returns the new epoch.
+    fn change_members(&self, t: &dyn Transport, change: Change) -> Result<u64, RoomError>;
+    /// Member rooms: a new one-time invitation.
+    fn invite(
+        &self,
+        t: &dyn Transport,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError>;
+    /// Member rooms: this device's identity.
+    fn identity(&self) -> Option<Arc<DeviceIdentity>>;
+    /// Password rooms: upgrades to a member room.
+    fn upgrade(&self, t: &dyn Transport, identity: &DeviceIdentity) -> Result<(), RoomError>;
 }
 
 impl<L: Layout> RoomCore for Core<L>
@@ -282,6 +357,34 @@ where
         let view = lock(&self.view);
         engine.persist(&view)
     }
+
+    fn members(&self) -> Option<Vec<Member>> {
+        lock(&self.engine).layout.members()
+    }
+
+    fn change_members(&self, t: &dyn Transport, change: Change) -> Result<u64, RoomError> {
+        lock(&self.engine).change_members(t, &self.view, change)
+    }
+
+    fn invite(
+        &self,
+        t: &dyn Transport,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError> {
+        lock(&self.engine).invite(t, &self.view, role, location)
+    }
+
+    fn identity(&self) -> Option<Arc<DeviceIdentity>> {
+        lock(&self.engine).layout.identity()
+    }
+
+    fn upgrade(&self, t: &dyn Transport, identity: &DeviceIdentity) -> Result<(), RoomError> {
+        let mut engine = lock(&self.engine);
+        let result = engine.upgrade(t, &self.view, identity);
+        engine.persist(&lock(&self.view))?;
+        result
+    }
 }
 
 /// Opens a room: reads the local state, opens the configured layout.
@@ -326,10 +429,11 @@ fn load_state(
                 .map_err(RoomError::LocalState)?,
         ),
     };
-    let saved = match &state_file {
+    let mut saved = match &state_file {
         Some(f) => f.load().map_err(RoomError::LocalState)?.unwrap_or_default(),
         None => SavedState::default(),
     };
+    saved.commit_cache = state_file.as_ref().map(|f| f.sibling("commits"));
     Ok((state_file, saved))
 }
 
@@ -344,17 +448,32 @@ fn assemble<L: Layout>(
         layout,
         writer,
         keys,
+        epochs,
         saved,
         history_loaded,
         events,
     } = opened;
-    let mut decoder = LineDecoder::new(keys);
+    let mut decoder = LineDecoder::with_epoch_keys(keys, epochs);
     let mut view = View::new(writer, config.display_name.clone(), config.clock.clone());
     view.events = events;
     for out in saved.outbox {
         let message = match decoder.decode_line(out.line.as_bytes()) {
+            // A member room sends only signed records: unsigned ones (saved before the
+            // room was upgraded) stay saved, unsent.
+            Ok(Record::Native(_)) if decoder.epoch_keys().is_some() => {
+                view.held.push(out);
+                continue;
+            }
             Ok(Record::Native(r)) => match &r.body {
                 RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
+                _ => None,
+            },
+            Ok(Record::Signed(s)) => match &s.record.body {
+                RecordBody::Text(text) => {
+                    let mut m = native_message(&s.record, text.clone(), true);
+                    m.signer = view.writer.signer_fingerprint();
+                    Some(m)
+                }
                 _ => None,
             },
             Ok(Record::Compat {

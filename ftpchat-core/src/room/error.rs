@@ -45,6 +45,11 @@ pub enum ErrorKind {
     LockTimeout,
     /// The room was closed ([`RoomError::Closed`]).
     Closed,
+    /// This device is not a member of the member room ([`RoomError::NotAMember`]).
+    NotAMember,
+    /// A membership operation failed or was refused ([`RoomError::Membership`],
+    /// [`RoomError::NotAMemberRoom`]).
+    Membership,
 }
 
 impl ErrorKind {
@@ -73,6 +78,8 @@ impl ErrorKind {
             ErrorKind::LocalState => "local_state",
             ErrorKind::LockTimeout => "lock_timeout",
             ErrorKind::Closed => "closed",
+            ErrorKind::NotAMember => "not_a_member",
+            ErrorKind::Membership => "membership",
         }
     }
 }
@@ -105,6 +112,8 @@ impl RoomError {
             RoomError::LocalState(_) => ErrorKind::LocalState,
             RoomError::LockTimeout => ErrorKind::LockTimeout,
             RoomError::Closed => ErrorKind::Closed,
+            RoomError::NotAMember => ErrorKind::NotAMember,
+            RoomError::Membership(_) | RoomError::NotAMemberRoom => ErrorKind::Membership,
         }
     }
 

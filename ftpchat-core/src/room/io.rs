@@ -18,6 +18,10 @@ pub(crate) struct LineItem {
     /// The codec the line's first bytes announce (for explaining failures).
     pub codec: Option<Codec>,
     pub result: Result<Record, DecodeError>,
+    /// The line's bytes when it is a signed line whose epoch key the reader lacks: a
+    /// member room decodes it again once it read that epoch's commit, and follows its
+    /// log's chain past it by its hash.
+    pub raw: Option<Vec<u8>>,
 }
 
 pub(crate) fn undecodable(
@@ -55,11 +59,14 @@ impl Write for DecodingSink<'_> {
                     }
                     _ => MessageId([0; 16]),
                 };
+                let raw =
+                    matches!(result, Err(DecodeError::NoEpochKey { .. })).then(|| bytes.to_vec());
                 items.push(LineItem {
                     offset,
                     line_id,
                     codec: crate::format::detect(bytes),
                     result,
+                    raw,
                 })
             }
             Frame::TooLong { offset, .. } => items.push(LineItem {
@@ -67,6 +74,7 @@ impl Write for DecodingSink<'_> {
                 line_id: MessageId([0; 16]),
                 codec: None,
                 result: Err(DecodeError::LineTooLong),
+                raw: None,
             }),
         });
         match pushed {

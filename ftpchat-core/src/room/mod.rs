@@ -19,6 +19,7 @@ mod error;
 mod io;
 mod layout;
 mod lock;
+mod members;
 mod state;
 mod task;
 mod view;
@@ -30,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 pub use config::{
-    default_compat_kdf, Clock, Credentials, Layout, Password, RoomConfig, StateLocation,
-    SystemClock, Wakeup, WriteCodec,
+    default_compat_kdf, Clock, Credentials, Layout, MemberAccess, Password, RoomConfig,
+    StateLocation, SystemClock, Wakeup, WriteCodec,
 };
 pub use error::ErrorKind;
 pub use task::Background;
@@ -39,6 +40,8 @@ pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
 use crate::crypto::KdfError;
 use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
+use crate::group::{Change, Invitation, Member, MemberId, Role};
+use crate::identity::{DeviceIdentity, PublicIdentity};
 use crate::timeline::{Message, MessageId};
 use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
 use engine::RoomCore;
@@ -106,6 +109,17 @@ pub enum RoomError {
     /// The room was closed with [`Room::close`].
     #[error("the room is closed")]
     Closed,
+    /// This device is not (or no longer) a member of the member room: it cannot write,
+    /// and reads nothing sent after its removal.
+    #[error("this device is not a member of the room")]
+    NotAMember,
+    /// A member-room operation (members, invitations) on a password room or shared file.
+    #[error("not a member room: the room has no membership")]
+    NotAMemberRoom,
+    /// A membership change was refused (not allowed for its author, or it lost a race
+    /// to a change that made it invalid), or the membership log cannot be read.
+    #[error("membership: {0}")]
+    Membership(String),
 }
 
 impl From<HeaderError> for RoomError {
@@ -220,6 +234,41 @@ pub enum RoomEvent {
     },
     /// From the transport: TLS fallback, reconnects.
     Transport(TransportEvent),
+    /// Member rooms: the membership changed; `epoch` is the new epoch.
+    MembershipChanged {
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// Member rooms: the commit of `epoch` is invalid (forged, not allowed, malformed);
+    /// it is not applied and nothing after it is read. Reported once.
+    MembershipRejected {
+        /// The epoch of the rejected commit.
+        epoch: u64,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Member rooms: this device was removed. It reads nothing sent afterwards and can no
+    /// longer write.
+    RemovedFromRoom,
+    /// Member rooms: a signed record was refused: a bad signature, a broken or forked
+    /// chain, a device the membership does not allow (a non-member, a removed member
+    /// after its removal), or an unsigned record.
+    RecordRefused {
+        /// The log it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Member rooms: a record reuses the id of another writer's record; the first one
+    /// accepted stays.
+    DuplicateRecordId {
+        /// The log it is in.
+        file: String,
+        /// Its byte offset.
+        offset: u64,
+    },
 }
 
 /// The likely cause of an undecodable line, in words for a user: which client's line it
@@ -248,6 +297,10 @@ pub fn likely_cause(codec: Option<Codec>, error: &DecodeError) -> String {
             format!("{c} line that decrypts but whose content is corrupt ({error})")
         }
         (Some(c), E::ForeignRoom) => format!("{c} record of another room"),
+        (Some(c), E::NoEpochKey { epoch }) => format!(
+            "{c} record of epoch {epoch}, whose key this device does not hold (sent before it \
+             joined or after it was removed)"
+        ),
         (None, _) => "not a line of FTPChat 1.5, 1.6, 1.7 or ftpchat".into(),
     }
 }
@@ -310,6 +363,27 @@ impl std::fmt::Display for RoomEvent {
                 write!(f, "{file} cannot be read: {error}")
             }
             RoomEvent::Transport(e) => e.fmt(f),
+            RoomEvent::MembershipChanged { epoch } => {
+                write!(f, "the membership changed (epoch {epoch})")
+            }
+            RoomEvent::MembershipRejected { epoch, reason } => write!(
+                f,
+                "the membership change of epoch {epoch} was rejected ({reason}); later changes \
+                 are not read"
+            ),
+            RoomEvent::RemovedFromRoom => f.write_str(
+                "this device was removed from the room: it reads nothing sent from now on and \
+                 cannot write",
+            ),
+            RoomEvent::RecordRefused {
+                file,
+                offset,
+                reason,
+            } => write!(f, "{file} at byte {offset}: record refused: {reason}"),
+            RoomEvent::DuplicateRecordId { file, offset } => write!(
+                f,
+                "{file} at byte {offset}: reuses another writer's record id; dropped"
+            ),
         }
     }
 }
@@ -661,6 +735,105 @@ impl Room {
         self.shared.wake.fire();
         let _no_sync = lock(&self.shared.syncs);
         self.shared.core.save()
+    }
+
+    /// Member rooms: the members, with their roles, devices and fingerprints, as of the
+    /// last sync. [`RoomError::NotAMemberRoom`] for other rooms.
+    pub fn members(&self) -> Result<Vec<Member>, RoomError> {
+        self.shared.core.members().ok_or(RoomError::NotAMemberRoom)
+    }
+
+    /// Member rooms: this device's identity (its fingerprint is what others verify).
+    pub fn identity(&self) -> Option<Arc<DeviceIdentity>> {
+        self.shared.core.identity()
+    }
+
+    /// Member rooms (admins): a one-time invitation with `role`. Whoever holds it can join
+    /// once, as a new member; share it over a channel you trust (it carries a secret).
+    /// `location` is what the invitee passes to [`open_location`](crate::open_location).
+    pub fn invite(&self, role: Role, location: &str) -> Result<Invitation, RoomError> {
+        self.check_open()?;
+        self.shared
+            .core
+            .invite(self.shared.transport.as_ref(), role, location)
+    }
+
+    /// Member rooms (admins): adds the member whose device identity is `device` (e.g.
+    /// read from its fingerprint-verified `ftpchat-id1:` text). With `share_history`, the
+    /// new member can also read what was sent before; otherwise it reads from its join on.
+    /// Returns the new epoch.
+    pub fn add_member(
+        &self,
+        device: PublicIdentity,
+        role: Role,
+        share_history: bool,
+    ) -> Result<u64, RoomError> {
+        self.change_members(Change::Add {
+            device,
+            role,
+            share_history,
+        })
+    }
+
+    /// Member rooms: links another device of this device's member (the other device
+    /// gives its `ftpchat-id1:` text). Returns the new epoch.
+    pub fn link_device(
+        &self,
+        device: PublicIdentity,
+        share_history: bool,
+    ) -> Result<u64, RoomError> {
+        let me = self.identity().ok_or(RoomError::NotAMemberRoom)?;
+        let members = self.members()?;
+        let mine = members
+            .iter()
+            .find(|m| m.devices.iter().any(|d| *d == me.public()))
+            .ok_or(RoomError::NotAMember)?;
+        self.change_members(Change::AddDevice {
+            member: mine.id,
+            device,
+            share_history,
+        })
+    }
+
+    /// Member rooms (admins, or a member leaving): removes `member`. Its devices get no
+    /// key of the new epoch, and everyone refuses what they write after the last record
+    /// this device had read from them. Returns the new epoch.
+    pub fn remove_member(&self, member: &MemberId) -> Result<u64, RoomError> {
+        self.change_members(Change::Remove {
+            member: *member,
+            cuts: Vec::new(), // filled in from what this device has read
+        })
+    }
+
+    /// Member rooms (admins): makes `member` an admin. Returns the new epoch.
+    pub fn promote(&self, member: &MemberId) -> Result<u64, RoomError> {
+        self.change_members(Change::Promote { member: *member })
+    }
+
+    /// Upgrades this native password room to a member room whose first admin is
+    /// `identity` (SPEC §17.11), after delivering the outbox. Every record written so far
+    /// stays history, readable with the password; nothing unsigned written afterwards is
+    /// accepted. Password clients can no longer open the room (its header is version 2).
+    /// This room object is closed: open the room again with
+    /// [`RoomConfig::member_room`] and, to read the old records,
+    /// [`RoomConfig::with_legacy_password`]; then add or invite the other members.
+    pub fn upgrade_to_member_room(&self, identity: &DeviceIdentity) -> Result<(), RoomError> {
+        self.check_open()?;
+        {
+            let _one_sync = lock(&self.shared.syncs);
+            self.shared
+                .core
+                .upgrade(self.shared.transport.as_ref(), identity)?;
+        }
+        self.close()
+    }
+
+    fn change_members(&self, change: Change) -> Result<u64, RoomError> {
+        self.check_open()?;
+        let _one_sync = lock(&self.shared.syncs);
+        self.shared
+            .core
+            .change_members(self.shared.transport.as_ref(), change)
     }
 
     /// `true` after [`close`](Self::close).

@@ -14,6 +14,10 @@
 //! outbox <message id hex> <sort key> <line>
 //! key-check <16 hex>
 //! retired <writer id hex>
+//! anchor <hash of commit 0, hex>                      (member rooms)
+//! generation <writer generation>                       (member rooms)
+//! prev <hash of the own log's last record, hex>        (member rooms)
+//! chain <b64url log name> <seq> <record hash hex> <device key hex> [<unread hash hex>]  (member rooms)
 //! ```
 
 use std::collections::BTreeMap;
@@ -53,6 +57,40 @@ pub(crate) struct SavedState {
     pub key_check: Option<String>,
     /// Writer ids this device used before switching (its records there are its own).
     pub retired: Vec<WriterId>,
+    /// Member rooms: the hash of commit 0 (the room's trust anchor).
+    pub anchor: Option<[u8; 32]>,
+    /// Member rooms: this device's writer generation.
+    pub generation: u64,
+    /// Member rooms: the hash of this device's last record (the next one's `prev`).
+    pub prev: Option<[u8; 32]>,
+    /// Member rooms: each log's last accepted record (seq, hash, device key).
+    pub chains: BTreeMap<String, ChainState>,
+    /// Member rooms: where the membership log is cached, beside the state file (not part
+    /// of the state file's text).
+    pub commit_cache: Option<PathBuf>,
+}
+
+/// A member room log's chain tip as saved: seq, record hash, device key, and the hash of
+/// an unreadable line after it.
+pub(crate) type ChainState = (u64, [u8; 32], [u8; 32], Option<[u8; 32]>);
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    let v = hex_decode(s)?;
+    v.try_into().ok()
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A short fingerprint of a key for the state file: 8 bytes of SHA-256 under a domain
@@ -133,6 +171,27 @@ impl SavedState {
         for w in &self.retired {
             out += &format!("retired {}\n", w.to_hex());
         }
+        if let Some(a) = &self.anchor {
+            out += &format!("anchor {}\n", hex_encode(a));
+        }
+        if self.generation > 0 {
+            out += &format!("generation {}\n", self.generation);
+        }
+        if let Some(p) = &self.prev {
+            out += &format!("prev {}\n", hex_encode(p));
+        }
+        for (name, (seq, hash, device, unread)) in &self.chains {
+            out += &format!(
+                "chain {} {seq} {} {}",
+                B64.encode(name),
+                hex_encode(hash),
+                hex_encode(device)
+            );
+            if let Some(u) = unread {
+                out += &format!(" {}", hex_encode(u));
+            }
+            out.push('\n');
+        }
         for o in &self.outbox {
             out += &format!(
                 "outbox {} {} {}\n",
@@ -173,6 +232,20 @@ impl SavedState {
                 }
                 "key-check" => s.key_check = Some(f.next()?.to_owned()),
                 "retired" => s.retired.push(WriterId::from_hex(f.next()?)?),
+                "anchor" => s.anchor = Some(hex32(f.next()?)?),
+                "generation" => s.generation = f.next()?.parse().ok()?,
+                "prev" => s.prev = Some(hex32(f.next()?)?),
+                "chain" => {
+                    let name = String::from_utf8(B64.decode(f.next()?).ok()?).ok()?;
+                    let seq = f.next()?.parse().ok()?;
+                    let hash = hex32(f.next()?)?;
+                    let device = hex32(f.next()?)?;
+                    let unread = match f.next() {
+                        Some(u) => Some(hex32(u)?),
+                        None => None,
+                    };
+                    s.chains.insert(name, (seq, hash, device, unread));
+                }
                 "outbox" => s.outbox.push(Outgoing {
                     id: MessageId::from_hex(f.next()?)?,
                     key: key_from_text(f.next()?)?,
@@ -201,6 +274,11 @@ impl StateFile {
         Ok(StateFile {
             path: folder.join(format!("room-{name}.state")),
         })
+    }
+
+    /// A file beside the state file, for the same room (`room-<id>.<extension>`).
+    pub fn sibling(&self, extension: &str) -> PathBuf {
+        self.path.with_extension(extension)
     }
 
     pub fn load(&self) -> std::io::Result<Option<SavedState>> {
@@ -240,8 +318,15 @@ mod tests {
             own_log_ends_with_lf: true,
             header: Some("ftpchat-room 1\nroom-id: x\n".into()),
             retired: vec![WriterId([6; 16]), WriterId([7; 16])],
+            anchor: Some([9; 32]),
+            generation: 2,
+            prev: Some([0xab; 32]),
             ..Default::default()
         };
+        s.chains
+            .insert("ab.log".into(), (3, [0x0f; 32], [0x1e; 32], None));
+        s.chains
+            .insert("cd.log".into(), (0, [0; 32], [0; 32], Some([0x2d; 32])));
         s.cursors.insert(
             "logs/ab cd.log".into(),
             ReaderState {

@@ -94,12 +94,25 @@ impl<W: Writer> View<W> {
     /// otherwise. `new` is `false` for history loaded after a restart (not returned by
     /// sync).
     pub fn absorb_native(&mut self, record: &NativeRecord, own: bool, new: bool) {
+        self.absorb_signed(record, own, new, None);
+    }
+
+    /// [`absorb_native`](Self::absorb_native) for a member room's record, with the
+    /// fingerprint of the member device that signed it.
+    pub fn absorb_signed(
+        &mut self,
+        record: &NativeRecord,
+        own: bool,
+        new: bool,
+        signer: Option<String>,
+    ) {
         let now = self.clock.now_ms();
         self.writer.observe(record, now);
         match &record.body {
             RecordBody::Text(text) => {
                 let key = native_key(record);
-                let message = native_message(record, text.clone(), own);
+                let mut message = native_message(record, text.clone(), own);
+                message.signer = signer;
                 if new {
                     self.insert(key, message);
                 } else {
@@ -152,6 +165,7 @@ pub(crate) fn native_message(record: &NativeRecord, text: String, own: bool) -> 
         status: MessageStatus::Confirmed,
         codec: Codec::Native,
         is_own: own,
+        signer: None,
     }
 }
 
@@ -173,6 +187,7 @@ pub(crate) fn compat_message(
         status: MessageStatus::Confirmed,
         codec,
         is_own: false,
+        signer: None,
     }
 }
 

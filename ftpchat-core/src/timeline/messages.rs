@@ -93,8 +93,11 @@ pub struct Message {
     pub status: MessageStatus,
     /// The codec of its line.
     pub codec: Codec,
-    /// `true` when this client sent it.
+    /// `true` when this client sent it. In a member room: signed by this device's key.
     pub is_own: bool,
+    /// Member rooms: the fingerprint (SPEC §16.3) of the device that signed it, which the
+    /// membership says belongs to a member. `None` for records that carry no signature.
+    pub signer: Option<String>,
 }
 
 impl Message {
@@ -116,6 +119,7 @@ impl Message {
             status: MessageStatus::Confirmed,
             codec,
             is_own: false,
+            signer: None,
         }
     }
 }
@@ -209,6 +213,14 @@ impl Timeline {
         true
     }
 
+    /// The writer of a shown native message, by id.
+    pub fn writer_of(&self, id: &MessageId) -> Option<WriterId> {
+        match self.keys.get(id)? {
+            SortKey::Native { writer, .. } => Some(*writer),
+            SortKey::File { .. } => None,
+        }
+    }
+
     /// A message by id.
     pub fn get(&self, id: &MessageId) -> Option<&Message> {
         self.keys.get(id).and_then(|k| self.by_key.get(k))
@@ -284,6 +296,7 @@ mod tests {
             status,
             codec: Codec::Native,
             is_own: false,
+            signer: None,
         }
     }
 

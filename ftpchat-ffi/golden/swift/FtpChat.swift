@@ -608,6 +608,14 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol ChatRoomProtocol: AnyObject, Sendable {
     
     /**
+     * Member rooms (admins): adds the device whose public identity text
+     * (`ftpchat-id1:...`, fingerprint verified out of band) is `public_identity` as a new
+     * member with `role`; with `share_history` it can read earlier messages too. Returns
+     * the new epoch. *Blocking.*
+     */
+    func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool) throws  -> UInt64
+    
+    /**
      * Where the room is, for a status line (`ftps://host:21/chat`); never a password.
      */
     func describe()  -> String
@@ -641,9 +649,33 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func historyAsync(before: String?, limit: UInt32) async throws  -> [ChatMessage]
     
     /**
+     * Member rooms: this device's identity; `null`/`nil` for other rooms.
+     */
+    func identity() throws  -> Identity?
+    
+    /**
+     * Member rooms (admins): a one-time invitation URL (`ftpchat://join?...`) with
+     * `role`; `location` is what the invitee will open (it is written in the URL). The
+     * URL is a secret: whoever holds it can join once. *Blocking.*
+     */
+    func invite(role: MemberRole, location: String) throws  -> String
+    
+    /**
      * `true` after [`shutdown`](Self::shutdown).
      */
     func isShutDown()  -> Bool
+    
+    /**
+     * Member rooms: links another device (its public identity text) to this device's
+     * member. Returns the new epoch. *Blocking.*
+     */
+    func linkDevice(publicIdentity: String, shareHistory: Bool) throws  -> UInt64
+    
+    /**
+     * Member rooms: the members as of the last sync. `ChatError.Membership` for other
+     * rooms. No I/O.
+     */
+    func members() throws  -> [RoomMember]
     
     /**
      * A message by id (hex), if this device has seen it. No I/O.
@@ -654,6 +686,19 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * Messages waiting to be delivered. No I/O.
      */
     func outboxLen() throws  -> UInt64
+    
+    /**
+     * Member rooms (admins): makes the member `member_id` an admin. Returns the new
+     * epoch. *Blocking.*
+     */
+    func promote(memberId: String) throws  -> UInt64
+    
+    /**
+     * Member rooms (admins, or a member removing itself to leave): removes the member
+     * `member_id` (32 hex characters, `RoomMember.id`). Its devices read nothing sent
+     * afterwards and can no longer send. Returns the new epoch. *Blocking.*
+     */
+    func removeMember(memberId: String) throws  -> UInt64
     
     /**
      * Queues `text` and returns the new message's id (hex). No I/O: the message is in
@@ -819,6 +864,26 @@ public convenience init(location: String, password: String?, options: RoomOption
 
     
     /**
+     * Joins the member room of `invitation` (a `ftpchat://join?...` URL from an admin's
+     * [`invite`](Self::invite)) as `identity`, in directory `options.room` of `location`
+     * (`null`/`nil`: the location written in the invitation). Never creates a room; open
+     * it later with [`open_member_room`](Self::open_member_room). A malformed URL fails
+     * with `ChatError.InvalidInvitation`, whose reason never contains the URL.
+     * *Blocking.*
+     */
+public static func join(invitation: String, identity: Identity, options: RoomOptions, location: String?)throws  -> ChatRoom  {
+    return try  FfiConverterTypeChatRoom_lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_constructor_chatroom_join(
+        FfiConverterString.lower(invitation),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterTypeRoomOptions_lower(options),
+        FfiConverterOptionString.lower(location),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * [`new`](Self::new) without blocking the caller.
      */
 public static func openAsync(location: String, password: String?, options: RoomOptions)async throws  -> ChatRoom  {
@@ -836,7 +901,42 @@ public static func openAsync(location: String, password: String?, options: RoomO
         )
 }
     
+    /**
+     * Opens (or creates) a member room (SPEC §17) as `identity`: no password; records
+     * are signed by the device's key. Created if missing (this device its first admin),
+     * otherwise opened as a member (this device must be one). `options.layout` must be
+     * `Native`; give a `state_dir` to keep the room's keys across restarts. *Blocking.*
+     */
+public static func openMemberRoom(location: String, identity: Identity, options: RoomOptions)throws  -> ChatRoom  {
+    return try  FfiConverterTypeChatRoom_lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_constructor_chatroom_open_member_room(
+        FfiConverterString.lower(location),
+        FfiConverterTypeIdentity_lower(identity),
+        FfiConverterTypeRoomOptions_lower(options),uniffiCallStatus
+    )
+})
+}
+    
 
+    
+    /**
+     * Member rooms (admins): adds the device whose public identity text
+     * (`ftpchat-id1:...`, fingerprint verified out of band) is `public_identity` as a new
+     * member with `role`; with `share_history` it can read earlier messages too. Returns
+     * the new epoch. *Blocking.*
+     */
+open func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_add_member(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(publicIdentity),
+        FfiConverterTypeMemberRole_lower(role),
+        FfiConverterBool.lower(shareHistory),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Where the room is, for a status line (`ftps://host:21/chat`); never a password.
@@ -929,12 +1029,68 @@ open func historyAsync(before: String?, limit: UInt32)async throws  -> [ChatMess
 }
     
     /**
+     * Member rooms: this device's identity; `null`/`nil` for other rooms.
+     */
+open func identity()throws  -> Identity?  {
+    return try  FfiConverterOptionTypeIdentity.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_identity(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Member rooms (admins): a one-time invitation URL (`ftpchat://join?...`) with
+     * `role`; `location` is what the invitee will open (it is written in the URL). The
+     * URL is a secret: whoever holds it can join once. *Blocking.*
+     */
+open func invite(role: MemberRole, location: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_invite(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeMemberRole_lower(role),
+        FfiConverterString.lower(location),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * `true` after [`shutdown`](Self::shutdown).
      */
 open func isShutDown() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_ftpchat_ffi_fn_method_chatroom_is_shut_down(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Member rooms: links another device (its public identity text) to this device's
+     * member. Returns the new epoch. *Blocking.*
+     */
+open func linkDevice(publicIdentity: String, shareHistory: Bool)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_link_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(publicIdentity),
+        FfiConverterBool.lower(shareHistory),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Member rooms: the members as of the last sync. `ChatError.Membership` for other
+     * rooms. No I/O.
+     */
+open func members()throws  -> [RoomMember]  {
+    return try  FfiConverterSequenceTypeRoomMember.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_members(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -961,6 +1117,35 @@ open func outboxLen()throws  -> UInt64  {
         uniffiCallStatus in
     uniffi_ftpchat_ffi_fn_method_chatroom_outbox_len(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Member rooms (admins): makes the member `member_id` an admin. Returns the new
+     * epoch. *Blocking.*
+     */
+open func promote(memberId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_promote(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(memberId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Member rooms (admins, or a member removing itself to leave): removes the member
+     * `member_id` (32 hex characters, `RoomMember.id`). Its devices read nothing sent
+     * afterwards and can no longer send. Returns the new epoch. *Blocking.*
+     */
+open func removeMember(memberId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_remove_member(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(memberId),uniffiCallStatus
     )
 })
 }
@@ -1148,6 +1333,218 @@ public func FfiConverterTypeChatRoom_lift(_ handle: UInt64) throws -> ChatRoom {
 #endif
 public func FfiConverterTypeChatRoom_lower(_ value: ChatRoom) -> UInt64 {
     return FfiConverterTypeChatRoom.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A device identity: the long-term keys that sign this device's records in member
+ * rooms. Its [`public_identity`](Self::public_identity) text is what an admin adds; its
+ * [`fingerprint`](Self::fingerprint) is what people compare. The secret keys leave it
+ * only in an encrypted backup.
+ */
+public protocol IdentityProtocol: AnyObject, Sendable {
+    
+    /**
+     * An armored backup of the secret keys, encrypted under `passphrase` (Argon2id +
+     * XChaCha20-Poly1305). *Blocking* (about a second).
+     */
+    func exportBackup(passphrase: String)  -> String
+    
+    /**
+     * The fingerprint: six groups of five digits, compared out of band.
+     */
+    func fingerprint()  -> String
+    
+    /**
+     * The public identity text (`ftpchat-id1:...`): give it to an admin to be added.
+     */
+    func publicIdentity()  -> String
+    
+}
+/**
+ * A device identity: the long-term keys that sign this device's records in member
+ * rooms. Its [`public_identity`](Self::public_identity) text is what an admin adds; its
+ * [`fingerprint`](Self::fingerprint) is what people compare. The secret keys leave it
+ * only in an encrypted backup.
+ */
+open class Identity: IdentityProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ftpchat_ffi_fn_clone_identity(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ftpchat_ffi_fn_free_identity(handle, $0) }
+    }
+
+    
+    /**
+     * A new identity in memory (not saved: keep a backup).
+     */
+public static func generate() -> Identity  {
+    return try!  FfiConverterTypeIdentity_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_constructor_identity_generate(uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The identity in an armored backup made by [`export_backup`](Self::export_backup).
+     * Fails with `ChatError.WrongPassphrase` or `ChatError.InvalidBackup`. *Blocking*
+     * (Argon2id takes about a second).
+     */
+public static func importBackup(text: String, passphrase: String)throws  -> Identity  {
+    return try  FfiConverterTypeIdentity_lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_constructor_identity_import_backup(
+        FfiConverterString.lower(text),
+        FfiConverterString.lower(passphrase),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The identity kept in folder `dir` (e.g. the app's files directory), created on
+     * first use. A corrupt file fails with `ChatError.IdentityFile` and is never
+     * replaced. *Blocking* (file I/O).
+     */
+public static func loadOrCreate(dir: String)throws  -> Identity  {
+    return try  FfiConverterTypeIdentity_lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_constructor_identity_load_or_create(
+        FfiConverterString.lower(dir),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * An armored backup of the secret keys, encrypted under `passphrase` (Argon2id +
+     * XChaCha20-Poly1305). *Blocking* (about a second).
+     */
+open func exportBackup(passphrase: String) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_identity_export_backup(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(passphrase),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The fingerprint: six groups of five digits, compared out of band.
+     */
+open func fingerprint() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_identity_fingerprint(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The public identity text (`ftpchat-id1:...`): give it to an admin to be added.
+     */
+open func publicIdentity() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_identity_public_identity(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIdentity: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Identity
+
+    public static func lift(_ handle: UInt64) throws -> Identity {
+        return Identity(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Identity) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Identity {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Identity, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentity_lift(_ handle: UInt64) throws -> Identity {
+    return try FfiConverterTypeIdentity.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentity_lower(_ value: Identity) -> UInt64 {
+    return FfiConverterTypeIdentity.lower(value)
 }
 
 
@@ -1371,6 +1768,11 @@ public struct ChatMessage: Equatable, Hashable {
      * `true` when this device sent it.
      */
     public let isOwn: Bool
+    /**
+     * Member rooms: the fingerprint of the device that signed it (compare it with the
+     * sender's fingerprint, verified out of band); `null`/`nil` elsewhere.
+     */
+    public let signer: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1399,7 +1801,11 @@ public struct ChatMessage: Equatable, Hashable {
          */codec: MessageCodec, 
         /**
          * `true` when this device sent it.
-         */isOwn: Bool) {
+         */isOwn: Bool, 
+        /**
+         * Member rooms: the fingerprint of the device that signed it (compare it with the
+         * sender's fingerprint, verified out of band); `null`/`nil` elsewhere.
+         */signer: String?) {
         self.id = id
         self.sender = sender
         self.text = text
@@ -1408,6 +1814,7 @@ public struct ChatMessage: Equatable, Hashable {
         self.status = status
         self.codec = codec
         self.isOwn = isOwn
+        self.signer = signer
     }
 
     
@@ -1433,7 +1840,8 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
                 localTime: FfiConverterOptionString.read(from: &buf), 
                 status: FfiConverterTypeMessageStatus.read(from: &buf), 
                 codec: FfiConverterTypeMessageCodec.read(from: &buf), 
-                isOwn: FfiConverterBool.read(from: &buf)
+                isOwn: FfiConverterBool.read(from: &buf), 
+                signer: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1446,6 +1854,7 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
         FfiConverterTypeMessageStatus.write(value.status, into: &buf)
         FfiConverterTypeMessageCodec.write(value.codec, into: &buf)
         FfiConverterBool.write(value.isOwn, into: &buf)
+        FfiConverterOptionString.write(value.signer, into: &buf)
     }
 }
 
@@ -1541,6 +1950,107 @@ public func FfiConverterTypeChatUpdate_lift(_ buf: RustBuffer) throws -> ChatUpd
 #endif
 public func FfiConverterTypeChatUpdate_lower(_ value: ChatUpdate) -> RustBuffer {
     return FfiConverterTypeChatUpdate.lower(value)
+}
+
+
+/**
+ * A member of a member room, as of the last sync.
+ */
+public struct RoomMember: Equatable, Hashable {
+    /**
+     * The member id: 32 lowercase hex characters (what `removeMember` and `promote`
+     * take).
+     */
+    public let id: String
+    /**
+     * Admin or member.
+     */
+    public let role: MemberRole
+    /**
+     * The public identities (`ftpchat-id1:...`) of its devices.
+     */
+    public let devices: [String]
+    /**
+     * The fingerprints of `devices`, in the same order (what people compare).
+     */
+    public let fingerprints: [String]
+    /**
+     * The epoch at which it joined.
+     */
+    public let joinedEpoch: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The member id: 32 lowercase hex characters (what `removeMember` and `promote`
+         * take).
+         */id: String, 
+        /**
+         * Admin or member.
+         */role: MemberRole, 
+        /**
+         * The public identities (`ftpchat-id1:...`) of its devices.
+         */devices: [String], 
+        /**
+         * The fingerprints of `devices`, in the same order (what people compare).
+         */fingerprints: [String], 
+        /**
+         * The epoch at which it joined.
+         */joinedEpoch: UInt64) {
+        self.id = id
+        self.role = role
+        self.devices = devices
+        self.fingerprints = fingerprints
+        self.joinedEpoch = joinedEpoch
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RoomMember: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRoomMember: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RoomMember {
+        return
+            try RoomMember(
+                id: FfiConverterString.read(from: &buf), 
+                role: FfiConverterTypeMemberRole.read(from: &buf), 
+                devices: FfiConverterSequenceString.read(from: &buf), 
+                fingerprints: FfiConverterSequenceString.read(from: &buf), 
+                joinedEpoch: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RoomMember, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterTypeMemberRole.write(value.role, into: &buf)
+        FfiConverterSequenceString.write(value.devices, into: &buf)
+        FfiConverterSequenceString.write(value.fingerprints, into: &buf)
+        FfiConverterUInt64.write(value.joinedEpoch, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRoomMember_lift(_ buf: RustBuffer) throws -> RoomMember {
+    return try FfiConverterTypeRoomMember.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRoomMember_lower(_ value: RoomMember) -> RustBuffer {
+    return FfiConverterTypeRoomMember.lower(value)
 }
 
 
@@ -1994,6 +2504,89 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * Member rooms: this device is not (or no longer) a member: it cannot send and
+     * reads nothing sent after its removal.
+     */
+    case NotAMember(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * Member rooms: a membership change was refused (not allowed for this device's role,
+     * the last admin leaving, an unknown member...) or lost a race; or a membership call
+     * on a password room or shared file.
+     */
+    case Membership(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * The text is not a valid `ftpchat://join?...` invitation URL. The reason says what
+     * is wrong and never contains the URL (it carries a secret).
+     */
+    case InvalidInvitation(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * A public identity text is not a valid `ftpchat-id1:...` identity.
+     */
+    case InvalidIdentity(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * The passphrase does not open the identity backup.
+     */
+    case WrongPassphrase(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * Not an identity backup, truncated, altered, or with a format or parameters this
+     * version does not accept.
+     */
+    case InvalidBackup(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * The identity file cannot be read or written, is corrupt or is not a regular file
+     * (it is never replaced by a new identity), or another identity failure.
+     */
+    case IdentityFile(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
      * Anything else (a failure the bindings do not know yet, no thread could be
      * started).
      */
@@ -2087,7 +2680,35 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .Internal(
+        case 14: return .NotAMember(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 15: return .Membership(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 16: return .InvalidInvitation(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 17: return .InvalidIdentity(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 18: return .WrongPassphrase(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 19: return .InvalidBackup(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 20: return .IdentityFile(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 21: return .Internal(
             transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
@@ -2182,8 +2803,50 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(transient,reason):
+        case let .NotAMember(transient,reason):
             writeInt(&buf, Int32(14))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Membership(transient,reason):
+            writeInt(&buf, Int32(15))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InvalidInvitation(transient,reason):
+            writeInt(&buf, Int32(16))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InvalidIdentity(transient,reason):
+            writeInt(&buf, Int32(17))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .WrongPassphrase(transient,reason):
+            writeInt(&buf, Int32(18))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InvalidBackup(transient,reason):
+            writeInt(&buf, Int32(19))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .IdentityFile(transient,reason):
+            writeInt(&buf, Int32(20))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(transient,reason):
+            writeInt(&buf, Int32(21))
             FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
@@ -2331,6 +2994,58 @@ public enum ChatEvent: Equatable, Hashable {
          */reason: String
     )
     /**
+     * Member rooms: the membership changed; `epoch` is the new epoch.
+     */
+    case membershipChanged(
+        /**
+         * The new epoch.
+         */epoch: UInt64
+    )
+    /**
+     * Member rooms: the commit of `epoch` is invalid (forged, not allowed, malformed):
+     * not applied, and nothing after it is read. Reported once.
+     */
+    case membershipRejected(
+        /**
+         * The epoch of the rejected commit.
+         */epoch: UInt64, 
+        /**
+         * Why, in words.
+         */reason: String
+    )
+    /**
+     * Member rooms: this device was removed. It reads nothing sent afterwards and can no
+     * longer send (`ChatError.NotAMember`).
+     */
+    case removedFromRoom
+    /**
+     * Member rooms: a signed record was refused (bad signature, broken or forked chain,
+     * a device the membership does not allow, or unsigned).
+     */
+    case recordRefused(
+        /**
+         * The log it is in.
+         */file: String, 
+        /**
+         * Its byte offset.
+         */offset: UInt64, 
+        /**
+         * Why, in words.
+         */reason: String
+    )
+    /**
+     * Member rooms: a record reuses the id of another writer's record; the first one
+     * accepted stays.
+     */
+    case duplicateRecordId(
+        /**
+         * The log it is in.
+         */file: String, 
+        /**
+         * Its byte offset.
+         */offset: UInt64
+    )
+    /**
      * An event these bindings do not know yet.
      */
     case other(
@@ -2391,7 +3106,21 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
         case 11: return .retrying(operation: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .other(description: try FfiConverterString.read(from: &buf)
+        case 12: return .membershipChanged(epoch: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 13: return .membershipRejected(epoch: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 14: return .removedFromRoom
+        
+        case 15: return .recordRefused(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 16: return .duplicateRecordId(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 17: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2463,8 +3192,36 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .other(description):
+        case let .membershipChanged(epoch):
             writeInt(&buf, Int32(12))
+            FfiConverterUInt64.write(epoch, into: &buf)
+            
+        
+        case let .membershipRejected(epoch,reason):
+            writeInt(&buf, Int32(13))
+            FfiConverterUInt64.write(epoch, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .removedFromRoom:
+            writeInt(&buf, Int32(14))
+        
+        
+        case let .recordRefused(file,offset,reason):
+            writeInt(&buf, Int32(15))
+            FfiConverterString.write(file, into: &buf)
+            FfiConverterUInt64.write(offset, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .duplicateRecordId(file,offset):
+            writeInt(&buf, Int32(16))
+            FfiConverterString.write(file, into: &buf)
+            FfiConverterUInt64.write(offset, into: &buf)
+            
+        
+        case let .other(description):
+            writeInt(&buf, Int32(17))
             FfiConverterString.write(description, into: &buf)
             
         }
@@ -2484,6 +3241,81 @@ public func FfiConverterTypeChatEvent_lift(_ buf: RustBuffer) throws -> ChatEven
 #endif
 public func FfiConverterTypeChatEvent_lower(_ value: ChatEvent) -> RustBuffer {
     return FfiConverterTypeChatEvent.lower(value)
+}
+
+
+
+/**
+ * A member's role in a member room.
+ */
+
+public enum MemberRole: Equatable, Hashable {
+    
+    /**
+     * May add, invite, remove and promote members.
+     */
+    case admin
+    /**
+     * May read, write, link its own devices and leave.
+     */
+    case member
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MemberRole: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemberRole: FfiConverterRustBuffer {
+    typealias SwiftType = MemberRole
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemberRole {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .admin
+        
+        case 2: return .member
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MemberRole, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .admin:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .member:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberRole_lift(_ buf: RustBuffer) throws -> MemberRole {
+    return try FfiConverterTypeMemberRole.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberRole_lower(_ value: MemberRole) -> RustBuffer {
+    return FfiConverterTypeMemberRole.lower(value)
 }
 
 
@@ -3231,6 +4063,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeIdentity: FfiConverterRustBuffer {
+    typealias SwiftType = Identity?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIdentity.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIdentity.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeChatMessage: FfiConverterRustBuffer {
     typealias SwiftType = ChatMessage?
 
@@ -3321,6 +4177,31 @@ fileprivate struct FfiConverterSequenceTypeChatMessage: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeChatMessage.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRoomMember: FfiConverterRustBuffer {
+    typealias SwiftType = [RoomMember]
+
+    public static func write(_ value: [RoomMember], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRoomMember.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RoomMember] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RoomMember]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRoomMember.read(from: &buf))
         }
         return seq
     }
@@ -3433,6 +4314,31 @@ public func validateRoomPath(path: String)throws   {try rustCallWithError(FfiCon
     )
 }
 }
+/**
+ * The fingerprint of a public identity text (`ftpchat-id1:...`). Fails with
+ * `ChatError.InvalidIdentity` for a bad text.
+ */
+public func publicFingerprint(publicIdentity: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_func_public_fingerprint(
+        FfiConverterString.lower(publicIdentity),uniffiCallStatus
+    )
+})
+}
+/**
+ * The safety number of two public identity texts: twelve groups of five digits, the
+ * same whichever way round. Fails with `ChatError.InvalidIdentity` for a bad text.
+ */
+public func safetyNumber(a: String, b: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_func_safety_number(
+        FfiConverterString.lower(a),
+        FfiConverterString.lower(b),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -3458,6 +4364,24 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_func_validate_room_path() != 31624) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_func_public_fingerprint() != 3063) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_func_safety_number() != 65438) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_identity_export_backup() != 27745) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_identity_fingerprint() != 49524) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_identity_public_identity() != 62545) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_add_member() != 1440) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_describe() != 24491) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3476,13 +4400,31 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_history_async() != 7366) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_identity() != 49208) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_invite() != 58885) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_is_shut_down() != 3584) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_link_device() != 7103) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_members() != 7193) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_message() != 13989) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_outbox_len() != 7338) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_promote() != 61915) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member() != 3488) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_send() != 51965) {
@@ -3515,10 +4457,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_subscription_stop() != 41854) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_constructor_identity_generate() != 46646) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_constructor_identity_import_backup() != 7116) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_constructor_identity_load_or_create() != 23186) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_join() != 61010) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_new() != 15618) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_async() != 3290) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room() != 19095) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_messages() != 25644) {

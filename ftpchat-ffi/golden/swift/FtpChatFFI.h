@@ -283,6 +283,47 @@ typedef struct UniffiVTableCallbackInterfaceChatListener {
 } UniffiVTableCallbackInterfaceChatListener;
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_IDENTITY
+uint64_t uniffi_ftpchat_ffi_fn_clone_identity(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_IDENTITY
+void uniffi_ftpchat_ffi_fn_free_identity(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_IDENTITY_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_IDENTITY_GENERATE
+uint64_t uniffi_ftpchat_ffi_fn_constructor_identity_generate(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_IDENTITY_IMPORT_BACKUP
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_IDENTITY_IMPORT_BACKUP
+uint64_t uniffi_ftpchat_ffi_fn_constructor_identity_import_backup(RustBuffer text, RustBuffer passphrase, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_IDENTITY_LOAD_OR_CREATE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_IDENTITY_LOAD_OR_CREATE
+uint64_t uniffi_ftpchat_ffi_fn_constructor_identity_load_or_create(RustBuffer dir, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_IDENTITY_EXPORT_BACKUP
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_IDENTITY_EXPORT_BACKUP
+RustBuffer uniffi_ftpchat_ffi_fn_method_identity_export_backup(uint64_t ptr, RustBuffer passphrase, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_IDENTITY_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_IDENTITY_FINGERPRINT
+RustBuffer uniffi_ftpchat_ffi_fn_method_identity_fingerprint(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_IDENTITY_PUBLIC_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_IDENTITY_PUBLIC_IDENTITY
+RustBuffer uniffi_ftpchat_ffi_fn_method_identity_public_identity(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_CHATROOM
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_CHATROOM
 uint64_t uniffi_ftpchat_ffi_fn_clone_chatroom(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -293,6 +334,11 @@ uint64_t uniffi_ftpchat_ffi_fn_clone_chatroom(uint64_t handle, RustCallStatus *_
 void uniffi_ftpchat_ffi_fn_free_chatroom(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_JOIN
+uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_join(RustBuffer invitation, uint64_t identity, RustBuffer options, RustBuffer location, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_NEW
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_NEW
 uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_new(RustBuffer location, RustBuffer password, RustBuffer options, RustCallStatus *_Nonnull out_status
@@ -301,6 +347,16 @@ uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_new(RustBuffer location, Rus
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_OPEN_ASYNC
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_OPEN_ASYNC
 uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_open_async(RustBuffer location, RustBuffer password, RustBuffer options
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
+uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_open_member_room(RustBuffer location, uint64_t identity, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_ADD_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_ADD_MEMBER
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_add_member(uint64_t ptr, RustBuffer public_identity, RustBuffer role, int8_t share_history, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DESCRIBE
@@ -333,9 +389,29 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_history(uint64_t ptr, RustBuffe
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_history_async(uint64_t ptr, RustBuffer before, uint32_t limit
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_IDENTITY
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_identity(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_INVITE
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_invite(uint64_t ptr, RustBuffer role, RustBuffer location, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_IS_SHUT_DOWN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_IS_SHUT_DOWN
 int8_t uniffi_ftpchat_ffi_fn_method_chatroom_is_shut_down(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_LINK_DEVICE
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_link_device(uint64_t ptr, RustBuffer public_identity, int8_t share_history, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MEMBERS
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_members(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MESSAGE
@@ -346,6 +422,16 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_message(uint64_t ptr, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_OUTBOX_LEN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_OUTBOX_LEN
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_outbox_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PROMOTE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PROMOTE
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_promote(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REMOVE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REMOVE_MEMBER
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_remove_member(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND
@@ -427,6 +513,16 @@ RustBuffer uniffi_ftpchat_ffi_fn_func_library_version(RustCallStatus *_Nonnull o
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FUNC_VALIDATE_ROOM_PATH
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FUNC_VALIDATE_ROOM_PATH
 void uniffi_ftpchat_ffi_fn_func_validate_room_path(RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FUNC_PUBLIC_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FUNC_PUBLIC_FINGERPRINT
+RustBuffer uniffi_ftpchat_ffi_fn_func_public_fingerprint(RustBuffer public_identity, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FUNC_SAFETY_NUMBER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FUNC_SAFETY_NUMBER
+RustBuffer uniffi_ftpchat_ffi_fn_func_safety_number(RustBuffer a, RustBuffer b, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FTPCHAT_FFI_RUSTBUFFER_ALLOC
@@ -707,6 +803,42 @@ uint16_t uniffi_ftpchat_ffi_checksum_func_validate_room_path(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_FUNC_PUBLIC_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_FUNC_PUBLIC_FINGERPRINT
+uint16_t uniffi_ftpchat_ffi_checksum_func_public_fingerprint(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_FUNC_SAFETY_NUMBER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_FUNC_SAFETY_NUMBER
+uint16_t uniffi_ftpchat_ffi_checksum_func_safety_number(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_IDENTITY_EXPORT_BACKUP
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_IDENTITY_EXPORT_BACKUP
+uint16_t uniffi_ftpchat_ffi_checksum_method_identity_export_backup(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_IDENTITY_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_IDENTITY_FINGERPRINT
+uint16_t uniffi_ftpchat_ffi_checksum_method_identity_fingerprint(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_IDENTITY_PUBLIC_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_IDENTITY_PUBLIC_IDENTITY
+uint16_t uniffi_ftpchat_ffi_checksum_method_identity_public_identity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_ADD_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_ADD_MEMBER
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_add_member(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DESCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DESCRIBE
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_describe(void
@@ -743,9 +875,33 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_history_async(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_IDENTITY
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_identity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_INVITE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_invite(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_IS_SHUT_DOWN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_IS_SHUT_DOWN
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_is_shut_down(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_LINK_DEVICE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_link_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_MEMBERS
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_members(void
     
 );
 #endif
@@ -758,6 +914,18 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_message(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_OUTBOX_LEN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_OUTBOX_LEN
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_outbox_len(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PROMOTE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PROMOTE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_promote(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REMOVE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REMOVE_MEMBER
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member(void
     
 );
 #endif
@@ -821,6 +989,30 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_subscription_stop(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_IDENTITY_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_IDENTITY_GENERATE
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_identity_generate(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_IDENTITY_IMPORT_BACKUP
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_IDENTITY_IMPORT_BACKUP
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_identity_import_backup(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_IDENTITY_LOAD_OR_CREATE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_IDENTITY_LOAD_OR_CREATE
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_identity_load_or_create(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_JOIN
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_join(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_NEW
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_NEW
 uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_new(void
@@ -830,6 +1022,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_ASYNC
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_ASYNC
 uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room(void
     
 );
 #endif

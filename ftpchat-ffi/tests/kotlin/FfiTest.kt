@@ -3,7 +3,8 @@
 // Rooms on a local folder and on real FTP servers: send from one room object, receive
 // through the listener of another, error mapping, async calls, sync_once, subscriptions,
 // FTPChat 1.7/1.6/1.5 shared files (the chat file the real 1.6 and 1.7 clients wrote, read
-// with only its password; a wrong password as a typed error).
+// with only its password; a wrong password as a typed error), member rooms (identities,
+// invitations, signers, members, removal) and identity backups.
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
@@ -795,12 +796,130 @@ fun realClients() {
     }
 }
 
+fun memberOptions(room: String, name: String, stateDir: String, caPem: String? = null) =
+    RoomOptions(room = room, displayName = name, layout = RoomLayout.NATIVE, stateDir = stateDir, caPem = caPem)
+
+/** Syncs `room` until a message with `text` arrives; returns it. */
+fun readUntil(room: ChatRoom, text: String): ChatMessage {
+    val deadline = System.currentTimeMillis() + TIMEOUT_MS
+    while (System.currentTimeMillis() < deadline) {
+        room.sync().messages.firstOrNull { it.text == text }?.let { return it }
+        Thread.sleep(20)
+    }
+    throw AssertionError("$text did not arrive within $TIMEOUT_MS ms")
+}
+
+/** Member rooms (issue 14): identities, an invitation, signed messages, members, removal. */
+fun memberScenario(label: String, location: String, caPem: String? = null) {
+    val room = unique("$label-members")
+    check("$label: member room: create, invite, join, chat with signers, remove") {
+        val aliceId = Identity.generate()
+        val bobId = Identity.loadOrCreate(tempFolder())
+        ChatRoom.openMemberRoom(location, aliceId, memberOptions(room, "Alice", tempFolder(), caPem)).use { alice ->
+            expect(alice.identity()?.fingerprint() == aliceId.fingerprint())
+            val first = alice.members()
+            expect(first.size == 1 && first[0].role == MemberRole.ADMIN) { "$first" }
+            expect(first[0].devices == listOf(aliceId.publicIdentity()))
+            expect(first[0].fingerprints == listOf(aliceId.fingerprint()))
+            val link = alice.invite(MemberRole.MEMBER, location)
+            expect(link.startsWith("ftpchat://join?"))
+            // location = null: the invitation's location.
+            ChatRoom.join(link, bobId, memberOptions(room, "Bob", tempFolder(), caPem), null).use { bob ->
+                expect(alice.sync().events.any { it is ChatEvent.MembershipChanged })
+                val roles = alice.members().associate { it.fingerprints[0] to it.role }
+                expect(roles == mapOf(aliceId.fingerprint() to MemberRole.ADMIN, bobId.fingerprint() to MemberRole.MEMBER)) { "$roles" }
+
+                alice.send("hello Bob")
+                alice.sync()
+                val hello = readUntil(bob, "hello Bob")
+                expect(hello.signer == aliceId.fingerprint()) { "$hello" }
+                bob.send("hi Alice")
+                bob.sync()
+                val hi = readUntil(alice, "hi Alice")
+                expect(hi.signer == bobId.fingerprint() && !hi.isOwn) { "$hi" }
+
+                val bobMember = alice.members().first { bobId.publicIdentity() in it.devices }
+                val epoch = alice.removeMember(bobMember.id)
+                expect(epoch >= 2uL) { "epoch $epoch" }
+                expect(alice.members().map { it.role } == listOf(MemberRole.ADMIN))
+                alice.send("after Bob left")
+                alice.sync()
+                val update = bob.sync()
+                expect(update.messages.none { it.text == "after Bob left" }) { "$update" }
+                expect(update.events.any { it is ChatEvent.RemovedFromRoom }) { "${update.events}" }
+                val e = expectThrows<ChatException.NotAMember> { bob.send("still here?") }
+                expect(!e.transient)
+                expect(bob.history(null, 100u).none { it.text == "after Bob left" })
+            }
+        }
+    }
+    check("$label: member room: add_member and promote by public identity") {
+        val aliceId = Identity.generate()
+        val carolId = Identity.generate()
+        val room2 = unique("$label-promote")
+        ChatRoom.openMemberRoom(location, aliceId, memberOptions(room2, "Alice", tempFolder(), caPem)).use { alice ->
+            alice.addMember(carolId.publicIdentity(), MemberRole.MEMBER, false)
+            val carolMember = alice.members().first { carolId.publicIdentity() in it.devices }
+            ChatRoom.openMemberRoom(location, carolId, memberOptions(room2, "Carol", tempFolder(), caPem)).use { carol ->
+                expectThrows<ChatException.Membership> { carol.invite(MemberRole.MEMBER, location) }
+                alice.promote(carolMember.id)
+                carol.sync()
+                expect(carol.members().first { it.id == carolMember.id }.role == MemberRole.ADMIN)
+                expect(carol.invite(MemberRole.ADMIN, location).contains("role=admin"))
+            }
+        }
+    }
+}
+
+fun identityApi() {
+    check("identity: backup round trip, wrong passphrase, safety number, fingerprints") {
+        val me = Identity.loadOrCreate(tempFolder())
+        expect(me.publicIdentity().startsWith("ftpchat-id1:"))
+        expect(publicFingerprint(me.publicIdentity()) == me.fingerprint())
+        expect(!me.toString().contains("ftpchat-id1"))
+        val backup = me.exportBackup("a long passphrase")
+        expect(Identity.importBackup(backup, "a long passphrase").publicIdentity() == me.publicIdentity())
+        val wrong = expectThrows<ChatException.WrongPassphrase> { Identity.importBackup(backup, "not it") }
+        expectNoSecret(wrong, "not it")
+        expectThrows<ChatException.InvalidBackup> { Identity.importBackup("not a backup", "x") }
+        val other = Identity.generate()
+        val n = safetyNumber(me.publicIdentity(), other.publicIdentity())
+        expect(n == safetyNumber(other.publicIdentity(), me.publicIdentity()))
+        expect(n.split(" ").size == 12) { n }
+    }
+    check("identity: typed errors for a bad public identity and a bad invitation URL") {
+        expectThrows<ChatException.InvalidIdentity> { publicFingerprint("ftpchat-id1:AAAA") }
+        expectThrows<ChatException.InvalidIdentity> { safetyNumber("nope", Identity.generate().publicIdentity()) }
+        val secret = "S3cretKeyMaterial".repeat(4)
+        val url = "ftpchat://join?v=1&room=00&anchor=00&role=member&key=$secret&at=x"
+        val e = expectThrows<ChatException.InvalidInvitation> {
+            ChatRoom.join(url, Identity.generate(), memberOptions("r", "Bob", tempFolder()), tempFolder())
+        }
+        expectNoSecret(e, secret, url)
+        val folder = tempFolder()
+        ChatRoom(folder, PASSWORD, nativeOptions("pw", "A")).use { room ->
+            expect(room.identity() == null)
+            expectThrows<ChatException.Membership> { room.members() }
+        }
+        ChatRoom.openMemberRoom(folder, Identity.generate(), memberOptions("m", "A", tempFolder())).use { room ->
+            expectThrows<ChatException.InvalidArgument> { room.removeMember("xyz") }
+            expectThrows<ChatException.InvalidIdentity> { room.addMember("ftpchat-id1:AAAA", MemberRole.MEMBER, false) }
+            expectThrows<ChatException.Membership> { room.removeMember(room.members()[0].id) } // the last admin
+        }
+        expectThrows<ChatException.InvalidConfig> {
+            ChatRoom.openMemberRoom(folder, Identity.generate(), memberOptions("m2", "A", tempFolder()).copy(layout = RoomLayout.SHARED_FILE17))
+        }
+    }
+}
+
 fun main() {
     println("ftpchat Kotlin bindings test, library ${libraryVersion()}")
     errorMapping()
     roomScenario("folder", tempFolder())
     folderExtras()
     roomApi()
+    identityApi()
+    memberScenario("folder", tempFolder())
     val sharedFolder = File(tempFolder())
     sharedScenario("folder", sharedFolder.path, folder = sharedFolder)
     realClients()
@@ -809,6 +928,7 @@ fun main() {
     if (!ftp.isNullOrEmpty()) {
         roomScenario("ftp pyftpdlib", ftp)
         sharedScenario("ftp pyftpdlib", ftp)
+        memberScenario("ftp pyftpdlib", ftp)
     } else if (System.getenv("CI") == "true") {
         check("ftp pyftpdlib") { throw AssertionError("FTPCHAT_TEST_PYFTPDLIB_URL is not set (CI=true needs the FTP servers of .ci/ftp-servers.sh)") }
     } else {
@@ -820,6 +940,7 @@ fun main() {
     if (!ftps.isNullOrEmpty() && !ca.isNullOrEmpty()) {
         roomScenario("ftps vsftpd", ftps, File(ca).readText())
         sharedScenario("ftps vsftpd", ftps, File(ca).readText())
+        memberScenario("ftps vsftpd", ftps, File(ca).readText())
     } else {
         skip("ftps vsftpd", "FTPCHAT_TEST_VSFTPD_FTPS_URL / FTPCHAT_TEST_FTPS_CA not set")
     }

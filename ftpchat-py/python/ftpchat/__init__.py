@@ -36,6 +36,17 @@ The codecs are also usable on their own: :func:`encode_15`, :func:`decode_15`,
 :func:`encode_16`, :func:`decode_16`, :func:`encode_17`, :func:`decode_17`,
 :func:`derive_key`, :func:`fernet_encrypt`, :func:`fernet_decrypt`.
 
+Member rooms (SPEC §17) have members instead of a password: each device has an
+:class:`Identity` whose key signs its messages, admins invite, add, remove and promote::
+
+    me = ftpchat.Identity.load_or_create("~/.ftpchat")
+    room = ftpchat.open(url, "team", name="Alice", identity=me, state_dir="state")
+    link = room.invite(location=url)          # a secret: share it over a trusted channel
+    # on the invitee's device:
+    room = ftpchat.open(None, "team", name="Bob", identity=bob, invitation=link,
+                        state_dir="state")
+    # each Message.signer is the fingerprint of the device that signed it
+
 The protocol lives in the Rust core (``ftpchat-core``); this package is a thin binding.
 Network I/O and key derivation release the GIL.
 """
@@ -49,15 +60,23 @@ from ._errors import (
     CorruptRoom,
     Error,
     HeaderChanged,
+    IdentityError,
+    IdentityFileError,
+    InvalidBackup,
     InvalidConfig,
+    InvalidIdentity,
+    InvalidInvitation,
     InvalidName,
     InvalidPath,
     LocalStateError,
     LockTimeout,
+    MembershipError,
     MessageTooLarge,
+    NotAMember,
     RoomClosed,
     RoomNotFound,
     TransportError,
+    WrongPassphrase,
     WrongPassword,
 )
 from ._ftpchat import (
@@ -66,6 +85,7 @@ from ._ftpchat import (
     FTPCHAT_SALT,
     MAX_NAME_LEN,
     MAX_TEXT_LEN,
+    Identity,
     Room,
     Subscription,
     Watch,
@@ -80,11 +100,13 @@ from ._ftpchat import (
     encode_17,
     fernet_decrypt,
     fernet_encrypt,
+    fingerprint,
     format_plaintext,
     open,
     parse_plaintext,
+    safety_number,
 )
-from ._types import Codec, CompatMessage, Event, Message, MessageStatus, SyncResult
+from ._types import Codec, CompatMessage, Event, Member, Message, MessageStatus, SyncResult
 
 # Watcher threads call into Python; stop them before the interpreter finalizes.
 atexit.register(_stop_all_watches)
@@ -95,6 +117,11 @@ __all__ = [
     "Room",
     "Watch",
     "Subscription",
+    # member rooms
+    "Identity",
+    "Member",
+    "safety_number",
+    "fingerprint",
     # values
     "Message",
     "MessageStatus",
@@ -136,4 +163,12 @@ __all__ = [
     "LockTimeout",
     "LocalStateError",
     "RoomClosed",
+    "NotAMember",
+    "MembershipError",
+    "InvalidInvitation",
+    "IdentityError",
+    "InvalidIdentity",
+    "WrongPassphrase",
+    "InvalidBackup",
+    "IdentityFileError",
 ]

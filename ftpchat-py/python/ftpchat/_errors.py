@@ -21,7 +21,17 @@ passwords or keys; locations appear without their password.
     ├── RoomNotFound           a native room that does not exist (create=False)
     ├── LockTimeout            a shared-file lock stayed taken too long (transient)
     ├── LocalStateError        the local state folder failed
-    └── RoomClosed             the room was closed
+    ├── RoomClosed             the room was closed
+    ├── NotAMember             this device is not (or no longer) a member of the member room
+    ├── MembershipError        a membership operation was refused, or not a member room
+    │   └── InvalidInvitation  a malformed ftpchat://join? URL                 [ValueError]
+    └── IdentityError          a device identity problem
+        ├── InvalidIdentity    a malformed "ftpchat-id1:" public identity text [ValueError]
+        ├── WrongPassphrase    the passphrase does not open the identity backup
+        ├── InvalidBackup      not a backup, truncated, altered or unsupported
+        └── IdentityFileError  the identity file is unreadable, corrupt or a symlink
+
+Messages never contain an invitation URL, a passphrase or key material.
 """
 
 from __future__ import annotations
@@ -41,6 +51,14 @@ __all__ = [
     "LockTimeout",
     "LocalStateError",
     "RoomClosed",
+    "NotAMember",
+    "MembershipError",
+    "InvalidInvitation",
+    "IdentityError",
+    "InvalidIdentity",
+    "WrongPassphrase",
+    "InvalidBackup",
+    "IdentityFileError",
 ]
 
 
@@ -158,3 +176,43 @@ class LocalStateError(Error):
 
 class RoomClosed(Error):
     """The room was closed."""
+
+
+class NotAMember(Error):
+    """This device is not (or no longer) a member of the member room: it cannot send,
+    and reads nothing sent after its removal."""
+
+
+class MembershipError(Error):
+    """A membership change was refused (not allowed for this device's role, the last
+    admin leaving, an unknown member...) or lost a race to another change; or a
+    membership operation (``members()``, ``invite()``...) on a password room or shared
+    file."""
+
+
+class InvalidInvitation(MembershipError, ValueError):
+    """The text is not a valid ``ftpchat://join?...`` invitation URL. The message says
+    what is wrong, never the URL (it carries a secret)."""
+
+
+class IdentityError(Error):
+    """A device identity problem (base class of the identity errors)."""
+
+
+class InvalidIdentity(IdentityError, ValueError):
+    """A public identity text is not a valid ``ftpchat-id1:...`` identity (prefix,
+    encoding, length, or a weak key)."""
+
+
+class WrongPassphrase(IdentityError):
+    """The passphrase does not open this identity backup."""
+
+
+class InvalidBackup(IdentityError):
+    """The text is not an identity backup, is truncated, was altered, or uses a format
+    or key-derivation parameters this version does not accept."""
+
+
+class IdentityFileError(IdentityError):
+    """The identity file cannot be read or written, is corrupt, or is not a regular file
+    (it is never replaced by a new identity)."""

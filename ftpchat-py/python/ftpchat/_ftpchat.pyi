@@ -9,12 +9,13 @@ from typing import Final, Literal, final
 from typing_extensions import Buffer, Self
 
 from ftpchat._errors import Error
-from ftpchat._types import CompatMessage, Event, Message, SyncResult
+from ftpchat._types import CompatMessage, Event, Member, Message, SyncResult
 
 __all__ = [
     "DEFAULT_NATIVE_ITERATIONS",
     "FTPCHAT_ITERATIONS",
     "FTPCHAT_SALT",
+    "Identity",
     "MAX_NAME_LEN",
     "MAX_TEXT_LEN",
     "Room",
@@ -32,9 +33,11 @@ __all__ = [
     "encode_17",
     "fernet_decrypt",
     "fernet_encrypt",
+    "fingerprint",
     "format_plaintext",
     "open",
     "parse_plaintext",
+    "safety_number",
 ]
 
 MAX_TEXT_LEN: Final[int]
@@ -47,7 +50,7 @@ __version__: Final[str]
 _BytesLike = str | Buffer
 
 def open(
-    location: str,
+    location: str | None,
     room: str,
     *,
     name: str,
@@ -63,8 +66,41 @@ def open(
     accept_changed_header: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
     ca_pem: str | None = None,
+    identity: Identity | None = None,
+    invitation: str | None = None,
 ) -> Room:
-    """Opens (or creates) a room; releases the GIL while connecting and deriving the key."""
+    """Opens (or creates) a room; releases the GIL while connecting and deriving the key.
+
+    With ``identity``: a member room (no password); with ``invitation`` too, joins it
+    (``location=None`` takes the invitation's location)."""
+
+@final
+class Identity:
+    """A device identity (long-term keys); the repr shows the fingerprint only."""
+
+    @staticmethod
+    def load_or_create(dir: str | os.PathLike[str]) -> Identity:
+        """The identity kept in ``dir``, created on first use (GIL released)."""
+    @staticmethod
+    def generate() -> Identity:
+        """A new identity in memory."""
+    @staticmethod
+    def import_backup(text: str, passphrase: str) -> Identity:
+        """The identity in an armored backup; raises WrongPassphrase or InvalidBackup."""
+    def export_backup(self, passphrase: str) -> str:
+        """An armored backup encrypted under ``passphrase`` (GIL released)."""
+    @property
+    def public(self) -> str:
+        """The public identity text, ``ftpchat-id1:...``."""
+    @property
+    def fingerprint(self) -> str:
+        """Six groups of five digits, compared out of band."""
+
+def safety_number(a: str, b: str) -> str:
+    """The safety number of two public identity texts (the same either way round)."""
+
+def fingerprint(public: str) -> str:
+    """The fingerprint of a public identity text."""
 
 @final
 class Room:
@@ -95,6 +131,26 @@ class Room:
     ) -> Subscription:
         """Starts a background watcher calling the callbacks on its thread; it runs until
         stopped or the room is closed (keeping the Subscription is not needed)."""
+    def members(self) -> list[Member]:
+        """Member rooms: the members as of the last sync (no I/O)."""
+    def invite(self, role: Literal["admin", "member"] = "member", *, location: str) -> str:
+        """Member rooms (admins): a one-time invitation URL (a secret)."""
+    def add_member(
+        self,
+        public: str,
+        role: Literal["admin", "member"] = "member",
+        *,
+        share_history: bool = False,
+    ) -> int:
+        """Member rooms (admins): adds a device as a new member; returns the new epoch."""
+    def link_device(self, public: str, *, share_history: bool = False) -> int:
+        """Member rooms: links another device of this member; returns the new epoch."""
+    def remove_member(self, member_id: str) -> int:
+        """Member rooms: removes a member (or leaves); returns the new epoch."""
+    def promote(self, member_id: str) -> int:
+        """Member rooms (admins): makes a member an admin; returns the new epoch."""
+    @property
+    def identity(self) -> Identity | None: ...
     def close(self, *, flush: bool = True) -> None:
         """Stops watchers, delivers the outbox (unless ``flush=False``), closes the core
         room (saving its state) and disconnects. Idempotent; later calls raise

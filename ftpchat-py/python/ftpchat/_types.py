@@ -6,7 +6,15 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Codec", "CompatMessage", "Event", "Message", "MessageStatus", "SyncResult"]
+__all__ = [
+    "Codec",
+    "CompatMessage",
+    "Event",
+    "Member",
+    "Message",
+    "MessageStatus",
+    "SyncResult",
+]
 
 
 class MessageStatus(str, enum.Enum):
@@ -57,6 +65,9 @@ class Message:
     """The format of its line."""
     is_own: bool
     """``True`` when this client sent it."""
+    signer: str | None = None
+    """Member rooms: the fingerprint of the device that signed it (compare it with the
+    sender's :attr:`Identity.fingerprint`, verified out of band); ``None`` elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,11 @@ class Event:
       (``sync()`` raises :class:`WrongPassword` meanwhile);
     - ``"outbox_held"``: unsent messages saved by an earlier run under another password,
       kept unsent until the room is opened with that password;
+    - member rooms: ``"membership_changed"`` (``epoch`` is the new epoch),
+      ``"membership_rejected"`` (an invalid commit of ``epoch``, not applied; nothing after
+      it is read), ``"removed_from_room"`` (this device was removed: it reads nothing sent
+      afterwards and cannot send), ``"record_refused"`` (a record with a bad signature or
+      chain, or from a device the membership does not allow), ``"duplicate_record_id"``;
     - ``"foreign_record"``, ``"replayed_record"``, ``"file_replaced"``,
       ``"header_changed"``, ``"unreadable_file"``, ``"delivery_retry"``,
       ``"stale_lock_removed"``, ``"tls_fallback"``, ``"reconnected"``, ``"retrying"``;
@@ -87,6 +103,24 @@ class Event:
     """The byte offset in ``file``, when known."""
     codec: Codec | None = None
     """For ``"undecodable_line"``: the codec the line's first bytes announce, if any."""
+    epoch: int | None = None
+    """For ``"membership_changed"`` and ``"membership_rejected"``: the epoch."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of a member room, as of the last sync (see :meth:`Room.members`)."""
+
+    id: str
+    """The member id: 32 hex digits (what ``remove_member`` and ``promote`` take)."""
+    role: str
+    """``"admin"`` (may add, invite, remove and promote) or ``"member"``."""
+    devices: tuple[str, ...]
+    """The public identities (``ftpchat-id1:...``) of its devices."""
+    fingerprints: tuple[str, ...]
+    """The fingerprints of ``devices``, in the same order (what people compare)."""
+    joined_epoch: int
+    """The epoch at which it joined."""
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,17 @@
 pub(crate) mod native;
 pub(crate) mod shared;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::group::{Change, Invitation, Member, Role};
+use crate::identity::DeviceIdentity;
 
 use super::config::{Clock, Credentials};
 use super::state::{Outgoing, SavedState};
 use super::view::View;
 use super::{RoomError, RoomEvent};
 use crate::crypto::{derive_key, FernetKey, KdfParams};
-use crate::format::{Keyring, LineDecoder, LineEncoder, NativeRecord};
+use crate::format::{EpochKeys, Keyring, LineDecoder, LineEncoder, NativeRecord};
 use crate::timeline::Message;
 use crate::transport::{Transport, TransportError};
 
@@ -42,6 +45,11 @@ pub(crate) trait Writer: Send + 'static {
 
     /// A native record read from the server (its clock moves the writer's clock).
     fn observe(&mut self, _record: &NativeRecord, _now_ms: u64) {}
+
+    /// Member rooms: the fingerprint this device's messages are signed with.
+    fn signer_fingerprint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where a room's lines go and how they are read back.
@@ -65,6 +73,18 @@ pub(crate) trait Layout: Send + Sized + 'static {
     /// Why nothing may be written now, if so.
     fn write_refusal(&self) -> Option<RoomError> {
         None
+    }
+
+    /// Before a delivery: a member room reads its membership, so what goes out is
+    /// encrypted under the newest epoch (never under a key a removed member still holds).
+    fn before_delivery(
+        &mut self,
+        _t: &dyn Transport,
+        _decoder: &mut LineDecoder,
+        _view: &Mutex<View<Self::Writer>>,
+        _events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        Ok(())
     }
 
     /// Delivers `lines` in one append; returns which of them are now on the server.
@@ -106,6 +126,56 @@ pub(crate) trait Layout: Send + Sized + 'static {
 
     /// Writes this layout's part of the local state.
     fn save(&self, view: &View<Self::Writer>, saved: &mut SavedState);
+
+    /// Member rooms: the members, their devices and roles (`None`: not a member room).
+    fn members(&self) -> Option<Vec<Member>> {
+        None
+    }
+
+    /// Member rooms: publishes a membership change by this device; returns its epoch.
+    fn change_members(
+        &mut self,
+        _t: &dyn Transport,
+        _clock: &dyn Clock,
+        _decoder: &mut LineDecoder,
+        _view: &Mutex<View<Self::Writer>>,
+        _change: Change,
+    ) -> Result<u64, RoomError> {
+        Err(RoomError::NotAMemberRoom)
+    }
+
+    /// Member rooms: registers a one-time invitation with `role` and returns it, naming
+    /// `location` as where the room is.
+    fn invite(
+        &mut self,
+        _t: &dyn Transport,
+        _clock: &dyn Clock,
+        _decoder: &mut LineDecoder,
+        _view: &Mutex<View<Self::Writer>>,
+        _role: Role,
+        _location: &str,
+    ) -> Result<Invitation, RoomError> {
+        Err(RoomError::NotAMemberRoom)
+    }
+
+    /// Member rooms: this device's identity.
+    fn identity(&self) -> Option<Arc<DeviceIdentity>> {
+        None
+    }
+
+    /// Password rooms: upgrades the room to a member room whose first admin is
+    /// `identity` (SPEC §17.11).
+    fn upgrade(
+        &mut self,
+        _t: &dyn Transport,
+        _clock: &dyn Clock,
+        _decoder: &mut LineDecoder,
+        _identity: &DeviceIdentity,
+    ) -> Result<(), RoomError> {
+        Err(RoomError::InvalidConfig(
+            "only a native password room can be upgraded to a member room".into(),
+        ))
+    }
 }
 
 /// A layout as opened, with what the engine needs to start.
@@ -113,6 +183,8 @@ pub(crate) struct Opened<L: Layout> {
     pub layout: L,
     pub writer: L::Writer,
     pub keys: Keyring,
+    /// A member room's epoch keys, as far as the membership was read at open.
+    pub epochs: Option<EpochKeys>,
     /// The saved state, with what no longer applies removed.
     pub saved: SavedState,
     /// Everything before the restored read positions is in the timeline already (there
@@ -126,6 +198,6 @@ pub(crate) fn derive(credentials: &Option<Credentials>, kdf: &KdfParams) -> Opti
     match credentials {
         Some(Credentials::Password(p)) => Some(derive_key(p.expose(), kdf)),
         Some(Credentials::Key(k)) => Some(k.as_ref().clone()),
-        None => None,
+        Some(Credentials::Member(_)) | None => None,
     }
 }

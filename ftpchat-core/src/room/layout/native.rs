@@ -2,22 +2,29 @@
 //! `logs/`, so no two clients write one file (SPEC §8, §9.2).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{derive, Layout, Opened, Writer};
 use crate::crypto::{FernetKey, KdfParams};
 use crate::format::{
-    DecodeError, HeaderError, Keyring, LineDecoder, LineEncoder, NativeRecord, Record, RecordBody,
-    RecordId, RoomHeader, RoomId, WriterId,
+    derive_writer_id, line_hash, ChainLink, DecodeError, HeaderError, Keyring, LineDecoder,
+    LineEncoder, NativeRecord, Record, RecordBody, RecordHash, RecordId, RoomHeader, RoomId,
+    SignedRecord, WriterId,
 };
-use crate::room::config::{Clock, RoomConfig};
+use crate::group::{Change, Invitation, LogCut, Member, MemberId, Role};
+use crate::identity::DeviceIdentity;
+use crate::room::config::{Clock, Credentials, MemberAccess, RoomConfig};
 use crate::room::decide::{batch_data, Delivery, Observed, Step};
 use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
+use crate::room::members::{
+    check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
+    Entry, LegacyCutSink, MemberHeader, MemberRoom, Refusal,
+};
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
 use crate::room::{lock, RoomError, RoomEvent};
-use crate::timeline::{FileReader, HlcClock, Message, MessageStatus};
+use crate::timeline::{FileReader, HlcClock, Message, MessageId, MessageStatus};
 use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
 
 pub(crate) const HEADER_FILE: &str = "room.ftpchat";
@@ -31,11 +38,50 @@ pub(crate) const MAX_LOGS: usize = 10_000;
 
 /// Encodes this device's records: its writer id, sequence and hybrid logical clock.
 pub(crate) struct NativeWriter {
+    /// The room key; in a member room, the current epoch's message key.
     key: FernetKey,
     room: RoomId,
     writer: WriterId,
     seq: u64,
     clock: HlcClock,
+    /// Member rooms: how this device signs and chains its records.
+    signer: Option<Signer>,
+}
+
+/// How a device signs its records in a member room (SPEC §8.6).
+pub(crate) struct Signer {
+    identity: Arc<DeviceIdentity>,
+    /// The epoch whose key `NativeWriter::key` is; `None` while this device holds no
+    /// current epoch key (not a member yet, or removed): it cannot write.
+    epoch: Option<u64>,
+    /// The hash of this device's last record in its log (zeros before the first).
+    prev: RecordHash,
+    generation: u64,
+}
+
+impl NativeWriter {
+    /// Encodes a record as this writer's next line: signed and chained in a member room.
+    fn line(
+        &mut self,
+        record: &NativeRecord,
+        encoder: &mut LineEncoder,
+    ) -> Result<String, RoomError> {
+        match &mut self.signer {
+            None => Ok(encoder.native(record, &self.key)),
+            Some(s) => {
+                let epoch = s.epoch.ok_or(RoomError::NotAMember)?;
+                let link = ChainLink {
+                    epoch,
+                    prev: s.prev,
+                    generation: s.generation,
+                };
+                let mut signed = SignedRecord::sign(record.clone(), link, &s.identity);
+                let line = encoder.signed(&mut signed, &self.key);
+                s.prev = signed.hash();
+                Ok(line)
+            }
+        }
+    }
 }
 
 impl Writer for NativeWriter {
@@ -47,6 +93,11 @@ impl Writer for NativeWriter {
         _offset_secs: i32,
         encoder: &mut LineEncoder,
     ) -> Result<(Outgoing, Message), RoomError> {
+        if let Some(s) = &self.signer {
+            if s.epoch.is_none() {
+                return Err(RoomError::NotAMember);
+            }
+        }
         self.seq += 1;
         let record = NativeRecord {
             id: RecordId::random(),
@@ -57,8 +108,11 @@ impl Writer for NativeWriter {
             sender: name.to_owned(),
             body: RecordBody::Text(text.to_owned()),
         };
-        let line = encoder.native(&record, &self.key);
+        let line = self.line(&record, encoder)?;
         let mut message = native_message(&record, text.to_owned(), true);
+        if let Some(s) = &self.signer {
+            message.signer = Some(s.identity.public().fingerprint());
+        }
         message.status = MessageStatus::Pending;
         let out = Outgoing {
             id: message.id,
@@ -70,6 +124,12 @@ impl Writer for NativeWriter {
 
     fn observe(&mut self, record: &NativeRecord, now_ms: u64) {
         self.clock.observe(record.hlc, now_ms);
+    }
+
+    fn signer_fingerprint(&self) -> Option<String> {
+        self.signer
+            .as_ref()
+            .map(|s| s.identity.public().fingerprint())
     }
 }
 
@@ -106,6 +166,10 @@ pub(crate) struct NativeLayout {
     /// `MAX_LOGS` was reported.
     too_many_logs_reported: bool,
     header_text: String,
+    /// Member rooms: the membership and this device's place in it.
+    members: Option<MemberRoom>,
+    /// Member rooms: each log's last accepted record.
+    chains: Chains,
 }
 
 impl NativeLayout {
@@ -118,6 +182,9 @@ impl NativeLayout {
         mut saved: SavedState,
     ) -> Result<Opened<Self>, RoomError> {
         let room_dir = RemotePath::new(dir)?;
+        if let Some(Credentials::Member(access)) = &config.credentials {
+            return Self::open_member(t, room_dir, config, access, saved);
+        }
         let (header, created_key) =
             load_or_create_header(t, &room_dir, config, saved.header.as_deref())?;
         let key = match created_key {
@@ -172,6 +239,8 @@ impl NativeLayout {
             kept_tails: 0,
             too_many_logs_reported: false,
             header_text: header.encode(),
+            members: None,
+            chains: Chains::new(),
         };
         Ok(Opened {
             layout,
@@ -181,15 +250,326 @@ impl NativeLayout {
                 writer,
                 seq: saved.seq,
                 clock: HlcClock::new(saved.hlc),
+                signer: None,
             },
             keys: Keyring {
                 fernet: None,
                 native: Some((key, header.room_id)),
             },
+            epochs: None,
             saved,
             history_loaded,
             events,
         })
+    }
+
+    /// Opens (or creates) a member room: header version 2, the membership log under
+    /// `epochs/`, records signed by this device's identity (SPEC §9.4, §17). Joining with
+    /// an invitation accepts it (the invitation's key adds this device).
+    fn open_member(
+        t: &dyn Transport,
+        room_dir: RemotePath,
+        config: &RoomConfig,
+        access: &MemberAccess,
+        mut saved: SavedState,
+    ) -> Result<Opened<Self>, RoomError> {
+        let clock = config.clock.as_ref();
+        let invitation = access.invitation.as_deref();
+        let may_create = config.create && invitation.is_none();
+        let cached_header = saved.header.as_deref().map(str::as_bytes);
+        let (header, created) =
+            load_or_create_member_header(t, &room_dir, config, may_create, cached_header)?;
+        let room = header.room;
+        let mut events = Vec::new();
+        if let Some(inv) = invitation {
+            if inv.room() != room {
+                return Err(RoomError::Membership(
+                    "the invitation is for another room than the one at this location".into(),
+                ));
+            }
+        }
+        let saved_room = saved
+            .header
+            .as_deref()
+            .and_then(|h| parse_member_header(h.as_bytes()).ok())
+            .map(|h| h.room);
+        let mut history_loaded = saved.cursors.is_empty();
+        // This device's state from before the room was upgraded: its old log is history
+        // it wrote; everything else starts again for the member room (SPEC §17.11).
+        let upgraded_from = saved
+            .header
+            .as_deref()
+            .filter(|h| header_version(h.as_bytes()) == Some(1))
+            .and_then(|h| RoomHeader::parse(h.as_bytes()).ok())
+            .filter(|old| old.room_id == room);
+        if upgraded_from.is_some() {
+            let mut retired = std::mem::take(&mut saved.retired);
+            retired.extend(saved.writer);
+            saved = SavedState {
+                outbox: std::mem::take(&mut saved.outbox),
+                retired,
+                commit_cache: saved.commit_cache.take(),
+                ..SavedState::default()
+            };
+            history_loaded = true;
+        } else if saved_room.is_some_and(|r| r != room)
+            || (saved.header.is_some() && saved_room.is_none())
+        {
+            if !config.accept_changed_header {
+                return Err(RoomError::HeaderChanged);
+            }
+            saved = SavedState {
+                outbox: std::mem::take(&mut saved.outbox),
+                ..SavedState::default()
+            };
+            history_loaded = true;
+            events.push(RoomEvent::HeaderChanged);
+        }
+        let anchor = match (saved.anchor, invitation.map(Invitation::anchor)) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(RoomError::Membership(
+                    "the invitation names another membership history than the one this device \
+                     saved for the room"
+                        .into(),
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        let mut member = MemberRoom::new(
+            access.identity.clone(),
+            room,
+            &room_dir,
+            anchor,
+            saved.commit_cache.clone(),
+        )?;
+        // An upgraded password room: with the old password, its records before the
+        // upgrade are read too.
+        let legacy_key = match (&header.legacy, &access.legacy_password) {
+            (Some(old), Some(password)) => {
+                let key = crate::crypto::derive_key(password.expose(), &old.kdf);
+                old.verify_key(&key)?;
+                Some((key, room))
+            }
+            _ => None,
+        };
+        let mut decoder = LineDecoder::new(Keyring {
+            fernet: None,
+            native: legacy_key,
+        });
+        if created {
+            member.create(t, clock.now_ms())?;
+            write_member_header(t, &room_dir, room, None)?;
+        } else {
+            member.load_cache(&mut decoder);
+        }
+        match member.sync(t, &mut decoder, &mut events) {
+            Ok(_) => {}
+            // Offline: a room opened before opens from its cached membership, so the user
+            // reads what is saved and queues messages.
+            Err(e) if e.is_transient() && member.membership().is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
+        if member.membership().is_none() {
+            return Err(RoomError::Membership(
+                "the room's membership log has no valid commit 0".into(),
+            ));
+        }
+        if let Some(inv) = invitation {
+            member.accept(t, clock, &mut decoder, inv, &mut events)?;
+        }
+        let device = member.device;
+        let generation = saved.generation;
+        let writer = derive_writer_id(room, &device, generation);
+        let logs_dir = room_dir.join(LOGS_DIR)?;
+        let name = log_name(writer);
+        let (epoch, key) = match member.current_key() {
+            Some((e, k)) => (Some(e), k),
+            None => (None, FernetKey::generate()),
+        };
+        let layout = NativeLayout {
+            own: OwnLog {
+                path: logs_dir.join(&name)?,
+                name,
+                len: saved.own_log_len,
+                ends_with_lf: saved.own_log_ends_with_lf || saved.own_log_len == 0,
+                verified: false,
+                conflict: false,
+            },
+            logs_dir,
+            readers: saved
+                .cursors
+                .iter()
+                .map(|(name, c)| (name.clone(), FileReader::resume(c.clone())))
+                .collect(),
+            max_seq: HashMap::new(),
+            restored_max_seq: HashMap::new(),
+            retired: saved.retired.iter().map(|w| log_name(*w)).collect(),
+            kept_tails: 0,
+            too_many_logs_reported: false,
+            header_text: member_header(room, header.legacy.as_ref()),
+            members: Some(member),
+            chains: saved
+                .chains
+                .iter()
+                .map(|(n, (seq, hash, device, unread))| {
+                    let tip = ChainTip {
+                        seq: *seq,
+                        hash: *hash,
+                        device: *device,
+                        unread: *unread,
+                    };
+                    (n.clone(), tip)
+                })
+                .collect(),
+        };
+        Ok(Opened {
+            layout,
+            writer: NativeWriter {
+                key,
+                room,
+                writer,
+                seq: saved.seq,
+                clock: HlcClock::new(saved.hlc),
+                signer: Some(Signer {
+                    identity: access.identity.clone(),
+                    epoch,
+                    prev: saved.prev.unwrap_or([0; 32]),
+                    generation,
+                }),
+            },
+            keys: decoder.keys().clone(),
+            epochs: decoder.epoch_keys().cloned(),
+            saved,
+            history_loaded,
+            events,
+        })
+    }
+
+    /// After the membership changed: the writer encrypts under the newest epoch it holds
+    /// (none once removed); a removed device's unsent messages can never be delivered,
+    /// so they are kept, unsent, and reported once (`OutboxHeld`).
+    fn after_membership_change(&self, v: &mut View<NativeWriter>) {
+        self.refresh_writer(&mut v.writer);
+        if self.members.as_ref().is_some_and(|m| !m.is_member()) && !v.outbox.is_empty() {
+            let messages = v.outbox.len();
+            let held: Vec<_> = v.outbox.drain(..).collect();
+            v.held.extend(held);
+            v.events.push(RoomEvent::OutboxHeld { messages });
+        }
+    }
+
+    /// After the membership changed: the writer encrypts under the newest epoch it holds
+    /// the key of (none once removed).
+    fn refresh_writer(&self, w: &mut NativeWriter) {
+        let (Some(m), Some(s)) = (&self.members, &mut w.signer) else {
+            return;
+        };
+        match m.current_key() {
+            Some((epoch, key)) => {
+                s.epoch = Some(epoch);
+                w.key = key;
+            }
+            None => s.epoch = None,
+        }
+    }
+
+    /// Publishes a membership change (member rooms only).
+    pub(crate) fn publish_change(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        author: Option<&DeviceIdentity>,
+        change: Change,
+    ) -> Result<u64, RoomError> {
+        let m = self.members.as_mut().ok_or(RoomError::NotAMemberRoom)?;
+        let mut events = Vec::new();
+        let identity = m.identity.clone();
+        let result = m.publish(
+            t,
+            clock,
+            decoder,
+            author.unwrap_or(&identity),
+            change,
+            &mut events,
+        );
+        let mut v = lock(view);
+        v.events.extend(events);
+        self.after_membership_change(&mut v);
+        result
+    }
+
+    /// `true` when the own log holds exactly what this device knows it wrote, so nothing
+    /// of the outbox landed there (a failed append may have written it).
+    fn own_log_is_as_expected(&self, t: &dyn Transport) -> Result<bool, TransportError> {
+        if self.own.verified {
+            return Ok(true);
+        }
+        Ok(match t.size(&self.own.path)? {
+            Some(size) => size == self.own.len && self.own.ends_with_lf,
+            None => self.own.len == 0,
+        })
+    }
+
+    /// Member rooms: lines of an epoch newer than the membership this device has read
+    /// (its commit appeared after this poll read `epochs/`): read the membership again
+    /// and decode them now, so they are not skipped for good.
+    fn decode_newer_epochs(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        items: &mut [LineItem],
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let Some(m) = &mut self.members else {
+            return Ok(());
+        };
+        let known = m.membership().map_or(0, |m| m.epoch());
+        let newer = items
+            .iter()
+            .any(|i| matches!(i.result, Err(DecodeError::NoEpochKey { epoch }) if epoch > known));
+        if !newer || !m.sync(t, decoder, events)? {
+            return Ok(());
+        }
+        self.after_membership_change(&mut lock(view));
+        for item in items.iter_mut() {
+            if let (Err(DecodeError::NoEpochKey { .. }), Some(raw)) = (&item.result, &item.raw) {
+                item.result = decoder.decode_line(raw);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the logs of `member`'s devices stand as far as this device has read them:
+    /// what stays valid after its removal (SPEC §17).
+    fn cuts_for(&self, member: &MemberId) -> Vec<LogCut> {
+        let Some(m) = self.members.as_ref().and_then(|m| m.membership()) else {
+            return Vec::new();
+        };
+        let Some(member) = m.member(member) else {
+            return Vec::new();
+        };
+        let devices: Vec<[u8; 32]> = member
+            .devices
+            .iter()
+            .map(|d| d.signing_key_bytes())
+            .collect();
+        let mut cuts: Vec<LogCut> = self
+            .chains
+            .iter()
+            .filter(|(_, tip)| tip.seq > 0 && devices.contains(&tip.device))
+            .filter_map(|(name, tip)| {
+                Some(LogCut {
+                    writer: log_writer(name)?,
+                    seq: tip.seq,
+                    record_hash: tip.hash,
+                })
+            })
+            .collect();
+        cuts.sort_by_key(|c| c.writer);
+        cuts
     }
 
     /// `true` for a log this device writes, or wrote under an earlier writer id.
@@ -207,7 +587,16 @@ impl NativeLayout {
         decoder: &mut LineDecoder,
     ) -> Result<(), RoomError> {
         let old_log = self.own.path.to_string();
-        let new = WriterId::random();
+        // A member room's writer id is derived from the device key: the next generation.
+        let new = match &mut v.writer.signer {
+            Some(s) => {
+                s.generation += 1;
+                s.prev = [0; 32];
+                let device = s.identity.public().signing_key_bytes();
+                derive_writer_id(v.writer.room, &device, s.generation)
+            }
+            None => WriterId::random(),
+        };
         let name = log_name(new);
         self.own = OwnLog {
             path: self.logs_dir.join(&name)?,
@@ -223,14 +612,20 @@ impl NativeLayout {
         w.seq = 0;
         for out in v.outbox.iter_mut() {
             // Every outbox line decodes under this run's key (others are held at open).
-            if let Ok(Record::Native(mut record)) = decoder.decode_line(out.line.as_bytes()) {
-                w.seq += 1;
-                record.writer = new;
-                record.seq = w.seq;
-                out.line = v.encoder.native(&record, &w.key);
-                out.key = native_key(&record);
-                v.timeline.move_pending(&out.id, out.key);
-            }
+            let mut record = match decoder.decode_line(out.line.as_bytes()) {
+                Ok(Record::Native(record)) => record,
+                Ok(Record::Signed(signed)) => signed.record.clone(),
+                _ => continue,
+            };
+            w.seq += 1;
+            record.writer = new;
+            record.seq = w.seq;
+            let Ok(line) = w.line(&record, &mut v.encoder) else {
+                continue; // no current epoch key: this device cannot write any more
+            };
+            out.line = line;
+            out.key = native_key(&record);
+            v.timeline.move_pending(&out.id, out.key);
         }
         v.events.push(RoomEvent::WriterIdConflict {
             file: old_log,
@@ -254,6 +649,9 @@ impl NativeLayout {
         let Some(writer) = log_writer(name) else {
             return;
         };
+        if self.members.is_some() {
+            return self.absorb_signed(name, writer, path, items, new, view, events);
+        }
         let own = self.is_own(name);
         let restored = match new {
             true => self.restored_max_seq.get(name).copied().unwrap_or(0),
@@ -286,6 +684,187 @@ impl NativeLayout {
                 Ok(_) => events.push(undecodable(path, at, DecodeError::NotARecord)),
                 Err(error) => events.push(undecodable(path, at, error)),
             }
+        }
+    }
+}
+
+impl NativeLayout {
+    /// A member room's records of one log: accepted only when they continue the log's
+    /// chain, are covered by a verified signature and the membership allows their device
+    /// (SPEC §9.4); everything else is reported, never silently dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn absorb_signed(
+        &mut self,
+        name: &str,
+        writer: WriterId,
+        path: &RemotePath,
+        items: Vec<LineItem>,
+        new: bool,
+        view: &mut View<NativeWriter>,
+        events: &mut Vec<RoomEvent>,
+    ) {
+        let Some(members) = &self.members else {
+            return;
+        };
+        let file = path.to_string();
+        let legacy_seq = members
+            .membership()
+            .and_then(|m| m.legacy_cuts().iter().find(|c| c.writer == writer))
+            .map_or(0, |c| c.seq);
+        let legacy_own = self.is_own(name);
+        let mut lines: Vec<(u64, Result<SignedRecord, RecordHash>)> = Vec::new();
+        for item in items {
+            let at = (item.offset, item.codec);
+            match item.result {
+                Ok(Record::Signed(r)) if r.record.writer != writer => {
+                    events.push(RoomEvent::ForeignRecord {
+                        file: file.clone(),
+                        offset: item.offset,
+                    })
+                }
+                Ok(Record::Signed(r)) => lines.push((item.offset, Ok(*r))),
+                // A record of the password room this room was upgraded from: history up
+                // to the upgrade's cut of its log (SPEC §17.11), read with the old password.
+                Ok(Record::Native(r)) if r.writer == writer && legacy_seq >= r.seq => {
+                    view.absorb_native(&r, legacy_own, new)
+                }
+                Ok(_) => events.push(RoomEvent::RecordRefused {
+                    file: file.clone(),
+                    offset: item.offset,
+                    reason: match legacy_seq {
+                        0 => "an unsigned record in a member room".into(),
+                        _ => "an unsigned record after the room's upgrade".into(),
+                    },
+                }),
+                // The upgraded password room's records, without its password: history
+                // this reader chose not to read.
+                Err(DecodeError::NoKey(_)) if legacy_seq > 0 => {}
+                Err(error @ DecodeError::NoEpochKey { epoch }) => {
+                    if let Some(raw) = &item.raw {
+                        lines.push((item.offset, Err(line_hash(raw))));
+                    }
+                    // Lines of epochs before this device joined (or after it left) are
+                    // expected: not problems.
+                    if new && members.expects_key(epoch) {
+                        events.push(undecodable(path, at, error));
+                    }
+                }
+                Err(error) => events.push(undecodable(path, at, error)),
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        // History is read again from the start of each log: its own chain walk.
+        let mut history_tip = ChainTip::default();
+        let tip = match new {
+            true => self.chains.entry(name.to_owned()).or_default(),
+            false => &mut history_tip,
+        };
+        let entries: Vec<Entry<'_>> = lines
+            .iter()
+            .map(|(_, l)| match l {
+                Ok(r) => Entry::Record(r),
+                Err(h) => Entry::Unreadable(*h),
+            })
+            .collect();
+        let verdict = check_run(
+            tip,
+            &entries,
+            // A copy is a record id this log already gave (an id of another writer's
+            // is a duplicate, reported below).
+            |r| {
+                let id = MessageId(r.record.id.0);
+                match view.timeline.writer_of(&id) {
+                    Some(w) => w == r.record.writer,
+                    None => view.timeline.contains(&id),
+                }
+            },
+            |r, hash| may_write(members.membership(), r, hash),
+        );
+        if new {
+            for (i, refusal) in &verdict.refused {
+                events.push(RoomEvent::RecordRefused {
+                    file: file.clone(),
+                    offset: lines[*i].0,
+                    reason: match refusal {
+                        Refusal::BadSignature(e) => e.to_string(),
+                        Refusal::Broken => "it does not continue its log's chain (a gap, \
+                                            reordering or truncation)"
+                            .into(),
+                        Refusal::Fork => "another record already holds its place in the \
+                                          log's chain (a fork)"
+                            .into(),
+                        Refusal::NotAllowed(why) => why.clone(),
+                    },
+                });
+            }
+        }
+        for i in verdict.accepted {
+            let (offset, Ok(r)) = &lines[i] else {
+                continue;
+            };
+            let id = MessageId(r.record.id.0);
+            if view
+                .timeline
+                .writer_of(&id)
+                .is_some_and(|w| w != r.record.writer)
+            {
+                // Another writer's record already has this id: the first one stays.
+                if new {
+                    events.push(RoomEvent::DuplicateRecordId {
+                        file: file.clone(),
+                        offset: *offset,
+                    });
+                }
+                continue;
+            }
+            let signer = members
+                .membership()
+                .and_then(|m| m.member_of_device(&r.device))
+                .and_then(|m| {
+                    m.devices
+                        .iter()
+                        .find(|d| d.signing_key_bytes() == r.device)
+                        .map(|d| d.fingerprint())
+                });
+            let own = r.device == members.device;
+            view.absorb_signed(&r.record, own, new, signer);
+        }
+    }
+}
+
+/// Re-signs and re-encrypts a member room's outbox under the writer's current epoch, when
+/// its first line is of an older one: same record ids, sequence numbers and chain start.
+fn reencode_outbox(v: &mut View<NativeWriter>, decoder: &mut LineDecoder) {
+    let Some(epoch) = v.writer.signer.as_ref().and_then(|s| s.epoch) else {
+        return;
+    };
+    let first = v
+        .outbox
+        .front()
+        .and_then(|o| match decoder.decode_line(o.line.as_bytes()) {
+            Ok(Record::Signed(r)) => Some(r),
+            _ => None,
+        });
+    let Some(first) = first.filter(|r| r.epoch < epoch) else {
+        return;
+    };
+    if let Some(s) = &mut v.writer.signer {
+        s.prev = first.prev;
+    }
+    let View {
+        outbox,
+        writer,
+        encoder,
+        ..
+    } = v;
+    for out in outbox.iter_mut() {
+        let Ok(Record::Signed(r)) = decoder.decode_line(out.line.as_bytes()) else {
+            continue;
+        };
+        if let Ok(line) = writer.line(&r.record, encoder) {
+            out.line = line;
         }
     }
 }
@@ -336,6 +915,29 @@ impl Layout for NativeLayout {
         Ok(result?)
     }
 
+    fn before_delivery(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let Some(m) = &mut self.members else {
+            return Ok(());
+        };
+        if lock(view).outbox.is_empty() || !m.sync(t, decoder, events)? {
+            return Ok(());
+        }
+        self.after_membership_change(&mut lock(view));
+        // Re-encrypt what waits under an older epoch, unless an append of it may have
+        // landed (then the log is checked first, and the lines go as they are: changing
+        // them now could put two versions of one record in the log).
+        if self.own_log_is_as_expected(t)? {
+            reencode_outbox(&mut lock(view), decoder);
+        }
+        Ok(())
+    }
+
     fn after_delivery(
         &mut self,
         view: &mut View<NativeWriter>,
@@ -355,6 +957,12 @@ impl Layout for NativeLayout {
         view: &Mutex<View<NativeWriter>>,
         events: &mut Vec<RoomEvent>,
     ) -> Result<(), TransportError> {
+        // The membership first: records are judged by what it says now.
+        if let Some(m) = &mut self.members {
+            if m.sync(t, decoder, events)? {
+                self.after_membership_change(&mut lock(view));
+            }
+        }
         let entries = match t.list(&self.logs_dir) {
             Ok(e) => e,
             Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(()),
@@ -389,6 +997,8 @@ impl Layout for NativeLayout {
                 reader.park_tail(size);
             }
             self.kept_tails += reader.pending_len();
+            let mut items = items;
+            self.decode_newer_epochs(t, decoder, view, &mut items, events)?;
             self.absorb(&name, &path, items, true, &mut lock(view), events);
             match result {
                 Ok(()) => {}
@@ -455,6 +1065,125 @@ impl Layout for NativeLayout {
         }
         saved.max_seq = self.max_seq.iter().map(|(n, s)| (n.clone(), *s)).collect();
         saved.retired = self.retired.iter().filter_map(|n| log_writer(n)).collect();
+        if let (Some(m), Some(s)) = (&self.members, &w.signer) {
+            saved.anchor = m.anchor();
+            saved.generation = s.generation;
+            saved.prev = Some(s.prev);
+            saved.chains = self
+                .chains
+                .iter()
+                .map(|(n, tip)| (n.clone(), (tip.seq, tip.hash, tip.device, tip.unread)))
+                .collect();
+        }
+    }
+
+    fn write_refusal(&self) -> Option<RoomError> {
+        match &self.members {
+            Some(m) if !m.is_member() => Some(RoomError::NotAMember),
+            _ => None,
+        }
+    }
+
+    fn members(&self) -> Option<Vec<Member>> {
+        self.members.as_ref().map(MemberRoom::members)
+    }
+
+    fn change_members(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        change: Change,
+    ) -> Result<u64, RoomError> {
+        let change = match change {
+            Change::Remove { member, cuts } if cuts.is_empty() => Change::Remove {
+                member,
+                cuts: self.cuts_for(&member),
+            },
+            other => other,
+        };
+        self.publish_change(t, clock, decoder, view, None, change)
+    }
+
+    fn invite(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        role: Role,
+        location: &str,
+    ) -> Result<Invitation, RoomError> {
+        let invite = DeviceIdentity::generate();
+        let change = Change::Invite {
+            invite: invite.public(),
+            role,
+        };
+        self.publish_change(t, clock, decoder, view, None, change)?;
+        let m = self.members.as_ref().ok_or(RoomError::NotAMemberRoom)?;
+        let anchor = m.anchor().ok_or(RoomError::NotAMemberRoom)?;
+        Invitation::new(location, m.room(), anchor, role, &invite)
+            .map_err(|e| RoomError::Membership(e.to_string()))
+    }
+
+    fn identity(&self) -> Option<Arc<DeviceIdentity>> {
+        self.members.as_ref().map(|m| m.identity.clone())
+    }
+
+    fn upgrade(
+        &mut self,
+        t: &dyn Transport,
+        clock: &dyn Clock,
+        decoder: &mut LineDecoder,
+        identity: &DeviceIdentity,
+    ) -> Result<(), RoomError> {
+        if self.members.is_some() {
+            return Err(RoomError::InvalidConfig(
+                "this is a member room already".into(),
+            ));
+        }
+        let header = RoomHeader::parse(self.header_text.as_bytes())?;
+        // Where each log ends now: its records up to there stay the room's history.
+        let mut legacy = Vec::new();
+        let entries = match t.list(&self.logs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == TransportErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries.iter().filter(|e| !e.is_dir) {
+            let Some(writer) = log_writer(&entry.name) else {
+                continue;
+            };
+            let mut sink = LegacyCutSink::new(decoder, writer);
+            t.read_from(&self.logs_dir.join(&entry.name)?, 0, &mut sink)?;
+            legacy.extend(sink.last);
+        }
+        legacy.sort_by_key(|c| c.writer);
+        let room_dir = self
+            .logs_dir
+            .parent()
+            .ok_or_else(|| RoomError::InvalidConfig("the room has no directory".into()))?;
+        let epochs = room_dir.join(crate::room::members::EPOCHS_DIR)?;
+        transport::make_dir_all(t, &epochs)?;
+        match t.make_dir(&epochs.join("0")?) {
+            Ok(()) => {}
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                return Err(RoomError::Membership(
+                    "the room was upgraded (or is being upgraded) by another member".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (_, commit, _) =
+            crate::group::Membership::upgrade(header.room_id, identity, clock.now_ms(), legacy)
+                .map_err(|e| RoomError::Membership(e.to_string()))?;
+        t.write_atomic(
+            &epochs.join("0")?.join(crate::room::members::COMMIT_FILE)?,
+            &commit.encode(),
+        )?;
+        // Last: from now on every client that reads the header sees a member room.
+        write_member_header(t, &room_dir, header.room_id, Some(&header))
     }
 }
 
@@ -615,6 +1344,13 @@ fn load_or_create_header(
     let mut pause = Duration::from_millis(50);
     loop {
         match transport::read_bounded(t, &header_path, crate::format::header::MAX_HEADER_LEN) {
+            Ok(Some(bytes)) if header_version(&bytes) == Some(2) => {
+                return Err(RoomError::InvalidConfig(
+                    "this is a member room (header version 2): open it with a device identity \
+                     (RoomConfig::member_room) or an invitation"
+                        .into(),
+                ))
+            }
             Ok(Some(bytes)) => return Ok((RoomHeader::parse(&bytes)?, None)),
             Ok(None) => return Err(HeaderError::Malformed.into()),
             Err(e) if e.kind() == TransportErrorKind::NotFound => {}
@@ -662,6 +1398,76 @@ fn load_or_create_header(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Reads a member room's header (version 2), creating the room when it is missing and
+/// `may_create`. Returns the room id and whether this client created it. The header is
+/// written last, after `logs/` and commit 0, so whoever sees it finds a room ready.
+fn load_or_create_member_header(
+    t: &dyn Transport,
+    room_dir: &RemotePath,
+    config: &RoomConfig,
+    may_create: bool,
+    cached: Option<&[u8]>,
+) -> Result<(MemberHeader, bool), RoomError> {
+    let header_path = room_dir.join(HEADER_FILE)?;
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match transport::read_bounded(t, &header_path, crate::format::header::MAX_HEADER_LEN) {
+            Ok(Some(bytes)) => {
+                if header_version(&bytes) == Some(1) {
+                    return Err(RoomError::InvalidConfig(
+                        "this is a password room (header version 1): open it with a password"
+                            .into(),
+                    ));
+                }
+                return Ok((parse_member_header(&bytes)?, false));
+            }
+            Ok(None) => return Err(HeaderError::Malformed.into()),
+            Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+            Err(e) if e.is_transient() && cached.is_some() => {
+                return Ok((parse_member_header(cached.unwrap_or_default())?, false));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !may_create {
+            return Err(RoomError::NotFound(room_dir.to_string()));
+        }
+        if let Some(parent) = room_dir.parent() {
+            transport::make_dir_all(t, &parent)?;
+        }
+        match t.make_dir(room_dir) {
+            Ok(()) => {
+                let room = RoomId::random();
+                transport::make_dir_all(t, &room_dir.join(LOGS_DIR)?)?;
+                return Ok((MemberHeader { room, legacy: None }, true));
+            }
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {
+                if waited > Duration::from_secs(15) {
+                    return Err(RoomError::NotFound(format!(
+                        "{room_dir} exists but has no {HEADER_FILE}"
+                    )));
+                }
+                config.clock.sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes a new member room's header, once its membership log exists.
+fn write_member_header(
+    t: &dyn Transport,
+    room_dir: &RemotePath,
+    room: RoomId,
+    legacy: Option<&RoomHeader>,
+) -> Result<(), RoomError> {
+    let text = member_header(room, legacy);
+    t.write_atomic(&room_dir.join(HEADER_FILE)?, text.as_bytes())?;
+    Ok(())
 }
 
 fn needs_key() -> RoomError {

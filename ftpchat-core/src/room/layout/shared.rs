@@ -177,6 +177,7 @@ impl SharedLayout {
                 fernet: key,
                 native: None,
             },
+            epochs: None,
             saved,
             history_loaded,
             events: Vec::new(),

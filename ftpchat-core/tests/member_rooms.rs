@@ -1,0 +1,954 @@
+//! Member rooms (SPEC §9.4, §17) against real rooms, playing each attacker of SPEC §13's
+//! threat table: a non-member, a member forging another's records, the server reordering,
+//! replaying and moving lines, a removed member that keeps polling and writing (on a real
+//! FTP server), and two admins racing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use ftpchat_core::codec::{
+    ChainLink, Deflater, FernetKey, Hlc, NativeRecord, RecordBody, RecordId, RoomId, SignedRecord,
+    WriterId,
+};
+use ftpchat_core::testing::MemoryTransport;
+use ftpchat_core::{
+    Commit, DeviceIdentity, ErrorKind, Invitation, Message, RemotePath, Role, Room, RoomConfig,
+    RoomError, RoomEvent, SyncUpdate, Transport,
+};
+use support::ftp_server::TestFtpServer;
+
+const DIR: &str = "team";
+
+struct Device {
+    identity: Arc<DeviceIdentity>,
+    state: tempfile::TempDir,
+}
+
+impl Device {
+    fn new() -> Device {
+        Device {
+            identity: Arc::new(DeviceIdentity::generate()),
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn create(&self, t: &Arc<dyn Transport>, name: &str) -> Room {
+        let config = RoomConfig::member_room(DIR, name, self.identity.clone())
+            .with_state_dir(self.state.path());
+        Room::open(t.clone(), config).unwrap()
+    }
+
+    fn join(&self, t: &Arc<dyn Transport>, name: &str, invitation: &str) -> Room {
+        let invitation = Invitation::parse(invitation).unwrap();
+        let config = RoomConfig::join(DIR, name, self.identity.clone(), invitation)
+            .with_state_dir(self.state.path());
+        Room::open(t.clone(), config).unwrap()
+    }
+
+    fn fingerprint(&self) -> String {
+        self.identity.public().fingerprint()
+    }
+}
+
+fn texts(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+fn all_texts(room: &Room) -> Vec<String> {
+    room.history(None, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+fn refusals(update: &SyncUpdate) -> Vec<String> {
+    update
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            RoomEvent::RecordRefused { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn memory() -> Arc<dyn Transport> {
+    Arc::new(MemoryTransport::new())
+}
+
+/// Alice creates, invites Bob (string → URL → parse), both chat; senders come from keys.
+fn alice_and_bob(t: &Arc<dyn Transport>) -> (Device, Room, Device, Room) {
+    let (a, b) = (Device::new(), Device::new());
+    let alice = a.create(t, "Alice");
+    let invitation = alice.invite(Role::Member, "memory://team").unwrap();
+    let url = invitation.to_url();
+    assert!(url.starts_with("ftpchat://join?"));
+    let bob = b.join(t, "Bob", &url);
+    // Joining is not a removal, though the device was no member before it accepted.
+    let first = bob.sync().unwrap();
+    assert!(!first
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
+    bob.give_back(first);
+    alice.sync().unwrap();
+    (a, alice, b, bob)
+}
+
+#[test]
+fn invited_members_chat_and_every_sender_comes_from_a_key() {
+    let t = memory();
+    let (a, alice, b, bob) = alice_and_bob(&t);
+    alice.send("hello Bob").unwrap();
+    alice.sync().unwrap();
+    let got = bob.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["hello Bob"]);
+    let m = &got.messages[0];
+    assert_eq!(m.signer.as_deref(), Some(a.fingerprint().as_str()));
+    assert!(!m.is_own);
+
+    bob.send("hi Alice").unwrap();
+    bob.sync().unwrap();
+    let got = alice.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["hi Alice"]);
+    assert_eq!(
+        got.messages[0].signer.as_deref(),
+        Some(b.fingerprint().as_str())
+    );
+
+    // members(): two, Alice admin, Bob member, each with its device's fingerprint.
+    let members = alice.members().unwrap();
+    assert_eq!(members.len(), 2);
+    let role_of = |d: &Device| {
+        members
+            .iter()
+            .find(|m| m.devices.iter().any(|x| x.fingerprint() == d.fingerprint()))
+            .map(|m| m.role)
+    };
+    assert_eq!(role_of(&a), Some(Role::Admin));
+    assert_eq!(role_of(&b), Some(Role::Member));
+    // Bob sees the same list.
+    assert_eq!(bob.members().unwrap().len(), 2);
+}
+
+#[test]
+fn an_invitation_works_once_and_only_for_its_room() {
+    let t = memory();
+    let (_a, alice, _b, _bob) = alice_and_bob(&t);
+    // The first invitation was consumed by Bob: replaying it for Carol is refused.
+    let inv = alice.invite(Role::Member, "memory://team").unwrap();
+    let url = inv.to_url();
+    let carol = Device::new();
+    let _c = carol.join(&t, "Carol", &url);
+    let mallory = Device::new();
+    let config = RoomConfig::join(
+        DIR,
+        "Mallory",
+        mallory.identity.clone(),
+        Invitation::parse(&url).unwrap(),
+    );
+    let err = Room::open(t.clone(), config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+
+    // An invitation for another room (same path, other room id) is refused.
+    let other = memory();
+    let dave = Device::new();
+    let config = RoomConfig::join(
+        DIR,
+        "Dave",
+        dave.identity.clone(),
+        Invitation::parse(&url).unwrap(),
+    );
+    let _elsewhere = Device::new().create(&other, "Owner");
+    let err = Room::open(other, config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+}
+
+#[test]
+fn a_non_member_reads_nothing_and_cannot_write() {
+    let t = memory();
+    let (_a, alice, _b, _bob) = alice_and_bob(&t);
+    alice.send("members only").unwrap();
+    alice.sync().unwrap();
+    let eve = Device::new();
+    let room = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Eve", eve.identity.clone()),
+    )
+    .unwrap();
+    let got = room.sync().unwrap();
+    assert!(got.messages.is_empty());
+    assert!(room.history(None, 100).unwrap().is_empty());
+    assert!(!room
+        .members()
+        .unwrap()
+        .iter()
+        .any(|m| m.devices.contains(&eve.identity.public())));
+    assert_eq!(
+        room.send("let me in").unwrap_err().kind(),
+        ErrorKind::NotAMember
+    );
+
+    // Eve writes a record signed by her own key under a key she made up: nobody can
+    // even decrypt it; under a real epoch key (as a removed member would have), it is
+    // refused because her device is not a member.
+    let room_id = room_id_of(&t);
+    let key = FernetKey::generate();
+    append_forged(&t, &eve.identity, room_id, 0, &key, 1, [0; 32], "forged");
+    let got = alice.sync().unwrap();
+    assert!(got.messages.is_empty());
+    assert!(!got.events.is_empty());
+    assert_eq!(all_texts(&alice), ["members only"]);
+}
+
+#[test]
+fn forged_senders_moved_records_and_reordered_logs_are_refused_and_reported() {
+    let t = memory();
+    let (a, alice, b, bob) = alice_and_bob(&t);
+    bob.send("one").unwrap();
+    bob.send("two").unwrap();
+    bob.sync().unwrap();
+    alice.sync().unwrap();
+    // The epoch key Bob (a member) holds.
+    let (epoch, key) = epoch_key(&t, &b.identity);
+    let room_id = room_id_of(&t);
+
+    // 1. Bob signs a record that claims Alice's writer id: it cannot sit in her log
+    //    (the writer id is derived from the signing key), and in his own log the writer
+    //    id does not match the log name.
+    let alice_writer =
+        ftpchat_core::codec::derive_writer_id(room_id, &a.identity.public().signing_key_bytes(), 0);
+    let mut record = text_record(room_id, 1, "I am Alice");
+    record.writer = alice_writer;
+    let mut signed = SignedRecord::sign(
+        record,
+        ChainLink {
+            epoch,
+            prev: [0; 32],
+            generation: 0,
+        },
+        &b.identity,
+    );
+    // sign() derives the writer id from Bob's key: so the line lands in Bob's log as
+    // Bob's record, and put into Alice's log it is a foreign record.
+    let line = signed.encode_line(&key, &mut Deflater::default());
+    let alice_log = log_path(alice_writer);
+    t.append(&alice_log, format!("{line}\n").as_bytes())
+        .unwrap();
+    let got = bob.sync().unwrap();
+    assert!(got.messages.is_empty());
+    assert!(got
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::ForeignRecord { .. })));
+
+    // 2. A record with Alice's key bytes but Bob's signature: the signature fails.
+    let forged = forge_with_device(&b.identity, &a.identity, room_id, epoch, &key);
+    t.append(&alice_log, format!("\n{forged}\n").as_bytes())
+        .unwrap();
+    let got = bob.sync().unwrap();
+    assert!(got.messages.is_empty());
+    assert!(
+        refusals(&got)
+            .iter()
+            .any(|r| r.contains("signature") || r.contains("chain")),
+        "{:?}",
+        got.events
+    );
+
+    // 3. The server swaps Bob's two lines: a fresh reader refuses the reordered chain.
+    let bob_log = log_path(ftpchat_core::codec::derive_writer_id(
+        room_id,
+        &b.identity.public().signing_key_bytes(),
+        0,
+    ));
+    let text = String::from_utf8(read_all(&t, &bob_log)).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2);
+    let swapped = format!("{}\n{}\n", lines[1], lines[0]);
+    let t2 = memory();
+    copy_room(&t, &t2);
+    t2.write_atomic(&bob_log, swapped.as_bytes()).unwrap();
+    let carol = Device::new();
+    // Carol was added with history shared, so she could read both.
+    alice
+        .add_member(carol.identity.public(), Role::Member, true)
+        .unwrap();
+    copy_room(&t, &t2);
+    t2.write_atomic(&bob_log, swapped.as_bytes()).unwrap();
+    let carol_room = carol.create(&t2, "Carol");
+    let got = carol_room.sync().unwrap();
+    assert!(
+        !texts(&got.messages).contains(&"one") || !texts(&got.messages).contains(&"two"),
+        "a reordered log must not be accepted whole: {:?}",
+        texts(&got.messages)
+    );
+    assert!(
+        refusals(&got).iter().any(|r| r.contains("chain")),
+        "{:?}",
+        got.events
+    );
+}
+
+#[test]
+fn a_new_member_reads_from_its_join_unless_history_is_shared() {
+    let t = memory();
+    let (_a, alice, _b, bob) = alice_and_bob(&t);
+    alice.send("before Carol and Dave").unwrap();
+    alice.sync().unwrap();
+    bob.sync().unwrap();
+    let (carol, dave) = (Device::new(), Device::new());
+    alice
+        .add_member(carol.identity.public(), Role::Member, false)
+        .unwrap();
+    alice
+        .add_member(dave.identity.public(), Role::Member, true)
+        .unwrap();
+    alice.send("after").unwrap();
+    alice.sync().unwrap();
+    let carol_room = carol.create(&t, "Carol");
+    let dave_room = dave.create(&t, "Dave");
+    let c = carol_room.sync().unwrap();
+    let d = dave_room.sync().unwrap();
+    assert_eq!(texts(&c.messages), ["after"]);
+    assert_eq!(texts(&d.messages), ["before Carol and Dave", "after"]);
+    // Bob's messages sent in the epoch Carol joined are readable for her too.
+    bob.send("welcome").unwrap();
+    bob.sync().unwrap();
+    assert_eq!(texts(&carol_room.sync().unwrap().messages), ["welcome"]);
+}
+
+#[test]
+fn two_admins_removing_each_other_at_once_one_wins_and_the_other_is_refused() {
+    for _ in 0..5 {
+        let t = memory();
+        let (a, alice, b, bob) = alice_and_bob(&t);
+        let bob_id = member_id_of(&alice, &b);
+        alice.promote(&bob_id).unwrap();
+        bob.sync().unwrap();
+        let alice_id = member_id_of(&bob, &a);
+        let barrier = std::sync::Barrier::new(2);
+        let (ra, rb) = std::thread::scope(|s| {
+            let x = s.spawn(|| {
+                barrier.wait();
+                alice.remove_member(&bob_id)
+            });
+            let y = s.spawn(|| {
+                barrier.wait();
+                bob.remove_member(&alice_id)
+            });
+            (x.join().unwrap(), y.join().unwrap())
+        });
+        // Exactly one removal happened; the loser's change, proposed again on top of the
+        // winner's, is refused (its author is no longer a member).
+        assert!(ra.is_ok() != rb.is_ok(), "{ra:?} {rb:?}");
+        let loser = if ra.is_ok() { rb } else { ra };
+        assert_eq!(loser.unwrap_err().kind(), ErrorKind::Membership);
+        let (winner, removed) = if alice.members().unwrap().len() == 1
+            && alice.identity().is_some()
+            && member_ids(&alice).contains(&alice_id)
+        {
+            (&alice, &bob)
+        } else {
+            (&bob, &alice)
+        };
+        winner.sync().unwrap();
+        assert_eq!(winner.members().unwrap().len(), 1);
+        let got = removed.sync().unwrap();
+        assert!(
+            got.events
+                .iter()
+                .any(|e| matches!(e, RoomEvent::RemovedFromRoom))
+                || removed.send("x").is_err()
+        );
+        assert_eq!(removed.send("x").unwrap_err().kind(), ErrorKind::NotAMember);
+    }
+}
+
+fn member_ids(room: &Room) -> Vec<ftpchat_core::MemberId> {
+    room.members().unwrap().into_iter().map(|m| m.id).collect()
+}
+
+#[test]
+fn restarted_members_continue_their_chains() {
+    let t = memory();
+    let (a, alice, _b, bob) = alice_and_bob(&t);
+    alice.send("first").unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["first"]);
+    alice.close().unwrap();
+    drop(alice);
+    let alice = a.create(&t, "Alice");
+    alice.send("second").unwrap();
+    alice.sync().unwrap();
+    let got = bob.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["second"]);
+    assert!(refusals(&got).is_empty(), "{:?}", got.events);
+}
+
+#[test]
+fn password_rooms_and_member_rooms_refuse_each_other_clearly() {
+    let t = memory();
+    let (_a, _alice, _b, _bob) = alice_and_bob(&t);
+    let err = Room::open(
+        t.clone(),
+        RoomConfig::native(DIR, "Old", "pw").with_native_iterations(1_000),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    Room::open(
+        t.clone(),
+        RoomConfig::native("old", "Old", "pw").with_native_iterations(1_000),
+    )
+    .unwrap();
+    let err = Room::open(
+        t.clone(),
+        RoomConfig::member_room("old", "New", Arc::new(DeviceIdentity::generate())),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+}
+
+/// SPEC §17's removal, on a real FTP server: Carol is removed and keeps polling and
+/// writing, with her room object and by hand with the keys she still holds. She reads
+/// nothing sent afterwards, and everything she writes after the cut is refused by all.
+#[test]
+fn a_removed_member_is_locked_out_on_a_real_ftp_server() {
+    let server = TestFtpServer::start();
+    let t: Arc<dyn Transport> = Arc::new(server.transport());
+    let (a, alice, _b, bob) = alice_and_bob(&t);
+    let carol = Device::new();
+    alice
+        .add_member(carol.identity.public(), Role::Member, false)
+        .unwrap();
+    let carol_room = carol.create(&t, "Carol");
+    carol_room.send("Carol was here").unwrap();
+    carol_room.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["Carol was here"]);
+    let (old_epoch, old_key) = epoch_key(&t, &carol.identity);
+
+    let carol_id = member_id_of(&alice, &carol);
+    alice.remove_member(&carol_id).unwrap();
+    alice.send("after Carol left").unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["after Carol left"]);
+
+    // Carol, who has not read the removal yet, queues a message; her room learns of the
+    // removal at the next sync, keeps the message unsent (reported once), reads nothing
+    // new, keeps syncing without errors, and refuses to write.
+    carol_room.send("queued before she knew").unwrap();
+    let got = carol_room.sync().unwrap();
+    assert!(got
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
+    assert!(got
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::OutboxHeld { messages: 1 })));
+    assert_eq!(carol_room.outbox_len(), 0);
+    carol_room.sync().unwrap();
+    assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
+    assert_eq!(
+        carol_room.send("still here").unwrap_err().kind(),
+        ErrorKind::NotAMember
+    );
+
+    // A hostile Carol writes anyway with the old epoch's key, continuing her chain, and
+    // in a fresh log of another generation.
+    let room_id = room_id_of(&t);
+    let carol_writer = ftpchat_core::codec::derive_writer_id(
+        room_id,
+        &carol.identity.public().signing_key_bytes(),
+        0,
+    );
+    let log = log_path(carol_writer);
+    let (seq, prev) = last_record(&t, &log, &carol.identity, old_epoch, &old_key);
+    append_forged(
+        &t,
+        &carol.identity,
+        room_id,
+        old_epoch,
+        &old_key,
+        seq + 1,
+        prev,
+        "sneaky",
+    );
+    append_forged_generation(
+        &t,
+        &carol.identity,
+        room_id,
+        old_epoch,
+        &old_key,
+        1,
+        "new log",
+    );
+    // And she keeps polling: nothing Alice sends from now on is readable to her.
+    alice.send("secret plans").unwrap();
+    let alice_saw = alice.sync().unwrap();
+    let got = carol_room.sync().unwrap();
+    assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
+
+    for got in [alice_saw, bob.sync().unwrap()] {
+        let t = texts(&got.messages);
+        assert!(!t.contains(&"sneaky") && !t.contains(&"new log"), "{t:?}");
+        assert!(refusals(&got).len() >= 2, "{:?}", got.events);
+    }
+    // A member who joins later refuses them too (the membership log says so).
+    let dave = Device::new();
+    alice
+        .add_member(dave.identity.public(), Role::Member, true)
+        .unwrap();
+    let dave_room = dave.create(&t, "Dave");
+    let got = dave_room.sync().unwrap();
+    let seen = texts(&got.messages);
+    assert!(seen.contains(&"Carol was here"), "{seen:?}");
+    assert!(seen.contains(&"secret plans"), "{seen:?}");
+    assert!(
+        !seen.iter().any(|s| *s == "sneaky" || *s == "new log"),
+        "{seen:?}"
+    );
+    assert!(refusals(&got).len() >= 2, "{:?}", got.events);
+    let _ = a;
+}
+
+/// A member (not an admin) writes the next commit itself: a validly signed removal of the
+/// admin. Everyone rejects and reports it, nothing of it applies, and messages keep going
+/// under the current epoch. (Further membership changes stop: the denial of service SPEC
+/// §13 lists for members with write access.)
+#[test]
+fn a_forged_membership_change_by_a_member_is_rejected_by_everyone() {
+    let t = memory();
+    let (a, alice, b, bob) = alice_and_bob(&t);
+    let state = membership_of(&t);
+    let alice_id = ftpchat_core::MemberId::of(&a.identity.public());
+    let recipients: Vec<_> = state.members().flat_map(|m| m.devices.clone()).collect();
+    let (commit, _) = state
+        .forge(
+            &b.identity,
+            ftpchat_core::Change::Remove {
+                member: alice_id,
+                cuts: Vec::new(),
+            },
+            state.epoch() + 1,
+            Some(state.head()),
+            Some(recipients),
+        )
+        .unwrap();
+    let n = state.epoch() + 1;
+    let dir = RemotePath::new(&format!("{DIR}/epochs/{n}")).unwrap();
+    t.make_dir(&dir).unwrap();
+    t.write_atomic(&dir.join("commit").unwrap(), &commit.encode())
+        .unwrap();
+
+    for room in [&alice, &bob] {
+        let got = room.sync().unwrap();
+        assert!(
+            got.events
+                .iter()
+                .any(|e| matches!(e, RoomEvent::MembershipRejected { epoch, .. } if *epoch == n)),
+            "{:?}",
+            got.events
+        );
+        assert_eq!(room.members().unwrap().len(), 2);
+    }
+    alice.send("still here").unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["still here"]);
+    let err = alice
+        .add_member(DeviceIdentity::generate().public(), Role::Member, false)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+}
+
+/// The membership as the server's commits give it.
+fn membership_of(t: &Arc<dyn Transport>) -> ftpchat_core::Membership {
+    let mut commits = Vec::new();
+    for n in 0.. {
+        let path = RemotePath::new(&format!("{DIR}/epochs/{n}/commit")).unwrap();
+        let mut bytes = Vec::new();
+        if t.read_from(&path, 0, &mut bytes).is_err() {
+            break;
+        }
+        commits.push(Commit::decode(&bytes).unwrap());
+    }
+    ftpchat_core::Membership::replay(&commits).unwrap()
+}
+
+/// SPEC §17.11: a member of a password room upgrades it. Its history stays readable with
+/// the password; password clients can no longer open it, and what an old client still
+/// appends is refused; new members read from their join on.
+#[test]
+fn a_password_room_upgraded_to_a_member_room_keeps_its_history() {
+    let t = memory();
+    let password = |who: &str, state: &std::path::Path| {
+        RoomConfig::native(DIR, who, "old secret")
+            .with_native_iterations(1_000)
+            .with_state_dir(state)
+    };
+    let (a, b) = (Device::new(), Device::new());
+    let alice_pw = Room::open(t.clone(), password("Alice", a.state.path())).unwrap();
+    let bob_pw = Room::open(t.clone(), password("Bob", b.state.path())).unwrap();
+    alice_pw.send("before 1").unwrap();
+    alice_pw.sync().unwrap();
+    bob_pw.send("before 2").unwrap();
+    bob_pw.sync().unwrap();
+
+    alice_pw.upgrade_to_member_room(&a.identity).unwrap();
+    assert!(alice_pw.is_closed());
+    // Password clients cannot open it any more, with a clear error.
+    let err = Room::open(t.clone(), password("Bob", b.state.path())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    // A second upgrade is refused.
+    let err = bob_pw.upgrade_to_member_room(&b.identity).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Membership, "{err}");
+
+    // Alice, now its admin, reads the old history with the old password.
+    let alice = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone())
+            .with_legacy_password("old secret")
+            .with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    let got = alice.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["before 1", "before 2"]);
+    assert!(got.messages[0].is_own && !got.messages[1].is_own);
+    assert!(got.messages.iter().all(|m| m.signer.is_none()));
+    alice.send("after").unwrap();
+    alice.sync().unwrap();
+
+    // Bob's old client keeps appending unsigned records: refused by members.
+    bob_pw.send("too late").unwrap();
+    bob_pw.sync().unwrap();
+    let got = alice.sync().unwrap();
+    assert!(got.messages.is_empty(), "{:?}", texts(&got.messages));
+    assert!(
+        refusals(&got)
+            .iter()
+            .any(|r| r.contains("after the room's upgrade")),
+        "{:?}",
+        got.events
+    );
+
+    // Bob is invited and joins with the old password: he reads the history too.
+    let url = alice
+        .invite(Role::Member, "memory://team")
+        .unwrap()
+        .to_url();
+    let bob = Room::open(
+        t.clone(),
+        RoomConfig::join(
+            DIR,
+            "Bob",
+            b.identity.clone(),
+            Invitation::parse(&url).unwrap(),
+        )
+        .with_legacy_password("old secret")
+        .with_state_dir(b.state.path()),
+    )
+    .unwrap();
+    let got = bob.sync().unwrap();
+    let seen = texts(&got.messages);
+    assert!(
+        seen.contains(&"before 1") && seen.contains(&"before 2"),
+        "{seen:?}"
+    );
+    assert!(!seen.contains(&"too late"), "{seen:?}");
+    // A wrong old password is refused, as in a password room.
+    let err = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_legacy_password("wrong"),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongPassword, "{err}");
+
+    // Carol, without the old password, reads from her join on, with no noise about the
+    // history she cannot read.
+    let carol = Device::new();
+    alice
+        .add_member(carol.identity.public(), Role::Member, false)
+        .unwrap();
+    alice.send("for Carol").unwrap();
+    alice.sync().unwrap();
+    let got = carol.create(&t, "Carol").sync().unwrap();
+    assert_eq!(texts(&got.messages), ["for Carol"]);
+    assert!(
+        !got.events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::UndecodableLine { .. })),
+        "{:?}",
+        got.events
+    );
+}
+
+/// The membership log is cached beside the state: reopening reads no commit from the
+/// server, and a room opens offline from what is cached.
+#[test]
+fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
+    use ftpchat_core::testing::{FaultyTransport, Op};
+    use ftpchat_core::TransportErrorKind;
+    let t = memory();
+    let a = Device::new();
+    let alice = a.create(&t, "Alice");
+    for _ in 0..20 {
+        alice
+            .add_member(DeviceIdentity::generate().public(), Role::Member, false)
+            .unwrap();
+    }
+    alice.send("kept").unwrap();
+    alice.sync().unwrap();
+    alice.close().unwrap();
+    drop(alice);
+
+    let counting = Arc::new(FaultyTransport::from_arc(t.clone()));
+    let reopened = Room::open(
+        counting.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    assert_eq!(reopened.members().unwrap().len(), 21);
+    // The header, and nothing of epochs/ but its listing: no commit was downloaded.
+    assert_eq!(counting.calls(Op::ReadFrom), 1, "only the header is read");
+    // The epoch keys come from the keys file: the history still reads.
+    let history: Vec<String> = reopened
+        .history(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(history, ["kept"]);
+    reopened.close().unwrap();
+    drop(reopened);
+    // Without the keys file the commits are checked and unwrapped again: same result.
+    let keys: Vec<_> = std::fs::read_dir(a.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "keys"))
+        .collect();
+    assert_eq!(keys.len(), 1, "one keys file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&keys[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the keys file is private: {mode:o}");
+    }
+    std::fs::remove_file(&keys[0]).unwrap();
+    let again = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    let history: Vec<String> = again
+        .history(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(history, ["kept"]);
+    again.close().unwrap();
+    drop(again);
+
+    // Offline: every call fails as transient; the room still opens from its cache.
+    let offline = Arc::new(FaultyTransport::from_arc(t.clone()));
+    for op in Op::ALL {
+        offline.fail_after_nth(op, 1, TransportErrorKind::Transient);
+        for n in 1..50 {
+            offline.fail_nth(op, n, TransportErrorKind::Transient);
+        }
+    }
+    let room = Room::open(
+        offline,
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
+    )
+    .unwrap();
+    assert_eq!(room.members().unwrap().len(), 21);
+    room.send("queued offline").unwrap();
+    assert_eq!(room.outbox_len(), 1);
+}
+
+// ---- attacker tools: what a member (or removed member) can do by hand ----
+
+fn room_id_of(t: &Arc<dyn Transport>) -> RoomId {
+    let header = read_all(t, &RemotePath::new(&format!("{DIR}/room.ftpchat")).unwrap());
+    let text = String::from_utf8(header).unwrap();
+    let hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix("room-id: "))
+        .unwrap();
+    RoomId::from_hex(hex.trim()).unwrap()
+}
+
+fn read_all(t: &Arc<dyn Transport>, path: &RemotePath) -> Vec<u8> {
+    let mut out = Vec::new();
+    t.read_from(path, 0, &mut out).unwrap();
+    out
+}
+
+fn log_path(writer: WriterId) -> RemotePath {
+    RemotePath::new(&format!("{DIR}/logs/{}.log", writer.to_hex())).unwrap()
+}
+
+/// The newest epoch key `me` can open from the membership log, with its epoch.
+fn epoch_key(t: &Arc<dyn Transport>, me: &DeviceIdentity) -> (u64, FernetKey) {
+    let room = room_id_of(t);
+    let mut best = None;
+    for n in 0.. {
+        let path = RemotePath::new(&format!("{DIR}/epochs/{n}/commit")).unwrap();
+        let mut bytes = Vec::new();
+        if t.read_from(&path, 0, &mut bytes).is_err() {
+            break;
+        }
+        let commit = Commit::decode(&bytes).unwrap();
+        if let Ok(Some(secret)) = commit.open_secret(me) {
+            best = Some((n, secret.message_key(room, n)));
+        }
+    }
+    best.expect("some epoch key")
+}
+
+fn text_record(room: RoomId, seq: u64, text: &str) -> NativeRecord {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    NativeRecord {
+        id: RecordId::random(),
+        room,
+        writer: WriterId::default(),
+        seq,
+        hlc: Hlc::new(now, 0),
+        sender: "someone".into(),
+        body: RecordBody::Text(text.into()),
+    }
+}
+
+/// Appends a record signed by `who` to its own log (generation 0).
+#[allow(clippy::too_many_arguments)]
+fn append_forged(
+    t: &Arc<dyn Transport>,
+    who: &DeviceIdentity,
+    room: RoomId,
+    epoch: u64,
+    key: &FernetKey,
+    seq: u64,
+    prev: [u8; 32],
+    text: &str,
+) {
+    let link = ChainLink {
+        epoch,
+        prev,
+        generation: 0,
+    };
+    let mut signed = SignedRecord::sign(text_record(room, seq, text), link, who);
+    let line = signed.encode_line(key, &mut Deflater::default());
+    t.append(
+        &log_path(signed.record.writer),
+        format!("{line}\n").as_bytes(),
+    )
+    .unwrap();
+}
+
+fn append_forged_generation(
+    t: &Arc<dyn Transport>,
+    who: &DeviceIdentity,
+    room: RoomId,
+    epoch: u64,
+    key: &FernetKey,
+    generation: u64,
+    text: &str,
+) {
+    let link = ChainLink {
+        epoch,
+        prev: [0; 32],
+        generation,
+    };
+    let mut signed = SignedRecord::sign(text_record(room, 1, text), link, who);
+    let line = signed.encode_line(key, &mut Deflater::default());
+    t.append(
+        &log_path(signed.record.writer),
+        format!("{line}\n").as_bytes(),
+    )
+    .unwrap();
+}
+
+/// A record that names `victim`'s device key but is signed by `signer`.
+fn forge_with_device(
+    signer: &DeviceIdentity,
+    victim: &DeviceIdentity,
+    room: RoomId,
+    epoch: u64,
+    key: &FernetKey,
+) -> String {
+    let mut forged = SignedRecord::forge(
+        text_record(room, 1, "forged"),
+        ChainLink {
+            epoch,
+            prev: [0; 32],
+            generation: 0,
+        },
+        victim.public().signing_key_bytes(),
+        signer,
+    );
+    forged.encode_line(key, &mut Deflater::default())
+}
+
+/// Seq and hash of the last record of `log` (decoded with `key`).
+fn last_record(
+    t: &Arc<dyn Transport>,
+    log: &RemotePath,
+    _me: &DeviceIdentity,
+    epoch: u64,
+    key: &FernetKey,
+) -> (u64, [u8; 32]) {
+    use ftpchat_core::codec::{Inflater, Keyring, LineDecoder, Record};
+    let room = room_id_of(t);
+    let mut decoder = LineDecoder::new(Keyring::default());
+    decoder.add_epoch_key(room, epoch, key.clone());
+    let _ = Inflater::default();
+    let bytes = read_all(t, log);
+    let mut last = (0, [0; 32]);
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if let Ok(Record::Signed(r)) = decoder.decode_line(line) {
+            last = (r.record.seq, r.hash());
+        }
+    }
+    last
+}
+
+fn member_id_of(room: &Room, who: &Device) -> ftpchat_core::MemberId {
+    room.members()
+        .unwrap()
+        .into_iter()
+        .find(|m| {
+            m.devices
+                .iter()
+                .any(|d| d.fingerprint() == who.fingerprint())
+        })
+        .unwrap()
+        .id
+}
+
+/// Copies every file of the room from one transport to another.
+fn copy_room(from: &Arc<dyn Transport>, to: &Arc<dyn Transport>) {
+    fn walk(from: &Arc<dyn Transport>, to: &Arc<dyn Transport>, dir: &str) {
+        let path = RemotePath::new(dir).unwrap();
+        let _ = to.make_dir(&path);
+        for entry in from.list(&path).unwrap() {
+            let child = format!("{dir}/{}", entry.name);
+            if entry.is_dir {
+                walk(from, to, &child);
+            } else {
+                let p = RemotePath::new(&child).unwrap();
+                to.write_atomic(&p, &read_all(from, &p)).unwrap();
+            }
+        }
+    }
+    walk(from, to, DIR);
+}
+
+#[allow(dead_code)]
+fn unused(_: RoomError) {}
