@@ -72,7 +72,7 @@ impl PyIdentity {
 
 #[pymethods]
 impl PyIdentity {
-    /// The identity kept in `dir` (the file `identity` in it), created on first use
+    /// The identity kept in `dir` (the file `device-identity` in it), created on first use
     /// (`0600`, written atomically). A corrupt file raises `IdentityFileError` and is
     /// never replaced. Releases the GIL.
     #[staticmethod]
