@@ -277,13 +277,13 @@ pub(crate) fn get_varint(data: &[u8]) -> Result<(u64, &[u8]), MalformedRecord> {
     Err(MalformedRecord::BadVarint)
 }
 
-fn put_field(out: &mut Vec<u8>, tag: u64, value: &[u8]) {
+pub(crate) fn put_field(out: &mut Vec<u8>, tag: u64, value: &[u8]) {
     put_varint(out, tag);
     put_varint(out, value.len() as u64);
     out.extend_from_slice(value);
 }
 
-fn put_varint_field(out: &mut Vec<u8>, tag: u64, value: u64) {
+pub(crate) fn put_varint_field(out: &mut Vec<u8>, tag: u64, value: u64) {
     let mut buf = Vec::with_capacity(10);
     put_varint(&mut buf, value);
     put_field(out, tag, &buf);

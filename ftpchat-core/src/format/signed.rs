@@ -21,7 +21,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::native::{fields, get_varint, put_varint, tag, MalformedRecord, NativeRecord};
+use super::native::{
+    fields, get_varint, put_field, put_varint_field, tag, MalformedRecord, NativeRecord,
+};
 use super::{DecodeError, RoomId, WriterId};
 use crate::crypto::{Deflater, FernetKey, Inflater};
 use crate::identity::{DeviceIdentity, SIGNATURE_LEN};
@@ -120,34 +122,26 @@ impl SignedRecord {
     /// Signs `record` as `identity` with `link`, returning the signed record. The record's
     /// writer id MUST be [`derive_writer_id`] of the identity, room and generation; it is
     /// set here so it cannot disagree.
-    pub fn sign(mut record: NativeRecord, link: ChainLink, identity: &DeviceIdentity) -> Self {
+    pub fn sign(record: NativeRecord, link: ChainLink, identity: &DeviceIdentity) -> Self {
         let device = identity.public().signing_key_bytes();
-        record.writer = derive_writer_id(record.room, &device, link.generation);
-        let mut fields = record.encode_fields();
-        put_varint_field(&mut fields, signed_tag::EPOCH, link.epoch);
-        put_field(&mut fields, signed_tag::PREV, &link.prev);
-        put_field(&mut fields, signed_tag::DEVICE, &device);
-        put_varint_field(&mut fields, signed_tag::GENERATION, link.generation);
-        let signed_len = fields.len();
-        let signature = identity.sign(&signed_message(&fields));
-        put_field(&mut fields, signed_tag::SIGNATURE, &signature);
-        SignedRecord {
-            record,
-            epoch: link.epoch,
-            prev: link.prev,
-            device,
-            generation: link.generation,
-            fields,
-            signed_len,
-            signature,
-            hash: [0; 32],
-        }
+        Self::build(record, link, device, identity)
     }
 
     /// A record that names `device` as its signer but is signed by `signer`: what a
     /// member can write without the named device's secret key. For attack tests only.
     #[cfg(feature = "testing")]
     pub fn forge(
+        record: NativeRecord,
+        link: ChainLink,
+        device: [u8; 32],
+        signer: &DeviceIdentity,
+    ) -> Self {
+        Self::build(record, link, device, signer)
+    }
+
+    /// The fields of `record` naming `device`, signed by `signer` (the same device for
+    /// [`sign`](Self::sign)).
+    fn build(
         mut record: NativeRecord,
         link: ChainLink,
         device: [u8; 32],
@@ -406,18 +400,6 @@ fn exact_varint(v: &[u8]) -> Option<u64> {
         Ok((n, [])) => Some(n),
         _ => None,
     }
-}
-
-fn put_field(out: &mut Vec<u8>, tag: u64, value: &[u8]) {
-    put_varint(out, tag);
-    put_varint(out, value.len() as u64);
-    out.extend_from_slice(value);
-}
-
-fn put_varint_field(out: &mut Vec<u8>, tag: u64, value: u64) {
-    let mut buf = Vec::with_capacity(10);
-    put_varint(&mut buf, value);
-    put_field(out, tag, &buf);
 }
 
 #[cfg(test)]
