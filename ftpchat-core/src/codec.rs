@@ -50,8 +50,10 @@ pub use crate::format::{
     LegacyTimestamp, LineDecoder, LineEncoder, LineFramer, LineProblem, LocatedRecord,
     NativeRecord, Record, RecordBody, RecordHash, RecordId, RecordKind, RoomHeader, RoomId,
     SignatureError, SignedRecord, WriterId, FTPCHAT_ITERATIONS, FTPCHAT_SALT, MAX_LINE_LEN,
+    MAX_REACTION_LEN,
 };
 pub use crate::timeline::reader::{Replaced, MAX_KEPT_TAIL};
 pub use crate::timeline::{
-    FileReader, Inserted, ReadPlan, ReaderState, SortKey, Timeline, OVERLAP_LEN,
+    Applied, Author, ChangeKind, FileReader, Inserted, MessageChange, ReadPlan, ReaderState,
+    RefusedChange, SortKey, Timeline, OVERLAP_LEN,
 };

@@ -109,7 +109,7 @@ pub use crate::room::{
     SyncUpdate, SyncWithin, SystemClock, Wakeup, WatchHandle, WatchOptions, WriteCodec,
     MAX_KEPT_TAILS, MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN,
 };
-pub use crate::timeline::{Message, MessageId, MessageStatus};
+pub use crate::timeline::{Message, MessageId, MessageStatus, Reaction};
 #[cfg(feature = "ftp")]
 pub use crate::transport::ftp::{
     FtpConfig, FtpConfigBuilder, FtpConfigError, FtpTransport, TlsPolicy,

@@ -12,45 +12,12 @@ use ftpchat_core::codec::{
     ChainLink, Deflater, FernetKey, Hlc, NativeRecord, RecordBody, RecordId, RoomId, SignedRecord,
     WriterId,
 };
-use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::{
     Commit, DeviceIdentity, ErrorKind, Invitation, Message, RemotePath, Role, Room, RoomConfig,
     RoomError, RoomEvent, SyncUpdate, Transport,
 };
 use support::ftp_server::TestFtpServer;
-
-const DIR: &str = "team";
-
-struct Device {
-    identity: Arc<DeviceIdentity>,
-    state: tempfile::TempDir,
-}
-
-impl Device {
-    fn new() -> Device {
-        Device {
-            identity: Arc::new(DeviceIdentity::generate()),
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn create(&self, t: &Arc<dyn Transport>, name: &str) -> Room {
-        let config = RoomConfig::member_room(DIR, name, self.identity.clone())
-            .with_state_dir(self.state.path());
-        Room::open(t.clone(), config).unwrap()
-    }
-
-    fn join(&self, t: &Arc<dyn Transport>, name: &str, invitation: &str) -> Room {
-        let invitation = Invitation::parse(invitation).unwrap();
-        let config = RoomConfig::join(DIR, name, self.identity.clone(), invitation)
-            .with_state_dir(self.state.path());
-        Room::open(t.clone(), config).unwrap()
-    }
-
-    fn fingerprint(&self) -> String {
-        self.identity.public().fingerprint()
-    }
-}
+use support::members::*;
 
 fn texts(messages: &[Message]) -> Vec<&str> {
     messages.iter().map(|m| m.text.as_str()).collect()
@@ -73,29 +40,6 @@ fn refusals(update: &SyncUpdate) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-fn memory() -> Arc<dyn Transport> {
-    Arc::new(MemoryTransport::new())
-}
-
-/// Alice creates, invites Bob (string → URL → parse), both chat; senders come from keys.
-fn alice_and_bob(t: &Arc<dyn Transport>) -> (Device, Room, Device, Room) {
-    let (a, b) = (Device::new(), Device::new());
-    let alice = a.create(t, "Alice");
-    let invitation = alice.invite(Role::Member, "memory://team").unwrap();
-    let url = invitation.to_url();
-    assert!(url.starts_with("ftpchat://join?"));
-    let bob = b.join(t, "Bob", &url);
-    // Joining is not a removal, though the device was no member before it accepted.
-    let first = bob.sync().unwrap();
-    assert!(!first
-        .events
-        .iter()
-        .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
-    bob.give_back(first);
-    alice.sync().unwrap();
-    (a, alice, b, bob)
 }
 
 #[test]
@@ -772,44 +716,6 @@ fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
 
 // ---- attacker tools: what a member (or removed member) can do by hand ----
 
-fn room_id_of(t: &Arc<dyn Transport>) -> RoomId {
-    let header = read_all(t, &RemotePath::new(&format!("{DIR}/room.ftpchat")).unwrap());
-    let text = String::from_utf8(header).unwrap();
-    let hex = text
-        .lines()
-        .find_map(|l| l.strip_prefix("room-id: "))
-        .unwrap();
-    RoomId::from_hex(hex.trim()).unwrap()
-}
-
-fn read_all(t: &Arc<dyn Transport>, path: &RemotePath) -> Vec<u8> {
-    let mut out = Vec::new();
-    t.read_from(path, 0, &mut out).unwrap();
-    out
-}
-
-fn log_path(writer: WriterId) -> RemotePath {
-    RemotePath::new(&format!("{DIR}/logs/{}.log", writer.to_hex())).unwrap()
-}
-
-/// The newest epoch key `me` can open from the membership log, with its epoch.
-fn epoch_key(t: &Arc<dyn Transport>, me: &DeviceIdentity) -> (u64, FernetKey) {
-    let room = room_id_of(t);
-    let mut best = None;
-    for n in 0.. {
-        let path = RemotePath::new(&format!("{DIR}/epochs/{n}/commit")).unwrap();
-        let mut bytes = Vec::new();
-        if t.read_from(&path, 0, &mut bytes).is_err() {
-            break;
-        }
-        let commit = Commit::decode(&bytes).unwrap();
-        if let Ok(Some(secret)) = commit.open_secret(me) {
-            best = Some((n, secret.message_key(room, n)));
-        }
-    }
-    best.expect("some epoch key")
-}
-
 fn text_record(room: RoomId, seq: u64, text: &str) -> NativeRecord {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -894,42 +800,6 @@ fn forge_with_device(
         signer,
     );
     forged.encode_line(key, &mut Deflater::default())
-}
-
-/// Seq and hash of the last record of `log` (decoded with `key`).
-fn last_record(
-    t: &Arc<dyn Transport>,
-    log: &RemotePath,
-    _me: &DeviceIdentity,
-    epoch: u64,
-    key: &FernetKey,
-) -> (u64, [u8; 32]) {
-    use ftpchat_core::codec::{Inflater, Keyring, LineDecoder, Record};
-    let room = room_id_of(t);
-    let mut decoder = LineDecoder::new(Keyring::default());
-    decoder.add_epoch_key(room, epoch, key.clone());
-    let _ = Inflater::default();
-    let bytes = read_all(t, log);
-    let mut last = (0, [0; 32]);
-    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        if let Ok(Record::Signed(r)) = decoder.decode_line(line) {
-            last = (r.record.seq, r.hash());
-        }
-    }
-    last
-}
-
-fn member_id_of(room: &Room, who: &Device) -> ftpchat_core::MemberId {
-    room.members()
-        .unwrap()
-        .into_iter()
-        .find(|m| {
-            m.devices
-                .iter()
-                .any(|d| d.fingerprint() == who.fingerprint())
-        })
-        .unwrap()
-        .id
 }
 
 /// Copies every file of the room from one transport to another.

@@ -286,11 +286,7 @@ fn field_range(fields: &[u8], tag: u8) -> std::ops::Range<usize> {
 }
 
 fn body_bytes(body: &RecordBody) -> Vec<u8> {
-    match body {
-        RecordBody::Text(t) => t.as_bytes().to_vec(),
-        RecordBody::Other { data, .. } => data.clone(),
-        other => panic!("unexpected body {other:?}"),
-    }
+    body.encode()
 }
 
 fn keys_json(list: &[(u64, &FernetKey)]) -> Value {

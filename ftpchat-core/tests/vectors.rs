@@ -280,12 +280,11 @@ fn native_cases() -> Vec<(NativeRecord, [u8; 16])> {
         seq: u64::MAX,
         hlc: Hlc(u64::MAX),
         sender: "bot".into(),
-        body: RecordBody::Other {
-            kind: 4, // reaction: reserved, kept but not interpreted
-            data: vec![
-                1, 16, 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab,
-                0xac, 0xad, 0xae, 0xaf, 2, 4, 0xf0, 0x9f, 0x91, 0x8d,
-            ],
+        // A reaction (kind 4, SPEC §8.4.1): body `01 10 <a0..af> 02 04 f0 9f 91 8d`.
+        body: RecordBody::Reaction {
+            target: RecordId::from_hex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf").unwrap(),
+            reaction: "👍".into(),
+            removed: false,
         },
         ..base.clone()
     });
@@ -328,7 +327,7 @@ fn native_vectors_decode_and_reencode() {
                     "hlc": r.hlc.0,
                     "sender": r.sender,
                     "kind": r.body.kind_code(),
-                    "body_hex": hex::encode(match &r.body { RecordBody::Text(t) => t.as_bytes().to_vec(), RecordBody::Other { data, .. } => data.clone(), _ => unreachable!() }),
+                    "body_hex": hex::encode(r.body.encode()),
                     "line": r.encode_line_with_iv(&key, *iv, &mut deflater),
                 })
                 .to_string()

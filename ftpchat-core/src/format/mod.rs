@@ -25,7 +25,9 @@ pub use compat::{
 };
 pub use framing::{Frame, LineFramer, MAX_LINE_LEN};
 pub use header::{HeaderError, RoomHeader};
-pub use native::{Hlc, NativeRecord, RecordBody, RecordId, RecordKind, RoomId, WriterId};
+pub use native::{
+    Hlc, NativeRecord, RecordBody, RecordId, RecordKind, RoomId, WriterId, MAX_REACTION_LEN,
+};
 pub use signed::{
     derive_writer_id, line_hash, ChainLink, RecordHash, SignatureError, SignedRecord,
 };

@@ -130,11 +130,11 @@ impl fmt::Debug for Hlc {
 pub enum RecordKind {
     /// A text message; body = UTF-8 text.
     Text,
-    /// Reserved: replaces the text of an earlier record.
+    /// Replaces the text of an earlier text record of the same author.
     Edit,
-    /// Reserved: retracts an earlier record.
+    /// Deletes an earlier text record of the same author.
     Delete,
-    /// Reserved: a reaction to an earlier record.
+    /// A member's reaction to an earlier record (replaces their earlier one).
     Reaction,
     /// Reserved: the writer has read up to a record.
     ReadReceipt,
@@ -183,6 +183,28 @@ impl RecordKind {
 pub enum RecordBody {
     /// A text message.
     Text(String),
+    /// A new text for an earlier text record of the same author (SPEC §8.4.1).
+    Edit {
+        /// The record edited.
+        target: RecordId,
+        /// Its new text.
+        text: String,
+    },
+    /// Deletes an earlier text record of the same author (SPEC §8.4.1).
+    Delete {
+        /// The record deleted.
+        target: RecordId,
+    },
+    /// A reaction to an earlier text record; it replaces the author's earlier reaction to
+    /// it, and an empty or removed one retracts it (SPEC §8.4.1).
+    Reaction {
+        /// The record reacted to.
+        target: RecordId,
+        /// The reaction, e.g. an emoji; at most [`MAX_REACTION_LEN`] bytes.
+        reaction: String,
+        /// Sub-field 3: the reaction is withdrawn.
+        removed: bool,
+    },
     /// A kind this version does not interpret (reserved or unknown): kept, not shown.
     Other {
         /// The kind's wire code.
@@ -192,13 +214,134 @@ pub enum RecordBody {
     },
 }
 
+/// The longest reaction accepted, in bytes of UTF-8.
+pub const MAX_REACTION_LEN: usize = 64;
+
+/// Sub-field tags of the bodies of kinds 2-4 (SPEC §8.4).
+mod sub {
+    pub(super) const TARGET: u64 = 1;
+    pub(super) const TEXT: u64 = 2;
+    pub(super) const REMOVED: u64 = 3;
+}
+
 impl RecordBody {
     /// The wire code of this body's kind.
     pub fn kind_code(&self) -> u64 {
         match self {
             RecordBody::Text(_) => RecordKind::Text.code(),
+            RecordBody::Edit { .. } => RecordKind::Edit.code(),
+            RecordBody::Delete { .. } => RecordKind::Delete.code(),
+            RecordBody::Reaction { .. } => RecordKind::Reaction.code(),
             RecordBody::Other { kind, .. } => *kind,
         }
+    }
+
+    /// The record this body changes (an edit, a delete or a reaction).
+    pub fn target(&self) -> Option<RecordId> {
+        match self {
+            RecordBody::Edit { target, .. }
+            | RecordBody::Delete { target }
+            | RecordBody::Reaction { target, .. } => Some(*target),
+            RecordBody::Text(_) | RecordBody::Other { .. } => None,
+        }
+    }
+
+    /// The body field's bytes as this version writes them.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            RecordBody::Text(text) => out.extend_from_slice(text.as_bytes()),
+            RecordBody::Edit { target, text } => {
+                put_field(&mut out, sub::TARGET, &target.0);
+                put_field(&mut out, sub::TEXT, text.as_bytes());
+            }
+            RecordBody::Delete { target } => put_field(&mut out, sub::TARGET, &target.0),
+            RecordBody::Reaction {
+                target,
+                reaction,
+                removed,
+            } => {
+                put_field(&mut out, sub::TARGET, &target.0);
+                put_field(&mut out, sub::TEXT, reaction.as_bytes());
+                // OPTIONAL, default 0: written only when set.
+                if *removed {
+                    put_varint_field(&mut out, sub::REMOVED, 1);
+                }
+            }
+            RecordBody::Other { data, .. } => out.extend_from_slice(data),
+        }
+        out
+    }
+
+    /// Parses the body of a record of kind `kind`. A malformed body of a kind this
+    /// version interprets is an invalid body field (SPEC §8.4); other kinds are kept as
+    /// they are.
+    pub fn decode(kind: u64, body: &[u8]) -> Result<Self, MalformedRecord> {
+        let invalid = MalformedRecord::InvalidField(tag::BODY);
+        let utf8 = |v: &[u8]| {
+            std::str::from_utf8(v)
+                .map(str::to_owned)
+                .map_err(|_| invalid)
+        };
+        let Some(known) = RecordKind::from_code(kind) else {
+            return Ok(RecordBody::Other {
+                kind,
+                data: body.to_vec(),
+            });
+        };
+        let (mut target, mut text, mut removed) = (None, None, None);
+        if matches!(
+            known,
+            RecordKind::Edit | RecordKind::Delete | RecordKind::Reaction
+        ) {
+            for field in fields(body) {
+                let (t, v) = field.map_err(|_| invalid)?;
+                let fresh = match t {
+                    sub::TARGET => target
+                        .replace(RecordId(v.try_into().map_err(|_| invalid)?))
+                        .is_none(),
+                    sub::TEXT => text.replace(utf8(v)?).is_none(),
+                    // Not a sub-field of an edit or a delete: skipped like any unknown one.
+                    sub::REMOVED if known == RecordKind::Reaction => {
+                        let flag = match get_varint(v) {
+                            Ok((0, [])) => false,
+                            Ok((1, [])) => true,
+                            _ => return Err(invalid),
+                        };
+                        removed.replace(flag).is_none()
+                    }
+                    _ => true,
+                };
+                if !fresh {
+                    return Err(invalid);
+                }
+            }
+        }
+        Ok(match known {
+            RecordKind::Text => RecordBody::Text(utf8(body)?),
+            RecordKind::Edit => RecordBody::Edit {
+                target: target.ok_or(invalid)?,
+                text: text.ok_or(invalid)?,
+            },
+            RecordKind::Delete => RecordBody::Delete {
+                target: target.ok_or(invalid)?,
+            },
+            RecordKind::Reaction => {
+                let reaction = text.ok_or(invalid)?;
+                if reaction.len() > MAX_REACTION_LEN {
+                    return Err(invalid);
+                }
+                RecordBody::Reaction {
+                    target: target.ok_or(invalid)?,
+                    reaction,
+                    removed: removed.unwrap_or(false),
+                }
+            }
+            _ => RecordBody::Other {
+                kind,
+                data: body.to_vec(),
+            },
+        })
     }
 }
 
@@ -334,6 +477,7 @@ impl NativeRecord {
         match &self.body {
             RecordBody::Text(text) => put_field(&mut out, tag::BODY, text.as_bytes()),
             RecordBody::Other { data, .. } => put_field(&mut out, tag::BODY, data),
+            body => put_field(&mut out, tag::BODY, &body.encode()),
         }
         out
     }
@@ -386,16 +530,7 @@ impl NativeRecord {
         }
         let kind = kind.ok_or(MalformedRecord::MissingField(tag::KIND))?;
         let body = body.ok_or(MalformedRecord::MissingField(tag::BODY))?;
-        let body = if kind == RecordKind::Text.code() {
-            let text =
-                std::str::from_utf8(body).map_err(|_| MalformedRecord::InvalidField(tag::BODY))?;
-            RecordBody::Text(text.to_owned())
-        } else {
-            RecordBody::Other {
-                kind,
-                data: body.to_vec(),
-            }
-        };
+        let body = RecordBody::decode(kind, body)?;
         Ok(NativeRecord {
             id: id.ok_or(MalformedRecord::MissingField(tag::RECORD_ID))?,
             room: room.ok_or(MalformedRecord::MissingField(tag::ROOM_ID))?,

@@ -589,6 +589,12 @@ impl Membership {
         self.members.get(id)
     }
 
+    /// The member a device (by its Ed25519 key) was added for, even if it or the member
+    /// has been removed since: the author of that device's records.
+    pub fn member_id_of_device(&self, ed25519_public: &[u8; 32]) -> Option<MemberId> {
+        self.devices.get(ed25519_public).map(|e| e.member)
+    }
+
     /// The current member an active device (by its Ed25519 key) belongs to.
     pub fn member_of_device(&self, ed25519_public: &[u8; 32]) -> Option<&Member> {
         let e = self.devices.get(ed25519_public)?;

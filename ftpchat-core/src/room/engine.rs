@@ -17,7 +17,7 @@ use super::layout::native::NativeWriter;
 use super::layout::shared::SharedLayout;
 use super::layout::{Layout, Opened, Writer};
 use super::state::{SavedState, StateFile};
-use super::view::{compat_message, native_message, View};
+use super::view::{compat_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{LineDecoder, Record, RecordBody};
 use crate::group::{Change, Invitation, Member, Role};
@@ -251,6 +251,8 @@ pub(crate) struct Core<L: Layout> {
 pub(crate) trait RoomCore: Send + Sync {
     /// Queues a message (no I/O) and saves the outbox unless a sync holds the engine.
     fn send(&self, text: &str) -> Result<MessageId, RoomError>;
+    /// Queues an edit, delete or reaction (no I/O), applied to the timeline at once.
+    fn send_change(&self, body: RecordBody) -> Result<MessageId, RoomError>;
     /// Delivers and reads; returns what is new, with `t`'s transport events.
     fn sync(&self, t: &dyn Transport) -> Result<SyncUpdate, RoomError>;
     /// Delivers without reading.
@@ -301,6 +303,18 @@ where
         let id = view.send(text)?;
         // Save the outbox now so the message survives a crash before the next sync. When
         // a sync holds the engine, it saves at its end; never wait for it here.
+        if let Ok(mut engine) = self.engine.try_lock() {
+            engine.persist(&view)?;
+        }
+        Ok(id)
+    }
+
+    fn send_change(&self, body: RecordBody) -> Result<MessageId, RoomError> {
+        if matches!(&body, RecordBody::Edit { text, .. } if text.len() > MAX_TEXT_LEN) {
+            return Err(RoomError::MessageTooLarge);
+        }
+        let mut view = lock(&self.view);
+        let id = view.send_change(body)?;
         if let Ok(mut engine) = self.engine.try_lock() {
             engine.persist(&view)?;
         }
@@ -464,18 +478,15 @@ fn assemble<L: Layout>(
                 view.held.push(out);
                 continue;
             }
-            Ok(Record::Native(r)) => match &r.body {
-                RecordBody::Text(text) => Some(native_message(&r, text.clone(), true)),
-                _ => None,
-            },
-            Ok(Record::Signed(s)) => match &s.record.body {
-                RecordBody::Text(text) => {
-                    let mut m = native_message(&s.record, text.clone(), true);
-                    m.signer = view.writer.signer_fingerprint();
-                    Some(m)
-                }
-                _ => None,
-            },
+            Ok(Record::Native(r)) => {
+                view.restore_own(out.key, &r, None);
+                None
+            }
+            Ok(Record::Signed(s)) => {
+                let signer = view.writer.signer_fingerprint();
+                view.restore_own(out.key, &s.record, signer);
+                None
+            }
             Ok(Record::Compat {
                 codec,
                 message,

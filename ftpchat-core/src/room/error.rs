@@ -50,6 +50,13 @@ pub enum ErrorKind {
     /// A membership operation failed or was refused ([`RoomError::Membership`],
     /// [`RoomError::NotAMemberRoom`]).
     Membership,
+    /// The room cannot do this ([`RoomError::Unsupported`]).
+    Unsupported,
+    /// No such message ([`RoomError::UnknownMessage`]).
+    UnknownMessage,
+    /// Not allowed for this user, e.g. editing another member's message
+    /// ([`RoomError::NotAllowed`]).
+    NotAllowed,
 }
 
 impl ErrorKind {
@@ -80,6 +87,9 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::NotAMember => "not_a_member",
             ErrorKind::Membership => "membership",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::UnknownMessage => "unknown_message",
+            ErrorKind::NotAllowed => "not_allowed",
         }
     }
 }
@@ -114,6 +124,9 @@ impl RoomError {
             RoomError::Closed => ErrorKind::Closed,
             RoomError::NotAMember => ErrorKind::NotAMember,
             RoomError::Membership(_) | RoomError::NotAMemberRoom => ErrorKind::Membership,
+            RoomError::Unsupported(_) => ErrorKind::Unsupported,
+            RoomError::UnknownMessage(_) => ErrorKind::UnknownMessage,
+            RoomError::NotAllowed(_) => ErrorKind::NotAllowed,
         }
     }
 

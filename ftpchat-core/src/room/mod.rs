@@ -39,7 +39,9 @@ pub use task::Background;
 pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
 use crate::crypto::KdfError;
-use crate::format::{compat::CompatEncodeError, Codec, DecodeError, HeaderError};
+use crate::format::{
+    compat::CompatEncodeError, Codec, DecodeError, HeaderError, RecordBody, RecordId,
+};
 use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::{DeviceIdentity, PublicIdentity};
 use crate::timeline::{Message, MessageId};
@@ -120,6 +122,18 @@ pub enum RoomError {
     /// to a change that made it invalid), or the membership log cannot be read.
     #[error("membership: {0}")]
     Membership(String),
+    /// The room cannot do this: e.g. a FTPChat chat file cannot carry edits, deletes or
+    /// reactions (its readers would stop at a line they cannot read).
+    #[error("not supported in this room: {0}")]
+    Unsupported(String),
+    /// No message with this id is in the room's timeline (not read yet, or not a text
+    /// message).
+    #[error("no such message: {0}")]
+    UnknownMessage(MessageId),
+    /// Only a message's author may edit or delete it, and a deleted message cannot be
+    /// changed.
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
 }
 
 impl From<HeaderError> for RoomError {
@@ -269,6 +283,17 @@ pub enum RoomEvent {
         /// Its byte offset.
         offset: u64,
     },
+    /// An edit, delete or reaction was refused: an edit or delete by someone other than
+    /// the message's author, or a change to a record that is not a text message. The
+    /// message is unchanged.
+    ChangeRefused {
+        /// The refused record's id.
+        change: MessageId,
+        /// The message it tried to change.
+        target: MessageId,
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// The likely cause of an undecodable line, in words for a user: which client's line it
@@ -384,6 +409,11 @@ impl std::fmt::Display for RoomEvent {
                 f,
                 "{file} at byte {offset}: reuses another writer's record id; dropped"
             ),
+            RoomEvent::ChangeRefused {
+                change,
+                target,
+                reason,
+            } => write!(f, "change {change} to message {target} refused: {reason}"),
         }
     }
 }
@@ -399,12 +429,18 @@ pub struct SyncUpdate {
     pub confirmed: Vec<MessageId>,
     /// Events since the last sync.
     pub events: Vec<RoomEvent>,
+    /// Messages returned before (by a sync or [`Room::history`]) that were edited,
+    /// deleted or reacted to since, as they are now; each at most once.
+    pub changed: Vec<Message>,
 }
 
 impl SyncUpdate {
     /// `true` when nothing happened.
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.confirmed.is_empty() && self.events.is_empty()
+        self.messages.is_empty()
+            && self.confirmed.is_empty()
+            && self.events.is_empty()
+            && self.changed.is_empty()
     }
 
     /// Appends `later` (what a later sync brought) to this update.
@@ -421,6 +457,16 @@ impl SyncUpdate {
         join(&mut self.messages, later.messages);
         join(&mut self.confirmed, later.confirmed);
         join(&mut self.events, later.events);
+        // A message changed again, or first returned here, is returned once, as it is now.
+        for m in later.changed {
+            if let Some(new) = self.messages.iter_mut().find(|x| x.id == m.id) {
+                *new = m;
+            } else if let Some(old) = self.changed.iter_mut().find(|x| x.id == m.id) {
+                *old = m;
+            } else {
+                self.changed.push(m);
+            }
+        }
     }
 }
 
@@ -538,6 +584,54 @@ impl Room {
     pub fn send(&self, text: &str) -> Result<MessageId, RoomError> {
         self.check_open()?;
         let id = self.shared.core.send(text)?;
+        self.shared.wake.fire();
+        Ok(id)
+    }
+
+    /// Replaces the text of one of this user's messages (SPEC §8.4.1): every client that
+    /// reads the edit shows `text` instead, and the newest edit wins. Applied to this
+    /// room's timeline at once and sent like a message. Returns the edit's own id.
+    ///
+    /// Native rooms only ([`RoomError::Unsupported`] for a FTPChat chat file). Fails with
+    /// [`RoomError::UnknownMessage`] for a message not in the timeline and
+    /// [`RoomError::NotAllowed`] for another user's message or a deleted one. In a
+    /// password room "this user" is this device's log (anyone with the password can
+    /// forge one); in a member room it is the member, so any of its devices may edit.
+    pub fn edit(&self, message: &MessageId, text: &str) -> Result<MessageId, RoomError> {
+        self.change(RecordBody::Edit {
+            target: RecordId(message.0),
+            text: text.to_owned(),
+        })
+    }
+
+    /// Deletes one of this user's messages (SPEC §8.4.1): every client that reads the
+    /// delete drops its text and reactions and shows it as deleted. Final: a deleted
+    /// message cannot be edited. Errors as [`edit`](Self::edit).
+    pub fn delete(&self, message: &MessageId) -> Result<MessageId, RoomError> {
+        self.change(RecordBody::Delete {
+            target: RecordId(message.0),
+        })
+    }
+
+    /// Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
+    /// separated by spaces, at most [`MAX_REACTION_LEN`](crate::codec::MAX_REACTION_LEN)
+    /// bytes) replaces this user's earlier reaction to it; an empty one withdraws it.
+    /// Errors as [`edit`](Self::edit), but any member may react.
+    pub fn react(&self, message: &MessageId, reaction: &str) -> Result<MessageId, RoomError> {
+        if reaction.len() > crate::format::MAX_REACTION_LEN {
+            return Err(RoomError::MessageTooLarge);
+        }
+        let reaction = reaction.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.change(RecordBody::Reaction {
+            target: RecordId(message.0),
+            removed: reaction.is_empty(),
+            reaction,
+        })
+    }
+
+    fn change(&self, body: RecordBody) -> Result<MessageId, RoomError> {
+        self.check_open()?;
+        let id = self.shared.core.send_change(body)?;
         self.shared.wake.fire();
         Ok(id)
     }

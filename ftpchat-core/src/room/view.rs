@@ -9,7 +9,10 @@ use super::layout::Writer;
 use super::state::Outgoing;
 use super::{Outbox, RoomError, RoomEvent, SyncUpdate};
 use crate::format::{Codec, CompatMessage, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody};
-use crate::timeline::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
+use crate::timeline::{
+    Applied, Author, ChangeKind, Inserted, Message, MessageChange, MessageId, MessageStatus,
+    SortKey, Timeline,
+};
 
 /// The timeline, the outbox and what the next sync returns.
 pub(crate) struct View<W> {
@@ -22,6 +25,8 @@ pub(crate) struct View<W> {
     pub display_name: String,
     new_messages: Vec<(SortKey, Message)>,
     confirmed: Vec<MessageId>,
+    /// Messages whose edits, delete or reactions changed since the last update.
+    changed: Vec<MessageId>,
     pub writer: W,
     pub encoder: LineEncoder,
     pub clock: Arc<dyn Clock>,
@@ -37,6 +42,7 @@ impl<W: Writer> View<W> {
             display_name,
             new_messages: Vec::new(),
             confirmed: Vec::new(),
+            changed: Vec::new(),
             writer,
             encoder: LineEncoder::new(),
             clock,
@@ -52,22 +58,68 @@ impl<W: Writer> View<W> {
             self.writer
                 .encode(text, &self.display_name, now, offset, &mut self.encoder)?;
         let id = out.id;
-        self.timeline.insert(out.key, message);
+        match self.writer.author() {
+            Ok(author) => self.timeline.insert_authored(out.key, message, author),
+            Err(_) => self.timeline.insert(out.key, message),
+        };
+        self.outbox.push_back(out);
+        Ok(id)
+    }
+
+    /// Encodes an edit, delete or reaction as this client's next line, applies it to the
+    /// timeline at once and queues it. Refused before anything is written when the target
+    /// is not a text message here, or (edits, deletes) not this user's or deleted.
+    pub fn send_change(&mut self, body: RecordBody) -> Result<MessageId, RoomError> {
+        let Some(target) = body.target().map(|t| MessageId(t.0)) else {
+            return Err(RoomError::Unsupported("not a change".into()));
+        };
+        let author = self.writer.author()?;
+        let Some(message) = self.timeline.get(&target) else {
+            return Err(RoomError::UnknownMessage(target));
+        };
+        if !matches!(body, RecordBody::Reaction { .. }) {
+            if message.deleted {
+                return Err(RoomError::NotAllowed("the message is deleted".into()));
+            }
+            if self.timeline.author_of(&target) != Some(author) {
+                return Err(RoomError::NotAllowed(
+                    "only its author may edit or delete a message".into(),
+                ));
+            }
+        }
+        let now = self.clock.now_ms();
+        let (out, record) =
+            self.writer
+                .encode_record(body, &self.display_name, now, &mut self.encoder)?;
+        let id = out.id;
+        self.apply_change(&record, author, true, true);
         self.outbox.push_back(out);
         Ok(id)
     }
 
     /// Everything gathered since the last call.
     pub fn take_update(&mut self) -> SyncUpdate {
+        // In timeline order, whatever order the files were read in; as they are now (a
+        // change read after a message in the same sync is already applied).
+        let mut new = std::mem::take(&mut self.new_messages);
+        new.sort_by_key(|(key, _)| *key);
+        let messages: Vec<Message> = new
+            .into_iter()
+            .map(|(_, m)| self.timeline.get(&m.id).cloned().unwrap_or(m))
+            .collect();
+        let mut changed: Vec<MessageId> = std::mem::take(&mut self.changed);
+        changed.sort_unstable();
+        changed.dedup();
+        let changed = changed
+            .into_iter()
+            .filter(|id| !messages.iter().any(|m| m.id == *id))
+            .filter_map(|id| self.timeline.get(&id).cloned())
+            .collect();
         SyncUpdate {
-            messages: {
-                // In timeline order, whatever order the files were read in.
-                let mut new = std::mem::take(&mut self.new_messages);
-                new.sort_by_key(|(key, _)| *key);
-                new.into_iter().map(|(_, m)| m).collect()
-            },
+            messages,
             confirmed: std::mem::take(&mut self.confirmed),
             events: std::mem::take(&mut self.events),
+            changed,
         }
     }
 
@@ -90,11 +142,11 @@ impl<W: Writer> View<W> {
         }
     }
 
-    /// A native record from the server: shown if it is a text, kept for deduplication
-    /// otherwise. `new` is `false` for history loaded after a restart (not returned by
-    /// sync).
-    pub fn absorb_native(&mut self, record: &NativeRecord, own: bool, new: bool) {
-        self.absorb_signed(record, own, new, None);
+    /// A native record from the server: shown if it is a text, applied if it changes a
+    /// message, kept for deduplication otherwise. `author` is who wrote it (SPEC §8.4.1);
+    /// `new` is `false` for history loaded after a restart (not returned by sync).
+    pub fn absorb_native(&mut self, record: &NativeRecord, own: bool, new: bool, author: Author) {
+        self.absorb_signed(record, own, new, None, author);
     }
 
     /// [`absorb_native`](Self::absorb_native) for a member room's record, with the
@@ -105,6 +157,7 @@ impl<W: Writer> View<W> {
         own: bool,
         new: bool,
         signer: Option<String>,
+        author: Author,
     ) {
         let now = self.clock.now_ms();
         self.writer.observe(record, now);
@@ -113,15 +166,87 @@ impl<W: Writer> View<W> {
                 let key = native_key(record);
                 let mut message = native_message(record, text.clone(), own);
                 message.signer = signer;
-                if new {
-                    self.insert(key, message);
-                } else {
-                    self.timeline.insert(key, message);
+                let id = message.id;
+                match self.timeline.insert_authored(key, message.clone(), author) {
+                    Inserted::New if new => self.new_messages.push((key, message)),
+                    Inserted::Confirmed if new => self.confirmed.push(id),
+                    _ => {}
                 }
+                self.report_refused_changes(new);
+            }
+            RecordBody::Edit { .. } | RecordBody::Delete { .. } | RecordBody::Reaction { .. } => {
+                self.apply_change(record, author, own, new);
             }
             // Not shown, but kept: a later record with its id is a copy (SPEC §8.4).
-            RecordBody::Other { .. } => {
+            _ => {
                 self.timeline.insert_hidden(MessageId(record.id.0));
+            }
+        }
+    }
+
+    /// An own record of the outbox saved by an earlier run: a text is shown pending, a
+    /// change applied again.
+    pub fn restore_own(&mut self, key: SortKey, record: &NativeRecord, signer: Option<String>) {
+        let author = self.writer.author();
+        match &record.body {
+            RecordBody::Text(text) => {
+                let mut message = native_message(record, text.clone(), true);
+                message.status = MessageStatus::Pending;
+                message.signer = signer;
+                match author {
+                    Ok(a) => self.timeline.insert_authored(key, message, a),
+                    Err(_) => self.timeline.insert(key, message),
+                };
+            }
+            _ => {
+                if let Ok(a) = author {
+                    self.apply_change(record, a, true, false);
+                }
+            }
+        }
+    }
+
+    /// Applies an edit, delete or reaction record to the timeline; `new` reports what it
+    /// changed (and what was refused) with the next update.
+    fn apply_change(&mut self, record: &NativeRecord, author: Author, own: bool, new: bool) {
+        let kind = match &record.body {
+            RecordBody::Edit { text, .. } => ChangeKind::Edit(text.clone()),
+            RecordBody::Delete { .. } => ChangeKind::Delete,
+            RecordBody::Reaction {
+                reaction, removed, ..
+            } => ChangeKind::React(if *removed {
+                String::new()
+            } else {
+                reaction.clone()
+            }),
+            _ => return,
+        };
+        let Some(target) = record.body.target() else {
+            return;
+        };
+        let applied = self.timeline.apply_change(MessageChange {
+            id: MessageId(record.id.0),
+            key: native_key(record),
+            author,
+            sender: record.sender.clone(),
+            own,
+            target: MessageId(target.0),
+            kind,
+        });
+        if let (Applied::Changed(id), true) = (applied, new) {
+            self.changed.push(id);
+        }
+        self.report_refused_changes(new);
+    }
+
+    fn report_refused_changes(&mut self, new: bool) {
+        for r in self.timeline.take_refused_changes() {
+            if new {
+                self.events.push(RoomEvent::ChangeRefused {
+                    change: r.id,
+                    target: r.target,
+                    reason: r.reason.to_owned(),
+                });
             }
         }
     }
@@ -166,6 +291,9 @@ pub(crate) fn native_message(record: &NativeRecord, text: String, own: bool) -> 
         codec: Codec::Native,
         is_own: own,
         signer: None,
+        edited: false,
+        deleted: false,
+        reactions: Vec::new(),
     }
 }
 
@@ -188,6 +316,9 @@ pub(crate) fn compat_message(
         codec,
         is_own: false,
         signer: None,
+        edited: false,
+        deleted: false,
+        reactions: Vec::new(),
     }
 }
 

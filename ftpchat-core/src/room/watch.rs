@@ -14,6 +14,9 @@ pub trait RoomListener: Send + Sync {
     fn on_messages(&self, messages: &[Message]);
     /// Own messages confirmed on the server.
     fn on_confirmed(&self, _ids: &[MessageId]) {}
+    /// Messages delivered before that were edited, deleted or reacted to, as they are
+    /// now ([`SyncUpdate::changed`]).
+    fn on_changed(&self, _messages: &[Message]) {}
     /// Events (undecodable lines, TLS fallback, retries...).
     fn on_event(&self, _event: &RoomEvent) {}
     /// A sync failed; the watcher keeps trying with backoff. What the sync read before it
@@ -193,7 +196,9 @@ fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
                 listener.on_error(e);
             }
         }
-        let active = !update.messages.is_empty() || !update.confirmed.is_empty();
+        let active = !update.messages.is_empty()
+            || !update.confirmed.is_empty()
+            || !update.changed.is_empty();
         deliver(control, listener, update);
         interval = if active {
             options.min_interval
@@ -214,32 +219,40 @@ fn deliver(control: &Control, listener: &dyn RoomListener, update: SyncUpdate) {
         messages,
         confirmed,
         events,
+        changed,
     } = update;
-    let give_back = |messages, confirmed, events| {
+    let give_back = |messages, confirmed, events, changed| {
         control.room.requeue(SyncUpdate {
             messages,
             confirmed,
             events,
+            changed,
         });
     };
     let mut events = events.into_iter();
     while let Some(event) = events.next() {
         if control.is_cancelled() {
             let rest = std::iter::once(event).chain(events).collect();
-            return give_back(messages, confirmed, rest);
+            return give_back(messages, confirmed, rest, changed);
         }
         listener.on_event(&event);
     }
     if !confirmed.is_empty() {
         if control.is_cancelled() {
-            return give_back(messages, confirmed, Vec::new());
+            return give_back(messages, confirmed, Vec::new(), changed);
         }
         listener.on_confirmed(&confirmed);
     }
     if !messages.is_empty() {
         if control.is_cancelled() {
-            return give_back(messages, Vec::new(), Vec::new());
+            return give_back(messages, Vec::new(), Vec::new(), changed);
         }
         listener.on_messages(&messages);
+    }
+    if !changed.is_empty() {
+        if control.is_cancelled() {
+            return give_back(Vec::new(), Vec::new(), Vec::new(), changed);
+        }
+        listener.on_changed(&changed);
     }
 }

@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
+use super::changes::{Applied, Author, Changes, MessageChange, Reaction, RefusedChange};
 use crate::format::{Codec, CompatMessage, Hlc, LegacyTimestamp, WriterId};
 
 /// A message's id: a native record's id, or for a FTPChat line a hash of its content
@@ -98,6 +99,12 @@ pub struct Message {
     /// Member rooms: the fingerprint (SPEC §16.3) of the device that signed it, which the
     /// membership says belongs to a member. `None` for records that carry no signature.
     pub signer: Option<String>,
+    /// Its author changed its text (SPEC §8.4.1); `text` is the newest edit's.
+    pub edited: bool,
+    /// Its author deleted it: `text` and `reactions` are empty, `edited` is `false`.
+    pub deleted: bool,
+    /// The members' reactions, the most chosen first.
+    pub reactions: Vec<Reaction>,
 }
 
 impl Message {
@@ -120,6 +127,9 @@ impl Message {
             codec,
             is_own: false,
             signer: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
         }
     }
 }
@@ -156,6 +166,8 @@ pub struct Timeline {
     /// Ids of accepted records that are not shown (kinds this version does not display):
     /// kept so a later record with the same id is a duplicate (SPEC §8.4).
     hidden: HashSet<MessageId>,
+    /// Edits, deletes and reactions, and who wrote each shown message.
+    changes: Changes,
 }
 
 /// What [`Timeline::insert`] did.
@@ -256,6 +268,54 @@ impl Timeline {
         Inserted::New
     }
 
+    /// Adds a text message whose author is known (native rooms), so that its author may
+    /// edit or delete it; changes read before it apply now.
+    pub fn insert_authored(&mut self, key: SortKey, message: Message, author: Author) -> Inserted {
+        let id = message.id;
+        let inserted = self.insert(key, message);
+        let first_known = inserted != Inserted::Duplicate && self.changes.author_of(&id).is_none();
+        if first_known && self.changes.message_shown(id, author) {
+            self.render(&id);
+        }
+        inserted
+    }
+
+    /// Applies an edit, a delete or a reaction (SPEC §8.4.1). A change whose id is
+    /// already known is a copy; a change is kept until its target is read.
+    pub fn apply_change(&mut self, change: MessageChange) -> Applied {
+        if !self.insert_hidden(change.id) {
+            return Applied::Unchanged;
+        }
+        let target_shown = match self.keys.get(&change.target) {
+            Some(SortKey::Native { .. }) => Some(true),
+            Some(SortKey::File { .. }) => Some(false),
+            None if self.hidden.contains(&change.target) => Some(false),
+            None => None,
+        };
+        let applied = self.changes.apply(change, target_shown);
+        if let Applied::Changed(id) = applied {
+            self.render(&id);
+        }
+        applied
+    }
+
+    /// The author of a shown native message.
+    pub fn author_of(&self, id: &MessageId) -> Option<Author> {
+        self.changes.author_of(id)
+    }
+
+    /// Changes refused since the last call (an edit or delete by someone other than the
+    /// author, a change to a record that is not a text message).
+    pub fn take_refused_changes(&mut self) -> Vec<RefusedChange> {
+        self.changes.take_refused()
+    }
+
+    fn render(&mut self, id: &MessageId) {
+        if let Some(m) = self.keys.get(id).and_then(|k| self.by_key.get_mut(k)) {
+            self.changes.render(m);
+        }
+    }
+
     /// All messages in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Message> {
         self.by_key.values()
@@ -297,6 +357,9 @@ mod tests {
             codec: Codec::Native,
             is_own: false,
             signer: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
         }
     }
 

@@ -4,10 +4,12 @@
 //! Nothing here touches a socket or a clock: the room driver passes in bytes and the
 //! current time and gets back records, problems and what to read next.
 
+mod changes;
 mod hlc;
 mod messages;
 pub(crate) mod reader;
 
+pub use changes::{Applied, Author, ChangeKind, MessageChange, Reaction, RefusedChange};
 pub(crate) use hlc::HlcClock;
 pub use messages::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
 pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};

@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod ftp_server;
+pub mod members;
 
 use std::time::Duration;
 

@@ -23,8 +23,8 @@ use super::state::{Outgoing, SavedState};
 use super::view::View;
 use super::{RoomError, RoomEvent};
 use crate::crypto::{derive_key, FernetKey, KdfParams};
-use crate::format::{EpochKeys, Keyring, LineDecoder, LineEncoder, NativeRecord};
-use crate::timeline::Message;
+use crate::format::{EpochKeys, Keyring, LineDecoder, LineEncoder, NativeRecord, RecordBody};
+use crate::timeline::{Author, Message};
 use crate::transport::{Transport, TransportError};
 
 /// How this client encodes its messages. CPU only: it lives in the view.
@@ -40,6 +40,25 @@ pub(crate) trait Writer: Send + 'static {
         encoder: &mut LineEncoder,
     ) -> Result<(Outgoing, Message), RoomError>;
 
+    /// Encodes an edit, a delete or a reaction (SPEC §8.4.1) as this client's next line:
+    /// the outbox entry and the record. A layout whose lines cannot carry one refuses.
+    fn encode_record(
+        &mut self,
+        _body: RecordBody,
+        _name: &str,
+        _now_ms: u64,
+        _encoder: &mut LineEncoder,
+    ) -> Result<(Outgoing, NativeRecord), RoomError> {
+        Err(no_changes())
+    }
+
+    /// Who this client's records are by (native rooms): only that author may edit or
+    /// delete them. Fails where records have no author (a FTPChat chat file) or this
+    /// device is not a member.
+    fn author(&self) -> Result<Author, RoomError> {
+        Err(no_changes())
+    }
+
     /// An unsent message of an earlier run, back in the outbox.
     fn restore(&mut self, _out: &Outgoing) {}
 
@@ -50,6 +69,10 @@ pub(crate) trait Writer: Send + 'static {
     fn signer_fingerprint(&self) -> Option<String> {
         None
     }
+}
+
+fn no_changes() -> RoomError {
+    RoomError::Unsupported("a FTPChat chat file cannot carry edits, deletes or reactions".into())
 }
 
 /// Where a room's lines go and how they are read back.

@@ -24,7 +24,7 @@ use crate::room::members::{
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
 use crate::room::{lock, RoomError, RoomEvent};
-use crate::timeline::{FileReader, HlcClock, Message, MessageId, MessageStatus};
+use crate::timeline::{Author, FileReader, HlcClock, Message, MessageId, MessageStatus};
 use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
 
 pub(crate) const HEADER_FILE: &str = "room.ftpchat";
@@ -57,6 +57,8 @@ pub(crate) struct Signer {
     /// The hash of this device's last record in its log (zeros before the first).
     prev: RecordHash,
     generation: u64,
+    /// The member this device belongs to (the author of its records), once known.
+    member: Option<MemberId>,
 }
 
 impl NativeWriter {
@@ -93,6 +95,21 @@ impl Writer for NativeWriter {
         _offset_secs: i32,
         encoder: &mut LineEncoder,
     ) -> Result<(Outgoing, Message), RoomError> {
+        let (out, record) =
+            self.encode_record(RecordBody::Text(text.to_owned()), name, now_ms, encoder)?;
+        let mut message = native_message(&record, text.to_owned(), true);
+        message.signer = self.signer_fingerprint();
+        message.status = MessageStatus::Pending;
+        Ok((out, message))
+    }
+
+    fn encode_record(
+        &mut self,
+        body: RecordBody,
+        name: &str,
+        now_ms: u64,
+        encoder: &mut LineEncoder,
+    ) -> Result<(Outgoing, NativeRecord), RoomError> {
         if let Some(s) = &self.signer {
             if s.epoch.is_none() {
                 return Err(RoomError::NotAMember);
@@ -106,20 +123,22 @@ impl Writer for NativeWriter {
             seq: self.seq,
             hlc: self.clock.tick(now_ms),
             sender: name.to_owned(),
-            body: RecordBody::Text(text.to_owned()),
+            body,
         };
         let line = self.line(&record, encoder)?;
-        let mut message = native_message(&record, text.to_owned(), true);
-        if let Some(s) = &self.signer {
-            message.signer = Some(s.identity.public().fingerprint());
-        }
-        message.status = MessageStatus::Pending;
         let out = Outgoing {
-            id: message.id,
+            id: MessageId(record.id.0),
             key: native_key(&record),
             line,
         };
-        Ok((out, message))
+        Ok((out, record))
+    }
+
+    fn author(&self) -> Result<Author, RoomError> {
+        match &self.signer {
+            None => Ok(Author(self.writer.0)),
+            Some(s) => s.member.map(|m| Author(m.0)).ok_or(RoomError::NotAMember),
+        }
     }
 
     fn observe(&mut self, record: &NativeRecord, now_ms: u64) {
@@ -386,6 +405,9 @@ impl NativeLayout {
             Some((e, k)) => (Some(e), k),
             None => (None, FernetKey::generate()),
         };
+        let own_member = member
+            .membership()
+            .and_then(|m| m.member_id_of_device(&device));
         let layout = NativeLayout {
             own: OwnLog {
                 path: logs_dir.join(&name)?,
@@ -435,6 +457,7 @@ impl NativeLayout {
                     epoch,
                     prev: saved.prev.unwrap_or([0; 32]),
                     generation,
+                    member: own_member,
                 }),
             },
             keys: decoder.keys().clone(),
@@ -471,6 +494,9 @@ impl NativeLayout {
             }
             None => s.epoch = None,
         }
+        s.member = m
+            .membership()
+            .and_then(|ms| ms.member_id_of_device(&m.device));
     }
 
     /// Publishes a membership change (member rooms only).
@@ -679,7 +705,7 @@ impl NativeLayout {
                     if new {
                         *max_seq = (*max_seq).max(record.seq);
                     }
-                    view.absorb_native(&record, own, new);
+                    view.absorb_native(&record, own, new, Author(record.writer.0));
                 }
                 Ok(_) => events.push(undecodable(path, at, DecodeError::NotARecord)),
                 Err(error) => events.push(undecodable(path, at, error)),
@@ -726,7 +752,7 @@ impl NativeLayout {
                 // A record of the password room this room was upgraded from: history up
                 // to the upgrade's cut of its log (SPEC §17.11), read with the old password.
                 Ok(Record::Native(r)) if r.writer == writer && legacy_seq >= r.seq => {
-                    view.absorb_native(&r, legacy_own, new)
+                    view.absorb_native(&r, legacy_own, new, Author(r.writer.0))
                 }
                 Ok(_) => events.push(RoomEvent::RecordRefused {
                     file: file.clone(),
@@ -829,7 +855,12 @@ impl NativeLayout {
                         .map(|d| d.fingerprint())
                 });
             let own = r.device == members.device;
-            view.absorb_signed(&r.record, own, new, signer);
+            // The author is the member (any of its devices may edit its messages).
+            let author = members
+                .membership()
+                .and_then(|m| m.member_id_of_device(&r.device))
+                .map_or(Author(r.record.writer.0), |m| Author(m.0));
+            view.absorb_signed(&r.record, own, new, signer, author);
         }
     }
 }
