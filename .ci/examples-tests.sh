@@ -19,8 +19,10 @@
 # 5. `chat --members` (the README's command) on the embedded server: alice's `/invite`
 #    prints a join command; bob (another home, so another device identity) runs it; they
 #    exchange signed messages (each sees the other's fingerprint start); `/members` lists
-#    both; `/whois` and `/verify` mark bob verified; `/remove` removes bob: he is told, his
-#    next message is refused, and neither sees what the other writes afterwards.
+#    both; `/whois` and `/verify` mark bob verified; alice `/edit`s a message and `/delete`s
+#    another, both `/react` (and bob takes his back), each screen following the other's;
+#    `/remove` removes bob: he is told, his next message is refused, and neither sees what
+#    the other writes afterwards.
 #
 # Installs tmux when missing (apt-get), builds the binaries, runs everything on 127.0.0.1
 # on a private tmux socket, prints `examples: N passed, N failed` and exits non-zero on a
@@ -410,7 +412,7 @@ type_line carol "/quit"
 check_exited carol "carol's 1.7 chat exits and stops the server"
 check_not "the 1.7 room password was not echoed" carol "$COMPAT_PW"
 
-echo "=== 5. member rooms: --members on the embedded server, /invite, --join, /members, /verify, /remove"
+echo "=== 5. member rooms: --members on the embedded server, /invite, --join, /members, /verify, /edit, /react, /delete, /remove"
 # Two people on one machine: each has a home of their own, so each device keeps its own
 # identity (in ~/.local/share/ftpchat/chat).
 README_MEMBERS='cargo run -p ftpchat-examples --bin chat -- --members'
@@ -473,6 +475,22 @@ type_line malice "/verify $BOB_ID"
 check "/verify marks bob's device verified" malice "marked verified on this device ✓" 10
 type_line mbob "now verified?"
 check "alice sees bob's next message as verified" malice "bob [✓]: now verified?" 30
+
+# Edits, deletes and reactions (issue 15): bob's screen follows alice's changes, hers his.
+type_line malice "/edit hello bob, edited"
+check "alice's edit shows at once on her screen" malice "alice: hello bob, edited (edited)" 10
+check "bob sees alice's edit in place of her message" mbob "alice [$ALICE_FP5]: hello bob, edited (edited)" 30
+type_line malice "react to this"
+check "bob sees the message to react to" mbob "alice [$ALICE_FP5]: react to this" 30
+type_line mbob "/react +1"
+check "alice sees bob's reaction" malice "alice: react to this [+1] ✓" 30
+type_line malice "/react +1"
+check "bob sees two +1 (his own marked)" mbob "alice [$ALICE_FP5]: react to this [+1 x2*]" 30
+type_line mbob "/react"
+check "bob takes his reaction back: alice sees only hers" malice "alice: react to this [+1*] ✓" 30
+type_line malice "/delete"
+check "bob sees alice's message deleted" mbob "alice [$ALICE_FP5]: (message deleted)" 30
+check_not "the deleted text is gone from bob's screen" mbob "react to this"
 
 type_line malice "/remove $BOB_ID"
 check "alice removes bob" malice "removed $BOB_ID" 30

@@ -111,6 +111,9 @@ pub const IN_CHAT_HELP: &[&str] = &[
     "Commands:",
     "  /help            this help",
     "  /history [N]     show N older messages (default 50)",
+    "  /edit [^N] TEXT  replace the text of your last message (^2: the one before, ...)",
+    "  /delete [^N]     delete your last message (everyone's client drops its text)",
+    "  /react [^N] R    react to the last message with R, e.g. +1 (no R: take yours back)",
     "Member rooms (--members): ID is the start of a member id from /members (names are",
     "chosen by each member and not authenticated: a unique name works, ids are safer)",
     "  /invite [admin]  an invitation (one person, once) and the command that joins with it",
@@ -470,6 +473,25 @@ pub enum Command {
     Remove(String),
     /// Member rooms: make a member an admin.
     Promote(String),
+    /// Replace the text of the `back`-th last own message (1: the last).
+    Edit {
+        /// Which own message, counting back from the newest (1-based).
+        back: usize,
+        /// The new text.
+        text: String,
+    },
+    /// Delete the `back`-th last own message.
+    Delete {
+        /// Which own message, counting back from the newest (1-based).
+        back: usize,
+    },
+    /// React to the `back`-th last message (empty: take the reaction back).
+    React {
+        /// Which message, counting back from the newest (1-based).
+        back: usize,
+        /// The reaction.
+        reaction: String,
+    },
     /// An unknown `/command`.
     Unknown(String),
     /// Nothing (an empty line).
@@ -505,6 +527,32 @@ impl Command {
         };
         if let Some(make) = about_member {
             return member_arg().map_or_else(|| Command::Unknown(input.to_owned()), make);
+        }
+        // `/edit [^N] TEXT`, `/delete [^N]`, `/react [^N] [R]`: `^N` picks the N-th last.
+        if matches!(verb, "edit" | "delete" | "react") {
+            let rest = command[verb.len()..].trim_start();
+            let (back, rest) = match rest.strip_prefix('^') {
+                Some(r) => {
+                    let digits = r.split_whitespace().next().unwrap_or_default();
+                    match digits.parse::<usize>() {
+                        Ok(n) if n > 0 => (n, r[digits.len()..].trim_start()),
+                        _ => return Command::Unknown(input.to_owned()),
+                    }
+                }
+                None => (1, rest),
+            };
+            return match verb {
+                "edit" if !rest.trim().is_empty() => Command::Edit {
+                    back,
+                    text: rest.to_owned(),
+                },
+                "delete" if rest.is_empty() => Command::Delete { back },
+                "react" => Command::React {
+                    back,
+                    reaction: rest.trim().to_owned(),
+                },
+                _ => Command::Unknown(input.to_owned()),
+            };
         }
         match (verb, first) {
             ("help" | "h" | "?", None) => Command::Help,
@@ -592,6 +640,29 @@ impl Transcript {
                 self.entries.push(Entry::Message(message));
             }
         }
+    }
+
+    /// Shows the new state of messages already on screen (edited, deleted, reacted to);
+    /// others are not shown and stay so.
+    pub fn update(&mut self, changed: &[Message]) {
+        for m in changed {
+            if self.index.contains_key(&m.id) {
+                self.upsert(m.clone());
+            }
+        }
+    }
+
+    /// The `back`-th newest message on screen (1: the newest) that is not deleted, and
+    /// with `own_only`, of this user.
+    pub fn nth_last_message(&self, back: usize, own_only: bool) -> Option<MessageId> {
+        self.entries
+            .iter()
+            .rev()
+            .filter_map(|e| match e {
+                Entry::Message(m) if !m.deleted && (m.is_own || !own_only) => Some(m.id),
+                _ => None,
+            })
+            .nth(back.checked_sub(1)?)
     }
 
     /// Marks own messages as on the server.
@@ -779,7 +850,11 @@ where
     Tz::Offset: Display,
 {
     let time = format_time(m, tz, now_ms);
-    let text = m.text.trim_end_matches(['\n', '\r']);
+    let text = if m.deleted {
+        DELETED_TEXT
+    } else {
+        m.text.trim_end_matches(['\n', '\r'])
+    };
     let mut text_lines = text.split('\n').map(|l| sanitize(l.trim_end_matches('\r')));
     let first = text_lines.next().unwrap_or_default();
     let name_style = Style::default()
@@ -811,6 +886,16 @@ where
         };
         Span::styled(format!(" {mark}"), Style::default().fg(color))
     });
+    // After the text: "(edited)" and the reactions, before the delivery mark.
+    let dim = Style::default().fg(Color::DarkGray);
+    let mut after = Vec::new();
+    if m.edited {
+        after.push(Span::styled(format!(" {EDITED_MARK}"), dim));
+    }
+    if let Some(r) = reactions_text(m) {
+        after.push(Span::styled(format!(" [{}]", sanitize(&r)), dim));
+    }
+    let mark_span: Vec<Span<'static>> = after.into_iter().chain(mark_span).collect();
     let mut lines = Vec::new();
     if rest.is_empty() {
         head.extend(mark_span);
@@ -827,6 +912,29 @@ where
         }
     }
     lines
+}
+
+/// What a deleted message shows instead of its text.
+pub const DELETED_TEXT: &str = "(message deleted)";
+/// The mark after an edited message's text.
+pub const EDITED_MARK: &str = "(edited)";
+
+/// A message's reactions as shown after it: `+1 x2 | wow` (the most chosen first, a count
+/// when more than one chose it, `*` on this user's own); `None` without reactions.
+pub fn reactions_text(m: &Message) -> Option<String> {
+    let parts: Vec<String> = m
+        .reactions
+        .iter()
+        .map(|r| {
+            let count = match r.senders.len() {
+                1 => String::new(),
+                n => format!(" x{n}"),
+            };
+            let own = if r.own { "*" } else { "" };
+            format!("{}{count}{own}", r.reaction)
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" | "))
 }
 
 /// Wraps a styled line at `width` columns (by character; wide characters count double).
@@ -890,6 +998,94 @@ mod tests {
     }
 
     const SAME_DAY: u64 = 1_767_349_800_000 + 3_600_000;
+
+    #[test]
+    fn edit_delete_and_react_commands() {
+        assert_eq!(
+            Command::parse("/edit hello there"),
+            Command::Edit {
+                back: 1,
+                text: "hello there".into()
+            }
+        );
+        assert_eq!(
+            Command::parse("/edit ^2 3 apples"),
+            Command::Edit {
+                back: 2,
+                text: "3 apples".into()
+            }
+        );
+        assert_eq!(Command::parse("/delete"), Command::Delete { back: 1 });
+        assert_eq!(Command::parse("/delete ^3"), Command::Delete { back: 3 });
+        assert_eq!(
+            Command::parse("/react +1"),
+            Command::React {
+                back: 1,
+                reaction: "+1".into()
+            }
+        );
+        assert_eq!(
+            Command::parse("/react ^2"),
+            Command::React {
+                back: 2,
+                reaction: String::new()
+            }
+        );
+        for bad in [
+            "/edit",
+            "/edit ^2",
+            "/delete now",
+            "/react ^0 x",
+            "/edit ^x y",
+        ] {
+            assert_eq!(Command::parse(bad), Command::Unknown(bad.into()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn edited_deleted_and_reacted_messages_show_so() {
+        let mut t = Transcript::new();
+        let mut a = msg(1, "alice", "first", false, MessageStatus::Confirmed);
+        let b = msg(2, "me", "mine", true, MessageStatus::Confirmed);
+        t.add_messages(&[a.clone(), b.clone()]);
+        assert_eq!(t.nth_last_message(1, true), Some(b.id));
+        assert_eq!(t.nth_last_message(1, false), Some(b.id));
+        assert_eq!(t.nth_last_message(2, false), Some(a.id));
+        assert_eq!(t.nth_last_message(2, true), None);
+
+        a.text = "first!".into();
+        a.edited = true;
+        a.reactions = vec![
+            ftpchat_core::Reaction {
+                reaction: "+1".into(),
+                senders: vec!["bob".into(), "me".into()],
+                own: true,
+            },
+            ftpchat_core::Reaction {
+                reaction: "wow".into(),
+                senders: vec!["bob".into()],
+                own: false,
+            },
+        ];
+        t.update(&[
+            a.clone(),
+            msg(9, "x", "not on screen", false, MessageStatus::Confirmed),
+        ]);
+        assert_eq!(t.entries().len(), 2, "a message not on screen is not added");
+        let shown = format_message(&a, &Utc, SAME_DAY);
+        assert_eq!(shown, "[10:30] alice: first! (edited) [+1 x2* | wow]");
+
+        let mut gone = b.clone();
+        gone.deleted = true;
+        gone.text.clear();
+        t.update(&[gone.clone()]);
+        assert_eq!(
+            t.nth_last_message(1, true),
+            None,
+            "a deleted message is skipped"
+        );
+        assert!(format_message(&gone, &Utc, SAME_DAY).contains(DELETED_TEXT));
+    }
 
     #[test]
     fn parses_arguments() {

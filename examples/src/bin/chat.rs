@@ -468,6 +468,8 @@ fn shut_down(room: &Room, watch: WatchHandle, app: &App, kept: bool) {
 /// What the background threads tell the UI.
 enum UiEvent {
     Messages(Vec<Message>),
+    /// Messages on screen that were edited, deleted or reacted to.
+    Changed(Vec<Message>),
     Confirmed(Vec<MessageId>),
     Notice(String),
     History(Result<Vec<Message>, String>),
@@ -517,6 +519,10 @@ impl RoomListener for Listener {
         let _ = self.tx.send(UiEvent::Confirmed(ids.to_vec()));
     }
 
+    fn on_changed(&self, messages: &[Message]) {
+        let _ = self.tx.send(UiEvent::Changed(messages.to_vec()));
+    }
+
     fn on_event(&self, event: &RoomEvent) {
         match event {
             RoomEvent::MembershipChanged { .. } => {
@@ -549,6 +555,9 @@ impl RoomListener for Listener {
             RoomEvent::MembershipRejected { .. } | RoomEvent::DuplicateRecordId { .. } => {
                 Some(event.to_string())
             }
+            RoomEvent::ChangeRefused { reason, .. } => Some(format!(
+                "REFUSED an edit, delete or reaction: {reason} (the message is unchanged)"
+            )),
             RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => Some(format!(
                 "WARNING: the server has no TLS ({reason}); the FTP login went in plain text"
             )),
@@ -655,6 +664,7 @@ impl App {
                 self.members_changed();
             }
             UiEvent::Confirmed(ids) => self.transcript.confirm(&ids),
+            UiEvent::Changed(messages) => self.transcript.update(&messages),
             UiEvent::Notice(text) => self.transcript.notice(text),
             UiEvent::History(result) => {
                 self.history_busy = false;
@@ -929,6 +939,18 @@ impl App {
             | Command::Unverify(_)
             | Command::Remove(_)
             | Command::Promote(_) => self.member_command(command),
+            Command::Edit { back, text } => {
+                let target = self.transcript.nth_last_message(back, true);
+                self.change(target, "edit", |room, id| room.edit(id, &text));
+            }
+            Command::Delete { back } => {
+                let target = self.transcript.nth_last_message(back, true);
+                self.change(target, "delete", |room, id| room.delete(id));
+            }
+            Command::React { back, reaction } => {
+                let target = self.transcript.nth_last_message(back, false);
+                self.change(target, "react", |room, id| room.react(id, &reaction));
+            }
             // A removed device's room still takes the message into its outbox (and never
             // delivers it): say so at once instead.
             Command::Send(_) if self.not_a_member() => self.transcript.notice(NOT_SENT_NOTICE),
@@ -942,6 +964,30 @@ impl App {
                 Err(RoomError::NotAMember) => self.transcript.notice(NOT_SENT_NOTICE),
                 Err(e) => self.transcript.notice(format!("not sent: {e}")),
             },
+        }
+    }
+
+    /// Edits, deletes or reacts to `target` (no I/O: it goes out with the outbox) and
+    /// shows the result at once.
+    fn change(
+        &mut self,
+        target: Option<MessageId>,
+        what: &str,
+        make: impl FnOnce(&Room, &MessageId) -> Result<MessageId, RoomError>,
+    ) {
+        let Some(id) = target else {
+            self.transcript
+                .notice(format!("nothing to {what}: no such message on screen"));
+            return;
+        };
+        match make(&self.room, &id) {
+            Ok(_) => {
+                if let Some(message) = self.room.message(&id) {
+                    self.transcript.update(&[message]);
+                }
+            }
+            Err(RoomError::NotAMember) => self.transcript.notice(NOT_SENT_NOTICE),
+            Err(e) => self.transcript.notice(format!("cannot {what}: {e}")),
         }
     }
 
