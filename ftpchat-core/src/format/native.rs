@@ -144,6 +144,10 @@ pub enum RecordKind {
     Attachment,
     /// Reserved: join, leave, rename.
     Membership,
+    /// A record body sealed to the devices of two members (SPEC §8.4.2).
+    Private,
+    /// Inside a private record to oneself only: the members this member blocks.
+    BlockList,
 }
 
 impl RecordKind {
@@ -158,6 +162,8 @@ impl RecordKind {
             RecordKind::Presence => 6,
             RecordKind::Attachment => 7,
             RecordKind::Membership => 8,
+            RecordKind::Private => 9,
+            RecordKind::BlockList => 10,
         }
     }
 
@@ -172,6 +178,8 @@ impl RecordKind {
             6 => RecordKind::Presence,
             7 => RecordKind::Attachment,
             8 => RecordKind::Membership,
+            9 => RecordKind::Private,
+            10 => RecordKind::BlockList,
             _ => return None,
         })
     }
@@ -205,6 +213,19 @@ pub enum RecordBody {
         /// Sub-field 3: the reaction is withdrawn.
         removed: bool,
     },
+    /// A body only some members can read (SPEC §8.4.2): sealed with a one-time key that
+    /// is wrapped to each device of the recipient member and of the sender's member.
+    Private {
+        /// The member it is for (16 bytes; the sender's own member for a note to itself).
+        recipient: [u8; 16],
+        /// The wrapped one-time key, one [`PRIVATE_WRAP_LEN`]-byte wrap per device.
+        wraps: Vec<[u8; PRIVATE_WRAP_LEN]>,
+        /// The sealed inner body.
+        sealed: Vec<u8>,
+    },
+    /// The members this member blocks (SPEC §8.4.2); only meaningful inside a private
+    /// record a member writes to itself.
+    BlockList(Vec<[u8; 16]>),
     /// A kind this version does not interpret (reserved or unknown): kept, not shown.
     Other {
         /// The kind's wire code.
@@ -216,12 +237,20 @@ pub enum RecordBody {
 
 /// The longest reaction accepted, in bytes of UTF-8.
 pub const MAX_REACTION_LEN: usize = 64;
+/// Bytes of one wrap of a private record's key: the device's Ed25519 key (32), the HPKE
+/// encapsulated key (32), the sealed 32-byte key and its tag (48).
+pub const PRIVATE_WRAP_LEN: usize = 112;
+/// The most wraps (devices) one private record carries.
+pub const MAX_PRIVATE_WRAPS: usize = 64;
+/// The most members one block list names.
+pub const MAX_BLOCKED: usize = 4096;
 
 /// Sub-field tags of the bodies of kinds 2-4 (SPEC §8.4).
 mod sub {
     pub(super) const TARGET: u64 = 1;
     pub(super) const TEXT: u64 = 2;
     pub(super) const REMOVED: u64 = 3;
+    pub(super) const SEALED: u64 = 3;
 }
 
 impl RecordBody {
@@ -232,6 +261,8 @@ impl RecordBody {
             RecordBody::Edit { .. } => RecordKind::Edit.code(),
             RecordBody::Delete { .. } => RecordKind::Delete.code(),
             RecordBody::Reaction { .. } => RecordKind::Reaction.code(),
+            RecordBody::Private { .. } => RecordKind::Private.code(),
+            RecordBody::BlockList(_) => RecordKind::BlockList.code(),
             RecordBody::Other { kind, .. } => *kind,
         }
     }
@@ -242,7 +273,7 @@ impl RecordBody {
             RecordBody::Edit { target, .. }
             | RecordBody::Delete { target }
             | RecordBody::Reaction { target, .. } => Some(*target),
-            RecordBody::Text(_) | RecordBody::Other { .. } => None,
+            _ => None,
         }
     }
 
@@ -268,6 +299,16 @@ impl RecordBody {
                     put_varint_field(&mut out, sub::REMOVED, 1);
                 }
             }
+            RecordBody::Private {
+                recipient,
+                wraps,
+                sealed,
+            } => {
+                put_field(&mut out, sub::TARGET, recipient);
+                put_field(&mut out, sub::TEXT, &wraps.concat());
+                put_field(&mut out, sub::SEALED, sealed);
+            }
+            RecordBody::BlockList(members) => put_field(&mut out, sub::TARGET, &members.concat()),
             RecordBody::Other { data, .. } => out.extend_from_slice(data),
         }
         out
@@ -289,6 +330,9 @@ impl RecordBody {
                 data: body.to_vec(),
             });
         };
+        if matches!(known, RecordKind::Private | RecordKind::BlockList) {
+            return decode_private(known, body);
+        }
         let (mut target, mut text, mut removed) = (None, None, None);
         if matches!(
             known,
@@ -343,6 +387,47 @@ impl RecordBody {
             },
         })
     }
+}
+
+/// The bodies of kinds 9 and 10 (SPEC §8.4.2).
+fn decode_private(kind: RecordKind, body: &[u8]) -> Result<RecordBody, MalformedRecord> {
+    let invalid = MalformedRecord::InvalidField(tag::BODY);
+    let mut seen: [Option<&[u8]>; 4] = [None; 4];
+    for field in fields(body) {
+        let (t, v) = field.map_err(|_| invalid)?;
+        if let Some(slot) = seen.get_mut(t as usize).filter(|_| t >= 1) {
+            if slot.replace(v).is_some() {
+                return Err(invalid);
+            }
+        }
+    }
+    let chunks = |v: &[u8], n: usize, max: usize| -> Result<Vec<Vec<u8>>, MalformedRecord> {
+        if v.len() % n != 0 || v.len() / n > max {
+            return Err(invalid);
+        }
+        Ok(v.chunks(n).map(<[u8]>::to_vec).collect())
+    };
+    if kind == RecordKind::BlockList {
+        let list = seen[1].ok_or(invalid)?;
+        let members = chunks(list, 16, MAX_BLOCKED)?
+            .into_iter()
+            .map(|c| c.try_into().map_err(|_| invalid))
+            .collect::<Result<Vec<[u8; 16]>, _>>()?;
+        return Ok(RecordBody::BlockList(members));
+    }
+    let recipient: [u8; 16] = seen[1].ok_or(invalid)?.try_into().map_err(|_| invalid)?;
+    let wraps = chunks(seen[2].ok_or(invalid)?, PRIVATE_WRAP_LEN, MAX_PRIVATE_WRAPS)?
+        .into_iter()
+        .map(|c| c.try_into().map_err(|_| invalid))
+        .collect::<Result<Vec<[u8; PRIVATE_WRAP_LEN]>, _>>()?;
+    if wraps.is_empty() {
+        return Err(invalid);
+    }
+    Ok(RecordBody::Private {
+        recipient,
+        wraps,
+        sealed: seen[3].ok_or(invalid)?.to_vec(),
+    })
 }
 
 /// A native record.

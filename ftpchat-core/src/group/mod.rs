@@ -10,6 +10,7 @@
 mod commit;
 mod error;
 mod invite;
+pub(crate) mod private;
 mod state;
 mod wrap;
 

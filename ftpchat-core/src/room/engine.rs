@@ -20,7 +20,7 @@ use super::state::{SavedState, StateFile};
 use super::view::{compat_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{LineDecoder, Record, RecordBody};
-use crate::group::{Change, Invitation, Member, Role};
+use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::DeviceIdentity;
 use crate::timeline::{Message, MessageId, MessageStatus};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
@@ -161,6 +161,7 @@ impl<L: Layout> Engine<L> {
             ..Default::default()
         };
         self.layout.save(view, &mut saved);
+        saved.blocked = view.blocked_state();
         let text = saved.encode();
         if text != self.last_saved {
             file.save(&saved).map_err(RoomError::LocalState)?;
@@ -257,13 +258,22 @@ pub(crate) trait RoomCore: Send + Sync {
     fn sync(&self, t: &dyn Transport) -> Result<SyncUpdate, RoomError>;
     /// Delivers without reading.
     fn flush(&self, t: &dyn Transport) -> Result<(), RoomError>;
-    /// A page of the timeline, after loading the history a restart skipped.
+    /// A page of one conversation (the room's with `None`, a private one with a member),
+    /// without blocked members' messages, after loading the history a restart skipped.
     fn history(
         &self,
         t: &dyn Transport,
+        conversation: Option<MemberId>,
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, RoomError>;
+    /// Member rooms: queues a private message (no I/O).
+    fn send_private(&self, to: MemberId, text: &str) -> Result<MessageId, RoomError>;
+    /// Member rooms: blocks or unblocks a member (no I/O; the block list goes out with
+    /// the outbox).
+    fn set_blocked(&self, member: MemberId, block: bool) -> Result<(), RoomError>;
+    /// Member rooms: the members this member blocks.
+    fn blocked(&self) -> Vec<MemberId>;
     /// A message by id.
     fn message(&self, id: &MessageId) -> Option<Message>;
     /// Messages waiting in the outbox.
@@ -343,11 +353,40 @@ where
     fn history(
         &self,
         t: &dyn Transport,
+        conversation: Option<MemberId>,
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, RoomError> {
         lock(&self.engine).load_history(t, &self.view)?;
-        Ok(lock(&self.view).timeline.page(before, limit))
+        let view = lock(&self.view);
+        Ok(view.timeline.page_where(before, limit, |m, _| {
+            m.private == conversation && view.shows(m)
+        }))
+    }
+
+    fn send_private(&self, to: MemberId, text: &str) -> Result<MessageId, RoomError> {
+        if text.len() > MAX_TEXT_LEN {
+            return Err(RoomError::MessageTooLarge);
+        }
+        let mut view = lock(&self.view);
+        let id = view.send_private(to, text)?;
+        if let Ok(mut engine) = self.engine.try_lock() {
+            engine.persist(&view)?;
+        }
+        Ok(id)
+    }
+
+    fn set_blocked(&self, member: MemberId, block: bool) -> Result<(), RoomError> {
+        let mut view = lock(&self.view);
+        view.set_blocked(member, block)?;
+        if let Ok(mut engine) = self.engine.try_lock() {
+            engine.persist(&view)?;
+        }
+        Ok(())
+    }
+
+    fn blocked(&self) -> Vec<MemberId> {
+        lock(&self.view).blocked()
     }
 
     fn message(&self, id: &MessageId) -> Option<Message> {
@@ -463,13 +502,16 @@ fn assemble<L: Layout>(
         writer,
         keys,
         epochs,
-        saved,
+        mut saved,
         history_loaded,
         events,
     } = opened;
     let mut decoder = LineDecoder::with_epoch_keys(keys, epochs);
     let mut view = View::new(writer, config.display_name.clone(), config.clock.clone());
     view.events = events;
+    if let Some(blocked) = saved.blocked.take() {
+        view.restore_blocked(blocked);
+    }
     for out in saved.outbox {
         let message = match decoder.decode_line(out.line.as_bytes()) {
             // A member room sends only signed records: unsigned ones (saved before the

@@ -283,6 +283,14 @@ pub enum RoomEvent {
         /// Its byte offset.
         offset: u64,
     },
+    /// Member rooms: a private record sealed to this device does not open (altered, or
+    /// sealed wrongly by its sender); it is not shown.
+    PrivateRecordRefused {
+        /// The record's id.
+        record: MessageId,
+        /// Why, in words.
+        reason: String,
+    },
     /// An edit, delete or reaction was refused: an edit or delete by someone other than
     /// the message's author, or a change to a record that is not a text message. The
     /// message is unchanged.
@@ -414,6 +422,9 @@ impl std::fmt::Display for RoomEvent {
                 target,
                 reason,
             } => write!(f, "change {change} to message {target} refused: {reason}"),
+            RoomEvent::PrivateRecordRefused { record, reason } => {
+                write!(f, "private message {record} refused: {reason}")
+            }
         }
     }
 }
@@ -941,8 +952,10 @@ impl Room {
         self.shared.core.flush(self.shared.transport.as_ref())
     }
 
-    /// Up to `limit` messages before `before` (or the newest), oldest first. The first
-    /// call after a restart downloads the history the saved read positions skipped.
+    /// Up to `limit` messages of the room's conversation before `before` (or the newest),
+    /// oldest first: not private messages ([`private_history`](Self::private_history)),
+    /// not those of blocked members. The first call after a restart downloads the history
+    /// the saved read positions skipped.
     pub fn history(
         &self,
         before: Option<&MessageId>,
@@ -951,7 +964,62 @@ impl Room {
         self.check_open()?;
         self.shared
             .core
-            .history(self.shared.transport.as_ref(), before, limit)
+            .history(self.shared.transport.as_ref(), None, before, limit)
+    }
+
+    /// Member rooms: [`history`](Self::history) of the private conversation with `member`
+    /// (with this user's own member id: notes to itself).
+    pub fn private_history(
+        &self,
+        member: &MemberId,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, RoomError> {
+        self.check_open()?;
+        self.shared
+            .core
+            .history(self.shared.transport.as_ref(), Some(*member), before, limit)
+    }
+
+    /// Member rooms: sends `text` privately to `member` (SPEC §8.4.2): only `member`'s
+    /// devices and this member's devices can read it; other members see that a private
+    /// message went from this member to `member`, and its size; the server sees a record
+    /// like any other. It waits in `member`'s room log until they come online, however
+    /// long that takes, and is shown once, in the conversation [`Message::private`] names.
+    /// No I/O here, like [`send`](Self::send).
+    ///
+    /// Fails with [`RoomError::NotAMemberRoom`] in other rooms, [`RoomError::Membership`]
+    /// when `member` is not a current member, [`RoomError::NotAMember`] when this device
+    /// is not one. Devices `member` links later cannot read it.
+    pub fn send_private(&self, member: &MemberId, text: &str) -> Result<MessageId, RoomError> {
+        self.check_open()?;
+        let id = self.shared.core.send_private(*member, text)?;
+        self.shared.wake.fire();
+        Ok(id)
+    }
+
+    /// Member rooms: blocks `member` on every device of this member, across restarts:
+    /// their messages, private ones included, are not returned by syncs or histories
+    /// (until [`unblock`](Self::unblock)). The block list is a private record to this
+    /// member itself: `member` is not told (SPEC §8.4.2). No I/O here.
+    pub fn block(&self, member: &MemberId) -> Result<(), RoomError> {
+        self.check_open()?;
+        self.shared.core.set_blocked(*member, true)?;
+        self.shared.wake.fire();
+        Ok(())
+    }
+
+    /// Member rooms: undoes [`block`](Self::block); the member's messages show again.
+    pub fn unblock(&self, member: &MemberId) -> Result<(), RoomError> {
+        self.check_open()?;
+        self.shared.core.set_blocked(*member, false)?;
+        self.shared.wake.fire();
+        Ok(())
+    }
+
+    /// Member rooms: the members this member blocks (on any of its devices).
+    pub fn blocked(&self) -> Vec<MemberId> {
+        self.shared.core.blocked()
     }
 
     /// A message by id, if this client has seen it.

@@ -18,6 +18,8 @@
 //! generation <writer generation>                       (member rooms)
 //! prev <hash of the own log's last record, hex>        (member rooms)
 //! chain <b64url log name> <seq> <record hash hex> <device key hex> [<unread hash hex>]  (member rooms)
+//! blocked-at <sort key of the newest block list>        (member rooms)
+//! blocked <member id hex>                               (member rooms)
 //! ```
 
 use std::collections::BTreeMap;
@@ -65,6 +67,9 @@ pub(crate) struct SavedState {
     pub prev: Option<[u8; 32]>,
     /// Member rooms: each log's last accepted record (seq, hash, device key).
     pub chains: BTreeMap<String, ChainState>,
+    /// Member rooms: the members this member blocks, and the place of the block list that
+    /// said so (SPEC §8.4.2); kept here because a restart does not read that record again.
+    pub blocked: Option<(SortKey, Vec<[u8; 16]>)>,
     /// Member rooms: where the membership log is cached, beside the state file (not part
     /// of the state file's text).
     pub commit_cache: Option<PathBuf>,
@@ -192,6 +197,12 @@ impl SavedState {
             }
             out.push('\n');
         }
+        if let Some((at, list)) = &self.blocked {
+            out += &format!("blocked-at {}\n", key_to_text(at));
+            for m in list {
+                out += &format!("blocked {}\n", hex_encode(m));
+            }
+        }
         for o in &self.outbox {
             out += &format!(
                 "outbox {} {} {}\n",
@@ -245,6 +256,11 @@ impl SavedState {
                         None => None,
                     };
                     s.chains.insert(name, (seq, hash, device, unread));
+                }
+                "blocked-at" => s.blocked = Some((key_from_text(f.next()?)?, Vec::new())),
+                "blocked" => {
+                    let m: [u8; 16] = hex_decode(f.next()?)?.try_into().ok()?;
+                    s.blocked.as_mut()?.1.push(m);
                 }
                 "outbox" => s.outbox.push(Outgoing {
                     id: MessageId::from_hex(f.next()?)?,
@@ -321,6 +337,15 @@ mod tests {
             anchor: Some([9; 32]),
             generation: 2,
             prev: Some([0xab; 32]),
+            blocked: Some((
+                SortKey::Native {
+                    hlc: Hlc(77),
+                    writer: WriterId([3; 16]),
+                    seq: 4,
+                    id: MessageId([8; 16]),
+                },
+                vec![[0xc1; 16], [0xc2; 16]],
+            )),
             ..Default::default()
         };
         s.chains

@@ -2,6 +2,7 @@
 //! CPU only, never held across I/O; generic over the layout's [`Writer`], so a view can
 //! only be paired with the layout that writes its lines.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::config::Clock;
@@ -9,6 +10,7 @@ use super::layout::Writer;
 use super::state::Outgoing;
 use super::{Outbox, RoomError, RoomEvent, SyncUpdate};
 use crate::format::{Codec, CompatMessage, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody};
+use crate::group::MemberId;
 use crate::timeline::{
     Applied, Author, ChangeKind, Inserted, Message, MessageChange, MessageId, MessageStatus,
     SortKey, Timeline,
@@ -27,6 +29,10 @@ pub(crate) struct View<W> {
     confirmed: Vec<MessageId>,
     /// Messages whose edits, delete or reactions changed since the last update.
     changed: Vec<MessageId>,
+    /// Member rooms: the members this member blocks (SPEC §8.4.2), and the place of the
+    /// block list that said so (the newest one wins).
+    blocked: BTreeSet<MemberId>,
+    blocked_at: Option<SortKey>,
     pub writer: W,
     pub encoder: LineEncoder,
     pub clock: Arc<dyn Clock>,
@@ -43,6 +49,8 @@ impl<W: Writer> View<W> {
             new_messages: Vec::new(),
             confirmed: Vec::new(),
             changed: Vec::new(),
+            blocked: BTreeSet::new(),
+            blocked_at: None,
             writer,
             encoder: LineEncoder::new(),
             clock,
@@ -87,14 +95,113 @@ impl<W: Writer> View<W> {
                 ));
             }
         }
+        // A change of a private message is private too: its text must not reach others.
+        let conversation = message.private;
         let now = self.clock.now_ms();
-        let (out, record) =
-            self.writer
-                .encode_record(body, &self.display_name, now, &mut self.encoder)?;
+        let (out, record) = match conversation {
+            Some(to) => {
+                let (out, mut record) = self.writer.encode_private(
+                    to,
+                    body.clone(),
+                    &self.display_name,
+                    now,
+                    &mut self.encoder,
+                )?;
+                record.body = body;
+                (out, record)
+            }
+            None => self
+                .writer
+                .encode_record(body, &self.display_name, now, &mut self.encoder)?,
+        };
         let id = out.id;
         self.apply_change(&record, author, true, true);
         self.outbox.push_back(out);
         Ok(id)
+    }
+
+    /// Member rooms: encodes `text` as a private message to member `to` (SPEC §8.4.2):
+    /// pending in the timeline in the conversation with `to`, queued in the outbox.
+    pub fn send_private(&mut self, to: MemberId, text: &str) -> Result<MessageId, RoomError> {
+        if self.writer.signer_fingerprint().is_none() {
+            return Err(RoomError::NotAMemberRoom);
+        }
+        let author = self.writer.author()?;
+        let now = self.clock.now_ms();
+        let inner = RecordBody::Text(text.to_owned());
+        let (out, record) = self.writer.encode_private(
+            to,
+            inner.clone(),
+            &self.display_name,
+            now,
+            &mut self.encoder,
+        )?;
+        let id = out.id;
+        let signer = self.writer.signer_fingerprint();
+        self.absorb_opened(&record, inner, to, author, true, false, signer);
+        self.timeline.set_status(&id, MessageStatus::Pending);
+        self.outbox.push_back(out);
+        Ok(id)
+    }
+
+    /// Member rooms: blocks (`block`) or unblocks `member` on every device of this member:
+    /// a new block list, sealed to this member's devices only, applied here at once.
+    pub fn set_blocked(&mut self, member: MemberId, block: bool) -> Result<(), RoomError> {
+        if self.writer.signer_fingerprint().is_none() {
+            return Err(RoomError::NotAMemberRoom);
+        }
+        let author = self.writer.author()?;
+        let me = MemberId(author.0);
+        if member == me {
+            return Err(RoomError::NotAllowed("you cannot block yourself".into()));
+        }
+        let mut list = self.blocked.clone();
+        let changed = if block {
+            list.insert(member)
+        } else {
+            list.remove(&member)
+        };
+        if !changed {
+            return Ok(());
+        }
+        let inner = RecordBody::BlockList(list.iter().map(|m| m.0).collect());
+        let now = self.clock.now_ms();
+        let (out, record) = self.writer.encode_private(
+            me,
+            inner.clone(),
+            &self.display_name,
+            now,
+            &mut self.encoder,
+        )?;
+        self.absorb_opened(&record, inner, me, author, true, false, None);
+        self.outbox.push_back(out);
+        Ok(())
+    }
+
+    /// The block list as saved in the state file (a restart does not read it again).
+    pub fn blocked_state(&self) -> Option<(SortKey, Vec<[u8; 16]>)> {
+        let at = self.blocked_at?;
+        Some((at, self.blocked.iter().map(|m| m.0).collect()))
+    }
+
+    /// The block list saved by an earlier run.
+    pub fn restore_blocked(&mut self, (at, list): (SortKey, Vec<[u8; 16]>)) {
+        self.blocked_at = Some(at);
+        self.blocked = list.into_iter().map(MemberId).collect();
+    }
+
+    /// The members this member blocks.
+    pub fn blocked(&self) -> Vec<MemberId> {
+        self.blocked.iter().copied().collect()
+    }
+
+    /// `true` when `message` may be shown: not by a blocked member.
+    pub fn shows(&self, message: &Message) -> bool {
+        self.blocked.is_empty()
+            || !self
+                .timeline
+                .author_of(&message.id)
+                .is_some_and(|a| self.blocked.contains(&MemberId(a.0)))
     }
 
     /// Everything gathered since the last call.
@@ -106,6 +213,7 @@ impl<W: Writer> View<W> {
         let messages: Vec<Message> = new
             .into_iter()
             .map(|(_, m)| self.timeline.get(&m.id).cloned().unwrap_or(m))
+            .filter(|m| self.shows(m))
             .collect();
         let mut changed: Vec<MessageId> = std::mem::take(&mut self.changed);
         changed.sort_unstable();
@@ -114,6 +222,7 @@ impl<W: Writer> View<W> {
             .into_iter()
             .filter(|id| !messages.iter().any(|m| m.id == *id))
             .filter_map(|id| self.timeline.get(&id).cloned())
+            .filter(|m| self.shows(m))
             .collect();
         SyncUpdate {
             messages,
@@ -177,9 +286,82 @@ impl<W: Writer> View<W> {
             RecordBody::Edit { .. } | RecordBody::Delete { .. } | RecordBody::Reaction { .. } => {
                 self.apply_change(record, author, own, new);
             }
+            RecordBody::Private { recipient, .. } => match self.writer.open_private(record) {
+                Ok(Some(inner)) => {
+                    // The conversation is with the other member: the recipient when this
+                    // member sent it, the sender otherwise.
+                    let mine = self.writer.author().ok() == Some(author);
+                    let with = if mine {
+                        MemberId(*recipient)
+                    } else {
+                        MemberId(author.0)
+                    };
+                    self.absorb_opened(record, inner, with, author, own, new, signer);
+                }
+                // Not for this device: kept for deduplication, not shown.
+                Ok(None) => {
+                    self.timeline.insert_hidden(MessageId(record.id.0));
+                }
+                Err(reason) => {
+                    self.timeline.insert_hidden(MessageId(record.id.0));
+                    if new {
+                        self.events.push(RoomEvent::PrivateRecordRefused {
+                            record: MessageId(record.id.0),
+                            reason,
+                        });
+                    }
+                }
+            },
             // Not shown, but kept: a later record with its id is a copy (SPEC §8.4).
             _ => {
                 self.timeline.insert_hidden(MessageId(record.id.0));
+            }
+        }
+    }
+
+    /// The opened inner body of private record `record` of the conversation `with`.
+    #[allow(clippy::too_many_arguments)]
+    fn absorb_opened(
+        &mut self,
+        record: &NativeRecord,
+        inner: RecordBody,
+        with: MemberId,
+        author: Author,
+        own: bool,
+        new: bool,
+        signer: Option<String>,
+    ) {
+        let mut opened = record.clone();
+        opened.body = inner;
+        match &opened.body {
+            RecordBody::Text(text) => {
+                let key = native_key(&opened);
+                let mut message = native_message(&opened, text.clone(), own);
+                message.signer = signer;
+                message.private = Some(with);
+                let id = message.id;
+                match self.timeline.insert_authored(key, message.clone(), author) {
+                    Inserted::New if new => self.new_messages.push((key, message)),
+                    Inserted::Confirmed if new => self.confirmed.push(id),
+                    _ => {}
+                }
+                self.report_refused_changes(new);
+            }
+            RecordBody::Edit { .. } | RecordBody::Delete { .. } | RecordBody::Reaction { .. } => {
+                self.apply_change(&opened, author, own, new);
+            }
+            // Only this member's own list, to itself, counts; the newest one wins.
+            RecordBody::BlockList(list)
+                if MemberId(author.0) == with
+                    && self.writer.author().ok() == Some(author)
+                    && self.blocked_at.is_none_or(|k| k < native_key(&opened)) =>
+            {
+                self.timeline.insert_hidden(MessageId(opened.id.0));
+                self.blocked_at = Some(native_key(&opened));
+                self.blocked = list.iter().map(|m| MemberId(*m)).collect();
+            }
+            _ => {
+                self.timeline.insert_hidden(MessageId(opened.id.0));
             }
         }
     }
@@ -197,6 +379,13 @@ impl<W: Writer> View<W> {
                     Ok(a) => self.timeline.insert_authored(key, message, a),
                     Err(_) => self.timeline.insert(key, message),
                 };
+            }
+            RecordBody::Private { recipient, .. } => {
+                if let (Ok(a), Ok(Some(inner))) = (author, self.writer.open_private(record)) {
+                    let id = MessageId(record.id.0);
+                    self.absorb_opened(record, inner, MemberId(*recipient), a, true, false, signer);
+                    self.timeline.set_status(&id, MessageStatus::Pending);
+                }
             }
             _ => {
                 if let Ok(a) = author {
@@ -294,6 +483,7 @@ pub(crate) fn native_message(record: &NativeRecord, text: String, own: bool) -> 
         edited: false,
         deleted: false,
         reactions: Vec::new(),
+        private: None,
     }
 }
 
@@ -319,6 +509,7 @@ pub(crate) fn compat_message(
         edited: false,
         deleted: false,
         reactions: Vec::new(),
+        private: None,
     }
 }
 

@@ -8,6 +8,10 @@
 //!   random from a seed), counting calls ([`Op`]) and injected faults ([`Fault`],
 //!   [`InjectedFault`]).
 //! - [`read_all`]: reads a whole file.
+//! - [`ManualClock`]: simulated time for a room ([`RoomConfig::with_clock`]): waits
+//!   advance it instead of sleeping, tests advance it by days in one call.
+//! - [`seal_private`]: a private record body (SPEC §8.4.2) of any content, for playing a
+//!   member who writes records by hand.
 //! - [`conformance`] and the [`conformance_tests!`](crate::conformance_tests) macro: the
 //!   transport conformance suite, one set of cases every [`Transport`] must pass.
 //!
@@ -52,5 +56,62 @@ pub use crate::transport::read_all;
 
 pub mod conformance;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::{Clock, MemberId, PublicIdentity, Wakeup};
 #[cfg(doc)]
-use crate::Transport;
+use crate::{RoomConfig, Transport};
+
+/// Simulated time: `now_ms` moves only when told ([`advance`](Self::advance)) or when a
+/// room sleeps or waits on it (a wait that is woken first does not advance it).
+#[derive(Debug)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock at `now_ms` (milliseconds since the Unix epoch).
+    pub fn at(now_ms: u64) -> Self {
+        ManualClock(AtomicU64::new(now_ms))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(
+            u64::try_from(by.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn sleep(&self, duration: Duration) {
+        self.advance(duration);
+    }
+
+    fn wait(&self, wakeup: &Wakeup, duration: Duration) -> bool {
+        if wakeup.is_fired() {
+            return true;
+        }
+        self.advance(duration);
+        false
+    }
+}
+
+/// The body of a private record (SPEC §8.4.2) with `inner` sealed to `devices`, for record
+/// `record` of room `room` addressed to `recipient`: what a member can write by hand.
+///
+/// # Errors
+/// No devices, or more than a private record carries.
+pub fn seal_private(
+    room: crate::codec::RoomId,
+    record: crate::codec::RecordId,
+    recipient: MemberId,
+    devices: &[PublicIdentity],
+    inner: &crate::codec::RecordBody,
+) -> Result<crate::codec::RecordBody, crate::GroupError> {
+    crate::group::private::seal_private(room, record, recipient, devices, inner)
+}

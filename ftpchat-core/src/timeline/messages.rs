@@ -3,6 +3,7 @@ use std::fmt;
 
 use super::changes::{Applied, Author, Changes, MessageChange, Reaction, RefusedChange};
 use crate::format::{Codec, CompatMessage, Hlc, LegacyTimestamp, WriterId};
+use crate::group::MemberId;
 
 /// A message's id: a native record's id, or for a FTPChat line a hash of its content
 /// (see [`MessageId::of_compat`]), so the same line read twice is one message.
@@ -105,6 +106,10 @@ pub struct Message {
     pub deleted: bool,
     /// The members' reactions, the most chosen first.
     pub reactions: Vec<Reaction>,
+    /// Member rooms: `Some(member)` for a private message (SPEC §8.4.2) of this user's
+    /// conversation with `member` (this user's own member id for a note to itself); `None`
+    /// for a message to the whole room.
+    pub private: Option<MemberId>,
 }
 
 impl Message {
@@ -130,6 +135,7 @@ impl Message {
             edited: false,
             deleted: false,
             reactions: Vec::new(),
+            private: None,
         }
     }
 }
@@ -299,6 +305,13 @@ impl Timeline {
         applied
     }
 
+    /// Sets the status of a shown message (an own message shown before it is sent).
+    pub fn set_status(&mut self, id: &MessageId, status: MessageStatus) {
+        if let Some(m) = self.keys.get(id).and_then(|k| self.by_key.get_mut(k)) {
+            m.status = status;
+        }
+    }
+
     /// The author of a shown native message.
     pub fn author_of(&self, id: &MessageId) -> Option<Author> {
         self.changes.author_of(id)
@@ -314,6 +327,29 @@ impl Timeline {
         if let Some(m) = self.keys.get(id).and_then(|k| self.by_key.get_mut(k)) {
             self.changes.render(m);
         }
+    }
+
+    /// Up to `limit` messages that `keep` accepts (given each message and its author, when
+    /// known) just before `before` (or the newest when `None`), in chronological order.
+    pub fn page_where(
+        &self,
+        before: Option<&MessageId>,
+        limit: usize,
+        keep: impl Fn(&Message, Option<Author>) -> bool,
+    ) -> Vec<Message> {
+        let range = match before.map(|id| self.keys.get(id)) {
+            Some(Some(k)) => self.by_key.range(..*k),
+            Some(None) => return Vec::new(),
+            None => self.by_key.range(..),
+        };
+        let mut page: Vec<Message> = range
+            .rev()
+            .filter(|(_, m)| keep(m, self.changes.author_of(&m.id)))
+            .take(limit)
+            .map(|(_, m)| m.clone())
+            .collect();
+        page.reverse();
+        page
     }
 
     /// All messages in order.
@@ -360,6 +396,7 @@ mod tests {
             edited: false,
             deleted: false,
             reactions: Vec::new(),
+            private: None,
         }
     }
 

@@ -15,7 +15,7 @@ pub(crate) mod shared;
 
 use std::sync::{Arc, Mutex};
 
-use crate::group::{Change, Invitation, Member, Role};
+use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::DeviceIdentity;
 
 use super::config::{Clock, Credentials};
@@ -50,6 +50,25 @@ pub(crate) trait Writer: Send + 'static {
         _encoder: &mut LineEncoder,
     ) -> Result<(Outgoing, NativeRecord), RoomError> {
         Err(no_changes())
+    }
+
+    /// Member rooms: encodes `inner` as a private record (SPEC §8.4.2) to member `to`,
+    /// sealed to its devices and this member's: the outbox entry and the record.
+    fn encode_private(
+        &mut self,
+        _to: MemberId,
+        _inner: RecordBody,
+        _name: &str,
+        _now_ms: u64,
+        _encoder: &mut LineEncoder,
+    ) -> Result<(Outgoing, NativeRecord), RoomError> {
+        Err(RoomError::NotAMemberRoom)
+    }
+
+    /// Member rooms: the inner body of a private record sealed to this device; `Ok(None)`
+    /// when it is not for this device, an error when it should open and does not.
+    fn open_private(&self, _record: &NativeRecord) -> Result<Option<RecordBody>, String> {
+        Ok(None)
     }
 
     /// Who this client's records are by (native rooms): only that author may edit or

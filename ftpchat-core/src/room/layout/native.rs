@@ -12,7 +12,8 @@ use crate::format::{
     LineEncoder, NativeRecord, Record, RecordBody, RecordHash, RecordId, RoomHeader, RoomId,
     SignedRecord, WriterId,
 };
-use crate::group::{Change, Invitation, LogCut, Member, MemberId, Role};
+use crate::group::private::{open_private, seal_private};
+use crate::group::{Change, Invitation, LogCut, Member, MemberId, Membership, Role};
 use crate::identity::DeviceIdentity;
 use crate::room::config::{Clock, Credentials, MemberAccess, RoomConfig};
 use crate::room::decide::{batch_data, Delivery, Observed, Step};
@@ -59,6 +60,8 @@ pub(crate) struct Signer {
     generation: u64,
     /// The member this device belongs to (the author of its records), once known.
     member: Option<MemberId>,
+    /// The membership as last read: whose devices a private record is sealed to.
+    membership: Option<Membership>,
 }
 
 impl NativeWriter {
@@ -110,28 +113,42 @@ impl Writer for NativeWriter {
         now_ms: u64,
         encoder: &mut LineEncoder,
     ) -> Result<(Outgoing, NativeRecord), RoomError> {
-        if let Some(s) = &self.signer {
-            if s.epoch.is_none() {
-                return Err(RoomError::NotAMember);
+        self.encode_with_id(RecordId::random(), body, name, now_ms, encoder)
+    }
+
+    fn encode_private(
+        &mut self,
+        to: MemberId,
+        inner: RecordBody,
+        name: &str,
+        now_ms: u64,
+        encoder: &mut LineEncoder,
+    ) -> Result<(Outgoing, NativeRecord), RoomError> {
+        let s = self.signer.as_ref().ok_or(RoomError::NotAMemberRoom)?;
+        let (Some(ms), Some(me)) = (&s.membership, s.member) else {
+            return Err(RoomError::NotAMember);
+        };
+        let recipient = ms
+            .member(&to)
+            .ok_or_else(|| RoomError::Membership(format!("{to} is not a member of the room")))?;
+        let own = ms.member(&me).ok_or(RoomError::NotAMember)?;
+        let mut devices = recipient.devices.clone();
+        for d in &own.devices {
+            if !devices.contains(d) {
+                devices.push(d.clone());
             }
         }
-        self.seq += 1;
-        let record = NativeRecord {
-            id: RecordId::random(),
-            room: self.room,
-            writer: self.writer,
-            seq: self.seq,
-            hlc: self.clock.tick(now_ms),
-            sender: name.to_owned(),
-            body,
+        let id = RecordId::random();
+        let body = seal_private(self.room, id, to, &devices, &inner)
+            .map_err(|e| RoomError::Membership(e.to_string()))?;
+        self.encode_with_id(id, body, name, now_ms, encoder)
+    }
+
+    fn open_private(&self, record: &NativeRecord) -> Result<Option<RecordBody>, String> {
+        let Some(s) = &self.signer else {
+            return Ok(None);
         };
-        let line = self.line(&record, encoder)?;
-        let out = Outgoing {
-            id: MessageId(record.id.0),
-            key: native_key(&record),
-            line,
-        };
-        Ok((out, record))
+        open_private(&s.identity, self.room, record.id, &record.body).map_err(|e| e.to_string())
     }
 
     fn author(&self) -> Result<Author, RoomError> {
@@ -149,6 +166,41 @@ impl Writer for NativeWriter {
         self.signer
             .as_ref()
             .map(|s| s.identity.public().fingerprint())
+    }
+}
+
+impl NativeWriter {
+    /// Encodes `body` as this writer's next record, with the given record id.
+    fn encode_with_id(
+        &mut self,
+        id: RecordId,
+        body: RecordBody,
+        name: &str,
+        now_ms: u64,
+        encoder: &mut LineEncoder,
+    ) -> Result<(Outgoing, NativeRecord), RoomError> {
+        if let Some(s) = &self.signer {
+            if s.epoch.is_none() {
+                return Err(RoomError::NotAMember);
+            }
+        }
+        self.seq += 1;
+        let record = NativeRecord {
+            id,
+            room: self.room,
+            writer: self.writer,
+            seq: self.seq,
+            hlc: self.clock.tick(now_ms),
+            sender: name.to_owned(),
+            body,
+        };
+        let line = self.line(&record, encoder)?;
+        let out = Outgoing {
+            id: MessageId(record.id.0),
+            key: native_key(&record),
+            line,
+        };
+        Ok((out, record))
     }
 }
 
@@ -408,6 +460,7 @@ impl NativeLayout {
         let own_member = member
             .membership()
             .and_then(|m| m.member_id_of_device(&device));
+        let own_membership = member.membership().cloned();
         let layout = NativeLayout {
             own: OwnLog {
                 path: logs_dir.join(&name)?,
@@ -458,6 +511,7 @@ impl NativeLayout {
                     prev: saved.prev.unwrap_or([0; 32]),
                     generation,
                     member: own_member,
+                    membership: own_membership,
                 }),
             },
             keys: decoder.keys().clone(),
@@ -497,6 +551,7 @@ impl NativeLayout {
         s.member = m
             .membership()
             .and_then(|ms| ms.member_id_of_device(&m.device));
+        s.membership = m.membership().cloned();
     }
 
     /// Publishes a membership change (member rooms only).
