@@ -10,8 +10,8 @@
 //! - [`read_all`]: reads a whole file.
 //! - [`ManualClock`]: simulated time for a room ([`RoomConfig::with_clock`]): waits
 //!   advance it instead of sleeping, tests advance it by days in one call.
-//! - [`seal_private`]: a private record body (SPEC §8.4.2) of any content, for playing a
-//!   member who writes records by hand.
+//! - [`seal_private`], [`open_private`]: private record bodies (SPEC §8.4.2) of any
+//!   content, for playing a member who writes records by hand, and for vectors.
 //! - [`conformance`] and the [`conformance_tests!`](crate::conformance_tests) macro: the
 //!   transport conformance suite, one set of cases every [`Transport`] must pass.
 //!
@@ -114,4 +114,17 @@ pub fn seal_private(
     inner: &crate::codec::RecordBody,
 ) -> Result<crate::codec::RecordBody, crate::GroupError> {
     crate::group::private::seal_private(room, record, recipient, devices, inner)
+}
+
+/// Opens a private record's body with `me`'s keys as a reader does (SPEC §8.4.2):
+/// `Ok(None)` when it holds no wrap for `me`.
+///
+/// # Errors
+/// A wrap for `me`, a sealed body or an inner body that does not open or parse.
+pub fn open_private(
+    me: &crate::DeviceIdentity,
+    room: crate::codec::RoomId,
+    record: &crate::codec::NativeRecord,
+) -> Result<Option<crate::codec::RecordBody>, crate::GroupError> {
+    crate::group::private::open_private(me, room, record.id, &record.body)
 }
