@@ -16,13 +16,13 @@ use super::layout::native::NativeLayout;
 use super::layout::native::NativeWriter;
 use super::layout::shared::SharedLayout;
 use super::layout::{Layout, Opened, Writer};
+use super::presence::SharedBoard;
 use super::state::{SavedState, StateFile};
 use super::view::{compat_message, native_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{LineDecoder, Record, RecordBody};
 use crate::group::{Change, Invitation, Member, Role};
 use crate::identity::DeviceIdentity;
-use super::presence::SharedBoard;
 use crate::timeline::{Message, MessageId, MessageStatus, SortKey};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 

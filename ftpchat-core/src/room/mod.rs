@@ -392,7 +392,9 @@ impl std::fmt::Display for RoomEvent {
                 f,
                 "{file} at byte {offset}: reuses another writer's record id; dropped"
             ),
-            RoomEvent::PresenceChanged => f.write_str("a member's presence or read position changed"),
+            RoomEvent::PresenceChanged => {
+                f.write_str("a member's presence or read position changed")
+            }
         }
     }
 }

@@ -706,7 +706,10 @@ mod tests {
                 .unwrap()
         };
         let p = bob_now(&board, T + 1000);
-        assert_eq!((p.state, p.display_name.as_str()), (PresenceState::Online, "Bob"));
+        assert_eq!(
+            (p.state, p.display_name.as_str()),
+            (PresenceState::Online, "Bob")
+        );
         assert_eq!(p.last_seen_ms, Some(T + 1000));
         assert_eq!(p.last_active_ms, Some(T));
         // Expiry: offline without a goodbye; last seen is when it ran out.
@@ -757,7 +760,10 @@ mod tests {
         board.set_typing(true, T + 100 + TYPING_TTL_MS / 2 + 1);
         assert!(board.due(T + 100 + TYPING_TTL_MS / 2 + 1));
         board.set_typing(false, T + 100 + TYPING_TTL_MS / 2 + 2);
-        assert_eq!(board.next_body(T + 100 + TYPING_TTL_MS).state, PresenceState::Online);
+        assert_eq!(
+            board.next_body(T + 100 + TYPING_TTL_MS).state,
+            PresenceState::Online
+        );
         // A goodbye is published once.
         board.set_state(PresenceState::Offline, T + 200);
         assert!(board.due(T + 200));
@@ -791,10 +797,22 @@ mod tests {
         // Bob read up to message 5 (known here), Carol up to message 9 (unknown here, by HLC).
         let mut b = online(T + PRESENCE_TTL_MS);
         b.read = Some(pos(T + 5, 5));
-        board.offer(bob.public().signing_key_bytes(), ids[1], "Bob", Hlc::new(T, 0), b);
+        board.offer(
+            bob.public().signing_key_bytes(),
+            ids[1],
+            "Bob",
+            Hlc::new(T, 0),
+            b,
+        );
         let mut c = online(T + PRESENCE_TTL_MS);
         c.read = Some(pos(T + 9, 9));
-        board.offer(carol.public().signing_key_bytes(), ids[2], "Carol", Hlc::new(T, 0), c);
+        board.offer(
+            carol.public().signing_key_bytes(),
+            ids[2],
+            "Carol",
+            Hlc::new(T, 0),
+            c,
+        );
         let known = |m: &MessageId| (m.0[0] == 5).then(|| key(T + 5, 5));
         let author = me.public().fingerprint();
         let seen = board.seen_by(MessageId([4; 16]), key(T + 4, 4), Some(&author), &known);

@@ -103,7 +103,13 @@ impl NativeLayout {
             if s.device == m.device {
                 p.clock.observe(s.record.hlc, now);
             }
-            match board.offer(s.device, member, &s.record.sender, s.record.hlc, record.body) {
+            match board.offer(
+                s.device,
+                member,
+                &s.record.sender,
+                s.record.hlc,
+                record.body,
+            ) {
                 Offered::Accepted => changed |= s.device != m.device,
                 Offered::Older => events.push(RoomEvent::RecordRefused {
                     file: path.to_string(),
@@ -161,7 +167,13 @@ impl NativeLayout {
         let counter = {
             let board = lock(&p.board);
             let listed = plan.own.iter().map(|(_, c)| *c).max().unwrap_or(0);
-            board.seen.get(&own_writer).copied().unwrap_or(0).max(listed) + 1
+            board
+                .seen
+                .get(&own_writer)
+                .copied()
+                .unwrap_or(0)
+                .max(listed)
+                + 1
         };
         let name = state_file_name(own_writer, counter);
         match t.write_atomic(&self.logs_dir.join(&name)?, &file) {
