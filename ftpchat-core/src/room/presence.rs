@@ -421,7 +421,7 @@ impl Board {
                 info
             })
             .collect();
-        out.sort_by(|a, b| a.member.cmp(&b.member));
+        out.sort_by_key(|a| a.member);
         out
     }
 
