@@ -407,13 +407,22 @@ fn state_vectors_match_both_ways() {
         assert_eq!(writer.to_hex(), v["writer_id"].as_str().unwrap());
         let data = v["file"].as_str().unwrap().as_bytes();
         let r = decode_state_file(data, writer, &mut decoder).unwrap();
-        assert_eq!(r.signed.record.id.to_hex(), v["record_id"].as_str().unwrap());
+        assert_eq!(
+            r.signed.record.id.to_hex(),
+            v["record_id"].as_str().unwrap()
+        );
         assert_eq!(r.signed.record.hlc.0, v["hlc"].as_u64().unwrap());
         assert_eq!(r.signed.record.sender, v["sender"].as_str().unwrap());
-        assert_eq!(hex::encode(r.signed.device), v["device_hex"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(r.signed.device),
+            v["device_hex"].as_str().unwrap()
+        );
         assert_eq!(r.signed.epoch, v["epoch"].as_u64().unwrap());
         assert_eq!(r.signed.generation, v["generation"].as_u64().unwrap());
-        assert_eq!(hex::encode(r.body.encode()), v["body_hex"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(r.body.encode()),
+            v["body_hex"].as_str().unwrap()
+        );
     }
     // The body sub-fields, spelled out for the first two.
     let r = decode_state_file(
@@ -433,6 +442,11 @@ fn state_vectors_match_both_ways() {
         let (writer, _) = parse_state_file_name(v["file_name"].as_str().unwrap()).unwrap();
         let data = v["file"].as_str().unwrap().as_bytes();
         let err = decode_state_file(data, writer, &mut decoder).unwrap_err();
-        assert_eq!(format!("{err:?}"), v["error"].as_str().unwrap(), "{}", v["name"]);
+        assert_eq!(
+            format!("{err:?}"),
+            v["error"].as_str().unwrap(),
+            "{}",
+            v["name"]
+        );
     }
 }
