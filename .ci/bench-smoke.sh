@@ -34,7 +34,7 @@ fi
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 failed=0
-for bin in codec-throughput poll-cost latency writers memory; do
+for bin in codec-throughput poll-cost latency writers memory presence-poll; do
     step "$bin --quick"
     if timeout 300 "target/debug/$bin" --quick "${server[@]}" >"$log/$bin.md" 2>"$log/$bin.err"; then
         tail -n 4 "$log/$bin.md"
@@ -45,7 +45,7 @@ for bin in codec-throughput poll-cost latency writers memory; do
     fi
 done
 
-passed=$((5 - failed))
+passed=$((6 - failed))
 echo
 echo "bench smoke: $passed passed, $failed failed in $((SECONDS - start)) s"
 [[ $failed == 0 ]]

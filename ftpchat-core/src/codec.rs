@@ -45,9 +45,9 @@ pub use crate::crypto::{
 };
 pub use crate::format::header::MAX_HEADER_LEN;
 pub use crate::format::{
-    compat, derive_writer_id, detect, ftpchat_client_kdf, line_hash, native, signed, ChainLink,
-    Codec, CompatMessage, DecodeError, DecodedFile, EpochKeys, Frame, HeaderError, Hlc, Keyring,
-    LegacyTimestamp, LineDecoder, LineEncoder, LineFramer, LineProblem, LocatedRecord,
+    compat, derive_writer_id, detect, ftpchat_client_kdf, line_hash, native, signed, state,
+    ChainLink, Codec, CompatMessage, DecodeError, DecodedFile, EpochKeys, Frame, HeaderError, Hlc,
+    Keyring, LegacyTimestamp, LineDecoder, LineEncoder, LineFramer, LineProblem, LocatedRecord,
     NativeRecord, Record, RecordBody, RecordHash, RecordId, RecordKind, RoomHeader, RoomId,
     SignatureError, SignedRecord, WriterId, FTPCHAT_ITERATIONS, FTPCHAT_SALT, MAX_LINE_LEN,
     MAX_REACTION_LEN,

@@ -105,9 +105,10 @@ pub use crate::identity::{
 };
 pub use crate::room::{
     default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout,
-    MemberAccess, Password, Room, RoomConfig, RoomError, RoomEvent, RoomListener, StateLocation,
-    SyncUpdate, SyncWithin, SystemClock, Wakeup, WatchHandle, WatchOptions, WriteCodec,
-    MAX_KEPT_TAILS, MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN,
+    MemberAccess, Password, PresenceInfo, PresenceState, Room, RoomConfig, RoomError, RoomEvent,
+    RoomListener, SeenBy, StateLocation, SyncUpdate, SyncWithin, SystemClock, Wakeup, WatchHandle,
+    WatchOptions, WriteCodec, MAX_KEPT_TAILS, MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN,
+    PRESENCE_REFRESH_MS, PRESENCE_TTL_MS, TYPING_TTL_MS,
 };
 pub use crate::timeline::{Message, MessageId, MessageStatus, Reaction};
 #[cfg(feature = "ftp")]

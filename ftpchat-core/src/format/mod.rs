@@ -17,6 +17,7 @@ pub(crate) mod framing;
 pub(crate) mod header;
 pub mod native;
 pub mod signed;
+pub mod state;
 
 use std::fmt;
 

@@ -278,6 +278,12 @@ pub struct RoomConfig {
     /// [`with_lock`](Self::with_lock) asked for a lock on a native room: refused by
     /// [`Room::open`](super::Room::open).
     pub(crate) native_lock: bool,
+    /// Member rooms: publish this device's presence and read the others' (SPEC §18;
+    /// default `true`). Other rooms have no presence.
+    pub presence: bool,
+    /// Member rooms with presence: publish how far this device's user has read, so
+    /// senders see "seen by" (default `true`). Off: no read position is published.
+    pub read_receipts: bool,
 }
 
 impl RoomConfig {
@@ -297,6 +303,16 @@ impl RoomConfig {
             lock_ttl: Duration::from_secs(30),
             lock_wait: Duration::from_secs(60),
             native_lock: false,
+            presence: true,
+            read_receipts: true,
+        }
+    }
+
+    /// The presence settings.
+    pub(crate) fn presence(&self) -> super::presence::PresenceConfig {
+        super::presence::PresenceConfig {
+            enabled: self.presence,
+            receipts: self.read_receipts,
         }
     }
 
@@ -432,6 +448,25 @@ impl RoomConfig {
     /// Uses another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Member rooms: publishes this device's presence (online, away, typing, last active,
+    /// and its read position) in one small state file replaced at each change and about
+    /// once a minute while it syncs, and reads the other devices' (SPEC §18). Default
+    /// `true`; `false` publishes and reads nothing, and the presence calls fail with
+    /// [`RoomError::InvalidConfig`](super::RoomError::InvalidConfig).
+    pub fn with_presence(mut self, presence: bool) -> Self {
+        self.presence = presence;
+        self
+    }
+
+    /// Member rooms: publishes how far this device's user has read
+    /// ([`Room::mark_read`](super::Room::mark_read)), so senders see who has seen their
+    /// messages. Default `true`; `false` publishes no read position (presence is still
+    /// published).
+    pub fn with_read_receipts(mut self, receipts: bool) -> Self {
+        self.read_receipts = receipts;
         self
     }
 

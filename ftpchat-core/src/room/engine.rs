@@ -16,13 +16,14 @@ use super::layout::native::NativeLayout;
 use super::layout::native::NativeWriter;
 use super::layout::shared::SharedLayout;
 use super::layout::{Layout, Opened, Writer};
+use super::presence::SharedBoard;
 use super::state::{SavedState, StateFile};
 use super::view::{compat_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{LineDecoder, Record, RecordBody};
 use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::DeviceIdentity;
-use crate::timeline::{Message, MessageId, MessageStatus};
+use crate::timeline::{Message, MessageId, MessageStatus, SortKey};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 
 /// Delivery and reading state of one room; one sync at a time.
@@ -246,6 +247,8 @@ impl Engine<NativeLayout> {
 pub(crate) struct Core<L: Layout> {
     engine: Mutex<Engine<L>>,
     view: Mutex<View<L::Writer>>,
+    /// Member rooms: presence and read positions, readable during a sync.
+    presence: Option<SharedBoard>,
 }
 
 /// What a [`Room`](super::Room) asks of its core, whatever the layout.
@@ -299,6 +302,10 @@ pub(crate) trait RoomCore: Send + Sync {
     fn identity(&self) -> Option<Arc<DeviceIdentity>>;
     /// Password rooms: upgrades to a member room.
     fn upgrade(&self, t: &dyn Transport, identity: &DeviceIdentity) -> Result<(), RoomError>;
+    /// Member rooms: presence and read positions.
+    fn presence_board(&self) -> Option<&SharedBoard>;
+    /// Where a message sorts in the timeline.
+    fn sort_key(&self, id: &MessageId) -> Option<SortKey>;
 }
 
 impl<L: Layout> RoomCore for Core<L>
@@ -311,6 +318,9 @@ where
         }
         let mut view = lock(&self.view);
         let id = view.send(text)?;
+        if let Some(board) = &self.presence {
+            lock(board).touch(view.clock.now_ms());
+        }
         // Save the outbox now so the message survives a crash before the next sync. When
         // a sync holds the engine, it saves at its end; never wait for it here.
         if let Ok(mut engine) = self.engine.try_lock() {
@@ -438,6 +448,14 @@ where
         engine.persist(&lock(&self.view))?;
         result
     }
+
+    fn presence_board(&self) -> Option<&SharedBoard> {
+        self.presence.as_ref()
+    }
+
+    fn sort_key(&self, id: &MessageId) -> Option<SortKey> {
+        lock(&self.view).timeline.key_of(id)
+    }
 }
 
 /// Opens a room: reads the local state, opens the configured layout.
@@ -462,10 +480,12 @@ fn core<L: Layout>(
     state_file: Option<StateFile>,
     config: &RoomConfig,
 ) -> Box<dyn RoomCore> {
+    let presence = opened.layout.presence_board();
     let (engine, view) = assemble(opened, state_file, config);
     Box::new(Core {
         engine: Mutex::new(engine),
         view: Mutex::new(view),
+        presence,
     })
 }
 

@@ -20,6 +20,7 @@ mod io;
 mod layout;
 mod lock;
 mod members;
+mod presence;
 mod state;
 mod task;
 mod view;
@@ -35,6 +36,9 @@ pub use config::{
     StateLocation, SystemClock, Wakeup, WriteCodec,
 };
 pub use error::ErrorKind;
+pub use presence::{
+    PresenceInfo, PresenceState, SeenBy, PRESENCE_REFRESH_MS, PRESENCE_TTL_MS, TYPING_TTL_MS,
+};
 pub use task::Background;
 pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
@@ -302,6 +306,10 @@ pub enum RoomEvent {
         /// Why, in words.
         reason: String,
     },
+    /// Member rooms: another device published a new presence or read position (SPEC
+    /// §18); [`Room::presence`] and [`Room::seen_by`] tell what changed. Expiry changes
+    /// presence without an event.
+    PresenceChanged,
 }
 
 /// The likely cause of an undecodable line, in words for a user: which client's line it
@@ -424,6 +432,9 @@ impl std::fmt::Display for RoomEvent {
             } => write!(f, "change {change} to message {target} refused: {reason}"),
             RoomEvent::PrivateRecordRefused { record, reason } => {
                 write!(f, "private message {record} refused: {reason}")
+            }
+            RoomEvent::PresenceChanged => {
+                f.write_str("a member's presence or read position changed")
             }
         }
     }

@@ -239,6 +239,11 @@ impl Timeline {
         }
     }
 
+    /// Where a shown message sorts, by id.
+    pub fn key_of(&self, id: &MessageId) -> Option<SortKey> {
+        self.keys.get(id).copied()
+    }
+
     /// A message by id.
     pub fn get(&self, id: &MessageId) -> Option<&Message> {
         self.keys.get(id).and_then(|k| self.by_key.get(k))

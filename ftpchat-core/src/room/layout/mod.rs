@@ -205,6 +205,11 @@ pub(crate) trait Layout: Send + Sized + 'static {
         None
     }
 
+    /// Member rooms: presence and read positions (SPEC §18), shared with the room.
+    fn presence_board(&self) -> Option<super::presence::SharedBoard> {
+        None
+    }
+
     /// Password rooms: upgrades the room to a member room whose first admin is
     /// `identity` (SPEC §17.11).
     fn upgrade(

@@ -22,11 +22,15 @@ use crate::room::members::{
     check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
     Entry, LegacyCutSink, MemberHeader, MemberRoom, Refusal,
 };
+use crate::room::presence::SharedBoard;
 use crate::room::state::{Outgoing, SavedState};
 use crate::room::view::{native_key, native_message, View};
 use crate::room::{lock, RoomError, RoomEvent};
 use crate::timeline::{Author, FileReader, HlcClock, Message, MessageId, MessageStatus};
 use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
+
+#[path = "native_presence.rs"]
+mod presence;
 
 pub(crate) const HEADER_FILE: &str = "room.ftpchat";
 pub(crate) const LOGS_DIR: &str = "logs";
@@ -241,6 +245,8 @@ pub(crate) struct NativeLayout {
     members: Option<MemberRoom>,
     /// Member rooms: each log's last accepted record.
     chains: Chains,
+    /// Member rooms: presence and read positions (SPEC §18).
+    presence: Option<presence::NativePresence>,
 }
 
 impl NativeLayout {
@@ -312,6 +318,7 @@ impl NativeLayout {
             header_text: header.encode(),
             members: None,
             chains: Chains::new(),
+            presence: None,
         };
         Ok(Opened {
             layout,
@@ -453,6 +460,7 @@ impl NativeLayout {
         let writer = derive_writer_id(room, &device, generation);
         let logs_dir = room_dir.join(LOGS_DIR)?;
         let name = log_name(writer);
+        let presence = presence::NativePresence::new(config.presence(), device, clock.now_ms());
         let (epoch, key) = match member.current_key() {
             Some((e, k)) => (Some(e), k),
             None => (None, FernetKey::generate()),
@@ -496,6 +504,7 @@ impl NativeLayout {
                     (n.clone(), tip)
                 })
                 .collect(),
+            presence: Some(presence),
         };
         Ok(Opened {
             layout,
@@ -1096,6 +1105,7 @@ impl Layout for NativeLayout {
         if !seen_own && self.own.len > 0 {
             self.own.verified = false; // deleted
         }
+        self.poll_presence(t, &entries, decoder, view, events)?;
         if plan.ignored > 0 && !self.too_many_logs_reported {
             self.too_many_logs_reported = true;
             events.push(RoomEvent::TooManyLogs {
@@ -1172,6 +1182,10 @@ impl Layout for NativeLayout {
 
     fn members(&self) -> Option<Vec<Member>> {
         self.members.as_ref().map(MemberRoom::members)
+    }
+
+    fn presence_board(&self) -> Option<SharedBoard> {
+        self.presence.as_ref().map(|p| p.board.clone())
     }
 
     fn change_members(

@@ -1,0 +1,204 @@
+//! The I/O of presence and read positions in a member room (SPEC §18): after a poll's
+//! listing of `logs/`, download the state files whose names are new, check them and
+//! offer them to the [`Board`]; then publish this device's state file when it is due
+//! (write the next name atomically, remove the older ones). The decisions are the
+//! board's (`room/presence.rs`).
+
+use std::sync::{Arc, Mutex};
+
+use super::{NativeLayout, NativeWriter};
+use crate::crypto::Deflater;
+use crate::format::state::{
+    decode_state_file, encode_state_file, state_file_name, MAX_STATE_FILE_LEN, PRESENCE_KIND,
+};
+use crate::format::{
+    derive_writer_id, ChainLink, LineDecoder, NativeRecord, RecordBody, RecordId, SignedRecord,
+};
+use crate::room::presence::{plan_fetches, state_allowed, Board, Offered, PresenceConfig};
+use crate::room::view::View;
+use crate::room::{lock, RoomEvent};
+use crate::timeline::HlcClock;
+use crate::transport::{self, DirEntry, Transport, TransportError};
+
+/// A member room's presence: the board it shares with the room, and how it publishes.
+pub(crate) struct NativePresence {
+    pub board: Arc<Mutex<Board>>,
+    deflater: Deflater,
+    /// The HLC of this device's state records (above every own one read).
+    clock: HlcClock,
+}
+
+impl NativePresence {
+    pub fn new(config: PresenceConfig, device: [u8; 32], now_ms: u64) -> Self {
+        NativePresence {
+            board: Arc::new(Mutex::new(Board::new(config, device, now_ms))),
+            deflater: Deflater::default(),
+            clock: HlcClock::default(),
+        }
+    }
+}
+
+impl NativeLayout {
+    /// After a poll listed `logs/` (`entries`) and read the logs: reads the state files
+    /// that are new, then publishes this device's state when it is due. A state file
+    /// that cannot be read now is tried again at the next poll; one that fails the checks
+    /// is reported once. Publishing failures are tried again at the next sync.
+    pub(super) fn poll_presence(
+        &mut self,
+        t: &dyn Transport,
+        entries: &[DirEntry],
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let (Some(p), Some(m)) = (&mut self.presence, &self.members) else {
+            return Ok(());
+        };
+        if !lock(&p.board).config.enabled {
+            return Ok(());
+        }
+        let now = lock(view).clock.now_ms();
+        let (room, generation, sender) = {
+            let v = lock(view);
+            let generation = v.writer.signer.as_ref().map_or(0, |s| s.generation);
+            (v.writer.room, generation, v.display_name.clone())
+        };
+        let own_writer = derive_writer_id(room, &m.device, generation);
+        let membership = m.membership();
+        let plan = {
+            let mut board = lock(&p.board);
+            board.set_members(m.members());
+            plan_fetches(entries, &board.seen, own_writer)
+        };
+        let mut changed = false;
+        for (name, writer, counter) in &plan.fetch {
+            let path = self.logs_dir.join(name)?;
+            let data = match transport::read_bounded(t, &path, MAX_STATE_FILE_LEN) {
+                Ok(data) => data,
+                // Replaced since the listing: its successor is read at the next poll.
+                Err(e) if e.kind() == transport::TransportErrorKind::NotFound => {
+                    continue;
+                }
+                Err(e) if e.is_transient() => return Err(e),
+                Err(_) => None,
+            };
+            let checked = data
+                .ok_or_else(|| format!("a state file larger than {MAX_STATE_FILE_LEN} bytes"))
+                .and_then(|d| decode_state_file(&d, *writer, decoder).map_err(|e| e.to_string()))
+                .and_then(|r| state_allowed(membership, &r.signed).map(|member| (r, member)));
+            let mut board = lock(&p.board);
+            board.seen.insert(*writer, *counter);
+            let (record, member) = match checked {
+                Ok(ok) => ok,
+                Err(reason) => {
+                    events.push(RoomEvent::RecordRefused {
+                        file: path.to_string(),
+                        offset: 0,
+                        reason: format!("state file refused: {reason}"),
+                    });
+                    continue;
+                }
+            };
+            let s = &record.signed;
+            if s.device == m.device {
+                p.clock.observe(s.record.hlc, now);
+            }
+            match board.offer(
+                s.device,
+                member,
+                &s.record.sender,
+                s.record.hlc,
+                record.body,
+            ) {
+                Offered::Accepted => changed |= s.device != m.device,
+                Offered::Older => events.push(RoomEvent::RecordRefused {
+                    file: path.to_string(),
+                    offset: 0,
+                    reason: "state file refused: older than a state already read from \
+                             this device (a replay)"
+                        .into(),
+                }),
+            }
+        }
+        if changed {
+            events.push(RoomEvent::PresenceChanged);
+        }
+
+        // Publish: only a device that holds the current epoch's key.
+        let Some((epoch, key)) = m.current_key() else {
+            return Ok(());
+        };
+        let Some(membership) = membership else {
+            return Ok(());
+        };
+        let Some(member) = membership.member_of_device(&m.device).map(|x| x.id) else {
+            return Ok(());
+        };
+        let body = {
+            let board = lock(&p.board);
+            if !board.due(now) {
+                return Ok(());
+            }
+            if let Some(h) = board.newest_hlc(&m.device) {
+                p.clock.observe(h, now);
+            }
+            board.next_body(now)
+        };
+        let hlc = p.clock.tick(now);
+        let record = NativeRecord {
+            id: RecordId::random(),
+            room,
+            writer: own_writer,
+            seq: 1,
+            hlc,
+            sender: sender.clone(),
+            body: RecordBody::Other {
+                kind: PRESENCE_KIND,
+                data: body.encode(),
+            },
+        };
+        let link = ChainLink {
+            epoch,
+            prev: [0; 32],
+            generation,
+        };
+        let mut signed = SignedRecord::sign(record, link, &m.identity);
+        let file = encode_state_file(&mut signed, &key, &mut p.deflater);
+        let counter = {
+            let board = lock(&p.board);
+            let listed = plan.own.iter().map(|(_, c)| *c).max().unwrap_or(0);
+            board
+                .seen
+                .get(&own_writer)
+                .copied()
+                .unwrap_or(0)
+                .max(listed)
+                + 1
+        };
+        let name = state_file_name(own_writer, counter);
+        match t.write_atomic(&self.logs_dir.join(&name)?, &file) {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Err(e),
+            // A server that refuses it: presence is best effort, the chat goes on.
+            Err(_) => return Ok(()),
+        }
+        let mut board = lock(&p.board);
+        let previous = board.seen.insert(own_writer, counter);
+        board.published(now, member, &sender, hlc, body);
+        drop(board);
+        // The older names (also a crash's leftover): removed; failures are harmless, the
+        // next publish tries again.
+        let mut old: Vec<String> = plan.own.iter().map(|(n, _)| n.clone()).collect();
+        if let Some(c) = previous.filter(|c| *c < counter) {
+            old.push(state_file_name(own_writer, c));
+        }
+        old.sort();
+        old.dedup();
+        for n in old.iter().filter(|n| **n != name) {
+            if let Ok(path) = self.logs_dir.join(n) {
+                let _ = t.remove_file(&path);
+            }
+        }
+        Ok(())
+    }
+}
