@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,44 +17,28 @@ use ftpchat_core::codec::state::{
     PRESENCE_KIND,
 };
 use ftpchat_core::codec::{
-    derive_writer_id, ChainLink, Deflater, FernetKey, Hlc, Keyring, LineDecoder, NativeRecord,
-    RecordBody, RecordId, RoomId, SignedRecord, WriterId,
+    derive_writer_id, ChainLink, Deflater, Hlc, Keyring, LineDecoder, NativeRecord, RecordBody,
+    RecordId, SignedRecord, WriterId,
 };
+use ftpchat_core::testing::ManualClock as SimClock;
 use ftpchat_core::{
-    Clock, Commit, DeviceIdentity, MemberId, PresenceInfo, PresenceState, RemotePath, Role, Room,
+    Clock, DeviceIdentity, MemberId, PresenceInfo, PresenceState, RemotePath, Role, Room,
     RoomConfig, RoomError, RoomEvent, SyncUpdate, Transport, PRESENCE_REFRESH_MS, PRESENCE_TTL_MS,
     TYPING_TTL_MS,
 };
 use support::ftp_server::TestFtpServer;
+use support::members::{epoch_key, room_id_of};
 
 const DIR: &str = "team";
 const HOUR_MS: u64 = 3_600_000;
 
-#[derive(Debug)]
-struct SimClock(AtomicU64);
-
-impl SimClock {
-    fn new() -> Arc<Self> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        Arc::new(SimClock(AtomicU64::new(now)))
-    }
-
-    fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for SimClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    fn sleep(&self, duration: Duration) {
-        self.advance(duration.as_millis() as u64);
-    }
+/// Simulated time, starting now.
+fn sim_clock() -> Arc<SimClock> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    Arc::new(SimClock::at(now))
 }
 
 struct Device {
@@ -166,16 +149,6 @@ fn state_files(t: &Arc<dyn Transport>) -> Vec<(String, WriterId, u64)> {
     v
 }
 
-fn room_id(t: &Arc<dyn Transport>) -> RoomId {
-    let header = read(t, &format!("{DIR}/room.ftpchat"));
-    let text = String::from_utf8(header).unwrap();
-    let hex = text
-        .lines()
-        .find_map(|l| l.strip_prefix("room-id: "))
-        .unwrap();
-    RoomId::from_hex(hex.trim()).unwrap()
-}
-
 fn read(t: &Arc<dyn Transport>, path: &str) -> Vec<u8> {
     let mut out = Vec::new();
     t.read_from(&RemotePath::new(path).unwrap(), 0, &mut out)
@@ -189,7 +162,7 @@ fn write(t: &Arc<dyn Transport>, name: &str, data: &[u8]) {
 }
 
 fn writer_of(t: &Arc<dyn Transport>, d: &Device) -> WriterId {
-    derive_writer_id(room_id(t), &d.identity.public().signing_key_bytes(), 0)
+    derive_writer_id(room_id_of(t), &d.identity.public().signing_key_bytes(), 0)
 }
 
 /// The state file of `d` on the server (there is exactly one).
@@ -205,29 +178,11 @@ fn state_file_of(t: &Arc<dyn Transport>, d: &Device) -> (String, u64, Vec<u8>) {
     (name, counter, data)
 }
 
-/// The newest epoch key `me` can open, with its epoch (what a member holds).
-fn epoch_key(t: &Arc<dyn Transport>, me: &DeviceIdentity) -> (u64, FernetKey) {
-    let room = room_id(t);
-    let mut best = None;
-    for n in 0.. {
-        let path = RemotePath::new(&format!("{DIR}/epochs/{n}/commit")).unwrap();
-        let mut bytes = Vec::new();
-        if t.read_from(&path, 0, &mut bytes).is_err() {
-            break;
-        }
-        let commit = Commit::decode(&bytes).unwrap();
-        if let Ok(Some(secret)) = commit.open_secret(me) {
-            best = Some((n, secret.message_key(room, n)));
-        }
-    }
-    best.expect("some epoch key")
-}
-
 /// The presence body in `d`'s state file, decoded with a member's key.
 fn published_body(t: &Arc<dyn Transport>, d: &Device, reader: &DeviceIdentity) -> PresenceBody {
     let (epoch, key) = epoch_key(t, reader);
     let mut decoder = LineDecoder::new(Keyring::default());
-    decoder.add_epoch_key(room_id(t), epoch, key);
+    decoder.add_epoch_key(room_id_of(t), epoch, key);
     let (_, _, data) = state_file_of(t, d);
     decode_state_file(&data, writer_of(t, d), &mut decoder)
         .unwrap()
@@ -253,7 +208,7 @@ fn forged_state(
     };
     let record = NativeRecord {
         id: RecordId::random(),
-        room: room_id(t),
+        room: room_id_of(t),
         writer: WriterId::default(),
         seq: 1,
         hlc: Hlc::new(now_ms + 50_000, 0),
@@ -292,7 +247,7 @@ fn on_servers(scenario: impl Fn(Arc<dyn Transport>)) {
 #[test]
 fn members_see_each_other_online_typing_and_last_active() {
     on_servers(|t| {
-        let clock = SimClock::new();
+        let clock = sim_clock();
         let (a, b, c) = (
             Device::new("Alice"),
             Device::new("Bob"),
@@ -316,7 +271,7 @@ fn members_see_each_other_online_typing_and_last_active() {
         assert_eq!(state_files(&t).len(), 3);
 
         // Bob types: Alice sees it at her next sync, and it ends by itself.
-        clock.advance(1_000);
+        clock.advance(Duration::from_millis(1_000));
         bob.set_typing(true).unwrap();
         sync_clean(bob);
         sync_clean(alice);
@@ -324,7 +279,7 @@ fn members_see_each_other_online_typing_and_last_active() {
         assert!(p.typing);
         assert_eq!(p.state, PresenceState::Online);
         assert_eq!(p.last_active_ms, Some(clock.now_ms()));
-        clock.advance(TYPING_TTL_MS);
+        clock.advance(Duration::from_millis(TYPING_TTL_MS));
         let p = of(alice, &b);
         assert!(!p.typing, "typing ends without a new state file");
         assert_eq!(p.state, PresenceState::Online);
@@ -342,7 +297,7 @@ fn members_see_each_other_online_typing_and_last_active() {
 #[test]
 fn devices_that_stop_syncing_go_offline_by_expiry_and_the_last_hour_is_a_filter() {
     on_servers(|t| {
-        let clock = SimClock::new();
+        let clock = sim_clock();
         let (a, b, c) = (
             Device::new("Alice"),
             Device::new("Bob"),
@@ -353,7 +308,7 @@ fn devices_that_stop_syncing_go_offline_by_expiry_and_the_last_hour_is_a_filter(
         let carol_left = clock.now_ms();
         // Carol's device vanishes (no goodbye): it never syncs again. Alice and Bob do.
         for _ in 0..3 {
-            clock.advance(PRESENCE_REFRESH_MS);
+            clock.advance(Duration::from_millis(PRESENCE_REFRESH_MS));
             sync_clean(bob);
             sync_clean(alice);
         }
@@ -376,7 +331,7 @@ fn devices_that_stop_syncing_go_offline_by_expiry_and_the_last_hour_is_a_filter(
             .map(|p| p.member)
             .collect();
         assert_eq!(last_hour.len(), 3);
-        clock.advance(HOUR_MS);
+        clock.advance(Duration::from_millis(HOUR_MS));
         sync_clean(bob);
         sync_clean(alice);
         let now = clock.now_ms();
@@ -392,7 +347,7 @@ fn devices_that_stop_syncing_go_offline_by_expiry_and_the_last_hour_is_a_filter(
         assert_eq!(of(alice, &b).state, PresenceState::Offline);
         // And a goodbye is not refreshed: an idle sync writes nothing.
         let before = state_file_of(&t, &b);
-        clock.advance(3 * PRESENCE_REFRESH_MS);
+        clock.advance(Duration::from_millis(3 * PRESENCE_REFRESH_MS));
         sync_clean(bob);
         assert_eq!(state_file_of(&t, &b), before);
         // Coming back.
@@ -406,7 +361,7 @@ fn devices_that_stop_syncing_go_offline_by_expiry_and_the_last_hour_is_a_filter(
 #[test]
 fn seen_by_n_of_m_and_receipts_off_publish_no_read_position() {
     on_servers(|t| {
-        let clock = SimClock::new();
+        let clock = sim_clock();
         let devices = [
             Device::new("Alice"),
             Device::new("Bob"),
@@ -420,7 +375,7 @@ fn seen_by_n_of_m_and_receipts_off_publish_no_read_position() {
         });
         let (alice, bob, carol, dan) = (&rooms[0], &rooms[1], &rooms[2], &rooms[3]);
         let first = alice.send("first").unwrap();
-        clock.advance(10);
+        clock.advance(Duration::from_millis(10));
         let second = alice.send("second").unwrap();
         sync_clean(alice);
         for r in [bob, carol, dan] {
@@ -470,7 +425,7 @@ fn seen_by_n_of_m_and_receipts_off_publish_no_read_position() {
 fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
     let server = TestFtpServer::start();
     let t = ftp(&server);
-    let clock = SimClock::new();
+    let clock = sim_clock();
     let (a, b) = (Device::new("Alice"), Device::new("Bob"));
     let rooms = team(&t, &clock, &[&a, &b], |_, cfg| cfg);
     let (alice, bob) = (&rooms[0], &rooms[1]);
@@ -486,7 +441,7 @@ fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
     if counter > 1 {
         write(&t, &leftover, b"stale");
     }
-    clock.advance(PRESENCE_TTL_MS + 1);
+    clock.advance(Duration::from_millis(PRESENCE_TTL_MS + 1));
     sync_clean(alice);
     assert_eq!(of(alice, &b).state, PresenceState::Offline);
     // Bob again: his first sync reads his own state file back and publishes the next one
@@ -504,7 +459,7 @@ fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
 fn a_member_cannot_publish_presence_for_another_device() {
     let server = TestFtpServer::start();
     let t = ftp(&server);
-    let clock = SimClock::new();
+    let clock = sim_clock();
     let (a, b, m) = (
         Device::new("Alice"),
         Device::new("Bob"),
@@ -560,7 +515,7 @@ fn a_member_cannot_publish_presence_for_another_device() {
 fn a_removed_members_state_file_is_refused() {
     let server = TestFtpServer::start();
     let t = ftp(&server);
-    let clock = SimClock::new();
+    let clock = sim_clock();
     let (a, b, c) = (
         Device::new("Alice"),
         Device::new("Bob"),
@@ -606,12 +561,12 @@ fn a_removed_members_state_file_is_refused() {
 fn a_replayed_older_state_does_not_move_presence_back() {
     let server = TestFtpServer::start();
     let t = ftp(&server);
-    let clock = SimClock::new();
+    let clock = sim_clock();
     let (a, b) = (Device::new("Alice"), Device::new("Bob"));
     let rooms = team(&t, &clock, &[&a, &b], |_, cfg| cfg);
     let (alice, bob) = (&rooms[0], &rooms[1]);
     let (_, _, online) = state_file_of(&t, &b);
-    clock.advance(1_000);
+    clock.advance(Duration::from_millis(1_000));
     bob.set_presence(PresenceState::Away).unwrap();
     sync_clean(bob);
     sync_clean(alice);
@@ -630,7 +585,7 @@ fn a_replayed_older_state_does_not_move_presence_back() {
 fn tampered_or_hostile_state_files_are_refused_with_an_event() {
     let server = TestFtpServer::start();
     let t = ftp(&server);
-    let clock = SimClock::new();
+    let clock = sim_clock();
     let (a, b) = (Device::new("Alice"), Device::new("Bob"));
     let rooms = team(&t, &clock, &[&a, &b], |_, cfg| cfg);
     let (alice, bob) = (&rooms[0], &rooms[1]);
@@ -666,7 +621,7 @@ fn tampered_or_hostile_state_files_are_refused_with_an_event() {
 fn presence_off_publishes_nothing_and_other_rooms_have_none() {
     let server = TestFtpServer::start();
     let t = ftp(&server);
-    let clock = SimClock::new();
+    let clock = sim_clock();
     let (a, b) = (Device::new("Alice"), Device::new("Bob"));
     let rooms = team(&t, &clock, &[&a, &b], |d, cfg| {
         cfg.with_presence(d.name != "Bob")

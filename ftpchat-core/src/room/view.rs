@@ -270,51 +270,33 @@ impl<W: Writer> View<W> {
     ) {
         let now = self.clock.now_ms();
         self.writer.observe(record, now);
-        match &record.body {
-            RecordBody::Text(text) => {
-                let key = native_key(record);
-                let mut message = native_message(record, text.clone(), own);
-                message.signer = signer;
-                let id = message.id;
-                match self.timeline.insert_authored(key, message.clone(), author) {
-                    Inserted::New if new => self.new_messages.push((key, message)),
-                    Inserted::Confirmed if new => self.confirmed.push(id),
-                    _ => {}
-                }
-                self.report_refused_changes(new);
+        let RecordBody::Private { recipient, .. } = &record.body else {
+            return self.absorb_body(record, None, author, own, new, signer);
+        };
+        match self.writer.open_private(record) {
+            Ok(Some(inner)) => {
+                // The conversation is with the other member: the recipient when this
+                // member sent it, the sender otherwise.
+                let mine = self.writer.author().ok() == Some(author);
+                let with = if mine {
+                    MemberId(*recipient)
+                } else {
+                    MemberId(author.0)
+                };
+                self.absorb_opened(record, inner, with, author, own, new, signer);
             }
-            RecordBody::Edit { .. } | RecordBody::Delete { .. } | RecordBody::Reaction { .. } => {
-                self.apply_change(record, author, own, new);
-            }
-            RecordBody::Private { recipient, .. } => match self.writer.open_private(record) {
-                Ok(Some(inner)) => {
-                    // The conversation is with the other member: the recipient when this
-                    // member sent it, the sender otherwise.
-                    let mine = self.writer.author().ok() == Some(author);
-                    let with = if mine {
-                        MemberId(*recipient)
-                    } else {
-                        MemberId(author.0)
-                    };
-                    self.absorb_opened(record, inner, with, author, own, new, signer);
-                }
-                // Not for this device: kept for deduplication, not shown.
-                Ok(None) => {
-                    self.timeline.insert_hidden(MessageId(record.id.0));
-                }
-                Err(reason) => {
-                    self.timeline.insert_hidden(MessageId(record.id.0));
-                    if new {
-                        self.events.push(RoomEvent::PrivateRecordRefused {
-                            record: MessageId(record.id.0),
-                            reason,
-                        });
-                    }
-                }
-            },
-            // Not shown, but kept: a later record with its id is a copy (SPEC §8.4).
-            _ => {
+            // Not for this device: kept for deduplication, not shown.
+            Ok(None) => {
                 self.timeline.insert_hidden(MessageId(record.id.0));
+            }
+            Err(reason) => {
+                self.timeline.insert_hidden(MessageId(record.id.0));
+                if new {
+                    self.events.push(RoomEvent::PrivateRecordRefused {
+                        record: MessageId(record.id.0),
+                        reason,
+                    });
+                }
             }
         }
     }
@@ -333,12 +315,27 @@ impl<W: Writer> View<W> {
     ) {
         let mut opened = record.clone();
         opened.body = inner;
-        match &opened.body {
+        self.absorb_body(&opened, Some(with), author, own, new, signer);
+    }
+
+    /// A record's body (a private record's inner one, with its conversation `private`):
+    /// a text is shown, a change applied, this member's own block list taken; the rest
+    /// is kept for deduplication only (SPEC §8.4).
+    fn absorb_body(
+        &mut self,
+        record: &NativeRecord,
+        private: Option<MemberId>,
+        author: Author,
+        own: bool,
+        new: bool,
+        signer: Option<String>,
+    ) {
+        let key = native_key(record);
+        match &record.body {
             RecordBody::Text(text) => {
-                let key = native_key(&opened);
-                let mut message = native_message(&opened, text.clone(), own);
+                let mut message = native_message(record, text.clone(), own);
                 message.signer = signer;
-                message.private = Some(with);
+                message.private = private;
                 let id = message.id;
                 match self.timeline.insert_authored(key, message.clone(), author) {
                     Inserted::New if new => self.new_messages.push((key, message)),
@@ -348,20 +345,21 @@ impl<W: Writer> View<W> {
                 self.report_refused_changes(new);
             }
             RecordBody::Edit { .. } | RecordBody::Delete { .. } | RecordBody::Reaction { .. } => {
-                self.apply_change(&opened, author, own, new);
+                self.apply_change(record, author, own, new);
             }
             // Only this member's own list, to itself, counts; the newest one wins.
             RecordBody::BlockList(list)
-                if MemberId(author.0) == with
+                if private == Some(MemberId(author.0))
                     && self.writer.author().ok() == Some(author)
-                    && self.blocked_at.is_none_or(|k| k < native_key(&opened)) =>
+                    && self.blocked_at.is_none_or(|k| k < key) =>
             {
-                self.timeline.insert_hidden(MessageId(opened.id.0));
-                self.blocked_at = Some(native_key(&opened));
+                self.timeline.insert_hidden(MessageId(record.id.0));
+                self.blocked_at = Some(key);
                 self.blocked = list.iter().map(|m| MemberId(*m)).collect();
             }
+            // Not shown, but kept: a later record with its id is a copy (SPEC §8.4).
             _ => {
-                self.timeline.insert_hidden(MessageId(opened.id.0));
+                self.timeline.insert_hidden(MessageId(record.id.0));
             }
         }
     }
