@@ -204,6 +204,33 @@ pub enum ChatError {
         /// Human-readable reason.
         reason: String,
     },
+    /// The room cannot do this: an FTPChat shared file carries no edits, deletes or
+    /// reactions (its readers would stop at a line they cannot read). Nothing was queued.
+    #[error("{reason}")]
+    Unsupported {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// No message with this id is in the room's timeline (not read yet, or not a text
+    /// message).
+    #[error("{reason}")]
+    UnknownMessage {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// Not allowed for this user: only a message's author may edit or delete it, and a
+    /// deleted message cannot be edited. Nothing was queued.
+    #[error("{reason}")]
+    NotAllowed {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
     /// Anything else (a failure the bindings do not know yet, no thread could be
     /// started).
     #[error("{reason}")]
@@ -239,6 +266,9 @@ impl ChatError {
             | ChatError::WrongPassphrase { transient, .. }
             | ChatError::InvalidBackup { transient, .. }
             | ChatError::IdentityFile { transient, .. }
+            | ChatError::Unsupported { transient, .. }
+            | ChatError::UnknownMessage { transient, .. }
+            | ChatError::NotAllowed { transient, .. }
             | ChatError::Internal { transient, .. } => *transient,
         }
     }
@@ -303,6 +333,9 @@ fn from_kind(kind: ErrorKind, transient: bool, reason: String) -> ChatError {
         ErrorKind::Closed => ChatError::Closed { transient, reason },
         ErrorKind::NotAMember => ChatError::NotAMember { transient, reason },
         ErrorKind::Membership => ChatError::Membership { transient, reason },
+        ErrorKind::Unsupported => ChatError::Unsupported { transient, reason },
+        ErrorKind::UnknownMessage => ChatError::UnknownMessage { transient, reason },
+        ErrorKind::NotAllowed => ChatError::NotAllowed { transient, reason },
         _ => ChatError::Internal { transient, reason },
     }
 }
@@ -421,5 +454,20 @@ mod tests {
         assert!(matches!(e, ChatError::Membership { .. }), "{e:?}");
         let e = ChatError::from(IdentityError::WrongPassphrase);
         assert!(matches!(e, ChatError::WrongPassphrase { .. }), "{e:?}");
+        let e = ChatError::from(RoomError::Unsupported("chat file".into()));
+        assert!(
+            matches!(
+                e,
+                ChatError::Unsupported {
+                    transient: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = ChatError::from(RoomError::UnknownMessage(ftpchat_core::MessageId([3; 16])));
+        assert!(matches!(e, ChatError::UnknownMessage { .. }), "{e:?}");
+        let e = ChatError::from(RoomError::NotAllowed("not the author".into()));
+        assert!(matches!(e, ChatError::NotAllowed { .. }), "{e:?}");
     }
 }

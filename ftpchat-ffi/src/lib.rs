@@ -25,6 +25,10 @@
 //!   [`remove_member`](ChatRoom::remove_member), [`promote`](ChatRoom::promote),
 //!   [`link_device`](ChatRoom::link_device); [`ChatMessage::signer`];
 //!   [`safety_number`] and [`public_fingerprint`].
+//! - Edits, deletes and reactions (SPEC §8.4.1): [`edit`](ChatRoom::edit),
+//!   [`delete`](ChatRoom::delete), [`react`](ChatRoom::react); [`ChatMessage::edited`],
+//!   [`ChatMessage::deleted`], [`ChatMessage::reactions`] ([`ChatReaction`]);
+//!   [`ChatUpdate::changed`] and [`ChatListener::on_changed`].
 //!
 //! Blocking calls do network I/O: never call them on the UI thread (see [`ChatRoom`]).
 //!
@@ -48,8 +52,8 @@ pub use error::{ChatError, TransportFailure};
 pub use identity::{public_fingerprint, safety_number, Identity, MemberRole, RoomMember};
 pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
 pub use types::{
-    ChatEvent, ChatMessage, ChatUpdate, MessageCodec, MessageStatus, RoomLayout, RoomOptions,
-    SyncOnceResult,
+    ChatEvent, ChatMessage, ChatReaction, ChatUpdate, MessageCodec, MessageStatus, RoomLayout,
+    RoomOptions, SyncOnceResult,
 };
 pub use watch::{ChatListener, Subscription};
 

@@ -342,6 +342,39 @@ impl ChatRoom {
         Ok(self.inner.room()?.send(&text)?.to_hex())
     }
 
+    /// Replaces the text of one of this user's messages (id `message_id`, hex) with
+    /// `text`; every device that reads the edit shows the new text (the newest edit wins)
+    /// with `edited` set. Applied to this room's timeline at once and sent like a message;
+    /// returns the edit's own id. No I/O.
+    ///
+    /// Native rooms only (`ChatError.Unsupported` for an FTPChat shared file). Fails with
+    /// `ChatError.UnknownMessage` for a message not in the timeline and
+    /// `ChatError.NotAllowed` for another user's message or a deleted one. In a password
+    /// room "this user" is this device's log (kept across restarts with a `state_dir`); in
+    /// a member room, the member (any of its devices).
+    pub fn edit(&self, message_id: String, text: String) -> Result<String, ChatError> {
+        let id = parse_id(&message_id)?;
+        Ok(self.inner.room()?.edit(&id, &text)?.to_hex())
+    }
+
+    /// Deletes one of this user's messages: every device that reads the delete shows it
+    /// with `deleted` set, no text and no reactions. Final: a deleted message cannot be
+    /// edited. Returns the delete's own id. No I/O. Fails as [`edit`](Self::edit).
+    pub fn delete(&self, message_id: String) -> Result<String, ChatError> {
+        let id = parse_id(&message_id)?;
+        Ok(self.inner.room()?.delete(&id)?.to_hex())
+    }
+
+    /// Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
+    /// separated by spaces, at most 64 bytes) replaces this user's earlier reaction to it;
+    /// an empty one withdraws it. Returns the reaction's own id. No I/O. Fails as
+    /// [`edit`](Self::edit) (but any member may react), and with
+    /// `ChatError.MessageTooLarge` for a reaction over 64 bytes.
+    pub fn react(&self, message_id: String, reaction: String) -> Result<String, ChatError> {
+        let id = parse_id(&message_id)?;
+        Ok(self.inner.room()?.react(&id, &reaction)?.to_hex())
+    }
+
     /// Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
     ///
     /// Returns only what earlier syncs and subscriptions did not (each message,

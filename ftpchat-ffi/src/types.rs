@@ -3,7 +3,7 @@
 use ftpchat_core::Codec;
 use ftpchat_core::TransportEvent;
 use ftpchat_core::{likely_cause, RoomEvent, SyncUpdate, SyncWithin};
-use ftpchat_core::{Message, MessageId, MessageStatus as CoreStatus};
+use ftpchat_core::{Message, MessageId, MessageStatus as CoreStatus, Reaction};
 
 /// Whether a message is on the server yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -67,6 +67,36 @@ pub struct ChatMessage {
     /// Member rooms: the fingerprint of the device that signed it (compare it with the
     /// sender's fingerprint, verified out of band); `null`/`nil` elsewhere.
     pub signer: Option<String>,
+    /// Its author changed its text ([`ChatRoom::edit`](crate::ChatRoom::edit)); `text` is
+    /// the newest edit's.
+    pub edited: bool,
+    /// Its author deleted it ([`ChatRoom::delete`](crate::ChatRoom::delete)): `text` and
+    /// `reactions` are empty and `edited` is `false`. Show it as deleted.
+    pub deleted: bool,
+    /// The members' reactions ([`ChatRoom::react`](crate::ChatRoom::react)), the most
+    /// chosen first.
+    pub reactions: Vec<ChatReaction>,
+}
+
+/// One reaction to a message and who chose it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChatReaction {
+    /// The reaction, e.g. an emoji.
+    pub reaction: String,
+    /// The display names of the authors who chose it, in timeline order of their choice.
+    pub senders: Vec<String>,
+    /// `true` when this user chose it.
+    pub own: bool,
+}
+
+impl From<&Reaction> for ChatReaction {
+    fn from(r: &Reaction) -> Self {
+        ChatReaction {
+            reaction: r.reaction.clone(),
+            senders: r.senders.clone(),
+            own: r.own,
+        }
+    }
 }
 
 impl From<&Message> for ChatMessage {
@@ -84,6 +114,9 @@ impl From<&Message> for ChatMessage {
             codec: m.codec.into(),
             is_own: m.is_own,
             signer: m.signer.clone(),
+            edited: m.edited,
+            deleted: m.deleted,
+            reactions: m.reactions.iter().map(ChatReaction::from).collect(),
         }
     }
 }
@@ -203,6 +236,17 @@ pub enum ChatEvent {
         /// Its byte offset.
         offset: u64,
     },
+    /// An edit, delete or reaction was refused: an edit or delete by someone other than
+    /// the message's author, or a change of something that is not a text message. The
+    /// message is unchanged.
+    ChangeRefused {
+        /// The refused record's id (hex).
+        change: String,
+        /// The id (hex) of the message it tried to change.
+        target: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// An event these bindings do not know yet.
     Other {
         /// A description.
@@ -281,6 +325,15 @@ impl From<&RoomEvent> for ChatEvent {
                 file: file.clone(),
                 offset: *offset,
             },
+            RoomEvent::ChangeRefused {
+                change,
+                target,
+                reason,
+            } => ChatEvent::ChangeRefused {
+                change: change.to_hex(),
+                target: target.to_hex(),
+                reason: reason.clone(),
+            },
             other => ChatEvent::Other {
                 description: other.to_string(),
             },
@@ -297,12 +350,18 @@ pub struct ChatUpdate {
     pub confirmed: Vec<String>,
     /// Events since the last sync.
     pub events: Vec<ChatEvent>,
+    /// Messages returned before (by a sync, a listener or `history`) that were edited,
+    /// deleted or reacted to since, as they are now; each at most once.
+    pub changed: Vec<ChatMessage>,
 }
 
 impl ChatUpdate {
     /// `true` when nothing happened.
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.confirmed.is_empty() && self.events.is_empty()
+        self.messages.is_empty()
+            && self.confirmed.is_empty()
+            && self.events.is_empty()
+            && self.changed.is_empty()
     }
 }
 
@@ -312,6 +371,7 @@ impl From<SyncUpdate> for ChatUpdate {
             messages: u.messages.iter().map(ChatMessage::from).collect(),
             confirmed: u.confirmed.iter().map(MessageId::to_hex).collect(),
             events: u.events.iter().map(ChatEvent::from).collect(),
+            changed: u.changed.iter().map(ChatMessage::from).collect(),
         }
     }
 }

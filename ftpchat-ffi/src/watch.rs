@@ -21,6 +21,9 @@ pub trait ChatListener: Send + Sync {
     fn on_messages(&self, messages: Vec<ChatMessage>) -> Result<(), ChatError>;
     /// Ids (hex) of own messages now confirmed on the server.
     fn on_confirmed(&self, ids: Vec<String>) -> Result<(), ChatError>;
+    /// Messages delivered before that were edited, deleted or reacted to, as they are
+    /// now (replace them where they are shown).
+    fn on_changed(&self, messages: Vec<ChatMessage>) -> Result<(), ChatError>;
     /// An event (undecodable or keyless line, reconnection, retry...).
     fn on_event(&self, event: ChatEvent) -> Result<(), ChatError>;
     /// A sync failed; the subscription keeps trying with backoff (a shared file that the
@@ -47,6 +50,10 @@ impl RoomListener for Adapter {
 
     fn on_confirmed(&self, ids: &[MessageId]) {
         self.call(|l| l.on_confirmed(ids.iter().map(MessageId::to_hex).collect()));
+    }
+
+    fn on_changed(&self, messages: &[Message]) {
+        self.call(|l| l.on_changed(messages.iter().map(ChatMessage::from).collect()));
     }
 
     fn on_event(&self, event: &RoomEvent) {

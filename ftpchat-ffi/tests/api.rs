@@ -1,7 +1,7 @@
 //! The bindings' API from Rust (what Kotlin and Swift call, without the FFI): error
 //! mapping, no secrets in errors, subscriptions, sync_once, carried-over results, FTPChat
 //! 1.5/1.6/1.7 shared files (the real clients' chat file, wrong passwords, keyless lines,
-//! held outboxes).
+//! held outboxes), edits, deletes and reactions (a forged edit reported as refused).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use ftpchat_ffi::{
     describe_location, validate_room_path, ChatError, ChatEvent, ChatListener, ChatMessage,
-    ChatRoom, MessageCodec, MessageStatus, RoomLayout, RoomOptions, Subscription, TransportFailure,
+    ChatReaction, ChatRoom, MessageCodec, MessageStatus, RoomLayout, RoomOptions, Subscription,
+    TransportFailure,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -66,6 +67,7 @@ struct Forward {
     messages: Mutex<Sender<ChatMessage>>,
     confirmed: Mutex<Sender<String>>,
     errors: Mutex<Option<Sender<ChatError>>>,
+    changed: Mutex<Option<Sender<ChatMessage>>>,
 }
 
 fn listener() -> (Box<Forward>, Receiver<ChatMessage>, Receiver<String>) {
@@ -76,6 +78,7 @@ fn listener() -> (Box<Forward>, Receiver<ChatMessage>, Receiver<String>) {
             messages: Mutex::new(m_tx),
             confirmed: Mutex::new(c_tx),
             errors: Mutex::new(None),
+            changed: Mutex::new(None),
         }),
         m_rx,
         c_rx,
@@ -92,6 +95,14 @@ impl ChatListener for Forward {
     fn on_confirmed(&self, ids: Vec<String>) -> Result<(), ChatError> {
         for id in ids {
             let _ = self.confirmed.lock().unwrap().send(id);
+        }
+        Ok(())
+    }
+    fn on_changed(&self, messages: Vec<ChatMessage>) -> Result<(), ChatError> {
+        if let Some(tx) = &*self.changed.lock().unwrap() {
+            for m in messages {
+                let _ = tx.send(m);
+            }
         }
         Ok(())
     }
@@ -724,6 +735,9 @@ fn cancel_and_stop_inside_a_callback_return_and_nothing_is_lost() {
         fn on_confirmed(&self, _ids: Vec<String>) -> Result<(), ChatError> {
             Ok(())
         }
+        fn on_changed(&self, _m: Vec<ChatMessage>) -> Result<(), ChatError> {
+            Ok(())
+        }
         fn on_event(&self, _e: ChatEvent) -> Result<(), ChatError> {
             Ok(())
         }
@@ -793,4 +807,194 @@ fn a_dropped_async_sync_gives_its_update_to_the_next_sync() {
     }
     assert_eq!(texts, ["keep me"]);
     assert!(bob.sync().unwrap().messages.is_empty());
+}
+
+fn folder_room(folder: &std::path::Path, name: &str) -> Arc<ChatRoom> {
+    ChatRoom::new(
+        folder.to_str().unwrap().into(),
+        Some(PASSWORD.into()),
+        options("room", name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn edits_deletes_and_reactions_reach_the_other_room_and_its_listener() {
+    let folder = tempfile::tempdir().unwrap();
+    let alice = folder_room(folder.path(), "Alice");
+    let bob = folder_room(folder.path(), "Bob");
+    let id = alice.send("helo".into()).unwrap();
+    alice.sync().unwrap();
+    let first = bob.sync().unwrap().messages;
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].edited && !first[0].deleted && first[0].reactions.is_empty());
+
+    // The author edits: her timeline at once, Bob's listener once it reads the edit.
+    let (l, _messages, _confirmed) = listener();
+    let (changed_tx, changed) = mpsc::channel();
+    *l.changed.lock().unwrap() = Some(changed_tx);
+    let sub = bob.watch(l, 10, 100).unwrap();
+    let edit = alice.edit(id.clone(), "hello".into()).unwrap();
+    assert!(edit.len() == 32 && edit != id, "{edit}");
+    let mine = alice.message(id.clone()).unwrap().unwrap();
+    assert!(mine.edited && mine.text == "hello", "{mine:?}");
+    alice.sync().unwrap();
+    let m = changed.recv_timeout(WAIT).unwrap();
+    assert_eq!((m.id.as_str(), m.text.as_str()), (id.as_str(), "hello"));
+    assert!(m.edited && !m.deleted, "{m:?}");
+    sub.stop();
+
+    // Any member reacts; the update's `changed` carries the message as it is now.
+    bob.react(id.clone(), "👍".into()).unwrap();
+    bob.sync().unwrap();
+    let update = alice.sync().unwrap();
+    assert!(
+        update.messages.is_empty() && !update.is_empty(),
+        "{update:?}"
+    );
+    assert_eq!(update.changed.len(), 1, "{update:?}");
+    assert_eq!(
+        update.changed[0].reactions,
+        [ChatReaction {
+            reaction: "👍".into(),
+            senders: vec!["Bob".into()],
+            own: false,
+        }]
+    );
+    bob.react(id.clone(), String::new()).unwrap();
+    assert!(bob
+        .message(id.clone())
+        .unwrap()
+        .unwrap()
+        .reactions
+        .is_empty());
+
+    // Refusals, each its own variant; nothing is queued.
+    let outbox = bob.outbox_len().unwrap();
+    let e = bob.edit(id.clone(), "pwned".into()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ChatError::NotAllowed {
+                transient: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = bob.delete(id.clone()).unwrap_err();
+    assert!(matches!(e, ChatError::NotAllowed { .. }), "{e:?}");
+    let e = bob.react("07".repeat(16), "👍".into()).unwrap_err();
+    assert!(matches!(e, ChatError::UnknownMessage { .. }), "{e:?}");
+    let e = bob.edit("not hex".into(), "x".into()).unwrap_err();
+    assert!(matches!(e, ChatError::InvalidArgument { .. }), "{e:?}");
+    let e = bob.react(id.clone(), "👍".repeat(17)).unwrap_err();
+    assert!(matches!(e, ChatError::MessageTooLarge { .. }), "{e:?}");
+    assert_eq!(bob.outbox_len().unwrap(), outbox);
+
+    // The author deletes, for good.
+    alice.delete(id.clone()).unwrap();
+    alice.sync().unwrap();
+    let update = bob.sync().unwrap();
+    let gone = update.changed.iter().find(|m| m.id == id).unwrap();
+    assert!(gone.deleted && !gone.edited && gone.text.is_empty() && gone.reactions.is_empty());
+    let e = alice.edit(id.clone(), "back".into()).unwrap_err();
+    assert!(matches!(e, ChatError::NotAllowed { .. }), "{e:?}");
+    // A newcomer reads the message as it is now.
+    let first = folder_room(folder.path(), "Carol").sync().unwrap();
+    let shown = first.messages.iter().find(|m| m.id == id).unwrap();
+    assert!(shown.deleted && shown.text.is_empty(), "{first:?}");
+    assert!(first.changed.is_empty(), "{first:?}");
+}
+
+#[test]
+fn a_shared_file_refuses_changes_as_unsupported() {
+    let location = memory("changes-shared");
+    let room = ChatRoom::new(
+        location,
+        Some(PASSWORD.into()),
+        shared("chat.txt", "Carol", RoomLayout::SharedFile17),
+    )
+    .unwrap();
+    let own = room.send("hi".into()).unwrap();
+    for e in [
+        room.edit(own.clone(), "x".into()).unwrap_err(),
+        room.delete(own.clone()).unwrap_err(),
+        room.react(own.clone(), "👍".into()).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                ChatError::Unsupported {
+                    transient: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(room.outbox_len().unwrap(), 1);
+}
+
+/// Anyone with the password can write a record into a log of their own (SPEC §13): an
+/// edit of Alice's message from another writer is refused by readers and reported.
+#[test]
+fn a_forged_edit_is_refused_and_reported_as_change_refused() {
+    use ftpchat_core::codec::{
+        derive_key, Hlc, LineEncoder, NativeRecord, RecordBody, RecordId, RoomHeader, WriterId,
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let alice = folder_room(folder.path(), "Alice");
+    let id = alice.send("I owe Mallory nothing".into()).unwrap();
+    alice.sync().unwrap();
+    let bob = folder_room(folder.path(), "Bob");
+    assert_eq!(bob.sync().unwrap().messages.len(), 1);
+
+    let dir = folder.path().join("room");
+    let header = RoomHeader::parse(&std::fs::read(dir.join("room.ftpchat")).unwrap()).unwrap();
+    let key = derive_key(PASSWORD, &header.kdf);
+    let target = ftpchat_core::MessageId::from_hex(&id).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let record = NativeRecord {
+        id: RecordId::random(),
+        room: header.room_id,
+        writer: WriterId::random(),
+        seq: 1,
+        hlc: Hlc::new(now, 0),
+        sender: "Mallory".into(),
+        body: RecordBody::Edit {
+            target: RecordId(target.0),
+            text: "I owe Mallory 1000".into(),
+        },
+    };
+    let line = LineEncoder::new().native(&record, &key);
+    let log = dir.join(format!("logs/{}.log", record.writer.to_hex()));
+    std::fs::write(log, format!("{line}\n")).unwrap();
+
+    let update = bob.sync().unwrap();
+    let refused: Vec<_> = update
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::ChangeRefused {
+                change,
+                target,
+                reason,
+            } => Some((change.clone(), target.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{update:?}");
+    let (change, refused_target, reason) = &refused[0];
+    assert_eq!(
+        (change, refused_target),
+        (&record.id.to_hex(), &id),
+        "{update:?}"
+    );
+    assert!(reason.contains("author"), "{reason}");
+    let m = bob.message(id).unwrap().unwrap();
+    assert!(m.text == "I owe Mallory nothing" && !m.edited, "{m:?}");
 }

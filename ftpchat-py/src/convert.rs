@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use ftpchat_core::TransportEvent;
 use ftpchat_core::{Codec, LegacyTimestamp};
-use ftpchat_core::{Member, Message, MessageStatus};
+use ftpchat_core::{Member, Message, MessageStatus, Reaction};
 use ftpchat_core::{RoomEvent, SyncUpdate};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -63,7 +63,28 @@ pub(crate) fn message<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py, 
     kwargs.set_item("codec", codec_value(py, m.codec)?)?;
     kwargs.set_item("is_own", m.is_own)?;
     kwargs.set_item("signer", m.signer.as_deref())?;
+    kwargs.set_item("edited", m.edited)?;
+    kwargs.set_item("deleted", m.deleted)?;
+    let reactions = m
+        .reactions
+        .iter()
+        .map(|r| reaction(py, &types, r))
+        .collect::<PyResult<Vec<_>>>()?;
+    kwargs.set_item("reactions", PyTuple::new(py, reactions)?)?;
     types.getattr("Message")?.call((), Some(&kwargs))
+}
+
+/// A `ftpchat.Reaction`.
+fn reaction<'py>(
+    py: Python<'py>,
+    types: &Bound<'py, PyModule>,
+    r: &Reaction,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("reaction", &r.reaction)?;
+    kwargs.set_item("senders", PyTuple::new(py, &r.senders)?)?;
+    kwargs.set_item("own", r.own)?;
+    types.getattr("Reaction")?.call((), Some(&kwargs))
 }
 
 /// A tuple of `ftpchat.Message`.
@@ -82,6 +103,9 @@ struct EventParts<'a> {
     offset: Option<u64>,
     codec: Option<Codec>,
     epoch: Option<u64>,
+    /// `change_refused`: the message the change tried to change, and the change's id.
+    target: Option<String>,
+    change: Option<String>,
 }
 
 impl<'a> EventParts<'a> {
@@ -92,6 +116,8 @@ impl<'a> EventParts<'a> {
             offset: None,
             codec: None,
             epoch: None,
+            target: None,
+            change: None,
         }
     }
 
@@ -147,6 +173,11 @@ fn event_parts(e: &RoomEvent) -> EventParts<'_> {
         RoomEvent::DuplicateRecordId { file, offset } => {
             EventParts::new("duplicate_record_id").at(file, Some(*offset))
         }
+        RoomEvent::ChangeRefused { change, target, .. } => EventParts {
+            target: Some(target.to_hex()),
+            change: Some(change.to_hex()),
+            ..EventParts::new("change_refused")
+        },
         _ => EventParts::new("other"),
     }
 }
@@ -181,6 +212,8 @@ pub(crate) fn event<'py>(py: Python<'py>, e: &RoomEvent) -> PyResult<Bound<'py, 
         parts.codec.map(|c| codec_value(py, c)).transpose()?,
     )?;
     kwargs.set_item("epoch", parts.epoch)?;
+    kwargs.set_item("target", parts.target)?;
+    kwargs.set_item("change", parts.change)?;
     py.import(TYPES_MODULE)?
         .getattr("Event")?
         .call((), Some(&kwargs))
@@ -213,6 +246,7 @@ pub(crate) fn sync_update<'py>(py: Python<'py>, u: &SyncUpdate) -> PyResult<Boun
     kwargs.set_item("messages", messages(py, &u.messages)?)?;
     kwargs.set_item("confirmed", confirmed)?;
     kwargs.set_item("events", PyTuple::new(py, events)?)?;
+    kwargs.set_item("changed", messages(py, &u.changed)?)?;
     py.import(TYPES_MODULE)?
         .getattr("SyncResult")?
         .call((), Some(&kwargs))

@@ -118,6 +118,9 @@ fn class_of(kind: ErrorKind) -> &'static str {
         ErrorKind::Closed => "RoomClosed",
         ErrorKind::NotAMember => "NotAMember",
         ErrorKind::Membership => "MembershipError",
+        ErrorKind::Unsupported => "Unsupported",
+        ErrorKind::UnknownMessage => "UnknownMessage",
+        ErrorKind::NotAllowed => "NotAllowed",
         _ => "Error",
     }
 }
@@ -173,6 +176,9 @@ pub(crate) fn _error_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Boun
         "closed" => RoomError::Closed,
         "not_a_member" => RoomError::NotAMember,
         "membership" => RoomError::Membership(kind.into()),
+        "unsupported" => RoomError::Unsupported(kind.into()),
+        "unknown_message" => RoomError::UnknownMessage(ftpchat_core::MessageId([0; 16])),
+        "not_allowed" => RoomError::NotAllowed(kind.into()),
         "transport:transient" => transport(T::Transient),
         "transport:not_found" => transport(T::NotFound),
         "transport:permission_denied" => transport(T::PermissionDenied),
@@ -315,6 +321,18 @@ mod tests {
         assert_eq!(
             Failure::from(RoomError::NotAMemberRoom).class,
             "MembershipError"
+        );
+        assert_eq!(
+            Failure::from(RoomError::Unsupported("x".into())).class,
+            "Unsupported"
+        );
+        assert_eq!(
+            Failure::from(RoomError::UnknownMessage(ftpchat_core::MessageId([1; 16]))).class,
+            "UnknownMessage"
+        );
+        assert_eq!(
+            Failure::from(RoomError::NotAllowed("x".into())).class,
+            "NotAllowed"
         );
         assert_eq!(
             Failure::from(IdentityError::WrongPassphrase).class,

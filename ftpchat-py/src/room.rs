@@ -20,7 +20,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn message_id(id: &str) -> Result<MessageId, Failure> {
+fn message_id_arg(id: &str) -> Result<MessageId, Failure> {
     MessageId::from_hex(id)
         .ok_or_else(|| Failure::invalid_config(format!("not a message id (32 hex digits): {id:?}")))
 }
@@ -322,6 +322,42 @@ impl PyRoom {
         Ok(room.send(text).map_err(Failure::from)?.to_hex())
     }
 
+    /// Replaces the text of one of this user's messages (id `message_id`, 32 hex digits)
+    /// with `text`; every client that reads the edit shows the new text (the newest edit
+    /// wins) with `edited` set. Applied to this room's timeline at once and sent like a
+    /// message (queued, no network I/O). Returns the edit's own id.
+    ///
+    /// Native rooms only: a shared-file room raises `Unsupported`. Raises
+    /// `UnknownMessage` for a message not in the timeline and `NotAllowed` for another
+    /// user's message or a deleted one. In a password room "this user" is this device's
+    /// log (with `state_dir`, kept across restarts); in a member room, the member.
+    fn edit(&self, message_id: &str, text: &str) -> PyResult<String> {
+        let id = message_id_arg(message_id)?;
+        let room = self.core()?;
+        Ok(room.edit(&id, text).map_err(Failure::from)?.to_hex())
+    }
+
+    /// Deletes one of this user's messages: every client that reads the delete shows it
+    /// with `deleted` set, no text and no reactions. Final: a deleted message cannot be
+    /// edited. Queued like `edit` (no network I/O); returns the delete's own id. Raises
+    /// as `edit`.
+    fn delete(&self, message_id: &str) -> PyResult<String> {
+        let id = message_id_arg(message_id)?;
+        let room = self.core()?;
+        Ok(room.delete(&id).map_err(Failure::from)?.to_hex())
+    }
+
+    /// Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
+    /// separated by spaces, at most 64 bytes) replaces this user's earlier reaction to
+    /// it; `""` withdraws it. Queued like `edit` (no network I/O); returns the
+    /// reaction's own id. Raises as `edit` (any member may react), and
+    /// `MessageTooLarge` for a reaction over 64 bytes.
+    fn react(&self, message_id: &str, reaction: &str) -> PyResult<String> {
+        let id = message_id_arg(message_id)?;
+        let room = self.core()?;
+        Ok(room.react(&id, reaction).map_err(Failure::from)?.to_hex())
+    }
+
     /// Delivers the outbox (each append confirmed) and reads what is new. Returns a
     /// `SyncResult`: messages from others not returned before, ids of own messages now
     /// confirmed, and events. Releases the GIL during network I/O.
@@ -351,7 +387,7 @@ impl PyRoom {
         limit: usize,
         before: Option<&str>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let before = before.map(message_id).transpose()?;
+        let before = before.map(message_id_arg).transpose()?;
         let room = self.core()?;
         let page = py
             .detach(move || room.history(before.as_ref(), limit))
@@ -361,7 +397,7 @@ impl PyRoom {
 
     /// The message with this id, if this client has seen it (no I/O).
     fn message<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let id = message_id(id)?;
+        let id = message_id_arg(id)?;
         let room = self.core()?;
         room.message(&id)
             .map(|m| convert::message(py, &m))
@@ -371,6 +407,9 @@ impl PyRoom {
     /// Starts a background watcher and returns a `Watch`: iterate it to receive messages
     /// from others as they arrive (`for msg in room.watch(): ...`). It polls every
     /// `min_interval` seconds while the chat is active, backing off to `max_interval`.
+    /// It yields new messages only: confirmations, events and changes to earlier
+    /// messages (edits, deletes, reactions) are not handed out (`message(id)` shows a
+    /// message as it is now); use `listen` for those.
     #[pyo3(signature = (*, min_interval = 0.25, max_interval = 3.0))]
     fn watch(&self, min_interval: f64, max_interval: f64) -> PyResult<PyWatch> {
         let options = watch::options(min_interval, max_interval)?;
@@ -382,19 +421,23 @@ impl PyRoom {
 
     /// Starts a background watcher that calls `on_message(msg)` for each message from
     /// others, `on_confirmed(id)` for each own message confirmed on the server,
-    /// `on_event(event)` and `on_error(exc)` (the watcher retries with backoff). The
+    /// `on_changed(msg)` for each message delivered before that was edited, deleted or
+    /// reacted to (as it is now), `on_event(event)` and `on_error(exc)` (the watcher
+    /// retries with backoff). The
     /// callbacks run on the watcher's thread; an exception in one is reported through
     /// `sys.unraisablehook` and the watcher carries on. The watcher runs until the
     /// returned `Subscription` is stopped or the room is closed (keeping the
     /// `Subscription` is not needed).
     #[pyo3(signature = (
-        on_message = None, *, on_confirmed = None, on_event = None, on_error = None,
-        min_interval = 0.25, max_interval = 3.0,
+        on_message = None, *, on_confirmed = None, on_changed = None, on_event = None,
+        on_error = None, min_interval = 0.25, max_interval = 3.0,
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn listen(
         &self,
         on_message: Option<Py<PyAny>>,
         on_confirmed: Option<Py<PyAny>>,
+        on_changed: Option<Py<PyAny>>,
         on_event: Option<Py<PyAny>>,
         on_error: Option<Py<PyAny>>,
         min_interval: f64,
@@ -402,8 +445,14 @@ impl PyRoom {
     ) -> PyResult<PySubscription> {
         let options = watch::options(min_interval, max_interval)?;
         let room = self.core()?;
-        let (subscription, slot) =
-            PySubscription::start(&room, options, on_message, on_confirmed, on_event, on_error);
+        let callbacks = watch::Callbacks {
+            on_message,
+            on_confirmed,
+            on_changed,
+            on_event,
+            on_error,
+        };
+        let (subscription, slot) = PySubscription::start(&room, options, callbacks);
         self.track_subscription(slot);
         Ok(subscription)
     }

@@ -299,13 +299,17 @@ impl PyWatch {
     }
 }
 
-/// Calls Python callbacks from the watcher thread (with the GIL).
-struct CallbackListener {
-    on_message: Option<Py<PyAny>>,
-    on_confirmed: Option<Py<PyAny>>,
-    on_event: Option<Py<PyAny>>,
-    on_error: Option<Py<PyAny>>,
+/// The Python callbacks of `Room.listen`, each optional.
+pub(crate) struct Callbacks {
+    pub(crate) on_message: Option<Py<PyAny>>,
+    pub(crate) on_confirmed: Option<Py<PyAny>>,
+    pub(crate) on_changed: Option<Py<PyAny>>,
+    pub(crate) on_event: Option<Py<PyAny>>,
+    pub(crate) on_error: Option<Py<PyAny>>,
 }
+
+/// Calls Python callbacks from the watcher thread (with the GIL).
+struct CallbackListener(Callbacks);
 
 /// Calls `callback(make(py))`; an exception goes to `sys.unraisablehook` (printed by
 /// default) and the watcher carries on.
@@ -326,25 +330,31 @@ where
 impl RoomListener for CallbackListener {
     fn on_messages(&self, messages: &[Message]) {
         for m in messages {
-            call(&self.on_message, |py| convert::message(py, m));
+            call(&self.0.on_message, |py| convert::message(py, m));
         }
     }
 
     fn on_confirmed(&self, ids: &[MessageId]) {
         for id in ids {
-            call(&self.on_confirmed, |py| {
+            call(&self.0.on_confirmed, |py| {
                 Ok(pyo3::types::PyString::new(py, &id.to_hex()).into_any())
             });
         }
     }
 
+    fn on_changed(&self, messages: &[Message]) {
+        for m in messages {
+            call(&self.0.on_changed, |py| convert::message(py, m));
+        }
+    }
+
     fn on_event(&self, event: &RoomEvent) {
-        call(&self.on_event, |py| convert::event(py, event));
+        call(&self.0.on_event, |py| convert::event(py, event));
     }
 
     fn on_error(&self, error: &RoomError) {
         let failure = Failure::from(error);
-        call(&self.on_error, |py| failure.instantiate(py));
+        call(&self.0.on_error, |py| failure.instantiate(py));
     }
 }
 
@@ -361,17 +371,9 @@ impl PySubscription {
     pub(crate) fn start(
         room: &Room,
         options: WatchOptions,
-        on_message: Option<Py<PyAny>>,
-        on_confirmed: Option<Py<PyAny>>,
-        on_event: Option<Py<PyAny>>,
-        on_error: Option<Py<PyAny>>,
+        callbacks: Callbacks,
     ) -> (PySubscription, Arc<WatchSlot>) {
-        let listener = Arc::new(CallbackListener {
-            on_message,
-            on_confirmed,
-            on_event,
-            on_error,
-        });
+        let listener = Arc::new(CallbackListener(callbacks));
         let slot = WatchSlot::register(room.watch(listener, options));
         (PySubscription { slot: slot.clone() }, slot)
     }

@@ -616,6 +616,13 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool) throws  -> UInt64
     
     /**
+     * Deletes one of this user's messages: every device that reads the delete shows it
+     * with `deleted` set, no text and no reactions. Final: a deleted message cannot be
+     * edited. Returns the delete's own id. No I/O. Fails as [`edit`](Self::edit).
+     */
+    func delete(messageId: String) throws  -> String
+    
+    /**
      * Where the room is, for a status line (`ftps://host:21/chat`); never a password.
      */
     func describe()  -> String
@@ -624,6 +631,20 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * This device's display name.
      */
     func displayName()  -> String
+    
+    /**
+     * Replaces the text of one of this user's messages (id `message_id`, hex) with
+     * `text`; every device that reads the edit shows the new text (the newest edit wins)
+     * with `edited` set. Applied to this room's timeline at once and sent like a message;
+     * returns the edit's own id. No I/O.
+     *
+     * Native rooms only (`ChatError.Unsupported` for an FTPChat shared file). Fails with
+     * `ChatError.UnknownMessage` for a message not in the timeline and
+     * `ChatError.NotAllowed` for another user's message or a deleted one. In a password
+     * room "this user" is this device's log (kept across restarts with a `state_dir`); in
+     * a member room, the member (any of its devices).
+     */
+    func edit(messageId: String, text: String) throws  -> String
     
     /**
      * Delivers the outbox without reading, e.g. before the app is suspended. *Blocking.*
@@ -692,6 +713,15 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * epoch. *Blocking.*
      */
     func promote(memberId: String) throws  -> UInt64
+    
+    /**
+     * Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
+     * separated by spaces, at most 64 bytes) replaces this user's earlier reaction to it;
+     * an empty one withdraws it. Returns the reaction's own id. No I/O. Fails as
+     * [`edit`](Self::edit) (but any member may react), and with
+     * `ChatError.MessageTooLarge` for a reaction over 64 bytes.
+     */
+    func react(messageId: String, reaction: String) throws  -> String
     
     /**
      * Member rooms (admins, or a member removing itself to leave): removes the member
@@ -939,6 +969,21 @@ open func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool
 }
     
     /**
+     * Deletes one of this user's messages: every device that reads the delete shows it
+     * with `deleted` set, no text and no reactions. Final: a deleted message cannot be
+     * edited. Returns the delete's own id. No I/O. Fails as [`edit`](Self::edit).
+     */
+open func delete(messageId: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_delete(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(messageId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Where the room is, for a status line (`ftps://host:21/chat`); never a password.
      */
 open func describe() -> String  {
@@ -958,6 +1003,29 @@ open func displayName() -> String  {
         uniffiCallStatus in
     uniffi_ftpchat_ffi_fn_method_chatroom_display_name(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces the text of one of this user's messages (id `message_id`, hex) with
+     * `text`; every device that reads the edit shows the new text (the newest edit wins)
+     * with `edited` set. Applied to this room's timeline at once and sent like a message;
+     * returns the edit's own id. No I/O.
+     *
+     * Native rooms only (`ChatError.Unsupported` for an FTPChat shared file). Fails with
+     * `ChatError.UnknownMessage` for a message not in the timeline and
+     * `ChatError.NotAllowed` for another user's message or a deleted one. In a password
+     * room "this user" is this device's log (kept across restarts with a `state_dir`); in
+     * a member room, the member (any of its devices).
+     */
+open func edit(messageId: String, text: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_edit(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(messageId),
+        FfiConverterString.lower(text),uniffiCallStatus
     )
 })
 }
@@ -1131,6 +1199,24 @@ open func promote(memberId: String)throws  -> UInt64  {
     uniffi_ftpchat_ffi_fn_method_chatroom_promote(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(memberId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
+     * separated by spaces, at most 64 bytes) replaces this user's earlier reaction to it;
+     * an empty one withdraws it. Returns the reaction's own id. No I/O. Fails as
+     * [`edit`](Self::edit) (but any member may react), and with
+     * `ChatError.MessageTooLarge` for a reaction over 64 bytes.
+     */
+open func react(messageId: String, reaction: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_react(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(messageId),
+        FfiConverterString.lower(reaction),uniffiCallStatus
     )
 })
 }
@@ -1773,6 +1859,21 @@ public struct ChatMessage: Equatable, Hashable {
      * sender's fingerprint, verified out of band); `null`/`nil` elsewhere.
      */
     public let signer: String?
+    /**
+     * Its author changed its text ([`ChatRoom::edit`](crate::ChatRoom::edit)); `text` is
+     * the newest edit's.
+     */
+    public let edited: Bool
+    /**
+     * Its author deleted it ([`ChatRoom::delete`](crate::ChatRoom::delete)): `text` and
+     * `reactions` are empty and `edited` is `false`. Show it as deleted.
+     */
+    public let deleted: Bool
+    /**
+     * The members' reactions ([`ChatRoom::react`](crate::ChatRoom::react)), the most
+     * chosen first.
+     */
+    public let reactions: [ChatReaction]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1805,7 +1906,19 @@ public struct ChatMessage: Equatable, Hashable {
         /**
          * Member rooms: the fingerprint of the device that signed it (compare it with the
          * sender's fingerprint, verified out of band); `null`/`nil` elsewhere.
-         */signer: String?) {
+         */signer: String?, 
+        /**
+         * Its author changed its text ([`ChatRoom::edit`](crate::ChatRoom::edit)); `text` is
+         * the newest edit's.
+         */edited: Bool, 
+        /**
+         * Its author deleted it ([`ChatRoom::delete`](crate::ChatRoom::delete)): `text` and
+         * `reactions` are empty and `edited` is `false`. Show it as deleted.
+         */deleted: Bool, 
+        /**
+         * The members' reactions ([`ChatRoom::react`](crate::ChatRoom::react)), the most
+         * chosen first.
+         */reactions: [ChatReaction]) {
         self.id = id
         self.sender = sender
         self.text = text
@@ -1815,6 +1928,9 @@ public struct ChatMessage: Equatable, Hashable {
         self.codec = codec
         self.isOwn = isOwn
         self.signer = signer
+        self.edited = edited
+        self.deleted = deleted
+        self.reactions = reactions
     }
 
     
@@ -1841,7 +1957,10 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
                 status: FfiConverterTypeMessageStatus.read(from: &buf), 
                 codec: FfiConverterTypeMessageCodec.read(from: &buf), 
                 isOwn: FfiConverterBool.read(from: &buf), 
-                signer: FfiConverterOptionString.read(from: &buf)
+                signer: FfiConverterOptionString.read(from: &buf), 
+                edited: FfiConverterBool.read(from: &buf), 
+                deleted: FfiConverterBool.read(from: &buf), 
+                reactions: FfiConverterSequenceTypeChatReaction.read(from: &buf)
         )
     }
 
@@ -1855,6 +1974,9 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
         FfiConverterTypeMessageCodec.write(value.codec, into: &buf)
         FfiConverterBool.write(value.isOwn, into: &buf)
         FfiConverterOptionString.write(value.signer, into: &buf)
+        FfiConverterBool.write(value.edited, into: &buf)
+        FfiConverterBool.write(value.deleted, into: &buf)
+        FfiConverterSequenceTypeChatReaction.write(value.reactions, into: &buf)
     }
 }
 
@@ -1875,6 +1997,85 @@ public func FfiConverterTypeChatMessage_lower(_ value: ChatMessage) -> RustBuffe
 
 
 /**
+ * One reaction to a message and who chose it.
+ */
+public struct ChatReaction: Equatable, Hashable {
+    /**
+     * The reaction, e.g. an emoji.
+     */
+    public let reaction: String
+    /**
+     * The display names of the authors who chose it, in timeline order of their choice.
+     */
+    public let senders: [String]
+    /**
+     * `true` when this user chose it.
+     */
+    public let own: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The reaction, e.g. an emoji.
+         */reaction: String, 
+        /**
+         * The display names of the authors who chose it, in timeline order of their choice.
+         */senders: [String], 
+        /**
+         * `true` when this user chose it.
+         */own: Bool) {
+        self.reaction = reaction
+        self.senders = senders
+        self.own = own
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChatReaction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChatReaction: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChatReaction {
+        return
+            try ChatReaction(
+                reaction: FfiConverterString.read(from: &buf), 
+                senders: FfiConverterSequenceString.read(from: &buf), 
+                own: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChatReaction, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.reaction, into: &buf)
+        FfiConverterSequenceString.write(value.senders, into: &buf)
+        FfiConverterBool.write(value.own, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChatReaction_lift(_ buf: RustBuffer) throws -> ChatReaction {
+    return try FfiConverterTypeChatReaction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChatReaction_lower(_ value: ChatReaction) -> RustBuffer {
+    return FfiConverterTypeChatReaction.lower(value)
+}
+
+
+/**
  * What a sync brought: only what earlier syncs (and listeners) did not.
  */
 public struct ChatUpdate: Equatable, Hashable {
@@ -1890,6 +2091,11 @@ public struct ChatUpdate: Equatable, Hashable {
      * Events since the last sync.
      */
     public let events: [ChatEvent]
+    /**
+     * Messages returned before (by a sync, a listener or `history`) that were edited,
+     * deleted or reacted to since, as they are now; each at most once.
+     */
+    public let changed: [ChatMessage]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1902,10 +2108,15 @@ public struct ChatUpdate: Equatable, Hashable {
          */confirmed: [String], 
         /**
          * Events since the last sync.
-         */events: [ChatEvent]) {
+         */events: [ChatEvent], 
+        /**
+         * Messages returned before (by a sync, a listener or `history`) that were edited,
+         * deleted or reacted to since, as they are now; each at most once.
+         */changed: [ChatMessage]) {
         self.messages = messages
         self.confirmed = confirmed
         self.events = events
+        self.changed = changed
     }
 
     
@@ -1926,7 +2137,8 @@ public struct FfiConverterTypeChatUpdate: FfiConverterRustBuffer {
             try ChatUpdate(
                 messages: FfiConverterSequenceTypeChatMessage.read(from: &buf), 
                 confirmed: FfiConverterSequenceString.read(from: &buf), 
-                events: FfiConverterSequenceTypeChatEvent.read(from: &buf)
+                events: FfiConverterSequenceTypeChatEvent.read(from: &buf), 
+                changed: FfiConverterSequenceTypeChatMessage.read(from: &buf)
         )
     }
 
@@ -1934,6 +2146,7 @@ public struct FfiConverterTypeChatUpdate: FfiConverterRustBuffer {
         FfiConverterSequenceTypeChatMessage.write(value.messages, into: &buf)
         FfiConverterSequenceString.write(value.confirmed, into: &buf)
         FfiConverterSequenceTypeChatEvent.write(value.events, into: &buf)
+        FfiConverterSequenceTypeChatMessage.write(value.changed, into: &buf)
     }
 }
 
@@ -2587,6 +2800,42 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * The room cannot do this: an FTPChat shared file carries no edits, deletes or
+     * reactions (its readers would stop at a line they cannot read). Nothing was queued.
+     */
+    case Unsupported(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * No message with this id is in the room's timeline (not read yet, or not a text
+     * message).
+     */
+    case UnknownMessage(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * Not allowed for this user: only a message's author may edit or delete it, and a
+     * deleted message cannot be edited. Nothing was queued.
+     */
+    case NotAllowed(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
      * Anything else (a failure the bindings do not know yet, no thread could be
      * started).
      */
@@ -2708,7 +2957,19 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 21: return .Internal(
+        case 21: return .Unsupported(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 22: return .UnknownMessage(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 23: return .NotAllowed(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 24: return .Internal(
             transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
@@ -2845,8 +3106,26 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(transient,reason):
+        case let .Unsupported(transient,reason):
             writeInt(&buf, Int32(21))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .UnknownMessage(transient,reason):
+            writeInt(&buf, Int32(22))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .NotAllowed(transient,reason):
+            writeInt(&buf, Int32(23))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(transient,reason):
+            writeInt(&buf, Int32(24))
             FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
@@ -3046,6 +3325,22 @@ public enum ChatEvent: Equatable, Hashable {
          */offset: UInt64
     )
     /**
+     * An edit, delete or reaction was refused: an edit or delete by someone other than
+     * the message's author, or a change of something that is not a text message. The
+     * message is unchanged.
+     */
+    case changeRefused(
+        /**
+         * The refused record's id (hex).
+         */change: String, 
+        /**
+         * The id (hex) of the message it tried to change.
+         */target: String, 
+        /**
+         * Why, in words.
+         */reason: String
+    )
+    /**
      * An event these bindings do not know yet.
      */
     case other(
@@ -3120,7 +3415,10 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
         case 16: return .duplicateRecordId(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 17: return .other(description: try FfiConverterString.read(from: &buf)
+        case 17: return .changeRefused(change: try FfiConverterString.read(from: &buf), target: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 18: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3220,8 +3518,15 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(offset, into: &buf)
             
         
-        case let .other(description):
+        case let .changeRefused(change,target,reason):
             writeInt(&buf, Int32(17))
+            FfiConverterString.write(change, into: &buf)
+            FfiConverterString.write(target, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .other(description):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(description, into: &buf)
             
         }
@@ -3750,6 +4055,12 @@ public protocol ChatListener: AnyObject, Sendable {
     func onConfirmed(ids: [String]) throws 
     
     /**
+     * Messages delivered before that were edited, deleted or reacted to, as they are
+     * now (replace them where they are shown).
+     */
+    func onChanged(messages: [ChatMessage]) throws 
+    
+    /**
      * An event (undecodable or keyless line, reconnection, retry...).
      */
     func onEvent(event: ChatEvent) throws 
@@ -3823,6 +4134,31 @@ fileprivate struct UniffiCallbackInterfaceChatListener {
                 }
                 return try uniffiObj.onConfirmed(
                      ids: try FfiConverterSequenceString.lift(ids)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeChatError_lower
+            )
+        },
+        onChanged: { (
+            uniffiHandle: UInt64,
+            messages: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterCallbackInterfaceChatListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onChanged(
+                     messages: try FfiConverterSequenceTypeChatMessage.lift(messages)
                 )
             }
 
@@ -4185,6 +4521,31 @@ fileprivate struct FfiConverterSequenceTypeChatMessage: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeChatReaction: FfiConverterRustBuffer {
+    typealias SwiftType = [ChatReaction]
+
+    public static func write(_ value: [ChatReaction], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChatReaction.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ChatReaction] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ChatReaction]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChatReaction.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRoomMember: FfiConverterRustBuffer {
     typealias SwiftType = [RoomMember]
 
@@ -4382,10 +4743,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_add_member() != 1440) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_delete() != 48564) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_describe() != 24491) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_display_name() != 55906) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_edit() != 27637) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_flush() != 5303) {
@@ -4422,6 +4789,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_promote() != 61915) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_react() != 6313) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member() != 3488) {
@@ -4484,10 +4854,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_confirmed() != 23075) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_event() != 39156) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_changed() != 10452) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_error() != 36179) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_event() != 18429) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_error() != 63781) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -271,6 +271,13 @@ typedef void (*UniffiCallbackInterfaceChatListenerMethod3)(uint64_t, RustBuffer,
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHAT_LISTENER_METHOD4
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHAT_LISTENER_METHOD4
+typedef void (*UniffiCallbackInterfaceChatListenerMethod4)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHAT_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHAT_LISTENER
 typedef struct UniffiVTableCallbackInterfaceChatListener {
@@ -278,8 +285,9 @@ typedef struct UniffiVTableCallbackInterfaceChatListener {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceChatListenerMethod0 _Nonnull onMessages;
     UniffiCallbackInterfaceChatListenerMethod1 _Nonnull onConfirmed;
-    UniffiCallbackInterfaceChatListenerMethod2 _Nonnull onEvent;
-    UniffiCallbackInterfaceChatListenerMethod3 _Nonnull onError;
+    UniffiCallbackInterfaceChatListenerMethod2 _Nonnull onChanged;
+    UniffiCallbackInterfaceChatListenerMethod3 _Nonnull onEvent;
+    UniffiCallbackInterfaceChatListenerMethod4 _Nonnull onError;
 } UniffiVTableCallbackInterfaceChatListener;
 
 #endif
@@ -359,6 +367,11 @@ uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_open_member_room(RustBuffer 
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_add_member(uint64_t ptr, RustBuffer public_identity, RustBuffer role, int8_t share_history, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DELETE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DELETE
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_delete(uint64_t ptr, RustBuffer message_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DESCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DESCRIBE
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_describe(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -367,6 +380,11 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_describe(uint64_t ptr, RustCall
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DISPLAY_NAME
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DISPLAY_NAME
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_display_name(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_EDIT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_EDIT
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_edit(uint64_t ptr, RustBuffer message_id, RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_FLUSH
@@ -427,6 +445,11 @@ uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_outbox_len(uint64_t ptr, RustCall
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PROMOTE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PROMOTE
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_promote(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REACT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REACT
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_react(uint64_t ptr, RustBuffer message_id, RustBuffer reaction, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REMOVE_MEMBER
@@ -839,6 +862,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_add_member(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DELETE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DELETE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_delete(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DESCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DESCRIBE
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_describe(void
@@ -848,6 +877,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_describe(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DISPLAY_NAME
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DISPLAY_NAME
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_display_name(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_EDIT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_EDIT
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_edit(void
     
 );
 #endif
@@ -920,6 +955,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_outbox_len(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PROMOTE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PROMOTE
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_promote(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REACT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REACT
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_react(void
     
 );
 #endif
@@ -1040,6 +1081,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatlistener_on_messages(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATLISTENER_ON_CONFIRMED
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATLISTENER_ON_CONFIRMED
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatlistener_on_confirmed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATLISTENER_ON_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATLISTENER_ON_CHANGED
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatlistener_on_changed(void
     
 );
 #endif

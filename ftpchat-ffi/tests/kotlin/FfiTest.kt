@@ -4,7 +4,8 @@
 // through the listener of another, error mapping, async calls, sync_once, subscriptions,
 // FTPChat 1.7/1.6/1.5 shared files (the chat file the real 1.6 and 1.7 clients wrote, read
 // with only its password; a wrong password as a typed error), member rooms (identities,
-// invitations, signers, members, removal) and identity backups.
+// invitations, signers, members, removal), identity backups, and edits, deletes and
+// reactions (typed refusals, onChanged).
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
@@ -81,6 +82,7 @@ fun tempFolder(): String = Files.createTempDirectory("ftpchat-kt").toString()
 class Collector : ChatListener {
     val messages = LinkedBlockingQueue<ChatMessage>()
     val confirmed = LinkedBlockingQueue<String>()
+    val changed = LinkedBlockingQueue<ChatMessage>()
     val events = LinkedBlockingQueue<ChatEvent>()
     val errors = LinkedBlockingQueue<ChatException>()
     val messageCalls = AtomicInteger()
@@ -95,6 +97,11 @@ class Collector : ChatListener {
     override fun onConfirmed(ids: List<String>) {
         threads.add(Thread.currentThread().name)
         confirmed.addAll(ids)
+    }
+
+    override fun onChanged(messages: List<ChatMessage>) {
+        threads.add(Thread.currentThread().name)
+        changed.addAll(messages)
     }
 
     override fun onEvent(event: ChatEvent) {
@@ -309,6 +316,7 @@ fun errorMapping() {
 class OnMessages(val body: (List<ChatMessage>) -> Unit) : ChatListener {
     override fun onMessages(messages: List<ChatMessage>) = body(messages)
     override fun onConfirmed(ids: List<String>) {}
+    override fun onChanged(messages: List<ChatMessage>) {}
     override fun onEvent(event: ChatEvent) {}
     override fun onError(error: ChatException) {}
 }
@@ -566,6 +574,7 @@ fun folderExtras() {
                         throw IllegalStateException("listener bug (expected in this test)")
                     }
                     override fun onConfirmed(ids: List<String>) {}
+                    override fun onChanged(messages: List<ChatMessage>) {}
                     override fun onEvent(event: ChatEvent) {}
                     override fun onError(error: ChatException) {}
                 }, 20uL, 100uL)
@@ -590,6 +599,7 @@ fun folderExtras() {
                     cancelled.countDown()
                 }
                 override fun onConfirmed(ids: List<String>) {}
+                override fun onChanged(messages: List<ChatMessage>) {}
                 override fun onEvent(event: ChatEvent) {}
                 override fun onError(error: ChatException) {}
             }
@@ -796,6 +806,74 @@ fun realClients() {
     }
 }
 
+/** Edits, deletes and reactions (SPEC §8.4.1) between two room objects at `location`. */
+fun changesScenario(label: String, location: String, caPem: String? = null) {
+    val room = unique("$label-changes")
+    check("$label: changes: edit, react and delete reach the other room; refusals are typed") {
+        ChatRoom(location, PASSWORD, nativeOptions(room, "Alice", caPem = caPem)).use { alice ->
+            ChatRoom(location, PASSWORD, nativeOptions(room, "Bob", caPem = caPem)).use { bob ->
+                val id = alice.send("helo")
+                alice.sync()
+                val first = readUntil(bob, "helo")
+                expect(!first.edited && !first.deleted && first.reactions.isEmpty()) { "$first" }
+
+                // The author edits; the other room's listener gets the message as it is now.
+                val listener = Collector()
+                val sub = bob.watch(listener, 20uL, 200uL)
+                val edit = alice.edit(id, "hello")
+                expect(edit.length == 32 && edit != id) { edit }
+                val mine = alice.message(id)!!
+                expect(mine.edited && mine.text == "hello") { "$mine" }
+                alice.sync()
+                val changed = listener.changed.poll(TIMEOUT_MS, TimeUnit.MILLISECONDS)
+                expect(changed != null && changed.id == id && changed.text == "hello" && changed.edited) { "$changed" }
+                expect(Thread.currentThread().name !in listener.threads) { "${listener.threads}" }
+                sub.stop()
+
+                // Any member reacts; sync() returns the message in `changed`, not `messages`.
+                bob.react(id, "👍")
+                bob.sync()
+                var update = alice.sync()
+                val deadline = System.currentTimeMillis() + TIMEOUT_MS
+                while (update.changed.isEmpty() && System.currentTimeMillis() < deadline) update = alice.sync()
+                expect(update.messages.isEmpty() && update.changed.map { it.id } == listOf(id)) { "$update" }
+                expect(update.changed[0].reactions == listOf(ChatReaction("👍", listOf("Bob"), false))) { "$update" }
+                bob.react(id, "")
+                expect(bob.message(id)!!.reactions.isEmpty())
+
+                // Refusals: typed, not transient, nothing queued.
+                val outbox = bob.outboxLen()
+                val notAllowed = expectThrows<ChatException.NotAllowed> { bob.edit(id, "pwned") }
+                expect(!notAllowed.transient) { "$notAllowed" }
+                expectThrows<ChatException.NotAllowed> { bob.delete(id) }
+                expectThrows<ChatException.UnknownMessage> { bob.react("07".repeat(16), "👍") }
+                expectThrows<ChatException.InvalidArgument> { bob.edit("not hex", "x") }
+                expect(bob.outboxLen() == outbox) { "outbox ${bob.outboxLen()}" }
+
+                // The author deletes, for good.
+                alice.delete(id)
+                alice.sync()
+                var gone: ChatMessage? = null
+                val until = System.currentTimeMillis() + TIMEOUT_MS
+                while (gone == null && System.currentTimeMillis() < until) {
+                    gone = bob.sync().changed.firstOrNull { it.id == id && it.deleted }
+                }
+                expect(gone != null && gone.text.isEmpty() && gone.reactions.isEmpty() && !gone.edited) { "$gone" }
+                expectThrows<ChatException.NotAllowed> { alice.edit(id, "back") }
+            }
+        }
+    }
+    check("$label: changes: an FTPChat shared file refuses them as Unsupported") {
+        ChatRoom(location, PASSWORD, sharedOptions(unique("$label-changes") + ".txt", "Carol", caPem)).use { shared ->
+            val own = shared.send("hi")
+            val e = expectThrows<ChatException.Unsupported> { shared.edit(own, "x") }
+            expect(!e.transient && e.reason.isNotEmpty()) { "$e" }
+            expectThrows<ChatException.Unsupported> { shared.delete(own) }
+            expectThrows<ChatException.Unsupported> { shared.react(own, "👍") }
+        }
+    }
+}
+
 fun memberOptions(room: String, name: String, stateDir: String, caPem: String? = null) =
     RoomOptions(room = room, displayName = name, layout = RoomLayout.NATIVE, stateDir = stateDir, caPem = caPem)
 
@@ -920,6 +998,7 @@ fun main() {
     roomApi()
     identityApi()
     memberScenario("folder", tempFolder())
+    changesScenario("folder", tempFolder())
     val sharedFolder = File(tempFolder())
     sharedScenario("folder", sharedFolder.path, folder = sharedFolder)
     realClients()
@@ -929,6 +1008,7 @@ fun main() {
         roomScenario("ftp pyftpdlib", ftp)
         sharedScenario("ftp pyftpdlib", ftp)
         memberScenario("ftp pyftpdlib", ftp)
+        changesScenario("ftp pyftpdlib", ftp)
     } else if (System.getenv("CI") == "true") {
         check("ftp pyftpdlib") { throw AssertionError("FTPCHAT_TEST_PYFTPDLIB_URL is not set (CI=true needs the FTP servers of .ci/ftp-servers.sh)") }
     } else {
@@ -941,6 +1021,7 @@ fun main() {
         roomScenario("ftps vsftpd", ftps, File(ca).readText())
         sharedScenario("ftps vsftpd", ftps, File(ca).readText())
         memberScenario("ftps vsftpd", ftps, File(ca).readText())
+        changesScenario("ftps vsftpd", ftps, File(ca).readText())
     } else {
         skip("ftps vsftpd", "FTPCHAT_TEST_VSFTPD_FTPS_URL / FTPCHAT_TEST_FTPS_CA not set")
     }

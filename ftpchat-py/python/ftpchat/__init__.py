@@ -47,6 +47,14 @@ Member rooms (SPEC §17) have members instead of a password: each device has an
                         state_dir="state")
     # each Message.signer is the fingerprint of the device that signed it
 
+In native rooms the author of a message may edit or delete it and anyone may react::
+
+    room.edit(msg_id, "fixed text")     # NotAllowed for someone else's message
+    room.react(msg_id, "👍")            # "" withdraws the reaction
+    room.delete(msg_id)                 # final
+    for msg in room.sync().changed:     # earlier messages as they are now
+        print(msg.id, msg.text, msg.edited, msg.deleted, msg.reactions)
+
 The protocol lives in the Rust core (``ftpchat-core``); this package is a thin binding.
 Network I/O and key derivation release the GIL.
 """
@@ -72,10 +80,13 @@ from ._errors import (
     LockTimeout,
     MembershipError,
     MessageTooLarge,
+    NotAllowed,
     NotAMember,
     RoomClosed,
     RoomNotFound,
     TransportError,
+    UnknownMessage,
+    Unsupported,
     WrongPassphrase,
     WrongPassword,
 )
@@ -106,7 +117,16 @@ from ._ftpchat import (
     parse_plaintext,
     safety_number,
 )
-from ._types import Codec, CompatMessage, Event, Member, Message, MessageStatus, SyncResult
+from ._types import (
+    Codec,
+    CompatMessage,
+    Event,
+    Member,
+    Message,
+    MessageStatus,
+    Reaction,
+    SyncResult,
+)
 
 # Watcher threads call into Python; stop them before the interpreter finalizes.
 atexit.register(_stop_all_watches)
@@ -125,6 +145,7 @@ __all__ = [
     # values
     "Message",
     "MessageStatus",
+    "Reaction",
     "Codec",
     "Event",
     "SyncResult",
@@ -166,6 +187,9 @@ __all__ = [
     "NotAMember",
     "MembershipError",
     "InvalidInvitation",
+    "Unsupported",
+    "UnknownMessage",
+    "NotAllowed",
     "IdentityError",
     "InvalidIdentity",
     "WrongPassphrase",

@@ -25,6 +25,9 @@ passwords or keys; locations appear without their password.
     ├── NotAMember             this device is not (or no longer) a member of the member room
     ├── MembershipError        a membership operation was refused, or not a member room
     │   └── InvalidInvitation  a malformed ftpchat://join? URL                 [ValueError]
+    ├── Unsupported            the room cannot do this (edits in a FTPChat chat file)
+    ├── UnknownMessage         no message with this id in the room's timeline
+    ├── NotAllowed             not this user's to change (another's message, a deleted one)
     └── IdentityError          a device identity problem
         ├── InvalidIdentity    a malformed "ftpchat-id1:" public identity text [ValueError]
         ├── WrongPassphrase    the passphrase does not open the identity backup
@@ -54,6 +57,9 @@ __all__ = [
     "NotAMember",
     "MembershipError",
     "InvalidInvitation",
+    "Unsupported",
+    "UnknownMessage",
+    "NotAllowed",
     "IdentityError",
     "InvalidIdentity",
     "WrongPassphrase",
@@ -193,6 +199,22 @@ class MembershipError(Error):
 class InvalidInvitation(MembershipError, ValueError):
     """The text is not a valid ``ftpchat://join?...`` invitation URL. The message says
     what is wrong, never the URL (it carries a secret)."""
+
+
+class Unsupported(Error):
+    """The room cannot do this: e.g. a FTPChat shared-file room (``layout="shared"``)
+    carries no edits, deletes or reactions (its readers would stop at a line they cannot
+    read). Nothing was queued."""
+
+
+class UnknownMessage(Error):
+    """No message with this id is in the room's timeline (not read yet, or not a text
+    message), e.g. for :meth:`Room.edit`, :meth:`Room.delete` or :meth:`Room.react`."""
+
+
+class NotAllowed(Error):
+    """Not allowed for this user: only a message's author may edit or delete it, and a
+    deleted message cannot be edited. Nothing was queued."""
 
 
 class IdentityError(Error):

@@ -108,6 +108,15 @@ class Room:
 
     def send(self, text: str) -> str:
         """Queues ``text``; returns the message id. No network I/O."""
+    def edit(self, message_id: str, text: str) -> str:
+        """Replaces the text of one of this user's messages; returns the edit's id. Queued,
+        no network I/O. Raises Unsupported (shared file), UnknownMessage, NotAllowed."""
+    def delete(self, message_id: str) -> str:
+        """Deletes one of this user's messages (final); returns the delete's id. Queued,
+        no network I/O. Raises Unsupported (shared file), UnknownMessage, NotAllowed."""
+    def react(self, message_id: str, reaction: str) -> str:
+        """Sets this user's reaction to a message (``""`` withdraws it); returns the
+        reaction's id. Queued, no network I/O. Raises Unsupported, UnknownMessage."""
     def sync(self) -> SyncResult:
         """Delivers the outbox and reads what is new (GIL released). Each new message is
         handed out once per Room: to sync() or a watcher, whichever reads it first."""
@@ -118,12 +127,14 @@ class Room:
     def message(self, id: str) -> Message | None:
         """The message with this id, if seen."""
     def watch(self, *, min_interval: float = 0.25, max_interval: float = 3.0) -> Watch:
-        """Starts a background watcher; iterate it for messages from others."""
+        """Starts a background watcher; iterate it for new messages from others (not
+        confirmations, events or changes: use :meth:`listen` for those)."""
     def listen(
         self,
         on_message: Callable[[Message], object] | None = None,
         *,
         on_confirmed: Callable[[str], object] | None = None,
+        on_changed: Callable[[Message], object] | None = None,
         on_event: Callable[[Event], object] | None = None,
         on_error: Callable[[Error], object] | None = None,
         min_interval: float = 0.25,

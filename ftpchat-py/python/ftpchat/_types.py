@@ -13,6 +13,7 @@ __all__ = [
     "Member",
     "Message",
     "MessageStatus",
+    "Reaction",
     "SyncResult",
 ]
 
@@ -44,6 +45,18 @@ class Codec(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """One reaction to a message and who chose it (see :attr:`Message.reactions`)."""
+
+    reaction: str
+    """The reaction, e.g. an emoji."""
+    senders: tuple[str, ...]
+    """The display names of the authors who chose it, in timeline order of their choice."""
+    own: bool
+    """``True`` when this user chose it."""
+
+
+@dataclass(frozen=True)
 class Message:
     """A chat message. Frozen: compare, hash and keep it freely."""
 
@@ -68,6 +81,13 @@ class Message:
     signer: str | None = None
     """Member rooms: the fingerprint of the device that signed it (compare it with the
     sender's :attr:`Identity.fingerprint`, verified out of band); ``None`` elsewhere."""
+    edited: bool = False
+    """Its author changed its text (:meth:`Room.edit`); ``text`` is the newest edit's."""
+    deleted: bool = False
+    """Its author deleted it (:meth:`Room.delete`): ``text`` is empty, ``reactions`` too,
+    and ``edited`` is ``False``."""
+    reactions: tuple[Reaction, ...] = ()
+    """The members' reactions (:meth:`Room.react`), the most chosen first."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,10 @@ class Event:
       it is read), ``"removed_from_room"`` (this device was removed: it reads nothing sent
       afterwards and cannot send), ``"record_refused"`` (a record with a bad signature or
       chain, or from a device the membership does not allow), ``"duplicate_record_id"``;
+    - ``"change_refused"``: an edit, delete or reaction was refused (an edit or delete by
+      someone other than the message's author, or a change of something that is not a
+      text message); ``target`` is the message, ``change`` the refused record's id, and
+      the message is unchanged;
     - ``"foreign_record"``, ``"replayed_record"``, ``"file_replaced"``,
       ``"header_changed"``, ``"unreadable_file"``, ``"delivery_retry"``,
       ``"stale_lock_removed"``, ``"tls_fallback"``, ``"reconnected"``, ``"retrying"``;
@@ -105,6 +129,10 @@ class Event:
     """For ``"undecodable_line"``: the codec the line's first bytes announce, if any."""
     epoch: int | None = None
     """For ``"membership_changed"`` and ``"membership_rejected"``: the epoch."""
+    target: str | None = None
+    """For ``"change_refused"``: the id of the message the refused change tried to change."""
+    change: str | None = None
+    """For ``"change_refused"``: the id of the refused edit, delete or reaction record."""
 
 
 @dataclass(frozen=True)
@@ -133,10 +161,13 @@ class SyncResult:
     """Ids of this client's messages now confirmed on the server."""
     events: tuple[Event, ...] = ()
     """Events since the last sync."""
+    changed: tuple[Message, ...] = ()
+    """Messages returned before (by a sync, a watcher or :meth:`Room.history`) that were
+    edited, deleted or reacted to since, as they are now; each at most once."""
 
     def __bool__(self) -> bool:
         """``True`` when something happened."""
-        return bool(self.messages or self.confirmed or self.events)
+        return bool(self.messages or self.confirmed or self.events or self.changed)
 
 
 @dataclass(frozen=True)
