@@ -21,6 +21,9 @@
 #    exchange signed messages (each sees the other's fingerprint start); `/members` lists
 #    both; `/whois` and `/verify` mark bob verified; alice `/edit`s a message and `/delete`s
 #    another, both `/react` (and bob takes his back), each screen following the other's;
+#    bob quits, alice `/msg`s him, he comes back and reads it in its own conversation
+#    (`/open`) and answers her alone; he `/block`s and `/unblock`s her; `/who` and `/last`
+#    list who is online, `/seen` says bob read alice's last message;
 #    `/remove` removes bob: he is told, his next message is refused, and neither sees what
 #    the other writes afterwards.
 #
@@ -412,7 +415,7 @@ type_line carol "/quit"
 check_exited carol "carol's 1.7 chat exits and stops the server"
 check_not "the 1.7 room password was not echoed" carol "$COMPAT_PW"
 
-echo "=== 5. member rooms: --members on the embedded server, /invite, --join, /members, /verify, /edit, /react, /delete, /remove"
+echo "=== 5. member rooms: --members on the embedded server, /invite, --join, /members, /verify, /edit, /react, /delete, /msg, /open, /block, /who, /seen, /remove"
 # Two people on one machine: each has a home of their own, so each device keeps its own
 # identity (in ~/.local/share/ftpchat/chat).
 README_MEMBERS='cargo run -p ftpchat-examples --bin chat -- --members'
@@ -491,6 +494,54 @@ check "bob takes his reaction back: alice sees only hers" malice "alice: react t
 type_line malice "/delete"
 check "bob sees alice's message deleted" mbob "alice [$ALICE_FP5]: (message deleted)" 30
 check_not "the deleted text is gone from bob's screen" mbob "react to this"
+
+# Private messages (issue 15): bob is away; alice writes to him privately; he comes back,
+# is told, reads it in its own conversation (not in the room's), and answers her alone.
+type_line mbob "/quit"
+check_exited mbob "bob quits: he is away"
+type_line malice "/msg $BOB_ID see you at five"
+check "alice's status bar shows her private conversation with bob" malice "> private with $BOB_ID" 10
+check "alice's private message reaches the server" malice "alice: see you at five ✓" 30
+BOB_AT="$(printf '%s' "$MEMBER_JOIN" | sed -E "s/.*[?&]at=([^&']+).*/\1/")"
+BOB_LOCATION="$(printf '%b' "$(printf '%s' "$BOB_AT" | sed 's/%/\\x/g')")"
+type_line mbob "cargo run -p ftpchat-examples --bin chat -- --members $BOB_LOCATION"
+check "bob is back in the member room" mbob "You are bob in member room lobby" $BUILD_WAIT
+check "bob is told a private message came while he was away" mbob "private message from alice (" 30
+check_not "the private message is not in bob's room conversation" mbob "see you at five"
+ALICE_ID="$(screen mbob | grep -oE 'private message from alice \([0-9a-f]{8}\)' | head -n 1 | grep -oE '[0-9a-f]{8}')"
+type_line mbob "/open $ALICE_ID"
+check "bob reads alice's private message in their conversation" mbob "alice [$ALICE_FP5]: see you at five" 10
+type_line mbob "see you then"
+check "alice reads bob's private answer (his device is verified)" malice "bob [✓]: see you then" 30
+type_line malice "/room"
+type_line mbob "/room"
+check "back in the room's conversation" mbob "back in the room's conversation" 10
+
+# Blocking: bob hides alice; she is not told; he undoes it.
+type_line mbob "/block $ALICE_ID"
+check "bob blocks alice" mbob "blocked $ALICE_ID" 10
+type_line malice "bob should not see this"
+check "alice's message reaches the server" malice "alice: bob should not see this ✓" 30
+sleep 5
+check_not "bob does not see a blocked member's message" mbob "bob should not see this"
+type_line mbob "/unblock $ALICE_ID"
+check "bob unblocks alice" mbob "unblocked $ALICE_ID" 10
+type_line malice "unblocked again"
+check "bob sees alice's messages again" mbob "alice [$ALICE_FP5]: unblocked again" 30
+
+# Presence and read receipts: /who, /last, /seen.
+type_line malice "/who"
+check "/who lists who is online now" malice "2 online now:" 10
+check "/who shows bob online" malice "$BOB_ID bob online" 5
+type_line malice "/last"
+check "/last lists who was online in the last hour" malice "2 online in the last hour:" 10
+type_line malice "did you read this?"
+check "bob gets alice's question" mbob "alice [$ALICE_FP5]: did you read this?" 30
+for _ in $(seq 1 20); do
+    type_line malice "/seen"
+    if wait_for malice "your last message is seen by 1 of 1" 2; then break; fi
+done
+check "/seen: alice's last message is seen by bob" malice "your last message is seen by 1 of 1: bob ($BOB_ID)" 5
 
 type_line malice "/remove $BOB_ID"
 check "alice removes bob" malice "removed $BOB_ID" 30

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone};
 use ftpchat_core::KdfParams;
 use ftpchat_core::{default_compat_kdf, Password, Role, RoomConfig, WriteCodec};
-use ftpchat_core::{Message, MessageId, MessageStatus};
+use ftpchat_core::{MemberId, Message, MessageId, MessageStatus};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
@@ -123,6 +123,14 @@ pub const IN_CHAT_HELP: &[&str] = &[
     "  /unverify ID     take it back",
     "  /remove ID       remove a member (admins; your own id leaves the room)",
     "  /promote ID      make a member an admin (admins)",
+    "  /who             who is online now (and who is typing)",
+    "  /last            who was online in the last hour",
+    "  /seen            who has seen your last message (\"seen by 2 of 3\")",
+    "  /msg ID TEXT     a private message: only that member (all their devices) reads it",
+    "  /open ID         show the private conversation with a member (typing goes there)",
+    "  /room            back to the room's conversation",
+    "  /block ID        hide a member's messages on your devices (they are not told)",
+    "  /unblock ID      show them again (/history brings back what was hidden)",
     "  /quit            leave (also Ctrl-C)",
     "  //text           send a message that starts with '/'",
     "Keys: Enter sends, PageUp/PageDown scroll, Esc clears the input line.",
@@ -473,6 +481,27 @@ pub enum Command {
     Remove(String),
     /// Member rooms: make a member an admin.
     Promote(String),
+    /// Member rooms: who is online now.
+    Who,
+    /// Member rooms: who was online in the last hour.
+    Last,
+    /// Member rooms: who has seen your last message.
+    Seen,
+    /// Member rooms: a private message to a member.
+    Msg {
+        /// The member (id prefix or name).
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// Member rooms: show the private conversation with a member.
+    Open(String),
+    /// Back to the room's conversation.
+    Room,
+    /// Member rooms: block a member.
+    Block(String),
+    /// Member rooms: unblock a member.
+    Unblock(String),
     /// Replace the text of the `back`-th last own message (1: the last).
     Edit {
         /// Which own message, counting back from the newest (1-based).
@@ -523,6 +552,9 @@ impl Command {
             "unverify" => Some(Command::Unverify),
             "remove" | "kick" => Some(Command::Remove),
             "promote" => Some(Command::Promote),
+            "open" | "query" => Some(Command::Open),
+            "block" => Some(Command::Block),
+            "unblock" => Some(Command::Unblock),
             _ => None,
         };
         if let Some(make) = about_member {
@@ -554,13 +586,27 @@ impl Command {
                 _ => Command::Unknown(input.to_owned()),
             };
         }
+        if verb == "msg" {
+            let rest = command[verb.len()..].trim_start();
+            return match rest.split_once(char::is_whitespace) {
+                Some((to, text)) if !text.trim().is_empty() => Command::Msg {
+                    to: to.to_owned(),
+                    text: text.trim_start().to_owned(),
+                },
+                _ => Command::Unknown(input.to_owned()),
+            };
+        }
         match (verb, first) {
             ("help" | "h" | "?", None) => Command::Help,
+            ("room", None) => Command::Room,
             ("quit" | "q" | "exit", None) => Command::Quit,
             ("invite", None) => Command::Invite(Role::Member),
             ("invite", Some("admin")) if words.next().is_none() => Command::Invite(Role::Admin),
             ("invite", Some("member")) if words.next().is_none() => Command::Invite(Role::Member),
-            ("members" | "who", None) => Command::Members,
+            ("members", None) => Command::Members,
+            ("who", None) => Command::Who,
+            ("last", None) => Command::Last,
+            ("seen", None) => Command::Seen,
             ("history", None) => Command::History(HISTORY_PAGE),
             ("history", Some(n)) => match n.parse() {
                 Ok(n) if n > 0 && words.next().is_none() => Command::History(n),
@@ -589,6 +635,8 @@ pub struct Transcript {
     seeded: bool,
     /// Member rooms: the device fingerprints verified on this device.
     verified: BTreeSet<String>,
+    /// The conversation shown: the room's (`None`) or a private one with a member.
+    conversation: Option<MemberId>,
 }
 
 impl Transcript {
@@ -605,6 +653,17 @@ impl Transcript {
     /// Member rooms: the verified device fingerprints (their messages show `[✓]`).
     pub fn set_verified(&mut self, fingerprints: BTreeSet<String>) {
         self.verified = fingerprints;
+    }
+
+    /// Shows the room's conversation (`None`) or the private one with a member; notes
+    /// show in every conversation.
+    pub fn set_conversation(&mut self, conversation: Option<MemberId>) {
+        self.conversation = conversation;
+    }
+
+    /// The conversation shown.
+    pub fn conversation(&self) -> Option<MemberId> {
+        self.conversation
     }
 
     /// Adds a note.
@@ -659,7 +718,11 @@ impl Transcript {
             .iter()
             .rev()
             .filter_map(|e| match e {
-                Entry::Message(m) if !m.deleted && (m.is_own || !own_only) => Some(m.id),
+                Entry::Message(m)
+                    if !m.deleted && (m.is_own || !own_only) && m.private == self.conversation =>
+                {
+                    Some(m.id)
+                }
                 _ => None,
             })
             .nth(back.checked_sub(1)?)
@@ -717,6 +780,7 @@ impl Transcript {
         let mut out = Vec::new();
         for entry in &self.entries {
             let logical = match entry {
+                Entry::Message(m) if m.private != self.conversation => continue,
                 Entry::Message(m) => {
                     let tag = signer_tag(m, &self.verified);
                     message_lines_signed(m, tag.as_deref(), tz, now_ms)
@@ -1031,12 +1095,30 @@ mod tests {
                 reaction: String::new()
             }
         );
+        assert_eq!(
+            Command::parse("/msg bob  see you later"),
+            Command::Msg {
+                to: "bob".into(),
+                text: "see you later".into()
+            }
+        );
+        assert_eq!(Command::parse("/open ab12"), Command::Open("ab12".into()));
+        assert_eq!(Command::parse("/room"), Command::Room);
+        assert_eq!(
+            Command::parse("/block Omar K"),
+            Command::Block("Omar K".into())
+        );
+        assert_eq!(Command::parse("/unblock ab"), Command::Unblock("ab".into()));
         for bad in [
             "/edit",
             "/edit ^2",
             "/delete now",
             "/react ^0 x",
             "/edit ^x y",
+            "/msg bob",
+            "/msg",
+            "/open",
+            "/room x",
         ] {
             assert_eq!(Command::parse(bad), Command::Unknown(bad.into()), "{bad}");
         }
@@ -1074,6 +1156,28 @@ mod tests {
         assert_eq!(t.entries().len(), 2, "a message not on screen is not added");
         let shown = format_message(&a, &Utc, SAME_DAY);
         assert_eq!(shown, "[10:30] alice: first! (edited) [+1 x2* | wow]");
+
+        // A private message shows only in its conversation.
+        let mut p = msg(3, "carol", "psst", false, MessageStatus::Confirmed);
+        p.private = Some(MemberId([7; 16]));
+        t.add_messages(&[p.clone()]);
+        let text = |t: &Transcript| {
+            t.lines(200, &Utc, SAME_DAY)
+                .iter()
+                .map(|l| {
+                    l.spans
+                        .iter()
+                        .map(|s| s.content.as_ref())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(!text(&t).contains("psst") && text(&t).contains("first!"));
+        t.set_conversation(Some(MemberId([7; 16])));
+        assert!(text(&t).contains("psst") && !text(&t).contains("first!"));
+        assert_eq!(t.nth_last_message(1, false), Some(p.id));
+        t.set_conversation(None);
 
         let mut gone = b.clone();
         gone.deleted = true;

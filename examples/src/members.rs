@@ -367,6 +367,54 @@ pub fn membership_changes(
     out
 }
 
+/// `/who` and `/last`: one line per member present (online now, or with `window_ms`, seen
+/// within that window before `now_ms`), with its state, whether it types, and when it was
+/// last active.
+pub fn describe_presence(
+    presence: &[ftpchat_core::PresenceInfo],
+    window_ms: Option<u64>,
+    now_ms: u64,
+    names: &Names,
+) -> Vec<String> {
+    use ftpchat_core::PresenceState;
+    let shown: Vec<&ftpchat_core::PresenceInfo> = presence
+        .iter()
+        .filter(|p| match window_ms {
+            None => p.state != PresenceState::Offline,
+            Some(w) => p.seen_within(now_ms, w),
+        })
+        .collect();
+    let mut out = vec![match window_ms {
+        None => format!("{} online now:", shown.len()),
+        Some(_) => format!("{} online in the last hour:", shown.len()),
+    }];
+    for p in shown {
+        let name = if p.display_name.is_empty() {
+            names.get(&p.fingerprint).cloned().unwrap_or_default()
+        } else {
+            p.display_name.clone()
+        };
+        let state = match p.state {
+            PresenceState::Online => "online",
+            PresenceState::Away => "away",
+            _ => "offline",
+        };
+        let mut line = format!("  {} {name} {state}", short_id(&p.member));
+        if p.is_self {
+            line += " (you)";
+        }
+        if p.typing {
+            line += ", typing…";
+        }
+        if let Some(at) = p.last_active_ms {
+            let minutes = now_ms.saturating_sub(at) / 60_000;
+            line += &format!(", active {minutes} min ago");
+        }
+        out.push(line);
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -362,6 +362,7 @@ fn run() -> Result<(), String> {
         tx,
         quit: false,
         member,
+        typing_said: None,
     };
     if let Some(m) = &app.member {
         app.transcript
@@ -616,6 +617,8 @@ struct App {
     quit: bool,
     /// Member rooms only.
     member: Option<MemberState>,
+    /// When this user's typing was last told to the room.
+    typing_said: Option<std::time::Instant>,
 }
 
 fn ui_loop(
@@ -651,7 +654,26 @@ impl App {
                         }
                     }
                 }
+                // A private message of another conversation than the one shown: say so.
+                let elsewhere: Vec<(MemberId, String)> = messages
+                    .iter()
+                    .filter(|m| m.private.is_some() && m.private != self.transcript.conversation())
+                    .filter_map(|m| Some((m.private?, m.sender.clone())))
+                    .collect();
                 self.transcript.add_messages(&messages);
+                // Everything that arrives is on screen: read (published as a read position
+                // in member rooms, unless receipts are off).
+                if self.member.is_some() {
+                    if let Some(last) = messages.last() {
+                        let _ = self.room.mark_read(&last.id);
+                    }
+                }
+                for (from, name) in elsewhere {
+                    let short = members::short_id(&from);
+                    self.transcript.notice(format!(
+                        "private message from {name} ({short}): /open {short} shows it"
+                    ));
+                }
             }
             // Whether this device was removed is read from the membership itself: the core
             // also reports `RemovedFromRoom` while a joining device reads the commits before
@@ -887,7 +909,18 @@ impl App {
         match code {
             KeyCode::Char('c' | 'd') if ctrl => self.quit = true,
             KeyCode::Char('u') if ctrl => self.input.clear(),
-            KeyCode::Char(c) if !ctrl => self.input.push(c),
+            KeyCode::Char(c) if !ctrl => {
+                self.input.push(c);
+                // Others see "typing" for a few seconds; said again at most every 5 s
+                // (each call wakes the watcher to publish it).
+                let due = self
+                    .typing_said
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+                if self.member.is_some() && !self.input.starts_with('/') && due {
+                    self.typing_said = Some(std::time::Instant::now());
+                    let _ = self.room.set_typing(true);
+                }
+            }
             KeyCode::Backspace => {
                 self.input.pop();
             }
@@ -898,6 +931,9 @@ impl App {
             KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::Enter => {
                 let line = std::mem::take(&mut self.input);
+                if self.typing_said.take().is_some() {
+                    let _ = self.room.set_typing(false);
+                }
                 self.command(Command::parse(&line));
             }
             _ => {}
@@ -932,6 +968,60 @@ impl App {
                     let _ = tx.send(UiEvent::History(result));
                 });
             }
+            Command::Who | Command::Last => {
+                let Some(m) = &self.member else {
+                    self.transcript.notice(NOT_A_MEMBER_ROOM);
+                    return;
+                };
+                let window = matches!(command, Command::Last).then_some(3_600_000);
+                let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+                match self.room.presence() {
+                    Ok(p) => {
+                        for line in members::describe_presence(&p, window, now_ms, &m.names) {
+                            self.transcript.notice(line);
+                        }
+                    }
+                    Err(e) => self.transcript.notice(format!("no presence: {e}")),
+                }
+            }
+            Command::Seen => {
+                let Some(m) = &self.member else {
+                    self.transcript.notice(NOT_A_MEMBER_ROOM);
+                    return;
+                };
+                let Some(id) = self.transcript.nth_last_message(1, true) else {
+                    self.transcript.notice("you have not written here yet");
+                    return;
+                };
+                let current = self.room.members().unwrap_or_default();
+                match self.room.seen_by(&id) {
+                    Ok(seen) => {
+                        let who: Vec<String> = seen
+                            .readers
+                            .iter()
+                            .map(|r| {
+                                let names = current
+                                    .iter()
+                                    .find(|x| x.id == *r)
+                                    .map(|x| members::member_names(x, &m.names).join("/"))
+                                    .unwrap_or_default();
+                                format!("{names} ({})", members::short_id(r))
+                            })
+                            .collect();
+                        self.transcript.notice(format!(
+                            "your last message is seen by {} of {}{}",
+                            seen.readers.len(),
+                            seen.of,
+                            if who.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", who.join(", "))
+                            }
+                        ));
+                    }
+                    Err(e) => self.transcript.notice(format!("no read receipts: {e}")),
+                }
+            }
             Command::Invite(_)
             | Command::Members
             | Command::Whois(_)
@@ -951,9 +1041,60 @@ impl App {
                 let target = self.transcript.nth_last_message(back, false);
                 self.change(target, "react", |room, id| room.react(id, &reaction));
             }
+            Command::Msg { to, text } => {
+                if let Some(found) = self.find_member(&to) {
+                    self.open_conversation(&found);
+                    self.command(Command::Send(text));
+                }
+            }
+            Command::Open(query) => {
+                if let Some(found) = self.find_member(&query) {
+                    self.open_conversation(&found);
+                }
+            }
+            Command::Room => {
+                self.transcript.set_conversation(None);
+                self.transcript.notice("back in the room's conversation");
+                self.scroll = 0;
+            }
+            Command::Block(ref query) | Command::Unblock(ref query) => {
+                let block = matches!(command, Command::Block(_));
+                let Some(found) = self.find_member(query) else {
+                    return;
+                };
+                let short = members::short_id(&found.id);
+                let result = if block {
+                    self.room.block(&found.id)
+                } else {
+                    self.room.unblock(&found.id)
+                };
+                self.transcript.notice(match result {
+                    Ok(()) if block => format!(
+                        "blocked {short}: their messages are hidden on your devices (they are                          not told); /unblock {short} undoes it"
+                    ),
+                    Ok(()) => format!(
+                        "unblocked {short}: their new messages show; /history brings back                          what was hidden"
+                    ),
+                    Err(e) => format!("not changed: {e}"),
+                });
+            }
             // A removed device's room still takes the message into its outbox (and never
             // delivers it): say so at once instead.
             Command::Send(_) if self.not_a_member() => self.transcript.notice(NOT_SENT_NOTICE),
+            Command::Send(text) if self.transcript.conversation().is_some() => {
+                let Some(to) = self.transcript.conversation() else {
+                    return;
+                };
+                match self.room.send_private(&to, &text) {
+                    Ok(id) => {
+                        if let Some(message) = self.room.message(&id) {
+                            self.transcript.upsert(message);
+                        }
+                        self.scroll = 0;
+                    }
+                    Err(e) => self.transcript.notice(format!("not sent: {e}")),
+                }
+            }
             Command::Send(text) => match self.room.send(&text) {
                 Ok(id) => {
                     if let Some(message) = self.room.message(&id) {
@@ -965,6 +1106,18 @@ impl App {
                 Err(e) => self.transcript.notice(format!("not sent: {e}")),
             },
         }
+    }
+
+    /// Shows the private conversation with `member` (typing goes there).
+    fn open_conversation(&mut self, member: &Member) {
+        if self.transcript.conversation() != Some(member.id) {
+            self.transcript.set_conversation(Some(member.id));
+            self.transcript.notice(format!(
+                "private conversation with {}: only you and they read it; /room goes back",
+                members::short_id(&member.id)
+            ));
+        }
+        self.scroll = 0;
     }
 
     /// Edits, deletes or reacts to `target` (no I/O: it goes out with the outbox) and
@@ -1018,6 +1171,13 @@ impl App {
             Span::styled(format!("outbox {waiting}"), outbox_style),
             sep(),
             Span::raw(format!("{} in {}", self.name, self.room_name)),
+            Span::styled(
+                self.transcript
+                    .conversation()
+                    .map(|c| format!(" > private with {}", members::short_id(&c)))
+                    .unwrap_or_default(),
+                Style::default().fg(Color::Magenta),
+            ),
             Span::styled(
                 if self.member.as_ref().is_some_and(|m| m.removed) {
                     " (REMOVED)"
