@@ -8,14 +8,18 @@
 //! `FTPCHAT_WRITE_CHANGE_VECTORS=1 cargo test -p ftpchat-core --test change_vectors`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/vector_inputs.rs"]
+mod vector_inputs;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use vector_inputs::{identity, room};
 
 use ftpchat_core::codec::{
     Author, ChainLink, ChangeKind, Deflater, Hlc, LineDecoder, MessageChange, NativeRecord, Record,
     RecordBody, RecordId, RoomId, SignedRecord, SortKey, Timeline, WriterId,
 };
-use ftpchat_core::{Codec, DeviceIdentity, EpochSecret, FernetKey, Message, MessageId};
+use ftpchat_core::{Codec, DeviceIdentity, FernetKey, Message, MessageId};
 use serde_json::{json, Value};
 
 const VECTORS: &str = "changes-v1.json";
@@ -26,35 +30,23 @@ fn path() -> PathBuf {
         .join(VECTORS)
 }
 
-/// The identities of `identity-v1.json` (alice, bob), each one member with one device.
+const EPOCH: u64 = 1;
+
+fn message_key() -> FernetKey {
+    vector_inputs::message_key(EPOCH)
+}
+
+fn epoch_secret() -> [u8; 32] {
+    vector_inputs::epoch_secret(EPOCH)
+}
+
+/// alice and bob, with the display names their records carry.
 fn identities() -> Vec<(&'static str, &'static str, DeviceIdentity)> {
-    let seeds = |first: u8| -> [u8; 32] { std::array::from_fn(|i| first.wrapping_add(i as u8)) };
     vec![
-        (
-            "alice",
-            "Alice",
-            DeviceIdentity::from_secret_bytes(seeds(0x01), seeds(0x41)),
-        ),
-        (
-            "bob",
-            "Bob",
-            DeviceIdentity::from_secret_bytes(seeds(0x81), seeds(0xc1)),
-        ),
+        ("alice", "Alice", identity("alice")),
+        ("bob", "Bob", identity("bob")),
     ]
 }
-
-/// The room and epoch 1 of `signed-records-v1.json`.
-fn room() -> RoomId {
-    RoomId(std::array::from_fn(|i| 0x30 + i as u8))
-}
-const EPOCH: u64 = 1;
-fn epoch_secret() -> [u8; 32] {
-    std::array::from_fn(|i| 0xe0 + i as u8)
-}
-fn message_key() -> FernetKey {
-    EpochSecret::from_bytes(epoch_secret()).message_key(room(), EPOCH)
-}
-
 /// 2026-12-05 12:00:00 UTC.
 const T0_MS: u64 = 1_796_472_000_000;
 

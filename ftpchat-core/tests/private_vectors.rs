@@ -9,14 +9,18 @@
 //! `FTPCHAT_WRITE_PRIVATE_VECTORS=1 cargo test -p ftpchat-core --test private_vectors`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/vector_inputs.rs"]
+mod vector_inputs;
+
 use std::path::PathBuf;
+use vector_inputs::{identity, room, seeds, SEEDS};
 
 use ftpchat_core::codec::{
     ChainLink, Deflater, Hlc, LineDecoder, NativeRecord, Record, RecordBody, RecordId, RoomId,
     SignedRecord, WriterId,
 };
 use ftpchat_core::testing::seal_private;
-use ftpchat_core::{DeviceIdentity, EpochSecret, FernetKey, MemberId};
+use ftpchat_core::{DeviceIdentity, FernetKey, MemberId};
 use serde_json::{json, Value};
 
 const VECTORS: &str = "private-v1.json";
@@ -27,36 +31,20 @@ fn path() -> PathBuf {
         .join(VECTORS)
 }
 
-fn seeds(first: u8) -> [u8; 32] {
-    std::array::from_fn(|i| first.wrapping_add(i as u8))
-}
-
 /// alice and bob of `identity-v1.json`, and carol (seeds 0x21.., 0x61..), each a member
 /// with one device.
-const SEEDS: [(&str, u8, u8); 3] = [
-    ("alice", 0x01, 0x41),
-    ("bob", 0x81, 0xc1),
-    ("carol", 0x21, 0x61),
-];
+const EPOCH: u64 = 1;
 
+fn message_key() -> FernetKey {
+    vector_inputs::message_key(EPOCH)
+}
+
+/// alice, bob and carol.
 fn identities() -> Vec<(&'static str, DeviceIdentity)> {
     SEEDS
         .iter()
-        .map(|(name, ed, x)| {
-            (
-                *name,
-                DeviceIdentity::from_secret_bytes(seeds(*ed), seeds(*x)),
-            )
-        })
+        .map(|(name, _, _)| (*name, identity(name)))
         .collect()
-}
-
-fn room() -> RoomId {
-    RoomId(std::array::from_fn(|i| 0x30 + i as u8))
-}
-const EPOCH: u64 = 1;
-fn message_key() -> FernetKey {
-    EpochSecret::from_bytes(std::array::from_fn(|i| 0xe0 + i as u8)).message_key(room(), EPOCH)
 }
 /// 2026-12-05 13:00:00 UTC.
 const T0_MS: u64 = 1_796_475_600_000;

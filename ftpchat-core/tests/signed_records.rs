@@ -9,9 +9,13 @@
 //! `FTPCHAT_WRITE_SIGNED_VECTORS=1 cargo test -p ftpchat-core --test signed_records`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/vector_inputs.rs"]
+mod vector_inputs;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
+use vector_inputs::{epochs, identities, message_key, room, seeds};
 
 use ftpchat_core::codec::signed::{
     RECORD_HASH_CONTEXT, RECORD_SIGNATURE_CONTEXT, SIGNED_PAYLOAD_VERSION, WRITER_ID_CONTEXT,
@@ -58,41 +62,6 @@ fn h16(v: &Value, k: &str) -> [u8; 16] {
 }
 
 // ---- Fixed inputs -------------------------------------------------------------------
-
-/// The seeds of `identity-v1.json` (alice, bob).
-fn seeds(first: u8) -> [u8; 32] {
-    std::array::from_fn(|i| first.wrapping_add(i as u8))
-}
-
-fn identities() -> Vec<(&'static str, DeviceIdentity)> {
-    vec![
-        (
-            "alice",
-            DeviceIdentity::from_secret_bytes(seeds(0x01), seeds(0x41)),
-        ),
-        (
-            "bob",
-            DeviceIdentity::from_secret_bytes(seeds(0x81), seeds(0xc1)),
-        ),
-    ]
-}
-
-fn room() -> RoomId {
-    RoomId(std::array::from_fn(|i| 0x30 + i as u8))
-}
-
-/// Epoch number and its secret. Epoch 300: a multi-digit epoch, a two-byte varint.
-fn epochs() -> Vec<(u64, [u8; 32])> {
-    vec![
-        (1, std::array::from_fn(|i| 0xe0 + i as u8)),
-        (300, std::array::from_fn(|i| 0x70 + i as u8)),
-    ]
-}
-
-fn message_key(epoch: u64) -> FernetKey {
-    let (_, secret) = epochs().into_iter().find(|(e, _)| *e == epoch).unwrap();
-    EpochSecret::from_bytes(secret).message_key(room(), epoch)
-}
 
 /// 2026-12-05 11:00:00 UTC.
 const T0_MS: u64 = 1_796_468_400_000;

@@ -5,17 +5,20 @@
 //! error. `FTPCHAT_WRITE_STATE_VECTORS=1` rewrites the file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/vector_inputs.rs"]
+mod vector_inputs;
+
 use std::path::PathBuf;
+use vector_inputs::{epochs, identities, message_key, room};
 
 use ftpchat_core::codec::state::{
     decode_state_file, parse_state_file_name, state_file_name, PresenceBody, PresenceState,
     ReadPosition, PRESENCE_KIND,
 };
 use ftpchat_core::codec::{
-    derive_writer_id, ChainLink, Deflater, FernetKey, Hlc, Keyring, LineDecoder, NativeRecord,
-    RecordBody, RecordId, RoomId, SignedRecord, WriterId,
+    derive_writer_id, ChainLink, Deflater, Hlc, Keyring, LineDecoder, NativeRecord, RecordBody,
+    RecordId, SignedRecord, WriterId,
 };
-use ftpchat_core::{DeviceIdentity, EpochSecret};
 use serde_json::{json, Value};
 
 const VECTORS: &str = "state-v1.json";
@@ -24,40 +27,6 @@ fn testdata(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/testdata")
         .join(name)
-}
-
-fn seeds(first: u8) -> [u8; 32] {
-    std::array::from_fn(|i| first.wrapping_add(i as u8))
-}
-
-/// The identities of `identity-v1.json`.
-fn identities() -> Vec<(&'static str, DeviceIdentity)> {
-    vec![
-        (
-            "alice",
-            DeviceIdentity::from_secret_bytes(seeds(0x01), seeds(0x41)),
-        ),
-        (
-            "bob",
-            DeviceIdentity::from_secret_bytes(seeds(0x81), seeds(0xc1)),
-        ),
-    ]
-}
-
-fn room() -> RoomId {
-    RoomId(std::array::from_fn(|i| 0x30 + i as u8))
-}
-
-fn epochs() -> Vec<(u64, [u8; 32])> {
-    vec![
-        (1, std::array::from_fn(|i| 0xe0 + i as u8)),
-        (300, std::array::from_fn(|i| 0x70 + i as u8)),
-    ]
-}
-
-fn message_key(epoch: u64) -> FernetKey {
-    let (_, secret) = epochs().into_iter().find(|(e, _)| *e == epoch).unwrap();
-    EpochSecret::from_bytes(secret).message_key(room(), epoch)
 }
 
 /// 2026-12-05 11:00:00 UTC.
