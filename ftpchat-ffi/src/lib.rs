@@ -29,6 +29,15 @@
 //!   [`delete`](ChatRoom::delete), [`react`](ChatRoom::react); [`ChatMessage::edited`],
 //!   [`ChatMessage::deleted`], [`ChatMessage::reactions`] ([`ChatReaction`]);
 //!   [`ChatUpdate::changed`] and [`ChatListener::on_changed`].
+//! - Private messages and blocking (member rooms, SPEC §8.4.2):
+//!   [`send_private`](ChatRoom::send_private), [`private_history`](ChatRoom::private_history),
+//!   [`ChatMessage::private_with`]; [`block`](ChatRoom::block),
+//!   [`unblock`](ChatRoom::unblock), [`blocked`](ChatRoom::blocked).
+//! - Presence and seen receipts (member rooms, SPEC §18): [`presence`](ChatRoom::presence)
+//!   ([`PresenceInfo`], [`PresenceState`]), [`set_presence`](ChatRoom::set_presence),
+//!   [`set_typing`](ChatRoom::set_typing), [`mark_read`](ChatRoom::mark_read),
+//!   [`seen_by`](ChatRoom::seen_by) ([`SeenBy`]); [`RoomOptions::presence`] and
+//!   [`RoomOptions::read_receipts`]; [`ChatEvent::PresenceChanged`].
 //!
 //! Blocking calls do network I/O: never call them on the UI thread (see [`ChatRoom`]).
 //!
@@ -52,8 +61,8 @@ pub use error::{ChatError, TransportFailure};
 pub use identity::{public_fingerprint, safety_number, Identity, MemberRole, RoomMember};
 pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
 pub use types::{
-    ChatEvent, ChatMessage, ChatReaction, ChatUpdate, MessageCodec, MessageStatus, RoomLayout,
-    RoomOptions, SyncOnceResult,
+    ChatEvent, ChatMessage, ChatReaction, ChatUpdate, MessageCodec, MessageStatus, PresenceInfo,
+    PresenceState, RoomLayout, RoomOptions, SeenBy, SyncOnceResult,
 };
 pub use watch::{ChatListener, Subscription};
 

@@ -13,6 +13,7 @@ use ftpchat_core::{open_location, OpenOptions};
 use crate::identity::{self, Identity, MemberRole, RoomMember};
 use crate::watch::{ChatListener, Subscription};
 use crate::{ChatError, ChatMessage, ChatUpdate, RoomLayout, RoomOptions, SyncOnceResult};
+use crate::{PresenceInfo, PresenceState, SeenBy};
 
 /// Shortest accepted watch interval, in milliseconds.
 pub const MIN_WATCH_INTERVAL_MS: u64 = 10;
@@ -53,6 +54,11 @@ fn parse_id(hex: &str) -> Result<MessageId, ChatError> {
 
 /// Builds the core configuration. The password moves into a zeroizing [`Password`].
 fn room_config(password: Option<String>, o: &RoomOptions) -> Result<RoomConfig, ChatError> {
+    if !o.presence || !o.read_receipts {
+        return Err(ChatError::from(RoomError::InvalidConfig(
+            "presence and readReceipts apply to member rooms only".into(),
+        )));
+    }
     let password = password.map(Password::new);
     let mut config = match o.layout {
         RoomLayout::Native => {
@@ -117,7 +123,8 @@ fn open(
 }
 
 /// The member-room configuration: `options` gives the room, the display name, `create`,
-/// `state_dir` and `accept_changed_header`; password-room options are refused.
+/// `state_dir`, `accept_changed_header`, `presence` and `read_receipts`; password-room
+/// options are refused.
 fn member_config(
     identity: &Identity,
     invitation: Option<ftpchat_core::Invitation>,
@@ -150,7 +157,10 @@ fn member_config(
     if let Some(dir) = &o.state_dir {
         config = config.with_state_dir(dir);
     }
-    Ok(config.with_changed_header_accepted(o.accept_changed_header))
+    Ok(config
+        .with_changed_header_accepted(o.accept_changed_header)
+        .with_presence(o.presence)
+        .with_read_receipts(o.read_receipts))
 }
 
 fn open_member(
@@ -375,6 +385,110 @@ impl ChatRoom {
         Ok(self.inner.room()?.react(&id, &reaction)?.to_hex())
     }
 
+    /// Member rooms: queues `text` as a private message to the member `member_id` (32 hex
+    /// characters, `RoomMember.id`; this member's own id for a note to itself) and
+    /// returns its id (SPEC §8.4.2). Only that member's devices and this member's can
+    /// read it; the others see that a private message went from this member to that one,
+    /// and its size. It is shown in [`private_history`](Self::private_history) (with
+    /// `ChatMessage.privateWith` set), not in [`history`](Self::history). No I/O, like
+    /// [`send`](Self::send).
+    ///
+    /// Fails with `ChatError.Membership` in password rooms or when `member_id` is not a
+    /// current member, `ChatError.NotAMember` when this device is not one,
+    /// `ChatError.InvalidArgument` for a malformed id.
+    pub fn send_private(&self, member_id: String, text: String) -> Result<String, ChatError> {
+        let id = identity::member_id(&member_id)?;
+        Ok(self.inner.room()?.send_private(&id, &text)?.to_hex())
+    }
+
+    /// Member rooms: up to `limit` messages of the private conversation with the member
+    /// `member_id` before the message with id `before` (or the newest), oldest first, as
+    /// [`history`](Self::history) for the room's conversation (empty in password rooms).
+    /// *Blocking.*
+    pub fn private_history(
+        &self,
+        member_id: String,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        let member = identity::member_id(&member_id)?;
+        let before = before.as_deref().map(parse_id).transpose()?;
+        let page = self
+            .inner
+            .room()?
+            .private_history(&member, before.as_ref(), limit as usize)?;
+        Ok(page.iter().map(ChatMessage::from).collect())
+    }
+
+    /// Member rooms: blocks the member `member_id` on every device of this member, across
+    /// restarts: their messages, private ones included, are no longer returned by syncs,
+    /// listeners or histories (until [`unblock`](Self::unblock)). The member is not told.
+    /// No I/O. Fails with `ChatError.Membership` in password rooms and
+    /// `ChatError.NotAllowed` for this member itself.
+    pub fn block(&self, member_id: String) -> Result<(), ChatError> {
+        let id = identity::member_id(&member_id)?;
+        Ok(self.inner.room()?.block(&id)?)
+    }
+
+    /// Member rooms: undoes [`block`](Self::block); the member's messages show again. No
+    /// I/O.
+    pub fn unblock(&self, member_id: String) -> Result<(), ChatError> {
+        let id = identity::member_id(&member_id)?;
+        Ok(self.inner.room()?.unblock(&id)?)
+    }
+
+    /// Member rooms: the ids of the members this member blocks (empty elsewhere). No I/O.
+    pub fn blocked(&self) -> Result<Vec<String>, ChatError> {
+        let blocked = self.inner.room()?.blocked();
+        Ok(blocked.iter().map(ToString::to_string).collect())
+    }
+
+    /// Member rooms: every member's presence now, ordered by member id: online, away or
+    /// offline (a device whose state ran out is offline), typing, last seen and last
+    /// active. As of the last sync (which reads the state files that changed), evaluated
+    /// on the clock at each call: call it again on a timer to see expiries. No I/O.
+    ///
+    /// Fails with `ChatError.Membership` in password rooms and shared files,
+    /// `ChatError.InvalidConfig` when the room was opened with `presence = false`.
+    pub fn presence(&self) -> Result<Vec<PresenceInfo>, ChatError> {
+        let presence = self.inner.room()?.presence()?;
+        Ok(presence.iter().map(PresenceInfo::from).collect())
+    }
+
+    /// Member rooms: sets this device's presence (`Online`, the default, `Away`, or
+    /// `Offline`: published once, a goodbye; `Typing` is [`set_typing(true)`](Self::set_typing)).
+    /// Published at the next sync. No I/O. Fails as [`presence`](Self::presence).
+    pub fn set_presence(&self, state: PresenceState) -> Result<(), ChatError> {
+        Ok(self.inner.room()?.set_presence(state.into())?)
+    }
+
+    /// Member rooms: this device's user is typing (for a few seconds, extended by calling
+    /// it again, e.g. on each key) or stopped. Published at the next sync. No I/O. Fails
+    /// as [`presence`](Self::presence).
+    pub fn set_typing(&self, typing: bool) -> Result<(), ChatError> {
+        Ok(self.inner.room()?.set_typing(typing)?)
+    }
+
+    /// Member rooms: this device's user has read up to the message `message_id`
+    /// (inclusive). The read position only moves forward in timeline order: `false` when
+    /// the message is not after it. Published at the next sync unless the room was
+    /// opened with `read_receipts = false`. No I/O. Fails as [`presence`](Self::presence),
+    /// and with `ChatError.NotFound` (the core's "not found") for a message this device
+    /// does not know.
+    pub fn mark_read(&self, message_id: String) -> Result<bool, ChatError> {
+        let id = parse_id(&message_id)?;
+        Ok(self.inner.room()?.mark_read(&id)?)
+    }
+
+    /// Member rooms: which members (other than its author) have read the message
+    /// `message_id` or a later one, as their devices' published read positions say, and
+    /// how many members there are besides its author ("seen by 2 of 3"). As of the last
+    /// sync; no I/O. Fails as [`mark_read`](Self::mark_read).
+    pub fn seen_by(&self, message_id: String) -> Result<SeenBy, ChatError> {
+        let id = parse_id(&message_id)?;
+        Ok(SeenBy::from(&self.inner.room()?.seen_by(&id)?))
+    }
+
     /// Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
     ///
     /// Returns only what earlier syncs and subscriptions did not (each message,
@@ -409,8 +523,10 @@ impl ChatRoom {
         Ok(self.inner.room()?.flush()?)
     }
 
-    /// Up to `limit` messages before the message with id `before` (or the newest),
-    /// oldest first. *Blocking*: the first call after a restart downloads the history
+    /// Up to `limit` messages of the room's conversation before the message with id
+    /// `before` (or the newest), oldest first: not private messages
+    /// ([`private_history`](Self::private_history)), not those of blocked members.
+    /// *Blocking*: the first call after a restart downloads the history
     /// that saved read positions skipped.
     pub fn history(
         &self,
@@ -466,6 +582,21 @@ impl ChatRoom {
             .inner
             .room()?
             .history_in_background(before, limit as usize);
+        Ok(task.await?.iter().map(ChatMessage::from).collect())
+    }
+
+    /// [`private_history`](Self::private_history) without blocking the caller.
+    pub async fn private_history_async(
+        self: Arc<Self>,
+        member_id: String,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        let member = identity::member_id(&member_id)?;
+        let before = before.as_deref().map(parse_id).transpose()?;
+        let room = self.inner.room()?;
+        let task =
+            Background::run(move || room.private_history(&member, before.as_ref(), limit as usize));
         Ok(task.await?.iter().map(ChatMessage::from).collect())
     }
 

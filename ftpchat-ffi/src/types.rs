@@ -4,6 +4,7 @@ use ftpchat_core::Codec;
 use ftpchat_core::TransportEvent;
 use ftpchat_core::{likely_cause, RoomEvent, SyncUpdate, SyncWithin};
 use ftpchat_core::{Message, MessageId, MessageStatus as CoreStatus, Reaction};
+use ftpchat_core::{PresenceInfo as CorePresence, PresenceState as CoreState, SeenBy as CoreSeen};
 
 /// Whether a message is on the server yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -76,6 +77,12 @@ pub struct ChatMessage {
     /// The members' reactions ([`ChatRoom::react`](crate::ChatRoom::react)), the most
     /// chosen first.
     pub reactions: Vec<ChatReaction>,
+    /// Member rooms: for a private message
+    /// ([`ChatRoom::send_private`](crate::ChatRoom::send_private), SPEC §8.4.2), the id
+    /// of the other member of the private conversation (this member's own id for a note
+    /// to itself); `null`/`nil` for a message to the whole room. (The core's
+    /// `Message::private`; `private` is a keyword in Kotlin and Swift.)
+    pub private_with: Option<String>,
 }
 
 /// One reaction to a message and who chose it.
@@ -117,6 +124,7 @@ impl From<&Message> for ChatMessage {
             edited: m.edited,
             deleted: m.deleted,
             reactions: m.reactions.iter().map(ChatReaction::from).collect(),
+            private_with: m.private.map(|id| id.to_string()),
         }
     }
 }
@@ -247,6 +255,19 @@ pub enum ChatEvent {
         /// Why, in words.
         reason: String,
     },
+    /// Member rooms: a private record sealed to this device does not open (altered, or
+    /// sealed wrongly by its sender); it is not shown.
+    PrivateRecordRefused {
+        /// The refused record's id (hex).
+        record: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Member rooms: another device published a new presence or read position (SPEC
+    /// §18); [`ChatRoom::presence`](crate::ChatRoom::presence) and
+    /// [`ChatRoom::seen_by`](crate::ChatRoom::seen_by) tell what changed. Expiry changes
+    /// presence without an event.
+    PresenceChanged,
     /// An event these bindings do not know yet.
     Other {
         /// A description.
@@ -334,9 +355,126 @@ impl From<&RoomEvent> for ChatEvent {
                 target: target.to_hex(),
                 reason: reason.clone(),
             },
+            RoomEvent::PrivateRecordRefused { record, reason } => ChatEvent::PrivateRecordRefused {
+                record: record.to_hex(),
+                reason: reason.clone(),
+            },
+            RoomEvent::PresenceChanged => ChatEvent::PresenceChanged,
             other => ChatEvent::Other {
                 description: other.to_string(),
             },
+        }
+    }
+}
+
+/// A device's presence ([`ChatRoom::set_presence`](crate::ChatRoom::set_presence),
+/// [`PresenceInfo::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PresenceState {
+    /// Not present: its state ran out, or it said goodbye.
+    Offline,
+    /// Present.
+    Online,
+    /// Present but away.
+    Away,
+    /// Present and typing: setting it is
+    /// [`ChatRoom::set_typing(true)`](crate::ChatRoom::set_typing);
+    /// [`ChatRoom::presence`](crate::ChatRoom::presence) reports typing as
+    /// [`PresenceInfo::typing`] with `Online`.
+    Typing,
+}
+
+impl From<PresenceState> for CoreState {
+    fn from(s: PresenceState) -> Self {
+        match s {
+            PresenceState::Offline => CoreState::Offline,
+            PresenceState::Online => CoreState::Online,
+            PresenceState::Away => CoreState::Away,
+            PresenceState::Typing => CoreState::Typing,
+        }
+    }
+}
+
+impl From<CoreState> for PresenceState {
+    fn from(s: CoreState) -> Self {
+        match s {
+            CoreState::Online => PresenceState::Online,
+            CoreState::Away => PresenceState::Away,
+            CoreState::Typing => PresenceState::Typing,
+            _ => PresenceState::Offline,
+        }
+    }
+}
+
+/// A member's presence over its devices ([`ChatRoom::presence`](crate::ChatRoom::presence)).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PresenceInfo {
+    /// The member id (32 hex characters, `RoomMember.id`).
+    pub member: String,
+    /// The fingerprint of the member's first device.
+    pub fingerprint: String,
+    /// The display name of the member's newest state record (empty before any).
+    pub display_name: String,
+    /// `true` for this device's own member.
+    pub is_self: bool,
+    /// The best state of its devices now: `Online` over `Away` over `Offline` (a device
+    /// whose state ran out is offline). Never `Typing`: see `typing`.
+    pub state: PresenceState,
+    /// `true` while one of its devices is typing.
+    pub typing: bool,
+    /// Until when it was last known present, ms since the Unix epoch (its state's
+    /// valid-until, or now while it is online, or the time of its goodbye);
+    /// `null`/`nil` before any state was read.
+    pub last_seen_ms: Option<u64>,
+    /// When its user was last active (sent, read, typed, came online), ms since the Unix
+    /// epoch, as its devices said; `null`/`nil` when unknown.
+    pub last_active_ms: Option<u64>,
+}
+
+impl From<&CorePresence> for PresenceInfo {
+    fn from(p: &CorePresence) -> Self {
+        PresenceInfo {
+            member: p.member.to_string(),
+            fingerprint: p.fingerprint.clone(),
+            display_name: p.display_name.clone(),
+            is_self: p.is_self,
+            state: p.state.into(),
+            typing: p.typing,
+            last_seen_ms: p.last_seen_ms,
+            last_active_ms: p.last_active_ms,
+        }
+    }
+}
+
+#[uniffi::export]
+impl PresenceInfo {
+    /// `true` when it is online or away now, or was present within `window_ms` before
+    /// `now_ms` ("who was here in the last hour" is `seenWithin(now, 3_600_000)`). The
+    /// rule of the core's `PresenceInfo::seen_within`.
+    pub fn seen_within(&self, now_ms: u64, window_ms: u64) -> bool {
+        self.state != PresenceState::Offline
+            || self
+                .last_seen_ms
+                .is_some_and(|t| t.saturating_add(window_ms) >= now_ms)
+    }
+}
+
+/// Who has seen a message ([`ChatRoom::seen_by`](crate::ChatRoom::seen_by)): "seen by
+/// `readers.size` of `of`".
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SeenBy {
+    /// The ids of the members (other than its author) one of whose devices has read it
+    /// or a later message, in member id order.
+    pub readers: Vec<String>,
+    /// How many members there are other than its author.
+    pub of: u32,
+}
+
+impl From<&CoreSeen> for SeenBy {
+    fn from(s: &CoreSeen) -> Self {
+        SeenBy {
+            readers: s.readers.iter().map(ToString::to_string).collect(),
+            of: u32::try_from(s.of).unwrap_or(u32::MAX),
         }
     }
 }
@@ -477,4 +615,15 @@ pub struct RoomOptions {
     /// e.g. with a weaker key derivation.
     #[uniffi(default = false)]
     pub accept_changed_header: bool,
+    /// Member rooms (SPEC §18): publish this device's presence (online, away, typing,
+    /// last active, read position) in a small state file and read the other devices'.
+    /// `false` publishes and reads nothing, and the presence calls fail with
+    /// `ChatError.InvalidConfig`. Password rooms refuse `false` (`InvalidConfig`).
+    #[uniffi(default = true)]
+    pub presence: bool,
+    /// Member rooms: publish how far this device's user has read
+    /// ([`ChatRoom::mark_read`](crate::ChatRoom::mark_read)), so senders see who has seen
+    /// their messages (presence is still published). Password rooms refuse `false`.
+    #[uniffi(default = true)]
+    pub read_receipts: bool,
 }

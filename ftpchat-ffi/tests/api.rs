@@ -1,7 +1,8 @@
 //! The bindings' API from Rust (what Kotlin and Swift call, without the FFI): error
 //! mapping, no secrets in errors, subscriptions, sync_once, carried-over results, FTPChat
 //! 1.5/1.6/1.7 shared files (the real clients' chat file, wrong passwords, keyless lines,
-//! held outboxes), edits, deletes and reactions (a forged edit reported as refused).
+//! held outboxes), edits, deletes and reactions (a forged edit reported as refused),
+//! and in member rooms private messages, blocking, presence and seen receipts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use ftpchat_ffi::{
     describe_location, validate_room_path, ChatError, ChatEvent, ChatListener, ChatMessage,
-    ChatReaction, ChatRoom, MessageCodec, MessageStatus, RoomLayout, RoomOptions, Subscription,
-    TransportFailure,
+    ChatReaction, ChatRoom, Identity, MemberRole, MessageCodec, MessageStatus, PresenceState,
+    RoomLayout, RoomOptions, SeenBy, Subscription, TransportFailure,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -32,6 +33,8 @@ fn options(room: &str, name: &str) -> RoomOptions {
         show_unauthenticated: false,
         lock: false,
         accept_changed_header: false,
+        presence: true,
+        read_receipts: true,
     }
 }
 
@@ -997,4 +1000,344 @@ fn a_forged_edit_is_refused_and_reported_as_change_refused() {
     assert!(reason.contains("author"), "{reason}");
     let m = bob.message(id).unwrap().unwrap();
     assert!(m.text == "I owe Mallory nothing" && !m.edited, "{m:?}");
+}
+
+/// Alice (admin) creates a member room in a folder; Bob and Carol join with invitations.
+struct Trio {
+    alice: Arc<ChatRoom>,
+    bob: Arc<ChatRoom>,
+    carol: Arc<ChatRoom>,
+    alice_id: String,
+    bob_id: String,
+    carol_id: String,
+    _folder: tempfile::TempDir,
+}
+
+fn member_options(name: &str) -> RoomOptions {
+    RoomOptions {
+        native_iterations: None,
+        ..options("team", name)
+    }
+}
+
+fn trio() -> Trio {
+    let folder = tempfile::tempdir().unwrap();
+    let location = folder.path().to_str().unwrap().to_owned();
+    let ids: Vec<Arc<Identity>> = (0..3).map(|_| Identity::generate()).collect();
+    let alice =
+        ChatRoom::open_member_room(location.clone(), ids[0].clone(), member_options("Alice"))
+            .unwrap();
+    let join = |identity: &Arc<Identity>, name: &str| {
+        let link = alice.invite(MemberRole::Member, location.clone()).unwrap();
+        ChatRoom::join(link, identity.clone(), member_options(name), None).unwrap()
+    };
+    let bob = join(&ids[1], "Bob");
+    let carol = join(&ids[2], "Carol");
+    for room in [&alice, &bob, &carol, &alice] {
+        room.sync().unwrap();
+    }
+    let members = alice.members().unwrap();
+    let id_of = |identity: &Arc<Identity>| {
+        let fingerprint = identity.fingerprint();
+        members
+            .iter()
+            .find(|m| m.fingerprints[0] == fingerprint)
+            .unwrap()
+            .id
+            .clone()
+    };
+    Trio {
+        alice_id: id_of(&ids[0]),
+        bob_id: id_of(&ids[1]),
+        carol_id: id_of(&ids[2]),
+        alice,
+        bob,
+        carol,
+        _folder: folder,
+    }
+}
+
+/// Syncs `room` until `done()`; returns every message read.
+fn sync_until(room: &ChatRoom, mut done: impl FnMut(&[ChatMessage]) -> bool) -> Vec<ChatMessage> {
+    let deadline = Instant::now() + WAIT;
+    let mut got = Vec::new();
+    while !done(&got) {
+        assert!(Instant::now() < deadline, "gave up waiting: {got:?}");
+        got.extend(room.sync().unwrap().messages);
+    }
+    got
+}
+
+fn has(messages: &[ChatMessage], text: &str) -> bool {
+    messages.iter().any(|m| m.text == text)
+}
+
+fn texts(messages: &[ChatMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+#[test]
+fn a_private_message_reaches_its_recipient_only() {
+    let t = trio();
+    let secret = t
+        .alice
+        .send_private(t.bob_id.clone(), "for Bob only".into())
+        .unwrap();
+    let mine = t.alice.message(secret.clone()).unwrap().unwrap();
+    assert_eq!(mine.private_with.as_deref(), Some(t.bob_id.as_str()));
+    t.alice.send("hello everyone".into()).unwrap();
+    t.alice.sync().unwrap();
+    assert_eq!(
+        texts(&t.alice.history(None, 10).unwrap()),
+        ["hello everyone"]
+    );
+    let page = t.alice.private_history(t.bob_id.clone(), None, 10).unwrap();
+    assert_eq!(texts(&page), ["for Bob only"]);
+
+    let got = sync_until(&t.bob, |m| {
+        has(m, "for Bob only") && has(m, "hello everyone")
+    });
+    let private: Vec<_> = got.iter().filter(|m| m.private_with.is_some()).collect();
+    assert_eq!(private.len(), 1, "{got:?}");
+    assert_eq!(private[0].id, secret);
+    assert_eq!(
+        private[0].private_with.as_deref(),
+        Some(t.alice_id.as_str())
+    );
+    assert!(!private[0].is_own);
+    assert_eq!(texts(&t.bob.history(None, 10).unwrap()), ["hello everyone"]);
+    let page = t.bob.private_history(t.alice_id.clone(), None, 10).unwrap();
+    assert_eq!(texts(&page), ["for Bob only"]);
+
+    // Carol holds the room's keys but reads only the room's message.
+    let got = sync_until(&t.carol, |m| has(m, "hello everyone"));
+    assert!(!has(&got, "for Bob only"), "{got:?}");
+    assert!(t.carol.message(secret).unwrap().is_none());
+    assert!(t
+        .carol
+        .private_history(t.alice_id.clone(), None, 10)
+        .unwrap()
+        .is_empty());
+
+    // Typed refusals, nothing queued.
+    let outbox = t.carol.outbox_len().unwrap();
+    let e = t
+        .carol
+        .send_private("55".repeat(16), "to nobody".into())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ChatError::Membership {
+                transient: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = t.carol.send_private("nope".into(), "x".into()).unwrap_err();
+    assert!(matches!(e, ChatError::InvalidArgument { .. }), "{e:?}");
+    let e = t
+        .carol
+        .private_history("nope".into(), None, 10)
+        .unwrap_err();
+    assert!(matches!(e, ChatError::InvalidArgument { .. }), "{e:?}");
+    assert_eq!(t.carol.outbox_len().unwrap(), outbox);
+}
+
+#[test]
+fn block_hides_a_member_until_unblocked() {
+    let t = trio();
+    t.carol.send("before the block".into()).unwrap();
+    t.carol.sync().unwrap();
+    sync_until(&t.bob, |m| has(m, "before the block"));
+
+    assert!(t.bob.blocked().unwrap().is_empty());
+    t.bob.block(t.carol_id.clone()).unwrap();
+    assert_eq!(t.bob.blocked().unwrap(), vec![t.carol_id.clone()]);
+    let e = t.bob.block(t.bob_id.clone()).unwrap_err();
+    assert!(matches!(e, ChatError::NotAllowed { .. }), "{e:?}");
+    t.bob.sync().unwrap();
+
+    t.carol.send("after the block".into()).unwrap();
+    t.carol
+        .send_private(t.bob_id.clone(), "psst, Bob".into())
+        .unwrap();
+    t.carol.sync().unwrap();
+    t.alice.send("alice still talks".into()).unwrap();
+    t.alice.sync().unwrap();
+    let got = sync_until(&t.bob, |m| has(m, "alice still talks"));
+    assert!(
+        !has(&got, "after the block") && !has(&got, "psst, Bob"),
+        "{got:?}"
+    );
+    let history = t.bob.history(None, 50).unwrap();
+    assert!(!has(&history, "before the block") && !has(&history, "after the block"));
+    assert!(t
+        .bob
+        .private_history(t.carol_id.clone(), None, 10)
+        .unwrap()
+        .is_empty());
+
+    t.bob.unblock(t.carol_id.clone()).unwrap();
+    t.bob.sync().unwrap();
+    assert!(t.bob.blocked().unwrap().is_empty());
+    let history = t.bob.history(None, 50).unwrap();
+    assert!(has(&history, "before the block") && has(&history, "after the block"));
+    let page = t.bob.private_history(t.carol_id.clone(), None, 10).unwrap();
+    assert_eq!(texts(&page), ["psst, Bob"]);
+}
+
+#[test]
+fn presence_typing_and_seen_by() {
+    let t = trio();
+    let presence = t.alice.presence().unwrap();
+    let mut ids = vec![t.alice_id.clone(), t.bob_id.clone(), t.carol_id.clone()];
+    ids.sort();
+    assert_eq!(
+        presence
+            .iter()
+            .map(|p| p.member.clone())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    assert!(presence
+        .iter()
+        .all(|p| p.state == PresenceState::Online && !p.typing));
+    assert_eq!(presence.iter().filter(|p| p.is_self).count(), 1);
+    let of = |room: &ChatRoom, member: &str| {
+        room.presence()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.member == member)
+            .unwrap()
+    };
+    let bob = of(&t.alice, &t.bob_id);
+    assert_eq!(bob.display_name, "Bob");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        bob.last_seen_ms.is_some() && bob.last_active_ms.is_some(),
+        "{bob:?}"
+    );
+    assert!(bob.seen_within(now, 0));
+
+    // Bob types, Carol goes away then offline: Alice sees it after syncs, with events.
+    t.bob.set_typing(true).unwrap();
+    t.bob.sync().unwrap();
+    t.carol.set_presence(PresenceState::Away).unwrap();
+    t.carol.sync().unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut events = Vec::new();
+    while !(of(&t.alice, &t.bob_id).typing
+        && of(&t.alice, &t.carol_id).state == PresenceState::Away)
+    {
+        assert!(Instant::now() < deadline, "{events:?}");
+        events.extend(t.alice.sync().unwrap().events);
+    }
+    assert!(events.contains(&ChatEvent::PresenceChanged), "{events:?}");
+    t.carol.set_presence(PresenceState::Offline).unwrap();
+    t.carol.sync().unwrap();
+    while of(&t.alice, &t.carol_id).state != PresenceState::Offline {
+        assert!(Instant::now() < deadline);
+        t.alice.sync().unwrap();
+    }
+    let carol = of(&t.alice, &t.carol_id);
+    assert!(carol.seen_within(now, 3_600_000));
+    assert!(!carol.seen_within(now + 7_200_000, 3_600_000));
+
+    // Seen receipts.
+    let id = t.alice.send("read me".into()).unwrap();
+    t.alice.sync().unwrap();
+    sync_until(&t.bob, |m| has(m, "read me"));
+    sync_until(&t.carol, |m| has(m, "read me"));
+    let unseen = t.alice.seen_by(id.clone()).unwrap();
+    assert_eq!(
+        unseen,
+        SeenBy {
+            readers: vec![],
+            of: 2
+        }
+    );
+    assert!(t.bob.mark_read(id.clone()).unwrap());
+    assert!(!t.bob.mark_read(id.clone()).unwrap(), "only forward");
+    t.bob.sync().unwrap();
+    while t.alice.seen_by(id.clone()).unwrap().readers != vec![t.bob_id.clone()] {
+        assert!(Instant::now() < deadline);
+        t.alice.sync().unwrap();
+    }
+    let e = t.alice.seen_by("07".repeat(16)).unwrap_err();
+    assert!(matches!(e, ChatError::NotFound { .. }), "{e:?}");
+    let e = t.alice.mark_read("x".into()).unwrap_err();
+    assert!(matches!(e, ChatError::InvalidArgument { .. }), "{e:?}");
+}
+
+#[test]
+fn presence_off_and_password_rooms_are_typed_errors() {
+    let folder = tempfile::tempdir().unwrap();
+    let location = folder.path().to_str().unwrap().to_owned();
+    let off = RoomOptions {
+        presence: false,
+        ..member_options("Alice")
+    };
+    let room = ChatRoom::open_member_room(location.clone(), Identity::generate(), off).unwrap();
+    let e = room.presence().unwrap_err();
+    assert!(matches!(e, ChatError::InvalidConfig { .. }), "{e:?}");
+    let e = room.set_typing(true).unwrap_err();
+    assert!(matches!(e, ChatError::InvalidConfig { .. }), "{e:?}");
+
+    let room = open(&memory("presence"), "Alice");
+    let id = room.send("hi".into()).unwrap();
+    let someone = "ab".repeat(16);
+    let results = [
+        room.send_private(someone.clone(), "x".into()).map(drop),
+        room.block(someone.clone()),
+        room.unblock(someone.clone()),
+        room.presence().map(drop),
+        room.set_presence(PresenceState::Away),
+        room.set_typing(false),
+        room.mark_read(id.clone()).map(drop),
+        room.seen_by(id).map(drop),
+    ];
+    for r in results {
+        let e = r.unwrap_err();
+        assert!(matches!(e, ChatError::Membership { .. }), "{e:?}");
+    }
+    assert!(room.blocked().unwrap().is_empty());
+    assert!(room.private_history(someone, None, 10).unwrap().is_empty());
+    for options in [
+        RoomOptions {
+            presence: false,
+            ..options("room", "A")
+        },
+        RoomOptions {
+            read_receipts: false,
+            ..options("room", "A")
+        },
+    ] {
+        let e = ChatRoom::new(memory("presence"), Some(PASSWORD.into()), options).unwrap_err();
+        assert!(matches!(e, ChatError::InvalidConfig { .. }), "{e:?}");
+    }
+}
+
+#[test]
+fn private_and_presence_events_map_to_their_variants() {
+    use ftpchat_core::RoomEvent;
+    let refused = RoomEvent::PrivateRecordRefused {
+        record: ftpchat_core::MessageId([0xab; 16]),
+        reason: "does not open".into(),
+    };
+    assert_eq!(
+        ChatEvent::from(&refused),
+        ChatEvent::PrivateRecordRefused {
+            record: "ab".repeat(16),
+            reason: "does not open".into()
+        }
+    );
+    assert_eq!(
+        ChatEvent::from(&RoomEvent::PresenceChanged),
+        ChatEvent::PresenceChanged
+    );
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use ftpchat_core::TransportEvent;
 use ftpchat_core::{Codec, LegacyTimestamp};
 use ftpchat_core::{Member, Message, MessageStatus, Reaction};
+use ftpchat_core::{PresenceInfo, PresenceState, SeenBy};
 use ftpchat_core::{RoomEvent, SyncUpdate};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -71,6 +72,7 @@ pub(crate) fn message<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py, 
         .map(|r| reaction(py, &types, r))
         .collect::<PyResult<Vec<_>>>()?;
     kwargs.set_item("reactions", PyTuple::new(py, reactions)?)?;
+    kwargs.set_item("private", m.private.map(|id| id.to_string()))?;
     types.getattr("Message")?.call((), Some(&kwargs))
 }
 
@@ -106,6 +108,8 @@ struct EventParts<'a> {
     /// `change_refused`: the message the change tried to change, and the change's id.
     target: Option<String>,
     change: Option<String>,
+    /// `private_record_refused`: the refused record's id.
+    record: Option<String>,
 }
 
 impl<'a> EventParts<'a> {
@@ -118,6 +122,7 @@ impl<'a> EventParts<'a> {
             epoch: None,
             target: None,
             change: None,
+            record: None,
         }
     }
 
@@ -178,6 +183,11 @@ fn event_parts(e: &RoomEvent) -> EventParts<'_> {
             change: Some(change.to_hex()),
             ..EventParts::new("change_refused")
         },
+        RoomEvent::PrivateRecordRefused { record, .. } => EventParts {
+            record: Some(record.to_hex()),
+            ..EventParts::new("private_record_refused")
+        },
+        RoomEvent::PresenceChanged => EventParts::new("presence_changed"),
         _ => EventParts::new("other"),
     }
 }
@@ -214,6 +224,7 @@ pub(crate) fn event<'py>(py: Python<'py>, e: &RoomEvent) -> PyResult<Bound<'py, 
     kwargs.set_item("epoch", parts.epoch)?;
     kwargs.set_item("target", parts.target)?;
     kwargs.set_item("change", parts.change)?;
+    kwargs.set_item("record", parts.record)?;
     py.import(TYPES_MODULE)?
         .getattr("Event")?
         .call((), Some(&kwargs))
@@ -231,6 +242,59 @@ pub(crate) fn member<'py>(py: Python<'py>, m: &Member) -> PyResult<Bound<'py, Py
     kwargs.set_item("joined_epoch", m.joined_epoch)?;
     py.import(TYPES_MODULE)?
         .getattr("Member")?
+        .call((), Some(&kwargs))
+}
+
+/// The `ftpchat.PresenceState` member of a core state.
+fn presence_state_member(state: PresenceState) -> &'static str {
+    match state {
+        PresenceState::Online => "ONLINE",
+        PresenceState::Away => "AWAY",
+        PresenceState::Typing => "TYPING",
+        _ => "OFFLINE",
+    }
+}
+
+/// The core state of a `ftpchat.PresenceState` value (`"online"`, `"away"`, `"offline"`,
+/// `"typing"`), or `None`.
+pub(crate) fn presence_state(value: &str) -> Option<PresenceState> {
+    Some(match value {
+        "online" => PresenceState::Online,
+        "away" => PresenceState::Away,
+        "offline" => PresenceState::Offline,
+        "typing" => PresenceState::Typing,
+        _ => return None,
+    })
+}
+
+/// A `ftpchat.PresenceInfo`.
+pub(crate) fn presence_info<'py>(py: Python<'py>, p: &PresenceInfo) -> PyResult<Bound<'py, PyAny>> {
+    let types = py.import(TYPES_MODULE)?;
+    let state = types
+        .getattr("PresenceState")?
+        .getattr(presence_state_member(p.state))?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("member", p.member.to_string())?;
+    kwargs.set_item("fingerprint", &p.fingerprint)?;
+    kwargs.set_item("display_name", &p.display_name)?;
+    kwargs.set_item("is_self", p.is_self)?;
+    kwargs.set_item("state", state)?;
+    kwargs.set_item("typing", p.typing)?;
+    kwargs.set_item("last_seen", p.last_seen_ms.and_then(utc_from_ms))?;
+    kwargs.set_item("last_active", p.last_active_ms.and_then(utc_from_ms))?;
+    types.getattr("PresenceInfo")?.call((), Some(&kwargs))
+}
+
+/// A `ftpchat.SeenBy`.
+pub(crate) fn seen_by<'py>(py: Python<'py>, s: &SeenBy) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(
+        "readers",
+        PyTuple::new(py, s.readers.iter().map(ToString::to_string))?,
+    )?;
+    kwargs.set_item("of", s.of)?;
+    py.import(TYPES_MODULE)?
+        .getattr("SeenBy")?
         .call((), Some(&kwargs))
 }
 
@@ -267,4 +331,39 @@ pub(crate) fn compat_message<'py>(
     py.import(TYPES_MODULE)?
         .getattr("CompatMessage")?
         .call((), Some(&kwargs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ftpchat_core::MessageId;
+
+    #[test]
+    fn private_and_presence_events_have_their_kinds() {
+        let refused = RoomEvent::PrivateRecordRefused {
+            record: MessageId([0xab; 16]),
+            reason: "does not open".into(),
+        };
+        let parts = event_parts(&refused);
+        assert_eq!(parts.kind, "private_record_refused");
+        assert_eq!(parts.record, Some("ab".repeat(16)));
+        assert_eq!(parts.target, None);
+        let parts = event_parts(&RoomEvent::PresenceChanged);
+        assert_eq!((parts.kind, parts.record), ("presence_changed", None));
+    }
+
+    #[test]
+    fn presence_states_round_trip_through_their_values() {
+        for (value, member) in [
+            ("online", "ONLINE"),
+            ("away", "AWAY"),
+            ("offline", "OFFLINE"),
+            ("typing", "TYPING"),
+        ] {
+            let state = presence_state(value).unwrap();
+            assert_eq!(presence_state_member(state), member);
+        }
+        assert_eq!(presence_state("Online"), None);
+        assert_eq!(presence_state(""), None);
+    }
 }

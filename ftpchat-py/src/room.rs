@@ -42,7 +42,13 @@ fn config(
     lock: bool,
     accept_changed_header: bool,
     state_dir: Option<PathBuf>,
+    presence: Presence,
 ) -> Result<RoomConfig, Failure> {
+    if presence != Presence::default() {
+        return Err(Failure::invalid_config(
+            "presence and read_receipts apply to member rooms (identity=...) only",
+        ));
+    }
     let mut config = match layout {
         "native" => {
             if codec.is_some() || salt.is_some() || show_unauthenticated {
@@ -102,6 +108,25 @@ fn config(
     Ok(config.with_changed_header_accepted(accept_changed_header))
 }
 
+/// The presence arguments of `open` (member rooms; SPEC §18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Presence {
+    /// `RoomConfig::with_presence`.
+    enabled: bool,
+    /// `RoomConfig::with_read_receipts`.
+    read_receipts: bool,
+}
+
+impl Default for Presence {
+    /// The core's defaults: both on.
+    fn default() -> Self {
+        Presence {
+            enabled: true,
+            read_receipts: true,
+        }
+    }
+}
+
 /// The `RoomConfig` of a member room: `identity` signs, `invitation` (a URL) joins.
 /// Password-room arguments are refused rather than ignored.
 #[allow(clippy::too_many_arguments)]
@@ -115,6 +140,7 @@ fn member_config(
     create: bool,
     accept_changed_header: bool,
     state_dir: Option<PathBuf>,
+    presence: Presence,
 ) -> Result<RoomConfig, Failure> {
     if layout != "native" || password_room_args {
         return Err(Failure::invalid_config(
@@ -133,7 +159,10 @@ fn member_config(
     if let Some(dir) = state_dir {
         config = config.with_state_dir(dir);
     }
-    Ok(config.with_changed_header_accepted(accept_changed_header))
+    Ok(config
+        .with_changed_header_accepted(accept_changed_header)
+        .with_presence(presence.enabled)
+        .with_read_receipts(presence.read_receipts))
 }
 
 /// Opens (or creates) a room and returns a `Room`.
@@ -185,13 +214,20 @@ fn member_config(
 /// `show_unauthenticated`, `lock`) raise `InvalidConfig` with `identity`; a bad URL
 /// raises `InvalidInvitation` (whose message never contains the URL).
 ///
+/// `presence` (member rooms, SPEC §18): publish this device's presence (online, away,
+/// typing, last active, read position) in a small state file and read the other
+/// devices'; `False` publishes and reads nothing, and the presence calls raise
+/// `InvalidConfig`. `read_receipts` (member rooms): publish how far this device's user
+/// has read (`Room.mark_read`), so senders see who has seen their messages. Both default
+/// to `True`; turning either off for a password room raises `InvalidConfig`.
+///
 /// The GIL is released while connecting and deriving the key.
 #[pyfunction]
 #[pyo3(signature = (
     location, room, *, name, password = None, key = None, layout = "native", codec = None,
     salt = None, iterations = None, show_unauthenticated = false, create = true, lock = false,
     accept_changed_header = false, state_dir = None, ca_pem = None, identity = None,
-    invitation = None,
+    invitation = None, presence = true, read_receipts = true,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn open(
@@ -213,7 +249,13 @@ pub(crate) fn open(
     ca_pem: Option<String>,
     identity: Option<PyRef<'_, PyIdentity>>,
     invitation: Option<&str>,
+    presence: bool,
+    read_receipts: bool,
 ) -> PyResult<PyRoom> {
+    let presence = Presence {
+        enabled: presence,
+        read_receipts,
+    };
     let salt = salt.map(bytes_or_str).transpose()?;
     if identity.is_none() && invitation.is_some() {
         return Err(
@@ -247,6 +289,7 @@ pub(crate) fn open(
             create,
             accept_changed_header,
             state_dir,
+            presence,
         )?,
         None => config(
             room,
@@ -262,6 +305,7 @@ pub(crate) fn open(
             lock,
             accept_changed_header,
             state_dir,
+            presence,
         )?,
     };
     let mut options = OpenOptions::default();
@@ -358,6 +402,129 @@ impl PyRoom {
         Ok(room.react(&id, reaction).map_err(Failure::from)?.to_hex())
     }
 
+    /// Member rooms: queues `text` as a private message to the member `member_id` (32
+    /// hex digits, `Member.id`; this member's own id for a note to itself) and returns
+    /// its id (SPEC §8.4.2). Only that member's devices and this member's can read it;
+    /// the others see that a private message went from this member to that one, and its
+    /// size. It is shown in `private_history(member_id)` (with `Message.private` set), not
+    /// in `history()`. No network I/O, like `send`.
+    ///
+    /// Raises `MembershipError` in password rooms or when `member_id` is not a current
+    /// member, `NotAMember` when this device is not one, `InvalidConfig` for a malformed
+    /// id.
+    fn send_private(&self, member_id: &str, text: &str) -> PyResult<String> {
+        let id = identity::member_id(member_id)?;
+        let room = self.core()?;
+        Ok(room
+            .send_private(&id, text)
+            .map_err(Failure::from)?
+            .to_hex())
+    }
+
+    /// Member rooms: up to `limit` messages of the private conversation with the member
+    /// `member_id` before message id `before` (or the newest), oldest first, as
+    /// `history()` for the room's conversation (empty in password rooms). Releases the
+    /// GIL.
+    #[pyo3(signature = (member_id, limit = 100, *, before = None))]
+    fn private_history<'py>(
+        &self,
+        py: Python<'py>,
+        member_id: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let member = identity::member_id(member_id)?;
+        let before = before.map(message_id_arg).transpose()?;
+        let room = self.core()?;
+        let page = py
+            .detach(move || room.private_history(&member, before.as_ref(), limit))
+            .map_err(Failure::from)?;
+        PyList::new(py, convert::messages(py, &page)?)
+    }
+
+    /// Member rooms: blocks the member `member_id` on every device of this member,
+    /// across restarts: their messages, private ones included, are no longer returned by
+    /// `sync()`, watchers or histories (until `unblock`). The member is not told. No
+    /// network I/O. Raises `MembershipError` in password rooms.
+    fn block(&self, member_id: &str) -> PyResult<()> {
+        let id = identity::member_id(member_id)?;
+        let room = self.core()?;
+        Ok(room.block(&id).map_err(Failure::from)?)
+    }
+
+    /// Member rooms: undoes `block`; the member's messages show again. No network I/O.
+    fn unblock(&self, member_id: &str) -> PyResult<()> {
+        let id = identity::member_id(member_id)?;
+        let room = self.core()?;
+        Ok(room.unblock(&id).map_err(Failure::from)?)
+    }
+
+    /// Member rooms: the ids of the members this member blocks (empty elsewhere).
+    fn blocked(&self) -> PyResult<Vec<String>> {
+        let room = self.core()?;
+        Ok(room.blocked().iter().map(ToString::to_string).collect())
+    }
+
+    /// Member rooms: every member's presence now, a list of `PresenceInfo` ordered by
+    /// member id: online, away or offline (a device whose state ran out is offline),
+    /// typing, last seen and last active. As of the last sync (which reads the state
+    /// files that changed), evaluated on the clock at each call. No I/O.
+    ///
+    /// Raises `MembershipError` in password rooms and shared files, `InvalidConfig` when
+    /// the room was opened with `presence=False`.
+    fn presence<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let room = self.core()?;
+        let infos = room.presence().map_err(Failure::from)?;
+        let items = infos
+            .iter()
+            .map(|p| convert::presence_info(py, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Member rooms: sets this device's presence: a `PresenceState` or its value
+    /// (`"online"`, the default, `"away"`, or `"offline"`: published once, a goodbye;
+    /// `"typing"` is `set_typing(True)`). Published at the next sync. Raises as
+    /// `presence`, and `InvalidConfig` for another value.
+    fn set_presence(&self, state: &str) -> PyResult<()> {
+        let parsed = convert::presence_state(state).ok_or_else(|| {
+            Failure::invalid_config(format!(
+                "state must be \"online\", \"away\", \"offline\" or \"typing\", not {state:?}"
+            ))
+        })?;
+        let room = self.core()?;
+        Ok(room.set_presence(parsed).map_err(Failure::from)?)
+    }
+
+    /// Member rooms: this device's user is typing (for a few seconds, extended by calling
+    /// it again) or stopped. Published at the next sync. Raises as `presence`.
+    fn set_typing(&self, typing: bool) -> PyResult<()> {
+        let room = self.core()?;
+        Ok(room.set_typing(typing).map_err(Failure::from)?)
+    }
+
+    /// Member rooms: this device's user has read up to message `message_id` (inclusive).
+    /// The read position only moves forward in timeline order: returns `False` when the
+    /// message is not after it. Published at the next sync unless the room was opened
+    /// with `read_receipts=False`. Raises as `presence`, and `RoomNotFound` (the core's
+    /// "not found") for a message this device does not know. No I/O.
+    fn mark_read(&self, message_id: &str) -> PyResult<bool> {
+        let id = message_id_arg(message_id)?;
+        let room = self.core()?;
+        Ok(room.mark_read(&id).map_err(Failure::from)?)
+    }
+
+    /// Member rooms: who has seen message `message_id`: a `SeenBy` with the ids of the
+    /// members (other than its author) that read it or a later message, as their devices'
+    /// published read positions say, and how many members there are besides its author.
+    /// As of the last sync; no I/O. Raises as `mark_read`.
+    fn seen_by<'py>(&self, py: Python<'py>, message_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let id = message_id_arg(message_id)?;
+        let room = self.core()?;
+        let seen = room.seen_by(&id).map_err(Failure::from)?;
+        convert::seen_by(py, &seen)
+    }
+
     /// Delivers the outbox (each append confirmed) and reads what is new. Returns a
     /// `SyncResult`: messages from others not returned before, ids of own messages now
     /// confirmed, and events. Releases the GIL during network I/O.
@@ -377,8 +544,9 @@ impl PyRoom {
         Ok(py.detach(move || room.flush()).map_err(Failure::from)?)
     }
 
-    /// Up to `limit` messages before message id `before` (or the newest), oldest first.
-    /// The first call after reopening a room with `state_dir` downloads the older
+    /// Up to `limit` messages of the room's conversation before message id `before` (or
+    /// the newest), oldest first: not private messages (`private_history`), not those of
+    /// blocked members. The first call after reopening a room with `state_dir` downloads the older
     /// history. Releases the GIL.
     #[pyo3(signature = (limit = 100, *, before = None))]
     fn history<'py>(

@@ -616,6 +616,20 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool) throws  -> UInt64
     
     /**
+     * Member rooms: blocks the member `member_id` on every device of this member, across
+     * restarts: their messages, private ones included, are no longer returned by syncs,
+     * listeners or histories (until [`unblock`](Self::unblock)). The member is not told.
+     * No I/O. Fails with `ChatError.Membership` in password rooms and
+     * `ChatError.NotAllowed` for this member itself.
+     */
+    func block(memberId: String) throws 
+    
+    /**
+     * Member rooms: the ids of the members this member blocks (empty elsewhere). No I/O.
+     */
+    func blocked() throws  -> [String]
+    
+    /**
      * Deletes one of this user's messages: every device that reads the delete shows it
      * with `deleted` set, no text and no reactions. Final: a deleted message cannot be
      * edited. Returns the delete's own id. No I/O. Fails as [`edit`](Self::edit).
@@ -658,8 +672,10 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func flushAsync() async throws 
     
     /**
-     * Up to `limit` messages before the message with id `before` (or the newest),
-     * oldest first. *Blocking*: the first call after a restart downloads the history
+     * Up to `limit` messages of the room's conversation before the message with id
+     * `before` (or the newest), oldest first: not private messages
+     * ([`private_history`](Self::private_history)), not those of blocked members.
+     * *Blocking*: the first call after a restart downloads the history
      * that saved read positions skipped.
      */
     func history(before: String?, limit: UInt32) throws  -> [ChatMessage]
@@ -693,6 +709,16 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func linkDevice(publicIdentity: String, shareHistory: Bool) throws  -> UInt64
     
     /**
+     * Member rooms: this device's user has read up to the message `message_id`
+     * (inclusive). The read position only moves forward in timeline order: `false` when
+     * the message is not after it. Published at the next sync unless the room was
+     * opened with `read_receipts = false`. No I/O. Fails as [`presence`](Self::presence),
+     * and with `ChatError.NotFound` (the core's "not found") for a message this device
+     * does not know.
+     */
+    func markRead(messageId: String) throws  -> Bool
+    
+    /**
      * Member rooms: the members as of the last sync. `ChatError.Membership` for other
      * rooms. No I/O.
      */
@@ -707,6 +733,30 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * Messages waiting to be delivered. No I/O.
      */
     func outboxLen() throws  -> UInt64
+    
+    /**
+     * Member rooms: every member's presence now, ordered by member id: online, away or
+     * offline (a device whose state ran out is offline), typing, last seen and last
+     * active. As of the last sync (which reads the state files that changed), evaluated
+     * on the clock at each call: call it again on a timer to see expiries. No I/O.
+     *
+     * Fails with `ChatError.Membership` in password rooms and shared files,
+     * `ChatError.InvalidConfig` when the room was opened with `presence = false`.
+     */
+    func presence() throws  -> [PresenceInfo]
+    
+    /**
+     * Member rooms: up to `limit` messages of the private conversation with the member
+     * `member_id` before the message with id `before` (or the newest), oldest first, as
+     * [`history`](Self::history) for the room's conversation (empty in password rooms).
+     * *Blocking.*
+     */
+    func privateHistory(memberId: String, before: String?, limit: UInt32) throws  -> [ChatMessage]
+    
+    /**
+     * [`private_history`](Self::private_history) without blocking the caller.
+     */
+    func privateHistoryAsync(memberId: String, before: String?, limit: UInt32) async throws  -> [ChatMessage]
     
     /**
      * Member rooms (admins): makes the member `member_id` an admin. Returns the new
@@ -731,11 +781,48 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func removeMember(memberId: String) throws  -> UInt64
     
     /**
+     * Member rooms: which members (other than its author) have read the message
+     * `message_id` or a later one, as their devices' published read positions say, and
+     * how many members there are besides its author ("seen by 2 of 3"). As of the last
+     * sync; no I/O. Fails as [`mark_read`](Self::mark_read).
+     */
+    func seenBy(messageId: String) throws  -> SeenBy
+    
+    /**
      * Queues `text` and returns the new message's id (hex). No I/O: the message is in
      * the timeline as pending and reaches the server on the next sync or from a
      * subscription (which is woken at once).
      */
     func send(text: String) throws  -> String
+    
+    /**
+     * Member rooms: queues `text` as a private message to the member `member_id` (32 hex
+     * characters, `RoomMember.id`; this member's own id for a note to itself) and
+     * returns its id (SPEC §8.4.2). Only that member's devices and this member's can
+     * read it; the others see that a private message went from this member to that one,
+     * and its size. It is shown in [`private_history`](Self::private_history) (with
+     * `ChatMessage.privateWith` set), not in [`history`](Self::history). No I/O, like
+     * [`send`](Self::send).
+     *
+     * Fails with `ChatError.Membership` in password rooms or when `member_id` is not a
+     * current member, `ChatError.NotAMember` when this device is not one,
+     * `ChatError.InvalidArgument` for a malformed id.
+     */
+    func sendPrivate(memberId: String, text: String) throws  -> String
+    
+    /**
+     * Member rooms: sets this device's presence (`Online`, the default, `Away`, or
+     * `Offline`: published once, a goodbye; `Typing` is [`set_typing(true)`](Self::set_typing)).
+     * Published at the next sync. No I/O. Fails as [`presence`](Self::presence).
+     */
+    func setPresence(state: PresenceState) throws 
+    
+    /**
+     * Member rooms: this device's user is typing (for a few seconds, extended by calling
+     * it again, e.g. on each key) or stopped. Published at the next sync. No I/O. Fails
+     * as [`presence`](Self::presence).
+     */
+    func setTyping(typing: Bool) throws 
     
     /**
      * Closes the room (the core's `Room::close`): cancels its subscriptions (without
@@ -790,6 +877,12 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * goes back to the room like that of [`sync_async`](Self::sync_async).
      */
     func syncOnceAsync(budgetMs: UInt64) async throws  -> SyncOnceResult
+    
+    /**
+     * Member rooms: undoes [`block`](Self::block); the member's messages show again. No
+     * I/O.
+     */
+    func unblock(memberId: String) throws 
     
     /**
      * Starts a background watcher that delivers the outbox and reads new messages,
@@ -969,6 +1062,34 @@ open func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool
 }
     
     /**
+     * Member rooms: blocks the member `member_id` on every device of this member, across
+     * restarts: their messages, private ones included, are no longer returned by syncs,
+     * listeners or histories (until [`unblock`](Self::unblock)). The member is not told.
+     * No I/O. Fails with `ChatError.Membership` in password rooms and
+     * `ChatError.NotAllowed` for this member itself.
+     */
+open func block(memberId: String)throws   {try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_block(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(memberId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Member rooms: the ids of the members this member blocks (empty elsewhere). No I/O.
+     */
+open func blocked()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_blocked(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Deletes one of this user's messages: every device that reads the delete shows it
      * with `deleted` set, no text and no reactions. Final: a deleted message cannot be
      * edited. Returns the delete's own id. No I/O. Fails as [`edit`](Self::edit).
@@ -1062,8 +1183,10 @@ open func flushAsync()async throws   {
 }
     
     /**
-     * Up to `limit` messages before the message with id `before` (or the newest),
-     * oldest first. *Blocking*: the first call after a restart downloads the history
+     * Up to `limit` messages of the room's conversation before the message with id
+     * `before` (or the newest), oldest first: not private messages
+     * ([`private_history`](Self::private_history)), not those of blocked members.
+     * *Blocking*: the first call after a restart downloads the history
      * that saved read positions skipped.
      */
 open func history(before: String?, limit: UInt32)throws  -> [ChatMessage]  {
@@ -1152,6 +1275,24 @@ open func linkDevice(publicIdentity: String, shareHistory: Bool)throws  -> UInt6
 }
     
     /**
+     * Member rooms: this device's user has read up to the message `message_id`
+     * (inclusive). The read position only moves forward in timeline order: `false` when
+     * the message is not after it. Published at the next sync unless the room was
+     * opened with `read_receipts = false`. No I/O. Fails as [`presence`](Self::presence),
+     * and with `ChatError.NotFound` (the core's "not found") for a message this device
+     * does not know.
+     */
+open func markRead(messageId: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_mark_read(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(messageId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Member rooms: the members as of the last sync. `ChatError.Membership` for other
      * rooms. No I/O.
      */
@@ -1187,6 +1328,61 @@ open func outboxLen()throws  -> UInt64  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Member rooms: every member's presence now, ordered by member id: online, away or
+     * offline (a device whose state ran out is offline), typing, last seen and last
+     * active. As of the last sync (which reads the state files that changed), evaluated
+     * on the clock at each call: call it again on a timer to see expiries. No I/O.
+     *
+     * Fails with `ChatError.Membership` in password rooms and shared files,
+     * `ChatError.InvalidConfig` when the room was opened with `presence = false`.
+     */
+open func presence()throws  -> [PresenceInfo]  {
+    return try  FfiConverterSequenceTypePresenceInfo.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_presence(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Member rooms: up to `limit` messages of the private conversation with the member
+     * `member_id` before the message with id `before` (or the newest), oldest first, as
+     * [`history`](Self::history) for the room's conversation (empty in password rooms).
+     * *Blocking.*
+     */
+open func privateHistory(memberId: String, before: String?, limit: UInt32)throws  -> [ChatMessage]  {
+    return try  FfiConverterSequenceTypeChatMessage.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_private_history(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(memberId),
+        FfiConverterOptionString.lower(before),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * [`private_history`](Self::private_history) without blocking the caller.
+     */
+open func privateHistoryAsync(memberId: String, before: String?, limit: UInt32)async throws  -> [ChatMessage]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_private_history_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(memberId),FfiConverterOptionString.lower(before),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeChatMessage.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
 }
     
     /**
@@ -1237,6 +1433,22 @@ open func removeMember(memberId: String)throws  -> UInt64  {
 }
     
     /**
+     * Member rooms: which members (other than its author) have read the message
+     * `message_id` or a later one, as their devices' published read positions say, and
+     * how many members there are besides its author ("seen by 2 of 3"). As of the last
+     * sync; no I/O. Fails as [`mark_read`](Self::mark_read).
+     */
+open func seenBy(messageId: String)throws  -> SeenBy  {
+    return try  FfiConverterTypeSeenBy_lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_seen_by(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(messageId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Queues `text` and returns the new message's id (hex). No I/O: the message is in
      * the timeline as pending and reaches the server on the next sync or from a
      * subscription (which is woken at once).
@@ -1249,6 +1461,58 @@ open func send(text: String)throws  -> String  {
         FfiConverterString.lower(text),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Member rooms: queues `text` as a private message to the member `member_id` (32 hex
+     * characters, `RoomMember.id`; this member's own id for a note to itself) and
+     * returns its id (SPEC §8.4.2). Only that member's devices and this member's can
+     * read it; the others see that a private message went from this member to that one,
+     * and its size. It is shown in [`private_history`](Self::private_history) (with
+     * `ChatMessage.privateWith` set), not in [`history`](Self::history). No I/O, like
+     * [`send`](Self::send).
+     *
+     * Fails with `ChatError.Membership` in password rooms or when `member_id` is not a
+     * current member, `ChatError.NotAMember` when this device is not one,
+     * `ChatError.InvalidArgument` for a malformed id.
+     */
+open func sendPrivate(memberId: String, text: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_send_private(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(memberId),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Member rooms: sets this device's presence (`Online`, the default, `Away`, or
+     * `Offline`: published once, a goodbye; `Typing` is [`set_typing(true)`](Self::set_typing)).
+     * Published at the next sync. No I/O. Fails as [`presence`](Self::presence).
+     */
+open func setPresence(state: PresenceState)throws   {try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_set_presence(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePresenceState_lower(state),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Member rooms: this device's user is typing (for a few seconds, extended by calling
+     * it again, e.g. on each key) or stopped. Published at the next sync. No I/O. Fails
+     * as [`presence`](Self::presence).
+     */
+open func setTyping(typing: Bool)throws   {try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_set_typing(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(typing),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1352,6 +1616,19 @@ open func syncOnceAsync(budgetMs: UInt64)async throws  -> SyncOnceResult  {
             liftFunc: FfiConverterTypeSyncOnceResult_lift,
             errorHandler: FfiConverterTypeChatError_lift
         )
+}
+    
+    /**
+     * Member rooms: undoes [`block`](Self::block); the member's messages show again. No
+     * I/O.
+     */
+open func unblock(memberId: String)throws   {try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_unblock(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(memberId),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1874,6 +2151,14 @@ public struct ChatMessage: Equatable, Hashable {
      * chosen first.
      */
     public let reactions: [ChatReaction]
+    /**
+     * Member rooms: for a private message
+     * ([`ChatRoom::send_private`](crate::ChatRoom::send_private), SPEC §8.4.2), the id
+     * of the other member of the private conversation (this member's own id for a note
+     * to itself); `null`/`nil` for a message to the whole room. (The core's
+     * `Message::private`; `private` is a keyword in Kotlin and Swift.)
+     */
+    public let privateWith: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1918,7 +2203,14 @@ public struct ChatMessage: Equatable, Hashable {
         /**
          * The members' reactions ([`ChatRoom::react`](crate::ChatRoom::react)), the most
          * chosen first.
-         */reactions: [ChatReaction]) {
+         */reactions: [ChatReaction], 
+        /**
+         * Member rooms: for a private message
+         * ([`ChatRoom::send_private`](crate::ChatRoom::send_private), SPEC §8.4.2), the id
+         * of the other member of the private conversation (this member's own id for a note
+         * to itself); `null`/`nil` for a message to the whole room. (The core's
+         * `Message::private`; `private` is a keyword in Kotlin and Swift.)
+         */privateWith: String?) {
         self.id = id
         self.sender = sender
         self.text = text
@@ -1931,6 +2223,7 @@ public struct ChatMessage: Equatable, Hashable {
         self.edited = edited
         self.deleted = deleted
         self.reactions = reactions
+        self.privateWith = privateWith
     }
 
     
@@ -1960,7 +2253,8 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
                 signer: FfiConverterOptionString.read(from: &buf), 
                 edited: FfiConverterBool.read(from: &buf), 
                 deleted: FfiConverterBool.read(from: &buf), 
-                reactions: FfiConverterSequenceTypeChatReaction.read(from: &buf)
+                reactions: FfiConverterSequenceTypeChatReaction.read(from: &buf), 
+                privateWith: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1977,6 +2271,7 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
         FfiConverterBool.write(value.edited, into: &buf)
         FfiConverterBool.write(value.deleted, into: &buf)
         FfiConverterSequenceTypeChatReaction.write(value.reactions, into: &buf)
+        FfiConverterOptionString.write(value.privateWith, into: &buf)
     }
 }
 
@@ -2167,6 +2462,159 @@ public func FfiConverterTypeChatUpdate_lower(_ value: ChatUpdate) -> RustBuffer 
 
 
 /**
+ * A member's presence over its devices ([`ChatRoom::presence`](crate::ChatRoom::presence)).
+ */
+public struct PresenceInfo: Equatable, Hashable {
+    /**
+     * The member id (32 hex characters, `RoomMember.id`).
+     */
+    public let member: String
+    /**
+     * The fingerprint of the member's first device.
+     */
+    public let fingerprint: String
+    /**
+     * The display name of the member's newest state record (empty before any).
+     */
+    public let displayName: String
+    /**
+     * `true` for this device's own member.
+     */
+    public let isSelf: Bool
+    /**
+     * The best state of its devices now: `Online` over `Away` over `Offline` (a device
+     * whose state ran out is offline). Never `Typing`: see `typing`.
+     */
+    public let state: PresenceState
+    /**
+     * `true` while one of its devices is typing.
+     */
+    public let typing: Bool
+    /**
+     * Until when it was last known present, ms since the Unix epoch (its state's
+     * valid-until, or now while it is online, or the time of its goodbye);
+     * `null`/`nil` before any state was read.
+     */
+    public let lastSeenMs: UInt64?
+    /**
+     * When its user was last active (sent, read, typed, came online), ms since the Unix
+     * epoch, as its devices said; `null`/`nil` when unknown.
+     */
+    public let lastActiveMs: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The member id (32 hex characters, `RoomMember.id`).
+         */member: String, 
+        /**
+         * The fingerprint of the member's first device.
+         */fingerprint: String, 
+        /**
+         * The display name of the member's newest state record (empty before any).
+         */displayName: String, 
+        /**
+         * `true` for this device's own member.
+         */isSelf: Bool, 
+        /**
+         * The best state of its devices now: `Online` over `Away` over `Offline` (a device
+         * whose state ran out is offline). Never `Typing`: see `typing`.
+         */state: PresenceState, 
+        /**
+         * `true` while one of its devices is typing.
+         */typing: Bool, 
+        /**
+         * Until when it was last known present, ms since the Unix epoch (its state's
+         * valid-until, or now while it is online, or the time of its goodbye);
+         * `null`/`nil` before any state was read.
+         */lastSeenMs: UInt64?, 
+        /**
+         * When its user was last active (sent, read, typed, came online), ms since the Unix
+         * epoch, as its devices said; `null`/`nil` when unknown.
+         */lastActiveMs: UInt64?) {
+        self.member = member
+        self.fingerprint = fingerprint
+        self.displayName = displayName
+        self.isSelf = isSelf
+        self.state = state
+        self.typing = typing
+        self.lastSeenMs = lastSeenMs
+        self.lastActiveMs = lastActiveMs
+    }
+
+    
+    /**
+     * `true` when it is online or away now, or was present within `window_ms` before
+     * `now_ms` ("who was here in the last hour" is `seenWithin(now, 3_600_000)`). The
+     * rule of the core's `PresenceInfo::seen_within`.
+     */
+public func seenWithin(nowMs: UInt64, windowMs: UInt64) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_presenceinfo_seen_within(
+            FfiConverterTypePresenceInfo_lower(self),
+        FfiConverterUInt64.lower(nowMs),
+        FfiConverterUInt64.lower(windowMs),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PresenceInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePresenceInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PresenceInfo {
+        return
+            try PresenceInfo(
+                member: FfiConverterString.read(from: &buf), 
+                fingerprint: FfiConverterString.read(from: &buf), 
+                displayName: FfiConverterString.read(from: &buf), 
+                isSelf: FfiConverterBool.read(from: &buf), 
+                state: FfiConverterTypePresenceState.read(from: &buf), 
+                typing: FfiConverterBool.read(from: &buf), 
+                lastSeenMs: FfiConverterOptionUInt64.read(from: &buf), 
+                lastActiveMs: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PresenceInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.member, into: &buf)
+        FfiConverterString.write(value.fingerprint, into: &buf)
+        FfiConverterString.write(value.displayName, into: &buf)
+        FfiConverterBool.write(value.isSelf, into: &buf)
+        FfiConverterTypePresenceState.write(value.state, into: &buf)
+        FfiConverterBool.write(value.typing, into: &buf)
+        FfiConverterOptionUInt64.write(value.lastSeenMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.lastActiveMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePresenceInfo_lift(_ buf: RustBuffer) throws -> PresenceInfo {
+    return try FfiConverterTypePresenceInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePresenceInfo_lower(_ value: PresenceInfo) -> RustBuffer {
+    return FfiConverterTypePresenceInfo.lower(value)
+}
+
+
+/**
  * A member of a member room, as of the last sync.
  */
 public struct RoomMember: Equatable, Hashable {
@@ -2333,6 +2781,19 @@ public struct RoomOptions: Equatable, Hashable {
      * e.g. with a weaker key derivation.
      */
     public let acceptChangedHeader: Bool
+    /**
+     * Member rooms (SPEC §18): publish this device's presence (online, away, typing,
+     * last active, read position) in a small state file and read the other devices'.
+     * `false` publishes and reads nothing, and the presence calls fail with
+     * `ChatError.InvalidConfig`. Password rooms refuse `false` (`InvalidConfig`).
+     */
+    public let presence: Bool
+    /**
+     * Member rooms: publish how far this device's user has read
+     * ([`ChatRoom::mark_read`](crate::ChatRoom::mark_read)), so senders see who has seen
+     * their messages (presence is still published). Password rooms refuse `false`.
+     */
+    public let readReceipts: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2385,7 +2846,18 @@ public struct RoomOptions: Equatable, Hashable {
          * `ChatError.HeaderChanged`; set it only when the user knows the room was
          * re-created: a member who knows the password could otherwise replace the header,
          * e.g. with a weaker key derivation.
-         */acceptChangedHeader: Bool = false) {
+         */acceptChangedHeader: Bool = false, 
+        /**
+         * Member rooms (SPEC §18): publish this device's presence (online, away, typing,
+         * last active, read position) in a small state file and read the other devices'.
+         * `false` publishes and reads nothing, and the presence calls fail with
+         * `ChatError.InvalidConfig`. Password rooms refuse `false` (`InvalidConfig`).
+         */presence: Bool = true, 
+        /**
+         * Member rooms: publish how far this device's user has read
+         * ([`ChatRoom::mark_read`](crate::ChatRoom::mark_read)), so senders see who has seen
+         * their messages (presence is still published). Password rooms refuse `false`.
+         */readReceipts: Bool = true) {
         self.room = room
         self.displayName = displayName
         self.layout = layout
@@ -2398,6 +2870,8 @@ public struct RoomOptions: Equatable, Hashable {
         self.showUnauthenticated = showUnauthenticated
         self.lock = lock
         self.acceptChangedHeader = acceptChangedHeader
+        self.presence = presence
+        self.readReceipts = readReceipts
     }
 
     
@@ -2427,7 +2901,9 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
                 compatIterations: FfiConverterOptionUInt32.read(from: &buf), 
                 showUnauthenticated: FfiConverterBool.read(from: &buf), 
                 lock: FfiConverterBool.read(from: &buf), 
-                acceptChangedHeader: FfiConverterBool.read(from: &buf)
+                acceptChangedHeader: FfiConverterBool.read(from: &buf), 
+                presence: FfiConverterBool.read(from: &buf), 
+                readReceipts: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2444,6 +2920,8 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
         FfiConverterBool.write(value.showUnauthenticated, into: &buf)
         FfiConverterBool.write(value.lock, into: &buf)
         FfiConverterBool.write(value.acceptChangedHeader, into: &buf)
+        FfiConverterBool.write(value.presence, into: &buf)
+        FfiConverterBool.write(value.readReceipts, into: &buf)
     }
 }
 
@@ -2460,6 +2938,78 @@ public func FfiConverterTypeRoomOptions_lift(_ buf: RustBuffer) throws -> RoomOp
 #endif
 public func FfiConverterTypeRoomOptions_lower(_ value: RoomOptions) -> RustBuffer {
     return FfiConverterTypeRoomOptions.lower(value)
+}
+
+
+/**
+ * Who has seen a message ([`ChatRoom::seen_by`](crate::ChatRoom::seen_by)): "seen by
+ * `readers.size` of `of`".
+ */
+public struct SeenBy: Equatable, Hashable {
+    /**
+     * The ids of the members (other than its author) one of whose devices has read it
+     * or a later message, in member id order.
+     */
+    public let readers: [String]
+    /**
+     * How many members there are other than its author.
+     */
+    public let of: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The ids of the members (other than its author) one of whose devices has read it
+         * or a later message, in member id order.
+         */readers: [String], 
+        /**
+         * How many members there are other than its author.
+         */of: UInt32) {
+        self.readers = readers
+        self.of = of
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SeenBy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSeenBy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SeenBy {
+        return
+            try SeenBy(
+                readers: FfiConverterSequenceString.read(from: &buf), 
+                of: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SeenBy, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.readers, into: &buf)
+        FfiConverterUInt32.write(value.of, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSeenBy_lift(_ buf: RustBuffer) throws -> SeenBy {
+    return try FfiConverterTypeSeenBy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSeenBy_lower(_ value: SeenBy) -> RustBuffer {
+    return FfiConverterTypeSeenBy.lower(value)
 }
 
 
@@ -3341,6 +3891,25 @@ public enum ChatEvent: Equatable, Hashable {
          */reason: String
     )
     /**
+     * Member rooms: a private record sealed to this device does not open (altered, or
+     * sealed wrongly by its sender); it is not shown.
+     */
+    case privateRecordRefused(
+        /**
+         * The refused record's id (hex).
+         */record: String, 
+        /**
+         * Why, in words.
+         */reason: String
+    )
+    /**
+     * Member rooms: another device published a new presence or read position (SPEC
+     * §18); [`ChatRoom::presence`](crate::ChatRoom::presence) and
+     * [`ChatRoom::seen_by`](crate::ChatRoom::seen_by) tell what changed. Expiry changes
+     * presence without an event.
+     */
+    case presenceChanged
+    /**
      * An event these bindings do not know yet.
      */
     case other(
@@ -3418,7 +3987,12 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
         case 17: return .changeRefused(change: try FfiConverterString.read(from: &buf), target: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 18: return .other(description: try FfiConverterString.read(from: &buf)
+        case 18: return .privateRecordRefused(record: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 19: return .presenceChanged
+        
+        case 20: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3525,8 +4099,18 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .other(description):
+        case let .privateRecordRefused(record,reason):
             writeInt(&buf, Int32(18))
+            FfiConverterString.write(record, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .presenceChanged:
+            writeInt(&buf, Int32(19))
+        
+        
+        case let .other(description):
+            writeInt(&buf, Int32(20))
             FfiConverterString.write(description, into: &buf)
             
         }
@@ -3804,6 +4388,105 @@ public func FfiConverterTypeMessageStatus_lift(_ buf: RustBuffer) throws -> Mess
 #endif
 public func FfiConverterTypeMessageStatus_lower(_ value: MessageStatus) -> RustBuffer {
     return FfiConverterTypeMessageStatus.lower(value)
+}
+
+
+
+/**
+ * A device's presence ([`ChatRoom::set_presence`](crate::ChatRoom::set_presence),
+ * [`PresenceInfo::state`]).
+ */
+
+public enum PresenceState: Equatable, Hashable {
+    
+    /**
+     * Not present: its state ran out, or it said goodbye.
+     */
+    case offline
+    /**
+     * Present.
+     */
+    case online
+    /**
+     * Present but away.
+     */
+    case away
+    /**
+     * Present and typing: setting it is
+     * [`ChatRoom::set_typing(true)`](crate::ChatRoom::set_typing);
+     * [`ChatRoom::presence`](crate::ChatRoom::presence) reports typing as
+     * [`PresenceInfo::typing`] with `Online`.
+     */
+    case typing
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PresenceState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePresenceState: FfiConverterRustBuffer {
+    typealias SwiftType = PresenceState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PresenceState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .offline
+        
+        case 2: return .online
+        
+        case 3: return .away
+        
+        case 4: return .typing
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PresenceState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .offline:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .online:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .away:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .typing:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePresenceState_lift(_ buf: RustBuffer) throws -> PresenceState {
+    return try FfiConverterTypePresenceState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePresenceState_lower(_ value: PresenceState) -> RustBuffer {
+    return FfiConverterTypePresenceState.lower(value)
 }
 
 
@@ -4546,6 +5229,31 @@ fileprivate struct FfiConverterSequenceTypeChatReaction: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePresenceInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [PresenceInfo]
+
+    public static func write(_ value: [PresenceInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePresenceInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PresenceInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PresenceInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePresenceInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRoomMember: FfiConverterRustBuffer {
     typealias SwiftType = [RoomMember]
 
@@ -4743,6 +5451,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_add_member() != 1440) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_block() != 34511) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_blocked() != 26268) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_delete() != 48564) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4761,7 +5475,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_flush_async() != 25979) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_history() != 18391) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_history() != 5583) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_history_async() != 7366) {
@@ -4779,6 +5493,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_link_device() != 7103) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_mark_read() != 16570) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_members() != 7193) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4786,6 +5503,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_outbox_len() != 7338) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_presence() != 15475) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_private_history() != 61095) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_private_history_async() != 19618) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_promote() != 61915) {
@@ -4797,7 +5523,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member() != 3488) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_seen_by() != 27618) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_send() != 51965) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_send_private() != 18485) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_set_presence() != 5697) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_set_typing() != 43534) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown() != 54609) {
@@ -4813,6 +5551,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync_once_async() != 2357) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_unblock() != 39864) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_watch() != 24399) {

@@ -367,6 +367,16 @@ uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_open_member_room(RustBuffer 
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_add_member(uint64_t ptr, RustBuffer public_identity, RustBuffer role, int8_t share_history, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_BLOCK
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_BLOCK
+void uniffi_ftpchat_ffi_fn_method_chatroom_block(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_BLOCKED
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_BLOCKED
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_blocked(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DELETE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_DELETE
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_delete(uint64_t ptr, RustBuffer message_id, RustCallStatus *_Nonnull out_status
@@ -427,6 +437,11 @@ int8_t uniffi_ftpchat_ffi_fn_method_chatroom_is_shut_down(uint64_t ptr, RustCall
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_link_device(uint64_t ptr, RustBuffer public_identity, int8_t share_history, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MARK_READ
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MARK_READ
+int8_t uniffi_ftpchat_ffi_fn_method_chatroom_mark_read(uint64_t ptr, RustBuffer message_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MEMBERS
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MEMBERS
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_members(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -440,6 +455,21 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_message(uint64_t ptr, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_OUTBOX_LEN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_OUTBOX_LEN
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_outbox_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PRESENCE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PRESENCE
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_presence(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PRIVATE_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PRIVATE_HISTORY
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_private_history(uint64_t ptr, RustBuffer member_id, RustBuffer before, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PRIVATE_HISTORY_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PRIVATE_HISTORY_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_private_history_async(uint64_t ptr, RustBuffer member_id, RustBuffer before, uint32_t limit
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PROMOTE
@@ -457,9 +487,29 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_react(uint64_t ptr, RustBuffer 
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_remove_member(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEEN_BY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEEN_BY
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_seen_by(uint64_t ptr, RustBuffer message_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_send(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_PRIVATE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_PRIVATE
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_send_private(uint64_t ptr, RustBuffer member_id, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SET_PRESENCE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SET_PRESENCE
+void uniffi_ftpchat_ffi_fn_method_chatroom_set_presence(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SET_TYPING
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SET_TYPING
+void uniffi_ftpchat_ffi_fn_method_chatroom_set_typing(uint64_t ptr, int8_t typing, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SHUTDOWN
@@ -485,6 +535,11 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_sync_once(uint64_t ptr, uint64_
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SYNC_ONCE_ASYNC
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SYNC_ONCE_ASYNC
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_sync_once_async(uint64_t ptr, uint64_t budget_ms
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_UNBLOCK
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_UNBLOCK
+void uniffi_ftpchat_ffi_fn_method_chatroom_unblock(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_WATCH
@@ -520,6 +575,11 @@ void uniffi_ftpchat_ffi_fn_method_subscription_stop(uint64_t ptr, RustCallStatus
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_INIT_CALLBACK_VTABLE_CHATLISTENER
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_INIT_CALLBACK_VTABLE_CHATLISTENER
 void uniffi_ftpchat_ffi_fn_init_callback_vtable_chatlistener(const UniffiVTableCallbackInterfaceChatListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_PRESENCEINFO_SEEN_WITHIN
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_PRESENCEINFO_SEEN_WITHIN
+int8_t uniffi_ftpchat_ffi_fn_method_presenceinfo_seen_within(RustBuffer ptr, uint64_t now_ms, uint64_t window_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FUNC_DESCRIBE_LOCATION
@@ -862,6 +922,18 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_add_member(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_BLOCK
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_BLOCK
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_block(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_BLOCKED
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_BLOCKED
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_blocked(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DELETE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_DELETE
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_delete(void
@@ -934,6 +1006,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_link_device(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_MARK_READ
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_MARK_READ
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_mark_read(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_MEMBERS
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_MEMBERS
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_members(void
@@ -949,6 +1027,24 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_message(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_OUTBOX_LEN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_OUTBOX_LEN
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_outbox_len(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PRESENCE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PRESENCE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_presence(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PRIVATE_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PRIVATE_HISTORY
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_private_history(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PRIVATE_HISTORY_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PRIVATE_HISTORY_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_private_history_async(void
     
 );
 #endif
@@ -970,9 +1066,33 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEEN_BY
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEEN_BY
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_seen_by(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_send(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_PRIVATE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_PRIVATE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_send_private(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SET_PRESENCE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SET_PRESENCE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_set_presence(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SET_TYPING
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SET_TYPING
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_set_typing(void
     
 );
 #endif
@@ -1003,6 +1123,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_sync_once(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SYNC_ONCE_ASYNC
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SYNC_ONCE_ASYNC
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_sync_once_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_UNBLOCK
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_UNBLOCK
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_unblock(void
     
 );
 #endif

@@ -4,8 +4,9 @@
 // through the listener of another, error mapping, async calls, sync_once, subscriptions,
 // FTPChat 1.7/1.6/1.5 shared files (the chat file the real 1.6 and 1.7 clients wrote, read
 // with only its password; a wrong password as a typed error), member rooms (identities,
-// invitations, signers, members, removal), identity backups, and edits, deletes and
-// reactions (typed refusals, onChanged).
+// invitations, signers, members, removal), identity backups, edits, deletes and
+// reactions (typed refusals, onChanged), and private messages, blocking, presence and
+// seen receipts between three members.
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
@@ -887,6 +888,151 @@ fun readUntil(room: ChatRoom, text: String): ChatMessage {
     throw AssertionError("$text did not arrive within $TIMEOUT_MS ms")
 }
 
+/** Syncs `room` until `done()`; returns every message read. */
+fun syncUntil(room: ChatRoom, done: (List<ChatMessage>) -> Boolean): List<ChatMessage> {
+    val got = mutableListOf<ChatMessage>()
+    val deadline = System.currentTimeMillis() + TIMEOUT_MS
+    while (!done(got)) {
+        if (System.currentTimeMillis() > deadline) throw AssertionError("gave up waiting: ${got.map { it.text }}")
+        got.addAll(room.sync().messages)
+    }
+    return got
+}
+
+/** Three members of a new member room at `location`: Alice (admin) invites Bob and Carol. */
+class Trio(val alice: ChatRoom, val bob: ChatRoom, val carol: ChatRoom, val aliceId: String, val bobId: String, val carolId: String)
+
+fun withTrio(label: String, location: String, caPem: String?, body: (Trio) -> Unit) {
+    val room = unique("$label-trio")
+    val ids = List(3) { Identity.generate() }
+    ChatRoom.openMemberRoom(location, ids[0], memberOptions(room, "Alice", tempFolder(), caPem)).use { alice ->
+        val join = { i: Int, name: String ->
+            ChatRoom.join(alice.invite(MemberRole.MEMBER, location), ids[i], memberOptions(room, name, tempFolder(), caPem), null)
+        }
+        join(1, "Bob").use { bob ->
+            join(2, "Carol").use { carol ->
+                for (r in listOf(alice, bob, carol, alice)) r.sync()
+                val byFingerprint = alice.members().associate { it.fingerprints[0] to it.id }
+                val (a, b, c) = ids.map { byFingerprint.getValue(it.fingerprint()) }
+                body(Trio(alice, bob, carol, a, b, c))
+            }
+        }
+    }
+}
+
+/** Private messages, blocking (SPEC §8.4.2), presence and seen receipts (SPEC §18). */
+fun privatePresenceScenario(label: String, location: String, caPem: String? = null) {
+    check("$label: private message: read by its recipient only, in its own conversation") {
+        withTrio(label, location, caPem) { t ->
+            val secret = t.alice.sendPrivate(t.bobId, "for Bob only")
+            expect(t.alice.message(secret)!!.privateWith == t.bobId)
+            t.alice.send("hello everyone")
+            t.alice.sync()
+            expect(t.alice.history(null, 10u).map { it.text } == listOf("hello everyone"))
+            expect(t.alice.privateHistory(t.bobId, null, 10u).map { it.text } == listOf("for Bob only"))
+
+            val got = syncUntil(t.bob) { ms -> ms.any { it.text == "for Bob only" } && ms.any { it.text == "hello everyone" } }
+            val privates = got.filter { it.privateWith != null }
+            expect(privates.size == 1 && privates[0].id == secret && privates[0].privateWith == t.aliceId) { "$got" }
+            expect(t.bob.history(null, 10u).map { it.text } == listOf("hello everyone"))
+            val page = runBlocking(Dispatchers.Default) { t.bob.privateHistoryAsync(t.aliceId, null, 10u) }
+            expect(page.map { it.text } == listOf("for Bob only")) { "$page" }
+
+            val carolGot = syncUntil(t.carol) { ms -> ms.any { it.text == "hello everyone" } }
+            expect(carolGot.none { it.text == "for Bob only" }) { "$carolGot" }
+            expect(t.carol.message(secret) == null)
+            expect(t.carol.privateHistory(t.aliceId, null, 10u).isEmpty())
+            val outbox = t.carol.outboxLen()
+            val e = expectThrows<ChatException.Membership> { t.carol.sendPrivate("55".repeat(16), "to nobody") }
+            expect(!e.transient) { "$e" }
+            expectThrows<ChatException.InvalidArgument> { t.carol.sendPrivate("nope", "x") }
+            expect(t.carol.outboxLen() == outbox)
+        }
+    }
+    check("$label: block hides a member's messages until unblocked") {
+        withTrio(label, location, caPem) { t ->
+            t.carol.send("before the block")
+            t.carol.sync()
+            syncUntil(t.bob) { ms -> ms.any { it.text == "before the block" } }
+            t.bob.block(t.carolId)
+            expect(t.bob.blocked() == listOf(t.carolId)) { "${t.bob.blocked()}" }
+            expectThrows<ChatException.NotAllowed> { t.bob.block(t.bobId) }
+            t.bob.sync()
+            t.carol.send("after the block")
+            t.carol.sendPrivate(t.bobId, "psst, Bob")
+            t.carol.sync()
+            t.alice.send("alice still talks")
+            t.alice.sync()
+            val got = syncUntil(t.bob) { ms -> ms.any { it.text == "alice still talks" } }
+            expect(got.none { it.text == "after the block" || it.text == "psst, Bob" }) { "$got" }
+            expect(t.bob.history(null, 50u).none { it.text.endsWith("the block") })
+            expect(t.bob.privateHistory(t.carolId, null, 10u).isEmpty())
+
+            t.bob.unblock(t.carolId)
+            t.bob.sync()
+            expect(t.bob.blocked().isEmpty())
+            val history = t.bob.history(null, 50u).map { it.text }
+            expect("before the block" in history && "after the block" in history) { "$history" }
+            expect(t.bob.privateHistory(t.carolId, null, 10u).map { it.text } == listOf("psst, Bob"))
+        }
+    }
+    check("$label: presence, typing and seenBy; password rooms refuse them") {
+        withTrio(label, location, caPem) { t ->
+            val presence = t.alice.presence()
+            expect(presence.map { it.member } == listOf(t.aliceId, t.bobId, t.carolId).sorted()) { "$presence" }
+            expect(presence.all { it.state == PresenceState.ONLINE && !it.typing }) { "$presence" }
+            expect(presence.single { it.isSelf }.member == t.aliceId)
+            fun of(member: String) = t.alice.presence().first { it.member == member }
+            val now = System.currentTimeMillis().toULong()
+            expect(of(t.bobId).displayName == "Bob" && of(t.bobId).seenWithin(now, 0uL))
+
+            t.bob.setTyping(true)
+            t.bob.sync()
+            t.carol.setPresence(PresenceState.AWAY)
+            t.carol.sync()
+            val events = mutableListOf<ChatEvent>()
+            val deadline = System.currentTimeMillis() + TIMEOUT_MS
+            while (!(of(t.bobId).typing && of(t.carolId).state == PresenceState.AWAY)) {
+                expect(System.currentTimeMillis() < deadline) { "$events" }
+                events.addAll(t.alice.sync().events)
+            }
+            expect(events.any { it is ChatEvent.PresenceChanged }) { "$events" }
+            t.carol.setPresence(PresenceState.OFFLINE)
+            t.carol.sync()
+            while (of(t.carolId).state != PresenceState.OFFLINE) {
+                expect(System.currentTimeMillis() < deadline)
+                t.alice.sync()
+            }
+            expect(of(t.carolId).seenWithin(now, 3_600_000uL))
+            expect(!of(t.carolId).seenWithin(now + 7_200_000uL, 3_600_000uL))
+
+            val id = t.alice.send("read me")
+            t.alice.sync()
+            syncUntil(t.bob) { ms -> ms.any { it.id == id } }
+            expect(t.alice.seenBy(id) == SeenBy(emptyList(), 2u)) { "${t.alice.seenBy(id)}" }
+            expect(t.bob.markRead(id))
+            expect(!t.bob.markRead(id))
+            t.bob.sync()
+            while (t.alice.seenBy(id).readers != listOf(t.bobId)) {
+                expect(System.currentTimeMillis() < deadline) { "${t.alice.seenBy(id)}" }
+                t.alice.sync()
+            }
+            expectThrows<ChatException.NotFound> { t.alice.seenBy("07".repeat(16)) }
+        }
+        ChatRoom(location, PASSWORD, nativeOptions(unique("$label-pw"), "Dan", caPem = caPem)).use { room ->
+            val id = room.send("hi")
+            expectThrows<ChatException.Membership> { room.presence() }
+            expectThrows<ChatException.Membership> { room.markRead(id) }
+            expectThrows<ChatException.Membership> { room.block("ab".repeat(16)) }
+            expectThrows<ChatException.Membership> { room.sendPrivate("ab".repeat(16), "x") }
+            expect(room.blocked().isEmpty())
+        }
+        expectThrows<ChatException.InvalidConfig> {
+            ChatRoom(location, PASSWORD, nativeOptions(unique("$label-pw"), "Dan", caPem = caPem).copy(presence = false))
+        }
+    }
+}
+
 /** Member rooms (issue 14): identities, an invitation, signed messages, members, removal. */
 fun memberScenario(label: String, location: String, caPem: String? = null) {
     val room = unique("$label-members")
@@ -999,6 +1145,7 @@ fun main() {
     identityApi()
     memberScenario("folder", tempFolder())
     changesScenario("folder", tempFolder())
+    privatePresenceScenario("folder", tempFolder())
     val sharedFolder = File(tempFolder())
     sharedScenario("folder", sharedFolder.path, folder = sharedFolder)
     realClients()
@@ -1009,6 +1156,7 @@ fun main() {
         sharedScenario("ftp pyftpdlib", ftp)
         memberScenario("ftp pyftpdlib", ftp)
         changesScenario("ftp pyftpdlib", ftp)
+        privatePresenceScenario("ftp pyftpdlib", ftp)
     } else if (System.getenv("CI") == "true") {
         check("ftp pyftpdlib") { throw AssertionError("FTPCHAT_TEST_PYFTPDLIB_URL is not set (CI=true needs the FTP servers of .ci/ftp-servers.sh)") }
     } else {
@@ -1022,6 +1170,7 @@ fun main() {
         sharedScenario("ftps vsftpd", ftps, File(ca).readText())
         memberScenario("ftps vsftpd", ftps, File(ca).readText())
         changesScenario("ftps vsftpd", ftps, File(ca).readText())
+        privatePresenceScenario("ftps vsftpd", ftps, File(ca).readText())
     } else {
         skip("ftps vsftpd", "FTPCHAT_TEST_VSFTPD_FTPS_URL / FTPCHAT_TEST_FTPS_CA not set")
     }

@@ -55,6 +55,17 @@ In native rooms the author of a message may edit or delete it and anyone may rea
     for msg in room.sync().changed:     # earlier messages as they are now
         print(msg.id, msg.text, msg.edited, msg.deleted, msg.reactions)
 
+Member rooms also carry private messages, blocking, presence and seen receipts::
+
+    room.send_private(bob_id, "just for you")   # Member.id; not in history()
+    room.private_history(bob_id)                # the conversation with Bob
+    room.block(spammer_id)                      # hidden on this member's devices
+    room.set_presence(ftpchat.PresenceState.AWAY)
+    room.mark_read(last_id)                     # published at the next sync
+    for p in room.presence():
+        print(p.display_name, p.state, p.typing, p.last_seen)
+    print(room.seen_by(msg_id))                 # SeenBy(readers=(...), of=2)
+
 The protocol lives in the Rust core (``ftpchat-core``); this package is a thin binding.
 Network I/O and key derivation release the GIL.
 """
@@ -124,7 +135,10 @@ from ._types import (
     Member,
     Message,
     MessageStatus,
+    PresenceInfo,
+    PresenceState,
     Reaction,
+    SeenBy,
     SyncResult,
 )
 
@@ -146,6 +160,9 @@ __all__ = [
     "Message",
     "MessageStatus",
     "Reaction",
+    "PresenceInfo",
+    "PresenceState",
+    "SeenBy",
     "Codec",
     "Event",
     "SyncResult",

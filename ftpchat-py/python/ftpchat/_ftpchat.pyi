@@ -9,7 +9,16 @@ from typing import Final, Literal, final
 from typing_extensions import Buffer, Self
 
 from ftpchat._errors import Error
-from ftpchat._types import CompatMessage, Event, Member, Message, SyncResult
+from ftpchat._types import (
+    CompatMessage,
+    Event,
+    Member,
+    Message,
+    PresenceInfo,
+    PresenceState,
+    SeenBy,
+    SyncResult,
+)
 
 __all__ = [
     "DEFAULT_NATIVE_ITERATIONS",
@@ -68,11 +77,14 @@ def open(
     ca_pem: str | None = None,
     identity: Identity | None = None,
     invitation: str | None = None,
+    presence: bool = True,
+    read_receipts: bool = True,
 ) -> Room:
     """Opens (or creates) a room; releases the GIL while connecting and deriving the key.
 
     With ``identity``: a member room (no password); with ``invitation`` too, joins it
-    (``location=None`` takes the invitation's location)."""
+    (``location=None`` takes the invitation's location). ``presence`` and
+    ``read_receipts`` (member rooms only) turn presence and read positions off."""
 
 @final
 class Identity:
@@ -123,7 +135,33 @@ class Room:
     def flush(self) -> None:
         """Delivers the outbox without reading (GIL released)."""
     def history(self, limit: int = 100, *, before: str | None = None) -> list[Message]:
-        """Up to ``limit`` messages before ``before`` (or the newest), oldest first."""
+        """Up to ``limit`` messages of the room's conversation before ``before`` (or the
+        newest), oldest first: not private messages, not those of blocked members."""
+    def send_private(self, member_id: str, text: str) -> str:
+        """Member rooms: queues a private message to a member; returns its id. No I/O."""
+    def private_history(
+        self, member_id: str, limit: int = 100, *, before: str | None = None
+    ) -> list[Message]:
+        """Member rooms: the private conversation with a member, like :meth:`history`."""
+    def block(self, member_id: str) -> None:
+        """Member rooms: hides a member's messages on this member's devices. No I/O."""
+    def unblock(self, member_id: str) -> None:
+        """Member rooms: undoes :meth:`block`. No I/O."""
+    def blocked(self) -> list[str]:
+        """Member rooms: the ids of the members this member blocks."""
+    def presence(self) -> list[PresenceInfo]:
+        """Member rooms: every member's presence now, by member id. No I/O."""
+    def set_presence(
+        self, state: PresenceState | Literal["online", "away", "offline", "typing"]
+    ) -> None:
+        """Member rooms: sets this device's presence (published at the next sync)."""
+    def set_typing(self, typing: bool) -> None:
+        """Member rooms: this device's user is typing, or stopped."""
+    def mark_read(self, message_id: str) -> bool:
+        """Member rooms: read up to this message; ``False`` when it is not after the read
+        position. Published at the next sync."""
+    def seen_by(self, message_id: str) -> SeenBy:
+        """Member rooms: which members (other than the author) have read the message."""
     def message(self, id: str) -> Message | None:
         """The message with this id, if seen."""
     def watch(self, *, min_interval: float = 0.25, max_interval: float = 3.0) -> Watch:

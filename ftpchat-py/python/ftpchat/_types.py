@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 __all__ = [
     "Codec",
@@ -13,7 +13,10 @@ __all__ = [
     "Member",
     "Message",
     "MessageStatus",
+    "PresenceInfo",
+    "PresenceState",
     "Reaction",
+    "SeenBy",
     "SyncResult",
 ]
 
@@ -88,6 +91,11 @@ class Message:
     and ``edited`` is ``False``."""
     reactions: tuple[Reaction, ...] = ()
     """The members' reactions (:meth:`Room.react`), the most chosen first."""
+    private: str | None = None
+    """Member rooms: for a private message (:meth:`Room.send_private`, SPEC §8.4.2), the
+    id of the other member of the private conversation (this member's own id for a note
+    to itself); ``None`` for a message to the whole room. Private messages are in
+    :meth:`Room.private_history`, not :meth:`Room.history`."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,11 @@ class Event:
       someone other than the message's author, or a change of something that is not a
       text message); ``target`` is the message, ``change`` the refused record's id, and
       the message is unchanged;
+    - member rooms: ``"private_record_refused"`` (a private record sealed to this device
+      does not open: altered, or sealed wrongly by its sender; ``record`` is its id and it
+      is not shown), ``"presence_changed"`` (another device published a new presence or
+      read position: call :meth:`Room.presence` or :meth:`Room.seen_by`; expiry changes
+      presence without an event);
     - ``"foreign_record"``, ``"replayed_record"``, ``"file_replaced"``,
       ``"header_changed"``, ``"unreadable_file"``, ``"delivery_retry"``,
       ``"stale_lock_removed"``, ``"tls_fallback"``, ``"reconnected"``, ``"retrying"``;
@@ -133,6 +146,8 @@ class Event:
     """For ``"change_refused"``: the id of the message the refused change tried to change."""
     change: str | None = None
     """For ``"change_refused"``: the id of the refused edit, delete or reaction record."""
+    record: str | None = None
+    """For ``"private_record_refused"``: the id of the refused private record."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,68 @@ class Member:
     """The fingerprints of ``devices``, in the same order (what people compare)."""
     joined_epoch: int
     """The epoch at which it joined."""
+
+
+class PresenceState(str, enum.Enum):
+    """A device's presence (:meth:`Room.set_presence`, :attr:`PresenceInfo.state`)."""
+
+    OFFLINE = "offline"
+    """Not present: its state ran out, or it said goodbye."""
+    ONLINE = "online"
+    """Present."""
+    AWAY = "away"
+    """Present but away."""
+    TYPING = "typing"
+    """Present and typing: ``set_presence(TYPING)`` is ``set_typing(True)``;
+    :meth:`Room.presence` reports typing as :attr:`PresenceInfo.typing` with ``ONLINE``."""
+
+
+@dataclass(frozen=True)
+class PresenceInfo:
+    """A member's presence, over its devices (see :meth:`Room.presence`)."""
+
+    member: str
+    """The member id (32 hex digits, :attr:`Member.id`)."""
+    fingerprint: str
+    """The fingerprint of the member's first device."""
+    display_name: str
+    """The display name of its newest state record (empty before any)."""
+    is_self: bool
+    """``True`` for this device's own member."""
+    state: PresenceState
+    """The best state of its devices now: ``ONLINE`` over ``AWAY`` over ``OFFLINE`` (a
+    device whose state ran out is offline). Never ``TYPING``: see :attr:`typing`."""
+    typing: bool
+    """``True`` while one of its devices is typing."""
+    last_seen: datetime | None
+    """Until when it was last known present (UTC): its state's valid-until, or now while
+    it is online, or the time of its goodbye; ``None`` before any state was read."""
+    last_active: datetime | None
+    """When its user was last active (sent, read, typed, came online), UTC, as its devices
+    said; ``None`` when unknown."""
+
+    def seen_within(self, window: timedelta, now: datetime | None = None) -> bool:
+        """``True`` when it is online or away now, or was present within ``window``
+        before ``now`` (default: the current time): "who was here in the last hour" is
+        ``seen_within(timedelta(hours=1))``. The rule of the core's
+        ``PresenceInfo::seen_within``."""
+        if self.state != PresenceState.OFFLINE:
+            return True
+        if now is None:
+            now = datetime.now(timezone.utc)
+        return self.last_seen is not None and self.last_seen + window >= now
+
+
+@dataclass(frozen=True)
+class SeenBy:
+    """Who has seen a message (see :meth:`Room.seen_by`): "seen by ``len(readers)`` of
+    ``of``"."""
+
+    readers: tuple[str, ...]
+    """The ids of the members (other than its author) one of whose devices has read it or
+    a later message, in member id order."""
+    of: int
+    """How many members there are other than its author."""
 
 
 @dataclass(frozen=True)
