@@ -473,7 +473,7 @@ impl ChatRoom {
     /// (inclusive). The read position only moves forward in timeline order: `false` when
     /// the message is not after it. Published at the next sync unless the room was
     /// opened with `read_receipts = false`. No I/O. Fails as [`presence`](Self::presence),
-    /// and with `ChatError.NotFound` (the core's "not found") for a message this device
+    /// and with `ChatError.UnknownMessage` for a message this device
     /// does not know.
     pub fn mark_read(&self, message_id: String) -> Result<bool, ChatError> {
         let id = parse_id(&message_id)?;

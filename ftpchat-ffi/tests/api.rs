@@ -1269,7 +1269,7 @@ fn presence_typing_and_seen_by() {
         t.alice.sync().unwrap();
     }
     let e = t.alice.seen_by("07".repeat(16)).unwrap_err();
-    assert!(matches!(e, ChatError::NotFound { .. }), "{e:?}");
+    assert!(matches!(e, ChatError::UnknownMessage { .. }), "{e:?}");
     let e = t.alice.mark_read("x".into()).unwrap_err();
     assert!(matches!(e, ChatError::InvalidArgument { .. }), "{e:?}");
 }

@@ -506,8 +506,8 @@ impl PyRoom {
     /// Member rooms: this device's user has read up to message `message_id` (inclusive).
     /// The read position only moves forward in timeline order: returns `False` when the
     /// message is not after it. Published at the next sync unless the room was opened
-    /// with `read_receipts=False`. Raises as `presence`, and `RoomNotFound` (the core's
-    /// "not found") for a message this device does not know. No I/O.
+    /// with `read_receipts=False`. Raises as `presence`, and `UnknownMessage` for a
+    /// message this device does not know. No I/O.
     fn mark_read(&self, message_id: &str) -> PyResult<bool> {
         let id = message_id_arg(message_id)?;
         let room = self.core()?;

@@ -259,10 +259,10 @@ def test_presence_and_seen_by(ftp_server: FtpServer, tmp_path: Path) -> None:
         sync_until(t.alice, lambda _: len(t.alice.seen_by(msg).readers) == 2)
         assert t.alice.seen_by(msg).readers == tuple(sorted([t.bob_id, t.carol_id]))
 
-        # A message this device does not know: the core's "not found".
-        with pytest.raises(ftpchat.RoomNotFound):
+        # A message this device does not know.
+        with pytest.raises(ftpchat.UnknownMessage):
             t.alice.seen_by("07" * 16)
-        with pytest.raises(ftpchat.RoomNotFound):
+        with pytest.raises(ftpchat.UnknownMessage):
             t.alice.mark_read("07" * 16)
         with pytest.raises(ftpchat.InvalidConfig):
             t.alice.mark_read("not an id")

@@ -564,7 +564,7 @@ impl Room {
     /// position only moves forward in timeline order; `Ok(false)` when `id` is not after
     /// it. Published at the next [`sync`](Self::sync) unless receipts are off
     /// ([`RoomConfig::with_read_receipts`](super::RoomConfig::with_read_receipts)). Errors:
-    /// as [`presence`](Self::presence), and [`RoomError::NotFound`] for a message this
+    /// as [`presence`](Self::presence), and [`RoomError::UnknownMessage`] for a message this
     /// device does not know.
     pub fn mark_read(&self, id: &MessageId) -> Result<bool, RoomError> {
         let board = self.board()?;
@@ -572,7 +572,7 @@ impl Room {
             .shared
             .core
             .sort_key(id)
-            .ok_or_else(|| RoomError::NotFound(format!("message {}", id.to_hex())))?;
+            .ok_or(RoomError::UnknownMessage(*id))?;
         let SortKey::Native { hlc, .. } = key else {
             return Err(RoomError::NotAMemberRoom);
         };
@@ -590,9 +590,7 @@ impl Room {
     pub fn seen_by(&self, id: &MessageId) -> Result<SeenBy, RoomError> {
         let board = self.board()?;
         let core = &self.shared.core;
-        let key = core
-            .sort_key(id)
-            .ok_or_else(|| RoomError::NotFound(format!("message {}", id.to_hex())))?;
+        let key = core.sort_key(id).ok_or(RoomError::UnknownMessage(*id))?;
         let author = core.message(id).and_then(|m| m.signer);
         let key_of = |m: &MessageId| core.sort_key(m);
         let seen = lock(board).seen_by(*id, key, author.as_deref(), &key_of);

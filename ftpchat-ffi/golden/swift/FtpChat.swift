@@ -713,7 +713,7 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * (inclusive). The read position only moves forward in timeline order: `false` when
      * the message is not after it. Published at the next sync unless the room was
      * opened with `read_receipts = false`. No I/O. Fails as [`presence`](Self::presence),
-     * and with `ChatError.NotFound` (the core's "not found") for a message this device
+     * and with `ChatError.UnknownMessage` for a message this device
      * does not know.
      */
     func markRead(messageId: String) throws  -> Bool
@@ -1279,7 +1279,7 @@ open func linkDevice(publicIdentity: String, shareHistory: Bool)throws  -> UInt6
      * (inclusive). The read position only moves forward in timeline order: `false` when
      * the message is not after it. Published at the next sync unless the room was
      * opened with `read_receipts = false`. No I/O. Fails as [`presence`](Self::presence),
-     * and with `ChatError.NotFound` (the core's "not found") for a message this device
+     * and with `ChatError.UnknownMessage` for a message this device
      * does not know.
      */
 open func markRead(messageId: String)throws  -> Bool  {
