@@ -416,7 +416,7 @@ fn seen_by_n_of_m_and_receipts_off_publish_no_read_position() {
         // A message nobody knows.
         assert!(matches!(
             alice.seen_by(&ftpchat_core::MessageId([7; 16])),
-            Err(RoomError::NotFound(_))
+            Err(RoomError::UnknownMessage(_))
         ));
     });
 }

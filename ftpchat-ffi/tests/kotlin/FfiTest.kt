@@ -1017,7 +1017,7 @@ fun privatePresenceScenario(label: String, location: String, caPem: String? = nu
                 expect(System.currentTimeMillis() < deadline) { "${t.alice.seenBy(id)}" }
                 t.alice.sync()
             }
-            expectThrows<ChatException.NotFound> { t.alice.seenBy("07".repeat(16)) }
+            expectThrows<ChatException.UnknownMessage> { t.alice.seenBy("07".repeat(16)) }
         }
         ChatRoom(location, PASSWORD, nativeOptions(unique("$label-pw"), "Dan", caPem = caPem)).use { room ->
             val id = room.send("hi")
