@@ -1369,7 +1369,9 @@ mod tests {
             Command::Unknown("/invite boss".into())
         );
         assert_eq!(Command::parse("/members"), Command::Members);
-        assert_eq!(Command::parse("/who"), Command::Members);
+        assert_eq!(Command::parse("/who"), Command::Who);
+        assert_eq!(Command::parse("/last"), Command::Last);
+        assert_eq!(Command::parse("/seen"), Command::Seen);
         assert_eq!(
             Command::parse("/members x"),
             Command::Unknown("/members x".into())
