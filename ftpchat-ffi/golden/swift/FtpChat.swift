@@ -5493,7 +5493,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_link_device() != 7103) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_mark_read() != 16570) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_mark_read() != 30552) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_members() != 7193) {
