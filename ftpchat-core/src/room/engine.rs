@@ -308,6 +308,23 @@ pub(crate) trait RoomCore: Send + Sync {
     fn sort_key(&self, id: &MessageId) -> Option<SortKey>;
 }
 
+impl<L: Layout> Core<L> {
+    /// Puts something in the outbox (`f`, no I/O) and saves the outbox at once, so it
+    /// survives a crash before the next sync. When a sync holds the engine, it saves at
+    /// its end; never wait for it here.
+    fn queue<T>(
+        &self,
+        f: impl FnOnce(&mut View<L::Writer>) -> Result<T, RoomError>,
+    ) -> Result<T, RoomError> {
+        let mut view = lock(&self.view);
+        let out = f(&mut view)?;
+        if let Ok(mut engine) = self.engine.try_lock() {
+            engine.persist(&view)?;
+        }
+        Ok(out)
+    }
+}
+
 impl<L: Layout> RoomCore for Core<L>
 where
     L::Writer: Send,
@@ -316,29 +333,20 @@ where
         if text.len() > MAX_TEXT_LEN {
             return Err(RoomError::MessageTooLarge);
         }
-        let mut view = lock(&self.view);
-        let id = view.send(text)?;
-        if let Some(board) = &self.presence {
-            lock(board).touch(view.clock.now_ms());
-        }
-        // Save the outbox now so the message survives a crash before the next sync. When
-        // a sync holds the engine, it saves at its end; never wait for it here.
-        if let Ok(mut engine) = self.engine.try_lock() {
-            engine.persist(&view)?;
-        }
-        Ok(id)
+        self.queue(|view| {
+            let id = view.send(text)?;
+            if let Some(board) = &self.presence {
+                lock(board).touch(view.clock.now_ms());
+            }
+            Ok(id)
+        })
     }
 
     fn send_change(&self, body: RecordBody) -> Result<MessageId, RoomError> {
         if matches!(&body, RecordBody::Edit { text, .. } if text.len() > MAX_TEXT_LEN) {
             return Err(RoomError::MessageTooLarge);
         }
-        let mut view = lock(&self.view);
-        let id = view.send_change(body)?;
-        if let Ok(mut engine) = self.engine.try_lock() {
-            engine.persist(&view)?;
-        }
-        Ok(id)
+        self.queue(|view| view.send_change(body))
     }
 
     fn sync(&self, t: &dyn Transport) -> Result<SyncUpdate, RoomError> {
@@ -378,21 +386,11 @@ where
         if text.len() > MAX_TEXT_LEN {
             return Err(RoomError::MessageTooLarge);
         }
-        let mut view = lock(&self.view);
-        let id = view.send_private(to, text)?;
-        if let Ok(mut engine) = self.engine.try_lock() {
-            engine.persist(&view)?;
-        }
-        Ok(id)
+        self.queue(|view| view.send_private(to, text))
     }
 
     fn set_blocked(&self, member: MemberId, block: bool) -> Result<(), RoomError> {
-        let mut view = lock(&self.view);
-        view.set_blocked(member, block)?;
-        if let Ok(mut engine) = self.engine.try_lock() {
-            engine.persist(&view)?;
-        }
-        Ok(())
+        self.queue(|view| view.set_blocked(member, block))
     }
 
     fn blocked(&self) -> Vec<MemberId> {
