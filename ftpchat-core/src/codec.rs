@@ -40,17 +40,24 @@ pub use crate::crypto::compress::ZLIB_LEVEL;
 pub use crate::crypto::fernet::FernetToken;
 pub use crate::crypto::kdf::{MAX_ITERATIONS, MAX_SALT_LEN, MIN_ITERATIONS};
 pub use crate::crypto::{
+    blob_chunks, blob_len, BlobKey, BlobOpener, BlobSealer, PushError, BLOB_CHUNK_LEN,
+    BLOB_SEALED_CHUNK_LEN, BLOB_TAG_LEN,
+};
+pub use crate::crypto::{
     derive_key, random_bytes, CompressionError, Deflater, FernetError, FernetKey, Inflater,
     KdfError, KdfParams,
 };
+pub use crate::format::attachment::{
+    is_blob_path, is_valid_file_name, is_valid_media_type, MAX_ANNOUNCED_SIZE, MAX_MEDIA_TYPE_LEN,
+};
 pub use crate::format::header::MAX_HEADER_LEN;
 pub use crate::format::{
-    compat, derive_writer_id, detect, ftpchat_client_kdf, line_hash, native, signed, state,
-    ChainLink, Codec, CompatMessage, DecodeError, DecodedFile, EpochKeys, Frame, HeaderError, Hlc,
-    Keyring, LegacyTimestamp, LineDecoder, LineEncoder, LineFramer, LineProblem, LocatedRecord,
-    NativeRecord, Record, RecordBody, RecordHash, RecordId, RecordKind, RoomHeader, RoomId,
-    SignatureError, SignedRecord, WriterId, FTPCHAT_ITERATIONS, FTPCHAT_SALT, MAX_LINE_LEN,
-    MAX_REACTION_LEN,
+    attachment, compat, derive_writer_id, detect, ftpchat_client_kdf, line_hash, native, signed,
+    state, AttachmentBody, ChainLink, Codec, CompatMessage, DecodeError, DecodedFile, EpochKeys,
+    Frame, HeaderError, Hlc, Keyring, LegacyTimestamp, LineDecoder, LineEncoder, LineFramer,
+    LineProblem, LocatedRecord, NativeRecord, Record, RecordBody, RecordHash, RecordId, RecordKind,
+    RoomHeader, RoomId, SignatureError, SignedRecord, WriterId, FILES_DIR, FTPCHAT_ITERATIONS,
+    FTPCHAT_SALT, MAX_FILE_NAME_LEN, MAX_LINE_LEN, MAX_REACTION_LEN,
 };
 pub use crate::timeline::reader::{Replaced, MAX_KEPT_TAIL};
 pub use crate::timeline::{

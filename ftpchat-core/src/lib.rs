@@ -89,7 +89,7 @@ pub mod testing;
 mod timeline;
 mod transport;
 
-pub use crate::crypto::{derive_key, FernetKey, KdfError, KdfParams};
+pub use crate::crypto::{derive_key, BlobError, FernetKey, KdfError, KdfParams};
 pub use crate::format::{
     Codec, DecodeError, HeaderError, LegacyTimestamp, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
 };
@@ -104,13 +104,13 @@ pub use crate::identity::{
     BACKUP_BEGIN, BACKUP_END, IDENTITY_FILE_NAME, PUBLIC_IDENTITY_PREFIX, SIGNATURE_LEN,
 };
 pub use crate::room::{
-    default_compat_kdf, likely_cause, Background, Clock, Credentials, ErrorKind, Layout,
-    MemberAccess, Password, PresenceInfo, PresenceState, Room, RoomConfig, RoomError, RoomEvent,
-    RoomListener, SeenBy, StateLocation, SyncUpdate, SyncWithin, SystemClock, Wakeup, WatchHandle,
-    WatchOptions, WriteCodec, MAX_KEPT_TAILS, MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN,
-    PRESENCE_REFRESH_MS, PRESENCE_TTL_MS, TYPING_TTL_MS,
+    default_compat_kdf, likely_cause, AttachmentError, Background, Clock, Credentials, ErrorKind,
+    Layout, MemberAccess, Password, PresenceInfo, PresenceState, Room, RoomConfig, RoomError,
+    RoomEvent, RoomListener, SeenBy, StateLocation, SyncUpdate, SyncWithin, SystemClock, Transfer,
+    Wakeup, WatchHandle, WatchOptions, WriteCodec, DEFAULT_MAX_ATTACHMENT_SIZE, MAX_KEPT_TAILS,
+    MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN, PRESENCE_REFRESH_MS, PRESENCE_TTL_MS, TYPING_TTL_MS,
 };
-pub use crate::timeline::{Message, MessageId, MessageStatus, Reaction};
+pub use crate::timeline::{Attachment, Message, MessageId, MessageStatus, Reaction};
 #[cfg(feature = "ftp")]
 pub use crate::transport::ftp::{
     FtpConfig, FtpConfigBuilder, FtpConfigError, FtpTransport, TlsPolicy,
@@ -119,6 +119,7 @@ pub use crate::transport::local::LocalTransport;
 pub use crate::transport::{
     make_dir_all, open_location, read_bounded, Capabilities, DirEntry, InvalidPath, OpenOptions,
     RemotePath, Transport, TransportError, TransportErrorKind, TransportEvent, MAX_PATH_LEN,
+    STREAM_CHUNK_LEN,
 };
 
 /// The README's code runs as a doctest, so it cannot rot.

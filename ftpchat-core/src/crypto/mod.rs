@@ -4,10 +4,15 @@
 //! Everything here is sans-IO: the caller passes the time and, for deterministic tests,
 //! the IV. Keys zeroize on drop and never print in `Debug`.
 
+pub(crate) mod blob;
 pub(crate) mod compress;
 pub(crate) mod fernet;
 pub(crate) mod kdf;
 
+pub use blob::{
+    blob_chunks, blob_len, BlobError, BlobKey, BlobOpener, BlobSealer, PushError, BLOB_CHUNK_LEN,
+    BLOB_SEALED_CHUNK_LEN, BLOB_TAG_LEN,
+};
 pub use compress::{CompressionError, Deflater, Inflater};
 pub use fernet::{FernetError, FernetKey};
 pub use kdf::{derive_key, KdfError, KdfParams};

@@ -12,6 +12,7 @@
 //! | `e` (zlib header 0x78 in standard base64) | FTPChat 1.5 |
 //! | anything else | not a record |
 
+pub mod attachment;
 pub mod compat;
 pub(crate) mod framing;
 pub(crate) mod header;
@@ -21,6 +22,7 @@ pub mod state;
 
 use std::fmt;
 
+pub use attachment::{AttachmentBody, FILES_DIR, MAX_FILE_NAME_LEN};
 pub use compat::{
     ftpchat_client_kdf, CompatMessage, LegacyTimestamp, FTPCHAT_ITERATIONS, FTPCHAT_SALT,
 };

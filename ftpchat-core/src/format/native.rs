@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use super::attachment::AttachmentBody;
 use super::DecodeError;
 use crate::crypto::{Deflater, FernetKey, Inflater};
 
@@ -140,7 +141,7 @@ pub enum RecordKind {
     ReadReceipt,
     /// Reserved: online / away / typing.
     Presence,
-    /// Reserved: a file stored beside the logs.
+    /// A file whose encrypted blob is stored beside the logs (SPEC §8.4.3).
     Attachment,
     /// Reserved: join, leave, rename.
     Membership,
@@ -226,6 +227,8 @@ pub enum RecordBody {
     /// The members this member blocks (SPEC §8.4.2); only meaningful inside a private
     /// record a member writes to itself.
     BlockList(Vec<[u8; 16]>),
+    /// A file whose encrypted blob lies under the room's `files/` (SPEC §8.4.3).
+    Attachment(Box<AttachmentBody>),
     /// A kind this version does not interpret (reserved or unknown): kept, not shown.
     Other {
         /// The kind's wire code.
@@ -263,6 +266,7 @@ impl RecordBody {
             RecordBody::Reaction { .. } => RecordKind::Reaction.code(),
             RecordBody::Private { .. } => RecordKind::Private.code(),
             RecordBody::BlockList(_) => RecordKind::BlockList.code(),
+            RecordBody::Attachment(_) => RecordKind::Attachment.code(),
             RecordBody::Other { kind, .. } => *kind,
         }
     }
@@ -309,6 +313,7 @@ impl RecordBody {
                 put_field(&mut out, sub::SEALED, sealed);
             }
             RecordBody::BlockList(members) => put_field(&mut out, sub::TARGET, &members.concat()),
+            RecordBody::Attachment(body) => return body.encode(),
             RecordBody::Other { data, .. } => out.extend_from_slice(data),
         }
         out
@@ -332,6 +337,11 @@ impl RecordBody {
         };
         if matches!(known, RecordKind::Private | RecordKind::BlockList) {
             return decode_private(known, body);
+        }
+        if known == RecordKind::Attachment {
+            return Ok(RecordBody::Attachment(Box::new(AttachmentBody::decode(
+                body,
+            )?)));
         }
         let (mut target, mut text, mut removed) = (None, None, None);
         if matches!(

@@ -284,7 +284,14 @@ pub struct RoomConfig {
     /// Member rooms with presence: publish how far this device's user has read, so
     /// senders see "seen by" (default `true`). Off: no read position is published.
     pub read_receipts: bool,
+    /// The largest file this client sends or downloads as an attachment (default
+    /// [`DEFAULT_MAX_ATTACHMENT_SIZE`], 100 MiB). Larger ones are refused before any
+    /// transfer with [`RoomError::FileTooLarge`](super::RoomError::FileTooLarge).
+    pub max_attachment_size: u64,
 }
+
+/// The default [`RoomConfig::max_attachment_size`]: 100 MiB.
+pub const DEFAULT_MAX_ATTACHMENT_SIZE: u64 = 100 << 20;
 
 impl RoomConfig {
     fn base(layout: Layout, display_name: impl Into<String>) -> Self {
@@ -305,6 +312,7 @@ impl RoomConfig {
             native_lock: false,
             presence: true,
             read_receipts: true,
+            max_attachment_size: DEFAULT_MAX_ATTACHMENT_SIZE,
         }
     }
 
@@ -467,6 +475,12 @@ impl RoomConfig {
     /// published).
     pub fn with_read_receipts(mut self, receipts: bool) -> Self {
         self.read_receipts = receipts;
+        self
+    }
+
+    /// The largest attachment this client sends or downloads (default 100 MiB).
+    pub fn with_max_attachment_size(mut self, bytes: u64) -> Self {
+        self.max_attachment_size = bytes;
         self
     }
 

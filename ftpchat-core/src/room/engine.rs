@@ -20,11 +20,11 @@ use super::presence::SharedBoard;
 use super::state::{SavedState, StateFile};
 use super::view::{compat_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
-use crate::format::{LineDecoder, Record, RecordBody};
+use crate::format::{AttachmentBody, LineDecoder, Record, RecordBody, RoomId, FILES_DIR};
 use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::DeviceIdentity;
 use crate::timeline::{Message, MessageId, MessageStatus, SortKey};
-use crate::transport::{Transport, TransportError, TransportErrorKind};
+use crate::transport::{RemotePath, Transport, TransportError, TransportErrorKind};
 
 /// Delivery and reading state of one room; one sync at a time.
 pub(crate) struct Engine<L: Layout> {
@@ -249,6 +249,8 @@ pub(crate) struct Core<L: Layout> {
     view: Mutex<View<L::Writer>>,
     /// Member rooms: presence and read positions, readable during a sync.
     presence: Option<SharedBoard>,
+    /// Native rooms: the folder of attachment blobs (`<room>/files`).
+    files_dir: Option<RemotePath>,
 }
 
 /// What a [`Room`](super::Room) asks of its core, whatever the layout.
@@ -306,6 +308,10 @@ pub(crate) trait RoomCore: Send + Sync {
     fn presence_board(&self) -> Option<&SharedBoard>;
     /// Where a message sorts in the timeline.
     fn sort_key(&self, id: &MessageId) -> Option<SortKey>;
+    /// Native rooms: the room id and the folder attachment blobs go to.
+    fn attachment_site(&self) -> Result<(RoomId, RemotePath), RoomError>;
+    /// Queues an attachment record whose blob is on the server (no I/O).
+    fn send_attachment(&self, body: AttachmentBody) -> Result<MessageId, RoomError>;
 }
 
 impl<L: Layout> Core<L> {
@@ -358,7 +364,12 @@ where
         }
         engine.persist(&view)?;
         result?;
-        Ok(view.take_update())
+        let update = view.take_update();
+        drop(view);
+        if !lock(&self.view).blob_removals.is_empty() {
+            self.remove_deleted_blobs(t);
+        }
+        Ok(update)
     }
 
     fn flush(&self, t: &dyn Transport) -> Result<(), RoomError> {
@@ -454,6 +465,56 @@ where
     fn sort_key(&self, id: &MessageId) -> Option<SortKey> {
         lock(&self.view).timeline.key_of(id)
     }
+
+    fn attachment_site(&self) -> Result<(RoomId, RemotePath), RoomError> {
+        let room = lock(&self.view).writer.room_id();
+        match (room, &self.files_dir) {
+            (Some(room), Some(dir)) => Ok((room, dir.clone())),
+            _ => Err(RoomError::Unsupported(
+                "a FTPChat chat file cannot carry attachments".into(),
+            )),
+        }
+    }
+
+    fn send_attachment(&self, body: AttachmentBody) -> Result<MessageId, RoomError> {
+        if body.caption.len() > MAX_TEXT_LEN {
+            return Err(RoomError::MessageTooLarge);
+        }
+        self.queue(|view| view.send_attachment(body))
+    }
+}
+
+impl<L: Layout> Core<L> {
+    /// Removes the blobs of attachments this member deleted, once the delete is on the
+    /// server (no longer in the outbox). A blob already gone is fine; other failures
+    /// are tried again after the next sync.
+    fn remove_deleted_blobs(&self, t: &dyn Transport) {
+        let (Some(dir), due) = (&self.files_dir, {
+            let mut view = lock(&self.view);
+            let pending: Vec<MessageId> = view.outbox.iter().map(|o| o.id).collect();
+            let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut view.blob_removals)
+                .into_iter()
+                .partition(|(delete, _)| !pending.contains(delete));
+            view.blob_removals = wait;
+            due
+        }) else {
+            return;
+        };
+        let mut retry = Vec::new();
+        for (delete, path) in due {
+            let Some(name) = path.strip_prefix("files/") else {
+                continue;
+            };
+            let Ok(blob) = dir.join(name) else { continue };
+            match t.remove_file(&blob) {
+                Ok(()) => {}
+                Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+                Err(e) if e.kind() == TransportErrorKind::Transient => retry.push((delete, path)),
+                Err(e) => log::warn!("could not remove the blob of a deleted attachment: {e}"),
+            }
+        }
+        lock(&self.view).blob_removals.extend(retry);
+    }
 }
 
 /// Opens a room: reads the local state, opens the configured layout.
@@ -479,11 +540,16 @@ fn core<L: Layout>(
     config: &RoomConfig,
 ) -> Box<dyn RoomCore> {
     let presence = opened.layout.presence_board();
+    let files_dir = opened
+        .layout
+        .room_dir()
+        .and_then(|dir| dir.join(FILES_DIR).ok());
     let (engine, view) = assemble(opened, state_file, config);
     Box::new(Core {
         engine: Mutex::new(engine),
         view: Mutex::new(view),
         presence,
+        files_dir,
     })
 }
 

@@ -57,6 +57,14 @@ pub enum ErrorKind {
     /// Not allowed for this user, e.g. editing another member's message
     /// ([`RoomError::NotAllowed`]).
     NotAllowed,
+    /// The file is over the room's attachment limit ([`RoomError::FileTooLarge`]).
+    FileTooLarge,
+    /// The transfer was cancelled ([`RoomError::Cancelled`]).
+    Cancelled,
+    /// The attachment's blob is missing or does not verify ([`RoomError::BadAttachment`]).
+    BadAttachment,
+    /// A local file could not be read or written ([`RoomError::LocalFile`]).
+    LocalFile,
 }
 
 impl ErrorKind {
@@ -90,6 +98,10 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::UnknownMessage => "unknown_message",
             ErrorKind::NotAllowed => "not_allowed",
+            ErrorKind::FileTooLarge => "file_too_large",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::BadAttachment => "bad_attachment",
+            ErrorKind::LocalFile => "local_file",
         }
     }
 }
@@ -127,6 +139,10 @@ impl RoomError {
             RoomError::Unsupported(_) => ErrorKind::Unsupported,
             RoomError::UnknownMessage(_) => ErrorKind::UnknownMessage,
             RoomError::NotAllowed(_) => ErrorKind::NotAllowed,
+            RoomError::FileTooLarge { .. } => ErrorKind::FileTooLarge,
+            RoomError::Cancelled => ErrorKind::Cancelled,
+            RoomError::BadAttachment(_) => ErrorKind::BadAttachment,
+            RoomError::LocalFile { .. } => ErrorKind::LocalFile,
         }
     }
 

@@ -12,6 +12,7 @@
 //!   tail and repeated if the line is missing; an optional directory lock serialises
 //!   writers for servers whose `APPE` is not atomic.
 
+mod attach;
 mod config;
 mod decide;
 mod engine;
@@ -31,9 +32,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+pub use attach::{AttachmentError, Transfer};
 pub use config::{
     default_compat_kdf, Clock, Credentials, Layout, MemberAccess, Password, RoomConfig,
-    StateLocation, SystemClock, Wakeup, WriteCodec,
+    StateLocation, SystemClock, Wakeup, WriteCodec, DEFAULT_MAX_ATTACHMENT_SIZE,
 };
 pub use error::ErrorKind;
 pub use presence::{
@@ -138,6 +140,33 @@ pub enum RoomError {
     /// changed.
     #[error("not allowed: {0}")]
     NotAllowed(String),
+    /// The file is larger than the room's attachment limit
+    /// ([`RoomConfig::with_max_attachment_size`]); refused before anything was sent or
+    /// written.
+    #[error("the file has {size} bytes, more than this room's limit of {limit}")]
+    FileTooLarge {
+        /// The file's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The transfer was cancelled ([`Transfer::cancel`]). A cancelled download keeps
+    /// what it verified and resumes from there next time.
+    #[error("the transfer was cancelled")]
+    Cancelled,
+    /// An attachment's blob is missing, of the wrong size, tampered with or does not
+    /// match its hash. Nothing was written to the target path.
+    #[error("bad attachment: {0}")]
+    BadAttachment(#[from] AttachmentError),
+    /// A local file could not be read (sending) or written (saving).
+    #[error("local file {path}: {source}")]
+    LocalFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<HeaderError> for RoomError {
@@ -544,6 +573,8 @@ struct Shared {
     queue: Mutex<SyncUpdate>,
     /// Set by [`Room::close`].
     closed: AtomicBool,
+    /// [`RoomConfig::max_attachment_size`].
+    max_attachment_size: u64,
     /// The watchers [`Room::close`] cancels.
     watchers: Mutex<Vec<Weak<watch::Control>>>,
     /// Held for a whole sync and while its result is handed over or given back, so that
@@ -578,6 +609,7 @@ impl Room {
                 clock,
                 queue: Mutex::new(SyncUpdate::default()),
                 closed: AtomicBool::new(false),
+                max_attachment_size: config.max_attachment_size,
                 watchers: Mutex::new(Vec::new()),
                 syncs: Mutex::new(()),
             }),

@@ -9,11 +9,13 @@ use super::config::Clock;
 use super::layout::Writer;
 use super::state::Outgoing;
 use super::{Outbox, RoomError, RoomEvent, SyncUpdate};
-use crate::format::{Codec, CompatMessage, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody};
+use crate::format::{
+    AttachmentBody, Codec, CompatMessage, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody,
+};
 use crate::group::MemberId;
 use crate::timeline::{
-    Applied, Author, ChangeKind, Inserted, Message, MessageChange, MessageId, MessageStatus,
-    SortKey, Timeline,
+    Applied, Attachment, Author, ChangeKind, Inserted, Message, MessageChange, MessageId,
+    MessageStatus, SortKey, Timeline,
 };
 
 /// The timeline, the outbox and what the next sync returns.
@@ -33,6 +35,9 @@ pub(crate) struct View<W> {
     /// block list that said so (the newest one wins).
     blocked: BTreeSet<MemberId>,
     blocked_at: Option<SortKey>,
+    /// Blobs of attachments this member deleted (the delete record's id, the blob's path
+    /// in the room): removed from the server once the delete is there (SPEC §8.4.3).
+    pub blob_removals: Vec<(MessageId, String)>,
     pub writer: W,
     pub encoder: LineEncoder,
     pub clock: Arc<dyn Clock>,
@@ -51,6 +56,7 @@ impl<W: Writer> View<W> {
             changed: Vec::new(),
             blocked: BTreeSet::new(),
             blocked_at: None,
+            blob_removals: Vec::new(),
             writer,
             encoder: LineEncoder::new(),
             clock,
@@ -70,6 +76,28 @@ impl<W: Writer> View<W> {
             Ok(author) => self.timeline.insert_authored(out.key, message, author),
             Err(_) => self.timeline.insert(out.key, message),
         };
+        self.outbox.push_back(out);
+        Ok(id)
+    }
+
+    /// Encodes an attachment record (its blob is already on the server) as this client's
+    /// next line: pending in the timeline, queued in the outbox.
+    pub fn send_attachment(&mut self, body: AttachmentBody) -> Result<MessageId, RoomError> {
+        let now = self.clock.now_ms();
+        let author = self.writer.author()?;
+        let (out, record) = self.writer.encode_record(
+            RecordBody::Attachment(Box::new(body)),
+            &self.display_name,
+            now,
+            &mut self.encoder,
+        )?;
+        let Some(mut message) = shown_message(&record, true) else {
+            return Err(RoomError::Unsupported("not an attachment".into()));
+        };
+        message.status = MessageStatus::Pending;
+        message.signer = self.writer.signer_fingerprint();
+        let id = out.id;
+        self.timeline.insert_authored(out.key, message, author);
         self.outbox.push_back(out);
         Ok(id)
     }
@@ -332,8 +360,10 @@ impl<W: Writer> View<W> {
     ) {
         let key = native_key(record);
         match &record.body {
-            RecordBody::Text(text) => {
-                let mut message = native_message(record, text.clone(), own);
+            RecordBody::Text(_) | RecordBody::Attachment(_) => {
+                let Some(mut message) = shown_message(record, own) else {
+                    return;
+                };
                 message.signer = signer;
                 message.private = private;
                 let id = message.id;
@@ -369,8 +399,10 @@ impl<W: Writer> View<W> {
     pub fn restore_own(&mut self, key: SortKey, record: &NativeRecord, signer: Option<String>) {
         let author = self.writer.author();
         match &record.body {
-            RecordBody::Text(text) => {
-                let mut message = native_message(record, text.clone(), true);
+            RecordBody::Text(_) | RecordBody::Attachment(_) => {
+                let Some(mut message) = shown_message(record, true) else {
+                    return;
+                };
                 message.status = MessageStatus::Pending;
                 message.signer = signer;
                 match author {
@@ -411,6 +443,21 @@ impl<W: Writer> View<W> {
         let Some(target) = record.body.target() else {
             return;
         };
+        // This member deletes one of its files: its blob goes too, once the delete is on
+        // the server (any of the member's devices may do it; removing twice is harmless).
+        if matches!(record.body, RecordBody::Delete { .. })
+            && self.writer.author().ok() == Some(author)
+            && self.timeline.author_of(&MessageId(target.0)) == Some(author)
+        {
+            if let Some(a) = self
+                .timeline
+                .get(&MessageId(target.0))
+                .and_then(|m| m.attachment.as_ref())
+            {
+                self.blob_removals
+                    .push((MessageId(record.id.0), a.body().path.clone()));
+            }
+        }
         let applied = self.timeline.apply_change(MessageChange {
             id: MessageId(record.id.0),
             key: native_key(record),
@@ -482,6 +529,20 @@ pub(crate) fn native_message(record: &NativeRecord, text: String, own: bool) -> 
         deleted: false,
         reactions: Vec::new(),
         private: None,
+        attachment: None,
+    }
+}
+
+/// The message a shown record (a text or an attachment) becomes; `None` for other kinds.
+pub(crate) fn shown_message(record: &NativeRecord, own: bool) -> Option<Message> {
+    match &record.body {
+        RecordBody::Text(text) => Some(native_message(record, text.clone(), own)),
+        RecordBody::Attachment(body) => {
+            let mut message = native_message(record, body.caption.clone(), own);
+            message.attachment = Some(Attachment::new((**body).clone()));
+            Some(message)
+        }
+        _ => None,
     }
 }
 
@@ -508,6 +569,7 @@ pub(crate) fn compat_message(
         deleted: false,
         reactions: Vec::new(),
         private: None,
+        attachment: None,
     }
 }
 

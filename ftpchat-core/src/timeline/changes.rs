@@ -218,6 +218,7 @@ impl Changes {
             message.edited = false;
             message.text.clear();
             message.reactions.clear();
+            message.attachment = None;
             return;
         }
         if let Some((_, text)) = t.edits.values().next() {

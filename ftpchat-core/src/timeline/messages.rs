@@ -110,6 +110,54 @@ pub struct Message {
     /// conversation with `member` (this user's own member id for a note to itself); `None`
     /// for a message to the whole room.
     pub private: Option<MemberId>,
+    /// A file sent with this message (SPEC §8.4.3); `text` is its caption. Download it
+    /// with [`Room::save_attachment`](crate::Room::save_attachment). `None` once deleted.
+    pub attachment: Option<Attachment>,
+}
+
+/// A file attached to a message: its name, size and media type as the sender announced
+/// them. The key and place of its encrypted blob stay inside (never in `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    body: std::sync::Arc<crate::format::AttachmentBody>,
+}
+
+impl Attachment {
+    pub(crate) fn new(body: crate::format::AttachmentBody) -> Self {
+        Attachment {
+            body: std::sync::Arc::new(body),
+        }
+    }
+
+    /// The file's name (one path component, checked when the record was read: no `/`,
+    /// `\`, `:` or control characters).
+    pub fn name(&self) -> &str {
+        &self.body.name
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.body.size
+    }
+
+    /// The media type the sender announced, e.g. `image/png`.
+    pub fn media_type(&self) -> &str {
+        &self.body.media_type
+    }
+
+    pub(crate) fn body(&self) -> &crate::format::AttachmentBody {
+        &self.body
+    }
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("name", &self.name())
+            .field("size", &self.size())
+            .field("media_type", &self.media_type())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Message {
@@ -136,6 +184,7 @@ impl Message {
             deleted: false,
             reactions: Vec::new(),
             private: None,
+            attachment: None,
         }
     }
 }
@@ -402,6 +451,7 @@ mod tests {
             deleted: false,
             reactions: Vec::new(),
             private: None,
+            attachment: None,
         }
     }
 

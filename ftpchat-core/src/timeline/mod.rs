@@ -11,5 +11,5 @@ pub(crate) mod reader;
 
 pub use changes::{Applied, Author, ChangeKind, MessageChange, Reaction, RefusedChange};
 pub(crate) use hlc::HlcClock;
-pub use messages::{Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
+pub use messages::{Attachment, Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
 pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};

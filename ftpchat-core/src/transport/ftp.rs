@@ -19,7 +19,7 @@ mod session;
 mod tls;
 mod transfer;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::{Mutex, MutexGuard};
 
 pub use config::{FtpConfig, FtpConfigBuilder, FtpConfigError, TlsPolicy};
@@ -57,7 +57,7 @@ const MAX_PENDING_EVENTS: usize = 64;
 /// |---|---|
 /// | `size` | `SIZE` (550 → `None`); a listing of the parent if `SIZE` is unsupported |
 /// | `read_from` | `REST n` + `RETR`, streamed into the sink; without `REST`, `RETR` and skip |
-/// | `append` | `APPE` |
+/// | `append`, `append_from` | `APPE` (streamed for `append_from`) |
 /// | `write_atomic` | `STOR .name.<random>.tmp` in the same directory, then `RNFR`/`RNTO` |
 /// | `list` | `MLSD` if the server has it, else `LIST` (Unix or DOS format), else `NLST`+`SIZE` |
 /// | `make_dir` | `MKD`; a refusal for a path that exists afterwards is `AlreadyExists` |
@@ -446,6 +446,11 @@ impl Transport for FtpTransport {
 
     fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         self.run("append", Kind::Effect, |s, _| s.append(path, data))
+    }
+
+    fn append_from(&self, path: &RemotePath, source: &mut dyn Read) -> Result<u64, TransportError> {
+        // Not repeated once data may have been sent: the caller resumes from `size`.
+        self.run("append", Kind::Effect, |s, _| s.append_from(path, source))
     }
 
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {

@@ -1,7 +1,7 @@
 //! The seam between the protocol and a file store.
 
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 
 mod error;
 mod path;
@@ -19,6 +19,9 @@ mod open;
 pub use error::{TransportError, TransportErrorKind};
 pub use open::{open_location, OpenOptions};
 pub use path::{InvalidPath, RemotePath, MAX_PATH_LEN};
+
+/// Bytes per `append` of the default [`Transport::append_from`] (1 MiB).
+pub const STREAM_CHUNK_LEN: usize = 1 << 20;
 
 /// What a transport can do, so callers can choose a strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +179,43 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// Appends `data` to `path`, creating the file when it does not exist.
     fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError>;
 
+    /// Appends everything `source` yields to `path` (creating it), streaming, and returns
+    /// the number of bytes read from `source`. For large files (attachment blobs), so no
+    /// side holds the whole file: FTP sends one `APPE` and streams the data connection.
+    ///
+    /// When this fails, an unknown prefix of what was read may have been appended (a
+    /// transfer cut mid-way): the caller asks [`size`](Self::size) and resumes from
+    /// there. An error from `source` stops the transfer with an error of this transport.
+    ///
+    /// The default appends [`STREAM_CHUNK_LEN`] bytes at a time with
+    /// [`append`](Self::append).
+    fn append_from(&self, path: &RemotePath, source: &mut dyn Read) -> Result<u64, TransportError> {
+        let mut buf = vec![0u8; STREAM_CHUNK_LEN];
+        let mut total = 0u64;
+        loop {
+            let mut filled = 0;
+            while filled < buf.len() {
+                match source.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(TransportError::from_io(
+                            "append",
+                            format!("{path}: reading the data to send failed"),
+                            e,
+                        ))
+                    }
+                }
+            }
+            if filled == 0 {
+                return Ok(total);
+            }
+            self.append(path, &buf[..filled])?;
+            total += filled as u64;
+        }
+    }
+
     /// Replaces `path` with `data` so readers see either the old or the new content
     /// (written under a temporary name, then renamed).
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError>;
@@ -212,6 +252,9 @@ macro_rules! forward_transport {
                 (**self).read_from(path, offset, sink)
             }
             fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> { (**self).append(path, data) }
+            fn append_from(&self, path: &RemotePath, source: &mut dyn Read) -> Result<u64, TransportError> {
+                (**self).append_from(path, source)
+            }
             fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
                 (**self).write_atomic(path, data)
             }

@@ -35,6 +35,8 @@ struct Faults {
     silent: Vec<(String, u32)>,
     /// (verb, bytes forwarded before stalling, times left)
     stall_download: Vec<(String, u64, u32)>,
+    /// (verb, bytes forwarded before cutting, times left)
+    cut_download: Vec<(String, u64, u32)>,
     /// (bytes forwarded before cutting, times left)
     cut_upload: Option<(u64, u32)>,
     /// Times left to close the control connection after an upload instead of replying.
@@ -62,6 +64,8 @@ struct DataPlan {
     verb: String,
     stall_after: Option<u64>,
     cut_after: Option<u64>,
+    /// Close the download's data and control connections after this many bytes.
+    cut_download_after: Option<u64>,
     /// Close the control connection instead of forwarding the transfer's final reply.
     close_control: bool,
     listing_size_delta: i64,
@@ -153,6 +157,15 @@ impl FaultProxy {
     pub fn stall_download(&self, verb: &str, after: u64, times: u32) -> &Self {
         self.faults()
             .stall_download
+            .push((verb.to_ascii_uppercase(), after, times));
+        self
+    }
+
+    /// The next `times` downloads by `verb` stop after `after` bytes: the data and control
+    /// connections are closed, as when the network drops mid-transfer.
+    pub fn cut_download(&self, verb: &str, after: u64, times: u32) -> &Self {
+        self.faults()
+            .cut_download
             .push((verb.to_ascii_uppercase(), after, times));
         self
     }
@@ -330,6 +343,13 @@ fn session(client: TcpStream, upstream_port: u16, shared: &Shared) -> io::Result
                     break;
                 }
             }
+            for (v, after, times) in f.cut_download.iter_mut() {
+                if *v == verb && take(times) {
+                    p.cut_download_after = Some(*after);
+                    p.close_control = true;
+                    break;
+                }
+            }
             if matches!(verb.as_str(), "APPE" | "STOR") {
                 if let Some((after, times)) = f.cut_upload.as_mut() {
                     if take(times) {
@@ -464,6 +484,17 @@ fn pump_download(mut up: TcpStream, mut client: TcpStream, plan: &Mutex<DataPlan
             return;
         }
         let mut chunk = &buf[..n];
+        if let Some(after) = p.cut_download_after {
+            let allowed = after.saturating_sub(sent).min(chunk.len() as u64) as usize;
+            let _ = client.write_all(&chunk[..allowed]);
+            sent += allowed as u64;
+            if sent >= after {
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = up.shutdown(Shutdown::Both);
+                return;
+            }
+            continue;
+        }
         if let Some(after) = p.stall_after {
             let allowed = after.saturating_sub(sent).min(chunk.len() as u64) as usize;
             chunk = &chunk[..allowed];

@@ -88,6 +88,11 @@ pub(crate) trait Writer: Send + 'static {
     fn signer_fingerprint(&self) -> Option<String> {
         None
     }
+
+    /// Native rooms: the room's id (attachment blobs are bound to it, SPEC §8.4.3).
+    fn room_id(&self) -> Option<crate::format::RoomId> {
+        None
+    }
 }
 
 fn no_changes() -> RoomError {
@@ -98,6 +103,11 @@ fn no_changes() -> RoomError {
 pub(crate) trait Layout: Send + Sized + 'static {
     /// The writer whose lines this layout delivers.
     type Writer: Writer;
+
+    /// Native rooms: the room's directory (attachment blobs go under its `files/`).
+    fn room_dir(&self) -> Option<crate::transport::RemotePath> {
+        None
+    }
 
     /// The most bytes one append carries (a single longer line still goes alone).
     const MAX_BATCH_BYTES: usize;

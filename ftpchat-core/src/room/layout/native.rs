@@ -94,6 +94,10 @@ impl NativeWriter {
 }
 
 impl Writer for NativeWriter {
+    fn room_id(&self) -> Option<RoomId> {
+        Some(self.room)
+    }
+
     fn encode(
         &mut self,
         text: &str,
@@ -996,6 +1000,10 @@ impl Layout for NativeLayout {
     type Writer = NativeWriter;
     const MAX_BATCH_BYTES: usize = 256 * 1024;
     const CONFIRMED_ON_DELIVERY: bool = true;
+
+    fn room_dir(&self) -> Option<RemotePath> {
+        self.logs_dir.parent()
+    }
 
     fn deliver(
         &mut self,

@@ -219,6 +219,50 @@ impl Session {
         stream.finish().map_err(|e| self.fail("append", name, e))
     }
 
+    /// `APPE` streaming `source` over one data connection. Repeated on a new connection
+    /// only if the data connection never opened; a failing `source` drops the connection
+    /// (the server keeps what arrived).
+    pub(super) fn append_from(
+        &mut self,
+        path: &RemotePath,
+        source: &mut dyn Read,
+    ) -> Result<u64, Failure> {
+        let name = path.as_str();
+        let mut stream = match self.ftp.append_with_stream(name) {
+            Ok(stream) => stream,
+            Err(e) => {
+                let failure = self.fail("append", name, e).retry_safe(true);
+                return Err(self.missing_parent_or("append", name, failure));
+            }
+        };
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let mut total = 0u64;
+        loop {
+            let n = match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Failure {
+                        error: TransportError::from_io(
+                            "append",
+                            format!("{name}: reading the data to send failed"),
+                            e,
+                        ),
+                        connection_lost: true,
+                        retry_safe: false,
+                        reply: None,
+                    })
+                }
+            };
+            self.upload(stream.write_all(&buf[..n]), "append", name)?;
+            total += n as u64;
+        }
+        self.upload(stream.flush(), "append", name)?;
+        stream.finish().map_err(|e| self.fail("append", name, e))?;
+        Ok(total)
+    }
+
     /// `STOR` (to a name only this call uses: see `write_atomic`).
     pub(super) fn store(
         &mut self,
