@@ -596,3 +596,36 @@ fn a_blob_tampered_with_on_the_server_is_caught_and_the_partial_file_removed() {
         "{err:?}"
     );
 }
+
+/// The external servers CI runs (vsftpd plain and FTPS, pyftpdlib plain and FTPS): a file
+/// goes up and comes back whole on each, in a fresh folder.
+#[test]
+fn files_round_trip_on_the_external_servers() {
+    let servers = [
+        ("vsftpd", support::external(support::VSFTPD_URL)),
+        (
+            "vsftpd ftps",
+            support::external_tls(support::VSFTPD_FTPS_URL),
+        ),
+        ("pyftpdlib", support::external(support::PYFTPDLIB_URL)),
+        ("pyftpdlib ftps", support::external_ftps()),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let source = make_file(tmp.path(), "report.pdf", 2 * BLOB_CHUNK_LEN + 99);
+    for (name, server) in servers {
+        let Some(server) = server else { continue };
+        let t: Arc<dyn Transport> = Arc::new(support::ftp_server::transport_in_fresh_dir(
+            server.config_builder(),
+            "attach",
+        ));
+        let alice = password_room(&t, "room", "Alice");
+        let bob = password_room(&t, "room", "Bob");
+        let id = alice.send_file(&source, name).unwrap();
+        alice.sync().unwrap();
+        let got = bob.sync().unwrap();
+        assert_eq!(one_attachment(&got.messages).text, name);
+        let target = tmp.path().join(format!("{}.pdf", name.replace(' ', "-")));
+        bob.save_attachment(&id, &target).unwrap();
+        assert_eq!(sha(&target), sha(&source), "{name}");
+    }
+}

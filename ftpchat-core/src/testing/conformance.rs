@@ -150,6 +150,10 @@ pub const CASES: &[(&str, Case)] = &[
     ("whitespace_in_names", whitespace_in_names),
     ("large_file_in_chunks", large_file_in_chunks),
     (
+        "append_from_streams_a_large_source",
+        append_from_streams_a_large_source,
+    ),
+    (
         "clients_see_each_others_writes",
         clients_see_each_others_writes,
     ),
@@ -209,6 +213,7 @@ macro_rules! conformance_tests {
             special_character_names_round_trip,
             whitespace_in_names,
             large_file_in_chunks,
+            append_from_streams_a_large_source,
             clients_see_each_others_writes,
             concurrent_appends_to_separate_files,
             concurrent_appends_to_one_file_when_atomic,
@@ -1176,6 +1181,67 @@ pub fn large_file_in_chunks(make: Make<'_>) {
         read(c.t(), &f, 0) == want,
         "{}",
         c.ctx("whole file differs")
+    );
+    c.finish();
+}
+
+/// `append_from` streams a 2.5 MiB source (read in small, odd pieces) after what the file
+/// holds, returns the bytes it read, and creates a missing file; a failing source is an
+/// error, not a success.
+pub fn append_from_streams_a_large_source(make: Make<'_>) {
+    /// A reader that hands out at most 7,777 bytes per call, then fails if asked to.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        fail_at_end: bool,
+    }
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.is_empty() && self.fail_at_end {
+                return Err(std::io::Error::other("source failed"));
+            }
+            let n = buf.len().min(self.data.len()).min(7_777);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+    let c = CaseDir::new(make, "append-from");
+    let f = c.path("stream.bin");
+    c.t().append(&f, b"head:").unwrap();
+    let body = pattern(5 * 512 * 1024 + 3, 7);
+    let mut source = Trickle {
+        data: &body,
+        fail_at_end: false,
+    };
+    let n = c.t().append_from(&f, &mut source).unwrap();
+    assert_eq!(n, body.len() as u64, "{}", c.ctx("bytes read"));
+    let mut want = b"head:".to_vec();
+    want.extend_from_slice(&body);
+    assert_eq!(
+        size(c.t(), &f),
+        Some(want.len() as u64),
+        "{}",
+        c.ctx("size")
+    );
+    assert!(read(c.t(), &f, 0) == want, "{}", c.ctx("content differs"));
+
+    let g = c.path("new.bin");
+    let mut small = Trickle {
+        data: b"fresh",
+        fail_at_end: false,
+    };
+    assert_eq!(c.t().append_from(&g, &mut small).unwrap(), 5);
+    assert_eq!(read(c.t(), &g, 0), b"fresh", "{}", c.ctx("created"));
+
+    let h = c.path("failing.bin");
+    let mut failing = Trickle {
+        data: b"partial",
+        fail_at_end: true,
+    };
+    assert!(
+        c.t().append_from(&h, &mut failing).is_err(),
+        "{}",
+        c.ctx("a failing source must fail the append")
     );
     c.finish();
 }
