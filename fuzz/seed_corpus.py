@@ -186,7 +186,20 @@ def main():
     signed_inputs += [b"\x00" + v["line"].encode() for v in signed["invalid"]]
     signed_inputs += [b"\x00ftc3:1:", b"\x00ftc3:01:gAAAAA", b"\x01\x02", b"\x02\x01\x00"]
 
+    # Attachments (SPEC.md §8.4.3, attachments-v1.json): mode 0 + a body; mode 1 + a file
+    # size (4 bytes, little-endian) + a blob.
+    with open(os.path.join(testdata, "attachments-v1.json"), encoding="utf-8") as f:
+        attachments = json.load(f)
+    attachment_inputs = [b"\x00" + bytes.fromhex(c["body_hex"]) for c in attachments["cases"]]
+    attachment_inputs += [b"\x00" + bytes.fromhex(m["body_hex"]) for m in attachments["malformed"]]
+    attachment_inputs += [
+        b"\x01" + c["size"].to_bytes(4, "little") + bytes.fromhex(c["blob_hex"])
+        for c in attachments["cases"]
+        if "blob_hex" in c
+    ]
+
     targets = {
+        "attachment": attachment_inputs,
         "framing_split": seeded_files,
         "decode_lines": seeded_files + [l + SEEDS[3] for l in native_lines + v16_lines],
         "file_reader_split": seeded_files,
