@@ -391,7 +391,12 @@ fn send_blob(
             }
             Err(e) => return Err(e.into()),
         };
-        let stored = settled_size(t, remote)?;
+        // A completed transfer was confirmed by the server; after a cut, the server may
+        // still be writing what it received.
+        let stored = match cut {
+            None => t.size(remote)?.unwrap_or(0),
+            Some(_) => settled_size(t, remote)?,
+        };
         if stored == expected {
             return Ok(());
         }
@@ -745,5 +750,30 @@ impl Write for OpeningSink<'_, '_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announced_names_are_one_safe_component() {
+        let name = |p: &str| announced_name(Path::new(p));
+        assert_eq!(name("/home/a/holiday photo.png"), "holiday photo.png");
+        assert_eq!(name("a\nb\u{7}c.txt"), "a_b_c.txt");
+        assert_eq!(name("back\\slash:colon"), "back_slash_colon");
+        assert_eq!(name("/"), "file");
+        assert_eq!(name(".."), "file");
+        let long = name(&"é".repeat(200));
+        assert!(long.len() <= MAX_FILE_NAME_LEN && is_valid_file_name(&long));
+        assert!(long.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn media_types_come_from_the_extension() {
+        assert_eq!(media_type(Path::new("a.PNG")), "image/png");
+        assert_eq!(media_type(Path::new("a.pdf")), "application/pdf");
+        assert_eq!(media_type(Path::new("noext")), "application/octet-stream");
     }
 }
