@@ -629,3 +629,49 @@ fn files_round_trip_on_the_external_servers() {
         assert_eq!(sha(&target), sha(&source), "{name}");
     }
 }
+
+/// The fault transport tears appends and cuts reads mid-transfer, and fails sizes: every
+/// transfer resumes and the file arrives whole.
+#[test]
+fn transfers_survive_torn_appends_cut_reads_and_failed_sizes() {
+    use ftpchat_core::testing::{FaultyTransport, Op};
+    let faulty = Arc::new(FaultyTransport::new(MemoryTransport::new()));
+    let t: Arc<dyn Transport> = faulty.clone();
+    let alice = password_room(&t, "r", "Alice");
+    let bob = password_room(&t, "r", "Bob");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = make_file(tmp.path(), "data.bin", (3 << 20) + 4321);
+
+    // The blob goes up 1 MiB per append (the default `append_from`): the second is torn
+    // after 100,000 bytes, the fourth after 0; the size asked after the first cut fails.
+    faulty
+        .cut_append_after(2, 100_000)
+        .cut_append_after(4, 0)
+        .fail_nth(Op::Size, 1, TransportErrorKind::Transient);
+    let id = alice.send_file(&source, "").unwrap();
+    assert_eq!(faulty.faults_injected(), 3, "{:?}", faulty.injected());
+    alice.sync().unwrap();
+    bob.sync().unwrap();
+
+    // The download is cut twice, at 1.5 MB and (resumed) 10 bytes further.
+    faulty.cut_read_after(1, 1_500_000).cut_read_after(2, 10);
+    let target = tmp.path().join("copy.bin");
+    bob.save_attachment(&id, &target).unwrap();
+    assert_eq!(faulty.faults_injected(), 5, "{:?}", faulty.injected());
+    assert_eq!(sha(&target), sha(&source));
+
+    // Failures that never stop: a typed transient error after a bounded number of tries,
+    // and no partial blob left behind.
+    let before = files_in(&t, "r").len();
+    for n in 1..=50 {
+        faulty.cut_append_after(n, 10);
+    }
+    let err = alice.send_file(&source, "").unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    faulty.clear_faults();
+    assert_eq!(
+        files_in(&t, "r").len(),
+        before,
+        "the partial blob was removed"
+    );
+}

@@ -26,7 +26,7 @@ use crate::crypto::{
 use crate::format::attachment::{is_valid_file_name, MAX_FILE_NAME_LEN};
 use crate::format::{AttachmentBody, RoomId};
 use crate::timeline::MessageId;
-use crate::transport::{RemotePath, Transport, TransportErrorKind};
+use crate::transport::{RemotePath, Transport, TransportError, TransportErrorKind};
 
 /// Transient failures in a row, without progress, before a transfer gives up.
 const MAX_STALLED_ATTEMPTS: u32 = 5;
@@ -311,7 +311,7 @@ pub(crate) fn upload(
         .collect();
     let record_path = format!("files/{blob_name}");
     let remote = files_dir.join(&blob_name)?;
-    match t.make_dir(files_dir) {
+    match with_retries(|| t.make_dir(files_dir)) {
         Ok(()) => {}
         Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {}
         Err(e) => return Err(e.into()),
@@ -394,7 +394,7 @@ fn send_blob(
         // A completed transfer was confirmed by the server; after a cut, the server may
         // still be writing what it received.
         let stored = match cut {
-            None => t.size(remote)?.unwrap_or(0),
+            None => with_retries(|| t.size(remote))?.unwrap_or(0),
             Some(_) => settled_size(t, remote)?,
         };
         if stored == expected {
@@ -407,7 +407,9 @@ fn send_blob(
             }
             .into());
         }
-        if stored > offset {
+        // Progress is at least a chunk: a connection that cuts every transfer after a few
+        // bytes ends the upload rather than crawling on.
+        if stored >= offset + BLOB_SEALED_CHUNK_LEN as u64 {
             stalled = 0;
         } else {
             stalled += 1;
@@ -430,16 +432,36 @@ fn send_blob(
 /// The size of the blob on the server once it stops changing: after a cut transfer the
 /// server may still be writing what it received.
 fn settled_size(t: &dyn Transport, remote: &RemotePath) -> Result<u64, RoomError> {
-    let mut last = t.size(remote)?.unwrap_or(0);
+    let mut last = with_retries(|| t.size(remote))?.unwrap_or(0);
     for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(20));
-        let now = t.size(remote)?.unwrap_or(0);
+        let now = with_retries(|| t.size(remote))?.unwrap_or(0);
         if now == last {
             return Ok(now);
         }
         last = now;
     }
     Ok(last)
+}
+
+/// Runs a step that changes nothing (a size, a directory that may exist) again after a
+/// transient failure, up to [`MAX_STALLED_ATTEMPTS`] times with a short pause.
+fn with_retries<T>(
+    mut step: impl FnMut() -> Result<T, TransportError>,
+) -> Result<T, TransportError> {
+    let mut attempt = 1;
+    loop {
+        match step() {
+            Err(e)
+                if e.kind() == TransportErrorKind::Transient && attempt < MAX_STALLED_ATTEMPTS =>
+            {
+                log::debug!("attachment transfer: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The blob's bytes from `offset` on, sealed from the file as they are read.
@@ -581,7 +603,7 @@ pub(crate) fn download(
         .ok_or(AttachmentError::Missing)?;
     let remote = files_dir.join(blob_name)?;
     let expected = blob_len(body.size);
-    match t.size(&remote)? {
+    match with_retries(|| t.size(&remote))? {
         None => return Err(AttachmentError::Missing.into()),
         Some(found) if found != expected => {
             return Err(AttachmentError::SizeMismatch { expected, found }.into())
