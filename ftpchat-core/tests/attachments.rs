@@ -675,3 +675,38 @@ fn transfers_survive_torn_appends_cut_reads_and_failed_sizes() {
         "the partial blob was removed"
     );
 }
+
+/// A cancel from the last progress report (done == total) still cancels: nothing is
+/// queued, no blob is left, no target is written; the next save finishes at once.
+#[test]
+fn a_cancel_at_the_last_progress_report_still_cancels() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let alice = password_room(&t, "r", "Alice");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = make_file(tmp.path(), "a.bin", 200_000);
+    let at_end = || {
+        let slot = Arc::new(Mutex::new(None::<Transfer>));
+        let s = slot.clone();
+        let transfer = Transfer::with_progress(move |done, total| {
+            if done == total {
+                s.lock().unwrap().as_ref().unwrap().cancel();
+            }
+        });
+        *slot.lock().unwrap() = Some(transfer.clone());
+        transfer
+    };
+    let err = alice.send_file_with(&source, "", &at_end()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert_eq!(alice.outbox_len(), 0);
+    assert!(files_in(&t, "r").is_empty());
+
+    let id = alice.send_file(&source, "").unwrap();
+    let target = tmp.path().join("b.bin");
+    let err = alice
+        .save_attachment_with(&id, &target, &at_end())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert!(!target.exists());
+    alice.save_attachment(&id, &target).unwrap();
+    assert_eq!(sha(&target), sha(&source));
+}

@@ -335,8 +335,9 @@ pub(crate) fn upload(
         &mut progress,
         transfer,
     );
-    if let Err(e) = result {
-        // Nobody can use a partial blob: no record points to it.
+    // A cancel during the last progress report still counts: nothing is queued.
+    if let Err(e) = result.and_then(|()| transfer.check()) {
+        // Nobody can use a partial (or unannounced) blob: no record points to it.
         let _ = t.remove_file(&remote);
         return Err(e);
     }
@@ -686,6 +687,9 @@ pub(crate) fn download(
         let _ = std::fs::remove_file(&part);
         return Err(AttachmentError::Blob(e).into());
     }
+    // A cancel during the last progress report still counts: the verified file stays in
+    // the partial file (the next save renames it at once).
+    transfer.check()?;
     std::fs::rename(&part, target).map_err(local(target))?;
     progress.report(body.size);
     Ok(())
