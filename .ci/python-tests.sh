@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python package's checks, from source in a fresh venv:
 #   1. a new venv under .ci/work/py-venv (removed first: every run starts clean);
-#   2. pip install maturin cryptography pytest pyftpdlib mypy (+ pyopenssl for FTPS tests);
+#   2. pip install maturin cryptography pytest pyftpdlib mypy (+ pyopenssl for FTPS tests,
+#      tqdm for the attachment progress test);
 #   3. pip install ./ftpchat-py (PEP 517, maturin backend, built from source);
 #   4. the stubs checked against the native module (mypy.stubtest) and the package
 #      type-checked with mypy --strict;
@@ -34,8 +35,8 @@ if ! "$python" -m venv "$venv" 2>/dev/null; then
 fi
 py="$venv/bin/python"
 
-step "pip install maturin cryptography pytest pyftpdlib pyopenssl mypy"
-"$py" -m pip install --quiet maturin cryptography pytest pyftpdlib pyopenssl mypy
+step "pip install maturin cryptography pytest pyftpdlib pyopenssl mypy tqdm"
+"$py" -m pip install --quiet maturin cryptography pytest pyftpdlib pyopenssl mypy tqdm
 
 step "pip install ./ftpchat-py (from source; CARGO_TARGET_DIR=${CARGO_TARGET_DIR#"$root"/})"
 start=$SECONDS

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use ftpchat_core::TransportEvent;
+use ftpchat_core::{Attachment, Member, Message, MessageStatus, Reaction};
 use ftpchat_core::{Codec, LegacyTimestamp};
-use ftpchat_core::{Member, Message, MessageStatus, Reaction};
 use ftpchat_core::{PresenceInfo, PresenceState, SeenBy};
 use ftpchat_core::{RoomEvent, SyncUpdate};
 use pyo3::prelude::*;
@@ -73,7 +73,27 @@ pub(crate) fn message<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py, 
         .collect::<PyResult<Vec<_>>>()?;
     kwargs.set_item("reactions", PyTuple::new(py, reactions)?)?;
     kwargs.set_item("private", m.private.map(|id| id.to_string()))?;
+    kwargs.set_item(
+        "attachment",
+        m.attachment
+            .as_ref()
+            .map(|a| attachment(py, &types, a))
+            .transpose()?,
+    )?;
     types.getattr("Message")?.call((), Some(&kwargs))
+}
+
+/// A `ftpchat.Attachment` (what the sender announced; the blob's key stays in the core).
+fn attachment<'py>(
+    py: Python<'py>,
+    types: &Bound<'py, PyModule>,
+    a: &Attachment,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("name", a.name())?;
+    kwargs.set_item("size", a.size())?;
+    kwargs.set_item("media_type", a.media_type())?;
+    types.getattr("Attachment")?.call((), Some(&kwargs))
 }
 
 /// A `ftpchat.Reaction`.

@@ -13,7 +13,7 @@ use ftpchat_core::codec::compat::CompatEncodeError;
 use ftpchat_core::codec::FernetError;
 use ftpchat_core::DecodeError;
 use ftpchat_core::KdfError;
-use ftpchat_core::{ErrorKind, RoomError};
+use ftpchat_core::{AttachmentError, ErrorKind, RoomError};
 use ftpchat_core::{GroupError, IdentityError};
 use ftpchat_core::{TransportError, TransportErrorKind};
 use pyo3::exceptions::PyRuntimeError;
@@ -32,8 +32,29 @@ pub(crate) struct Failure {
     message: String,
     /// `True` when retrying later may succeed.
     transient: bool,
-    /// For `TransportError`: the kind of transport failure and the operation.
-    transport: Option<(&'static str, &'static str)>,
+    /// The attributes of some classes beyond the message.
+    detail: Detail,
+}
+
+/// The attributes an exception class has beyond `message` and `transient`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Detail {
+    None,
+    /// `TransportError`, `InvalidPath`: the kind of transport failure and the operation.
+    Transport {
+        kind: &'static str,
+        operation: &'static str,
+    },
+    /// `FileTooLarge`: the file's size and the limit, in bytes.
+    FileTooLarge {
+        size: u64,
+        limit: u64,
+    },
+    /// `LocalFileError`: the local path and the OS error number, if any.
+    LocalFile {
+        path: String,
+        errno: Option<i32>,
+    },
 }
 
 impl Failure {
@@ -43,7 +64,7 @@ impl Failure {
             class,
             message: message.into(),
             transient: false,
-            transport: None,
+            detail: Detail::None,
         }
     }
 
@@ -74,9 +95,20 @@ impl Failure {
         let class = py.import(ERRORS_MODULE)?.getattr(self.class)?;
         let kwargs = PyDict::new(py);
         kwargs.set_item("transient", self.transient)?;
-        if let Some((kind, operation)) = self.transport {
-            kwargs.set_item("kind", kind)?;
-            kwargs.set_item("operation", operation)?;
+        match &self.detail {
+            Detail::None => {}
+            Detail::Transport { kind, operation } => {
+                kwargs.set_item("kind", kind)?;
+                kwargs.set_item("operation", operation)?;
+            }
+            Detail::FileTooLarge { size, limit } => {
+                kwargs.set_item("size", size)?;
+                kwargs.set_item("limit", limit)?;
+            }
+            Detail::LocalFile { path, errno } => {
+                kwargs.set_item("path", path)?;
+                kwargs.set_item("errno", errno)?;
+            }
         }
         class.call((self.message.as_str(),), Some(&kwargs))
     }
@@ -121,21 +153,36 @@ fn class_of(kind: ErrorKind) -> &'static str {
         ErrorKind::Unsupported => "Unsupported",
         ErrorKind::UnknownMessage => "UnknownMessage",
         ErrorKind::NotAllowed => "NotAllowed",
+        ErrorKind::FileTooLarge => "FileTooLarge",
+        ErrorKind::Cancelled => "TransferCancelled",
+        ErrorKind::BadAttachment => "BadAttachment",
+        ErrorKind::LocalFile => "LocalFileError",
         _ => "Error",
     }
 }
 
 impl From<&RoomError> for Failure {
     fn from(e: &RoomError) -> Self {
-        let transport = match e {
-            RoomError::Transport(t) => Some((transport_kind_name(t.kind()), t.operation())),
-            _ => None,
+        let detail = match e {
+            RoomError::Transport(t) => Detail::Transport {
+                kind: transport_kind_name(t.kind()),
+                operation: t.operation(),
+            },
+            RoomError::FileTooLarge { size, limit } => Detail::FileTooLarge {
+                size: *size,
+                limit: *limit,
+            },
+            RoomError::LocalFile { path, source } => Detail::LocalFile {
+                path: path.to_string_lossy().into_owned(),
+                errno: source.raw_os_error(),
+            },
+            _ => Detail::None,
         };
         Failure {
             class: class_of(e.kind()),
             message: e.to_string(),
             transient: e.is_transient(),
-            transport,
+            detail,
         }
     }
 }
@@ -151,7 +198,10 @@ impl From<&TransportError> for Failure {
             class: class_of(kind),
             message: e.to_string(),
             transient: kind.is_transient(),
-            transport: Some((transport_kind_name(e.kind()), e.operation())),
+            detail: Detail::Transport {
+                kind: transport_kind_name(e.kind()),
+                operation: e.operation(),
+            },
         }
     }
 }
@@ -179,6 +229,16 @@ pub(crate) fn _error_for_kind<'py>(py: Python<'py>, kind: &str) -> PyResult<Boun
         "unsupported" => RoomError::Unsupported(kind.into()),
         "unknown_message" => RoomError::UnknownMessage(ftpchat_core::MessageId([0; 16])),
         "not_allowed" => RoomError::NotAllowed(kind.into()),
+        "file_too_large" => RoomError::FileTooLarge {
+            size: 2048,
+            limit: 1024,
+        },
+        "cancelled" => RoomError::Cancelled,
+        "bad_attachment" => RoomError::BadAttachment(AttachmentError::Missing),
+        "local_file" => RoomError::LocalFile {
+            path: "missing.bin".into(),
+            source: std::io::Error::from_raw_os_error(2),
+        },
         "transport:transient" => transport(T::Transient),
         "transport:not_found" => transport(T::NotFound),
         "transport:permission_denied" => transport(T::PermissionDenied),
@@ -295,7 +355,13 @@ mod tests {
         let f = Failure::from(RoomError::Transport(t));
         assert_eq!(f.class, "TransportError");
         assert!(f.transient);
-        assert_eq!(f.transport, Some(("transient", "append")));
+        assert_eq!(
+            f.detail,
+            Detail::Transport {
+                kind: "transient",
+                operation: "append"
+            }
+        );
         let p = TransportError::new(TransportErrorKind::InvalidPath, "open", "empty");
         assert_eq!(Failure::from(p).class, "InvalidPath");
         assert_eq!(
@@ -333,6 +399,27 @@ mod tests {
         assert_eq!(
             Failure::from(RoomError::NotAllowed("x".into())).class,
             "NotAllowed"
+        );
+        let big = Failure::from(RoomError::FileTooLarge { size: 9, limit: 8 });
+        assert_eq!(big.class, "FileTooLarge");
+        assert_eq!(big.detail, Detail::FileTooLarge { size: 9, limit: 8 });
+        assert_eq!(
+            Failure::from(RoomError::Cancelled).class,
+            "TransferCancelled"
+        );
+        let bad = Failure::from(RoomError::BadAttachment(AttachmentError::Missing));
+        assert_eq!((bad.class, bad.transient), ("BadAttachment", false));
+        let local = Failure::from(RoomError::LocalFile {
+            path: "a/b.txt".into(),
+            source: std::io::Error::from_raw_os_error(2),
+        });
+        assert_eq!(local.class, "LocalFileError");
+        assert_eq!(
+            local.detail,
+            Detail::LocalFile {
+                path: "a/b.txt".to_owned(),
+                errno: Some(2)
+            }
         );
         assert_eq!(
             Failure::from(IdentityError::WrongPassphrase).class,

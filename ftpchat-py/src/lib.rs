@@ -21,6 +21,7 @@ mod convert;
 mod errors;
 mod identity;
 mod room;
+mod transfer;
 mod watch;
 
 use pyo3::prelude::*;
@@ -39,6 +40,8 @@ mod ftpchat_native {
     use crate::identity::{fingerprint, safety_number, PyIdentity};
     #[pymodule_export]
     use crate::room::{open, PyRoom};
+    #[pymodule_export]
+    use crate::transfer::PyTransfer;
     #[pymodule_export]
     use crate::watch::{_stop_all_watches, PySubscription, PyWatch};
 
@@ -59,6 +62,10 @@ mod ftpchat_native {
         m.add(
             "DEFAULT_NATIVE_ITERATIONS",
             ftpchat_core::KdfParams::DEFAULT_ITERATIONS,
+        )?;
+        m.add(
+            "DEFAULT_MAX_ATTACHMENT_SIZE",
+            ftpchat_core::DEFAULT_MAX_ATTACHMENT_SIZE,
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())

@@ -14,6 +14,7 @@ use crate::codec::{bytes_or_str, compat_kdf};
 use crate::convert;
 use crate::errors::Failure;
 use crate::identity::{self, PyIdentity};
+use crate::transfer::{Call, PyTransfer};
 use crate::watch::{self, PySubscription, PyWatch, WatchSlot};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,6 +44,7 @@ fn config(
     accept_changed_header: bool,
     state_dir: Option<PathBuf>,
     presence: Presence,
+    max_attachment_size: Option<u64>,
 ) -> Result<RoomConfig, Failure> {
     if presence != Presence::default() {
         return Err(Failure::invalid_config(
@@ -68,6 +70,12 @@ fn config(
             c
         }
         "shared" => {
+            if max_attachment_size.is_some() {
+                return Err(Failure::invalid_config(
+                    "max_attachment_size applies to native rooms only (a FTPChat chat \
+                     file carries no attachments)",
+                ));
+            }
             let codec = match codec.unwrap_or("1.7") {
                 "1.7" => WriteCodec::Fernet17,
                 "1.6" => WriteCodec::Fernet16,
@@ -105,6 +113,9 @@ fn config(
     if let Some(dir) = state_dir {
         config = config.with_state_dir(dir);
     }
+    if let Some(bytes) = max_attachment_size {
+        config = config.with_max_attachment_size(bytes);
+    }
     Ok(config.with_changed_header_accepted(accept_changed_header))
 }
 
@@ -141,6 +152,7 @@ fn member_config(
     accept_changed_header: bool,
     state_dir: Option<PathBuf>,
     presence: Presence,
+    max_attachment_size: Option<u64>,
 ) -> Result<RoomConfig, Failure> {
     if layout != "native" || password_room_args {
         return Err(Failure::invalid_config(
@@ -158,6 +170,9 @@ fn member_config(
     }
     if let Some(dir) = state_dir {
         config = config.with_state_dir(dir);
+    }
+    if let Some(bytes) = max_attachment_size {
+        config = config.with_max_attachment_size(bytes);
     }
     Ok(config
         .with_changed_header_accepted(accept_changed_header)
@@ -221,13 +236,18 @@ fn member_config(
 /// has read (`Room.mark_read`), so senders see who has seen their messages. Both default
 /// to `True`; turning either off for a password room raises `InvalidConfig`.
 ///
+/// `max_attachment_size` (native and member rooms): the largest file in bytes this
+/// client sends (`Room.send_file`) or downloads (`Room.save_attachment`); larger ones
+/// raise `FileTooLarge` before any transfer. Default `DEFAULT_MAX_ATTACHMENT_SIZE`
+/// (100 MiB); a shared-file room refuses it with `InvalidConfig` (it carries no files).
+///
 /// The GIL is released while connecting and deriving the key.
 #[pyfunction]
 #[pyo3(signature = (
     location, room, *, name, password = None, key = None, layout = "native", codec = None,
     salt = None, iterations = None, show_unauthenticated = false, create = true, lock = false,
     accept_changed_header = false, state_dir = None, ca_pem = None, identity = None,
-    invitation = None, presence = true, read_receipts = true,
+    invitation = None, presence = true, read_receipts = true, max_attachment_size = None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn open(
@@ -251,6 +271,7 @@ pub(crate) fn open(
     invitation: Option<&str>,
     presence: bool,
     read_receipts: bool,
+    max_attachment_size: Option<u64>,
 ) -> PyResult<PyRoom> {
     let presence = Presence {
         enabled: presence,
@@ -290,6 +311,7 @@ pub(crate) fn open(
             accept_changed_header,
             state_dir,
             presence,
+            max_attachment_size,
         )?,
         None => config(
             room,
@@ -306,6 +328,7 @@ pub(crate) fn open(
             accept_changed_header,
             state_dir,
             presence,
+            max_attachment_size,
         )?,
     };
     let mut options = OpenOptions::default();
@@ -364,6 +387,85 @@ impl PyRoom {
     fn send(&self, text: &str) -> PyResult<String> {
         let room = self.core()?;
         Ok(room.send(text).map_err(Failure::from)?.to_hex())
+    }
+
+    /// Sends the file at `path` (a `str` or `os.PathLike`) with a caption (`Message.text`;
+    /// may be empty) and returns the message id (32 hex digits), as `send` does: the file
+    /// is encrypted and uploaded chunk by chunk under the room's `files/` folder, then
+    /// its message is queued (the next `sync()`, `flush()` or watcher delivers it).
+    /// Blocks while the file uploads, with the GIL released; an upload cut by the
+    /// network resumes where the server's copy ends.
+    ///
+    /// `progress(done, total)` (bytes of the file) is called on this thread, with the
+    /// GIL, at the start, about every MiB and at the end (`done == total`). With tqdm:
+    ///
+    /// ```python
+    /// from tqdm import tqdm
+    /// with tqdm(total=os.path.getsize(path), unit="B", unit_scale=True) as bar:
+    ///     room.send_file(path, progress=lambda done, total: bar.update(done - bar.n))
+    /// ```
+    ///
+    /// With rich (`with rich.progress.Progress() as p: task = p.add_task("upload")`):
+    /// `progress=lambda done, total: p.update(task, completed=done, total=total)`.
+    /// `transfer` (a `Transfer`): `transfer.cancel()` from another thread or from the
+    /// callback stops the upload, which raises `TransferCancelled`; nothing is queued and
+    /// the partial upload is removed. An exception raised by `progress` (or by a signal
+    /// handler, e.g. `KeyboardInterrupt` on Ctrl-C) cancels the transfer likewise (and
+    /// `transfer`) and is raised from this call; raised at the last report
+    /// (`done == total`), the upload may have completed and the message been queued.
+    ///
+    /// Native rooms only: a shared-file room raises `Unsupported`. Raises `FileTooLarge`
+    /// before any transfer for a file over the room's `max_attachment_size`,
+    /// `LocalFileError` when the file cannot be read (missing, not a regular file) or
+    /// changes while it is sent, `MessageTooLarge` for a caption over `MAX_TEXT_LEN`
+    /// bytes, `TransportError` when the server fails.
+    #[pyo3(signature = (path, caption = "", *, progress = None, transfer = None))]
+    fn send_file(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        caption: &str,
+        progress: Option<Py<PyAny>>,
+        transfer: Option<Py<PyTransfer>>,
+    ) -> PyResult<String> {
+        let room = self.core()?;
+        let call = Call::new(py, progress, transfer)?;
+        let result = py.detach(|| room.send_file_with(&path, caption, call.transfer()));
+        Ok(call.finish(result)?.to_hex())
+    }
+
+    /// Downloads the file of message `message_id` (`Message.attachment` is set) to
+    /// `path` (a `str` or `os.PathLike`), replacing it. The encrypted file is streamed,
+    /// verified chunk by chunk and against its hash, written to a partial file beside
+    /// `path` (`.<name>.<id>.part`) and renamed to `path` only once all of it verified:
+    /// `path` is never left half-written. Blocks with the GIL released. After a cut
+    /// connection, a cancel or a crash, the partial file is kept and the next call for
+    /// the same message and path resumes from it.
+    ///
+    /// `progress` and `transfer` as for `send_file`: a cancelled download raises
+    /// `TransferCancelled` and keeps its partial file; an exception raised by `progress`
+    /// at the last report (`done == total`) may come once `path` is written.
+    ///
+    /// Raises `UnknownMessage` for a message not in the timeline, `Unsupported` for one
+    /// without an attachment (or deleted: its author's delete removes the file),
+    /// `FileTooLarge` over the room's `max_attachment_size`, `BadAttachment` when the
+    /// file is not on the server, has the wrong size, was altered or does not match its
+    /// hash (the partial file is removed), `LocalFileError` when `path` cannot be
+    /// written, `TransportError` when the server fails.
+    #[pyo3(signature = (message_id, path, *, progress = None, transfer = None))]
+    fn save_attachment(
+        &self,
+        py: Python<'_>,
+        message_id: &str,
+        path: PathBuf,
+        progress: Option<Py<PyAny>>,
+        transfer: Option<Py<PyTransfer>>,
+    ) -> PyResult<()> {
+        let id = message_id_arg(message_id)?;
+        let room = self.core()?;
+        let call = Call::new(py, progress, transfer)?;
+        let result = py.detach(|| room.save_attachment_with(&id, &path, call.transfer()));
+        call.finish(result)
     }
 
     /// Replaces the text of one of this user's messages (id `message_id`, 32 hex digits)

@@ -55,6 +55,18 @@ In native rooms the author of a message may edit or delete it and anyone may rea
     for msg in room.sync().changed:     # earlier messages as they are now
         print(msg.id, msg.text, msg.edited, msg.deleted, msg.reactions)
 
+Native rooms carry files: :meth:`Room.send_file` encrypts and uploads one (blocking,
+GIL released) and queues its message; readers see :attr:`Message.attachment` and
+download it with :meth:`Room.save_attachment`, verified, resumable. Both take
+``progress(done, total)`` and a :class:`Transfer` to cancel from another thread::
+
+    from tqdm import tqdm
+    with tqdm(total=os.path.getsize(path), unit="B", unit_scale=True) as bar:
+        room.send_file(path, "the report", progress=lambda done, total: bar.update(done - bar.n))
+    for msg in other.sync().messages:
+        if msg.attachment:  # name, size, media_type; msg.text is the caption
+            other.save_attachment(msg.id, os.path.join("downloads", msg.attachment.name))
+
 Member rooms also carry private messages, blocking, presence and seen receipts::
 
     room.send_private(bob_id, "just for you")   # Member.id; not in history()
@@ -75,9 +87,11 @@ from __future__ import annotations
 import atexit
 
 from ._errors import (
+    BadAttachment,
     CorruptRecord,
     CorruptRoom,
     Error,
+    FileTooLarge,
     HeaderChanged,
     IdentityError,
     IdentityFileError,
@@ -87,6 +101,7 @@ from ._errors import (
     InvalidInvitation,
     InvalidName,
     InvalidPath,
+    LocalFileError,
     LocalStateError,
     LockTimeout,
     MembershipError,
@@ -95,6 +110,7 @@ from ._errors import (
     NotAMember,
     RoomClosed,
     RoomNotFound,
+    TransferCancelled,
     TransportError,
     UnknownMessage,
     Unsupported,
@@ -102,6 +118,7 @@ from ._errors import (
     WrongPassword,
 )
 from ._ftpchat import (
+    DEFAULT_MAX_ATTACHMENT_SIZE,
     DEFAULT_NATIVE_ITERATIONS,
     FTPCHAT_ITERATIONS,
     FTPCHAT_SALT,
@@ -110,6 +127,7 @@ from ._ftpchat import (
     Identity,
     Room,
     Subscription,
+    Transfer,
     Watch,
     __version__,
     _stop_all_watches,
@@ -129,6 +147,7 @@ from ._ftpchat import (
     safety_number,
 )
 from ._types import (
+    Attachment,
     Codec,
     CompatMessage,
     Event,
@@ -151,6 +170,7 @@ __all__ = [
     "Room",
     "Watch",
     "Subscription",
+    "Transfer",
     # member rooms
     "Identity",
     "Member",
@@ -158,6 +178,7 @@ __all__ = [
     "fingerprint",
     # values
     "Message",
+    "Attachment",
     "MessageStatus",
     "Reaction",
     "PresenceInfo",
@@ -185,6 +206,7 @@ __all__ = [
     "FTPCHAT_SALT",
     "FTPCHAT_ITERATIONS",
     "DEFAULT_NATIVE_ITERATIONS",
+    "DEFAULT_MAX_ATTACHMENT_SIZE",
     "__version__",
     # errors
     "Error",
@@ -207,6 +229,10 @@ __all__ = [
     "Unsupported",
     "UnknownMessage",
     "NotAllowed",
+    "FileTooLarge",
+    "TransferCancelled",
+    "BadAttachment",
+    "LocalFileError",
     "IdentityError",
     "InvalidIdentity",
     "WrongPassphrase",

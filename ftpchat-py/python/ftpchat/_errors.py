@@ -28,6 +28,10 @@ passwords or keys; locations appear without their password.
     ├── Unsupported            the room cannot do this (edits in a FTPChat chat file)
     ├── UnknownMessage         no message with this id in the room's timeline
     ├── NotAllowed             not this user's to change (another's message, a deleted one)
+    ├── FileTooLarge           a file over the room's max_attachment_size (.size, .limit)
+    ├── TransferCancelled      Transfer.cancel() stopped a send_file / save_attachment
+    ├── BadAttachment          an attachment missing on the server, altered or mismatched
+    ├── LocalFileError         a local file could not be read or written (.path) [OSError]
     └── IdentityError          a device identity problem
         ├── InvalidIdentity    a malformed "ftpchat-id1:" public identity text [ValueError]
         ├── WrongPassphrase    the passphrase does not open the identity backup
@@ -60,6 +64,10 @@ __all__ = [
     "Unsupported",
     "UnknownMessage",
     "NotAllowed",
+    "FileTooLarge",
+    "TransferCancelled",
+    "BadAttachment",
+    "LocalFileError",
     "IdentityError",
     "InvalidIdentity",
     "WrongPassphrase",
@@ -215,6 +223,63 @@ class UnknownMessage(Error):
 class NotAllowed(Error):
     """Not allowed for this user: only a message's author may edit or delete it, and a
     deleted message cannot be edited. Nothing was queued."""
+
+
+class FileTooLarge(Error):
+    """The file is larger than the room's attachment limit (``open(...,
+    max_attachment_size=...)``, default ``DEFAULT_MAX_ATTACHMENT_SIZE``): refused by
+    :meth:`Room.send_file` or :meth:`Room.save_attachment` before anything was sent or
+    written. ``size`` is the file's size and ``limit`` the limit, in bytes."""
+
+    size: int | None
+    limit: int | None
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        transient: bool = False,
+        size: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__(message, transient=transient)
+        self.size = size
+        self.limit = limit
+
+
+class TransferCancelled(Error):
+    """The transfer was cancelled with :meth:`Transfer.cancel`. A cancelled
+    :meth:`Room.send_file` queued nothing; a cancelled :meth:`Room.save_attachment` left
+    the target untouched and keeps what it verified, so the next call for the same
+    message and path resumes. (When a progress callback raises, its own exception is
+    raised instead.)"""
+
+
+class BadAttachment(Error):
+    """The attachment cannot be used: its file is not on the server (never uploaded, or
+    removed because its author deleted the message), has the wrong size, was altered, or
+    does not match its hash. Nothing was written to the target path."""
+
+
+class LocalFileError(Error, OSError):
+    """A local file could not be read (:meth:`Room.send_file`: missing, not a regular
+    file, changed while it was sent) or written (:meth:`Room.save_attachment`). ``path``
+    is the file and ``errno`` the operating system's error number, when there is one.
+    Also an :class:`OSError`."""
+
+    path: str | None
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        transient: bool = False,
+        path: str | None = None,
+        errno: int | None = None,
+    ) -> None:
+        super().__init__(message, transient=transient)
+        self.path = path
+        self.errno = errno
 
 
 class IdentityError(Error):

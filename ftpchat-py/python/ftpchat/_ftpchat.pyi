@@ -21,6 +21,7 @@ from ftpchat._types import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_ATTACHMENT_SIZE",
     "DEFAULT_NATIVE_ITERATIONS",
     "FTPCHAT_ITERATIONS",
     "FTPCHAT_SALT",
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_TEXT_LEN",
     "Room",
     "Subscription",
+    "Transfer",
     "Watch",
     "__version__",
     "_error_for_kind",
@@ -54,9 +56,12 @@ MAX_NAME_LEN: Final[int]
 FTPCHAT_SALT: Final[bytes]
 FTPCHAT_ITERATIONS: Final[int]
 DEFAULT_NATIVE_ITERATIONS: Final[int]
+DEFAULT_MAX_ATTACHMENT_SIZE: Final[int]
 __version__: Final[str]
 
 _BytesLike = str | Buffer
+_StrPath = str | os.PathLike[str]
+_Progress = Callable[[int, int], object]
 
 def open(
     location: str | None,
@@ -79,12 +84,16 @@ def open(
     invitation: str | None = None,
     presence: bool = True,
     read_receipts: bool = True,
+    max_attachment_size: int | None = None,
 ) -> Room:
     """Opens (or creates) a room; releases the GIL while connecting and deriving the key.
 
     With ``identity``: a member room (no password); with ``invitation`` too, joins it
     (``location=None`` takes the invitation's location). ``presence`` and
-    ``read_receipts`` (member rooms only) turn presence and read positions off."""
+    ``read_receipts`` (member rooms only) turn presence and read positions off.
+    ``max_attachment_size`` (native and member rooms): the largest file in bytes
+    :meth:`Room.send_file` sends and :meth:`Room.save_attachment` downloads (default
+    ``DEFAULT_MAX_ATTACHMENT_SIZE``, 100 MiB); larger ones raise FileTooLarge."""
 
 @final
 class Identity:
@@ -120,6 +129,44 @@ class Room:
 
     def send(self, text: str) -> str:
         """Queues ``text``; returns the message id. No network I/O."""
+    def send_file(
+        self,
+        path: _StrPath,
+        caption: str = "",
+        *,
+        progress: _Progress | None = None,
+        transfer: Transfer | None = None,
+    ) -> str:
+        """Uploads the file (encrypted, under the room's ``files/``), then queues its
+        message with ``caption`` and returns the message id, as :meth:`send` does.
+        Blocks, GIL released. ``progress(done, total)`` is called on this thread at the
+        start, about every MiB and at ``done == total``; with tqdm::
+
+            from tqdm import tqdm
+            with tqdm(total=os.path.getsize(path), unit="B", unit_scale=True) as bar:
+                room.send_file(path, progress=lambda done, total: bar.update(done - bar.n))
+
+        With rich: ``progress=lambda done, total: p.update(task, completed=done,
+        total=total)`` (``p`` a ``rich.progress.Progress``, ``task = p.add_task(...)``).
+        ``transfer.cancel()`` (any thread, or the callback) raises TransferCancelled
+        and queues nothing; an exception raised by ``progress`` cancels too and is
+        raised from here. Raises FileTooLarge (before any transfer), LocalFileError,
+        MessageTooLarge (caption), Unsupported (shared file), TransportError."""
+    def save_attachment(
+        self,
+        message_id: str,
+        path: _StrPath,
+        *,
+        progress: _Progress | None = None,
+        transfer: Transfer | None = None,
+    ) -> None:
+        """Downloads the attachment of ``message_id`` to ``path`` (replacing it), verified,
+        through a ``.part`` file beside it that a later call resumes after a cancel or a
+        cut; ``path`` is only written once all of it verified. Blocks, GIL released.
+        ``progress`` and ``transfer`` as for :meth:`send_file`. Raises UnknownMessage,
+        Unsupported (no attachment, or deleted), FileTooLarge, BadAttachment (missing,
+        altered, wrong size or hash), LocalFileError, TransferCancelled,
+        TransportError."""
     def edit(self, message_id: str, text: str) -> str:
         """Replaces the text of one of this user's messages; returns the edit's id. Queued,
         no network I/O. Raises Unsupported (shared file), UnknownMessage, NotAllowed."""
@@ -219,6 +266,19 @@ class Room:
         _exc_value: BaseException | None,
         _traceback: TracebackType | None,
     ) -> bool: ...
+
+@final
+class Transfer:
+    """Cancels :meth:`Room.send_file` / :meth:`Room.save_attachment` calls given it as
+    ``transfer=``, from any thread or from their progress callback; stays cancelled."""
+
+    def __init__(self) -> None: ...
+    def cancel(self) -> None:
+        """Stops the calls running with it (they raise TransferCancelled) and any later
+        one. Returns at once."""
+    @property
+    def cancelled(self) -> bool:
+        """``True`` once :meth:`cancel` was called."""
 
 @final
 class Watch:

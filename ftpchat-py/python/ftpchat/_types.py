@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 __all__ = [
+    "Attachment",
     "Codec",
     "CompatMessage",
     "Event",
@@ -60,6 +61,22 @@ class Reaction:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (see :attr:`Message.attachment`), as its sender
+    announced it. Download it with :meth:`Room.save_attachment`."""
+
+    name: str
+    """The file's name: one path component (not ``.`` or ``..``; no ``/``, ``\\``,
+    ``:`` or control characters), at most 255 bytes, as the reader checked it. Chosen by
+    the sender: still check it before using it in a local path."""
+    size: int
+    """The file's size in bytes."""
+    media_type: str
+    """The media type the sender announced (from the file's extension), e.g.
+    ``"image/png"``; ``"application/octet-stream"`` when unknown."""
+
+
+@dataclass(frozen=True)
 class Message:
     """A chat message. Frozen: compare, hash and keep it freely."""
 
@@ -96,6 +113,9 @@ class Message:
     id of the other member of the private conversation (this member's own id for a note
     to itself); ``None`` for a message to the whole room. Private messages are in
     :meth:`Room.private_history`, not :meth:`Room.history`."""
+    attachment: Attachment | None = None
+    """The file sent with this message (:meth:`Room.send_file`); ``text`` is then its
+    caption. ``None`` for a text message, and once the message is deleted."""
 
 
 @dataclass(frozen=True)
