@@ -411,8 +411,8 @@ impl PyRoom {
     /// callback stops the upload, which raises `TransferCancelled`; nothing is queued and
     /// the partial upload is removed. An exception raised by `progress` (or by a signal
     /// handler, e.g. `KeyboardInterrupt` on Ctrl-C) cancels the transfer likewise (and
-    /// `transfer`) and is raised from this call; raised at the last report
-    /// (`done == total`), the upload may have completed and the message been queued.
+    /// `transfer`) and is raised from this call, also at the last report
+    /// (`done == total`): then too nothing is queued and the upload is removed.
     ///
     /// Native rooms only: a shared-file room raises `Unsupported`. Raises `FileTooLarge`
     /// before any transfer for a file over the room's `max_attachment_size`,
@@ -443,8 +443,8 @@ impl PyRoom {
     /// the same message and path resumes from it.
     ///
     /// `progress` and `transfer` as for `send_file`: a cancelled download raises
-    /// `TransferCancelled` and keeps its partial file; an exception raised by `progress`
-    /// at the last report (`done == total`) may come once `path` is written.
+    /// `TransferCancelled` and keeps its partial file; so does an exception raised by
+    /// `progress`, also at the last report (`done == total`): `path` is not written then.
     ///
     /// Raises `UnknownMessage` for a message not in the timeline, `Unsupported` for one
     /// without an attachment (or deleted: its author's delete removes the file),
