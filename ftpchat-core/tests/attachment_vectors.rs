@@ -123,6 +123,10 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("name ..", with(&|b| b.name = "..".into())),
         (
+            "name with a right-to-left override",
+            with(&|b| b.name = "invoice\u{202e}fdp.exe".into()),
+        ),
+        (
             "media type with a space",
             with(&|b| b.media_type = "text/plain; charset=utf-8".into()),
         ),

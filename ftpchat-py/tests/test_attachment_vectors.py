@@ -63,6 +63,7 @@ def open_blob(key: bytes, room: bytes, path: str, size: int, blob: bytes) -> byt
     return b"".join(out)
 
 
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 BLOB_PATH = re.compile(r"files/[0-9a-f]{32}")
 
 
@@ -90,7 +91,7 @@ def parse_body(body: bytes) -> dict[int, bytes]:
             raise ValueError(f"missing sub-field {tag}")
     name = fields[1].decode("utf-8")
     if not name or len(fields[1]) > 255 or name in (".", "..") or any(
-        c in "/\\:" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name
+        c in "/\\:" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in BIDI for c in name
     ):
         raise ValueError("bad name")
     try:

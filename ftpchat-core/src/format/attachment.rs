@@ -115,15 +115,23 @@ impl AttachmentBody {
 }
 
 /// `true` for a name that is safe as the last component of a local path and on one line
-/// of a terminal: 1 to 255 bytes, not `.` or `..`, no `/`, `\`, `:` or control character.
+/// of a terminal: 1 to 255 bytes, not `.` or `..`, no `/`, `\`, `:`, control character or
+/// bidirectional formatting character (which could make `gpj.exe` show as `exe.jpg`).
 pub fn is_valid_file_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_FILE_NAME_LEN
         && name != "."
         && name != ".."
-        && !name
-            .chars()
-            .any(|c| c.is_control() || matches!(c, '/' | '\\' | ':'))
+        && !name.chars().any(is_refused_in_names)
+}
+
+/// Characters a file name may not carry (§8.4.3): controls, path separators, `:`, and the
+/// bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069).
+pub fn is_refused_in_names(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '/' | '\\' | ':')
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `true` for a media type of printable ASCII without spaces (`type/subtype`).
@@ -192,6 +200,7 @@ mod tests {
         assert!(bad(&|b| b.name = "a\nb".into()));
         assert!(bad(&|b| b.name = "a\0b".into()));
         assert!(bad(&|b| b.name = "..".into()));
+        assert!(bad(&|b| b.name = "photo\u{202e}gpj.exe".into()));
         assert!(bad(&|b| b.name = String::new()));
         assert!(bad(&|b| b.name = "x".repeat(256)));
         assert!(bad(&|b| b.media_type = "text/plain\r\nX: y".into()));

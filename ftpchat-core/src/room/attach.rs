@@ -23,7 +23,7 @@ use crate::crypto::{
     blob_chunks, blob_len, random_bytes, BlobError, BlobKey, BlobOpener, BlobSealer, PushError,
     BLOB_CHUNK_LEN, BLOB_SEALED_CHUNK_LEN,
 };
-use crate::format::attachment::{is_valid_file_name, MAX_FILE_NAME_LEN};
+use crate::format::attachment::{is_refused_in_names, is_valid_file_name, MAX_FILE_NAME_LEN};
 use crate::format::{AttachmentBody, RoomId};
 use crate::timeline::MessageId;
 use crate::transport::{RemotePath, Transport, TransportError, TransportErrorKind};
@@ -256,11 +256,7 @@ pub(crate) fn announced_name(path: &Path) -> String {
         .unwrap_or_default();
     let mut name = String::with_capacity(raw.len());
     for c in raw.chars() {
-        let c = if c.is_control() || matches!(c, '/' | '\\' | ':') {
-            '_'
-        } else {
-            c
-        };
+        let c = if is_refused_in_names(c) { '_' } else { c };
         if name.len() + c.len_utf8() > MAX_FILE_NAME_LEN {
             break;
         }
@@ -789,6 +785,7 @@ mod tests {
         assert_eq!(name("/home/a/holiday photo.png"), "holiday photo.png");
         assert_eq!(name("a\nb\u{7}c.txt"), "a_b_c.txt");
         assert_eq!(name("back\\slash:colon"), "back_slash_colon");
+        assert_eq!(name("photo\u{202e}gpj.exe"), "photo_gpj.exe");
         assert_eq!(name("/"), "file");
         assert_eq!(name(".."), "file");
         let long = name(&"é".repeat(200));

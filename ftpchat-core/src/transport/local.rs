@@ -284,6 +284,42 @@ impl Transport for LocalTransport {
         file.write_all(data).map_err(|e| io_error(OP, path, e))
     }
 
+    fn append_from(
+        &self,
+        path: &RemotePath,
+        source: &mut dyn std::io::Read,
+    ) -> Result<u64, TransportError> {
+        const OP: &str = "append";
+        let full = self.resolve(OP, path)?;
+        let mut file = open_options()
+            .append(true)
+            .create(true)
+            .open(&full)
+            .map_err(|e| open_error(OP, path, &full, e))?;
+        let meta = file.metadata().map_err(|e| io_error(OP, path, e))?;
+        check_type(OP, path, &meta)?;
+        // One open file, written as the source yields (O_APPEND puts each write at the end).
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match source.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(TransportError::from_io(
+                        OP,
+                        format!("{path}: reading the data to send failed"),
+                        e,
+                    ))
+                }
+            };
+            file.write_all(&buf[..n])
+                .map_err(|e| io_error(OP, path, e))?;
+            total += n as u64;
+        }
+    }
+
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         const OP: &str = "write_atomic";
         let full = self.resolve(OP, path)?;
