@@ -231,6 +231,46 @@ pub enum ChatError {
         /// Human-readable reason.
         reason: String,
     },
+    /// The file is larger than the room's attachment limit
+    /// (`RoomOptions.max_attachment_size`, default 100 MiB): refused before anything was
+    /// sent or written, by `send_file` for the local file and by `save_attachment` for
+    /// the size its message announces.
+    #[error("{reason}")]
+    FileTooLarge {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason (the file's size and the limit).
+        reason: String,
+    },
+    /// The transfer was cancelled with `ChatTransfer.cancel()`. An upload queued no
+    /// message; a download left its target as it was and resumes from its partial file next
+    /// time.
+    #[error("{reason}")]
+    Cancelled {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// The attachment's encrypted file on the server is missing, of the wrong size,
+    /// tampered with or does not match its message's hash. Nothing was written to the
+    /// target path.
+    #[error("{reason}")]
+    BadAttachment {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// A local file could not be read (`send_file`: missing, not a regular file, changed
+    /// while it was sent) or written (`save_attachment`: the target or its partial file).
+    #[error("{reason}")]
+    LocalFile {
+        /// `true` when a later retry may succeed (never for this variant).
+        transient: bool,
+        /// Human-readable reason (the path and what failed).
+        reason: String,
+    },
     /// Anything else (a failure the bindings do not know yet, no thread could be
     /// started).
     #[error("{reason}")]
@@ -269,6 +309,10 @@ impl ChatError {
             | ChatError::Unsupported { transient, .. }
             | ChatError::UnknownMessage { transient, .. }
             | ChatError::NotAllowed { transient, .. }
+            | ChatError::FileTooLarge { transient, .. }
+            | ChatError::Cancelled { transient, .. }
+            | ChatError::BadAttachment { transient, .. }
+            | ChatError::LocalFile { transient, .. }
             | ChatError::Internal { transient, .. } => *transient,
         }
     }
@@ -336,6 +380,10 @@ fn from_kind(kind: ErrorKind, transient: bool, reason: String) -> ChatError {
         ErrorKind::Unsupported => ChatError::Unsupported { transient, reason },
         ErrorKind::UnknownMessage => ChatError::UnknownMessage { transient, reason },
         ErrorKind::NotAllowed => ChatError::NotAllowed { transient, reason },
+        ErrorKind::FileTooLarge => ChatError::FileTooLarge { transient, reason },
+        ErrorKind::Cancelled => ChatError::Cancelled { transient, reason },
+        ErrorKind::BadAttachment => ChatError::BadAttachment { transient, reason },
+        ErrorKind::LocalFile => ChatError::LocalFile { transient, reason },
         _ => ChatError::Internal { transient, reason },
     }
 }
@@ -408,6 +456,7 @@ impl From<GroupError> for ChatError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ftpchat_core::AttachmentError;
 
     #[test]
     fn kinds_map_one_to_one_and_transience_comes_from_the_core() {
@@ -469,5 +518,36 @@ mod tests {
         assert!(matches!(e, ChatError::UnknownMessage { .. }), "{e:?}");
         let e = ChatError::from(RoomError::NotAllowed("not the author".into()));
         assert!(matches!(e, ChatError::NotAllowed { .. }), "{e:?}");
+        let e = ChatError::from(RoomError::FileTooLarge {
+            size: 2048,
+            limit: 1024,
+        });
+        assert!(
+            matches!(&e, ChatError::FileTooLarge { transient: false, reason }
+                if reason.contains("2048") && reason.contains("1024")),
+            "{e:?}"
+        );
+        let e = ChatError::from(RoomError::Cancelled);
+        assert!(
+            matches!(
+                e,
+                ChatError::Cancelled {
+                    transient: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = ChatError::from(RoomError::BadAttachment(AttachmentError::Missing));
+        assert!(matches!(e, ChatError::BadAttachment { .. }), "{e:?}");
+        let e = ChatError::from(RoomError::LocalFile {
+            path: "/nowhere/x.bin".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert!(
+            matches!(&e, ChatError::LocalFile { transient: false, reason }
+                if reason.contains("/nowhere/x.bin")),
+            "{e:?}"
+        );
     }
 }

@@ -38,6 +38,11 @@
 //!   [`set_typing`](ChatRoom::set_typing), [`mark_read`](ChatRoom::mark_read),
 //!   [`seen_by`](ChatRoom::seen_by) ([`SeenBy`]); [`RoomOptions::presence`] and
 //!   [`RoomOptions::read_receipts`]; [`ChatEvent::PresenceChanged`].
+//! - Attachments (native rooms, SPEC §8.4.3): [`send_file`](ChatRoom::send_file) and
+//!   [`save_attachment`](ChatRoom::save_attachment) (*blocking* while the file
+//!   transfers), with an optional [`ChatTransfer`] for progress ([`TransferListener`]) and
+//!   cancelling from another thread; [`ChatMessage::attachment`] ([`ChatAttachment`]);
+//!   [`RoomOptions::max_attachment_size`].
 //!
 //! Blocking calls do network I/O: never call them on the UI thread (see [`ChatRoom`]).
 //!
@@ -54,15 +59,17 @@
 mod error;
 mod identity;
 mod room;
+mod transfer;
 mod types;
 mod watch;
 
 pub use error::{ChatError, TransportFailure};
 pub use identity::{public_fingerprint, safety_number, Identity, MemberRole, RoomMember};
 pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
+pub use transfer::{ChatTransfer, TransferListener};
 pub use types::{
-    ChatEvent, ChatMessage, ChatReaction, ChatUpdate, MessageCodec, MessageStatus, PresenceInfo,
-    PresenceState, RoomLayout, RoomOptions, SeenBy, SyncOnceResult,
+    ChatAttachment, ChatEvent, ChatMessage, ChatReaction, ChatUpdate, MessageCodec, MessageStatus,
+    PresenceInfo, PresenceState, RoomLayout, RoomOptions, SeenBy, SyncOnceResult,
 };
 pub use watch::{ChatListener, Subscription};
 

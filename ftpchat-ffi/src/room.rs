@@ -11,6 +11,7 @@ use ftpchat_core::{
 use ftpchat_core::{open_location, OpenOptions};
 
 use crate::identity::{self, Identity, MemberRole, RoomMember};
+use crate::transfer::ChatTransfer;
 use crate::watch::{ChatListener, Subscription};
 use crate::{ChatError, ChatMessage, ChatUpdate, RoomLayout, RoomOptions, SyncOnceResult};
 use crate::{PresenceInfo, PresenceState, SeenBy};
@@ -102,6 +103,9 @@ fn room_config(password: Option<String>, o: &RoomOptions) -> Result<RoomConfig, 
         let kdf = KdfParams::new(salt, u64::from(iterations)).map_err(RoomError::from)?;
         config = config.with_compat_kdf(kdf);
     }
+    if let Some(bytes) = o.max_attachment_size {
+        config = config.with_max_attachment_size(bytes);
+    }
     // The core refuses a lock on a native room (`InvalidConfig`).
     Ok(config
         .with_lock(o.lock)
@@ -123,8 +127,8 @@ fn open(
 }
 
 /// The member-room configuration: `options` gives the room, the display name, `create`,
-/// `state_dir`, `accept_changed_header`, `presence` and `read_receipts`; password-room
-/// options are refused.
+/// `state_dir`, `accept_changed_header`, `presence`, `read_receipts` and
+/// `max_attachment_size`; password-room options are refused.
 fn member_config(
     identity: &Identity,
     invitation: Option<ftpchat_core::Invitation>,
@@ -156,6 +160,9 @@ fn member_config(
     }
     if let Some(dir) = &o.state_dir {
         config = config.with_state_dir(dir);
+    }
+    if let Some(bytes) = o.max_attachment_size {
+        config = config.with_max_attachment_size(bytes);
     }
     Ok(config
         .with_changed_header_accepted(o.accept_changed_header)
@@ -487,6 +494,74 @@ impl ChatRoom {
     pub fn seen_by(&self, message_id: String) -> Result<SeenBy, ChatError> {
         let id = parse_id(&message_id)?;
         Ok(SeenBy::from(&self.inner.room()?.seen_by(&id)?))
+    }
+
+    /// Sends the file at `path` (a local file path) with a caption (may be empty) and
+    /// returns the message's id. *Blocking* while the file uploads: call it from an I/O
+    /// thread (`Dispatchers.IO`, a background `DispatchQueue`), never the UI thread.
+    ///
+    /// The file is encrypted in chunks into a blob under the room's `files/` (SPEC
+    /// §8.4.3); once all of it is on the server its message is queued like a
+    /// [`send`](Self::send) (pending until the next sync delivers it). Its
+    /// [`ChatMessage::attachment`](crate::ChatMessage::attachment) carries the file's
+    /// name, size and media type (guessed from the extension). A dropped connection
+    /// resumes where the server's copy ends. `transfer` reports progress and cancels
+    /// (`null`/`nil`: neither).
+    ///
+    /// Native rooms only: an FTPChat shared file fails with `ChatError.Unsupported`.
+    /// Fails with `ChatError.FileTooLarge` (before any transfer) over
+    /// `RoomOptions.max_attachment_size`, `ChatError.LocalFile` when the file cannot be
+    /// read or changes while it is sent, `ChatError.MessageTooLarge` for a caption over
+    /// 64 KiB, `ChatError.Cancelled` after [`ChatTransfer::cancel`] (nothing is queued
+    /// and the partial blob is removed), `ChatError.Transport` when the server keeps
+    /// failing.
+    #[uniffi::method(default(transfer = None))]
+    pub fn send_file(
+        &self,
+        path: String,
+        caption: String,
+        transfer: Option<Arc<ChatTransfer>>,
+    ) -> Result<String, ChatError> {
+        let room = self.inner.room()?;
+        let id = match &transfer {
+            Some(t) => room.send_file_with(&path, &caption, t.core())?,
+            None => room.send_file(&path, &caption)?,
+        };
+        Ok(id.to_hex())
+    }
+
+    /// Downloads the file of the message `message_id` to `path` (a local file path,
+    /// replaced if it exists). *Blocking* while the file downloads: call it from an I/O
+    /// thread, never the UI thread.
+    ///
+    /// The encrypted blob is opened chunk by chunk and checked against the message's
+    /// hash; only then is `path` written (renamed into place). Until then the verified
+    /// part is kept in a partial file beside `path` (`.<name>.<blob>.part`): after a
+    /// dropped connection, a cancel or a crash, the next call to the same `path` resumes
+    /// from it. `transfer` reports progress and cancels (`null`/`nil`: neither).
+    ///
+    /// Fails with `ChatError.UnknownMessage` for a message this device has not read,
+    /// `ChatError.Unsupported` when it has no attachment (or was deleted),
+    /// `ChatError.FileTooLarge` over `RoomOptions.max_attachment_size`,
+    /// `ChatError.BadAttachment` when the blob is missing, of the wrong size, tampered
+    /// with or does not match the hash (nothing is written), `ChatError.LocalFile` when
+    /// `path` or its partial file cannot be written, `ChatError.Cancelled` after
+    /// [`ChatTransfer::cancel`] (`path` is left as it was), `ChatError.InvalidArgument`
+    /// for a malformed id.
+    #[uniffi::method(default(transfer = None))]
+    pub fn save_attachment(
+        &self,
+        message_id: String,
+        path: String,
+        transfer: Option<Arc<ChatTransfer>>,
+    ) -> Result<(), ChatError> {
+        let id = parse_id(&message_id)?;
+        let room = self.inner.room()?;
+        match &transfer {
+            Some(t) => room.save_attachment_with(&id, &path, t.core())?,
+            None => room.save_attachment(&id, &path)?,
+        }
+        Ok(())
     }
 
     /// Delivers the outbox (with confirmation) and reads what is new. *Blocking.*

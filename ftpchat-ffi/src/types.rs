@@ -3,7 +3,7 @@
 use ftpchat_core::Codec;
 use ftpchat_core::TransportEvent;
 use ftpchat_core::{likely_cause, RoomEvent, SyncUpdate, SyncWithin};
-use ftpchat_core::{Message, MessageId, MessageStatus as CoreStatus, Reaction};
+use ftpchat_core::{Attachment, Message, MessageId, MessageStatus as CoreStatus, Reaction};
 use ftpchat_core::{PresenceInfo as CorePresence, PresenceState as CoreState, SeenBy as CoreSeen};
 
 /// Whether a message is on the server yet.
@@ -83,6 +83,36 @@ pub struct ChatMessage {
     /// to itself); `null`/`nil` for a message to the whole room. (The core's
     /// `Message::private`; `private` is a keyword in Kotlin and Swift.)
     pub private_with: Option<String>,
+    /// A file sent with this message ([`ChatRoom::send_file`](crate::ChatRoom::send_file),
+    /// SPEC §8.4.3); `text` is its caption (may be empty). Download it with
+    /// [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment). `null`/`nil` for
+    /// a text message, and once the message is deleted.
+    pub attachment: Option<ChatAttachment>,
+}
+
+/// A file attached to a message ([`ChatMessage::attachment`]), as its sender announced
+/// it. The key and place of its encrypted copy on the server stay in the room.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChatAttachment {
+    /// The file's name: one path component (no `/`, `\`, `:` or control characters,
+    /// checked when the message was read), chosen by the sender. Suggest it to the user;
+    /// do not trust it as a path.
+    pub name: String,
+    /// The file's size in bytes (the download is checked against it).
+    pub size: u64,
+    /// The media type the sender announced (`image/png`, `application/octet-stream`...),
+    /// not checked against the content.
+    pub media_type: String,
+}
+
+impl From<&Attachment> for ChatAttachment {
+    fn from(a: &Attachment) -> Self {
+        ChatAttachment {
+            name: a.name().to_owned(),
+            size: a.size(),
+            media_type: a.media_type().to_owned(),
+        }
+    }
 }
 
 /// One reaction to a message and who chose it.
@@ -125,6 +155,7 @@ impl From<&Message> for ChatMessage {
             deleted: m.deleted,
             reactions: m.reactions.iter().map(ChatReaction::from).collect(),
             private_with: m.private.map(|id| id.to_string()),
+            attachment: m.attachment.as_ref().map(ChatAttachment::from),
         }
     }
 }
@@ -626,4 +657,11 @@ pub struct RoomOptions {
     /// their messages (presence is still published). Password rooms refuse `false`.
     #[uniffi(default = true)]
     pub read_receipts: bool,
+    /// Native rooms: the largest file, in bytes, this device sends or downloads as an
+    /// attachment ([`ChatRoom::send_file`](crate::ChatRoom::send_file),
+    /// [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment)); larger ones fail
+    /// with `ChatError.FileTooLarge` before any transfer. Default (`null`/`nil`): the
+    /// core's 100 MiB.
+    #[uniffi(default = None)]
+    pub max_attachment_size: Option<u64>,
 }

@@ -2,7 +2,8 @@
 //! mapping, no secrets in errors, subscriptions, sync_once, carried-over results, FTPChat
 //! 1.5/1.6/1.7 shared files (the real clients' chat file, wrong passwords, keyless lines,
 //! held outboxes), edits, deletes and reactions (a forged edit reported as refused),
-//! and in member rooms private messages, blocking, presence and seen receipts.
+//! in member rooms private messages, blocking, presence and seen receipts, and
+//! attachments (progress, cancel, the size limit).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ftpchat_ffi::{
-    describe_location, validate_room_path, ChatError, ChatEvent, ChatListener, ChatMessage,
-    ChatReaction, ChatRoom, Identity, MemberRole, MessageCodec, MessageStatus, PresenceState,
-    RoomLayout, RoomOptions, SeenBy, Subscription, TransportFailure,
+    describe_location, validate_room_path, ChatAttachment, ChatError, ChatEvent, ChatListener,
+    ChatMessage, ChatReaction, ChatRoom, ChatTransfer, Identity, MemberRole, MessageCodec,
+    MessageStatus, PresenceState, RoomLayout, RoomOptions, SeenBy, Subscription, TransferListener,
+    TransportFailure,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -35,6 +37,7 @@ fn options(room: &str, name: &str) -> RoomOptions {
         accept_changed_header: false,
         presence: true,
         read_receipts: true,
+        max_attachment_size: None,
     }
 }
 
@@ -1340,4 +1343,145 @@ fn private_and_presence_events_map_to_their_variants() {
         ChatEvent::from(&RoomEvent::PresenceChanged),
         ChatEvent::PresenceChanged
     );
+}
+
+/// Records progress reports; cancels its transfer once `cancel_at` bytes are done.
+struct Progress {
+    reports: Mutex<Vec<(u64, u64)>>,
+    cancel_at: Option<u64>,
+    transfer: Mutex<Option<Arc<ChatTransfer>>>,
+}
+
+struct Reporter(Arc<Progress>);
+
+impl TransferListener for Reporter {
+    fn on_progress(&self, done: u64, total: u64) -> Result<(), ChatError> {
+        let p = &self.0;
+        p.reports.lock().unwrap().push((done, total));
+        if p.cancel_at.is_some_and(|at| done >= at) {
+            if let Some(t) = p.transfer.lock().unwrap().as_ref() {
+                t.cancel();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn progress(cancel_at: Option<u64>) -> (Arc<Progress>, Arc<ChatTransfer>) {
+    let p = Arc::new(Progress {
+        reports: Mutex::new(Vec::new()),
+        cancel_at,
+        transfer: Mutex::new(None),
+    });
+    let t = ChatTransfer::new(Some(Box::new(Reporter(p.clone()))));
+    *p.transfer.lock().unwrap() = Some(t.clone());
+    (p, t)
+}
+
+#[test]
+fn attachments_go_both_ways_with_progress_cancel_and_limit() {
+    let folder = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let alice = folder_room(folder.path(), "Alice");
+    let bob = folder_room(folder.path(), "Bob");
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 777u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let source = files.path().join("report.pdf");
+    std::fs::write(&source, &data).unwrap();
+    let size = data.len() as u64;
+
+    let (sent, transfer) = progress(None);
+    let id = alice
+        .send_file(
+            source.to_str().unwrap().into(),
+            "the report".into(),
+            Some(transfer),
+        )
+        .unwrap();
+    let reports = sent.reports.lock().unwrap().clone();
+    assert_eq!(reports.first(), Some(&(0, size)), "{reports:?}");
+    assert_eq!(reports.last(), Some(&(size, size)), "{reports:?}");
+    let expected = ChatAttachment {
+        name: "report.pdf".into(),
+        size,
+        media_type: "application/pdf".into(),
+    };
+    let mine = alice.message(id.clone()).unwrap().unwrap();
+    assert_eq!(mine.attachment.as_ref(), Some(&expected), "{mine:?}");
+    assert_eq!(mine.text, "the report");
+    alice.sync().unwrap();
+    let got = sync_until(&bob, |m| m.iter().any(|m| m.id == id));
+    let theirs = got.iter().find(|m| m.id == id).unwrap();
+    assert_eq!(theirs.attachment.as_ref(), Some(&expected), "{theirs:?}");
+
+    // Cancelled from the listener: typed error, no target; the next save resumes.
+    let target = files.path().join("saved.pdf");
+    let (_cancelled, transfer) = progress(Some(1));
+    let e = bob
+        .save_attachment(
+            id.clone(),
+            target.to_str().unwrap().into(),
+            Some(transfer.clone()),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ChatError::Cancelled {
+                transient: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(transfer.is_cancelled() && !target.exists());
+    bob.save_attachment(id.clone(), target.to_str().unwrap().into(), None)
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+
+    // Errors: a text message, an unknown id, a missing local file, the size limit.
+    let text = alice.send("no file".into()).unwrap();
+    let e = alice
+        .save_attachment(text, target.to_str().unwrap().into(), None)
+        .unwrap_err();
+    assert!(matches!(e, ChatError::Unsupported { .. }), "{e:?}");
+    let e = alice
+        .save_attachment("07".repeat(16), target.to_str().unwrap().into(), None)
+        .unwrap_err();
+    assert!(matches!(e, ChatError::UnknownMessage { .. }), "{e:?}");
+    let missing = files.path().join("missing.bin");
+    let e = alice
+        .send_file(missing.to_str().unwrap().into(), String::new(), None)
+        .unwrap_err();
+    assert!(matches!(e, ChatError::LocalFile { .. }), "{e:?}");
+    let small = ChatRoom::new(
+        folder.path().to_str().unwrap().into(),
+        Some(PASSWORD.into()),
+        RoomOptions {
+            max_attachment_size: Some(1024),
+            ..options("room", "Carol")
+        },
+    )
+    .unwrap();
+    let e = small
+        .send_file(source.to_str().unwrap().into(), String::new(), None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ChatError::FileTooLarge {
+                transient: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    sync_until(&small, |m| m.iter().any(|m| m.id == id));
+    let other = files.path().join("other.pdf");
+    let e = small
+        .save_attachment(id, other.to_str().unwrap().into(), None)
+        .unwrap_err();
+    assert!(matches!(e, ChatError::FileTooLarge { .. }), "{e:?}");
+    assert!(!other.exists());
 }

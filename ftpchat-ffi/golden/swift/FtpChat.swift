@@ -781,6 +781,28 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func removeMember(memberId: String) throws  -> UInt64
     
     /**
+     * Downloads the file of the message `message_id` to `path` (a local file path,
+     * replaced if it exists). *Blocking* while the file downloads: call it from an I/O
+     * thread, never the UI thread.
+     *
+     * The encrypted blob is opened chunk by chunk and checked against the message's
+     * hash; only then is `path` written (renamed into place). Until then the verified
+     * part is kept in a partial file beside `path` (`.<name>.<blob>.part`): after a
+     * dropped connection, a cancel or a crash, the next call to the same `path` resumes
+     * from it. `transfer` reports progress and cancels (`null`/`nil`: neither).
+     *
+     * Fails with `ChatError.UnknownMessage` for a message this device has not read,
+     * `ChatError.Unsupported` when it has no attachment (or was deleted),
+     * `ChatError.FileTooLarge` over `RoomOptions.max_attachment_size`,
+     * `ChatError.BadAttachment` when the blob is missing, of the wrong size, tampered
+     * with or does not match the hash (nothing is written), `ChatError.LocalFile` when
+     * `path` or its partial file cannot be written, `ChatError.Cancelled` after
+     * [`ChatTransfer::cancel`] (`path` is left as it was), `ChatError.InvalidArgument`
+     * for a malformed id.
+     */
+    func saveAttachment(messageId: String, path: String, transfer: ChatTransfer?) throws 
+    
+    /**
      * Member rooms: which members (other than its author) have read the message
      * `message_id` or a later one, as their devices' published read positions say, and
      * how many members there are besides its author ("seen by 2 of 3"). As of the last
@@ -794,6 +816,29 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * subscription (which is woken at once).
      */
     func send(text: String) throws  -> String
+    
+    /**
+     * Sends the file at `path` (a local file path) with a caption (may be empty) and
+     * returns the message's id. *Blocking* while the file uploads: call it from an I/O
+     * thread (`Dispatchers.IO`, a background `DispatchQueue`), never the UI thread.
+     *
+     * The file is encrypted in chunks into a blob under the room's `files/` (SPEC
+     * §8.4.3); once all of it is on the server its message is queued like a
+     * [`send`](Self::send) (pending until the next sync delivers it). Its
+     * [`ChatMessage::attachment`](crate::ChatMessage::attachment) carries the file's
+     * name, size and media type (guessed from the extension). A dropped connection
+     * resumes where the server's copy ends. `transfer` reports progress and cancels
+     * (`null`/`nil`: neither).
+     *
+     * Native rooms only: an FTPChat shared file fails with `ChatError.Unsupported`.
+     * Fails with `ChatError.FileTooLarge` (before any transfer) over
+     * `RoomOptions.max_attachment_size`, `ChatError.LocalFile` when the file cannot be
+     * read or changes while it is sent, `ChatError.MessageTooLarge` for a caption over
+     * 64 KiB, `ChatError.Cancelled` after [`ChatTransfer::cancel`] (nothing is queued
+     * and the partial blob is removed), `ChatError.Transport` when the server keeps
+     * failing.
+     */
+    func sendFile(path: String, caption: String, transfer: ChatTransfer?) throws  -> String
     
     /**
      * Member rooms: queues `text` as a private message to the member `member_id` (32 hex
@@ -1433,6 +1478,37 @@ open func removeMember(memberId: String)throws  -> UInt64  {
 }
     
     /**
+     * Downloads the file of the message `message_id` to `path` (a local file path,
+     * replaced if it exists). *Blocking* while the file downloads: call it from an I/O
+     * thread, never the UI thread.
+     *
+     * The encrypted blob is opened chunk by chunk and checked against the message's
+     * hash; only then is `path` written (renamed into place). Until then the verified
+     * part is kept in a partial file beside `path` (`.<name>.<blob>.part`): after a
+     * dropped connection, a cancel or a crash, the next call to the same `path` resumes
+     * from it. `transfer` reports progress and cancels (`null`/`nil`: neither).
+     *
+     * Fails with `ChatError.UnknownMessage` for a message this device has not read,
+     * `ChatError.Unsupported` when it has no attachment (or was deleted),
+     * `ChatError.FileTooLarge` over `RoomOptions.max_attachment_size`,
+     * `ChatError.BadAttachment` when the blob is missing, of the wrong size, tampered
+     * with or does not match the hash (nothing is written), `ChatError.LocalFile` when
+     * `path` or its partial file cannot be written, `ChatError.Cancelled` after
+     * [`ChatTransfer::cancel`] (`path` is left as it was), `ChatError.InvalidArgument`
+     * for a malformed id.
+     */
+open func saveAttachment(messageId: String, path: String, transfer: ChatTransfer? = nil)throws   {try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_save_attachment(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(messageId),
+        FfiConverterString.lower(path),
+        FfiConverterOptionTypeChatTransfer.lower(transfer),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Member rooms: which members (other than its author) have read the message
      * `message_id` or a later one, as their devices' published read positions say, and
      * how many members there are besides its author ("seen by 2 of 3"). As of the last
@@ -1459,6 +1535,39 @@ open func send(text: String)throws  -> String  {
     uniffi_ftpchat_ffi_fn_method_chatroom_send(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sends the file at `path` (a local file path) with a caption (may be empty) and
+     * returns the message's id. *Blocking* while the file uploads: call it from an I/O
+     * thread (`Dispatchers.IO`, a background `DispatchQueue`), never the UI thread.
+     *
+     * The file is encrypted in chunks into a blob under the room's `files/` (SPEC
+     * §8.4.3); once all of it is on the server its message is queued like a
+     * [`send`](Self::send) (pending until the next sync delivers it). Its
+     * [`ChatMessage::attachment`](crate::ChatMessage::attachment) carries the file's
+     * name, size and media type (guessed from the extension). A dropped connection
+     * resumes where the server's copy ends. `transfer` reports progress and cancels
+     * (`null`/`nil`: neither).
+     *
+     * Native rooms only: an FTPChat shared file fails with `ChatError.Unsupported`.
+     * Fails with `ChatError.FileTooLarge` (before any transfer) over
+     * `RoomOptions.max_attachment_size`, `ChatError.LocalFile` when the file cannot be
+     * read or changes while it is sent, `ChatError.MessageTooLarge` for a caption over
+     * 64 KiB, `ChatError.Cancelled` after [`ChatTransfer::cancel`] (nothing is queued
+     * and the partial blob is removed), `ChatError.Transport` when the server keeps
+     * failing.
+     */
+open func sendFile(path: String, caption: String, transfer: ChatTransfer? = nil)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_send_file(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(path),
+        FfiConverterString.lower(caption),
+        FfiConverterOptionTypeChatTransfer.lower(transfer),uniffiCallStatus
     )
 })
 }
@@ -1696,6 +1805,186 @@ public func FfiConverterTypeChatRoom_lift(_ handle: UInt64) throws -> ChatRoom {
 #endif
 public func FfiConverterTypeChatRoom_lower(_ value: ChatRoom) -> UInt64 {
     return FfiConverterTypeChatRoom.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Follows and controls one attachment transfer (the core's `Transfer`): pass it to
+ * [`ChatRoom::send_file`](crate::ChatRoom::send_file) or
+ * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment) to get progress
+ * reports and to cancel from another thread. No I/O.
+ *
+ * Use one per transfer: once cancelled it stays cancelled, and every call it is passed
+ * to fails with `ChatError.Cancelled`.
+ */
+public protocol ChatTransferProtocol: AnyObject, Sendable {
+    
+    /**
+     * Stops the transfer soon (within one 64 KiB chunk): the call doing it fails with
+     * `ChatError.Cancelled`. Returns at once, from any thread, including the UI thread
+     * and the listener's callback. A cancelled download leaves the target as it was and
+     * keeps what it verified in a partial file beside it (`.<name>.<blob>.part`): the
+     * next `save_attachment` to the same target resumes from there. A cancelled upload
+     * removes its partial blob and queues no message. Idempotent.
+     */
+    func cancel() 
+    
+    /**
+     * `true` after [`cancel`](Self::cancel).
+     */
+    func isCancelled()  -> Bool
+    
+}
+/**
+ * Follows and controls one attachment transfer (the core's `Transfer`): pass it to
+ * [`ChatRoom::send_file`](crate::ChatRoom::send_file) or
+ * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment) to get progress
+ * reports and to cancel from another thread. No I/O.
+ *
+ * Use one per transfer: once cancelled it stays cancelled, and every call it is passed
+ * to fails with `ChatError.Cancelled`.
+ */
+open class ChatTransfer: ChatTransferProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ftpchat_ffi_fn_clone_chattransfer(self.handle, $0) }
+    }
+    /**
+     * A transfer that reports its progress to `listener` (`null`/`nil`: no reports; it
+     * can still be cancelled).
+     */
+public convenience init(listener: TransferListener? = nil) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_constructor_chattransfer_new(
+        FfiConverterOptionCallbackInterfaceTransferListener.lower(listener),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ftpchat_ffi_fn_free_chattransfer(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Stops the transfer soon (within one 64 KiB chunk): the call doing it fails with
+     * `ChatError.Cancelled`. Returns at once, from any thread, including the UI thread
+     * and the listener's callback. A cancelled download leaves the target as it was and
+     * keeps what it verified in a partial file beside it (`.<name>.<blob>.part`): the
+     * next `save_attachment` to the same target resumes from there. A cancelled upload
+     * removes its partial blob and queues no message. Idempotent.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chattransfer_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `true` after [`cancel`](Self::cancel).
+     */
+open func isCancelled() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chattransfer_is_cancelled(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChatTransfer: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ChatTransfer
+
+    public static func lift(_ handle: UInt64) throws -> ChatTransfer {
+        return ChatTransfer(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ChatTransfer) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChatTransfer {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ChatTransfer, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChatTransfer_lift(_ handle: UInt64) throws -> ChatTransfer {
+    return try FfiConverterTypeChatTransfer.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChatTransfer_lower(_ value: ChatTransfer) -> UInt64 {
+    return FfiConverterTypeChatTransfer.lower(value)
 }
 
 
@@ -2095,6 +2384,92 @@ public func FfiConverterTypeSubscription_lower(_ value: Subscription) -> UInt64 
 
 
 /**
+ * A file attached to a message ([`ChatMessage::attachment`]), as its sender announced
+ * it. The key and place of its encrypted copy on the server stay in the room.
+ */
+public struct ChatAttachment: Equatable, Hashable {
+    /**
+     * The file's name: one path component (no `/`, `\`, `:` or control characters,
+     * checked when the message was read), chosen by the sender. Suggest it to the user;
+     * do not trust it as a path.
+     */
+    public let name: String
+    /**
+     * The file's size in bytes (the download is checked against it).
+     */
+    public let size: UInt64
+    /**
+     * The media type the sender announced (`image/png`, `application/octet-stream`...),
+     * not checked against the content.
+     */
+    public let mediaType: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The file's name: one path component (no `/`, `\`, `:` or control characters,
+         * checked when the message was read), chosen by the sender. Suggest it to the user;
+         * do not trust it as a path.
+         */name: String, 
+        /**
+         * The file's size in bytes (the download is checked against it).
+         */size: UInt64, 
+        /**
+         * The media type the sender announced (`image/png`, `application/octet-stream`...),
+         * not checked against the content.
+         */mediaType: String) {
+        self.name = name
+        self.size = size
+        self.mediaType = mediaType
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChatAttachment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChatAttachment: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChatAttachment {
+        return
+            try ChatAttachment(
+                name: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                mediaType: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChatAttachment, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterString.write(value.mediaType, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChatAttachment_lift(_ buf: RustBuffer) throws -> ChatAttachment {
+    return try FfiConverterTypeChatAttachment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChatAttachment_lower(_ value: ChatAttachment) -> RustBuffer {
+    return FfiConverterTypeChatAttachment.lower(value)
+}
+
+
+/**
  * A chat message as an app shows it.
  */
 public struct ChatMessage: Equatable, Hashable {
@@ -2159,6 +2534,13 @@ public struct ChatMessage: Equatable, Hashable {
      * `Message::private`; `private` is a keyword in Kotlin and Swift.)
      */
     public let privateWith: String?
+    /**
+     * A file sent with this message ([`ChatRoom::send_file`](crate::ChatRoom::send_file),
+     * SPEC §8.4.3); `text` is its caption (may be empty). Download it with
+     * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment). `null`/`nil` for
+     * a text message, and once the message is deleted.
+     */
+    public let attachment: ChatAttachment?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2210,7 +2592,13 @@ public struct ChatMessage: Equatable, Hashable {
          * of the other member of the private conversation (this member's own id for a note
          * to itself); `null`/`nil` for a message to the whole room. (The core's
          * `Message::private`; `private` is a keyword in Kotlin and Swift.)
-         */privateWith: String?) {
+         */privateWith: String?, 
+        /**
+         * A file sent with this message ([`ChatRoom::send_file`](crate::ChatRoom::send_file),
+         * SPEC §8.4.3); `text` is its caption (may be empty). Download it with
+         * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment). `null`/`nil` for
+         * a text message, and once the message is deleted.
+         */attachment: ChatAttachment?) {
         self.id = id
         self.sender = sender
         self.text = text
@@ -2224,6 +2612,7 @@ public struct ChatMessage: Equatable, Hashable {
         self.deleted = deleted
         self.reactions = reactions
         self.privateWith = privateWith
+        self.attachment = attachment
     }
 
     
@@ -2254,7 +2643,8 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
                 edited: FfiConverterBool.read(from: &buf), 
                 deleted: FfiConverterBool.read(from: &buf), 
                 reactions: FfiConverterSequenceTypeChatReaction.read(from: &buf), 
-                privateWith: FfiConverterOptionString.read(from: &buf)
+                privateWith: FfiConverterOptionString.read(from: &buf), 
+                attachment: FfiConverterOptionTypeChatAttachment.read(from: &buf)
         )
     }
 
@@ -2272,6 +2662,7 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
         FfiConverterBool.write(value.deleted, into: &buf)
         FfiConverterSequenceTypeChatReaction.write(value.reactions, into: &buf)
         FfiConverterOptionString.write(value.privateWith, into: &buf)
+        FfiConverterOptionTypeChatAttachment.write(value.attachment, into: &buf)
     }
 }
 
@@ -2794,6 +3185,14 @@ public struct RoomOptions: Equatable, Hashable {
      * their messages (presence is still published). Password rooms refuse `false`.
      */
     public let readReceipts: Bool
+    /**
+     * Native rooms: the largest file, in bytes, this device sends or downloads as an
+     * attachment ([`ChatRoom::send_file`](crate::ChatRoom::send_file),
+     * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment)); larger ones fail
+     * with `ChatError.FileTooLarge` before any transfer. Default (`null`/`nil`): the
+     * core's 100 MiB.
+     */
+    public let maxAttachmentSize: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2857,7 +3256,14 @@ public struct RoomOptions: Equatable, Hashable {
          * Member rooms: publish how far this device's user has read
          * ([`ChatRoom::mark_read`](crate::ChatRoom::mark_read)), so senders see who has seen
          * their messages (presence is still published). Password rooms refuse `false`.
-         */readReceipts: Bool = true) {
+         */readReceipts: Bool = true, 
+        /**
+         * Native rooms: the largest file, in bytes, this device sends or downloads as an
+         * attachment ([`ChatRoom::send_file`](crate::ChatRoom::send_file),
+         * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment)); larger ones fail
+         * with `ChatError.FileTooLarge` before any transfer. Default (`null`/`nil`): the
+         * core's 100 MiB.
+         */maxAttachmentSize: UInt64? = nil) {
         self.room = room
         self.displayName = displayName
         self.layout = layout
@@ -2872,6 +3278,7 @@ public struct RoomOptions: Equatable, Hashable {
         self.acceptChangedHeader = acceptChangedHeader
         self.presence = presence
         self.readReceipts = readReceipts
+        self.maxAttachmentSize = maxAttachmentSize
     }
 
     
@@ -2903,7 +3310,8 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
                 lock: FfiConverterBool.read(from: &buf), 
                 acceptChangedHeader: FfiConverterBool.read(from: &buf), 
                 presence: FfiConverterBool.read(from: &buf), 
-                readReceipts: FfiConverterBool.read(from: &buf)
+                readReceipts: FfiConverterBool.read(from: &buf), 
+                maxAttachmentSize: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -2922,6 +3330,7 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
         FfiConverterBool.write(value.acceptChangedHeader, into: &buf)
         FfiConverterBool.write(value.presence, into: &buf)
         FfiConverterBool.write(value.readReceipts, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxAttachmentSize, into: &buf)
     }
 }
 
@@ -3386,6 +3795,58 @@ enum ChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * The file is larger than the room's attachment limit
+     * (`RoomOptions.max_attachment_size`, default 100 MiB): refused before anything was
+     * sent or written, by `send_file` for the local file and by `save_attachment` for
+     * the size its message announces.
+     */
+    case FileTooLarge(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason (the file's size and the limit).
+         */reason: String
+    )
+    /**
+     * The transfer was cancelled with `ChatTransfer.cancel()`. An upload queued no
+     * message; a download left its target as it was and resumes from its partial file next
+     * time.
+     */
+    case Cancelled(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * The attachment's encrypted file on the server is missing, of the wrong size,
+     * tampered with or does not match its message's hash. Nothing was written to the
+     * target path.
+     */
+    case BadAttachment(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason.
+         */reason: String
+    )
+    /**
+     * A local file could not be read (`send_file`: missing, not a regular file, changed
+     * while it was sent) or written (`save_attachment`: the target or its partial file).
+     */
+    case LocalFile(
+        /**
+         * `true` when a later retry may succeed (never for this variant).
+         */transient: Bool, 
+        /**
+         * Human-readable reason (the path and what failed).
+         */reason: String
+    )
+    /**
      * Anything else (a failure the bindings do not know yet, no thread could be
      * started).
      */
@@ -3519,7 +3980,23 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 24: return .Internal(
+        case 24: return .FileTooLarge(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 25: return .Cancelled(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 26: return .BadAttachment(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 27: return .LocalFile(
+            transient: try FfiConverterBool.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 28: return .Internal(
             transient: try FfiConverterBool.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
@@ -3674,8 +4151,32 @@ public struct FfiConverterTypeChatError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(transient,reason):
+        case let .FileTooLarge(transient,reason):
             writeInt(&buf, Int32(24))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Cancelled(transient,reason):
+            writeInt(&buf, Int32(25))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .BadAttachment(transient,reason):
+            writeInt(&buf, Int32(26))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .LocalFile(transient,reason):
+            writeInt(&buf, Int32(27))
+            FfiConverterBool.write(transient, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(transient,reason):
+            writeInt(&buf, Int32(28))
             FfiConverterBool.write(transient, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
@@ -4983,6 +5484,161 @@ public func FfiConverterCallbackInterfaceChatListener_lower(_ v: ChatListener) -
     return FfiConverterCallbackInterfaceChatListener.lower(v)
 }
 
+
+
+
+/**
+ * Follows the progress of an attachment transfer. Implemented in Kotlin or Swift and
+ * given to a [`ChatTransfer`].
+ *
+ * Called on the thread doing the transfer (the one that called
+ * [`ChatRoom::send_file`](crate::ChatRoom::send_file) or
+ * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment)), one call at a time,
+ * while the transfer waits: return quickly and post to the UI. A callback that throws is
+ * contained: the transfer goes on. Implementations need not declare `throws`. Calling
+ * [`ChatTransfer::cancel`] from a callback is allowed.
+ */
+public protocol TransferListener: AnyObject, Sendable {
+    
+    /**
+     * `done` bytes of the file's `total` are transferred: called at the start (a resumed
+     * download starts where it left off), then about every MiB, and with `done == total`
+     * when the last bytes are through. The call's result says whether the transfer
+     * succeeded.
+     */
+    func onProgress(done: UInt64, total: UInt64) throws 
+    
+}
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceTransferListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceTransferListener = UniffiVTableCallbackInterfaceTransferListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterCallbackInterfaceTransferListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface TransferListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterCallbackInterfaceTransferListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface TransferListener: handle missing in uniffiClone")
+            }
+        },
+        onProgress: { (
+            uniffiHandle: UInt64,
+            done: UInt64,
+            total: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterCallbackInterfaceTransferListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onProgress(
+                     done: try FfiConverterUInt64.lift(done),
+                     total: try FfiConverterUInt64.lift(total)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeChatError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceTransferListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceTransferListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitTransferListener() {
+    uniffi_ftpchat_ffi_fn_init_callback_vtable_transferlistener(UniffiCallbackInterfaceTransferListener.vtablePtr)
+}
+
+// FfiConverter protocol for callback interfaces
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterCallbackInterfaceTransferListener {
+    fileprivate static let handleMap = UniffiHandleMap<TransferListener>()
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+extension FfiConverterCallbackInterfaceTransferListener : FfiConverter {
+    typealias SwiftType = TransferListener
+    typealias FfiType = UInt64
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func lift(_ handle: UInt64) throws -> SwiftType {
+        try handleMap.get(handle: handle)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func lower(_ v: SwiftType) -> UInt64 {
+        return handleMap.insert(obj: v)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func write(_ v: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(v))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterCallbackInterfaceTransferListener_lift(_ handle: UInt64) throws -> TransferListener {
+    return try FfiConverterCallbackInterfaceTransferListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterCallbackInterfaceTransferListener_lower(_ v: TransferListener) -> UInt64 {
+    return FfiConverterCallbackInterfaceTransferListener.lower(v)
+}
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -5082,6 +5738,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeChatTransfer: FfiConverterRustBuffer {
+    typealias SwiftType = ChatTransfer?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeChatTransfer.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeChatTransfer.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeIdentity: FfiConverterRustBuffer {
     typealias SwiftType = Identity?
 
@@ -5098,6 +5778,30 @@ fileprivate struct FfiConverterOptionTypeIdentity: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeIdentity.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeChatAttachment: FfiConverterRustBuffer {
+    typealias SwiftType = ChatAttachment?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeChatAttachment.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeChatAttachment.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -5146,6 +5850,30 @@ fileprivate struct FfiConverterOptionTypeMessageCodec: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeMessageCodec.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionCallbackInterfaceTransferListener: FfiConverterRustBuffer {
+    typealias SwiftType = TransferListener?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterCallbackInterfaceTransferListener.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterCallbackInterfaceTransferListener.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -5523,10 +6251,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member() != 3488) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment() != 6713) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_seen_by() != 27618) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_send() != 51965) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_send_file() != 49304) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_send_private() != 18485) {
@@ -5559,6 +6293,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_watch() != 24399) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chattransfer_cancel() != 62995) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chattransfer_is_cancelled() != 15662) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_subscription_cancel() != 6831) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5589,6 +6329,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room() != 19095) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_constructor_chattransfer_new() != 35797) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_transferlistener_on_progress() != 35202) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatlistener_on_messages() != 25644) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5606,6 +6352,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitChatListener()
+    uniffiCallbackInitTransferListener()
     return InitializationResult.ok
 }()
 

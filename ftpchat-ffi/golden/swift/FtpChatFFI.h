@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TRANSFER_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TRANSFER_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceTransferListenerMethod0)(uint64_t, uint64_t, uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHAT_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHAT_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceChatListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -276,6 +283,15 @@ typedef void (*UniffiCallbackInterfaceChatListenerMethod3)(uint64_t, RustBuffer,
 typedef void (*UniffiCallbackInterfaceChatListenerMethod4)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TRANSFER_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TRANSFER_LISTENER
+typedef struct UniffiVTableCallbackInterfaceTransferListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceTransferListenerMethod0 _Nonnull onProgress;
+} UniffiVTableCallbackInterfaceTransferListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHAT_LISTENER
@@ -487,6 +503,11 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_react(uint64_t ptr, RustBuffer 
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_remove_member(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SAVE_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SAVE_ATTACHMENT
+void uniffi_ftpchat_ffi_fn_method_chatroom_save_attachment(uint64_t ptr, RustBuffer message_id, RustBuffer path, RustBuffer transfer, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEEN_BY
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEEN_BY
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_seen_by(uint64_t ptr, RustBuffer message_id, RustCallStatus *_Nonnull out_status
@@ -495,6 +516,11 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_seen_by(uint64_t ptr, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_send(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_FILE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_FILE
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_send_file(uint64_t ptr, RustBuffer path, RustBuffer caption, RustBuffer transfer, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_PRIVATE
@@ -547,6 +573,31 @@ void uniffi_ftpchat_ffi_fn_method_chatroom_unblock(uint64_t ptr, RustBuffer memb
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_watch(uint64_t ptr, uint64_t listener, uint64_t min_interval_ms, uint64_t max_interval_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_CHATTRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_CHATTRANSFER
+uint64_t uniffi_ftpchat_ffi_fn_clone_chattransfer(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_CHATTRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_CHATTRANSFER
+void uniffi_ftpchat_ffi_fn_free_chattransfer(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATTRANSFER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATTRANSFER_NEW
+uint64_t uniffi_ftpchat_ffi_fn_constructor_chattransfer_new(RustBuffer listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATTRANSFER_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATTRANSFER_CANCEL
+void uniffi_ftpchat_ffi_fn_method_chattransfer_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATTRANSFER_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATTRANSFER_IS_CANCELLED
+int8_t uniffi_ftpchat_ffi_fn_method_chattransfer_is_cancelled(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_SUBSCRIPTION
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_SUBSCRIPTION
 uint64_t uniffi_ftpchat_ffi_fn_clone_subscription(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -570,6 +621,11 @@ int8_t uniffi_ftpchat_ffi_fn_method_subscription_is_active(uint64_t ptr, RustCal
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_SUBSCRIPTION_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_SUBSCRIPTION_STOP
 void uniffi_ftpchat_ffi_fn_method_subscription_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_INIT_CALLBACK_VTABLE_TRANSFERLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_INIT_CALLBACK_VTABLE_TRANSFERLISTENER
+void uniffi_ftpchat_ffi_fn_init_callback_vtable_transferlistener(const UniffiVTableCallbackInterfaceTransferListener* _Nonnull vtable
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_INIT_CALLBACK_VTABLE_CHATLISTENER
@@ -1066,6 +1122,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEEN_BY
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEEN_BY
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_seen_by(void
@@ -1075,6 +1137,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_seen_by(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_send(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_FILE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_FILE
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_send_file(void
     
 );
 #endif
@@ -1138,6 +1206,18 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_watch(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATTRANSFER_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATTRANSFER_CANCEL
+uint16_t uniffi_ftpchat_ffi_checksum_method_chattransfer_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATTRANSFER_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATTRANSFER_IS_CANCELLED
+uint16_t uniffi_ftpchat_ffi_checksum_method_chattransfer_is_cancelled(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_SUBSCRIPTION_CANCEL
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_SUBSCRIPTION_CANCEL
 uint16_t uniffi_ftpchat_ffi_checksum_method_subscription_cancel(void
@@ -1195,6 +1275,18 @@ uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_async(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
 uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATTRANSFER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATTRANSFER_NEW
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_chattransfer_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_TRANSFERLISTENER_ON_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_TRANSFERLISTENER_ON_PROGRESS
+uint16_t uniffi_ftpchat_ffi_checksum_method_transferlistener_on_progress(void
     
 );
 #endif

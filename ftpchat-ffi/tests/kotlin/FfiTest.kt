@@ -5,8 +5,10 @@
 // FTPChat 1.7/1.6/1.5 shared files (the chat file the real 1.6 and 1.7 clients wrote, read
 // with only its password; a wrong password as a typed error), member rooms (identities,
 // invitations, signers, members, removal), identity backups, edits, deletes and
-// reactions (typed refusals, onChanged), and private messages, blocking, presence and
-// seen receipts between three members.
+// reactions (typed refusals, onChanged), private messages, blocking, presence and
+// seen receipts between three members, and attachments (files of a few MiB both ways,
+// SHA-256 of the saved copies, progress, cancel from the listener and resume, the size
+// limit).
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
@@ -875,6 +877,156 @@ fun changesScenario(label: String, location: String, caPem: String? = null) {
     }
 }
 
+/** Records every progress report (and its thread); cancels its transfer once `cancelAt` bytes are done. */
+class ProgressLog(private val cancelAt: ULong? = null) : TransferListener {
+    val reports = java.util.Collections.synchronizedList(mutableListOf<Pair<ULong, ULong>>())
+    val threads: MutableSet<String> = ConcurrentHashMap.newKeySet()
+    lateinit var transfer: ChatTransfer
+
+    override fun onProgress(done: ULong, total: ULong) {
+        reports.add(done to total)
+        threads.add(Thread.currentThread().name)
+        if (cancelAt != null && done >= cancelAt) transfer.cancel()
+    }
+
+    /** A transfer reporting to this log. */
+    fun start(): ChatTransfer = ChatTransfer(this).also { transfer = it }
+
+    /** Starts at `(start, size)`, never goes back, ends at `(size, size)`. */
+    fun expectComplete(size: ULong, start: ULong = 0uL) {
+        val r = reports.toList()
+        expect(r.isNotEmpty() && r.first() == (start to size)) { "first report: $r" }
+        expect(r.last() == (size to size)) { "last report: $r" }
+        expect(r.all { it.second == size } && r.zipWithNext().all { (a, b) -> a.first <= b.first }) { "reports: $r" }
+    }
+}
+
+fun sha256(file: File): String =
+    java.security.MessageDigest.getInstance("SHA-256").digest(file.readBytes()).joinToString("") { "%02x".format(it) }
+
+/** A file of `size` pseudo-random bytes named `name` in a new folder. */
+fun randomFile(name: String, size: Int, seed: Long): File {
+    val bytes = ByteArray(size)
+    java.util.Random(seed).nextBytes(bytes)
+    return File(tempFolder(), name).also { it.writeBytes(bytes) }
+}
+
+/** Syncs `room` until the message `id` arrives; returns it. */
+fun syncUntilId(room: ChatRoom, id: String): ChatMessage {
+    val deadline = System.currentTimeMillis() + TIMEOUT_MS
+    while (System.currentTimeMillis() < deadline) {
+        room.sync().messages.firstOrNull { it.id == id }?.let { return it }
+        Thread.sleep(20)
+    }
+    throw AssertionError("message $id did not arrive within $TIMEOUT_MS ms")
+}
+
+/** Attachments (SPEC §8.4.3) between two room objects at `location`: both ways, progress, cancel, the size limit. */
+fun attachmentScenario(label: String, location: String, caPem: String? = null) {
+    val room = unique("$label-files")
+    val photo = randomFile("holiday photo.png", 3 * 1024 * 1024 + 4321, 7)
+    val notes = randomFile("notes.bin", 2 * 1024 * 1024 + 99, 8)
+    val saved = File(tempFolder())
+    try {
+        val alice: ChatRoom
+        val bob: ChatRoom
+        try {
+            alice = ChatRoom(location, PASSWORD, nativeOptions(room, "Alice", caPem = caPem))
+            bob = ChatRoom(location, PASSWORD, nativeOptions(room, "Bob", caPem = caPem))
+        } catch (e: Throwable) {
+            check("$label: files: open two room objects") { throw e }
+            return
+        }
+        alice.use {
+            bob.use {
+                var photoId = ""
+                check("$label: files: sendFile uploads with progress and queues the message") {
+                    val log = ProgressLog()
+                    photoId = alice.sendFile(photo.path, "the view", log.start())
+                    expect(photoId.length == 32) { photoId }
+                    log.expectComplete(photo.length().toULong())
+                    expect(log.threads == setOf(Thread.currentThread().name)) { "progress threads ${log.threads}" }
+                    val mine = alice.message(photoId)!!
+                    expect(mine.text == "the view" && mine.status == MessageStatus.PENDING) { "$mine" }
+                    expect(mine.attachment == ChatAttachment("holiday photo.png", photo.length().toULong(), "image/png")) { "$mine" }
+                    expect(alice.sync().confirmed.contains(photoId))
+                }
+                check("$label: files: the other room saves it; SHA-256 matches, progress ends at (size, size)") {
+                    val m = syncUntilId(bob, photoId)
+                    expect(m.sender == "Alice" && m.text == "the view" && !m.isOwn) { "$m" }
+                    expect(m.attachment == ChatAttachment("holiday photo.png", photo.length().toULong(), "image/png")) { "$m" }
+                    val target = File(saved, "photo.png")
+                    val log = ProgressLog()
+                    bob.saveAttachment(photoId, target.path, log.start())
+                    expect(sha256(target) == sha256(photo)) { "hash of the saved copy" }
+                    log.expectComplete(photo.length().toULong())
+                }
+                check("$label: files: the other way, without a transfer object") {
+                    val id = bob.sendFile(notes.path, "")
+                    bob.sync()
+                    val m = syncUntilId(alice, id)
+                    expect(m.text.isEmpty() && m.attachment?.name == "notes.bin" && m.attachment?.size == notes.length().toULong()) { "$m" }
+                    val target = File(saved, "notes.bin")
+                    alice.saveAttachment(id, target.path)
+                    expect(sha256(target) == sha256(notes)) { "hash of the saved copy" }
+                }
+                check("$label: files: cancel from the listener is Cancelled with no target file; the next save resumes") {
+                    val target = File(saved, "cancelled.png")
+                    val size = photo.length().toULong()
+                    val log = ProgressLog(cancelAt = 1uL)
+                    val transfer = log.start()
+                    val e = expectThrows<ChatException.Cancelled> { bob.saveAttachment(photoId, target.path, transfer) }
+                    expect(!e.transient && transfer.isCancelled()) { "$e" }
+                    expect(!target.exists()) { "a cancelled save wrote the target" }
+                    val cancelledAt = log.reports.last().first
+                    expect(cancelledAt in 1uL until size) { "cancelled at $cancelledAt of $size" }
+                    // A used, cancelled transfer refuses at once.
+                    expectThrows<ChatException.Cancelled> { bob.saveAttachment(photoId, target.path, transfer) }
+                    val again = ProgressLog()
+                    bob.saveAttachment(photoId, target.path, again.start())
+                    expect(sha256(target) == sha256(photo)) { "hash after resuming" }
+                    val resumedAt = again.reports.first().first
+                    expect(resumedAt > 0uL && resumedAt <= cancelledAt) { "resumed at $resumedAt (cancelled at $cancelledAt)" }
+                    again.expectComplete(size, resumedAt)
+                    val left = saved.list()!!.sorted()
+                    expect(left == listOf("cancelled.png", "notes.bin", "photo.png")) { "files left beside the targets: $left" }
+                }
+                check("$label: files: a cancelled upload queues nothing") {
+                    val outbox = alice.outboxLen()
+                    val log = ProgressLog(cancelAt = 1uL)
+                    expectThrows<ChatException.Cancelled> { alice.sendFile(photo.path, "never", log.start()) }
+                    expect(alice.outboxLen() == outbox) { "outbox ${alice.outboxLen()}" }
+                    expect(alice.history(null, 10u).none { it.text == "never" })
+                }
+                check("$label: files: FileTooLarge with a small limit, both ways; other refusals are typed") {
+                    val limit = 1024uL * 1024uL
+                    ChatRoom(location, PASSWORD, nativeOptions(room, "Carol", caPem = caPem).copy(maxAttachmentSize = limit)).use { carol ->
+                        val e = expectThrows<ChatException.FileTooLarge> { carol.sendFile(photo.path, "too big") }
+                        expect(!e.transient && e.reason.contains(photo.length().toString())) { "$e" }
+                        syncUntilId(carol, photoId)
+                        val target = File(saved, "too-big.png")
+                        expectThrows<ChatException.FileTooLarge> { carol.saveAttachment(photoId, target.path) }
+                        expect(!target.exists())
+                    }
+                    expectThrows<ChatException.LocalFile> { alice.sendFile(File(saved, "absent.bin").path, "") }
+                    val text = alice.send("just text")
+                    expectThrows<ChatException.Unsupported> { alice.saveAttachment(text, File(saved, "x").path) }
+                    expectThrows<ChatException.UnknownMessage> { alice.saveAttachment("07".repeat(16), File(saved, "x").path) }
+                    expectThrows<ChatException.InvalidArgument> { alice.saveAttachment("not hex", File(saved, "x").path) }
+                }
+            }
+        }
+        check("$label: files: an FTPChat shared file refuses sendFile as Unsupported") {
+            ChatRoom(location, PASSWORD, sharedOptions(unique("$label-files") + ".txt", "Dave", caPem)).use { shared ->
+                expectThrows<ChatException.Unsupported> { shared.sendFile(notes.path, "") }
+            }
+        }
+    } finally {
+        // A few MiB each: leave no copies behind.
+        listOf(photo.parentFile, notes.parentFile, saved).forEach { it.deleteRecursively() }
+    }
+}
+
 fun memberOptions(room: String, name: String, stateDir: String, caPem: String? = null) =
     RoomOptions(room = room, displayName = name, layout = RoomLayout.NATIVE, stateDir = stateDir, caPem = caPem)
 
@@ -1146,6 +1298,7 @@ fun main() {
     memberScenario("folder", tempFolder())
     changesScenario("folder", tempFolder())
     privatePresenceScenario("folder", tempFolder())
+    attachmentScenario("folder", tempFolder())
     val sharedFolder = File(tempFolder())
     sharedScenario("folder", sharedFolder.path, folder = sharedFolder)
     realClients()
@@ -1157,6 +1310,7 @@ fun main() {
         memberScenario("ftp pyftpdlib", ftp)
         changesScenario("ftp pyftpdlib", ftp)
         privatePresenceScenario("ftp pyftpdlib", ftp)
+        attachmentScenario("ftp pyftpdlib", ftp)
     } else if (System.getenv("CI") == "true") {
         check("ftp pyftpdlib") { throw AssertionError("FTPCHAT_TEST_PYFTPDLIB_URL is not set (CI=true needs the FTP servers of .ci/ftp-servers.sh)") }
     } else {
@@ -1171,6 +1325,7 @@ fun main() {
         memberScenario("ftps vsftpd", ftps, File(ca).readText())
         changesScenario("ftps vsftpd", ftps, File(ca).readText())
         privatePresenceScenario("ftps vsftpd", ftps, File(ca).readText())
+        attachmentScenario("ftps vsftpd", ftps, File(ca).readText())
     } else {
         skip("ftps vsftpd", "FTPCHAT_TEST_VSFTPD_FTPS_URL / FTPCHAT_TEST_FTPS_CA not set")
     }
