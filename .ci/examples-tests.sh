@@ -26,6 +26,12 @@
 #    list who is online, `/seen` says bob read alice's last message;
 #    `/remove` removes bob: he is told, his next message is refused, and neither sees what
 #    the other writes afterwards.
+# 6. Attachments on the embedded server (a native room): alice `/send`s a 3 MiB random file
+#    (a path with a space, quoted, and a caption), bob sees its line (name, media type, size,
+#    caption) and `/save`s it with no path (its name in his working folder); bob `/send`s a
+#    small text file and alice `/save`s it to a path she names; the SHA-256 of each saved
+#    copy equals its source's. A second `/save` does not replace the file, and a missing
+#    file is refused in one line.
 #
 # Installs tmux when missing (apt-get), builds the binaries, runs everything on 127.0.0.1
 # on a private tmux socket, prints `examples: N passed, N failed` and exits non-zero on a
@@ -562,6 +568,70 @@ type_line malice "/quit"
 check_exited malice "alice's member chat exits and stops the server"
 check "alice was told a member room has no room password" malice "A member room: no room password" 5
 check_not "alice was not asked for a room password" malice "Choose a room password"
+
+echo "=== 6. attachments: /send and /save both ways between two chats, SHA-256 of each copy"
+ATT_STARTED=$SECONDS
+ATT_PW='files room pw'
+ATT_SRC="$WORK/att-src"
+mkdir -p "$ATT_SRC" "$WORK/att-alice" "$WORK/att-bob"
+head -c $((3 * 1024 * 1024)) /dev/urandom >"$ATT_SRC/big noise.bin"
+printf 'notes from bob\nsecond line\n' >"$ATT_SRC/notes.txt"
+# Each chat runs in a folder of its own (where /save puts a file by default).
+IN_WORKSPACE="cargo run --manifest-path '$REPO/Cargo.toml'"
+terminal falice USER=alice
+type_line falice "cd '$WORK/att-alice' && $IN_WORKSPACE -p ftpchat-examples --bin chat"
+check "alice's chat starts the embedded server" falice "Choose a room password:" $BUILD_WAIT
+type_line falice "$ATT_PW"
+check "alice is in the chat" falice "| online | outbox 0 | alice in lobby" 60
+FILES_JOIN="$(screen falice | grep -o 'cargo run -p ftpchat-examples --bin chat -- ftp://[^ ]*' | head -n 1)"
+terminal fbob USER=bob
+type_line fbob "cd '$WORK/att-bob' && ${FILES_JOIN/cargo run/$IN_WORKSPACE}"
+check "bob is asked for the room password" fbob "Room password for lobby:" $BUILD_WAIT
+type_line fbob "$ATT_PW"
+check "bob is in the chat" fbob "| online | outbox 0 | bob in lobby" 60
+type_line fbob "/help"
+check "/help lists /send and /save" fbob "/save [^N] [PATH] save the last file on screen" 10
+
+BIG_LINE="📎 big noise.bin (application/octet-stream, 3.0 MiB) — 3 MiB of noise"
+type_line falice "/send '$ATT_SRC/big noise.bin' 3 MiB of noise"
+check "alice's upload ends with a full progress bar" falice "sent big noise.bin [##########] 100% 3.0/3.0 MiB" 60
+check "alice's file message is confirmed" falice "alice: $BIG_LINE ✓" 30
+check "bob sees the file: name, media type, size and caption" fbob "alice: $BIG_LINE" 30
+type_line fbob "/save"
+check "bob saves it under its name in his folder" fbob "saved big noise.bin to big noise.bin (SHA-256 checked) [##########] 100% 3.0/3.0 MiB" 60
+same_file() { # DESCRIPTION SOURCE COPY
+    local a b
+    a="$(sha256sum <"$2" | cut -d' ' -f1)"
+    b="$(sha256sum <"$3" 2>/dev/null | cut -d' ' -f1)"
+    if [[ -n "$b" && "$a" == "$b" ]]; then
+        pass "$1 (sha256 $a)"
+    else
+        fail "$1 (sha256 of the source $a, of the copy ${b:-missing})"
+    fi
+}
+same_file "bob's copy of the 3 MiB file is identical" "$ATT_SRC/big noise.bin" "$WORK/att-bob/big noise.bin"
+type_line fbob "/save"
+check "a second /save does not replace the file" fbob "not saved: big noise.bin already exists (nothing is replaced)" 10
+
+type_line fbob "/send $ATT_SRC/notes.txt"
+check "bob's small file is sent" fbob "sent notes.txt [##########] 100% 27/27 B" 30
+check "alice sees bob's file" falice "bob: 📎 notes.txt (text/plain, 27 B)" 30
+type_line falice "/save $WORK/att-alice/from bob.txt"
+check "alice saves it to the path she gave" falice "saved notes.txt to $WORK/att-alice/from bob.txt (SHA-256 checked)" 30
+same_file "alice's copy of the text file is identical" "$ATT_SRC/notes.txt" "$WORK/att-alice/from bob.txt"
+type_line falice "/send $ATT_SRC/no-such-file"
+check "a missing file is refused in one line" falice "not sent: cannot read $ATT_SRC/no-such-file: No such file or directory" 10
+if [[ -e "$WORK/att-alice/big noise.bin" || -e "$REPO/big noise.bin" || -e "$REPO/notes.txt" ]]; then
+    fail "nothing is saved where nobody asked"
+else
+    pass "nothing is saved where nobody asked"
+fi
+
+type_line fbob "/quit"
+check_exited fbob "bob's chat exits"
+type_line falice "/quit"
+check_exited falice "alice's chat exits and stops the server"
+echo "(section 6 took $((SECONDS - ATT_STARTED)) s)"
 
 summary
 [[ $FAILED -eq 0 ]]

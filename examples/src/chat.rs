@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone};
 use ftpchat_core::KdfParams;
-use ftpchat_core::{default_compat_kdf, Password, Role, RoomConfig, WriteCodec};
-use ftpchat_core::{MemberId, Message, MessageId, MessageStatus};
+use ftpchat_core::{default_compat_kdf, Password, Role, RoomConfig, RoomError, WriteCodec};
+use ftpchat_core::{Attachment, MemberId, Message, MessageId, MessageStatus};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
@@ -104,6 +104,10 @@ PASSWORDS are never taken from the command line:
     FTP login password   in the URL, or FTPCHAT_FTP_PASSWORD, or typed at the prompt when the
                          URL has a user but no password
 
+FILES (native and member rooms): /send PATH [caption] sends a file, encrypted, up to 100 MiB;
+/save [^N] [PATH] saves the last file on screen (^2 the one before) to PATH, or under its
+name in the current folder; /cancel stops them. A progress bar shows while they run.
+
 IN THE CHAT: type and press Enter to send. /help lists the commands.";
 
 /// The help shown by `/help`.
@@ -114,6 +118,11 @@ pub const IN_CHAT_HELP: &[&str] = &[
     "  /edit [^N] TEXT  replace the text of your last message (^2: the one before, ...)",
     "  /delete [^N]     delete your last message (everyone's client drops its text)",
     "  /react [^N] R    react to the last message with R, e.g. +1 (no R: take yours back)",
+    "  /send PATH [TEXT] send a file (encrypted; up to 100 MiB) with an optional caption;",
+    "                   quote a PATH with spaces: /send 'my photo.png' look at this",
+    "  /save [^N] [PATH] save the last file on screen (^2: the one before, ...) to PATH",
+    "                   (a file or a folder; default: the file's name in this folder)",
+    "  /cancel          stop the files being sent or saved (a save resumes next time)",
     "Member rooms (--members): ID is the start of a member id from /members (names are",
     "chosen by each member and not authenticated: a unique name works, ids are safer)",
     "  /invite [admin]  an invitation (one person, once) and the command that joins with it",
@@ -521,6 +530,22 @@ pub enum Command {
         /// The reaction.
         reaction: String,
     },
+    /// Send a file with a caption (may be empty).
+    SendFile {
+        /// The file, as typed (quotes removed).
+        path: String,
+        /// The caption.
+        caption: String,
+    },
+    /// Save the file of the `back`-th last message that has one.
+    Save {
+        /// Which file on screen, counting back from the newest (1-based).
+        back: usize,
+        /// Where to (a file or a folder), as typed; `None`: its name in this folder.
+        path: Option<String>,
+    },
+    /// Stop the transfers running.
+    Cancel,
     /// An unknown `/command`.
     Unknown(String),
     /// Nothing (an empty line).
@@ -586,6 +611,45 @@ impl Command {
                 _ => Command::Unknown(input.to_owned()),
             };
         }
+        if verb == "send" {
+            return match split_path(&command[verb.len()..]) {
+                Some((path, caption)) => Command::SendFile {
+                    path,
+                    caption: caption.trim().to_owned(),
+                },
+                None => Command::Unknown(input.to_owned()),
+            };
+        }
+        if verb == "save" {
+            let rest = command[verb.len()..].trim();
+            let (back, rest) = match rest.strip_prefix('^') {
+                Some(r) => {
+                    let digits = r.split_whitespace().next().unwrap_or_default();
+                    match digits.parse::<usize>() {
+                        Ok(n) if n > 0 => (n, r[digits.len()..].trim()),
+                        _ => return Command::Unknown(input.to_owned()),
+                    }
+                }
+                None => (1, rest),
+            };
+            if rest.is_empty() {
+                return Command::Save { back, path: None };
+            }
+            // The rest is the path (spaces and all); quotes around it are removed.
+            if !rest.starts_with(['"', '\'']) {
+                return Command::Save {
+                    back,
+                    path: Some(rest.to_owned()),
+                };
+            }
+            return match split_path(rest) {
+                Some((path, "")) => Command::Save {
+                    back,
+                    path: Some(path),
+                },
+                _ => Command::Unknown(input.to_owned()),
+            };
+        }
         if verb == "msg" {
             let rest = command[verb.len()..].trim_start();
             return match rest.split_once(char::is_whitespace) {
@@ -607,6 +671,7 @@ impl Command {
             ("who", None) => Command::Who,
             ("last", None) => Command::Last,
             ("seen", None) => Command::Seen,
+            ("cancel", None) => Command::Cancel,
             ("history", None) => Command::History(HISTORY_PAGE),
             ("history", Some(n)) => match n.parse() {
                 Ok(n) if n > 0 && words.next().is_none() => Command::History(n),
@@ -615,6 +680,159 @@ impl Command {
             _ => Command::Unknown(input.to_owned()),
         }
     }
+}
+
+/// Splits a path off the start of `rest`: quoted with `'...'` or `"..."` (then it may
+/// hold spaces), else up to the first space. Returns the path and what follows it;
+/// `None` when there is no path (or a quote is not closed).
+fn split_path(rest: &str) -> Option<(String, &str)> {
+    let rest = rest.trim_start();
+    let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''));
+    if let Some(q) = quote {
+        let inner = &rest[1..];
+        let end = inner.find(q)?;
+        let after = &inner[end + 1..];
+        if inner[..end].is_empty() || !(after.is_empty() || after.starts_with(char::is_whitespace))
+        {
+            return None;
+        }
+        return Some((inner[..end].to_owned(), after.trim_start()));
+    }
+    match rest.split_once(char::is_whitespace) {
+        Some((path, after)) => Some((path.to_owned(), after.trim_start())),
+        None if !rest.is_empty() => Some((rest.to_owned(), "")),
+        None => None,
+    }
+}
+
+/// `~` and `~/...` in a typed path mean the home folder (`$HOME`).
+pub fn expand_home(path: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    match (path, home) {
+        ("~", Some(home)) => PathBuf::from(home),
+        (p, Some(home)) if p.starts_with("~/") => PathBuf::from(home).join(&p[2..]),
+        (p, _) => PathBuf::from(p),
+    }
+}
+
+/// Where `/save` writes a file called `name` (checked by the core: one path component,
+/// no control characters): `requested` (`~` expanded), or `name` inside it when it is a
+/// folder (or ends with `/`); `name` in the current folder without one.
+pub fn save_target(requested: Option<&str>, name: &str) -> PathBuf {
+    let Some(requested) = requested else {
+        return PathBuf::from(name);
+    };
+    let path = expand_home(requested);
+    if requested.ends_with('/') || requested == "~" || path.is_dir() {
+        path.join(name)
+    } else {
+        path
+    }
+}
+
+/// A transfer's progress: `[#####-----] 52% 5.2/10.0 MiB` (both sizes in the unit of
+/// the total).
+pub fn progress_bar(done: u64, total: u64) -> String {
+    const WIDTH: u64 = 10;
+    let done = done.min(total);
+    // Nothing to transfer is done.
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let (unit, div) = match total {
+        t if t >= 1 << 30 => ("GiB", 1u64 << 30),
+        t if t >= 1 << 20 => ("MiB", 1 << 20),
+        t if t >= 1 << 10 => ("KiB", 1 << 10),
+        _ => ("B", 1),
+    };
+    let amount = if div == 1 {
+        format!("{done}/{total} B")
+    } else {
+        let f = |n: u64| n as f64 / div as f64;
+        format!("{:.1}/{:.1} {unit}", f(done), f(total))
+    };
+    format!(
+        "[{}{}] {percent}% {amount}",
+        "#".repeat(filled as usize),
+        "-".repeat((WIDTH - filled) as usize)
+    )
+}
+
+/// The mark before an attachment's description.
+pub const ATTACHMENT_MARK: &str = "\u{1f4ce}";
+
+/// How a file attached to a message is shown: `📎 photo.png (image/png, 1.2 MiB)`.
+pub fn attachment_text(a: &Attachment) -> String {
+    format!(
+        "{ATTACHMENT_MARK} {} ({}, {})",
+        sanitize(a.name()),
+        sanitize(a.media_type()),
+        human_bytes(a.size())
+    )
+}
+
+/// Which way a file goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `/send`: from this machine to the room.
+    Send,
+    /// `/save`: from the room to this machine.
+    Save,
+}
+
+/// One line that says why sending or saving the file `name` failed.
+pub fn transfer_error(e: &RoomError, direction: Direction, name: &str) -> String {
+    let name = sanitize(name);
+    let (failed, again) = match direction {
+        Direction::Send => ("not sent", "/send again to retry"),
+        Direction::Save => ("not saved", "/save again resumes"),
+    };
+    let line = match (e, direction) {
+        (RoomError::FileTooLarge { size, limit }, Direction::Send) => format!(
+            "{failed}: {name} has {}, over this room's limit of {} for files",
+            human_bytes(*size),
+            human_bytes(*limit)
+        ),
+        (RoomError::FileTooLarge { size, limit }, Direction::Save) => format!(
+            "{failed}: {name} has {}, over this client's limit of {} for files",
+            human_bytes(*size),
+            human_bytes(*limit)
+        ),
+        (RoomError::Cancelled, Direction::Send) => {
+            format!("sending {name} cancelled: nothing was sent")
+        }
+        (RoomError::Cancelled, Direction::Save) => format!(
+            "saving {name} cancelled: the part already checked is kept, /save again resumes"
+        ),
+        (RoomError::BadAttachment(why), _) => format!(
+            "{failed}: {name} on the server is missing or damaged ({why}); nothing was written"
+        ),
+        (RoomError::LocalFile { path, source }, Direction::Send) => {
+            format!("{failed}: cannot read {}: {source}", path.display())
+        }
+        (RoomError::LocalFile { path, source }, Direction::Save) => {
+            format!("{failed}: cannot write {}: {source}", path.display())
+        }
+        (RoomError::Unsupported(_), Direction::Send) => format!(
+            "{failed}: files need a native or member room (an FTPChat chat file cannot carry \
+             them)"
+        ),
+        (RoomError::Unsupported(_), Direction::Save) => {
+            format!("{failed}: that message has no file (any more)")
+        }
+        (RoomError::MessageTooLarge, _) => format!("{failed}: the caption is too long"),
+        (RoomError::NotAMember, _) => {
+            format!("{failed}: you are not a member of this room (you were removed)")
+        }
+        (RoomError::UnknownMessage(_), _) => {
+            format!("{failed}: the message of {name} is not in the room any more")
+        }
+        (e, _) if e.is_transient() => {
+            format!("{failed}: {name}: the server did not answer ({e}); {again}")
+        }
+        (e, _) => format!("{failed}: {name}: {e}"),
+    };
+    // One line, whatever an error message holds.
+    line.replace(['\n', '\r'], " ")
 }
 
 /// A line of the transcript.
@@ -722,6 +940,23 @@ impl Transcript {
                     if !m.deleted && (m.is_own || !own_only) && m.private == self.conversation =>
                 {
                     Some(m.id)
+                }
+                _ => None,
+            })
+            .nth(back.checked_sub(1)?)
+    }
+
+    /// The `back`-th newest message on screen (1: the newest) that carries a file, in the
+    /// conversation shown.
+    pub fn nth_last_attachment(&self, back: usize) -> Option<&Message> {
+        self.entries
+            .iter()
+            .rev()
+            .filter_map(|e| match e {
+                Entry::Message(m)
+                    if !m.deleted && m.attachment.is_some() && m.private == self.conversation =>
+                {
+                    Some(m)
                 }
                 _ => None,
             })
@@ -874,7 +1109,7 @@ fn sender_color(name: &str) -> Color {
 }
 
 /// Removes control characters (a hostile sender must not drive the terminal).
-fn sanitize(s: &str) -> String {
+pub fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
@@ -939,7 +1174,18 @@ where
             Style::default().fg(color),
         ));
     }
-    head.extend([Span::raw(": "), Span::raw(first)]);
+    head.push(Span::raw(": "));
+    // A file: `📎 name (type, size)`, then its caption (if any) after a dash.
+    if let Some(a) = m.attachment.as_ref().filter(|_| !m.deleted) {
+        head.push(Span::styled(
+            attachment_text(a),
+            Style::default().fg(Color::Cyan),
+        ));
+        if !first.is_empty() {
+            head.push(Span::raw(" \u{2014} "));
+        }
+    }
+    head.push(Span::raw(first));
     let rest: Vec<String> = text_lines.collect();
     let mark = status_mark(m);
     let mark_span = (!mark.is_empty()).then(|| {
@@ -1522,6 +1768,165 @@ mod tests {
         assert_eq!(kdf.iterations(), 100_000);
         assert!(room_config("c.txt", Some(CompatVersion::V15), "a", None, kdf.clone()).is_ok());
         assert!(room_config("r", None, "a", Some("pw".into()), kdf).is_ok());
+    }
+
+    #[test]
+    fn file_commands() {
+        let send = |path: &str, caption: &str| Command::SendFile {
+            path: path.into(),
+            caption: caption.into(),
+        };
+        assert_eq!(Command::parse("/send a.png"), send("a.png", ""));
+        assert_eq!(
+            Command::parse("/send  ~/a.png  look at  this "),
+            send("~/a.png", "look at  this")
+        );
+        assert_eq!(
+            Command::parse("/send 'my photo.png' hi"),
+            send("my photo.png", "hi")
+        );
+        assert_eq!(Command::parse("/send \"x y\""), send("x y", ""));
+        let save = |back: usize, path: Option<&str>| Command::Save {
+            back,
+            path: path.map(str::to_owned),
+        };
+        assert_eq!(Command::parse("/save"), save(1, None));
+        assert_eq!(Command::parse("/save ^3"), save(3, None));
+        assert_eq!(
+            Command::parse("/save ^2 out/x.bin"),
+            save(2, Some("out/x.bin"))
+        );
+        assert_eq!(
+            Command::parse("/save my file.txt "),
+            save(1, Some("my file.txt"))
+        );
+        assert_eq!(
+            Command::parse("/save '/tmp/a b'"),
+            save(1, Some("/tmp/a b"))
+        );
+        assert_eq!(Command::parse("/cancel"), Command::Cancel);
+        for bad in [
+            "/send",
+            "/send   ",
+            "/send 'open quote",
+            "/send ''",
+            "/send 'a'b",
+            "/save ^0",
+            "/save ^x",
+            "/save 'a' b",
+            "/save 'a",
+            "/cancel now",
+        ] {
+            assert_eq!(Command::parse(bad), Command::Unknown(bad.into()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn progress_bars_and_targets() {
+        assert_eq!(
+            progress_bar(5_452_800, 10 << 20),
+            "[#####-----] 52% 5.2/10.0 MiB"
+        );
+        assert_eq!(progress_bar(0, 3 << 20), "[----------] 0% 0.0/3.0 MiB");
+        assert_eq!(progress_bar(99, 99), "[##########] 100% 99/99 B");
+        assert_eq!(progress_bar(0, 0), "[##########] 100% 0/0 B");
+        assert_eq!(progress_bar(512, 2048), "[##--------] 25% 0.5/2.0 KiB");
+        assert_eq!(progress_bar(7, 3), "[##########] 100% 3/3 B");
+
+        assert_eq!(save_target(None, "a.png"), PathBuf::from("a.png"));
+        assert_eq!(save_target(Some("b.png"), "a.png"), PathBuf::from("b.png"));
+        assert_eq!(
+            save_target(Some("no/such/dir/"), "a.png"),
+            PathBuf::from("no/such/dir/a.png")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        assert_eq!(save_target(Some(d), "a.png"), dir.path().join("a.png"));
+        assert_eq!(expand_home("/x/~"), PathBuf::from("/x/~"));
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            assert_eq!(expand_home("~/a"), PathBuf::from(home).join("a"));
+        }
+    }
+
+    #[test]
+    fn transfer_errors_are_one_clear_line() {
+        let cases = [
+            (
+                RoomError::FileTooLarge {
+                    size: 200 << 20,
+                    limit: 100 << 20,
+                },
+                Direction::Send,
+                "not sent: a.bin has 200.0 MiB, over this room's limit of 100.0 MiB for files",
+            ),
+            (
+                RoomError::Cancelled,
+                Direction::Save,
+                "saving a.bin cancelled: the part already checked is kept, /save again resumes",
+            ),
+            (
+                RoomError::BadAttachment(ftpchat_core::AttachmentError::Missing),
+                Direction::Save,
+                "not saved: a.bin on the server is missing or damaged (the file is not on the \
+                 server); nothing was written",
+            ),
+            (
+                RoomError::LocalFile {
+                    path: "/x/a.bin".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no\nsuch file"),
+                },
+                Direction::Send,
+                "not sent: cannot read /x/a.bin: no such file",
+            ),
+        ];
+        for (e, direction, want) in cases {
+            assert_eq!(transfer_error(&e, direction, "a.bin"), want);
+        }
+        let cancelled = transfer_error(&RoomError::Cancelled, Direction::Send, "a\u{1b}b");
+        assert_eq!(cancelled, "sending a\u{fffd}b cancelled: nothing was sent");
+    }
+
+    #[test]
+    fn attachments_show_name_type_size_and_caption() {
+        use ftpchat_core::testing::MemoryTransport;
+        let t: std::sync::Arc<dyn ftpchat_core::Transport> =
+            std::sync::Arc::new(MemoryTransport::default());
+        let config =
+            RoomConfig::native("lobby", "alice", Password::new("pw")).with_native_iterations(1_000);
+        let room = ftpchat_core::Room::open(t, config).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("photo.png");
+        std::fs::write(&photo, vec![1u8; 1_258_291]).unwrap();
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "hello").unwrap();
+        let a = room.send_file(&photo, "the view\nfrom here").unwrap();
+        let b = room.send_file(&notes, "").unwrap();
+        let (mut a, b) = (room.message(&a).unwrap(), room.message(&b).unwrap());
+        a.timestamp_ms = Some(1_767_349_800_000);
+        let shown = format_message(&a, &Utc, SAME_DAY);
+        assert_eq!(
+            shown,
+            "[10:30] alice: \u{1f4ce} photo.png (image/png, 1.2 MiB) \u{2014} the view\n    \
+             from here \u{2026}"
+        );
+        let shown = format_message(&b, &Utc, SAME_DAY);
+        assert!(
+            shown.ends_with("alice: \u{1f4ce} notes.txt (text/plain, 5 B) \u{2026}"),
+            "{shown}"
+        );
+
+        let mut t = Transcript::new();
+        let plain = msg(9, "bob", "no file", false, MessageStatus::Confirmed);
+        t.add_messages(&[a.clone(), b.clone(), plain]);
+        assert_eq!(t.nth_last_attachment(1).map(|m| m.id), Some(b.id));
+        assert_eq!(t.nth_last_attachment(2).map(|m| m.id), Some(a.id));
+        assert_eq!(t.nth_last_attachment(3), None);
+        assert_eq!(t.nth_last_attachment(0), None);
+        let mut gone = b.clone();
+        gone.deleted = true;
+        gone.attachment = None;
+        t.update(&[gone]);
+        assert_eq!(t.nth_last_attachment(1).map(|m| m.id), Some(a.id));
     }
 
     #[test]

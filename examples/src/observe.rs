@@ -1,9 +1,11 @@
 //! A transport wrapper that watches what goes through it, for a status bar: whether the
 //! server answers (online/offline) and how much of the files being read has arrived (a
 //! download progress bar for a large history). It changes nothing it forwards.
+//! Attachment files (`files/<blob>`) are not history: their transfers report their own
+//! progress, so they are left out of it.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -103,6 +105,9 @@ impl Observer {
     /// it learns its size, so by the next time the size is seen, everything up to the
     /// previous size counts as read (a file that did not grow is never read again).
     fn size_of(&self, path: &str, size: u64) {
+        if is_attachment(path) {
+            return;
+        }
         let mut stats = self.lock();
         if let Some(previous) = stats.sizes.insert(path.to_owned(), size) {
             let entry = stats.read_to.entry(path.to_owned()).or_insert(0);
@@ -111,6 +116,9 @@ impl Observer {
     }
 
     fn read_at(&self, path: &str, offset: u64, arrived: bool) {
+        if is_attachment(path) {
+            return;
+        }
         let mut stats = self.lock();
         let entry = stats.read_to.entry(path.to_owned()).or_insert(0);
         *entry = (*entry).max(offset);
@@ -118,6 +126,13 @@ impl Observer {
             stats.last_read = Some(Instant::now());
         }
     }
+}
+
+/// `true` for an attachment's blob: `files/` and 32 hex digits at the end of the path.
+fn is_attachment(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let name = parts.next().unwrap_or_default();
+    parts.next() == Some("files") && name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A transport that reports to an [`Observer`]; see the [module documentation](self).
@@ -201,6 +216,13 @@ impl Transport for ObservedTransport {
 
     fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         let result = self.inner.append(path, data);
+        self.observer.record(&result);
+        result
+    }
+
+    fn append_from(&self, path: &RemotePath, source: &mut dyn Read) -> Result<u64, TransportError> {
+        // Forwarded as it is (the default would cut a stream into many appends).
+        let result = self.inner.append_from(path, source);
         self.observer.record(&result);
         result
     }
@@ -308,6 +330,29 @@ mod tests {
                 total: 1500
             }
         );
+    }
+
+    #[test]
+    fn attachments_are_not_history_and_streams_are_forwarded() {
+        let memory = MemoryTransport::default();
+        let t = ObservedTransport::new(Arc::new(memory));
+        let obs = t.observer();
+        let files = RemotePath::new("lobby/files").unwrap();
+        t.make_dir(&RemotePath::new("lobby").unwrap()).unwrap();
+        t.make_dir(&files).unwrap();
+        let blob = files.join("0123456789abcdef0123456789abcdef").unwrap();
+        let data = vec![7u8; 300_000];
+        assert_eq!(t.append_from(&blob, &mut &data[..]).unwrap(), 300_000);
+        assert_eq!(t.size(&blob).unwrap(), Some(300_000));
+        let mut sink = Vec::new();
+        t.read_from(&blob, 0, &mut sink).unwrap();
+        assert_eq!(sink, data);
+        assert_eq!(obs.progress(), Progress::default());
+        assert!(!obs.reading_within(Duration::from_secs(60)));
+        assert_eq!(obs.connectivity(), Connectivity::Online);
+        assert!(is_attachment("a/files/0123456789abcdef0123456789abcdef"));
+        assert!(!is_attachment("a/logs/0123456789abcdef0123456789abcdef"));
+        assert!(!is_attachment("files/x.log"));
     }
 
     #[test]

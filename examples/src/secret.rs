@@ -22,16 +22,19 @@ pub fn from_env_or_prompt(env: &str, prompt: &str) -> io::Result<Zeroizing<Strin
 /// is not a terminal). Ctrl-C or Esc cancel with [`io::ErrorKind::Interrupted`].
 pub fn prompt_secret(prompt: &str) -> io::Result<Zeroizing<String>> {
     let mut stderr = io::stderr();
-    write!(stderr, "{prompt}")?;
-    stderr.flush()?;
     if !io::stdin().is_terminal() {
+        write!(stderr, "{prompt}")?;
+        stderr.flush()?;
         let mut line = Zeroizing::new(String::new());
         io::stdin().lock().read_line(&mut line)?;
         let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
         return Ok(trimmed);
     }
+    // Echo off before the prompt shows: whatever is typed (or pasted) as soon as it
+    // appears must not reach the screen.
     terminal::enable_raw_mode()?;
-    let result = read_hidden();
+    let shown = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
+    let result = shown.and_then(|()| read_hidden());
     let restored = terminal::disable_raw_mode();
     writeln!(stderr)?;
     let secret = result?;

@@ -18,24 +18,30 @@
 //! server goes away the status bar says so and the outbox count grows; when it comes back
 //! the watcher delivers the outbox and catches up.
 //!
+//! Files: `/send PATH [caption]` uploads an encrypted file ([`Room::send_file_with`]) and
+//! `/save [^N] [PATH]` downloads one ([`Room::save_attachment_with`]), each on a thread of
+//! its own with a progress bar above the status bar; `/cancel` stops them.
+//!
 //! Member rooms (`--members`, `--join`) have no room password: this device's identity
 //! (kept in the state folder) signs every message, admins `/invite` and `/remove` members,
 //! and `/whois` and `/verify` compare and record device fingerprints.
 
 use std::io::{self, IsTerminal};
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use ftpchat_core::TransportEvent;
 use ftpchat_core::{DeviceIdentity, Invitation, Member, MemberId, RoomConfig};
-use ftpchat_core::{Message, MessageId};
+use ftpchat_core::{Message, MessageId, Transfer};
 use ftpchat_core::{Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 use ftpchat_examples::chat::{
-    self, ChatArgs, Command, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE,
+    self, ChatArgs, Command, Direction, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE,
 };
 use ftpchat_examples::location::{open_transport, OpenedTransport, Target, TransportOptions};
 use ftpchat_examples::members::{self, Names, Verified};
@@ -64,6 +70,11 @@ const NOT_SENT_NOTICE: &str = "NOT SENT: you are not a member of this room (you 
 
 /// Show the download bar when at least this much is left to read.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
+/// At most this many transfer bars above the status bar (more are summed up in one line).
+const TRANSFER_ROWS: usize = 3;
+/// On quitting: how long cancelled transfers get to stop (an upload removes its partial
+/// file from the server).
+const TRANSFER_STOP_WAIT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     match run() {
@@ -359,6 +370,9 @@ fn run() -> Result<(), String> {
         name,
         online: None,
         history_busy: false,
+        transfers: Vec::new(),
+        next_transfer: 0,
+        compat: args.compat.is_some(),
         tx,
         quit: false,
         member,
@@ -436,9 +450,32 @@ fn run() -> Result<(), String> {
     ratatui::restore();
     result.map_err(|e| format!("terminal: {e}"))?;
 
+    stop_transfers(&mut app);
     shut_down(&room, watch, &app, args.state_dir.is_some());
     drop(hosted);
     Ok(())
+}
+
+/// Cancels the files being sent or saved and waits a little for them to stop: a
+/// cancelled upload removes its partial copy from the server, a save keeps what it
+/// verified for next time.
+fn stop_transfers(app: &mut App) {
+    if app.transfers.is_empty() {
+        return;
+    }
+    println!("Stopping {} file transfer(s)…", app.transfers.len());
+    for t in &app.transfers {
+        t.transfer.cancel();
+    }
+    let deadline = Instant::now() + TRANSFER_STOP_WAIT;
+    while Instant::now() < deadline && app.transfers.iter().any(|t| !t.thread.is_finished()) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for t in app.transfers.drain(..) {
+        if t.thread.is_finished() {
+            let _ = t.thread.join();
+        }
+    }
 }
 
 /// Stops the watcher and delivers what is left in the outbox if the server answers.
@@ -482,6 +519,55 @@ enum UiEvent {
     Invitation(Result<String, String>),
     /// Member rooms: a `/remove` or `/promote` finished (what to say).
     MemberChange(String),
+    /// A file transfer got this far.
+    TransferProgress {
+        id: u64,
+        done: u64,
+        total: u64,
+    },
+    /// A file transfer ended: what it did, or why it failed (one line).
+    TransferDone {
+        id: u64,
+        outcome: Result<Finished, String>,
+    },
+}
+
+/// What a finished transfer did.
+enum Finished {
+    /// `/send`: the file is on the server and its message in the outbox.
+    Sent(MessageId),
+    /// `/save`: the file is verified and in place.
+    Saved(PathBuf),
+}
+
+/// A `/send` or `/save` running on its own thread.
+struct ActiveTransfer {
+    id: u64,
+    direction: Direction,
+    /// The file's name (as shown).
+    name: String,
+    /// Where a save goes.
+    target: Option<PathBuf>,
+    done: u64,
+    total: u64,
+    transfer: Transfer,
+    thread: JoinHandle<()>,
+}
+
+impl ActiveTransfer {
+    /// `sending photo.png [#####-----] 52% 5.2/10.0 MiB`.
+    fn describe(&self) -> String {
+        let verb = match self.direction {
+            Direction::Send => "sending",
+            Direction::Save => "saving",
+        };
+        format!("{verb} {} {}", self.name, self.bar())
+    }
+
+    /// `[#####-----] 52% 5.2/10.0 MiB`.
+    fn bar(&self) -> String {
+        chat::progress_bar(self.done, self.total)
+    }
 }
 
 /// What the chat knows about a member room.
@@ -613,6 +699,12 @@ struct App {
     /// Last connectivity shown (for "connection lost" / "back online" notices).
     online: Option<bool>,
     history_busy: bool,
+    /// Files being sent or saved, oldest first.
+    transfers: Vec<ActiveTransfer>,
+    /// The id of the next transfer.
+    next_transfer: u64,
+    /// An FTPChat chat file (`--compat`): it cannot carry files.
+    compat: bool,
     tx: Sender<UiEvent>,
     quit: bool,
     /// Member rooms only.
@@ -688,6 +780,12 @@ impl App {
             UiEvent::Confirmed(ids) => self.transcript.confirm(&ids),
             UiEvent::Changed(messages) => self.transcript.update(&messages),
             UiEvent::Notice(text) => self.transcript.notice(text),
+            UiEvent::TransferProgress { id, done, total } => {
+                if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+                    (t.done, t.total) = (done, total);
+                }
+            }
+            UiEvent::TransferDone { id, outcome } => self.transfer_done(id, outcome),
             UiEvent::History(result) => {
                 self.history_busy = false;
                 match result {
@@ -1022,6 +1120,21 @@ impl App {
                     Err(e) => self.transcript.notice(format!("no read receipts: {e}")),
                 }
             }
+            Command::SendFile { path, caption } => self.send_file(&path, &caption),
+            Command::Save { back, path } => self.save_file(back, path.as_deref()),
+            Command::Cancel => {
+                if self.transfers.is_empty() {
+                    self.transcript.notice("no file is being sent or saved");
+                    return;
+                }
+                for t in &self.transfers {
+                    t.transfer.cancel();
+                }
+                self.transcript.notice(format!(
+                    "cancelling {} file transfer(s)…",
+                    self.transfers.len()
+                ));
+            }
             Command::Invite(_)
             | Command::Members
             | Command::Whois(_)
@@ -1106,6 +1219,163 @@ impl App {
                 Err(e) => self.transcript.notice(format!("not sent: {e}")),
             },
         }
+    }
+
+    /// `/send`: uploads the file on a thread of its own (it may take a while); its message
+    /// is queued when the file is on the server.
+    fn send_file(&mut self, path: &str, caption: &str) {
+        if self.compat {
+            self.transcript.notice(
+                "not sent: files need a native or member room (an FTPChat chat file cannot \
+                 carry them)",
+            );
+            return;
+        }
+        if self.transcript.conversation().is_some() {
+            self.transcript.notice(
+                "not sent: files go to the whole room, not to a private conversation (/room \
+                 goes back to the room)",
+            );
+            return;
+        }
+        if self.not_a_member() {
+            self.transcript.notice(NOT_SENT_NOTICE);
+            return;
+        }
+        let path = chat::expand_home(path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let room = self.room.clone();
+        let caption = caption.to_owned();
+        let thread_name = name.clone();
+        // The bar's total until the transfer reports (0 when the file is not there).
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        self.start_transfer(Direction::Send, name, None, size, move |transfer| {
+            room.send_file_with(&path, &caption, transfer)
+                .map(Finished::Sent)
+                .map_err(|e| chat::transfer_error(&e, Direction::Send, &thread_name))
+        });
+    }
+
+    /// `/save`: downloads the `back`-th last file on screen to `requested` (or its name
+    /// here) on a thread of its own. Never replaces an existing file.
+    fn save_file(&mut self, back: usize, requested: Option<&str>) {
+        let Some(message) = self.transcript.nth_last_attachment(back) else {
+            self.transcript.notice(if back == 1 {
+                "nothing to save: no file on screen".to_owned()
+            } else {
+                format!("nothing to save: fewer than {back} files on screen")
+            });
+            return;
+        };
+        let Some(attachment) = message.attachment.clone() else {
+            return;
+        };
+        let id = message.id;
+        let target = chat::save_target(requested, attachment.name());
+        let shown = target.display().to_string();
+        if target.exists() || target.is_symlink() {
+            self.transcript.notice(format!(
+                "not saved: {shown} already exists (nothing is replaced): give another path, \
+                 /save{} PATH",
+                if back == 1 {
+                    String::new()
+                } else {
+                    format!(" ^{back}")
+                }
+            ));
+            return;
+        }
+        if self
+            .transfers
+            .iter()
+            .any(|t| t.target.as_ref() == Some(&target))
+        {
+            self.transcript
+                .notice(format!("not saved: {shown} is being saved already"));
+            return;
+        }
+        let room = self.room.clone();
+        let name = attachment.name().to_owned();
+        let into = target.clone();
+        self.start_transfer(
+            Direction::Save,
+            name.clone(),
+            Some(target),
+            attachment.size(),
+            move |transfer| {
+                room.save_attachment_with(&id, &into, transfer)
+                    .map(|()| Finished::Saved(into))
+                    .map_err(|e| chat::transfer_error(&e, Direction::Save, &name))
+            },
+        );
+    }
+
+    /// Runs `work` on a thread of its own with a [`Transfer`] that reports its progress
+    /// to the UI, which shows a bar until it ends.
+    fn start_transfer(
+        &mut self,
+        direction: Direction,
+        name: String,
+        target: Option<PathBuf>,
+        total: u64,
+        work: impl FnOnce(&Transfer) -> Result<Finished, String> + Send + 'static,
+    ) {
+        let id = self.next_transfer;
+        self.next_transfer += 1;
+        let progress_tx = self.tx.clone();
+        let transfer = Transfer::with_progress(move |done, total| {
+            let _ = progress_tx.send(UiEvent::TransferProgress { id, done, total });
+        });
+        let tx = self.tx.clone();
+        let running = transfer.clone();
+        let thread = std::thread::spawn(move || {
+            let outcome = work(&running);
+            let _ = tx.send(UiEvent::TransferDone { id, outcome });
+        });
+        self.transfers.push(ActiveTransfer {
+            id,
+            direction,
+            name: chat::sanitize(&name),
+            target,
+            done: 0,
+            total,
+            transfer,
+            thread,
+        });
+    }
+
+    /// A transfer ended: its bar goes, a line says how it went.
+    fn transfer_done(&mut self, id: u64, outcome: Result<Finished, String>) {
+        let Some(i) = self.transfers.iter().position(|t| t.id == id) else {
+            return;
+        };
+        let mut t = self.transfers.remove(i);
+        match outcome {
+            Ok(Finished::Sent(message)) => {
+                t.done = t.total;
+                self.transcript
+                    .notice(format!("sent {} {}", t.name, t.bar()));
+                if let Some(m) = self.room.message(&message) {
+                    self.transcript.upsert(m);
+                }
+                self.scroll = 0;
+            }
+            Ok(Finished::Saved(path)) => {
+                t.done = t.total;
+                self.transcript.notice(format!(
+                    "saved {} to {} (SHA-256 checked) {}",
+                    t.name,
+                    path.display(),
+                    t.bar()
+                ));
+            }
+            Err(line) => self.transcript.notice(line),
+        }
+        // It has sent its last event: this returns at once.
+        let _ = t.thread.join();
     }
 
     /// Shows the private conversation with `member` (typing goes there).
@@ -1197,13 +1467,16 @@ fn draw(frame: &mut Frame<'_>, app: &App) {
     let progress = app.observer.progress();
     let downloading = progress.remaining() >= PROGRESS_MIN_BYTES
         && app.observer.reading_within(Duration::from_secs(1));
-    let [messages_area, progress_area, status_area, input_area] = Layout::vertical([
-        Constraint::Min(1),
-        Constraint::Length(u16::from(downloading)),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(frame.area());
+    let transfer_lines = transfer_lines(&app.transfers);
+    let [messages_area, transfers_area, progress_area, status_area, input_area] =
+        Layout::vertical([
+            Constraint::Min(1),
+            Constraint::Length(u16::try_from(transfer_lines.len()).unwrap_or(u16::MAX)),
+            Constraint::Length(u16::from(downloading)),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
 
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     let lines = app
@@ -1226,6 +1499,9 @@ fn draw(frame: &mut Frame<'_>, app: &App) {
             ));
         frame.render_widget(gauge, progress_area);
     }
+    if !transfer_lines.is_empty() {
+        frame.render_widget(Paragraph::new(transfer_lines), transfers_area);
+    }
     frame.render_widget(Paragraph::new(app.status_line()), status_area);
 
     let prompt = "> ";
@@ -1246,4 +1522,26 @@ fn draw(frame: &mut Frame<'_>, app: &App) {
             .unwrap_or(input_area.width)
             .min(input_area.width.saturating_sub(1));
     frame.set_cursor_position(Position::new(cursor_x, input_area.y));
+}
+
+/// A line per running transfer (the first [`TRANSFER_ROWS`]; the rest summed up).
+fn transfer_lines(transfers: &[ActiveTransfer]) -> Vec<Line<'static>> {
+    let style = Style::default().fg(Color::Cyan);
+    let mut lines: Vec<Line<'static>> = transfers
+        .iter()
+        .take(TRANSFER_ROWS)
+        .map(|t| {
+            Line::from(Span::styled(
+                format!(" {} (/cancel stops)", t.describe()),
+                style,
+            ))
+        })
+        .collect();
+    if transfers.len() > TRANSFER_ROWS {
+        lines.push(Line::from(Span::styled(
+            format!(" and {} more", transfers.len() - TRANSFER_ROWS),
+            style,
+        )));
+    }
+    lines
 }
