@@ -66,16 +66,7 @@ fn cases() -> Vec<(usize, &'static str, &'static str, &'static str, u8, u8)> {
 }
 
 fn seal(key: &BlobKey, path: &str, data: &[u8]) -> Vec<u8> {
-    let sealer = BlobSealer::new(key, room(), path, data.len() as u64);
-    let mut blob = Vec::new();
-    for i in 0..sealer.chunks() {
-        let start = (i as usize * BLOB_CHUNK_LEN).min(data.len());
-        let end = (start + BLOB_CHUNK_LEN).min(data.len());
-        let mut buf = data[start..end].to_vec();
-        sealer.seal(i, &mut buf);
-        blob.extend_from_slice(&buf);
-    }
-    blob
+    BlobSealer::new(key, room(), path, data.len() as u64).seal_all(data)
 }
 
 fn body_of(case: &(usize, &str, &str, &str, u8, u8)) -> AttachmentBody {

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ftpchat_core::codec::{
-    blob_len, AttachmentBody, BlobKey, BlobSealer, Hlc, NativeRecord, RecordBody, RecordId, RoomId,
-    WriterId, BLOB_CHUNK_LEN,
+    blob_len, AttachmentBody, BlobKey, BlobSealer, NativeRecord, RecordBody, RecordId, RoomId,
+    BLOB_CHUNK_LEN,
 };
 use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::{
@@ -376,32 +376,11 @@ fn transfers_resume_when_a_real_ftps_server_goes_away_mid_transfer() {
 // ----- hostile input (SPEC §13): a member (Bob) writes records by hand -----
 
 fn attachment_record(body: AttachmentBody) -> NativeRecord {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    NativeRecord {
-        id: RecordId::random(),
-        room: Default::default(),
-        writer: WriterId::default(),
-        seq: 0,
-        hlc: Hlc::new(now, 0),
-        sender: "Bob".into(),
-        body: RecordBody::Attachment(Box::new(body)),
-    }
+    record_by("Bob", RecordBody::Attachment(Box::new(body)))
 }
 
 fn sealed_blob(key: &BlobKey, room: RoomId, path: &str, data: &[u8]) -> Vec<u8> {
-    let sealer = BlobSealer::new(key, room, path, data.len() as u64);
-    let mut blob = Vec::new();
-    for i in 0..sealer.chunks() {
-        let start = (i as usize * BLOB_CHUNK_LEN).min(data.len());
-        let end = (start + BLOB_CHUNK_LEN).min(data.len());
-        let mut buf = data[start..end].to_vec();
-        sealer.seal(i, &mut buf);
-        blob.extend_from_slice(&buf);
-    }
-    blob
+    BlobSealer::new(key, room, path, data.len() as u64).seal_all(data)
 }
 
 fn random_blob_path() -> String {

@@ -7,7 +7,7 @@ mod support;
 
 use std::sync::Arc;
 
-use ftpchat_core::codec::{Hlc, NativeRecord, RecordBody, RecordId, WriterId};
+use ftpchat_core::codec::{NativeRecord, RecordBody, RecordId};
 use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::{
     ErrorKind, Message, MessageId, Reaction, Room, RoomConfig, RoomEvent, SyncUpdate, Transport,
@@ -270,17 +270,5 @@ fn an_unsent_edit_survives_a_restart() {
 }
 
 fn record(body: RecordBody) -> NativeRecord {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    NativeRecord {
-        id: RecordId::random(),
-        room: Default::default(),
-        writer: WriterId::default(),
-        seq: 0,
-        hlc: Hlc::new(now, 0),
-        sender: "Bob".into(),
-        body,
-    }
+    record_by("Bob", body)
 }

@@ -152,6 +152,28 @@ impl BlobSealer {
         self.chunks
     }
 
+    /// The whole blob of `data` (the file this sealer was made for), in memory: for test
+    /// vectors and small files; transfers seal chunk by chunk with [`seal`](Self::seal).
+    ///
+    /// # Panics
+    /// When `data` is not as long as the file this sealer was made for (a caller bug).
+    pub fn seal_all(&self, data: &[u8]) -> Vec<u8> {
+        assert_eq!(
+            blob_chunks(data.len() as u64),
+            self.chunks,
+            "not this sealer's file"
+        );
+        let mut blob = Vec::with_capacity(blob_len(data.len() as u64) as usize);
+        for i in 0..self.chunks {
+            let start = (i as usize * BLOB_CHUNK_LEN).min(data.len());
+            let end = (start + BLOB_CHUNK_LEN).min(data.len());
+            let mut buf = data[start..end].to_vec();
+            self.seal(i, &mut buf);
+            blob.extend_from_slice(&buf);
+        }
+        blob
+    }
+
     /// Seals chunk `index` in place: `buf` holds its plaintext (exactly
     /// [`BLOB_CHUNK_LEN`] bytes except for the last chunk) and gets the tag appended.
     ///
@@ -304,16 +326,7 @@ mod tests {
     use super::*;
 
     fn seal_all(key: &BlobKey, room: RoomId, path: &str, data: &[u8]) -> Vec<u8> {
-        let sealer = BlobSealer::new(key, room, path, data.len() as u64);
-        let mut blob = Vec::new();
-        for i in 0..sealer.chunks() {
-            let start = (i as usize * BLOB_CHUNK_LEN).min(data.len());
-            let end = (start + BLOB_CHUNK_LEN).min(data.len());
-            let mut buf = data[start..end].to_vec();
-            sealer.seal(i, &mut buf);
-            blob.extend_from_slice(&buf);
-        }
-        blob
+        BlobSealer::new(key, room, path, data.len() as u64).seal_all(data)
     }
 
     fn open_all(

@@ -56,6 +56,9 @@ pub struct LocalTransport {
     root: PathBuf,
 }
 
+/// The operation name of `append` and `append_from` in errors.
+const APPEND: &str = "append";
+
 impl LocalTransport {
     /// A transport rooted at `root`. The folder is not created or checked here; operations
     /// under a missing root fail with [`TransportErrorKind::NotFound`].
@@ -71,6 +74,21 @@ impl LocalTransport {
     /// The folder this transport works in.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Opens `path` for appending (`O_APPEND`, created if missing, no links followed), and
+    /// refuses anything but a regular file.
+    fn open_append(&self, path: &RemotePath) -> Result<fs::File, TransportError> {
+        let full = self.resolve(APPEND, path)?;
+        let file = open_options()
+            .append(true)
+            .create(true)
+            .open(&full)
+            .map_err(|e| open_error(APPEND, path, &full, e))?;
+        // O_NOFOLLOW stopped links; a FIFO or device opened anyway gets no data.
+        let meta = file.metadata().map_err(|e| io_error(APPEND, path, e))?;
+        check_type(APPEND, path, &meta)?;
+        Ok(file)
     }
 
     /// The local path of `path`, checking each component is one plain name here and that
@@ -270,18 +288,9 @@ impl Transport for LocalTransport {
     }
 
     fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
-        const OP: &str = "append";
-        let full = self.resolve(OP, path)?;
-        let mut file = open_options()
-            .append(true)
-            .create(true)
-            .open(&full)
-            .map_err(|e| open_error(OP, path, &full, e))?;
-        // O_NOFOLLOW stopped links; a FIFO or device opened anyway gets no data.
-        let meta = file.metadata().map_err(|e| io_error(OP, path, e))?;
-        check_type(OP, path, &meta)?;
+        let mut file = self.open_append(path)?;
         // One write_all on an O_APPEND file: the kernel positions each write at the end.
-        file.write_all(data).map_err(|e| io_error(OP, path, e))
+        file.write_all(data).map_err(|e| io_error(APPEND, path, e))
     }
 
     fn append_from(
@@ -289,15 +298,8 @@ impl Transport for LocalTransport {
         path: &RemotePath,
         source: &mut dyn std::io::Read,
     ) -> Result<u64, TransportError> {
-        const OP: &str = "append";
-        let full = self.resolve(OP, path)?;
-        let mut file = open_options()
-            .append(true)
-            .create(true)
-            .open(&full)
-            .map_err(|e| open_error(OP, path, &full, e))?;
-        let meta = file.metadata().map_err(|e| io_error(OP, path, e))?;
-        check_type(OP, path, &meta)?;
+        const OP: &str = APPEND;
+        let mut file = self.open_append(path)?;
         // One open file, written as the source yields (O_APPEND puts each write at the end).
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;

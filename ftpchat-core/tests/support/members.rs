@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use ftpchat_core::codec::{
-    ChainLink, Deflater, FernetKey, NativeRecord, RoomId, SignedRecord, WriterId,
+    ChainLink, Deflater, FernetKey, Hlc, NativeRecord, RecordBody, RecordId, RoomId, SignedRecord,
+    WriterId,
 };
 use ftpchat_core::testing::MemoryTransport;
 use ftpchat_core::{
@@ -169,4 +170,22 @@ pub fn append_as_member(
     let mut signed = SignedRecord::sign(record, link, who);
     let line = signed.encode_line(key, &mut Deflater::default());
     t.append(&log, format!("{line}\n").as_bytes()).unwrap();
+}
+
+/// A record of `body` sent now by `sender`, for [`append_as_member`] (which fills in the
+/// room, writer and sequence number).
+pub fn record_by(sender: &str, body: RecordBody) -> NativeRecord {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    NativeRecord {
+        id: RecordId::random(),
+        room: Default::default(),
+        writer: WriterId::default(),
+        seq: 0,
+        hlc: Hlc::new(now, 0),
+        sender: sender.into(),
+        body,
+    }
 }

@@ -205,18 +205,8 @@ impl Session {
     }
 
     /// `APPE`. Repeated on a new connection only if the data connection never opened.
-    pub(super) fn append(&mut self, path: &RemotePath, data: &[u8]) -> Result<(), Failure> {
-        let name = path.as_str();
-        let mut stream = match self.ftp.append_with_stream(name) {
-            Ok(stream) => stream,
-            Err(e) => {
-                // Nothing was sent yet, so this may be repeated on a new connection.
-                let failure = self.fail("append", name, e).retry_safe(true);
-                return Err(self.missing_parent_or("append", name, failure));
-            }
-        };
-        self.upload(stream_write(&mut stream, data), "append", name)?;
-        stream.finish().map_err(|e| self.fail("append", name, e))
+    pub(super) fn append(&mut self, path: &RemotePath, mut data: &[u8]) -> Result<(), Failure> {
+        self.append_from(path, &mut data).map(|_| ())
     }
 
     /// `APPE` streaming `source` over one data connection. Repeated on a new connection
@@ -231,6 +221,7 @@ impl Session {
         let mut stream = match self.ftp.append_with_stream(name) {
             Ok(stream) => stream,
             Err(e) => {
+                // Nothing was sent yet, so this may be repeated on a new connection.
                 let failure = self.fail("append", name, e).retry_safe(true);
                 return Err(self.missing_parent_or("append", name, failure));
             }
