@@ -9,8 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use ftpchat_core::codec::{
-    ChainLink, Deflater, FernetKey, Hlc, NativeRecord, RecordBody, RecordId, RoomId, SignedRecord,
-    WriterId,
+    ChainLink, Deflater, FernetKey, NativeRecord, RecordBody, RoomId, SignedRecord,
 };
 use ftpchat_core::{
     Commit, DeviceIdentity, ErrorKind, Invitation, Message, RemotePath, Role, Room, RoomConfig,
@@ -717,18 +716,10 @@ fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
 // ---- attacker tools: what a member (or removed member) can do by hand ----
 
 fn text_record(room: RoomId, seq: u64, text: &str) -> NativeRecord {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
     NativeRecord {
-        id: RecordId::random(),
         room,
-        writer: WriterId::default(),
         seq,
-        hlc: Hlc::new(now, 0),
-        sender: "someone".into(),
-        body: RecordBody::Text(text.into()),
+        ..record_by("someone", RecordBody::Text(text.into()))
     }
 }
 
