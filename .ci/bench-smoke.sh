@@ -6,7 +6,8 @@
 # - criterion benches: `cargo test --benches` runs each benchmark once (test mode);
 # - harnesses (src/bin): `--quick` (small histories, few samples) against a private vsftpd
 #   each starts on 127.0.0.1 (root and vsftpd needed, as .ci/ftp-servers.sh provides), or
-#   against FTPCHAT_TEST_VSFTPD_URL when no private vsftpd can be started;
+#   against FTPCHAT_TEST_VSFTPD_URL when no private vsftpd can be started (`store`, the
+#   local store, needs no server: 3,000 messages in a temporary folder);
 # - Python baselines: the venv .ci/work/bench-venv is created on first use
 #   (cryptography, pyftpdlib from PyPI).
 set -euo pipefail
@@ -34,7 +35,7 @@ fi
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 failed=0
-for bin in codec-throughput poll-cost latency writers memory presence-poll; do
+for bin in codec-throughput poll-cost latency writers memory presence-poll store; do
     step "$bin --quick"
     if timeout 300 "target/debug/$bin" --quick "${server[@]}" >"$log/$bin.md" 2>"$log/$bin.err"; then
         tail -n 4 "$log/$bin.md"
@@ -45,7 +46,7 @@ for bin in codec-throughput poll-cost latency writers memory presence-poll; do
     fi
 done
 
-passed=$((6 - failed))
+passed=$((7 - failed))
 echo
 echo "bench smoke: $passed passed, $failed failed in $((SECONDS - start)) s"
 [[ $failed == 0 ]]

@@ -6,13 +6,13 @@
 #
 #   bash benches/run-all.sh            # everything
 #   bash benches/run-all.sh poll-cost  # some harnesses only (codec-throughput, poll-cost,
-#                                      # latency, writers, memory, criterion)
+#                                      # latency, writers, memory, store, criterion)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=target/bench-results
 mkdir -p "$out"
 which=("$@")
-[[ ${#which[@]} == 0 ]] && which=(codec-throughput poll-cost writers memory latency criterion)
+[[ ${#which[@]} == 0 ]] && which=(codec-throughput poll-cost writers memory latency store criterion)
 
 cargo build --release -p ftpchat-benches --bins --locked
 for b in "${which[@]}"; do

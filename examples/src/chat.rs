@@ -233,7 +233,7 @@ pub struct ChatArgs {
 }
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("--salt-hex needs an even number of hex digits".into());
     }
     (0..s.len())

@@ -57,7 +57,8 @@
 //!
 //! - At the crate root: the room ([`Room`], [`RoomConfig`], [`Message`], their events,
 //!   errors and options), the keys ([`FernetKey`], [`KdfParams`], [`derive_key`]), device
-//!   identities ([`DeviceIdentity`], [`PublicIdentity`], [`safety_number`]) and the
+//!   identities ([`DeviceIdentity`], [`PublicIdentity`], [`safety_number`]), the local
+//!   message store ([`LocalStore`]: history and full-text search on this device) and the
 //!   transports ([`Transport`], [`RemotePath`], [`LocalTransport`], `FtpTransport`,
 //!   [`open_location`], ...).
 //! - [`codec`]: the sans-IO layer below the room (lines to records, records to an ordered
@@ -84,6 +85,7 @@ mod format;
 mod group;
 mod identity;
 mod room;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeline;
@@ -110,6 +112,7 @@ pub use crate::room::{
     Wakeup, WatchHandle, WatchOptions, WriteCodec, DEFAULT_MAX_ATTACHMENT_SIZE, MAX_KEPT_TAILS,
     MAX_LOGS, MAX_NAME_LEN, MAX_TEXT_LEN, PRESENCE_REFRESH_MS, PRESENCE_TTL_MS, TYPING_TTL_MS,
 };
+pub use crate::store::{LocalStore, StoreError};
 pub use crate::timeline::{Attachment, Message, MessageId, MessageStatus, Reaction};
 #[cfg(feature = "ftp")]
 pub use crate::transport::ftp::{

@@ -190,7 +190,7 @@ fn progress_is_reported_and_a_cancelled_download_resumes_where_it_stopped() {
     bob.save_attachment_with(&id, &target, &transfer).unwrap();
     let resumed_at = first.load(Ordering::SeqCst);
     assert!(
-        resumed_at >= cancel_at && resumed_at % BLOB_CHUNK_LEN as u64 == 0,
+        resumed_at >= cancel_at && resumed_at.is_multiple_of(BLOB_CHUNK_LEN as u64),
         "{resumed_at}"
     );
     assert_eq!(sha(&target), sha(&source));

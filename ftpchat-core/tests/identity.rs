@@ -293,7 +293,7 @@ fn public_identity_text_errors_are_typed() {
     let idx = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
         .find(last)
         .unwrap();
-    if idx % 4 == 0 {
+    if idx.is_multiple_of(4) {
         let alt = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".as_bytes()
             [idx + 1] as char;
         let t = format!("ftpchat-id1:{}{alt}", &body[..85]);

@@ -226,7 +226,9 @@ fn decode_token<'a>(token: &[u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], 
         .decode_vec(token, scratch)
         .map_err(|_| FernetError::NotBase64)?;
     let raw = scratch.as_slice();
-    if raw.len() < HEADER_LEN + BLOCK + MAC_LEN || (raw.len() - HEADER_LEN - MAC_LEN) % BLOCK != 0 {
+    if raw.len() < HEADER_LEN + BLOCK + MAC_LEN
+        || !(raw.len() - HEADER_LEN - MAC_LEN).is_multiple_of(BLOCK)
+    {
         // Report a wrong version before a bad length when the first byte says so.
         if let Some(&v) = raw.first() {
             if v != VERSION {

@@ -412,7 +412,7 @@ fn decode_private(kind: RecordKind, body: &[u8]) -> Result<RecordBody, Malformed
         }
     }
     let chunks = |v: &[u8], n: usize, max: usize| -> Result<Vec<Vec<u8>>, MalformedRecord> {
-        if v.len() % n != 0 || v.len() / n > max {
+        if !v.len().is_multiple_of(n) || v.len() / n > max {
             return Err(invalid);
         }
         Ok(v.chunks(n).map(<[u8]>::to_vec).collect())

@@ -1,0 +1,176 @@
+//! The store's tables, its schema version (`PRAGMA user_version`) and the migrations
+//! between versions.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// `PRAGMA application_id` of a store: `ftcs`. A database with another id is not ours.
+pub(crate) const APPLICATION_ID: i64 = 0x6674_6373;
+
+/// Migration `i` takes a store from schema version `i` to `i + 1`; the last index + 1 is
+/// the version this build writes. Never edit a released step: add one.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes and reads.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 1: rooms, messages and the full-text index of their text.
+///
+/// - `rooms.id` numbers a room key (the caller's string); `next_n` is the next arrival
+///   number of a message row in that room and `newest` the greatest sort key ever stored
+///   there.
+/// - `messages.n` is `room id << 40 | arrival number`: the rows of a room are one range of
+///   rowids, so a full-text query stays within a room by a rowid range, and within a room
+///   rowid order is arrival order. A message whose sort key changes is stored again under a
+///   new `n`.
+/// - `messages.sort` is the encoded `SortKey` (`encode::encode_key`: byte order = key
+///   order); `(room, sort)` and `(room, id)` are unique.
+/// - `messages.bound` is the greatest sort key in the room when the row was stored, if
+///   greater than the row's own (NULL otherwise, the usual case of messages arriving in
+///   order): no row stored before it sorts after its `bound`, which lets a search walking
+///   rows newest-arrival-first stop as soon as nothing older can still rank.
+/// - `messages_fts` is an FTS5 index over `text` and `file_name` with the `messages` table
+///   as external content (the text is stored once), kept in step by triggers, with FTS5's
+///   `secure-delete` on: an edit or a delete removes the old words from the index itself.
+///   No column sizes (`columnsize = 0`): they serve only relevance ranking, and results
+///   are in timeline order.
+const V1: &str = "
+CREATE TABLE rooms (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    next_n INTEGER NOT NULL DEFAULT 0,
+    newest BLOB
+);
+CREATE TABLE messages (
+    n INTEGER PRIMARY KEY,
+    room INTEGER NOT NULL,
+    sort BLOB NOT NULL,
+    bound BLOB,
+    id BLOB NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT NOT NULL,
+    file_name TEXT,
+    timestamp_ms INTEGER,
+    local_time INTEGER,
+    status INTEGER NOT NULL,
+    codec INTEGER NOT NULL,
+    own INTEGER NOT NULL,
+    signer TEXT,
+    edited INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    reactions BLOB,
+    private BLOB,
+    attachment BLOB
+);
+CREATE UNIQUE INDEX messages_by_sort ON messages(room, sort);
+CREATE UNIQUE INDEX messages_by_id ON messages(room, id);
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text, file_name,
+    content = 'messages', content_rowid = 'n',
+    tokenize = 'unicode61 remove_diacritics 2',
+    columnsize = 0
+);
+INSERT INTO messages_fts(messages_fts, rank) VALUES ('secure-delete', 1);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text, file_name) VALUES (new.n, new.text, new.file_name);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text, file_name)
+        VALUES ('delete', old.n, old.text, old.file_name);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, file_name ON messages
+WHEN old.text IS NOT new.text OR old.file_name IS NOT new.file_name BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text, file_name)
+        VALUES ('delete', old.n, old.text, old.file_name);
+    INSERT INTO messages_fts(rowid, text, file_name) VALUES (new.n, new.text, new.file_name);
+END;
+";
+
+/// Sets the connection's pragmas, refuses files that are not stores or are newer, and
+/// creates or migrates the schema.
+pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let sql = |e| StoreError::from_sqlite(path, e);
+    // The first statement that reads the file: a file that is not a database fails here
+    // (SQLITE_NOTADB). WAL: readers do not block the writer, and a crash mid-write leaves
+    // the last committed state.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // E.g. a file system without shared memory: SQLite keeps its rollback journal,
+        // which is as crash-safe, only slower with concurrent readers.
+        log::warn!(
+            "local store {}: journal mode {mode}, not WAL",
+            path.display()
+        );
+    }
+    conn.execute_batch(
+        // FULL: a commit is on disk when `put_messages` returns (see the module docs).
+        // secure_delete: replaced and deleted content is overwritten with zeros.
+        // cell_size_check: damaged pages are reported as corrupt rather than misread.
+        // journal_size_limit: the WAL is cut back to 4 MiB after a checkpoint.
+        "PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = ON;
+         PRAGMA cell_size_check = ON;
+         PRAGMA journal_size_limit = 4194304;",
+    )
+    .map_err(sql)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    let app_id: i64 = tx
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(sql)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql)?;
+    if app_id != APPLICATION_ID && (app_id != 0 || version != 0) {
+        return Err(StoreError::corrupt(
+            path,
+            format!("not an ftpchat store (application id {app_id:#x})"),
+        ));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            path: path.to_path_buf(),
+            version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 0 {
+        return Err(StoreError::corrupt(
+            path,
+            format!("schema version {version}"),
+        ));
+    }
+    if version == 0 {
+        let objects: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(sql)?;
+        if objects > 0 {
+            return Err(StoreError::corrupt(
+                path,
+                "not an ftpchat store (a database with tables and no schema version)",
+            ));
+        }
+    }
+    if version < SCHEMA_VERSION {
+        migrate(&tx, version).map_err(sql)?;
+    }
+    tx.commit().map_err(sql)
+}
+
+/// Runs the migrations from `from` to [`SCHEMA_VERSION`] (all in the caller's
+/// transaction, so a crash leaves the old version whole) and records the new version.
+fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    let from = usize::try_from(from).unwrap_or(0);
+    for step in MIGRATIONS.iter().skip(from) {
+        conn.execute_batch(step)?;
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+}
