@@ -34,7 +34,8 @@ fi
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 failed=0
-for bin in codec-throughput poll-cost latency writers memory presence-poll; do
+bins=(codec-throughput poll-cost latency writers memory presence-poll attachments)
+for bin in "${bins[@]}"; do
     step "$bin --quick"
     if timeout 300 "target/debug/$bin" --quick "${server[@]}" >"$log/$bin.md" 2>"$log/$bin.err"; then
         tail -n 4 "$log/$bin.md"
@@ -45,7 +46,7 @@ for bin in codec-throughput poll-cost latency writers memory presence-poll; do
     fi
 done
 
-passed=$((6 - failed))
+passed=$((${#bins[@]} - failed))
 echo
 echo "bench smoke: $passed passed, $failed failed in $((SECONDS - start)) s"
 [[ $failed == 0 ]]
