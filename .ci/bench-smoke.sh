@@ -35,7 +35,8 @@ fi
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 failed=0
-for bin in codec-throughput poll-cost latency writers memory presence-poll store; do
+bins=(codec-throughput poll-cost latency writers memory presence-poll store attachments)
+for bin in "${bins[@]}"; do
     step "$bin --quick"
     if timeout 300 "target/debug/$bin" --quick "${server[@]}" >"$log/$bin.md" 2>"$log/$bin.err"; then
         tail -n 4 "$log/$bin.md"
@@ -46,7 +47,7 @@ for bin in codec-throughput poll-cost latency writers memory presence-poll store
     fi
 done
 
-passed=$((7 - failed))
+passed=$((${#bins[@]} - failed))
 echo
 echo "bench smoke: $passed passed, $failed failed in $((SECONDS - start)) s"
 [[ $failed == 0 ]]
