@@ -339,7 +339,7 @@ struct Samples {
 /// The order of the modes in round `round`: each pair (raw, attachment) alternates which
 /// goes first.
 fn order(round: u64) -> [usize; 5] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [0, 1, 2, 3, 4]
     } else {
         [1, 0, 3, 2, 4]
