@@ -365,8 +365,9 @@ where
         engine.persist(&view)?;
         result?;
         let update = view.take_update();
+        let removals = !view.blob_removals.is_empty();
         drop(view);
-        if !lock(&self.view).blob_removals.is_empty() {
+        if removals {
             self.remove_deleted_blobs(t);
         }
         Ok(update)
@@ -489,16 +490,17 @@ impl<L: Layout> Core<L> {
     /// server (no longer in the outbox). A blob already gone is fine; other failures
     /// are tried again after the next sync.
     fn remove_deleted_blobs(&self, t: &dyn Transport) {
-        let (Some(dir), due) = (&self.files_dir, {
-            let mut view = lock(&self.view);
-            let pending: Vec<MessageId> = view.outbox.iter().map(|o| o.id).collect();
+        let Some(dir) = &self.files_dir else {
+            return;
+        };
+        let due = {
+            let mut guard = lock(&self.view);
+            let view = &mut *guard;
             let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut view.blob_removals)
                 .into_iter()
-                .partition(|(delete, _)| !pending.contains(delete));
+                .partition(|(delete, _)| !view.outbox.iter().any(|o| o.id == *delete));
             view.blob_removals = wait;
             due
-        }) else {
-            return;
         };
         let mut retry = Vec::new();
         for (delete, path) in due {
