@@ -16,7 +16,37 @@ pub mod python;
 pub mod server;
 pub mod stats;
 
+use std::ffi::OsStr;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// Runs this harness again as a child process (`--child <mode>` and `args`), so that its
+/// peak RSS is the measured work's alone, and returns the JSON object the child printed
+/// last on stdout. Panics when the child fails or prints no JSON.
+pub fn run_child<I, S>(mode: &str, args: I) -> serde_json::Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let exe = std::env::current_exe().expect("current exe");
+    let out = Command::new(exe)
+        .args(["--child", mode])
+        .args(args)
+        .output()
+        .expect("run child");
+    assert!(
+        out.status.success(),
+        "child {mode} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("child JSON");
+    serde_json::from_str(line).expect("child JSON parses")
+}
 
 /// Peak and current resident set size of this process, from `/proc/self/status`, in bytes:
 /// `(VmHWM, VmRSS)`.

@@ -27,6 +27,7 @@
 
 #![allow(clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -269,25 +270,16 @@ fn child(mode: &str, args: &Args) {
 // --- parent side --------------------------------------------------------------------------
 
 fn spawn_child(mode: &str, url: &str, dir: &Path, round: u64) -> Value {
-    let exe = std::env::current_exe().expect("current exe");
-    let out = Command::new(exe)
-        .args(["--child", mode, "--url", url, "--round", &round.to_string()])
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run child");
-    assert!(
-        out.status.success(),
-        "child {mode} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .expect("child JSON");
-    serde_json::from_str(line).expect("child JSON parses")
+    let round = round.to_string();
+    let args: [&OsStr; 6] = [
+        "--url".as_ref(),
+        url.as_ref(),
+        "--round".as_ref(),
+        round.as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+    ];
+    ftpchat_benches::run_child(mode, args)
 }
 
 /// Before a measurement: removes the downloaded files (every download writes a new file),

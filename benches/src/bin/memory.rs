@@ -17,9 +17,9 @@
 
 #![allow(clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -183,25 +183,11 @@ impl Write for StreamSink<'_> {
 // --- parent side --------------------------------------------------------------------------
 
 fn spawn_child(mode: &str, dir: &Path, url: Option<&str>) -> Value {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--child", mode, "--dir"]).arg(dir);
+    let mut args: Vec<&OsStr> = vec!["--dir".as_ref(), dir.as_os_str()];
     if let Some(u) = url {
-        cmd.args(["--url", u]);
+        args.extend([OsStr::new("--url"), OsStr::new(u)]);
     }
-    let out = cmd.output().expect("run child");
-    assert!(
-        out.status.success(),
-        "child {mode} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .expect("child JSON");
-    serde_json::from_str(line).expect("child JSON parses")
+    ftpchat_benches::run_child(mode, args)
 }
 
 fn main() {
