@@ -78,6 +78,16 @@ Member rooms also carry private messages, blocking, presence and seen receipts::
         print(p.display_name, p.state, p.typing, p.last_seen)
     print(room.seen_by(msg_id))                 # SeenBy(readers=(...), of=2)
 
+asyncio code opens an :class:`AsyncRoom` with :func:`open_async` (same arguments): its
+I/O methods are coroutines that run the blocking calls on worker threads, and
+:meth:`AsyncRoom.updates` is an async iterator over what a background watcher receives::
+
+    async with await ftpchat.open_async(url, "lobby", name="Alice", password=pw) as room:
+        await room.send("hello")
+        async for update in room.updates():
+            if isinstance(update, ftpchat.MessageUpdate):
+                print(update.message.sender, update.message.text)
+
 The protocol lives in the Rust core (``ftpchat-core``); this package is a thin binding.
 Network I/O and key derivation release the GIL.
 """
@@ -86,6 +96,17 @@ from __future__ import annotations
 
 import atexit
 
+from ._aio import (
+    AsyncRoom,
+    ChangedUpdate,
+    ConfirmedUpdate,
+    ErrorUpdate,
+    EventUpdate,
+    MessageUpdate,
+    Update,
+    Updates,
+    open_async,
+)
 from ._errors import (
     BadAttachment,
     CorruptRecord,
@@ -171,6 +192,16 @@ __all__ = [
     "Watch",
     "Subscription",
     "Transfer",
+    # asyncio
+    "open_async",
+    "AsyncRoom",
+    "Updates",
+    "Update",
+    "MessageUpdate",
+    "ConfirmedUpdate",
+    "ChangedUpdate",
+    "EventUpdate",
+    "ErrorUpdate",
     # member rooms
     "Identity",
     "Member",
