@@ -59,6 +59,7 @@ class MessageUpdate:
     """A new message from someone else (what ``listen(on_message=...)`` receives)."""
 
     message: Message
+    """The message."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class ChangedUpdate:
     now (``listen(on_changed=...)``)."""
 
     message: Message
+    """The message as it is now (``edited``, ``deleted``, ``reactions``)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class EventUpdate:
     """Something worth knowing that is not an error (``listen(on_event=...)``)."""
 
     event: Event
+    """The event."""
 
 
 @dataclass(frozen=True)
