@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Iterator, TypeVar
 
 import ftpchat
 import pytest
-from ftpserver import FtpServer
+from ftpserver import FTP_PASSWORD, FTP_USER, FtpServer
 
 PASSWORD = "correct horse"
 FAST = 0.05
@@ -164,8 +166,35 @@ class LagProbe:
 MAX_LAG = 0.05
 
 
-def test_the_event_loop_keeps_running_during_kdf_sync_and_history(ftp_server: FtpServer) -> None:
-    url = ftp_server.url()
+@pytest.fixture
+def ftp_process_url(tmp_path: Path) -> Iterator[str]:
+    """An FTP server in another process (so that serving does not take this process's
+    GIL from the event loop the test measures)."""
+    root = tmp_path / "ftp-root"
+    root.mkdir()
+    script = Path(__file__).with_name("ftpserver.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(root), "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"ftp://{FTP_USER}:{FTP_PASSWORD}@127.0.0.1:{port}/"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_the_event_loop_keeps_running_during_kdf_sync_and_history(ftp_process_url: str) -> None:
+    url = ftp_process_url
     count = 3000
     with ftpchat.open(url, "lobby", name="Writer", password=PASSWORD) as writer:
         for i in range(count):
@@ -269,7 +298,7 @@ def test_updates_received_but_not_yielded_go_to_the_next_sync(ftp_server: FtpSer
 def test_a_cancelled_call_still_completes(slow_ftp_port: int) -> None:
     """Cancelling the await does not cancel the blocking call: a send queued behind a
     busy worker is still queued, and what a cancelled sync read comes with the next."""
-    url = f"ftp://alice:ftp-Pa55word-for-tests@127.0.0.1:{slow_ftp_port}/"
+    url = f"ftp://{FTP_USER}:{FTP_PASSWORD}@127.0.0.1:{slow_ftp_port}/"
 
     async def main() -> None:
         one_worker = ThreadPoolExecutor(max_workers=1)

@@ -25,16 +25,13 @@ from collections import deque
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Callable, Generic, Literal, Sequence, TypeVar, Union
+from typing import Callable, Generic, Literal, Sequence, TypeVar, Union
 
 from . import _ftpchat
 from ._errors import Error
+from ._ftpchat import Identity, Room, Subscription, Transfer
 from ._types import Event, Member, Message, PresenceInfo, PresenceState, SeenBy, SyncResult
 
-if TYPE_CHECKING:
-    from typing_extensions import Buffer
-
-    from ._ftpchat import Identity, Room, Subscription, Transfer
 
 __all__ = [
     "AsyncRoom",
@@ -593,7 +590,7 @@ async def open_async(
     key: str | None = None,
     layout: Literal["native", "shared"] = "native",
     codec: Literal["1.5", "1.6", "1.7"] | None = None,
-    salt: str | Buffer | None = None,
+    salt: str | bytes | bytearray | memoryview | None = None,
     iterations: int | None = None,
     show_unauthenticated: bool = False,
     create: bool = True,
