@@ -12,7 +12,9 @@ completion on its worker thread (a message given to :meth:`AsyncRoom.send` is qu
 the outbox and delivered by the next sync, flush or watcher; an upload finishes; a room
 being opened is closed again). What a cancelled :meth:`AsyncRoom.sync` read is not lost:
 the next :meth:`AsyncRoom.sync` returns it, or the next :meth:`AsyncRoom.updates` yields
-it. To stop a transfer itself, pass a :class:`~ftpchat.Transfer` and cancel that.
+it. To stop a transfer itself, pass a :class:`~ftpchat.Transfer` and cancel that. (A
+task cancelled before it first ran never made the call: ``asyncio.create_task(room.send(
+text))`` followed at once by ``task.cancel()`` queues nothing.)
 """
 
 from __future__ import annotations
@@ -102,9 +104,8 @@ class _Call(Generic[_T]):
     """One blocking call on a worker thread whose caller may stop waiting for it.
 
     ``abandoned(result)`` runs exactly once when the caller was cancelled, with the
-    call's result, on a worker thread (never on the event loop): the call's own thread
-    when it finishes after the cancellation, or a new task on ``executor`` when it had
-    already finished.
+    call's result, never on the event loop: on the call's own thread when it finishes
+    after the cancellation, or on a new thread when it had already finished.
     """
 
     def __init__(
@@ -148,7 +149,8 @@ class _Call(Generic[_T]):
                     if future.exception() is None:
                         abandoned(future.result())
 
-                self._executor.submit(late)
+                # Not on the executor: it may be shut down by now (the room closed).
+                threading.Thread(target=late, name="ftpchat-async-abandoned").start()
             raise
 
 
