@@ -415,3 +415,38 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
+
+
+def test_updates_yield_the_watchers_errors_and_events(ftp_server: FtpServer) -> None:
+    """A failed poll is an ErrorUpdate holding the exception the blocking call raises
+    (the watcher goes on), beside the events the poll reported."""
+    line = ftpchat.encode_17("2024-01-01 10:00:Al: hi", password="right") + "\n"
+    ftp_server.append("chat.txt", line.encode())
+
+    async def main() -> None:
+        room = await ftpchat.open_async(
+            ftp_server.url(), "chat.txt", name="A", layout="shared", password="wrong"
+        )
+        try:
+            errors: list[ftpchat.Error] = []
+            events: list[ftpchat.Event] = []
+            async with room.updates(min_interval=FAST, max_interval=FAST) as updates:
+                async for update in updates:
+                    if isinstance(update, ftpchat.ErrorUpdate):
+                        errors.append(update.error)
+                    elif isinstance(update, ftpchat.EventUpdate):
+                        events.append(update.event)
+                    else:
+                        raise AssertionError(f"unexpected {update!r}")
+                    if len(errors) == 2:  # the watcher retried
+                        break
+                assert updates.running
+            assert not updates.running
+            assert all(isinstance(e, ftpchat.WrongPassword) for e in errors), errors
+            assert "wrong_password" in [e.kind for e in events]
+            with pytest.raises(ftpchat.WrongPassword):
+                await room.sync()
+        finally:
+            await room.close(flush=False)  # flushing checks the password too
+
+    run(main)
