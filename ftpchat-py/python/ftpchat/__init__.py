@@ -78,6 +78,16 @@ Member rooms also carry private messages, blocking, presence and seen receipts::
         print(p.display_name, p.state, p.typing, p.last_seen)
     print(room.seen_by(msg_id))                 # SeenBy(readers=(...), of=2)
 
+asyncio code opens an :class:`AsyncRoom` with :func:`open_async` (same arguments): its
+I/O methods are coroutines that run the blocking calls on worker threads, and
+:meth:`AsyncRoom.updates` is an async iterator over what a background watcher receives::
+
+    async with await ftpchat.open_async(url, "lobby", name="Alice", password=pw) as room:
+        await room.send("hello")
+        async for update in room.updates():
+            if isinstance(update, ftpchat.MessageUpdate):
+                print(update.message.sender, update.message.text)
+
 The protocol lives in the Rust core (``ftpchat-core``); this package is a thin binding.
 Network I/O and key derivation release the GIL.
 """
@@ -86,6 +96,17 @@ from __future__ import annotations
 
 import atexit
 
+from . import _aio, _ftpchat
+from ._aio import (
+    AsyncRoom,
+    ChangedUpdate,
+    ConfirmedUpdate,
+    ErrorUpdate,
+    EventUpdate,
+    MessageUpdate,
+    Updates,
+    open_async,
+)
 from ._errors import (
     BadAttachment,
     CorruptRecord,
@@ -118,12 +139,6 @@ from ._errors import (
     WrongPassword,
 )
 from ._ftpchat import (
-    DEFAULT_MAX_ATTACHMENT_SIZE,
-    DEFAULT_NATIVE_ITERATIONS,
-    FTPCHAT_ITERATIONS,
-    FTPCHAT_SALT,
-    MAX_NAME_LEN,
-    MAX_TEXT_LEN,
     Identity,
     Room,
     Subscription,
@@ -161,6 +176,25 @@ from ._types import (
     SyncResult,
 )
 
+# Re-bound here so the API reference shows their docstrings.
+MAX_TEXT_LEN = _ftpchat.MAX_TEXT_LEN
+"""The longest message text accepted, in bytes (UTF-8)."""
+MAX_NAME_LEN = _ftpchat.MAX_NAME_LEN
+"""The longest display name accepted, in bytes (UTF-8)."""
+FTPCHAT_SALT = _ftpchat.FTPCHAT_SALT
+"""The PBKDF2 salt of the FTPChat 1.6 and 1.7 clients: one constant for every chat and
+every user (so it adds nothing against a dictionary attack)."""
+FTPCHAT_ITERATIONS = _ftpchat.FTPCHAT_ITERATIONS
+"""The PBKDF2-HMAC-SHA256 iterations of the FTPChat 1.6 and 1.7 clients (100,000)."""
+DEFAULT_NATIVE_ITERATIONS = _ftpchat.DEFAULT_NATIVE_ITERATIONS
+"""PBKDF2 iterations for new native rooms (600,000, OWASP's 2023 figure)."""
+DEFAULT_MAX_ATTACHMENT_SIZE = _ftpchat.DEFAULT_MAX_ATTACHMENT_SIZE
+"""The default ``open(..., max_attachment_size=...)``: 100 MiB."""
+Update = _aio.Update
+"""What :meth:`AsyncRoom.updates` yields: a :class:`MessageUpdate`,
+:class:`ConfirmedUpdate`, :class:`ChangedUpdate`, :class:`EventUpdate` or
+:class:`ErrorUpdate`."""
+
 # Watcher threads call into Python; stop them before the interpreter finalizes.
 atexit.register(_stop_all_watches)
 
@@ -171,6 +205,16 @@ __all__ = [
     "Watch",
     "Subscription",
     "Transfer",
+    # asyncio
+    "open_async",
+    "AsyncRoom",
+    "Updates",
+    "Update",
+    "MessageUpdate",
+    "ConfirmedUpdate",
+    "ChangedUpdate",
+    "EventUpdate",
+    "ErrorUpdate",
     # member rooms
     "Identity",
     "Member",

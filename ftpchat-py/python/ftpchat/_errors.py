@@ -84,6 +84,7 @@ class Error(Exception):
     """
 
     transient: bool
+    """``True`` when retrying later may succeed."""
 
     def __init__(self, message: str = "", *, transient: bool = False) -> None:
         super().__init__(message)
@@ -127,7 +128,10 @@ class TransportError(Error):
     """
 
     kind: str
+    """What kind of failure: ``"transient"``, ``"not_found"``, ``"permission_denied"``,
+    ``"already_exists"``, ``"invalid_path"``, ``"unsupported"`` or ``"permanent"``."""
     operation: str | None
+    """What failed (``"append"``, ``"size"``, ``"connect"``...), when known."""
 
     def __init__(
         self,
@@ -146,7 +150,10 @@ class InvalidPath(Error, ValueError):
     """A room path, file name or location was refused before anything was sent."""
 
     kind: str
+    """What kind of failure: ``"transient"``, ``"not_found"``, ``"permission_denied"``,
+    ``"already_exists"``, ``"invalid_path"``, ``"unsupported"`` or ``"permanent"``."""
     operation: str | None
+    """What failed (``"append"``, ``"size"``, ``"connect"``...), when known."""
 
     def __init__(
         self,
@@ -232,7 +239,9 @@ class FileTooLarge(Error):
     written. ``size`` is the file's size and ``limit`` the limit, in bytes."""
 
     size: int | None
+    """The file's size in bytes."""
     limit: int | None
+    """The room's limit in bytes."""
 
     def __init__(
         self,
@@ -268,6 +277,7 @@ class LocalFileError(Error, OSError):
     Also an :class:`OSError`."""
 
     path: str | None
+    """The local file, when known."""
 
     def __init__(
         self,
