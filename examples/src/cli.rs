@@ -1130,13 +1130,21 @@ pub fn describe_members(opened: &OpenedRoom) -> Result<Vec<String>, CliError> {
             names.insert(f.clone(), m.sender.clone());
         }
     }
-    names.insert(identity.public().fingerprint(), opened.name.clone());
+    // This device's name as its messages carry it, else the one it would use.
+    names
+        .entry(identity.public().fingerprint())
+        .or_insert_with(|| opened.name.clone());
     let verified = Verified::load(Some(dir))
         .map_err(|e| CliError::io(dir.join(members::VERIFIED_FILE).display().to_string(), e))?;
     let list = opened.room.members().map_err(|e| CliError::Room {
         context: "reading the members".into(),
         source: e,
     })?;
+    if members::own_member(&list, &identity.public()).is_none() {
+        return Err(CliError::NotAMember {
+            room: opened.target.room.clone(),
+        });
+    }
     Ok(members::describe_members(
         &list,
         Some(&identity.public()),

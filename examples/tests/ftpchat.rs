@@ -61,16 +61,24 @@ impl Served {
         .unwrap()
     }
 
+    /// `ftpchat ARGS` with this server's temporary folder as home.
+    fn ftpchat(&self, args: &[&str]) -> Command {
+        ftpchat_in(&self.dir.path().join("home"), args)
+    }
+
     fn state(&self, who: &str) -> PathBuf {
         self.dir.path().join(format!("state-{who}"))
     }
 }
 
 /// `ftpchat ARGS` with the FTP and room passwords in the environment, a known login name,
-/// no standard input.
-fn ftpchat(args: &[&str]) -> Command {
+/// no standard input, and `home` as home folder (the default state folders are under it:
+/// nothing is kept in the user's).
+fn ftpchat_in(home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(FTPCHAT);
     cmd.args(args)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
         .env("FTPCHAT_FTP_PASSWORD", FTP_PASSWORD)
         .env("FTPCHAT_PASSWORD", ROOM_PASSWORD)
         .env_remove("FTPCHAT_SOURCE_PASSWORD")
@@ -78,6 +86,11 @@ fn ftpchat(args: &[&str]) -> Command {
         .env("USER", "tester")
         .stdin(Stdio::null());
     cmd
+}
+
+/// [`ftpchat_in`] a home folder that does not exist (for commands that keep nothing).
+fn ftpchat(args: &[&str]) -> Command {
+    ftpchat_in(Path::new("/nonexistent/ftpchat-test-home"), args)
 }
 
 fn run(cmd: &mut Command) -> (Output, String, String) {
@@ -88,12 +101,8 @@ fn run(cmd: &mut Command) -> (Output, String, String) {
 }
 
 fn export_json(served: &Served, room: &str) -> Value {
-    let (out, stdout, stderr) = run(&mut ftpchat(&[
-        "export",
-        "--format",
-        "json",
-        &served.url(room),
-    ]));
+    let (out, stdout, stderr) =
+        run(&mut served.ftpchat(&["export", "--format", "json", &served.url(room)]));
     assert!(out.status.success(), "{stderr}");
     serde_json::from_str(&stdout).unwrap()
 }
@@ -126,13 +135,13 @@ fn send_then_export_as_json_and_text() {
     let before = chrono::Utc::now().timestamp_millis();
 
     // No room yet: send refuses to create one unless asked.
-    let (out, _, stderr) = run(&mut ftpchat(&["send", &url, "lost"]));
+    let (out, _, stderr) = run(&mut served.ftpchat(&["send", &url, "lost"]));
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("no room lobby"), "{stderr}");
     assert!(!served.root().join("lobby").exists());
 
     let alice_state = served.state("alice");
-    let (out, stdout, stderr) = run(&mut ftpchat(&[
+    let (out, stdout, stderr) = run(&mut served.ftpchat(&[
         "send",
         "--create",
         "--name",
@@ -146,9 +155,12 @@ fn send_then_export_as_json_and_text() {
     let first_id = stdout.trim().to_owned();
     assert_eq!(first_id.len(), 32, "{stdout}");
     // The display name defaults to the login name.
-    let (out, stdout, stderr) = run(&mut ftpchat(&["send", &url, "two\nlines"]));
+    let (out, stdout, stderr) = run(&mut served.ftpchat(&["send", &url, "two\nlines"]));
     assert!(out.status.success(), "{stderr}");
     let second_id = stdout.trim().to_owned();
+    // Without --state-dir, send keeps its writer in the default folder under the home.
+    let kept = served.dir.path().join("home/data/ftpchat/cli");
+    assert_eq!(std::fs::read_dir(&kept).unwrap().count(), 1, "{}", kept.display());
     let after = chrono::Utc::now().timestamp_millis();
     assert!(!stderr.contains(ROOM_PASSWORD) && !stderr.contains(FTP_PASSWORD));
 
@@ -179,7 +191,7 @@ fn send_then_export_as_json_and_text() {
 
     // Text, into a file.
     let file = served.dir.path().join("lobby.txt");
-    let (out, stdout, stderr) = run(&mut ftpchat(&[
+    let (out, stdout, stderr) = run(&mut served.ftpchat(&[
         "export",
         "--format",
         "text",
@@ -233,7 +245,8 @@ fn tail_json_prints_a_message_sent_by_another_process() {
     room.sync().unwrap();
     let url = served.url("lobby");
 
-    let mut child = ftpchat(&["tail", "--json", "-n", "1", &url])
+    let mut child = served
+        .ftpchat(&["tail", "--json", "-n", "1", &url])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -253,13 +266,8 @@ fn tail_json_prints_a_message_sent_by_another_process() {
     assert!(ready.contains("following lobby"), "{ready}");
 
     let sent_at = Instant::now();
-    let (out, stdout_send, stderr_send) = run(&mut ftpchat(&[
-        "send",
-        "--name",
-        "Bob",
-        &url,
-        "ping from another process",
-    ]));
+    let (out, stdout_send, stderr_send) =
+        run(&mut served.ftpchat(&["send", "--name", "Bob", &url, "ping from another process"]));
     assert!(out.status.success(), "{stderr_send}");
     let line = stdout
         .recv_timeout(Duration::from_secs(15))
@@ -309,7 +317,7 @@ fn import_a_real_ftpchat_16_17_file_then_export_it() {
     let source = served.url("chat.txt");
     let into = served.url("imported");
     let import = || {
-        let mut cmd = ftpchat(&["import", &source, "--into", &into]);
+        let mut cmd = served.ftpchat(&["import", &source, "--into", &into]);
         cmd.env(
             "FTPCHAT_SOURCE_PASSWORD",
             expected["password"].as_str().unwrap(),
@@ -349,7 +357,7 @@ fn import_a_real_ftpchat_16_17_file_then_export_it() {
     assert_eq!(senders_and_texts(&export_json(&served, "imported")), want);
 
     // The wrong password for the file: nothing imported, and why.
-    let mut cmd = ftpchat(&["import", &source, "--into", &served.url("other")]);
+    let mut cmd = served.ftpchat(&["import", &source, "--into", &served.url("other")]);
     cmd.env("FTPCHAT_SOURCE_PASSWORD", "wrong horse");
     let (out, _, stderr) = run(&mut cmd);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
@@ -367,7 +375,7 @@ fn a_wrong_password_is_a_clear_error() {
     served.make_room("lobby");
     let url = served.url("lobby");
 
-    let mut cmd = ftpchat(&["export", &url]);
+    let mut cmd = served.ftpchat(&["export", &url]);
     cmd.env("FTPCHAT_PASSWORD", "not the password");
     let (out, stdout, stderr) = run(&mut cmd);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
@@ -377,19 +385,14 @@ fn a_wrong_password_is_a_clear_error() {
     // From a file, for send too.
     let file = served.dir.path().join("pw");
     std::fs::write(&file, "still wrong\n").unwrap();
-    let (out, _, stderr) = run(&mut ftpchat(&[
-        "send",
-        "--password-file",
-        file.to_str().unwrap(),
-        &url,
-        "x",
-    ]));
+    let (out, _, stderr) =
+        run(&mut served.ftpchat(&["send", "--password-file", file.to_str().unwrap(), &url, "x"]));
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("wrong room password"), "{stderr}");
     assert!(!stderr.contains("still wrong"));
 
     // A wrong FTP login.
-    let mut cmd = ftpchat(&["export", &url]);
+    let mut cmd = served.ftpchat(&["export", &url]);
     cmd.env("FTPCHAT_FTP_PASSWORD", "bad login");
     let (out, _, stderr) = run(&mut cmd);
     assert!(!out.status.success());
@@ -397,7 +400,7 @@ fn a_wrong_password_is_a_clear_error() {
     assert!(!stderr.contains("bad login"), "{stderr}");
 
     // Passwords are not arguments.
-    let (out, _, stderr) = run(&mut ftpchat(&["send", "--password", "hunter2", &url, "x"]));
+    let (out, _, stderr) = run(&mut served.ftpchat(&["send", "--password", "hunter2", &url, "x"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("--password"), "{stderr}");
 }
@@ -408,7 +411,7 @@ fn invite_and_members_of_a_member_room() {
     let url = served.url("team");
     let admin = served.state("admin");
     let admin_dir = admin.to_str().unwrap();
-    let (out, _, stderr) = run(&mut ftpchat(&[
+    let (out, _, stderr) = run(&mut served.ftpchat(&[
         "send",
         "--members",
         "--create",
@@ -422,7 +425,8 @@ fn invite_and_members_of_a_member_room() {
     assert!(out.status.success(), "{stderr}");
     let me = DeviceIdentity::load_or_create(&admin).unwrap().public();
 
-    let (out, stdout, stderr) = run(&mut ftpchat(&["members", "--state-dir", admin_dir, &url]));
+    let (out, stdout, stderr) =
+        run(&mut served.ftpchat(&["members", "--state-dir", admin_dir, &url]));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("1 member(s)"), "{stdout}");
     assert!(
@@ -431,7 +435,8 @@ fn invite_and_members_of_a_member_room() {
     );
     assert!(stdout.contains(&me.fingerprint()), "{stdout}");
 
-    let (out, stdout, stderr) = run(&mut ftpchat(&["invite", "--state-dir", admin_dir, &url]));
+    let (out, stdout, stderr) =
+        run(&mut served.ftpchat(&["invite", "--state-dir", admin_dir, &url]));
     assert!(out.status.success(), "{stderr}");
     let invitation = stdout.trim();
     assert!(invitation.starts_with("ftpchat://join?"), "{stdout}");
@@ -454,7 +459,8 @@ fn invite_and_members_of_a_member_room() {
     joined.send("hi, I am Bob").unwrap();
     joined.sync().unwrap();
 
-    let (out, stdout, stderr) = run(&mut ftpchat(&["members", "--state-dir", admin_dir, &url]));
+    let (out, stdout, stderr) =
+        run(&mut served.ftpchat(&["members", "--state-dir", admin_dir, &url]));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("2 member(s)"), "{stdout}");
     assert!(
@@ -465,12 +471,8 @@ fn invite_and_members_of_a_member_room() {
 
     // Not a member: a clear error.
     let stranger = served.state("stranger");
-    let (out, _, stderr) = run(&mut ftpchat(&[
-        "members",
-        "--state-dir",
-        stranger.to_str().unwrap(),
-        &url,
-    ]));
+    let (out, _, stderr) =
+        run(&mut served.ftpchat(&["members", "--state-dir", stranger.to_str().unwrap(), &url]));
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("not a member of team"), "{stderr}");
 }
@@ -505,6 +507,7 @@ fn serve_add_user_and_serve() {
         "0",
     ])
     .stdout(Stdio::piped())
+    .stderr(Stdio::null())
     .spawn()
     .unwrap();
     let lines = lines_of(child.stdout.take().unwrap());
@@ -517,7 +520,10 @@ fn serve_add_user_and_serve() {
         .unwrap_or_else(|| panic!("{first}"))
         .to_owned();
     let url = format!("ftp://carol@{addr}/lobby");
-    let mut cmd = ftpchat(&["send", "--create", &url, "served"]);
+    let mut cmd = ftpchat_in(
+        &dir.path().join("home"),
+        &["send", "--create", &url, "served"],
+    );
     cmd.env("FTPCHAT_FTP_PASSWORD", "carol pw");
     let (out, _, stderr) = run(&mut cmd);
     assert!(out.status.success(), "{stderr}");
