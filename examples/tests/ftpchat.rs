@@ -160,7 +160,12 @@ fn send_then_export_as_json_and_text() {
     let second_id = stdout.trim().to_owned();
     // Without --state-dir, send keeps its writer in the default folder under the home.
     let kept = served.dir.path().join("home/data/ftpchat/cli");
-    assert_eq!(std::fs::read_dir(&kept).unwrap().count(), 1, "{}", kept.display());
+    assert_eq!(
+        std::fs::read_dir(&kept).unwrap().count(),
+        1,
+        "{}",
+        kept.display()
+    );
     let after = chrono::Utc::now().timestamp_millis();
     assert!(!stderr.contains(ROOM_PASSWORD) && !stderr.contains(FTP_PASSWORD));
 
@@ -599,4 +604,78 @@ fn completions_and_help() {
     let (out, _, stderr) = run(&mut ftpchat(&["chat", "--lock", "ftp://h/r"]));
     assert!(!out.status.success());
     assert!(stderr.contains("--lock is for --compat rooms"), "{stderr}");
+}
+
+#[test]
+fn json_carries_edits_deletes_reactions_and_attachments() {
+    let served = Served::start();
+    let room = served.make_room("lobby");
+    let edited = room.send("helo").unwrap();
+    let deleted = room.send("oops").unwrap();
+    let plain = room.send("plain").unwrap();
+    let file = served.dir.path().join("notes.txt");
+    std::fs::write(&file, b"twelve bytes").unwrap();
+    let attached = room.send_file(&file, "the notes").unwrap();
+    room.sync().unwrap();
+    room.edit(&edited, "hello").unwrap();
+    room.delete(&deleted).unwrap();
+    room.react(&plain, "👍").unwrap();
+    room.sync().unwrap();
+    let url = served.url("lobby");
+
+    let doc = export_json(&served, "lobby");
+    let messages = doc["messages"].as_array().unwrap();
+    let by_id = |id: &ftpchat_core::MessageId| {
+        messages
+            .iter()
+            .find(|m| m["id"] == id.to_hex().as_str())
+            .unwrap_or_else(|| panic!("{id} not exported: {doc}"))
+    };
+    let m = by_id(&edited);
+    assert_eq!(
+        (&m["text"], &m["edited"]),
+        (&Value::from("hello"), &Value::from(true))
+    );
+    assert!(m.get("deleted").is_none());
+    let m = by_id(&deleted);
+    assert_eq!(
+        (&m["text"], &m["deleted"]),
+        (&Value::from(""), &Value::from(true))
+    );
+    let m = by_id(&plain);
+    assert_eq!(
+        m["reactions"],
+        serde_json::json!([{"reaction": "👍", "senders": ["maker"]}])
+    );
+    assert!(m.get("edited").is_none() && m.get("attachment").is_none());
+    let m = by_id(&attached);
+    assert_eq!(m["text"], "the notes");
+    assert_eq!(
+        m["attachment"],
+        serde_json::json!({"name": "notes.txt", "size": 12, "media_type": "text/plain"})
+    );
+
+    // tail prints a later change as a `change` line.
+    let mut child = served
+        .ftpchat(&["tail", "--json", "-n", "0", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = lines_of(child.stdout.take().unwrap());
+    let stderr = lines_of(child.stderr.take().unwrap());
+    let _tail = Running(child);
+    let ready = stderr.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(ready.contains("following lobby"), "{ready}");
+    room.edit(&edited, "hello again").unwrap();
+    room.sync().unwrap();
+    let line = stdout
+        .recv_timeout(Duration::from_secs(15))
+        .expect("tail printed no change within 15 s");
+    let m: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(m["id"], edited.to_hex().as_str());
+    assert_eq!(
+        (&m["text"], &m["change"]),
+        (&Value::from("hello again"), &Value::from(true))
+    );
 }
