@@ -921,20 +921,45 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, CliError> {
         .map_err(|e| open_error(e, &source))?;
     let read = reader.sync().map_err(|e| open_error(e, &source))?;
     let mut report = ImportReport::default();
+    let mut keyed_without_password = 0usize;
     for event in &read.events {
         match event {
+            RoomEvent::WrongPassword { failed_lines }
+                if *failed_lines > 0 && source_password.is_none() =>
+            {
+                return Err(CliError::Password(format!(
+                    "{failed_lines} FTPChat 1.6/1.7 line(s) of {} need its password: set \
+                     {SOURCE_PASSWORD_ENV}, use --source-password-file or type it at the \
+                     prompt (nothing was imported)",
+                    source.room
+                )))
+            }
             RoomEvent::WrongPassword { failed_lines } if *failed_lines > 0 => {
                 return Err(CliError::WrongSourcePassword {
                     file: format!("{}/{}", source.display_base(), source.room),
                     lines: *failed_lines,
                 })
             }
-            RoomEvent::UndecodableLine { .. } => {
+            RoomEvent::UndecodableLine { codec, .. } => {
                 report.undecoded += 1;
-                eprintln!("ftpchat: not imported: {event}");
+                if source_password.is_none()
+                    && matches!(codec, Some(Codec::Fernet16 | Codec::Fernet17))
+                {
+                    keyed_without_password += 1;
+                } else {
+                    eprintln!("ftpchat: not imported: {event}");
+                }
             }
             _ => {}
         }
+    }
+    if keyed_without_password > 0 {
+        return Err(CliError::Password(format!(
+            "{keyed_without_password} FTPChat 1.6/1.7 line(s) of {} need its password: set \
+             {SOURCE_PASSWORD_ENV}, use --source-password-file or type it at the prompt \
+             (nothing was imported)",
+            source.room
+        )));
     }
     let messages: Vec<Message> = read.messages;
     report.read = messages.len();
@@ -1346,5 +1371,74 @@ fn init_logging(verbose: bool) {
     let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger { level }));
     if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_users() {
+        let user = |l: &str| url_user(&Target::parse(l).unwrap());
+        assert_eq!(user("ftp://bob:pw@host/lobby").as_deref(), Some("bob"));
+        assert_eq!(
+            user("ftps://b%40b@host:21/dir/lobby").as_deref(),
+            Some("b@b")
+        );
+        assert_eq!(user("ftp://host/lobby"), None);
+        assert_eq!(user("/srv/bob@x/lobby"), None);
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(display_name(Some(" Ann "), None), "Ann");
+        // Without --name: the login name, which this process always has on Unix (from
+        // the environment or the account).
+        let login = login_name();
+        #[cfg(unix)]
+        assert!(login.is_some());
+        if let Some(login) = login {
+            assert_eq!(display_name(None, None), login);
+            assert_eq!(display_name(Some("  "), None), login);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_account_name_is_this_process_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let name = os_account_name().unwrap();
+        let uid = std::fs::metadata("/proc/self").unwrap().uid();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        assert!(passwd
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}:"))
+                && l.split(':').nth(2) == Some(&uid.to_string())));
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(1_795_155_487_123).unwrap(),
+            "2026-11-20T06:18:07.123Z"
+        );
+        assert_eq!(rfc3339(u64::MAX), None);
+    }
+
+    #[test]
+    fn password_files_give_their_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret pass\nignored\n").unwrap();
+        let pw = read_password("FTPCHAT_TEST_UNSET_VARIABLE", Some(&file), "").unwrap();
+        assert_eq!(pw.as_str(), "s3cret pass");
+        std::fs::write(&file, "\n").unwrap();
+        let err = read_password("FTPCHAT_TEST_UNSET_VARIABLE", Some(&file), "").unwrap_err();
+        assert!(err.to_string().contains("is empty"), "{err}");
+        let err = read_password("X", Some(&dir.path().join("missing")), "").unwrap_err();
+        assert!(matches!(err, CliError::Io { .. }), "{err}");
     }
 }

@@ -361,6 +361,68 @@ fn import_a_real_ftpchat_16_17_file_then_export_it() {
     assert!(stdout.contains("imported 0, already there 6"), "{stdout}");
     assert_eq!(senders_and_texts(&export_json(&served, "imported")), want);
 
+    // --keep-time: the original times go in front of the texts.
+    let timed = served.url("timed");
+    let mut cmd = served.ftpchat(&["import", "--keep-time", &source, "--into", &timed]);
+    cmd.env(
+        "FTPCHAT_SOURCE_PASSWORD",
+        expected["password"].as_str().unwrap(),
+    );
+    let (out, _, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stderr}");
+    let with_times: Vec<(String, String)> = records
+        .iter()
+        .map(|(_, s, t)| {
+            let plain_time = "2026-12-02 04:18";
+            (
+                s.clone(),
+                format!("[{plain_time}] {}", t.strip_suffix('\n').unwrap_or(t)),
+            )
+        })
+        .collect();
+    for r in expected["records"].as_array().unwrap() {
+        assert!(r["plaintext"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-02 04:18:"));
+    }
+    assert_eq!(
+        senders_and_texts(&export_json(&served, "timed")),
+        with_times
+    );
+
+    // An FTPChat 1.5 file needs no password (empty at the prompt): its messages and the
+    // warning that 1.5 lines carry no key.
+    std::fs::copy(
+        testdata("legacy-v1.5-chat.txt"),
+        served.root().join("old.txt"),
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(&mut served.ftpchat(&[
+        "import",
+        &served.url("old.txt"),
+        "--into",
+        &served.url("old"),
+    ]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("read 6 message(s) from 4 sender(s): imported 6, already there 0, 1 line(s) not decoded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("6 of them are FTPChat 1.5 lines"),
+        "{stdout}"
+    );
+    let old = senders_and_texts(&export_json(&served, "old"));
+    assert_eq!(old.len(), 6);
+    assert_eq!(old[3], ("Omar K".to_owned(), "multi\nline".to_owned()));
+
+    // No password for a file of 1.6/1.7 lines: nothing imported, and why.
+    let (out, _, stderr) =
+        run(&mut served.ftpchat(&["import", &source, "--into", &served.url("other")]));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("need its password"), "{stderr}");
+
     // The wrong password for the file: nothing imported, and why.
     let mut cmd = served.ftpchat(&["import", &source, "--into", &served.url("other")]);
     cmd.env("FTPCHAT_SOURCE_PASSWORD", "wrong horse");
