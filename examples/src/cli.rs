@@ -130,6 +130,9 @@ pub enum CliError {
     /// The embedded server failed.
     #[error("{0}")]
     Server(String),
+    /// The terminal chat ended with an error.
+    #[error("{0}")]
+    Chat(String),
 }
 
 impl CliError {
@@ -386,53 +389,47 @@ pub fn open_room(options: &RoomOptions, access: Access) -> Result<OpenedRoom, Cl
     let target = target(&options.location)?;
     let opened = transport(&target, options.ca_file.as_deref())?;
     let name = display_name(options.name.as_deref(), Some(&target));
-    let mut config = if options.members {
-        let (identity, dir) = load_identity(options.state_dir.as_deref())?;
-        let config = RoomConfig::member_room(&target.room, &name, identity.clone());
-        let config = match access {
-            Access::Read => config,
-            Access::Write { .. } => config.with_state_dir(&dir),
-        };
-        return finish_open(access, target, opened, config, Some((identity, dir)), name);
+    let identity = if options.members {
+        Some(load_identity(options.state_dir.as_deref())?)
     } else {
-        let keyed = options.compat.is_none_or(CompatVersion::is_keyed);
-        let password = if keyed {
-            let pw = read_password(
-                ROOM_PASSWORD_ENV,
-                options.password_file.as_deref(),
-                &format!("Room password for {}: ", target.room),
-            )?;
-            Some(Password::new(pw.as_str()))
-        } else {
-            None
-        };
-        chat::room_config(
-            &target.room,
-            options.compat,
-            &name,
-            password,
-            ftpchat_core::default_compat_kdf(),
-        )
-        .map_err(CliError::Usage)?
+        None
+    };
+    let mut config = match &identity {
+        Some((identity, _)) => RoomConfig::member_room(&target.room, &name, identity.clone()),
+        None => {
+            let keyed = options.compat.is_none_or(CompatVersion::is_keyed);
+            let password = if keyed {
+                let pw = read_password(
+                    ROOM_PASSWORD_ENV,
+                    options.password_file.as_deref(),
+                    &format!("Room password for {}: ", target.room),
+                )?;
+                Some(Password::new(pw.as_str()))
+            } else {
+                None
+            };
+            chat::room_config(
+                &target.room,
+                options.compat,
+                &name,
+                password,
+                ftpchat_core::default_compat_kdf(),
+            )
+            .map_err(CliError::Usage)?
+        }
     };
     if let Access::Write { .. } = access {
-        if let Some(dir) = options.state_dir.clone().or_else(default_cli_state_dir) {
+        // A member room's state lives beside this device's identity (as the chat's).
+        let dir = match &identity {
+            Some((_, dir)) => Some(dir.clone()),
+            None => options.state_dir.clone().or_else(default_cli_state_dir),
+        };
+        if let Some(dir) = dir {
             config = config.with_state_dir(dir);
         }
     }
-    finish_open(access, target, opened, config, None, name)
-}
-
-fn finish_open(
-    access: Access,
-    target: Target,
-    opened: OpenedTransport,
-    config: RoomConfig,
-    identity: Option<(Arc<DeviceIdentity>, PathBuf)>,
-    name: String,
-) -> Result<OpenedRoom, CliError> {
     // These commands come and go: they publish no presence and no read position.
-    let mut config = config.with_presence(false).with_read_receipts(false);
+    config = config.with_presence(false).with_read_receipts(false);
     if !matches!(access, Access::Write { create: true }) {
         config = config.must_exist();
     }

@@ -442,7 +442,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Chat(chat) => {
             let args = chat.chat_args().map_err(CliError::Usage)?;
             terminal::set_join_command(format!("{} chat", cli::command_prefix()));
-            terminal::run_chat(args).map_err(CliError::Server)
+            terminal::run_chat(args).map_err(CliError::Chat)
         }
         Command::Serve(serve) => match serve.action {
             Some(ServeAction::AddUser {
