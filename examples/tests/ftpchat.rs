@@ -659,6 +659,23 @@ fn completions_and_help() {
     ] {
         assert!(stdout.contains(field), "{field} not in tail --help");
     }
+    let (_, stdout, _) = run(&mut ftpchat(&["chat", "--help"]));
+    for needle in [
+        "--members",
+        "--join <INVITATION>",
+        "MEMBER ROOMS",
+        "FTPCHAT_PASSWORD",
+        "/save",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "{needle} not in chat --help:\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("USAGE:"),
+        "only the chat's notes, not its usage:\n{stdout}"
+    );
     let (_, stdout, _) = run(&mut ftpchat(&["import", "--help"]));
     assert!(stdout.contains("Not kept: the original times"), "{stdout}");
 

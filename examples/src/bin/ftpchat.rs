@@ -162,11 +162,21 @@ impl RoomArgs {
     }
 }
 
+/// `ftpchat chat --help`'s text after the options: the terminal client's own notes on
+/// member rooms, passwords, files and the chat's commands.
+fn chat_notes() -> String {
+    let usage = ftpchat_examples::chat::USAGE;
+    let notes = usage
+        .find("\nMEMBER ROOMS (")
+        .map_or(usage, |at| usage[at..].trim_start());
+    format!(
+        "{notes}\n\nWithout LOCATION the started server serves a temporary folder (deleted \
+         when you quit)."
+    )
+}
+
 #[derive(Debug, Args)]
-#[command(
-    after_help = "In the chat, /help lists its commands (files, edits, member rooms, …). \
-Run the `chat` program with --help for the details of FTPChat files and member rooms."
-)]
+#[command(after_help = chat_notes())]
 struct ChatCommand {
     /// The room (see `ftpchat --help`); none: start a server here.
     location: Option<String>,
@@ -174,6 +184,13 @@ struct ChatCommand {
     #[arg(long)]
     name: Option<String>,
     /// LOCATION is an FTPChat chat file; write lines as this FTPChat client does.
+    ///
+    /// Every line shape in the file is read whatever you pick; this chooses what you write.
+    /// 1.7: one Fernet token per line. 1.6: the token base64-encoded once more (1.7
+    /// clients stop showing messages at the first such line). 1.5: no key at all, anyone
+    /// who can read the file reads everything. 1.6 and 1.7 need only the room password
+    /// (both clients derive the key with PBKDF2-HMAC-SHA256, 100000 iterations and the
+    /// same constant salt for every chat, which are the defaults here).
     #[arg(long, value_name = "VERSION", value_parser = ["1.7", "1.6", "1.5"])]
     compat: Option<String>,
     /// FTPChat 1.6/1.7 files made with another key derivation: the salt.
