@@ -466,6 +466,19 @@ fn a_wrong_password_is_a_clear_error() {
     assert!(stderr.starts_with("ftpchat: "), "{stderr}");
     assert!(!stderr.contains("bad login"), "{stderr}");
 
+    // No server there: exit code 4, and where.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let nowhere = format!("ftp://alice@127.0.0.1:{closed_port}/lobby");
+    let (out, _, stderr) = run(&mut served.ftpchat(&["export", &nowhere]));
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach ftp://alice@127.0.0.1:{closed_port}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(FTP_PASSWORD), "{stderr}");
+
     // Passwords are not arguments.
     let (out, _, stderr) = run(&mut served.ftpchat(&["send", "--password", "hunter2", &url, "x"]));
     assert_eq!(out.status.code(), Some(2));
