@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the `chat` example in real terminals (tmux send-keys / capture-pane):
 #
-# 1. The README's newcomer command, `cargo run -p ftpchat-examples --bin chat`, starts the
+# 1. The README's newcomer command, `cargo run -p ftpchat-examples --bin ftpchat -- chat`, starts the
 #    embedded server; a second terminal runs the join command that the first one shows;
 #    the two exchange messages and each screen shows the other's (and its own, confirmed).
 # 2. `serve` with a users file (the README's commands); two clients log in with FTP
@@ -151,15 +151,15 @@ BUILD_WAIT=300 # the first `cargo run` may wait for a build lock
 echo "=== 1. newcomer path: chat on the embedded server, two terminals"
 ROOM_PW='correct horse 42'
 terminal alice USER=alice
-type_line alice "cargo run -p ftpchat-examples --bin chat"
+type_line alice "cargo run -p ftpchat-examples --bin ftpchat -- chat"
 check "chat starts the embedded server and asks for a room password" alice "Choose a room password:" $BUILD_WAIT
 check "chat prints the command a second person runs" alice "To join from another terminal, run:" 5
 type_line alice "$ROOM_PW"
 check "alice is in the chat" alice "You are alice in room lobby" 60
 check "alice's status bar: server, no TLS, online, outbox" alice "| no TLS | online | outbox 0 | alice in lobby" 20
 
-JOIN="$(screen alice | grep -o 'cargo run -p ftpchat-examples --bin chat -- ftp://[^ ]*' | head -n 1)"
-if [[ "$JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ chat\ --\ ftp://guest:[A-Za-z0-9]+@127\.0\.0\.1:[0-9]+/lobby$ ]]; then
+JOIN="$(screen alice | grep -o 'cargo run -p ftpchat-examples --bin ftpchat -- chat ftp://[^ ]*' | head -n 1)"
+if [[ "$JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ ftpchat\ --\ chat\ ftp://guest:[A-Za-z0-9]+@127\.0\.0\.1:[0-9]+/lobby$ ]]; then
     pass "the join command is shown in the chat: $JOIN"
 else
     fail "the join command is shown in the chat (got: \"$JOIN\")"

@@ -425,14 +425,10 @@ impl ChatArgs {
     }
 }
 
-/// The display name to use: `--name`, else `$USER` / `$USERNAME`, else `guest`.
+/// The display name to use: `--name`, else the login name (`$USER`, `$USERNAME`,
+/// `$LOGNAME`, else the account: [`crate::cli::login_name`]), else `guest`.
 pub fn default_name(explicit: Option<&str>) -> String {
-    explicit
-        .map(str::to_owned)
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "guest".to_owned())
+    crate::cli::display_name(explicit, None)
 }
 
 /// The room configuration for `room` (a directory, or the chat file with `compat`).

@@ -142,10 +142,7 @@ fn host(args: &ChatArgs) -> Result<Hosted, String> {
     let join = if args.members {
         "/invite in the chat prints the command another person runs to join".to_owned()
     } else {
-        format!(
-            "cargo run -p ftpchat-examples --bin chat -- {}{url}",
-            args.room_options()
-        )
+        format!("{} {}{url}", join_command(), args.room_options())
     };
     Ok(Hosted {
         server,
@@ -171,12 +168,31 @@ fn load_identity(args: &ChatArgs) -> Result<(Arc<DeviceIdentity>, std::path::Pat
     Ok((Arc::new(identity), dir))
 }
 
+/// How a second person runs this client, in the commands it prints (`ftpchat chat` sets
+/// its own).
+static JOIN_COMMAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the command shown to others to join (`chat`: itself under cargo).
+pub(crate) fn set_join_command(command: String) {
+    let _ = JOIN_COMMAND.set(command);
+}
+
+fn join_command() -> &'static str {
+    JOIN_COMMAND.get_or_init(|| "ftpchat chat".to_owned())
+}
+
 fn run() -> Result<(), String> {
     let args = ChatArgs::parse(std::env::args().skip(1))?;
     if args.help {
         println!("{USAGE}");
         return Ok(());
     }
+    set_join_command("cargo run -p ftpchat-examples --bin chat --".to_owned());
+    run_chat(args)
+}
+
+/// Runs the chat with parsed arguments (also `ftpchat chat`).
+pub(crate) fn run_chat(args: ChatArgs) -> Result<(), String> {
     let name = chat::default_name(args.name.as_deref());
 
     let invitation = match &args.join {
@@ -408,7 +424,8 @@ fn run() -> Result<(), String> {
         if args.join.is_some() {
             app.transcript.notice(format!(
                 "You joined with the invitation. Next time open the room with: \
-                 cargo run -p ftpchat-examples --bin chat -- --members {}{}",
+                 {} --members {}{}",
+                join_command(),
                 location,
                 args.state_dir
                     .as_ref()
@@ -840,9 +857,8 @@ impl App {
         self.transcript.notice(
             "They join with this command (another person on this machine adds --state-dir DIR):",
         );
-        self.transcript.notice(format!(
-            "cargo run -p ftpchat-examples --bin chat -- --join '{url}'"
-        ));
+        self.transcript
+            .notice(format!("{} --join '{url}'", join_command()));
         if hint {
             self.transcript.notice(
                 "The invitation carries no FTP login: they add theirs after it, e.g. \

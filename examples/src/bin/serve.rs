@@ -10,17 +10,12 @@
 //! After 3 wrong passwords for a user, that user is blocked for 60 s, even with the right
 //! password.
 
-use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use ftpchat_examples::chat::DEFAULT_PORT;
+use ftpchat_examples::cli::{self, ServeOptions};
 use ftpchat_examples::location::FTP_PASSWORD_ENV;
-use ftpchat_examples::secret;
-use ftpchat_examples::server::{self, EmbeddedServer, Lockout, ServerConfig, TlsFiles};
-use ftpchat_examples::users;
 
 const USAGE: &str = "\
 serve: an FTP/FTPS server for ftpchat rooms
@@ -153,150 +148,39 @@ fn run() -> Result<(), String> {
     match args.command.as_deref() {
         Some("add-user") => {
             let name = args.name.ok_or("add-user needs a NAME")?;
-            if !users::valid_name(&name) {
-                return Err(format!("invalid user name {name:?}: no spaces or ':'"));
-            }
-            let pw =
-                secret::from_env_or_prompt(FTP_PASSWORD_ENV, &format!("Password for {name}: "))
-                    .map_err(|e| format!("password: {e}"))?;
-            if pw.is_empty() {
-                return Err("the password must not be empty".into());
-            }
-            users::add_user(&users_file, &name, &pw).map_err(|e| e.to_string())?;
+            cli::add_user(&users_file, &name, None).map_err(|e| e.to_string())?;
             println!("added {name} to {}", users_file.display());
             return Ok(());
         }
         Some("remove-user") => {
             let name = args.name.ok_or("remove-user needs a NAME")?;
-            let text = std::fs::read_to_string(&users_file)
-                .map_err(|e| format!("{}: {e}", users_file.display()))?;
-            let prefix = format!("{name}:");
-            let kept: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.trim_start().starts_with(&prefix))
-                .collect();
-            if kept.len() == text.lines().count() {
-                return Err(format!("{name} is not in {}", users_file.display()));
-            }
-            let mut out = kept.join("\n");
-            out.push('\n');
-            users::write_private(&users_file, out.as_bytes())
-                .map_err(|e| format!("{}: {e}", users_file.display()))?;
+            cli::remove_user(&users_file, &name).map_err(|e| e.to_string())?;
             println!("removed {name} from {}", users_file.display());
             return Ok(());
         }
         _ => {}
     }
-
-    init_logging(args.verbose);
     let root = args
         .root
         .clone()
         .ok_or("--root DIR is required (see --help)")?;
-    let parsed = users::Users::load(&users_file).map_err(|e| {
-        format!(
-            "{}: {e} (create it with `serve add-user --users {} NAME`)",
-            users_file.display(),
-            users_file.display()
-        )
-    })?;
-    for (line, why) in &parsed.skipped {
-        eprintln!(
-            "serve: warning: {} line {line} skipped: {why}",
-            users_file.display()
-        );
-    }
-    let tls = match (&args.cert, &args.key, &args.self_signed) {
-        (Some(cert), Some(key), None) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        (None, None, Some(dir)) => {
-            Some(server::write_self_signed(dir, &args.tls_names).map_err(|e| e.to_string())?)
-        }
-        (None, None, None) => None,
-        _ => return Err("use --cert with --key, or --self-signed DIR".into()),
+    let options = ServeOptions {
+        root,
+        users: users_file,
+        port: args.port,
+        bind: args.bind,
+        cert: args.cert,
+        key: args.key,
+        self_signed: args.self_signed,
+        tls_names: args.tls_names,
+        require_tls: args.require_tls,
+        max_failures: args.max_failures,
+        block_secs: args.block_secs,
+        verbose: args.verbose,
     };
-    let mut config = ServerConfig::new(&root, &users_file);
-    config.bind = args.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    config.port = args.port.unwrap_or(DEFAULT_PORT);
-    config.require_tls = args.require_tls;
-    config.lockout = match args.max_failures {
-        Some(0) => None,
-        n => Some(Lockout {
-            max_failures: n.unwrap_or(server::DEFAULT_MAX_FAILURES),
-            block_for: args
-                .block_secs
-                .map(Duration::from_secs)
-                .unwrap_or(server::DEFAULT_BLOCK),
-        }),
-    };
-    let tls_note = match &tls {
-        Some(t) if args.require_tls => format!("FTPS required, certificate {}", t.cert.display()),
-        Some(t) => format!("FTPS offered, certificate {}", t.cert.display()),
-        None => "plain FTP, no TLS".to_owned(),
-    };
-    let lockout_note = match config.lockout {
-        Some(l) => format!(
-            "{} wrong passwords block a user for {} s",
-            l.max_failures,
-            l.block_for.as_secs()
-        ),
-        None => "no lock-out".to_owned(),
-    };
-    config.tls = tls;
-    let server = EmbeddedServer::start(config).map_err(|e| e.to_string())?;
-    let scheme = if server.tls() { "ftps" } else { "ftp" };
-    println!(
-        "serving {} on {scheme}://{} ({tls_note})",
-        root.display(),
-        server.addr()
-    );
-    println!(
-        "users: {} ({} listed; delete a line to revoke access); {lockout_note}",
-        users_file.display(),
-        parsed.entries.len()
-    );
-    println!("ready; Ctrl-C stops");
-    let _ = std::io::stdout().flush();
-    loop {
-        std::thread::park();
-    }
-}
-
-/// Prints libunftp's log records (logins, lock-outs) on standard error.
-struct StderrLogger {
-    level: log::LevelFilter,
-}
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= self.level
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            eprintln!(
-                "{} {:<5} {}",
-                chrono::Local::now().format("%H:%M:%S"),
-                record.level(),
-                record.args()
-            );
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn init_logging(verbose: bool) {
-    let level = if verbose {
-        log::LevelFilter::Info
-    } else {
-        log::LevelFilter::Warn
-    };
-    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger { level }));
-    if log::set_logger(logger).is_ok() {
-        log::set_max_level(level);
+    match cli::serve(&options, "serve add-user") {
+        Ok(never) => match never {},
+        Err(e) => Err(e.to_string()),
     }
 }
 
