@@ -384,9 +384,13 @@ impl PyRoom {
     /// Queues `text` for sending and returns the message id (32 hex digits). The message
     /// is in the timeline as pending at once; `sync()`, `flush()` or a watcher delivers
     /// it. No network I/O.
-    fn send(&self, text: &str) -> PyResult<String> {
+    fn send(&self, py: Python<'_>, text: &str) -> PyResult<String> {
         let room = self.core()?;
-        Ok(room.send(text).map_err(Failure::from)?.to_hex())
+        // No network I/O, but the outbox is saved (fsync) before it returns.
+        Ok(py
+            .detach(|| room.send(text))
+            .map_err(Failure::from)?
+            .to_hex())
     }
 
     /// Sends the file at `path` (a `str` or `os.PathLike`) with a caption (`Message.text`;
@@ -477,20 +481,26 @@ impl PyRoom {
     /// `UnknownMessage` for a message not in the timeline and `NotAllowed` for another
     /// user's message or a deleted one. In a password room "this user" is this device's
     /// log (with `state_dir`, kept across restarts); in a member room, the member.
-    fn edit(&self, message_id: &str, text: &str) -> PyResult<String> {
+    fn edit(&self, py: Python<'_>, message_id: &str, text: &str) -> PyResult<String> {
         let id = message_id_arg(message_id)?;
         let room = self.core()?;
-        Ok(room.edit(&id, text).map_err(Failure::from)?.to_hex())
+        Ok(py
+            .detach(|| room.edit(&id, text))
+            .map_err(Failure::from)?
+            .to_hex())
     }
 
     /// Deletes one of this user's messages: every client that reads the delete shows it
     /// with `deleted` set, no text and no reactions. Final: a deleted message cannot be
     /// edited. Queued like `edit` (no network I/O); returns the delete's own id. Raises
     /// as `edit`.
-    fn delete(&self, message_id: &str) -> PyResult<String> {
+    fn delete(&self, py: Python<'_>, message_id: &str) -> PyResult<String> {
         let id = message_id_arg(message_id)?;
         let room = self.core()?;
-        Ok(room.delete(&id).map_err(Failure::from)?.to_hex())
+        Ok(py
+            .detach(|| room.delete(&id))
+            .map_err(Failure::from)?
+            .to_hex())
     }
 
     /// Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
@@ -498,10 +508,13 @@ impl PyRoom {
     /// it; `""` withdraws it. Queued like `edit` (no network I/O); returns the
     /// reaction's own id. Raises as `edit` (any member may react), and
     /// `MessageTooLarge` for a reaction over 64 bytes.
-    fn react(&self, message_id: &str, reaction: &str) -> PyResult<String> {
+    fn react(&self, py: Python<'_>, message_id: &str, reaction: &str) -> PyResult<String> {
         let id = message_id_arg(message_id)?;
         let room = self.core()?;
-        Ok(room.react(&id, reaction).map_err(Failure::from)?.to_hex())
+        Ok(py
+            .detach(|| room.react(&id, reaction))
+            .map_err(Failure::from)?
+            .to_hex())
     }
 
     /// Member rooms: queues `text` as a private message to the member `member_id` (32
@@ -514,11 +527,11 @@ impl PyRoom {
     /// Raises `MembershipError` in password rooms or when `member_id` is not a current
     /// member, `NotAMember` when this device is not one, `InvalidConfig` for a malformed
     /// id.
-    fn send_private(&self, member_id: &str, text: &str) -> PyResult<String> {
+    fn send_private(&self, py: Python<'_>, member_id: &str, text: &str) -> PyResult<String> {
         let id = identity::member_id(member_id)?;
         let room = self.core()?;
-        Ok(room
-            .send_private(&id, text)
+        Ok(py
+            .detach(|| room.send_private(&id, text))
             .map_err(Failure::from)?
             .to_hex())
     }
@@ -548,17 +561,17 @@ impl PyRoom {
     /// across restarts: their messages, private ones included, are no longer returned by
     /// `sync()`, watchers or histories (until `unblock`). The member is not told. No
     /// network I/O. Raises `MembershipError` in password rooms.
-    fn block(&self, member_id: &str) -> PyResult<()> {
+    fn block(&self, py: Python<'_>, member_id: &str) -> PyResult<()> {
         let id = identity::member_id(member_id)?;
         let room = self.core()?;
-        Ok(room.block(&id).map_err(Failure::from)?)
+        Ok(py.detach(|| room.block(&id)).map_err(Failure::from)?)
     }
 
     /// Member rooms: undoes `block`; the member's messages show again. No network I/O.
-    fn unblock(&self, member_id: &str) -> PyResult<()> {
+    fn unblock(&self, py: Python<'_>, member_id: &str) -> PyResult<()> {
         let id = identity::member_id(member_id)?;
         let room = self.core()?;
-        Ok(room.unblock(&id).map_err(Failure::from)?)
+        Ok(py.detach(|| room.unblock(&id)).map_err(Failure::from)?)
     }
 
     /// Member rooms: the ids of the members this member blocks (empty elsewhere).
