@@ -59,6 +59,7 @@
 mod error;
 mod identity;
 mod room;
+mod stream;
 mod transfer;
 mod types;
 mod watch;
@@ -66,6 +67,7 @@ mod watch;
 pub use error::{ChatError, TransportFailure};
 pub use identity::{public_fingerprint, safety_number, Identity, MemberRole, RoomMember};
 pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
+pub use stream::UpdateStream;
 pub use transfer::{ChatTransfer, TransferListener};
 pub use types::{
     ChatAttachment, ChatEvent, ChatMessage, ChatReaction, ChatUpdate, MessageCodec, MessageStatus,
