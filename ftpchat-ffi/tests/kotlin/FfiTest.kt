@@ -6,9 +6,10 @@
 // with only its password; a wrong password as a typed error), member rooms (identities,
 // invitations, signers, members, removal), identity backups, edits, deletes and
 // reactions (typed refusals, onChanged), private messages, blocking, presence and
-// seen receipts between three members, and attachments (files of a few MiB both ways,
+// seen receipts between three members, attachments (files of a few MiB both ways,
 // SHA-256 of the saved copies, progress, cancel from the listener and resume, the size
-// limit).
+// limit), and coroutines (suspend calls, UpdateStream, the Flow of FtpChatFlow.kt,
+// cancellation).
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
