@@ -142,7 +142,8 @@ impl Drop for Feed {
 /// consumer of the room: this stream, a listener, or a sync.
 ///
 /// [`cancel`](Self::cancel) ends it; so does destroying it (Kotlin `close()`, garbage
-/// collection, Swift `deinit`) or shutting the room down.
+/// collection, Swift `deinit`) or shutting the room down. A `next()` in progress keeps
+/// the object alive until it returns: to end that call, `cancel()` rather than destroy.
 #[derive(uniffi::Object)]
 pub struct UpdateStream {
     shared: Arc<Shared>,
