@@ -1581,12 +1581,9 @@ fn the_update_stream_delivers_the_other_rooms_messages_and_own_confirmations() {
 }
 
 #[test]
-fn a_cancelled_update_stream_ends_at_once_and_loses_nothing() {
-    let location = memory("stream-cancel");
-    let alice = open(&location, "Alice");
-    let bob = open(&location, "Bob");
+fn a_cancelled_update_stream_ends_at_once() {
+    let bob = open(&memory("stream-cancel"), "Bob");
     let stream = bob.update_stream(10, 20).unwrap();
-
     // A next() pending on another thread returns None when the stream is cancelled.
     let waiting = {
         let stream = stream.clone();
@@ -1597,22 +1594,8 @@ fn a_cancelled_update_stream_ends_at_once_and_loses_nothing() {
         !waiting.is_finished(),
         "next() returned with nothing to return"
     );
-
-    // Read by the watcher but not taken: goes back to the room on cancel. (Bob's own
-    // message is confirmed by the same watcher's sync that reads Alice's.)
-    alice.send("unread".into()).unwrap();
-    alice.sync().unwrap();
-    // `waiting` may take it; then nothing is left to give back, and it shows there.
-    let own = bob.send("mine".into()).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while bob.outbox_len().unwrap() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(bob.outbox_len().unwrap(), 0, "the watcher did not sync");
-    std::thread::sleep(Duration::from_millis(200));
-
     stream.cancel();
-    let first = waiting.join().unwrap().unwrap();
+    assert!(waiting.join().unwrap().unwrap().is_none());
     assert!(!stream.is_active());
     assert!(block_on(stream.clone().next()).unwrap().is_none());
     stream.cancel(); // idempotent
@@ -1625,12 +1608,31 @@ fn a_cancelled_update_stream_ends_at_once_and_loses_nothing() {
         !stream.is_running(),
         "the watcher's thread is still running"
     );
+}
 
-    // Whatever the stream read and did not hand out comes with the next sync, once.
-    let mut all: Vec<ChatUpdate> = first.into_iter().collect();
-    all.push(bob.sync().unwrap());
-    assert_eq!(texts_in(&all), ["unread"]);
-    assert!(all.iter().any(|u| u.confirmed.contains(&own)), "{all:?}");
+#[test]
+fn a_cancelled_update_stream_gives_what_it_did_not_hand_out_back_to_the_room() {
+    let location = memory("stream-give-back");
+    let alice = open(&location, "Alice");
+    let bob = open(&location, "Bob");
+    let stream = bob.update_stream(10, 20).unwrap();
+    alice.send("unread".into()).unwrap();
+    alice.sync().unwrap();
+    // The watcher's sync that delivers Bob's message also reads Alice's: once the outbox
+    // is empty, both are in the stream's queue, and nobody takes them.
+    let own = bob.send("mine".into()).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while bob.outbox_len().unwrap() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(bob.outbox_len().unwrap(), 0, "the watcher did not sync");
+    std::thread::sleep(Duration::from_millis(200));
+    stream.cancel();
+    assert!(block_on(stream.clone().next()).unwrap().is_none());
+    let back = bob.sync().unwrap();
+    assert_eq!(texts(&back.messages), ["unread"]);
+    assert!(back.confirmed.contains(&own), "{back:?}");
+    // Once: the next sync has only what is new.
     alice.send("later".into()).unwrap();
     alice.sync().unwrap();
     assert_eq!(texts(&bob.sync().unwrap().messages), ["later"]);
