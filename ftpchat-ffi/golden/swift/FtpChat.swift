@@ -2675,7 +2675,8 @@ public func FfiConverterTypeSubscription_lower(_ value: Subscription) -> UInt64 
  * consumer of the room: this stream, a listener, or a sync.
  *
  * [`cancel`](Self::cancel) ends it; so does destroying it (Kotlin `close()`, garbage
- * collection, Swift `deinit`) or shutting the room down.
+ * collection, Swift `deinit`) or shutting the room down. A `next()` in progress keeps
+ * the object alive until it returns: to end that call, `cancel()` rather than destroy.
  */
 public protocol UpdateStreamProtocol: AnyObject, Sendable {
     
@@ -2728,7 +2729,8 @@ public protocol UpdateStreamProtocol: AnyObject, Sendable {
  * consumer of the room: this stream, a listener, or a sync.
  *
  * [`cancel`](Self::cancel) ends it; so does destroying it (Kotlin `close()`, garbage
- * collection, Swift `deinit`) or shutting the room down.
+ * collection, Swift `deinit`) or shutting the room down. A `next()` in progress keeps
+ * the object alive until it returns: to end that call, `cancel()` rather than destroy.
  */
 open class UpdateStream: UpdateStreamProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
