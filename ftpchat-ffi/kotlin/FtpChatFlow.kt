@@ -20,10 +20,11 @@ import kotlinx.coroutines.flow.flow
  * The flow completes when the room is shut down. A failed sync is thrown as its
  * [ChatException] (e.g. [ChatException.Transport] with `transient = true` while the server
  * is unreachable, [ChatException.WrongPassword] for a shared file): handle it with
- * `catch`, or keep going with `retryWhen { e, _ -> e is ChatException && e.transient }`
- * (a retry starts a new watcher; nothing read is lost). Invalid intervals throw
- * [ChatException.InvalidArgument], a shut-down room [ChatException.Closed], when
- * collection starts.
+ * `catch`, or keep going with `retryWhen`, waiting before each retry (a retry starts a new
+ * watcher, whose first sync is immediate; nothing read is lost):
+ * `retryWhen { e, _ -> (e is ChatException.Transport && e.transient).also { if (it) delay(3_000) } }`.
+ * Invalid intervals throw [ChatException.InvalidArgument], a shut-down room
+ * [ChatException.Closed], when collection starts.
  *
  * Cancelling the collecting coroutine (or any other end of the collection) cancels the
  * watcher without waiting for it; what it read and did not emit goes back to the room,

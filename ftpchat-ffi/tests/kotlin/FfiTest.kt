@@ -30,6 +30,7 @@ import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.retryWhen
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
@@ -1340,7 +1341,10 @@ fun coroutineScenario(label: String, location: String, caPem: String? = null) {
             runBlocking(Dispatchers.Default) {
                 withTimeout(TIMEOUT_MS) {
                     val arrived = async {
-                        bob.updates(20uL, 200uL).first { u -> u.messages.any { it.text == "via flow" } }
+                        // The README's way to keep going through transient failures.
+                        bob.updates(20uL, 200uL)
+                            .retryWhen { e, _ -> (e is ChatException.Transport && e.transient).also { if (it) delay(3_000) } }
+                            .first { u -> u.messages.any { it.text == "via flow" } }
                     }
                     alice.send("via flow")
                     alice.syncAsync()
