@@ -173,6 +173,40 @@ else
     swift_fail "tests/c/header_test.c does not link against the static library"
 fi
 
+# --- Swift: the hand-written async adapter against the generated declarations ---------
+step "Swift: FtpChatAsync.swift calls what FtpChat.swift declares"
+# No compiler: check that each generated declaration the adapter relies on exists with
+# the signature it assumes (whitespace as UniFFI prints it varies, so it is ignored).
+adapter=ftpchat-ffi/swift/FtpChatAsync.swift
+flat_swift="$(tr -s ' \t\n' ' ' <"$swift_src")"
+adapter_ok=1
+for decl in \
+    'open class ChatRoom:' \
+    'open class UpdateStream:' \
+    'open func updateStream(minIntervalMs: UInt64, maxIntervalMs: UInt64)throws -> UpdateStream' \
+    'open func next()async throws -> ChatUpdate?' \
+    'open func cancel() {' \
+    'public struct ChatUpdate' \
+    'public enum ChatError'; do
+    norm="$(tr -s ' \t\n' ' ' <<<"$decl" | sed 's/ $//')"
+    if ! grep -qF -- "$norm" <<<"$flat_swift"; then
+        echo "not in the generated Swift: $decl"
+        adapter_ok=0
+    fi
+done
+for use in 'self.updateStream(' 'minIntervalMs: minIntervalMs, maxIntervalMs: maxIntervalMs)' \
+    'try await stream.next()' 'stream.cancel()' 'extension ChatRoom {'; do
+    grep -qF -- "$use" "$adapter" || {
+        echo "FtpChatAsync.swift no longer contains: $use (update this check with it)"
+        adapter_ok=0
+    }
+done
+if [[ $adapter_ok == 1 ]]; then
+    swift_ok "FtpChatAsync.swift: every generated declaration it calls exists (not compiled: no swiftc)"
+else
+    swift_fail "FtpChatAsync.swift and the generated FtpChat.swift disagree"
+fi
+
 # --- Swift: every declared function is exported ---------------------------------------
 step "Swift: every function the header declares is exported"
 grep -oE '\b(uniffi|ffi)_ftpchat_ffi_[A-Za-z0-9_]+[[:space:]]*\(' "$header" \
@@ -205,7 +239,7 @@ fi
 kotlin_passed=0
 kotlin_failed=1
 if "$kotlinc" -nowarn -J-Xmx1g -cp "$jna:$coroutines" -d "$work/ffi-test.jar" \
-    "$kotlin_src" ftpchat-ffi/tests/kotlin/FfiTest.kt 2>&1 | tee "$work/kotlinc.log" | grep -v '^$'; then
+    "$kotlin_src" ftpchat-ffi/kotlin/FtpChatFlow.kt ftpchat-ffi/tests/kotlin/FfiTest.kt 2>&1 | tee "$work/kotlinc.log" | grep -v '^$'; then
     :
 fi
 if [[ -f "$work/ffi-test.jar" ]]; then

@@ -8,14 +8,19 @@
 //!   [`sync_once`](ChatRoom::sync_once) for background windows,
 //!   [`history`](ChatRoom::history), [`watch`](ChatRoom::watch),
 //!   [`shutdown`](ChatRoom::shutdown) (the core's `Room::close`; Kotlin's `close()` is
-//!   `AutoCloseable`'s); `*_async` variants for Kotlin coroutines and Swift concurrency
-//!   (no Rust runtime: each awaits the core's `Background` handle, a blocking call on a
-//!   short-lived thread whose sync result goes back to the room if the caller gives up).
+//!   `AutoCloseable`'s); `*_async` variants of every blocking call for Kotlin coroutines
+//!   and Swift concurrency (no Rust runtime: each awaits the core's `Background` handle, a
+//!   blocking call on a short-lived thread whose sync result goes back to the room if the
+//!   caller gives up; a dropped attachment call cancels its transfer).
 //!
 //! The bindings only convert types and errors: session behaviour (exactly-once
 //! updates, non-blocking cancel, close, error classification) is the core's.
 //! - [`ChatListener`]: a callback interface implemented in Kotlin or Swift;
 //!   [`Subscription`] stops it.
+//! - [`UpdateStream`] ([`ChatRoom::update_stream`]): the same watcher with an async
+//!   [`next`](UpdateStream::next) instead of a listener; Kotlin's `Flow<ChatUpdate>`
+//!   (`kotlin/FtpChatFlow.kt`) and Swift's `AsyncThrowingStream` (`swift/FtpChatAsync.swift`)
+//!   are hand-written adapters over it, shipped beside the generated bindings.
 //! - [`ChatMessage`], [`ChatUpdate`], [`ChatEvent`], [`RoomOptions`]: plain records.
 //! - [`ChatError`]: one flat error enum whose reasons never contain secrets.
 //! - Member rooms (SPEC §17): an [`Identity`] per device; open with
@@ -59,6 +64,7 @@
 mod error;
 mod identity;
 mod room;
+mod stream;
 mod transfer;
 mod types;
 mod watch;
@@ -66,6 +72,7 @@ mod watch;
 pub use error::{ChatError, TransportFailure};
 pub use identity::{public_fingerprint, safety_number, Identity, MemberRole, RoomMember};
 pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
+pub use stream::UpdateStream;
 pub use transfer::{ChatTransfer, TransferListener};
 pub use types::{
     ChatAttachment, ChatEvent, ChatMessage, ChatReaction, ChatUpdate, MessageCodec, MessageStatus,

@@ -6,11 +6,13 @@ use std::time::Duration;
 use ftpchat_core::KdfParams;
 use ftpchat_core::MessageId;
 use ftpchat_core::{
-    default_compat_kdf, Background, Password, Room, RoomConfig, RoomError, WatchOptions, WriteCodec,
+    default_compat_kdf, Background, Password, Room, RoomConfig, RoomError, Transfer, WatchOptions,
+    WriteCodec,
 };
 use ftpchat_core::{open_location, OpenOptions};
 
 use crate::identity::{self, Identity, MemberRole, RoomMember};
+use crate::stream::UpdateStream;
 use crate::transfer::ChatTransfer;
 use crate::watch::{ChatListener, Subscription};
 use crate::{ChatError, ChatMessage, ChatUpdate, RoomLayout, RoomOptions, SyncOnceResult};
@@ -51,6 +53,46 @@ fn parse_id(hex: &str) -> Result<MessageId, ChatError> {
     MessageId::from_hex(hex).ok_or_else(|| {
         ChatError::invalid_argument("a message id is 32 hexadecimal characters".to_owned())
     })
+}
+
+/// Checks watch intervals (milliseconds) and makes the core's options.
+fn watch_options(min_interval_ms: u64, max_interval_ms: u64) -> Result<WatchOptions, ChatError> {
+    if !(MIN_WATCH_INTERVAL_MS..=MAX_WATCH_INTERVAL_MS).contains(&min_interval_ms)
+        || !(min_interval_ms..=MAX_WATCH_INTERVAL_MS).contains(&max_interval_ms)
+    {
+        return Err(ChatError::invalid_argument(format!(
+            "watch intervals must satisfy {MIN_WATCH_INTERVAL_MS} <= min <= max <= \
+             {MAX_WATCH_INTERVAL_MS} ms (got {min_interval_ms} and {max_interval_ms})"
+        )));
+    }
+    Ok(WatchOptions::new(
+        Duration::from_millis(min_interval_ms),
+        Duration::from_millis(max_interval_ms),
+    ))
+}
+
+/// Cancels an attachment transfer when an async call is dropped before it finished (its
+/// Kotlin coroutine was cancelled).
+struct CancelOnDrop(Option<Transfer>);
+
+impl CancelOnDrop {
+    /// The call finished: nothing to cancel.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(transfer) = self.0.take() {
+            transfer.cancel();
+        }
+    }
+}
+
+/// The transfer an async attachment call uses: the caller's, or a new one.
+fn transfer_of(transfer: Option<Arc<ChatTransfer>>) -> Transfer {
+    transfer.map(|t| t.core().clone()).unwrap_or_default()
 }
 
 /// Builds the core configuration. The password moves into a zeroizing [`Password`].
@@ -289,6 +331,32 @@ impl ChatRoom {
         open_member(&location, config, &options)
     }
 
+    /// [`open_member_room`](Self::open_member_room) without blocking the caller.
+    #[uniffi::constructor]
+    pub async fn open_member_room_async(
+        location: String,
+        identity: Arc<Identity>,
+        options: RoomOptions,
+    ) -> Result<Arc<Self>, ChatError> {
+        let config = member_config(&identity, None, &options)?;
+        Background::run(move || open_member(&location, config, &options)).await
+    }
+
+    /// [`join`](Self::join) without blocking the caller. Cancelling the call does not
+    /// stop the join (the invitation is used up either way).
+    #[uniffi::constructor]
+    pub async fn join_async(
+        invitation: String,
+        identity: Arc<Identity>,
+        options: RoomOptions,
+        location: Option<String>,
+    ) -> Result<Arc<Self>, ChatError> {
+        let invitation = identity::invitation(&invitation)?;
+        let location = location.unwrap_or_else(|| invitation.location().to_owned());
+        let config = member_config(&identity, Some(invitation), &options)?;
+        Background::run(move || open_member(&location, config, &options)).await
+    }
+
     /// Member rooms: the members as of the last sync. `ChatError.Membership` for other
     /// rooms. No I/O.
     pub fn members(&self) -> Result<Vec<RoomMember>, ChatError> {
@@ -350,6 +418,59 @@ impl ChatRoom {
     pub fn promote(&self, member_id: String) -> Result<u64, ChatError> {
         let id = identity::member_id(&member_id)?;
         Ok(self.inner.room()?.promote(&id)?)
+    }
+
+    /// [`invite`](Self::invite) without blocking the caller. A cancelled call still
+    /// finishes on its thread; the invitation it wrote is then unused (its URL is lost).
+    pub async fn invite_async(
+        self: Arc<Self>,
+        role: MemberRole,
+        location: String,
+    ) -> Result<String, ChatError> {
+        let room = self.inner.room()?;
+        let invitation = Background::run(move || room.invite(role.into(), &location)).await?;
+        Ok(invitation.to_url())
+    }
+
+    /// [`add_member`](Self::add_member) without blocking the caller. A cancelled call
+    /// still finishes on its thread (the member is added).
+    pub async fn add_member_async(
+        self: Arc<Self>,
+        public_identity: String,
+        role: MemberRole,
+        share_history: bool,
+    ) -> Result<u64, ChatError> {
+        let device = identity::public_identity(&public_identity)?;
+        let room = self.inner.room()?;
+        Ok(Background::run(move || room.add_member(device, role.into(), share_history)).await?)
+    }
+
+    /// [`link_device`](Self::link_device) without blocking the caller. A cancelled call
+    /// still finishes on its thread.
+    pub async fn link_device_async(
+        self: Arc<Self>,
+        public_identity: String,
+        share_history: bool,
+    ) -> Result<u64, ChatError> {
+        let device = identity::public_identity(&public_identity)?;
+        let room = self.inner.room()?;
+        Ok(Background::run(move || room.link_device(device, share_history)).await?)
+    }
+
+    /// [`remove_member`](Self::remove_member) without blocking the caller. A cancelled
+    /// call still finishes on its thread.
+    pub async fn remove_member_async(self: Arc<Self>, member_id: String) -> Result<u64, ChatError> {
+        let id = identity::member_id(&member_id)?;
+        let room = self.inner.room()?;
+        Ok(Background::run(move || room.remove_member(&id)).await?)
+    }
+
+    /// [`promote`](Self::promote) without blocking the caller. A cancelled call still
+    /// finishes on its thread.
+    pub async fn promote_async(self: Arc<Self>, member_id: String) -> Result<u64, ChatError> {
+        let id = identity::member_id(&member_id)?;
+        let room = self.inner.room()?;
+        Ok(Background::run(move || room.promote(&id)).await?)
     }
 
     /// Queues `text` and returns the new message's id (hex). No I/O: the message is in
@@ -564,6 +685,45 @@ impl ChatRoom {
         Ok(())
     }
 
+    /// [`send_file`](Self::send_file) without blocking the caller: the upload runs on a
+    /// thread of its own. Cancelling the Kotlin coroutine cancels the transfer (as
+    /// [`ChatTransfer::cancel`] would: nothing is queued, the partial blob is removed);
+    /// Swift tasks do not cancel UniFFI calls, use `transfer` there.
+    #[uniffi::method(default(transfer = None))]
+    pub async fn send_file_async(
+        self: Arc<Self>,
+        path: String,
+        caption: String,
+        transfer: Option<Arc<ChatTransfer>>,
+    ) -> Result<String, ChatError> {
+        let room = self.inner.room()?;
+        let transfer = transfer_of(transfer);
+        let guard = CancelOnDrop(Some(transfer.clone()));
+        let sent = Background::run(move || room.send_file_with(&path, &caption, &transfer)).await;
+        guard.disarm();
+        Ok(sent?.to_hex())
+    }
+
+    /// [`save_attachment`](Self::save_attachment) without blocking the caller: the
+    /// download runs on a thread of its own. Cancelling the Kotlin coroutine cancels the
+    /// transfer (`path` is left as it was; the next save to it resumes); Swift tasks do
+    /// not cancel UniFFI calls, use `transfer` there.
+    #[uniffi::method(default(transfer = None))]
+    pub async fn save_attachment_async(
+        self: Arc<Self>,
+        message_id: String,
+        path: String,
+        transfer: Option<Arc<ChatTransfer>>,
+    ) -> Result<(), ChatError> {
+        let id = parse_id(&message_id)?;
+        let room = self.inner.room()?;
+        let transfer = transfer_of(transfer);
+        let guard = CancelOnDrop(Some(transfer.clone()));
+        let saved = Background::run(move || room.save_attachment_with(&id, &path, &transfer)).await;
+        guard.disarm();
+        Ok(saved?)
+    }
+
     /// Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
     ///
     /// Returns only what earlier syncs and subscriptions did not (each message,
@@ -715,20 +875,23 @@ impl ChatRoom {
         min_interval_ms: u64,
         max_interval_ms: u64,
     ) -> Result<Arc<Subscription>, ChatError> {
-        if !(MIN_WATCH_INTERVAL_MS..=MAX_WATCH_INTERVAL_MS).contains(&min_interval_ms)
-            || !(min_interval_ms..=MAX_WATCH_INTERVAL_MS).contains(&max_interval_ms)
-        {
-            return Err(ChatError::invalid_argument(format!(
-                "watch intervals must satisfy {MIN_WATCH_INTERVAL_MS} <= min <= max <= \
-                 {MAX_WATCH_INTERVAL_MS} ms (got {min_interval_ms} and {max_interval_ms})"
-            )));
-        }
+        let options = watch_options(min_interval_ms, max_interval_ms)?;
         let room = self.inner.room()?;
-        let options = WatchOptions::new(
-            Duration::from_millis(min_interval_ms),
-            Duration::from_millis(max_interval_ms),
-        );
         Ok(Arc::new(Subscription::start(&room, listener, options)))
+    }
+
+    /// Starts a background watcher like [`watch`](Self::watch) (same intervals, same
+    /// rules) whose findings are taken with the async [`UpdateStream::next`] instead of a
+    /// listener: the primitive under Kotlin's `room.updates()` (`Flow<ChatUpdate>`) and
+    /// Swift's `room.updates()` (`AsyncThrowingStream`). No I/O on the calling thread.
+    pub fn update_stream(
+        &self,
+        min_interval_ms: u64,
+        max_interval_ms: u64,
+    ) -> Result<Arc<UpdateStream>, ChatError> {
+        let options = watch_options(min_interval_ms, max_interval_ms)?;
+        let room = self.inner.room()?;
+        Ok(Arc::new(UpdateStream::start(&room, options)))
     }
 
     /// Closes the room (the core's `Room::close`): cancels its subscriptions (without
@@ -741,6 +904,13 @@ impl ChatRoom {
     /// name for symmetry.
     pub fn shutdown(&self) {
         self.inner.shutdown();
+    }
+
+    /// [`shutdown`](Self::shutdown) without blocking the caller (it waits for a sync in
+    /// progress and saves the state). Cancelling the call does not stop the shutdown.
+    pub async fn shutdown_async(self: Arc<Self>) {
+        let inner = self.inner.clone();
+        Background::run(move || inner.shutdown()).await;
     }
 
     /// `true` after [`shutdown`](Self::shutdown).

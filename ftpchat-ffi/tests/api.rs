@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use ftpchat_ffi::{
     describe_location, validate_room_path, ChatAttachment, ChatError, ChatEvent, ChatListener,
-    ChatMessage, ChatReaction, ChatRoom, ChatTransfer, Identity, MemberRole, MessageCodec,
-    MessageStatus, PresenceState, RoomLayout, RoomOptions, SeenBy, Subscription, TransferListener,
-    TransportFailure,
+    ChatMessage, ChatReaction, ChatRoom, ChatTransfer, ChatUpdate, Identity, MemberRole,
+    MessageCodec, MessageStatus, PresenceState, RoomLayout, RoomOptions, SeenBy, Subscription,
+    TransferListener, TransportFailure, UpdateStream,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -1484,4 +1484,394 @@ fn attachments_go_both_ways_with_progress_cancel_and_limit() {
         .unwrap_err();
     assert!(matches!(e, ChatError::FileTooLarge { .. }), "{e:?}");
     assert!(!other.exists());
+}
+
+// --- Async calls and the update stream, driven without a runtime ---------------------
+
+/// A tiny executor: polls `future` on this thread, parking between wake-ups; panics when
+/// it is not ready within [`WAIT`] (a test never hangs).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the future was not ready within {WAIT:?}");
+        std::thread::park_timeout(left);
+    }
+}
+
+/// Polls `future` once with a waker that does nothing.
+fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    use std::task::{Context, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    future.poll(&mut Context::from_waker(&waker))
+}
+
+/// Takes updates from `stream` until `done` holds for what was taken; returns it all.
+fn next_until(
+    stream: &Arc<UpdateStream>,
+    mut done: impl FnMut(&[ChatUpdate]) -> bool,
+) -> Vec<ChatUpdate> {
+    let mut taken = Vec::new();
+    while !done(&taken) {
+        let update = block_on(stream.clone().next())
+            .unwrap()
+            .expect("the stream ended");
+        assert!(!update.is_empty(), "next() returned an empty update");
+        taken.push(update);
+    }
+    taken
+}
+
+fn texts_in(updates: &[ChatUpdate]) -> Vec<String> {
+    updates
+        .iter()
+        .flat_map(|u| u.messages.iter().map(|m| m.text.clone()))
+        .collect()
+}
+
+#[test]
+fn the_update_stream_delivers_the_other_rooms_messages_and_own_confirmations() {
+    let location = memory("stream");
+    let alice = open(&location, "Alice");
+    let bob = open(&location, "Bob");
+    let stream = bob.update_stream(10, 50).unwrap();
+    assert!(stream.is_active() && stream.is_running());
+
+    // Nothing yet: next() is pending at once (it never blocks its caller).
+    {
+        let mut next = std::pin::pin!(stream.clone().next());
+        assert!(poll_once(next.as_mut()).is_pending());
+    } // dropped like a cancelled coroutine: takes nothing
+
+    alice.send("hello Bob".into()).unwrap();
+    alice.sync().unwrap();
+    let got = next_until(&stream, |u| texts_in(u).contains(&"hello Bob".to_owned()));
+    assert_eq!(texts_in(&got), ["hello Bob"]);
+    let m = &got
+        .iter()
+        .find(|u| !u.messages.is_empty())
+        .unwrap()
+        .messages[0];
+    assert_eq!((m.sender.as_str(), m.is_own), ("Alice", false));
+
+    // Own sends: the stream's watcher delivers them and reports the confirmation.
+    let id = bob.send("hi Alice".into()).unwrap();
+    next_until(&stream, |u| u.iter().any(|u| u.confirmed.contains(&id)));
+    assert_eq!(bob.outbox_len().unwrap(), 0);
+    assert_eq!(texts(&alice.sync().unwrap().messages), ["hi Alice"]);
+    // Each message went to one consumer: the stream, not a later sync.
+    assert!(bob.sync().unwrap().messages.is_empty());
+}
+
+#[test]
+fn a_cancelled_update_stream_ends_at_once() {
+    let bob = open(&memory("stream-cancel"), "Bob");
+    let stream = bob.update_stream(10, 20).unwrap();
+    // A next() pending on another thread returns None when the stream is cancelled.
+    let waiting = {
+        let stream = stream.clone();
+        std::thread::spawn(move || block_on(stream.next()))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !waiting.is_finished(),
+        "next() returned with nothing to return"
+    );
+    stream.cancel();
+    assert!(waiting.join().unwrap().unwrap().is_none());
+    assert!(!stream.is_active());
+    assert!(block_on(stream.clone().next()).unwrap().is_none());
+    stream.cancel(); // idempotent
+    assert!(block_on(stream.clone().next()).unwrap().is_none());
+    let deadline = Instant::now() + WAIT;
+    while stream.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !stream.is_running(),
+        "the watcher's thread is still running"
+    );
+}
+
+#[test]
+fn a_cancelled_update_stream_gives_what_it_did_not_hand_out_back_to_the_room() {
+    let location = memory("stream-give-back");
+    let alice = open(&location, "Alice");
+    let bob = open(&location, "Bob");
+    let stream = bob.update_stream(10, 20).unwrap();
+    alice.send("unread".into()).unwrap();
+    alice.sync().unwrap();
+    // The watcher's sync that delivers Bob's message also reads Alice's: once the outbox
+    // is empty, both are in the stream's queue, and nobody takes them.
+    let own = bob.send("mine".into()).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while bob.outbox_len().unwrap() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(bob.outbox_len().unwrap(), 0, "the watcher did not sync");
+    std::thread::sleep(Duration::from_millis(200));
+    stream.cancel();
+    assert!(block_on(stream.clone().next()).unwrap().is_none());
+    let back = bob.sync().unwrap();
+    assert_eq!(texts(&back.messages), ["unread"]);
+    assert!(back.confirmed.contains(&own), "{back:?}");
+    // Once: the next sync has only what is new.
+    alice.send("later".into()).unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["later"]);
+}
+
+#[test]
+fn a_dropped_update_stream_stops_its_watcher() {
+    let location = memory("stream-drop");
+    let alice = open(&location, "Alice");
+    let bob = open(&location, "Bob");
+    let stream = bob.update_stream(10, 20).unwrap();
+    drop(stream); // Kotlin close() / garbage collection, Swift deinit
+    std::thread::sleep(Duration::from_millis(100));
+    alice.send("after drop".into()).unwrap();
+    alice.sync().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["after drop"]);
+}
+
+#[test]
+fn the_update_stream_ends_when_the_room_shuts_down() {
+    let location = memory("stream-shutdown");
+    let bob = open(&location, "Bob");
+    let stream = bob.update_stream(10, 50).unwrap();
+    let waiting = {
+        let stream = stream.clone();
+        std::thread::spawn(move || block_on(stream.next()))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    bob.shutdown();
+    assert!(waiting.join().unwrap().unwrap().is_none());
+    assert!(!stream.is_active());
+    assert!(block_on(stream.clone().next()).unwrap().is_none());
+    assert!(matches!(
+        bob.update_stream(10, 50),
+        Err(ChatError::Closed { .. })
+    ));
+}
+
+#[test]
+fn update_stream_intervals_are_checked() {
+    let bob = open(&memory("stream-intervals"), "Bob");
+    for (min, max) in [(0, 100), (9, 100), (200, 100), (10, 86_400_001)] {
+        let r = bob.update_stream(min, max);
+        assert!(
+            matches!(r, Err(ChatError::InvalidArgument { .. })),
+            "{min} {max}: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn the_update_stream_throws_a_failed_sync_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let chat = dir.path().join("chat.txt");
+    std::fs::copy(testdata("ftpchat-1.6-1.7-chat.txt"), &chat).unwrap();
+    let before = std::fs::read(&chat).unwrap();
+    let eve = ChatRoom::new(
+        dir.path().to_str().unwrap().into(),
+        Some("wrong-horse-8086".into()),
+        shared("chat.txt", "Eve", RoomLayout::SharedFile17),
+    )
+    .unwrap();
+    eve.send("must not be written".into()).unwrap();
+    let stream = eve.update_stream(10, 20).unwrap();
+    let mut errors = 0;
+    while errors < 2 {
+        match block_on(stream.clone().next()) {
+            Err(ChatError::WrongPassword { .. }) => errors += 1,
+            Ok(Some(update)) => assert!(update.messages.is_empty(), "{update:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(stream.is_active());
+    }
+    stream.cancel();
+    assert_eq!(std::fs::read(&chat).unwrap(), before, "nothing is written");
+}
+
+#[test]
+fn async_member_calls_run_without_a_runtime() {
+    let folder = tempfile::tempdir().unwrap();
+    let location = folder.path().to_str().unwrap().to_owned();
+    let ids: Vec<Arc<Identity>> = (0..2).map(|_| Identity::generate()).collect();
+    let alice = block_on(ChatRoom::open_member_room_async(
+        location.clone(),
+        ids[0].clone(),
+        member_options("Alice"),
+    ))
+    .unwrap();
+    let link = block_on(
+        alice
+            .clone()
+            .invite_async(MemberRole::Member, location.clone()),
+    )
+    .unwrap();
+    assert!(link.starts_with("ftpchat://join?"), "{link}");
+    let bad = block_on(ChatRoom::join_async(
+        "ftpchat://join?nonsense".into(),
+        ids[1].clone(),
+        member_options("Bob"),
+        None,
+    ));
+    assert!(
+        matches!(bad, Err(ChatError::InvalidInvitation { .. })),
+        "{bad:?}"
+    );
+    let bob = block_on(ChatRoom::join_async(
+        link,
+        ids[1].clone(),
+        member_options("Bob"),
+        None,
+    ))
+    .unwrap();
+    block_on(alice.clone().sync_async()).unwrap();
+    let members = alice.members().unwrap();
+    assert_eq!(members.len(), 2, "{members:?}");
+    let bob_id = members
+        .iter()
+        .find(|m| m.fingerprints[0] == ids[1].fingerprint())
+        .unwrap()
+        .id
+        .clone();
+    let promoted = block_on(alice.clone().promote_async(bob_id.clone())).unwrap();
+    let removed = block_on(alice.clone().remove_member_async(bob_id.clone())).unwrap();
+    assert!(removed > promoted, "{promoted} {removed}");
+    assert_eq!(alice.members().unwrap().len(), 1);
+    // Errors map as those of the blocking call.
+    let unknown = "00".repeat(16);
+    let e = block_on(alice.clone().promote_async(unknown.clone())).unwrap_err();
+    let blocking = alice.promote(unknown).unwrap_err();
+    assert_eq!(
+        std::mem::discriminant(&e),
+        std::mem::discriminant(&blocking),
+        "{e:?} {blocking:?}"
+    );
+    assert!(!matches!(e, ChatError::Internal { .. }), "{e:?}");
+
+    block_on(bob.clone().shutdown_async());
+    assert!(bob.is_shut_down());
+    let closed = block_on(bob.clone().invite_async(MemberRole::Member, location));
+    assert!(
+        matches!(closed, Err(ChatError::Closed { .. })),
+        "{closed:?}"
+    );
+}
+
+/// Holds the first progress report until told to go on.
+struct Gate {
+    started: Mutex<Sender<()>>,
+    go: Mutex<Receiver<()>>,
+}
+
+impl TransferListener for Gate {
+    fn on_progress(&self, done: u64, _total: u64) -> Result<(), ChatError> {
+        if done == 0 {
+            let _ = self.started.lock().unwrap().send(());
+            let _ = self.go.lock().unwrap().recv_timeout(WAIT);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn async_attachments_go_both_ways_and_a_dropped_call_cancels_its_transfer() {
+    let folder = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let alice = folder_room(folder.path(), "Alice");
+    let bob = folder_room(folder.path(), "Bob");
+    let data: Vec<u8> = (0..2 * 1024 * 1024 + 99u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let source = files.path().join("photo.jpg");
+    std::fs::write(&source, &data).unwrap();
+
+    let id = block_on(alice.clone().send_file_async(
+        source.to_str().unwrap().into(),
+        "a photo".into(),
+        None,
+    ))
+    .unwrap();
+    block_on(alice.clone().sync_async()).unwrap();
+    let got = sync_until(&bob, |m| m.iter().any(|m| m.id == id));
+    assert_eq!(got.iter().find(|m| m.id == id).unwrap().text, "a photo");
+    let target = files.path().join("saved.jpg");
+    block_on(
+        bob.clone()
+            .save_attachment_async(id.clone(), target.to_str().unwrap().into(), None),
+    )
+    .unwrap();
+    assert!(
+        std::fs::read(&target).unwrap() == data,
+        "the saved copy differs"
+    );
+
+    // An upload whose call is dropped (a cancelled coroutine) is cancelled: the transfer
+    // is held at its start until the call is gone, then stops; nothing is queued.
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let transfer = ChatTransfer::new(Some(Box::new(Gate {
+        started: Mutex::new(started_tx),
+        go: Mutex::new(go_rx),
+    })));
+    {
+        let mut call = std::pin::pin!(alice.clone().send_file_async(
+            source.to_str().unwrap().into(),
+            "never".into(),
+            Some(transfer.clone()),
+        ));
+        assert!(poll_once(call.as_mut()).is_pending());
+        started.recv_timeout(WAIT).unwrap();
+        assert!(!transfer.is_cancelled());
+    }
+    assert!(transfer.is_cancelled(), "dropping the call did not cancel");
+    go.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        alice.outbox_len().unwrap(),
+        0,
+        "a cancelled upload queued a message"
+    );
+    // And a dropped download leaves the target as it was.
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let transfer = ChatTransfer::new(Some(Box::new(Gate {
+        started: Mutex::new(started_tx),
+        go: Mutex::new(go_rx),
+    })));
+    let other = files.path().join("other.jpg");
+    {
+        let mut call = std::pin::pin!(bob.clone().save_attachment_async(
+            id,
+            other.to_str().unwrap().into(),
+            Some(transfer.clone()),
+        ));
+        assert!(poll_once(call.as_mut()).is_pending());
+        started.recv_timeout(WAIT).unwrap();
+    }
+    assert!(transfer.is_cancelled());
+    go.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!other.exists(), "a cancelled download wrote its target");
 }

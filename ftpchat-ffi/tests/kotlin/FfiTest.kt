@@ -6,9 +6,10 @@
 // with only its password; a wrong password as a typed error), member rooms (identities,
 // invitations, signers, members, removal), identity backups, edits, deletes and
 // reactions (typed refusals, onChanged), private messages, blocking, presence and
-// seen receipts between three members, and attachments (files of a few MiB both ways,
+// seen receipts between three members, attachments (files of a few MiB both ways,
 // SHA-256 of the saved copies, progress, cancel from the listener and resume, the size
-// limit).
+// limit), and coroutines (suspend calls, UpdateStream, the Flow of FtpChatFlow.kt,
+// cancellation).
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
@@ -26,8 +27,14 @@ import java.util.concurrent.atomic.AtomicInteger
 import kotlin.system.exitProcess
 import kotlinx.coroutines.async
 import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.retryWhen
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.ftpchat.*
 
 const val PASSWORD = "correct horse battery staple"
@@ -1288,11 +1295,234 @@ fun identityApi() {
     }
 }
 
+/** Holds a transfer at its first progress report until `go` opens. */
+class Gate : TransferListener {
+    val started = CountDownLatch(1)
+    val go = CountDownLatch(1)
+    override fun onProgress(done: ULong, total: ULong) {
+        if (done == 0uL) {
+            started.countDown()
+            go.await(TIMEOUT_MS, TimeUnit.MILLISECONDS)
+        }
+    }
+}
+
+/**
+ * The coroutine API at `location`: suspend calls between two room objects, the update
+ * stream (`UpdateStream.next()`) and the `Flow` on top of it (`ChatRoom.updates()`,
+ * FtpChatFlow.kt), cancellation, typed errors, async attachments.
+ */
+fun coroutineScenario(label: String, location: String, caPem: String? = null) {
+    val room = unique("$label-co")
+    val opened = runCatching {
+        runBlocking(Dispatchers.Default) {
+            val alice = ChatRoom.openAsync(location, PASSWORD, nativeOptions(room, "Alice", caPem = caPem))
+            val bob = ChatRoom.openAsync(location, PASSWORD, nativeOptions(room, "Bob", create = false, caPem = caPem))
+            alice to bob
+        }
+    }
+    val (alice, bob) = opened.getOrElse { e ->
+        check("$label: openAsync two room objects") { throw e }
+        return
+    }
+    try {
+        check("$label: suspend send/sync/history between two rooms") {
+            runBlocking(Dispatchers.Default) {
+                val id = alice.send("suspend hello")
+                expect(id in alice.syncAsync().confirmed)
+                val got = mutableListOf<String>()
+                withTimeout(TIMEOUT_MS) {
+                    while ("suspend hello" !in got) got.addAll(bob.syncAsync().messages.map { it.text })
+                }
+                expect(bob.historyAsync(null, 10u).map { it.text } == listOf("suspend hello"))
+            }
+        }
+        check("$label: Flow<ChatUpdate> delivers the other room's message") {
+            runBlocking(Dispatchers.Default) {
+                withTimeout(TIMEOUT_MS) {
+                    val arrived = async {
+                        // The README's way to keep going through transient failures.
+                        bob.updates(20uL, 200uL)
+                            .retryWhen { e, _ -> (e is ChatException.Transport && e.transient).also { if (it) delay(3_000) } }
+                            .first { u -> u.messages.any { it.text == "via flow" } }
+                    }
+                    alice.send("via flow")
+                    alice.syncAsync()
+                    val u = arrived.await()
+                    val m = u.messages.single { it.text == "via flow" }
+                    expect(m.sender == "Alice" && !m.isOwn) { "$m" }
+                }
+            }
+            // `first` ended the collection, which cancelled its watcher: a later message
+            // is left for the next sync.
+            alice.send("after first"); alice.sync()
+            Thread.sleep(500)
+            expect(bob.sync().messages.map { it.text } == listOf("after first"))
+        }
+        check("$label: Flow: the watcher delivers own sends (confirmations)") {
+            runBlocking(Dispatchers.Default) {
+                withTimeout(TIMEOUT_MS) {
+                    val id = bob.send("bob via flow")
+                    bob.updates(20uL, 200uL).first { id in it.confirmed }
+                    expect(bob.outboxLen() == 0uL)
+                }
+            }
+            expect(alice.sync().messages.map { it.text } == listOf("bob via flow"))
+        }
+        check("$label: cancelling the collecting coroutine stops the watcher; nothing is lost") {
+            runBlocking(Dispatchers.Default) {
+                val seen = mutableListOf<String>()
+                val job = launch { bob.updates(20uL, 100uL).collect { u -> seen.addAll(u.messages.map { it.text }) } }
+                delay(300)
+                job.cancelAndJoin()
+                expect(seen.isEmpty()) { "$seen" }
+            }
+            alice.send("after cancel"); alice.sync()
+            Thread.sleep(500) // a leaked watcher (every 20-100 ms) would take it meanwhile
+            expect(bob.sync().messages.map { it.text } == listOf("after cancel"))
+        }
+        check("$label: UpdateStream: next() suspends until a message; cancel() ends it") {
+            bob.updateStream(20uL, 100uL).use { stream ->
+                runBlocking(Dispatchers.Default) {
+                    val waiting = async { stream.next() }
+                    delay(200)
+                    expect(!waiting.isCompleted) { "next() returned with nothing new" }
+                    alice.send("to the stream"); alice.syncAsync()
+                    val texts = mutableListOf<String>()
+                    withTimeout(TIMEOUT_MS) {
+                        var u: ChatUpdate? = waiting.await()
+                        while (true) {
+                            texts.addAll(u!!.messages.map { it.text })
+                            if ("to the stream" in texts) break
+                            u = stream.next()
+                        }
+                    }
+                    expect(texts == listOf("to the stream")) { "$texts" }
+                    val pending = async { stream.next() }
+                    delay(100)
+                    stream.cancel()
+                    expect(withTimeout(TIMEOUT_MS) { pending.await() } == null)
+                    expect(stream.next() == null)
+                    stream.cancel() // a second cancel is harmless
+                    expect(stream.next() == null)
+                    expect(!stream.isActive())
+                    withTimeout(TIMEOUT_MS) { while (stream.isRunning()) delay(10) }
+                }
+            }
+        }
+        check("$label: a cancelled next() takes nothing from the stream") {
+            bob.updateStream(20uL, 100uL).use { stream ->
+                runBlocking(Dispatchers.Default) {
+                    val job = launch { stream.next() }
+                    delay(100)
+                    job.cancelAndJoin()
+                    alice.send("after a cancelled next"); alice.syncAsync()
+                    val u = withTimeout(TIMEOUT_MS) { stream.next() }
+                    expect(u!!.messages.map { it.text } == listOf("after a cancelled next")) { "$u" }
+                    stream.cancel()
+                }
+            }
+        }
+        check("$label: invalid intervals are ChatException.InvalidArgument when collection starts") {
+            val flow = bob.updates(0uL, 0uL) // cold: nothing happens yet
+            expectThrows<ChatException.InvalidArgument> { runBlocking { flow.collect {} } }
+        }
+        check("$label: sendFileAsync/saveAttachmentAsync; a cancelled coroutine cancels its transfer") {
+            val data = randomFile("co-$label.bin", 1_500_000, 7)
+            runBlocking(Dispatchers.Default) {
+                val id = alice.sendFileAsync(data.path, "async file", null)
+                alice.syncAsync()
+                val target = File(tempFolder(), "saved.bin")
+                withTimeout(TIMEOUT_MS) { while (bob.message(id) == null) bob.syncAsync() }
+                bob.saveAttachmentAsync(id, target.path, null)
+                expect(sha256(target) == sha256(data)) { "the saved copy differs" }
+
+                val gate = Gate()
+                val transfer = ChatTransfer(gate)
+                val upload = launch { alice.sendFileAsync(data.path, "never", transfer) }
+                expect(gate.started.await(TIMEOUT_MS, TimeUnit.MILLISECONDS)) { "no progress" }
+                upload.cancel()
+                withTimeout(TIMEOUT_MS) { while (!transfer.isCancelled()) delay(10) }
+                gate.go.countDown()
+                upload.join()
+                delay(300)
+                expect(alice.outboxLen() == 0uL) { "a cancelled upload queued a message" }
+            }
+        }
+        check("$label: shutdownAsync, then the Flow completes and calls throw Closed") {
+            runBlocking(Dispatchers.Default) {
+                val collected = async { bob.updates(20uL, 100uL).toList() }
+                delay(200)
+                bob.shutdownAsync()
+                withTimeout(TIMEOUT_MS) { collected.await() }
+                expect(bob.isShutDown())
+                expectThrows<ChatException.Closed> { runBlocking { bob.syncAsync() } }
+                expectThrows<ChatException.Closed> { runBlocking { bob.updates().collect {} } }
+            }
+        }
+    } finally {
+        bob.shutdown()
+        alice.shutdown()
+    }
+}
+
+/** Folder only: member rooms through suspend calls, and a failed sync through the Flow. */
+fun coroutineFolderExtras() {
+    check("coroutines: member rooms through suspend calls") {
+        val folder = tempFolder()
+        val ids = List(2) { Identity.generate() }
+        runBlocking(Dispatchers.Default) {
+            val alice = ChatRoom.openMemberRoomAsync(folder, ids[0], memberOptions("team", "Alice", tempFolder()))
+            val link = alice.inviteAsync(MemberRole.MEMBER, folder)
+            expectThrows<ChatException.InvalidInvitation> {
+                runBlocking { ChatRoom.joinAsync("ftpchat://join?nonsense", ids[1], memberOptions("team", "Bob", tempFolder()), null) }
+            }
+            val bob = ChatRoom.joinAsync(link, ids[1], memberOptions("team", "Bob", tempFolder()), null)
+            alice.syncAsync()
+            val bobId = alice.members().single { it.fingerprints[0] == ids[1].fingerprint() }.id
+            val promoted = alice.promoteAsync(bobId)
+            val removed = alice.removeMemberAsync(bobId)
+            expect(removed > promoted) { "$promoted $removed" }
+            expect(alice.members().size == 1)
+            bob.shutdownAsync()
+            expectThrows<ChatException.Closed> { runBlocking { bob.inviteAsync(MemberRole.MEMBER, folder) } }
+            alice.shutdownAsync()
+        }
+    }
+    check("coroutines: a wrong shared-file password ends the Flow as ChatException.WrongPassword") {
+        val folder = tempFolder()
+        val file = unique("co-shared") + ".txt"
+        ChatRoom(folder, PASSWORD, sharedOptions(file, "Alice")).use { alice ->
+            alice.send("keyed line"); alice.sync()
+            ChatRoom(folder, "not-the-room-password-1234", sharedOptions(file, "Eve")).use { eve ->
+                eve.send("must not reach the file")
+                val e = expectThrows<ChatException.WrongPassword> {
+                    runBlocking(Dispatchers.Default) { withTimeout(TIMEOUT_MS) { eve.updates(20uL, 100uL).collect {} } }
+                }
+                expectNoSecret(e, "not-the-room-password-1234", PASSWORD)
+                expect(File(folder, file).readLines().size == 1) { "a line was written" }
+                // The stream itself goes on after the error: next() throws each round.
+                eve.updateStream(20uL, 100uL).use { stream ->
+                    repeat(2) {
+                        expectThrows<ChatException.WrongPassword> {
+                            runBlocking { withTimeout(TIMEOUT_MS) { while (true) stream.next() } }
+                        }
+                        expect(stream.isActive())
+                    }
+                    stream.cancel()
+                }
+            }
+        }
+    }
+}
+
 fun main() {
     println("ftpchat Kotlin bindings test, library ${libraryVersion()}")
     errorMapping()
     roomScenario("folder", tempFolder())
     folderExtras()
+    coroutineScenario("folder", tempFolder())
+    coroutineFolderExtras()
     roomApi()
     identityApi()
     memberScenario("folder", tempFolder())
@@ -1306,6 +1536,7 @@ fun main() {
     val ftp = System.getenv("FTPCHAT_TEST_PYFTPDLIB_URL")
     if (!ftp.isNullOrEmpty()) {
         roomScenario("ftp pyftpdlib", ftp)
+        coroutineScenario("ftp pyftpdlib", ftp)
         sharedScenario("ftp pyftpdlib", ftp)
         memberScenario("ftp pyftpdlib", ftp)
         changesScenario("ftp pyftpdlib", ftp)
@@ -1321,6 +1552,7 @@ fun main() {
     val ca = System.getenv("FTPCHAT_TEST_FTPS_CA")
     if (!ftps.isNullOrEmpty() && !ca.isNullOrEmpty()) {
         roomScenario("ftps vsftpd", ftps, File(ca).readText())
+        coroutineScenario("ftps vsftpd", ftps, File(ca).readText())
         sharedScenario("ftps vsftpd", ftps, File(ca).readText())
         memberScenario("ftps vsftpd", ftps, File(ca).readText())
         changesScenario("ftps vsftpd", ftps, File(ca).readText())
