@@ -198,11 +198,11 @@ echo "=== 2. README commands: serve with a users file, two chats, a bot; the ser
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 HOME_ENV="HOME='$WORK/home' CARGO_HOME='$CARGO_HOME' RUSTUP_HOME='$RUSTUP_HOME'"
 mkdir -p "$WORK/home"
-README_ADD_ALICE='cargo run -p ftpchat-examples --bin serve -- add-user --users ~/ftpchat/users.txt alice'
-README_ADD_BOB='cargo run -p ftpchat-examples --bin serve -- add-user --users ~/ftpchat/users.txt bob'
-README_SERVE='cargo run -p ftpchat-examples --bin serve -- --root ~/ftpchat/rooms --users ~/ftpchat/users.txt'
-README_ALICE='cargo run -p ftpchat-examples --bin chat -- ftp://alice@127.0.0.1:2221/lobby'
-README_BOB='cargo run -p ftpchat-examples --bin chat -- ftp://bob@127.0.0.1:2221/lobby'
+README_ADD_ALICE='cargo run -p ftpchat-examples --bin ftpchat -- serve add-user --users ~/ftpchat/users.txt alice'
+README_ADD_BOB='cargo run -p ftpchat-examples --bin ftpchat -- serve add-user --users ~/ftpchat/users.txt bob'
+README_SERVE='cargo run -p ftpchat-examples --bin ftpchat -- serve --root ~/ftpchat/rooms --users ~/ftpchat/users.txt'
+README_ALICE='cargo run -p ftpchat-examples --bin ftpchat -- chat ftp://alice@127.0.0.1:2221/lobby'
+README_BOB='cargo run -p ftpchat-examples --bin ftpchat -- chat ftp://bob@127.0.0.1:2221/lobby'
 README_BOT='cargo run -p ftpchat-examples --bin bot -- ftp://bob@127.0.0.1:2221/lobby'
 README_READ='cargo run -p ftpchat-examples --bin read-ftpchat -- ftpchat-core/tests/testdata/legacy-v1.5-chat.txt'
 FTP_PW_ALICE='alice ftp pw'
@@ -339,12 +339,12 @@ check_not "read-ftpchat --ask-password: every line decoded" reader "not decoded"
 echo "=== 4. chat --compat 1.7: two terminals on the embedded server, and a wrong password"
 COMPAT_PW='compat room pw 7'
 terminal carol USER=carol
-type_line carol "cargo run -p ftpchat-examples --bin chat -- --compat 1.7"
+type_line carol "cargo run -p ftpchat-examples --bin ftpchat -- chat --compat 1.7"
 check "chat --compat 1.7 starts the embedded server" carol "Choose a room password:" $BUILD_WAIT
 type_line carol "$COMPAT_PW"
 check "carol is in the 1.7 chat" carol "You are carol in room lobby" 60
-COMPAT_JOIN="$(screen carol | grep -o 'cargo run -p ftpchat-examples --bin chat -- --compat 1.7 ftp://[^ ]*' | head -n 1)"
-if [[ "$COMPAT_JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ chat\ --\ --compat\ 1\.7\ ftp://guest:[A-Za-z0-9]+@127\.0\.0\.1:[0-9]+/lobby$ ]]; then
+COMPAT_JOIN="$(screen carol | grep -o 'cargo run -p ftpchat-examples --bin ftpchat -- chat --compat 1.7 ftp://[^ ]*' | head -n 1)"
+if [[ "$COMPAT_JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ ftpchat\ --\ chat\ --compat\ 1\.7\ ftp://guest:[A-Za-z0-9]+@127\.0\.0\.1:[0-9]+/lobby$ ]]; then
     pass "the join command carries --compat 1.7: $COMPAT_JOIN"
 else
     fail "the join command carries --compat 1.7 (got: \"$COMPAT_JOIN\")"
@@ -424,7 +424,7 @@ check_not "the 1.7 room password was not echoed" carol "$COMPAT_PW"
 echo "=== 5. member rooms: --members on the embedded server, /invite, --join, /members, /verify, /edit, /react, /delete, /msg, /open, /block, /who, /seen, /remove"
 # Two people on one machine: each has a home of their own, so each device keeps its own
 # identity (in ~/.local/share/ftpchat/chat).
-README_MEMBERS='cargo run -p ftpchat-examples --bin chat -- --members'
+README_MEMBERS='cargo run -p ftpchat-examples --bin ftpchat -- chat --members'
 mkdir -p "$WORK/alice-home" "$WORK/bob-home"
 MEMBER_ENV="XDG_DATA_HOME= CARGO_HOME='$CARGO_HOME' RUSTUP_HOME='$RUSTUP_HOME'"
 terminal malice USER=alice "HOME='$WORK/alice-home'" "$MEMBER_ENV"
@@ -446,11 +446,11 @@ check "/invite prints the join command" malice "They join with this command" 5
 # The join command as the screen shows it, wrapped over several lines: joined again.
 MEMBER_JOIN="$(screen malice | awk -v q="'" '
     found { line = $0; gsub(/[[:space:]]/, "", line); cmd = cmd line; if (index(line, q)) { print cmd; exit }; next }
-    index($0, "-- cargo run -p ftpchat-examples --bin chat -- --join " q "ftpchat://join?") == 1 {
+    index($0, "-- cargo run -p ftpchat-examples --bin ftpchat -- chat --join " q "ftpchat://join?") == 1 {
         found = 1; cmd = substr($0, 4); sub(/[[:space:]]+$/, "", cmd)
         if (gsub(q, q, cmd) >= 2) { print cmd; exit }
     }')"
-if [[ "$MEMBER_JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ chat\ --\ --join\ \'ftpchat://join\?v=1\&room=[0-9a-f]{32}\&anchor=[0-9a-f]{64}\&role=member\&key=[A-Za-z0-9_-]+\&at=ftp%3A%2F%2Fguest%3A[A-Za-z0-9]+%40127\.0\.0\.1%3A[0-9]+%2Flobby\'$ ]]; then
+if [[ "$MEMBER_JOIN" =~ ^cargo\ run\ -p\ ftpchat-examples\ --bin\ ftpchat\ --\ chat\ --join\ \'ftpchat://join\?v=1\&room=[0-9a-f]{32}\&anchor=[0-9a-f]{64}\&role=member\&key=[A-Za-z0-9_-]+\&at=ftp%3A%2F%2Fguest%3A[A-Za-z0-9]+%40127\.0\.0\.1%3A[0-9]+%2Flobby\'$ ]]; then
     pass "the join command is on alice's screen"
 else
     fail "the join command is on alice's screen (got: \"$MEMBER_JOIN\")"
@@ -460,7 +460,7 @@ fi
 terminal mbob USER=bob "HOME='$WORK/bob-home'" "$MEMBER_ENV"
 type_line mbob "$MEMBER_JOIN"
 check "bob joins with the invitation" mbob "You are bob in member room lobby" $BUILD_WAIT
-check "bob is told how to open the room next time" mbob "Next time open the room with: cargo run -p ftpchat-examples --bin chat -- --members ftp://guest:" 5
+check "bob is told how to open the room next time" mbob "Next time open the room with: cargo run -p ftpchat-examples --bin ftpchat -- chat --members ftp://guest:" 5
 check "bob is online" mbob "| online | outbox 0 | bob in lobby" 20
 check "alice sees bob join" malice "joined as member" 30
 check_not "bob is not told he was removed when he joins" mbob "YOU WERE REMOVED"
@@ -510,7 +510,7 @@ check "alice's status bar shows her private conversation with bob" malice "> pri
 check "alice's private message reaches the server" malice "alice: see you at five ✓" 30
 BOB_AT="$(printf '%s' "$MEMBER_JOIN" | sed -E "s/.*[?&]at=([^&']+).*/\1/")"
 BOB_LOCATION="$(printf '%b' "$(printf '%s' "$BOB_AT" | sed 's/%/\\x/g')")"
-type_line mbob "cargo run -p ftpchat-examples --bin chat -- --members $BOB_LOCATION"
+type_line mbob "cargo run -p ftpchat-examples --bin ftpchat -- chat --members $BOB_LOCATION"
 check "bob is back in the member room" mbob "You are bob in member room lobby" $BUILD_WAIT
 check "bob is told a private message came while he was away" mbob "private message from alice (" 30
 check_not "the private message is not in bob's room conversation" mbob "see you at five"
@@ -579,11 +579,11 @@ printf 'notes from bob\nsecond line\n' >"$ATT_SRC/notes.txt"
 # Each chat runs in a folder of its own (where /save puts a file by default).
 IN_WORKSPACE="cargo run --manifest-path '$REPO/Cargo.toml'"
 terminal falice USER=alice
-type_line falice "cd '$WORK/att-alice' && $IN_WORKSPACE -p ftpchat-examples --bin chat"
+type_line falice "cd '$WORK/att-alice' && $IN_WORKSPACE -p ftpchat-examples --bin ftpchat -- chat"
 check "alice's chat starts the embedded server" falice "Choose a room password:" $BUILD_WAIT
 type_line falice "$ATT_PW"
 check "alice is in the chat" falice "| online | outbox 0 | alice in lobby" 60
-FILES_JOIN="$(screen falice | grep -o 'cargo run -p ftpchat-examples --bin chat -- ftp://[^ ]*' | head -n 1)"
+FILES_JOIN="$(screen falice | grep -o 'cargo run -p ftpchat-examples --bin ftpchat -- chat ftp://[^ ]*' | head -n 1)"
 terminal fbob USER=bob
 type_line fbob "cd '$WORK/att-bob' && ${FILES_JOIN/cargo run/$IN_WORKSPACE}"
 check "bob is asked for the room password" fbob "Room password for lobby:" $BUILD_WAIT
