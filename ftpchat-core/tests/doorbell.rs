@@ -43,6 +43,7 @@ fn bell_size(server: &TestFtpServer, dir: &str) -> Option<u64> {
 }
 
 /// A writer that does not ring (an older client): appends to the doorbell are dropped.
+#[derive(Debug)]
 struct NoRing(Arc<dyn Transport>);
 
 impl Transport for NoRing {
@@ -170,7 +171,11 @@ fn a_room_without_a_doorbell_is_polled_in_full() {
     wait_for("the first message", || seen.has("first"));
     let (lists, sizes) = (bob_t.calls(Op::List), bob_t.calls(Op::Size));
     wait_for("idle full polls", || bob_t.calls(Op::List) >= lists + 5);
-    assert_eq!(bob_t.calls(Op::Size), sizes, "checked a doorbell that is not there");
+    assert_eq!(
+        bob_t.calls(Op::Size),
+        sizes,
+        "checked a doorbell that is not there"
+    );
 
     alice.send("unrung").unwrap();
     alice.sync().unwrap();
@@ -195,10 +200,7 @@ fn a_writer_that_does_not_ring_is_seen_at_the_safety_poll() {
     wait_for("the first message", || seen.has("from a ringing writer"));
     let (lists, sizes) = (bob_t.calls(Op::List), bob_t.calls(Op::Size));
     wait_for("idle turns", || bob_t.calls(Op::Size) >= sizes + 100);
-    let (idle_lists, idle_sizes) = (
-        bob_t.calls(Op::List) - lists,
-        bob_t.calls(Op::Size) - sizes,
-    );
+    let (idle_lists, idle_sizes) = (bob_t.calls(Op::List) - lists, bob_t.calls(Op::Size) - sizes);
     assert!(idle_lists >= 1, "no safety poll in {idle_sizes} checks");
     assert!(
         idle_lists * 10 <= idle_sizes,

@@ -39,8 +39,8 @@ use ftpchat_benches::server::FtpServer;
 use ftpchat_benches::stats::{fmt_ms, summarize, Table};
 use ftpchat_benches::{emit, machine, Args};
 use ftpchat_core::Message;
-use ftpchat_core::{RemotePath, Transport};
 use ftpchat_core::{DeviceIdentity, FtpTransport, Role};
+use ftpchat_core::{RemotePath, Transport};
 use ftpchat_core::{Room, RoomConfig, RoomListener, WatchOptions, WriteCodec};
 
 /// Arrival times by message text.
@@ -80,12 +80,18 @@ impl RoomListener for Listener {
     fn on_messages(&self, messages: &[Message]) {
         self.0.record(messages);
     }
+    fn on_error(&self, error: &ftpchat_core::RoomError) {
+        eprintln!("latency: receiver: {error}");
+    }
 }
 
 struct Quiet;
 
 impl RoomListener for Quiet {
     fn on_messages(&self, _: &[Message]) {}
+    fn on_error(&self, error: &ftpchat_core::RoomError) {
+        eprintln!("latency: sender: {error}");
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,18 +162,22 @@ fn setup(
     match layout {
         Layout::Member => {
             t.disconnect();
-            let (ida, idb) = (
-                Arc::new(DeviceIdentity::generate()),
-                Arc::new(DeviceIdentity::generate()),
-            );
+            // A third device creates the room and writes the history (a device that
+            // reopened its room without its saved state would fork its own chain).
+            let [idh, ida, idb] = [(); 3].map(|_| Arc::new(DeviceIdentity::generate()));
             let config = |name: &str, id: &Arc<DeviceIdentity>| {
                 RoomConfig::member_room("room", name, id.clone())
             };
-            let admin = Room::open(Arc::new(server.open(sub).expect("open")), config("alice", &ida))
-                .expect("create");
-            admin
-                .add_member(idb.public(), Role::Member, false)
-                .expect("add");
+            let admin = Room::open(
+                Arc::new(server.open(sub).expect("open")),
+                config("carol", &idh),
+            )
+            .expect("create");
+            for id in [&ida, &idb] {
+                admin
+                    .add_member(id.public(), Role::Member, false)
+                    .expect("add");
+            }
             for text in corpus::texts(1_000, 5) {
                 admin.send(&text).expect("send");
             }
@@ -422,7 +432,11 @@ fn main() {
         let combos: Vec<(Layout, Mode)> = layouts
             .iter()
             .flat_map(|&l| {
-                let modes = if floor { &modes[modes.len() - 1..] } else { &modes[..] };
+                let modes = if floor {
+                    &modes[modes.len() - 1..]
+                } else {
+                    &modes[..]
+                };
                 modes.iter().map(move |&m| (l, m))
             })
             .collect();
@@ -503,7 +517,11 @@ fn main() {
             let sum = summarize(&all);
             t.row(vec![
                 combo.0.name().into(),
-                if floor { "-".into() } else { combo.1.name().into() },
+                if floor {
+                    "-".into()
+                } else {
+                    combo.1.name().into()
+                },
                 scenario.clone(),
                 sum.n.to_string(),
                 fmt_ms(sum.median),

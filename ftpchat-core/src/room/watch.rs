@@ -211,7 +211,6 @@ impl Schedule {
     pub fn pause(&self) -> Duration {
         self.interval
     }
-
 }
 
 /// A running watcher.
@@ -354,7 +353,11 @@ fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
             if control.is_cancelled() {
                 break;
             }
-            schedule.full_done(now, room.shared.core.doorbell().and_then(|(_, s)| s), active);
+            schedule.full_done(
+                now,
+                room.shared.core.doorbell().and_then(|(_, s)| s),
+                active,
+            );
             woken = Some(wakeup);
         }
         let Some(wakeup) = &woken else { break };
@@ -461,7 +464,10 @@ mod tests {
                 }
                 Poll::Bell => {
                     let bell = schedule.bell;
-                    assert!(!schedule.bell_checked(bell), "an unchanged doorbell polls in full");
+                    assert!(
+                        !schedule.bell_checked(bell),
+                        "an unchanged doorbell polls in full"
+                    );
                     commands += 1;
                 }
             }
@@ -504,10 +510,16 @@ mod tests {
             assert!(!s.bell_checked(Some(1)));
         }
         assert_eq!(s.next(60 * S, false, false), Poll::Full);
-        assert_eq!(s.next(S, true, false), Poll::Full, "an outbox or a wake-up");
-        // A presence refresh waits until a full poll's share of the budget has passed.
-        assert_eq!(s.next(S, false, true), Poll::Bell);
-        assert_eq!(s.next(2 * S, false, true), Poll::Full);
+        s.full_done(60 * S, Some(1), false);
+        assert_eq!(
+            s.next(61 * S, true, false),
+            Poll::Full,
+            "an outbox or a wake-up"
+        );
+        // A presence refresh waits until a full poll's share of the budget (2 s for a
+        // cost of 2) has passed.
+        assert_eq!(s.next(61 * S, false, true), Poll::Bell);
+        assert_eq!(s.next(62 * S, false, true), Poll::Full);
     }
 
     #[test]
@@ -530,10 +542,22 @@ mod tests {
             let mut s = Schedule::new(options(), cost);
             s.full_done(0, Some(1), false);
             let (commands, fulls, longest) = idle_run(&mut s, 0, 3_600, cost);
-            assert!(commands <= 3_600 + 4, "cost {cost}: {commands} commands in an hour");
-            assert!(commands >= 3_550, "cost {cost}: only {commands} commands in an hour");
-            assert!((56..=61).contains(&fulls), "cost {cost}: {fulls} full polls");
-            assert!(longest <= Duration::from_millis(1_050), "cost {cost}: {longest:?}");
+            assert!(
+                commands <= 3_600 + 4,
+                "cost {cost}: {commands} commands in an hour"
+            );
+            assert!(
+                commands >= 3_550,
+                "cost {cost}: only {commands} commands in an hour"
+            );
+            assert!(
+                (56..=61).contains(&fulls),
+                "cost {cost}: {fulls} full polls"
+            );
+            assert!(
+                longest <= Duration::from_millis(1_050),
+                "cost {cost}: {longest:?}"
+            );
             // Without one: a full poll per `cost` seconds.
             let mut s = Schedule::new(options(), cost);
             let (commands, fulls, longest) = idle_run(&mut s, 0, 3_600, cost);

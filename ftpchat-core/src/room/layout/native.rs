@@ -995,7 +995,11 @@ fn reencode_outbox(v: &mut View<NativeWriter>, decoder: &mut LineDecoder) {
 
 /// The doorbell's size in a listing of `logs/` (asked of the server when the listing
 /// gives no size); `None` when it is not there.
-fn doorbell_size(t: &dyn Transport, logs_dir: &RemotePath, entries: &[transport::DirEntry]) -> Option<u64> {
+fn doorbell_size(
+    t: &dyn Transport,
+    logs_dir: &RemotePath,
+    entries: &[transport::DirEntry],
+) -> Option<u64> {
     let entry = entries
         .iter()
         .find(|e| !e.is_dir && e.name == DOORBELL_FILE)?;
