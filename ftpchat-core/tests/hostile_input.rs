@@ -43,6 +43,13 @@ fn p(s: &str) -> RemotePath {
     RemotePath::new(s).unwrap()
 }
 
+/// The name of the first log in `dir` (not the doorbell, `logs/doorbell`).
+fn log_name(store: &MemoryTransport, dir: &str) -> String {
+    let entries = store.list(&p(dir)).unwrap();
+    let log = entries.iter().find(|e| e.name.ends_with(".log"));
+    log.expect("a log").name.clone()
+}
+
 fn native_room(t: &Arc<dyn Transport>, dir: &str, who: &str) -> Room {
     Room::open(
         t.clone(),
@@ -724,7 +731,13 @@ fn a_replayed_native_record_is_shown_once() {
     assert_eq!(texts(&bob.sync().unwrap()), ["one", "two"]);
 
     // The server appends copies of Alice's lines to her own log: right after, and later.
-    let logs = store.list(&p("r/logs")).unwrap();
+    // (Her deliveries also rang the doorbell, `logs/doorbell`: not a log.)
+    let logs: Vec<_> = store
+        .list(&p("r/logs"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.name.ends_with(".log"))
+        .collect();
     assert_eq!(logs.len(), 1);
     let path = p(&format!("r/logs/{}", logs[0].name));
     let original = read_all(&store, &path).unwrap();
@@ -774,7 +787,7 @@ fn a_record_from_another_room_under_the_same_key_is_foreign_room() {
 
     // The server copies Alice's log from r1 into r2 under the same name, so the writer id
     // matches the log name: only the room id bound into the record gives it away.
-    let name = store.list(&p("r1/logs")).unwrap()[0].name.clone();
+    let name = log_name(&store, "r1/logs");
     let bytes = read_all(&store, &p(&format!("r1/logs/{name}"))).unwrap();
     store
         .append(&p(&format!("r2/logs/{name}")), &bytes)
@@ -909,10 +922,16 @@ fn a_substituted_header_shows_as_wrong_password_or_foreign_room() {
         .unwrap();
     let err = Room::open(t.clone(), cfg("bob", "pw")).unwrap_err();
     assert!(matches!(err, RoomError::WrongPassword), "{err:?}");
+    // Alice's log and the doorbell she rang (one byte): bob neither wrote a log nor rang.
     assert_eq!(
         store.list(&p("r/logs")).unwrap().len(),
-        1,
+        2,
         "bob wrote nothing"
+    );
+    assert_eq!(
+        store.size(&p("r/logs/doorbell")).unwrap(),
+        Some(1),
+        "only alice's one delivery rang"
     );
 
     // Someone with the password makes a header with a new room id (same salt, so the same
@@ -947,7 +966,7 @@ fn a_native_log_truncated_between_polls_is_reread_without_duplicates() {
     let bob = native_room(&t, "r", "bob");
     assert_eq!(texts(&bob.sync().unwrap()), ["one", "two", "three"]);
 
-    let name = store.list(&p("r/logs")).unwrap()[0].name.clone();
+    let name = log_name(&store, "r/logs");
     let path = p(&format!("r/logs/{name}"));
     let log = read_all(&store, &path).unwrap();
     let first_end = log.iter().position(|&b| b == b'\n').unwrap() + 1;
@@ -1134,7 +1153,7 @@ fn hostile_names_in_a_listing_are_ignored() {
     let update = bob.sync().unwrap();
     assert_eq!(texts(&update), ["hello"]);
     let asked = hostile.asked.lock().unwrap().clone();
-    let alice_log = store.list(&p("r/logs")).unwrap()[0].name.clone();
+    let alice_log = log_name(&store, "r/logs");
     for path in &asked {
         assert!(
             path == "r/room.ftpchat" || *path == format!("r/logs/{alice_log}"),
@@ -1448,7 +1467,7 @@ fn checking_the_own_log_after_a_failed_append_uses_bounded_memory() {
     alice.send("one").unwrap();
     alice.sync().unwrap();
     // Someone appends 64 MB without LF to Alice's log; her next append fails once.
-    let name = store.list(&p("r/logs")).unwrap()[0].name.clone();
+    let name = log_name(&store, "r/logs");
     let path = p(&format!("r/logs/{name}"));
     *g.prefix.lock().unwrap() = read_all(&store, &path).unwrap();
     *g.path.lock().unwrap() = Some(path);
@@ -1603,7 +1622,7 @@ fn an_old_record_replayed_after_a_restart_is_not_announced_again() {
     assert_eq!(texts(&bob.sync().unwrap()), ["one", "two"]);
     drop(bob);
     // While Bob is away, the server appends a copy of Alice's first record to her log.
-    let name = store.list(&p("r/logs")).unwrap()[0].name.clone();
+    let name = log_name(&store, "r/logs");
     let path = p(&format!("r/logs/{name}"));
     let log = read_all(&store, &path).unwrap();
     let first = log.split(|&b| b == b'\n').next().unwrap().to_vec();
@@ -1684,7 +1703,7 @@ fn records_reordered_within_a_log_before_a_reader_saw_them_are_all_shown() {
         alice.send(m).unwrap();
     }
     alice.sync().unwrap();
-    let name = store.list(&p("r/logs")).unwrap()[0].name.clone();
+    let name = log_name(&store, "r/logs");
     let path = p(&format!("r/logs/{name}"));
     let log = read_all(&store, &path).unwrap();
     let lines: Vec<&[u8]> = log
@@ -1908,10 +1927,9 @@ fn a_rewritten_header_is_refused_unless_accepted() {
     .unwrap();
     let log = std::fs::read_dir(server.path().join("r/logs"))
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
     let log_before = std::fs::read(&log).unwrap();
 
     let err = Room::open(t.clone(), cfg()).unwrap_err();

@@ -57,11 +57,13 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     files
 }
 
-/// The one log in `<room>/logs` (the room's only writer so far).
+/// The one log in `<room>/logs` (the room's only writer so far; the doorbell it rang is
+/// not a log).
 fn only_log(root: &Path, room: &str) -> PathBuf {
     let logs: Vec<_> = fs::read_dir(root.join(room).join("logs"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     assert_eq!(logs.len(), 1, "{logs:?}");
     logs[0].clone()
@@ -102,7 +104,7 @@ fn a_planted_log_symlink_is_neither_appended_to_nor_read() {
     let planted = fs::read_dir(root.path().join("r/logs"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|path| !logs_before.contains(path))
+        .find(|path| !logs_before.contains(path) && path.extension().is_some_and(|x| x == "log"))
         .unwrap();
     let secret = outside.path().join("carol.log");
     fs::rename(&planted, &secret).unwrap();

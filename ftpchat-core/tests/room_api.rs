@@ -648,7 +648,7 @@ impl RoomListener for Nobody {
 }
 
 /// A watcher pauses between polls on the room's clock: in an idle room the pause doubles
-/// from the shortest to the longest interval, on simulated time (no real waiting), and a
+/// from the shortest to the idle interval, on simulated time (no real waiting), and a
 /// cancel wakes a watcher that waits.
 #[test]
 fn a_watcher_pauses_on_the_rooms_clock() {
@@ -680,7 +680,9 @@ fn a_watcher_pauses_on_the_rooms_clock() {
         .iter()
         .map(|d| d.as_secs() / 60)
         .collect();
-    assert_eq!(minutes, [2, 4, 8, 10, 10, 10]);
+    // Nobody wrote yet, so the room has no doorbell: full polls (a listing, two
+    // commands) back off to twice the longest interval, one command per interval.
+    assert_eq!(minutes, [2, 4, 8, 16, 20, 20]);
     assert!(clock.woken.lock().unwrap().iter().all(|w| !w));
     // The seventh pause blocks until the cancel wakes it.
     handle.stop();

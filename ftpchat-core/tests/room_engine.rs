@@ -183,7 +183,8 @@ fn timeout_after_a_successful_append_does_not_duplicate() {
     let t: Arc<dyn Transport> = faulty.clone();
     let room = open(&t, native("r", "A"));
     faulty.timeout_after_write(1);
-    faulty.cut_append_after(2, 10);
+    // Append 2 is the doorbell ring after "one" landed; 3 is "two", torn.
+    faulty.cut_append_after(3, 10);
     // One sync each, so each message is its own append (the outbox sends in batches).
     room.send("one").unwrap();
     sync_until_delivered(&room);
@@ -419,10 +420,9 @@ fn foreign_records_in_another_log_are_rejected() {
     let logs = server.path().join("r/logs");
     let alice_log = std::fs::read_dir(&logs)
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
     std::fs::copy(&alice_log, logs.join(format!("{}.log", "ab".repeat(16)))).unwrap();
     let bob = open(&t, native("r", "Bob"));
     let update = bob.sync().unwrap();

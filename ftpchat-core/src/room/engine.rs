@@ -312,6 +312,12 @@ pub(crate) trait RoomCore: Send + Sync {
     fn attachment_site(&self) -> Result<(RoomId, RemotePath), RoomError>;
     /// Queues an attachment record whose blob is on the server (no I/O).
     fn send_attachment(&self, body: AttachmentBody) -> Result<MessageId, RoomError>;
+    /// What an idle poll costs in commands ([`Layout::poll_cost`]).
+    fn poll_cost(&self) -> u32;
+    /// Native rooms: the doorbell and its last listed size ([`Layout::doorbell`]).
+    fn doorbell(&self) -> Option<(RemotePath, Option<u64>)>;
+    /// Member rooms with presence: this device's state is due to be published.
+    fn publish_due(&self, now_ms: u64) -> bool;
 }
 
 impl<L: Layout> Core<L> {
@@ -482,6 +488,20 @@ where
             return Err(RoomError::MessageTooLarge);
         }
         self.queue(|view| view.send_attachment(body))
+    }
+
+    fn poll_cost(&self) -> u32 {
+        lock(&self.engine).layout.poll_cost()
+    }
+
+    fn doorbell(&self) -> Option<(RemotePath, Option<u64>)> {
+        lock(&self.engine).layout.doorbell()
+    }
+
+    fn publish_due(&self, now_ms: u64) -> bool {
+        self.presence
+            .as_ref()
+            .is_some_and(|board| lock(board).due(now_ms))
     }
 }
 

@@ -1088,7 +1088,10 @@ impl Room {
     /// Starts a background poller that delivers and reads, calling `listener`; it stops
     /// when the handle is cancelled ([`WatchHandle::cancel`]), stopped
     /// ([`WatchHandle::stop`]) or dropped, or the room is closed. On a closed room the
-    /// watcher ends at once without calling the listener.
+    /// watcher ends at once without calling the listener. Between full syncs of a native
+    /// room it only checks the room's doorbell (one `SIZE`; SPEC §9.2.1), so an idle
+    /// watcher with the default [`WatchOptions`] sees a message within about a second for
+    /// about one command per second.
     pub fn watch(&self, listener: Arc<dyn RoomListener>, options: WatchOptions) -> WatchHandle {
         let handle = watch::start(self.clone(), listener, options);
         let mut watchers = lock(&self.shared.watchers);
@@ -1105,6 +1108,13 @@ impl Room {
     /// A wake-up that fires at the next send, watcher cancel or close.
     fn wakeup(&self) -> Wakeup {
         self.shared.wake.wakeup()
+    }
+
+    /// The doorbell's size now (one `SIZE`); `None` when the room has none, it is
+    /// missing, or the check failed (the watcher then polls in full).
+    fn doorbell_size(&self) -> Option<u64> {
+        let (path, _) = self.shared.core.doorbell()?;
+        self.shared.transport.size(&path).ok().flatten()
     }
 
     /// A watcher's pause between polls, on the room's clock.

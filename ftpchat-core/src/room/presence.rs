@@ -338,6 +338,12 @@ impl Board {
         now_ms >= at.saturating_add(PRESENCE_REFRESH_MS)
     }
 
+    /// Whether the publish that is due tells something new (the first of this run, or a
+    /// change), rather than refreshing an unchanged state.
+    pub fn is_change(&self) -> bool {
+        self.published_at.is_none() || self.local.dirty
+    }
+
     /// The body this device publishes now.
     pub fn next_body(&self, now_ms: u64) -> PresenceBody {
         let typing = self.typing(now_ms);

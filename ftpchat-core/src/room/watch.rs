@@ -24,33 +24,192 @@ pub trait RoomListener: Send + Sync {
     fn on_error(&self, _error: &RoomError) {}
 }
 
-/// Poll intervals: `min` while a conversation is active, doubling to `max` when idle.
+/// When a watcher polls (SPEC §9.2.1, "Doorbell").
+///
+/// A native room whose writers ring its doorbell is watched with one cheap check per
+/// interval (the doorbell's size: one `SIZE`) and read in full only when the doorbell
+/// changed, at least every `full_poll_interval` (for writers that do not ring, and for
+/// presence), and when this client has something to deliver or publish. A room without a
+/// doorbell (and a FTPChat shared file, whose poll is one `SIZE` already) is polled in
+/// full. Intervals: `min_interval` right after activity, doubling to `max_interval` when
+/// idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WatchOptions {
     /// Interval right after activity.
     pub min_interval: Duration,
-    /// Interval when idle (and the longest backoff after errors).
+    /// Interval of the cheap checks when idle (and the longest backoff after errors).
+    /// A full poll that costs more (a native room without a doorbell: a listing, or two
+    /// in a member room) waits that many times as long, so an idle watcher sends about
+    /// one command per `max_interval` either way.
     pub max_interval: Duration,
+    /// About the longest time between two full polls of a room whose doorbell is quiet
+    /// (counted in idle intervals: every `full_poll_interval / max_interval` turns): how
+    /// late a writer that does not ring (an older client) is seen at most.
+    pub full_poll_interval: Duration,
+    /// Check the doorbell between full polls (default `true`); `false` polls in full at
+    /// every interval, as ftpchat did before the doorbell.
+    pub doorbell: bool,
 }
 
 impl WatchOptions {
     /// Polls every `min_interval` while a conversation is active, doubling to
-    /// `max_interval` when idle.
+    /// `max_interval` when idle; the other fields keep their defaults.
     pub fn new(min_interval: Duration, max_interval: Duration) -> Self {
         WatchOptions {
             min_interval,
             max_interval,
+            ..WatchOptions::default()
         }
+    }
+
+    /// The longest time between two full polls while the doorbell is quiet.
+    pub fn with_full_poll_interval(mut self, interval: Duration) -> Self {
+        self.full_poll_interval = interval;
+        self
+    }
+
+    /// Whether to check the doorbell between full polls.
+    pub fn with_doorbell(mut self, doorbell: bool) -> Self {
+        self.doorbell = doorbell;
+        self
     }
 }
 
 impl Default for WatchOptions {
+    /// 250 ms after activity, 1 s when idle, a full poll about every 60 s: a message
+    /// in an idle room is seen within about a second for about one command per second.
     fn default() -> Self {
         WatchOptions {
             min_interval: Duration::from_millis(250),
-            max_interval: Duration::from_secs(3),
+            max_interval: Duration::from_secs(1),
+            full_poll_interval: Duration::from_secs(60),
+            doorbell: true,
         }
+    }
+}
+
+/// What a watcher does at its next turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Poll {
+    /// A whole sync: deliver, list, read what grew.
+    Full,
+    /// Ask the doorbell's size; a full poll follows only if it changed.
+    Bell,
+}
+
+/// The watcher's decisions, pure: given the time, what it was asked to do and what the
+/// last polls saw, what to poll next and how long to pause. The driver (`run`) performs
+/// the polls and waits on the room's clock.
+#[derive(Debug, Clone)]
+pub(crate) struct Schedule {
+    options: WatchOptions,
+    /// Commands a full poll costs when nothing is new (1: a shared file's `SIZE`;
+    /// 2: a native room's listing; 4: a member room's two listings).
+    full_cost: u32,
+    /// The current interval: `min_interval` after activity, doubling to the idle one.
+    interval: Duration,
+    /// When the last full poll started (room clock, ms); `None`: none yet.
+    last_full_ms: Option<u64>,
+    /// Doorbell checks since the last full poll.
+    checks: u32,
+    /// The doorbell's size as last seen (by a listing or a check); `None`: no doorbell.
+    bell: Option<u64>,
+}
+
+impl Schedule {
+    pub fn new(options: WatchOptions, full_cost: u32) -> Self {
+        Schedule {
+            options,
+            full_cost: full_cost.max(1),
+            interval: options.min_interval,
+            last_full_ms: None,
+            checks: 0,
+            bell: None,
+        }
+    }
+
+    /// Turns (checks and the full poll) per safety cycle: `full_poll_interval` in
+    /// idle intervals.
+    fn turns(&self) -> u32 {
+        let max = self.options.max_interval.as_secs_f64();
+        if max <= 0.0 {
+            return 1;
+        }
+        let turns = (self.options.full_poll_interval.as_secs_f64() / max).round();
+        (turns as u32).max(1)
+    }
+
+    /// What to poll at `now_ms`. `urgent`: something waits to be delivered or published
+    /// (a send, a presence change woke the watcher), which only a full poll does.
+    /// `refresh`: a member room's presence is due for its periodic refresh, done by a
+    /// full poll once the last one is as old as a full poll's share of the budget.
+    pub fn next(&self, now_ms: u64, urgent: bool, refresh: bool) -> Poll {
+        let Some(last) = self.last_full_ms else {
+            return Poll::Full;
+        };
+        if urgent || !self.options.doorbell || self.bell.is_none() {
+            return Poll::Full;
+        }
+        let since = Duration::from_millis(now_ms.saturating_sub(last));
+        let share = self.options.max_interval * self.full_cost;
+        if self.checks + 1 >= self.turns() || (refresh && since >= share) {
+            Poll::Full
+        } else {
+            Poll::Bell
+        }
+    }
+
+    /// A full poll started at `now_ms` is done: `bell` is the doorbell's size its listing
+    /// showed (`None`: no doorbell), `active` whether it brought or delivered anything.
+    pub fn full_done(&mut self, now_ms: u64, bell: Option<u64>, active: bool) {
+        self.last_full_ms = Some(now_ms);
+        self.checks = 0;
+        self.bell = bell;
+        self.step(active);
+    }
+
+    /// A doorbell check saw `size` (`None`: missing, or the check failed). `true`: it
+    /// changed (compared with `!=`: a replaced, shorter doorbell counts), so poll in full
+    /// now. A missing doorbell also answers `true`: the full poll that follows finds out
+    /// and falls back to full polls until one appears.
+    pub fn bell_checked(&mut self, size: Option<u64>) -> bool {
+        let changed = size.is_none() || size != self.bell;
+        self.checks += 1;
+        if !changed {
+            self.step(false);
+        }
+        changed
+    }
+
+    fn step(&mut self, active: bool) {
+        self.interval = if active {
+            self.options.min_interval
+        } else {
+            (self.interval * 2).min(self.idle_interval())
+        };
+    }
+
+    /// The idle interval of the polls this schedule makes now. With a doorbell: a cycle
+    /// of `turns` turns (`turns - 1` checks of one command, then a full poll of
+    /// `full_cost`) takes `turns - 1 + full_cost` idle intervals, spread evenly over its
+    /// turns, so that the average stays one command per `max_interval`. Without a
+    /// doorbell: `max_interval` per command a full poll costs.
+    fn idle_interval(&self) -> Duration {
+        let max = self.options.max_interval;
+        if !self.options.doorbell {
+            return max;
+        }
+        if self.bell.is_none() {
+            return max * self.full_cost;
+        }
+        let turns = self.turns();
+        max * (turns - 1 + self.full_cost) / turns
+    }
+
+    /// How long to pause before the next turn.
+    pub fn pause(&self) -> Duration {
+        self.interval
     }
 }
 
@@ -176,40 +335,64 @@ pub(crate) fn start(
 
 fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
     let room = &control.room;
-    let mut interval = options.min_interval;
+    let mut schedule = Schedule::new(options, room.shared.core.poll_cost());
+    // Fired by a send, a presence change, a cancel or a close since the last full poll.
+    let mut woken: Option<super::Wakeup> = None;
     while !control.is_cancelled() && !room.is_closed() {
-        let wakeup = room.wakeup();
-        // A failed sync may still have read (others' messages after a refused delivery,
-        // the events that explain a wrong password): taken while the sync's lock is held,
-        // so it goes to this listener beside the error instead of waiting for a sync
-        // that succeeds, which a stuck outbox never gives.
-        let (update, error) = room.sync_then(None, |result| match result {
-            Ok(update) => (update.unwrap_or_default(), None),
-            Err(RoomError::Closed) => (SyncUpdate::default(), Some(RoomError::Closed)),
-            Err(e) => (room.take_pending(), Some(e)),
-        });
-        if matches!(error, Some(RoomError::Closed)) {
-            break;
-        }
-        if let Some(e) = &error {
-            if !control.is_cancelled() {
-                listener.on_error(e);
-            }
-        }
-        let active = !update.messages.is_empty()
-            || !update.confirmed.is_empty()
-            || !update.changed.is_empty();
-        deliver(control, listener, update);
-        interval = if active {
-            options.min_interval
-        } else {
-            (interval * 2).min(options.max_interval)
+        let now = room.shared.clock.now_ms();
+        let urgent = woken.as_ref().is_some_and(super::Wakeup::is_fired)
+            || room.shared.core.outbox_len() > 0;
+        let refresh = room.shared.core.publish_due(now);
+        let full = match schedule.next(now, urgent, refresh) {
+            Poll::Full => true,
+            Poll::Bell => schedule.bell_checked(room.doorbell_size()),
         };
+        if full {
+            let wakeup = room.wakeup();
+            let active = full_poll(control, listener);
+            if control.is_cancelled() {
+                break;
+            }
+            schedule.full_done(
+                now,
+                room.shared.core.doorbell().and_then(|(_, s)| s),
+                active,
+            );
+            woken = Some(wakeup);
+        }
+        let Some(wakeup) = &woken else { break };
         if control.is_cancelled() {
             break;
         }
-        room.pause(&wakeup, interval);
+        room.pause(wakeup, schedule.pause());
     }
+}
+
+/// One whole sync, handed to the listener; `true` when it brought or delivered anything.
+fn full_poll(control: &Control, listener: &dyn RoomListener) -> bool {
+    let room = &control.room;
+    // A failed sync may still have read (others' messages after a refused delivery,
+    // the events that explain a wrong password): taken while the sync's lock is held,
+    // so it goes to this listener beside the error instead of waiting for a sync
+    // that succeeds, which a stuck outbox never gives.
+    let (update, error) = room.sync_then(None, |result| match result {
+        Ok(update) => (update.unwrap_or_default(), None),
+        Err(RoomError::Closed) => (SyncUpdate::default(), Some(RoomError::Closed)),
+        Err(e) => (room.take_pending(), Some(e)),
+    });
+    if matches!(error, Some(RoomError::Closed)) {
+        control.cancel();
+        return false;
+    }
+    if let Some(e) = &error {
+        if !control.is_cancelled() {
+            listener.on_error(e);
+        }
+    }
+    let active =
+        !update.messages.is_empty() || !update.confirmed.is_empty() || !update.changed.is_empty();
+    deliver(control, listener, update);
+    active
 }
 
 /// Hands `update` to the listener, checking for a cancel before each call; what is left
@@ -254,5 +437,145 @@ fn deliver(control: &Control, listener: &dyn RoomListener, update: SyncUpdate) {
             return give_back(Vec::new(), Vec::new(), Vec::new(), changed);
         }
         listener.on_changed(&changed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000;
+
+    fn options() -> WatchOptions {
+        WatchOptions::default()
+    }
+
+    /// Runs `schedule` idle (the doorbell never changes) from `start` for `secs`:
+    /// (commands sent, full polls, longest pause).
+    fn idle_run(schedule: &mut Schedule, start: u64, secs: u64, cost: u32) -> (u64, u64, Duration) {
+        let (mut now, mut commands, mut fulls, mut longest) = (start, 0, 0, Duration::ZERO);
+        while now < start + secs * S {
+            match schedule.next(now, false, false) {
+                Poll::Full => {
+                    let bell = schedule.bell;
+                    schedule.full_done(now, bell, false);
+                    commands += u64::from(cost);
+                    fulls += 1;
+                }
+                Poll::Bell => {
+                    let bell = schedule.bell;
+                    assert!(
+                        !schedule.bell_checked(bell),
+                        "an unchanged doorbell polls in full"
+                    );
+                    commands += 1;
+                }
+            }
+            longest = longest.max(schedule.pause());
+            now += schedule.pause().as_millis() as u64;
+        }
+        (commands, fulls, longest)
+    }
+
+    #[test]
+    fn the_first_turn_polls_in_full_and_a_quiet_doorbell_is_then_only_checked() {
+        let mut s = Schedule::new(options(), 2);
+        assert_eq!(s.next(0, false, false), Poll::Full);
+        s.full_done(0, Some(7), false);
+        assert_eq!(s.next(S, false, false), Poll::Bell);
+        assert!(!s.bell_checked(Some(7)));
+        assert_eq!(s.next(2 * S, false, false), Poll::Bell);
+    }
+
+    #[test]
+    fn a_changed_doorbell_polls_in_full_also_when_it_shrank_or_vanished() {
+        let mut s = Schedule::new(options(), 2);
+        s.full_done(0, Some(7), false);
+        assert!(s.bell_checked(Some(8)), "grown");
+        assert!(s.bell_checked(Some(3)), "replaced by a shorter file");
+        assert!(s.bell_checked(None), "gone, or the check failed");
+        // The full poll that follows sees it gone: full polls from then on.
+        s.full_done(S, None, false);
+        assert_eq!(s.next(2 * S, false, false), Poll::Full);
+        assert_eq!(s.next(100 * S, false, false), Poll::Full);
+    }
+
+    #[test]
+    fn a_full_poll_comes_at_the_safety_interval_or_when_something_waits() {
+        let mut s = Schedule::new(options(), 2);
+        s.full_done(0, Some(1), false);
+        // 60 turns per cycle by default: 59 checks, then a full poll.
+        for i in 1..60 {
+            assert_eq!(s.next(i * S, false, false), Poll::Bell, "turn {i}");
+            assert!(!s.bell_checked(Some(1)));
+        }
+        assert_eq!(s.next(60 * S, false, false), Poll::Full);
+        s.full_done(60 * S, Some(1), false);
+        assert_eq!(
+            s.next(61 * S, true, false),
+            Poll::Full,
+            "an outbox or a wake-up"
+        );
+        // A presence refresh waits until a full poll's share of the budget (2 s for a
+        // cost of 2) has passed.
+        assert_eq!(s.next(61 * S, false, true), Poll::Bell);
+        assert_eq!(s.next(62 * S, false, true), Poll::Full);
+    }
+
+    #[test]
+    fn activity_polls_at_the_minimum_then_backs_off_to_the_idle_interval() {
+        let mut s = Schedule::new(options(), 2);
+        s.full_done(0, Some(1), true);
+        assert_eq!(s.pause(), Duration::from_millis(250));
+        assert!(!s.bell_checked(Some(1)));
+        assert_eq!(s.pause(), Duration::from_millis(500));
+        assert!(!s.bell_checked(Some(1)));
+        assert!(!s.bell_checked(Some(1)));
+        let idle = s.pause();
+        assert!(idle >= Duration::from_secs(1) && idle < Duration::from_millis(1_050));
+    }
+
+    #[test]
+    fn an_idle_watcher_sends_at_most_one_command_per_idle_interval() {
+        for cost in [1, 2, 4] {
+            // With a doorbell: checks about every second, a full poll about every minute.
+            let mut s = Schedule::new(options(), cost);
+            s.full_done(0, Some(1), false);
+            let (commands, fulls, longest) = idle_run(&mut s, 0, 3_600, cost);
+            assert!(
+                commands <= 3_600 + 4,
+                "cost {cost}: {commands} commands in an hour"
+            );
+            assert!(
+                commands >= 3_550,
+                "cost {cost}: only {commands} commands in an hour"
+            );
+            assert!(
+                (56..=61).contains(&fulls),
+                "cost {cost}: {fulls} full polls"
+            );
+            assert!(
+                longest <= Duration::from_millis(1_050),
+                "cost {cost}: {longest:?}"
+            );
+            // Without one: a full poll per `cost` seconds.
+            let mut s = Schedule::new(options(), cost);
+            let (commands, fulls, longest) = idle_run(&mut s, 0, 3_600, cost);
+            // (plus the few quick polls of the first seconds, before the back-off)
+            assert!(commands <= 3_620, "cost {cost}: {commands}");
+            assert_eq!(commands, fulls * u64::from(cost));
+            assert_eq!(longest, Duration::from_secs(u64::from(cost)));
+        }
+    }
+
+    #[test]
+    fn without_the_doorbell_every_turn_is_a_full_poll_as_before() {
+        let o = WatchOptions::new(Duration::from_millis(250), Duration::from_secs(3))
+            .with_doorbell(false);
+        let mut s = Schedule::new(o, 4);
+        s.full_done(0, Some(1), false);
+        assert_eq!(s.next(S, false, false), Poll::Full);
+        let (_, _, longest) = idle_run(&mut s, 0, 60, 4);
+        assert_eq!(longest, Duration::from_secs(3));
     }
 }

@@ -109,6 +109,18 @@ pub(crate) trait Layout: Send + Sized + 'static {
         None
     }
 
+    /// What a poll that finds nothing new costs, in commands (FTP round trips): the
+    /// watcher's budget unit (a shared file: one `SIZE`).
+    fn poll_cost(&self) -> u32 {
+        1
+    }
+
+    /// Native rooms: the doorbell (SPEC §9.2.1) and its size as the last poll's listing
+    /// showed it (`None`: not there).
+    fn doorbell(&self) -> Option<(crate::transport::RemotePath, Option<u64>)> {
+        None
+    }
+
     /// The most bytes one append carries (a single longer line still goes alone).
     const MAX_BATCH_BYTES: usize;
 

@@ -34,6 +34,13 @@ mod presence;
 
 pub(crate) const HEADER_FILE: &str = "room.ftpchat";
 pub(crate) const LOGS_DIR: &str = "logs";
+
+/// The doorbell (SPEC §9.2.1): `logs/doorbell`, one byte appended after each delivery
+/// others should see promptly, so idle readers check one size instead of listing.
+pub(crate) const DOORBELL_FILE: &str = "doorbell";
+
+/// What a ring appends.
+const RING: &[u8] = b"\n";
 /// The most bytes of incomplete last lines a native room keeps across all its logs; over
 /// it, tails are parked (read again when their log grows), so a server that ends many
 /// logs mid-line costs bandwidth, not memory.
@@ -251,6 +258,8 @@ pub(crate) struct NativeLayout {
     chains: Chains,
     /// Member rooms: presence and read positions (SPEC §18).
     presence: Option<presence::NativePresence>,
+    /// The doorbell's size as the last listing of `logs/` showed it (`None`: not there).
+    bell: Option<u64>,
 }
 
 impl NativeLayout {
@@ -323,6 +332,7 @@ impl NativeLayout {
             members: None,
             chains: Chains::new(),
             presence: None,
+            bell: None,
         };
         Ok(Opened {
             layout,
@@ -509,6 +519,7 @@ impl NativeLayout {
                 })
                 .collect(),
             presence: Some(presence),
+            bell: None,
         };
         Ok(Opened {
             layout,
@@ -568,6 +579,16 @@ impl NativeLayout {
     }
 
     /// Publishes a membership change (member rooms only).
+    /// Rings the doorbell (SPEC §9.2.1): appends one byte to `logs/doorbell`, creating
+    /// it. Best effort: a failed ring only delays readers until their next full poll.
+    pub(super) fn ring(&self, t: &dyn Transport) {
+        if let Ok(path) = self.logs_dir.join(DOORBELL_FILE) {
+            if let Err(e) = t.append(&path, RING) {
+                log::debug!("could not ring the doorbell: {e}");
+            }
+        }
+    }
+
     pub(crate) fn publish_change(
         &mut self,
         t: &dyn Transport,
@@ -591,6 +612,10 @@ impl NativeLayout {
         let mut v = lock(view);
         v.events.extend(events);
         self.after_membership_change(&mut v);
+        drop(v);
+        if result.is_ok() {
+            self.ring(t);
+        }
         result
     }
 
@@ -968,6 +993,22 @@ fn reencode_outbox(v: &mut View<NativeWriter>, decoder: &mut LineDecoder) {
     }
 }
 
+/// The doorbell's size in a listing of `logs/` (asked of the server when the listing
+/// gives no size); `None` when it is not there.
+fn doorbell_size(
+    t: &dyn Transport,
+    logs_dir: &RemotePath,
+    entries: &[transport::DirEntry],
+) -> Option<u64> {
+    let entry = entries
+        .iter()
+        .find(|e| !e.is_dir && e.name == DOORBELL_FILE)?;
+    match entry.size {
+        Some(size) => Some(size),
+        None => t.size(&logs_dir.join(DOORBELL_FILE).ok()?).ok().flatten(),
+    }
+}
+
 /// Which logs a poll reads, and at which size: the pure part of a poll.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct PollPlan {
@@ -1005,6 +1046,19 @@ impl Layout for NativeLayout {
         self.logs_dir.parent()
     }
 
+    fn poll_cost(&self) -> u32 {
+        // A listing is two commands (PASV, LIST); a member room lists `epochs/` too.
+        if self.members.is_some() {
+            4
+        } else {
+            2
+        }
+    }
+
+    fn doorbell(&self) -> Option<(RemotePath, Option<u64>)> {
+        Some((self.logs_dir.join(DOORBELL_FILE).ok()?, self.bell))
+    }
+
     fn deliver(
         &mut self,
         t: &dyn Transport,
@@ -1015,6 +1069,9 @@ impl Layout for NativeLayout {
         let mut delivery = OwnLogDelivery::new(&mut self.own, lines);
         let result = drive(t, lines, &mut delivery);
         events.append(&mut delivery.events);
+        if result.as_ref().is_ok_and(|landed| landed.contains(&true)) {
+            self.ring(t);
+        }
         Ok(result?)
     }
 
@@ -1071,6 +1128,7 @@ impl Layout for NativeLayout {
             Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
+        self.bell = doorbell_size(t, &self.logs_dir, &entries);
         let plan = plan_poll(&entries, &self.readers);
         let mut seen_own = false;
         for (name, listed) in plan.reads {

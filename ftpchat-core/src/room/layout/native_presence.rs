@@ -134,15 +134,16 @@ impl NativeLayout {
         let Some(member) = membership.member_of_device(&m.device).map(|x| x.id) else {
             return Ok(());
         };
-        let body = {
+        let (body, change) = {
             let board = lock(&p.board);
             if !board.due(now) {
                 return Ok(());
             }
+            let change = board.is_change();
             if let Some(h) = board.newest_hlc(&m.device) {
                 p.clock.observe(h, now);
             }
-            board.next_body(now)
+            (board.next_body(now), change)
         };
         let hlc = p.clock.tick(now);
         let record = NativeRecord {
@@ -198,6 +199,11 @@ impl NativeLayout {
             if let Ok(path) = self.logs_dir.join(n) {
                 let _ = t.remove_file(&path);
             }
+        }
+        // A change (online, away, typing, a read position) rings; the periodic refresh
+        // does not (readers see it at their next full poll).
+        if change {
+            self.ring(t);
         }
         Ok(())
     }
