@@ -30,7 +30,7 @@ import kotlinx.coroutines.flow.flow
  * watcher without waiting for it; what it read and did not emit goes back to the room,
  * for the next sync or listener. No I/O on the collecting thread.
  */
-fun ChatRoom.updates(minIntervalMs: ULong = 250uL, maxIntervalMs: ULong = 3_000uL): Flow<ChatUpdate> = flow {
+fun ChatRoom.updates(minIntervalMs: ULong = 250uL, maxIntervalMs: ULong = 1_000uL): Flow<ChatUpdate> = flow {
     val stream = updateStream(minIntervalMs, maxIntervalMs)
     try {
         while (true) {

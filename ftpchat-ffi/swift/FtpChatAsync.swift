@@ -31,7 +31,7 @@ extension ChatRoom {
     ///     show(update.messages)
     /// }
     /// ```
-    public func updates(minIntervalMs: UInt64 = 250, maxIntervalMs: UInt64 = 3000)
+    public func updates(minIntervalMs: UInt64 = 250, maxIntervalMs: UInt64 = 1000)
         -> AsyncThrowingStream<ChatUpdate, Error>
     {
         AsyncThrowingStream { continuation in

@@ -693,7 +693,7 @@ impl PyRoom {
     /// It yields new messages only: confirmations, events and changes to earlier
     /// messages (edits, deletes, reactions) are not handed out (`message(id)` shows a
     /// message as it is now); use `listen` for those.
-    #[pyo3(signature = (*, min_interval = 0.25, max_interval = 3.0))]
+    #[pyo3(signature = (*, min_interval = 0.25, max_interval = 1.0))]
     fn watch(&self, min_interval: f64, max_interval: f64) -> PyResult<PyWatch> {
         let options = watch::options(min_interval, max_interval)?;
         let room = self.core()?;
@@ -713,7 +713,7 @@ impl PyRoom {
     /// `Subscription` is not needed).
     #[pyo3(signature = (
         on_message = None, *, on_confirmed = None, on_changed = None, on_event = None,
-        on_error = None, min_interval = 0.25, max_interval = 3.0,
+        on_error = None, min_interval = 0.25, max_interval = 1.0,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn listen(

@@ -333,8 +333,27 @@ pub(crate) fn start(
     WatchHandle { control }
 }
 
+/// The longest gap between two full polls of a room with presence: peers' state files are
+/// read at full polls only, and a peer's state outlives its next publish by
+/// `PRESENCE_TTL_MS - PRESENCE_REFRESH_MS` (60 s). Reading at most every half of that keeps
+/// a present peer from showing offline between two reads, with room for a late publish.
+const PRESENCE_READ_GAP: Duration =
+    Duration::from_millis((super::PRESENCE_TTL_MS - super::PRESENCE_REFRESH_MS) / 2);
+
+/// The options a watcher runs with: `options`, with full polls at least every
+/// [`PRESENCE_READ_GAP`] when the room has presence.
+fn effective_options(options: WatchOptions, presence: bool) -> WatchOptions {
+    if presence {
+        let gap = options.full_poll_interval.min(PRESENCE_READ_GAP);
+        options.with_full_poll_interval(gap)
+    } else {
+        options
+    }
+}
+
 fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
     let room = &control.room;
+    let options = effective_options(options, room.shared.core.presence_board().is_some());
     let mut schedule = Schedule::new(options, room.shared.core.poll_cost());
     // Fired by a send, a presence change, a cancel or a close since the last full poll.
     let mut woken: Option<super::Wakeup> = None;
@@ -443,11 +462,40 @@ fn deliver(control: &Control, listener: &dyn RoomListener, update: SyncUpdate) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::room::{PRESENCE_REFRESH_MS, PRESENCE_TTL_MS};
 
     const S: u64 = 1_000;
 
     fn options() -> WatchOptions {
         WatchOptions::default()
+    }
+
+    #[test]
+    fn rooms_with_presence_poll_in_full_often_enough_to_keep_peers_online() {
+        let defaults = WatchOptions::default();
+        assert_eq!(defaults.full_poll_interval, Duration::from_secs(60));
+        // Without presence the caller's safety interval stands.
+        assert_eq!(
+            effective_options(defaults, false).full_poll_interval,
+            Duration::from_secs(60)
+        );
+        // With presence: a peer publishing every 60 s with a 120 s lifetime, read at most
+        // every 30 s, is never seen older than 90 s, so it never expires while present.
+        let capped = effective_options(defaults, true);
+        assert_eq!(capped.full_poll_interval, Duration::from_secs(30));
+        let worst_age = PRESENCE_REFRESH_MS + capped.full_poll_interval.as_millis() as u64;
+        assert!(worst_age < PRESENCE_TTL_MS, "{worst_age} ms");
+        // A shorter interval the caller chose is kept.
+        let short = defaults.with_full_poll_interval(Duration::from_secs(10));
+        assert_eq!(
+            effective_options(short, true).full_poll_interval,
+            Duration::from_secs(10)
+        );
+        // The schedule still spends at most one command per check interval on average.
+        let mut schedule = Schedule::new(capped, 4);
+        schedule.full_done(0, Some(1), false);
+        let (commands, _, _) = idle_run(&mut schedule, 0, 3600, 4);
+        assert!(commands <= 3600, "{commands} commands in an idle hour");
     }
 
     /// Runs `schedule` idle (the doorbell never changes) from `start` for `secs`:

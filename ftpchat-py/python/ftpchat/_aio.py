@@ -359,7 +359,7 @@ class AsyncRoom:
 
     # -- the watcher --
 
-    def updates(self, *, min_interval: float = 0.25, max_interval: float = 3.0) -> Updates:
+    def updates(self, *, min_interval: float = 0.25, max_interval: float = 1.0) -> Updates:
         """Starts a background watcher and returns an async iterator over what it
         receives, as :meth:`Room.listen` would call back: new messages from others
         (:class:`MessageUpdate`), confirmations of this client's messages

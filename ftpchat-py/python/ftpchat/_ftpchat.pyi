@@ -211,7 +211,7 @@ class Room:
         """Member rooms: which members (other than the author) have read the message."""
     def message(self, id: str) -> Message | None:
         """The message with this id, if seen."""
-    def watch(self, *, min_interval: float = 0.25, max_interval: float = 3.0) -> Watch:
+    def watch(self, *, min_interval: float = 0.25, max_interval: float = 1.0) -> Watch:
         """Starts a background watcher; iterate it for new messages from others (not
         confirmations, events or changes: use :meth:`listen` for those)."""
     def listen(
@@ -223,7 +223,7 @@ class Room:
         on_event: Callable[[Event], object] | None = None,
         on_error: Callable[[Error], object] | None = None,
         min_interval: float = 0.25,
-        max_interval: float = 3.0,
+        max_interval: float = 1.0,
     ) -> Subscription:
         """Starts a background watcher calling the callbacks on its thread; it runs until
         stopped or the room is closed (keeping the Subscription is not needed)."""
