@@ -12,7 +12,7 @@ use std::time::Duration;
 use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
 use ftpchat_core::{
     ErrorKind, LocalStore, Message, Room, RoomConfig, RoomError, StateLocation, StoreError,
-    Transport,
+    Transport, WriteCodec,
 };
 use support::ftp_server::TestFtpServer;
 
@@ -116,6 +116,46 @@ fn a_sync_stores_its_messages_once_and_keeps_changes() {
     assert_eq!(bob.search("message 3", None, 10).unwrap()[0].id, ids[3]);
 }
 
+/// A FTPChat shared file numbers its lines by arrival; each run of a room with a store
+/// numbers after what earlier runs stored, so every run's lines are stored, in file order.
+#[test]
+fn a_shared_file_room_stores_the_lines_of_every_run_in_file_order() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let shared = |who: &str| RoomConfig::shared_file("chat.txt", WriteCodec::Legacy15, who);
+    let alice = Room::open(t.clone(), shared("alice")).unwrap();
+    let mut want = Vec::new();
+    for run in 0..4 {
+        for i in 0..3 {
+            let text = format!("run {run} line {i}");
+            alice.send(&text).unwrap();
+            want.push(text);
+        }
+        alice.sync().unwrap();
+        let bob = Room::open(t.clone(), shared("bob").with_state_dir(state.path())).unwrap();
+        let read = bob.sync().unwrap();
+        assert_eq!(read.messages.len(), 3, "run {run}: only the new lines");
+        assert_eq!(texts(&bob.history(None, 100).unwrap()), want, "run {run}");
+        bob.close().unwrap();
+    }
+    let found = {
+        let bob = Room::open(t.clone(), shared("bob").with_state_dir(state.path())).unwrap();
+        bob.search("line 2", None, 10).unwrap()
+    };
+    // Every word must match: "2" is in "line 2" and in "run 2".
+    assert_eq!(
+        texts(&found),
+        [
+            "run 3 line 2",
+            "run 2 line 2",
+            "run 2 line 1",
+            "run 2 line 0",
+            "run 1 line 2",
+            "run 0 line 2"
+        ]
+    );
+}
+
 /// The store is written before the state file: when the store cannot be written, the
 /// sync fails with a store error and the state file keeps its old read positions.
 #[test]
@@ -205,11 +245,14 @@ fn history_and_search_read_the_store_not_the_server() {
     );
     assert_eq!(faulty.calls(Op::ReadFrom), reads, "only the header was read, at open");
 
-    // A room without a state folder downloads what it pages, and cannot search.
+    // A room without a state folder has nothing before it downloads the room again, and
+    // cannot search.
     let plain = Room::open(t.clone(), memory_config("Carol")).unwrap();
-    let calls = faulty.total_calls();
+    assert!(plain.history(None, 5).unwrap().is_empty());
+    let reads = faulty.calls(Op::ReadFrom);
+    plain.sync().unwrap();
+    assert!(faulty.calls(Op::ReadFrom) > reads);
     assert_eq!(plain.history(None, 5).unwrap().len(), 5);
-    assert!(faulty.total_calls() > calls);
     assert_eq!(
         plain.search("lunch", None, 5).unwrap_err().kind(),
         ErrorKind::Unsupported

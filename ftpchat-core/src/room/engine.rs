@@ -696,6 +696,9 @@ fn load_state(
         None => SavedState::default(),
     };
     saved.commit_cache = state_file.as_ref().map(|f| f.sibling("commits"));
+    if let Some(store) = &store {
+        saved.file_order_floor = store.max_file_order()?;
+    }
     Ok((state_file, store, saved))
 }
 

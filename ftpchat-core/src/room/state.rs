@@ -74,6 +74,9 @@ pub(crate) struct SavedState {
     /// The local store holds every message before the read positions (rooms with a state
     /// folder; see `room/stored.rs`).
     pub stored: bool,
+    /// Shared files with a local store: the greatest arrival order stored, so that this
+    /// run numbers the lines it reads after it (not part of the state file's text).
+    pub file_order_floor: Option<u64>,
     /// Member rooms: where the membership log is cached, beside the state file (not part
     /// of the state file's text).
     pub commit_cache: Option<PathBuf>,

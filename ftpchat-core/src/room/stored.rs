@@ -85,6 +85,12 @@ impl RoomStore {
         Ok(())
     }
 
+    /// The greatest arrival order of a stored shared-file message (see
+    /// [`LocalStore::max_file_order`]).
+    pub fn max_file_order(&self) -> Result<Option<u64>, RoomError> {
+        Ok(self.store.max_file_order(&self.key)?)
+    }
+
     /// `true` when the store holds everything before the read positions.
     pub fn is_complete(&self) -> bool {
         self.complete.load(Ordering::SeqCst)

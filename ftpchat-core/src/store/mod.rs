@@ -434,6 +434,34 @@ impl LocalStore {
         .transpose()
     }
 
+    /// The greatest arrival order of a confirmed shared-file message of `room`
+    /// (`SortKey::File { pending: 0, order }`), if any: a room resumed over a store
+    /// numbers what it reads after it, so keys of different runs never meet.
+    pub(crate) fn max_file_order(&self, room: &str) -> Result<Option<u64>, StoreError> {
+        let lower = encode_key(&SortKey::File {
+            pending: 0,
+            order: 0,
+        });
+        let upper = encode_key(&SortKey::File {
+            pending: 1,
+            order: 0,
+        });
+        let conn = self.lock();
+        let sort: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT max(sort) FROM messages
+                 WHERE room = (SELECT id FROM rooms WHERE key = ?1) AND sort >= ?2 AND sort < ?3",
+                params![room, lower, upper],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        match sort.map(|s| decode_key(&s)) {
+            None => Ok(None),
+            Some(Some(SortKey::File { order, .. })) => Ok(Some(order)),
+            Some(_) => Err(StoreError::corrupt(&self.path, "a sort key is invalid")),
+        }
+    }
+
     /// How many messages of `room` are stored (deleted ones included, as the timeline
     /// shows them).
     pub fn count(&self, room: &str) -> Result<u64, StoreError> {

@@ -37,7 +37,7 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 ///   `secure-delete` on: an edit or a delete removes the old words from the index itself.
 ///   No column sizes (`columnsize = 0`): they serve only relevance ranking, and results
 ///   are in timeline order.
-const V1: &str = "
+pub(super) const V1: &str = "
 CREATE TABLE rooms (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
