@@ -1341,7 +1341,10 @@ mod tests {
         ];
         let lines = search_lines("lunch", &found);
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("2 message(s) containing \"lunch\""), "{lines:?}");
+        assert!(
+            lines[0].starts_with("2 message(s) containing \"lunch\""),
+            "{lines:?}"
+        );
         assert!(lines[1].ends_with("Bob: lunch at noon"), "{lines:?}");
         assert!(lines[2].ends_with("Ann: lunch?"), "{lines:?}");
         assert!(lines[1].contains("2026-01-02"), "{lines:?}");
@@ -1650,7 +1653,10 @@ mod tests {
             Command::parse("/search  lunch  plans "),
             Command::Search("lunch  plans".into())
         );
-        assert_eq!(Command::parse("/search"), Command::Unknown("/search".into()));
+        assert_eq!(
+            Command::parse("/search"),
+            Command::Unknown("/search".into())
+        );
         assert_eq!(
             Command::parse("/history x"),
             Command::Unknown("/history x".into())

@@ -176,7 +176,10 @@ fn a_failed_store_write_leaves_the_read_positions_behind() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let err = bob.sync().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LocalStore, "{err}");
-    assert!(matches!(err, RoomError::Store(StoreError::Busy { .. })), "{err:?}");
+    assert!(
+        matches!(err, RoomError::Store(StoreError::Busy { .. })),
+        "{err:?}"
+    );
     assert_eq!(
         std::fs::read(state_file(state.path())).unwrap(),
         before,
@@ -228,13 +231,23 @@ fn history_and_search_read_the_store_not_the_server() {
     let hits = bob.search("LUNCH", None, 4).unwrap();
     assert_eq!(
         texts(&hits),
-        ["lunch plan 90", "lunch plan 80", "lunch plan 70", "lunch plan 60"],
+        [
+            "lunch plan 90",
+            "lunch plan 80",
+            "lunch plan 70",
+            "lunch plan 60"
+        ],
         "newest first"
     );
     let next = bob.search("lunch", Some(&hits[3].id), 4).unwrap();
     assert_eq!(
         texts(&next),
-        ["lunch plan 50", "lunch plan 40", "lunch plan 30", "lunch plan 20"]
+        [
+            "lunch plan 50",
+            "lunch plan 40",
+            "lunch plan 30",
+            "lunch plan 20"
+        ]
     );
     assert!(bob.search("", None, 4).unwrap().is_empty());
     assert!(bob.search("\"lunch\" OR NEAR(*", None, 4).is_ok());
@@ -243,7 +256,11 @@ fn history_and_search_read_the_store_not_the_server() {
         calls,
         "paging and searching made no call to the server"
     );
-    assert_eq!(faulty.calls(Op::ReadFrom), reads, "only the header was read, at open");
+    assert_eq!(
+        faulty.calls(Op::ReadFrom),
+        reads,
+        "only the header was read, at open"
+    );
 
     // A room without a state folder has nothing before it downloads the room again, and
     // cannot search.
@@ -280,7 +297,10 @@ fn a_damaged_store_is_a_typed_error_and_the_room_rebuilds_it_from_the_server() {
     let err = Room::open(t.clone(), config("Bob", state.path())).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LocalStore);
     assert!(!err.is_transient());
-    assert!(matches!(err, RoomError::Store(StoreError::Corrupt { .. })), "{err:?}");
+    assert!(
+        matches!(err, RoomError::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
     let message = err.to_string();
     assert!(
         message.contains("damaged") && message.contains("LocalStore::remove"),

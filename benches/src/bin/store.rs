@@ -135,7 +135,8 @@ struct RoomRuns {
 /// reopened `runs` times with the network down.
 fn room_runs(all: &[(SortKey, Message)], runs: usize, dir: &Path) -> RoomRuns {
     const PW: &str = "bench password";
-    let config = |who: &str| RoomConfig::native("rooms/lobby", who, PW).with_native_iterations(1_000);
+    let config =
+        |who: &str| RoomConfig::native("rooms/lobby", who, PW).with_native_iterations(1_000);
     let server = MemoryTransport::new();
     let t: Arc<dyn Transport> = Arc::new(server.clone());
     let writer = Room::open(t.clone(), config("alice")).expect("open the writer");
@@ -166,8 +167,8 @@ fn room_runs(all: &[(SortKey, Message)], runs: usize, dir: &Path) -> RoomRuns {
         }
         let down = Arc::new(down);
         let t = Instant::now();
-        let room = Room::open(down.clone(), config("bob").with_state_dir(&state))
-            .expect("reopen offline");
+        let room =
+            Room::open(down.clone(), config("bob").with_state_dir(&state)).expect("reopen offline");
         open_ms.push(ms_since(t));
         let newest = room.history(None, 50).expect("history");
         reopen_ms.push(ms_since(t));
@@ -177,7 +178,11 @@ fn room_runs(all: &[(SortKey, Message)], runs: usize, dir: &Path) -> RoomRuns {
         let hits = room.search(COMMON, None, 50).expect("search");
         search_ms.push(ms_since(t));
         assert!(!hits.is_empty());
-        assert_eq!(down.faults_injected(), 1, "only the header read met the network");
+        assert_eq!(
+            down.faults_injected(),
+            1,
+            "only the header read met the network"
+        );
         drop(room);
     }
     RoomRuns {
@@ -336,7 +341,11 @@ fn main() {
         &room.reopen_ms,
         true,
     );
-    row("(part) `Room::open` alone (PBKDF2 at 1,000 iterations)", &room.open_ms, false);
+    row(
+        "(part) `Room::open` alone (PBKDF2 at 1,000 iterations)",
+        &room.open_ms,
+        false,
+    );
     row(
         &format!("**Room**, network down: `search(\"{COMMON}\")`, first 50"),
         &room.search_ms,

@@ -41,7 +41,8 @@ use ftpchat_core::{DeviceIdentity, Invitation, Member, MemberId, RoomConfig};
 use ftpchat_core::{Message, MessageId, Transfer};
 use ftpchat_core::{Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 use ftpchat_examples::chat::{
-    self, ChatArgs, Command, Direction, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE, search_lines, SEARCH_PAGE,
+    self, search_lines, ChatArgs, Command, Direction, Transcript, DEFAULT_PORT, DEFAULT_ROOM,
+    IN_CHAT_HELP, SEARCH_PAGE, USAGE,
 };
 use ftpchat_examples::location::{open_transport, OpenedTransport, Target, TransportOptions};
 use ftpchat_examples::members::{self, Names, Verified};

@@ -676,13 +676,17 @@ fn core<L: Layout>(
     }))
 }
 
+/// A room's local state: its state file and its part of the local store (with a state
+/// folder), and what the state file holds.
+type LocalState = (Option<StateFile>, Option<Arc<RoomStore>>, SavedState);
+
 /// The state file and the local store for this transport and room, and what the state
 /// file holds.
 fn load_state(
     t: &dyn Transport,
     config: &RoomConfig,
     room_path: &str,
-) -> Result<(Option<StateFile>, Option<Arc<RoomStore>>, SavedState), RoomError> {
+) -> Result<LocalState, RoomError> {
     let identity = format!("{}\n{room_path}", t.describe());
     let (state_file, store) = match &config.state {
         StateLocation::Memory => (None, None),

@@ -166,7 +166,9 @@ impl RoomStore {
         let mut count = 0;
         let mut cursor = before.copied();
         loop {
-            let rows = self.store.page_authored(&self.key, cursor.as_ref(), chunk)?;
+            let rows = self
+                .store
+                .page_authored(&self.key, cursor.as_ref(), chunk)?;
             let Some((first, _)) = rows.first() else {
                 break;
             };
