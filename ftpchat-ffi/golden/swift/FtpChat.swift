@@ -675,8 +675,9 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * Up to `limit` messages of the room's conversation before the message with id
      * `before` (or the newest), oldest first: not private messages
      * ([`private_history`](Self::private_history)), not those of blocked members.
-     * *Blocking*: the first call after a restart downloads the history
-     * that saved read positions skipped.
+     * *Blocking*: with a state folder it reads the local store (no server I/O, also
+     * offline); without one, the first call after a restart downloads the history that
+     * saved read positions skipped.
      */
     func history(before: String?, limit: UInt32) throws  -> [ChatMessage]
     
@@ -801,6 +802,16 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * for a malformed id.
      */
     func saveAttachment(messageId: String, path: String, transfer: ChatTransfer?) throws 
+    
+    /**
+     * Up to `limit` messages of the room's conversation that contain every word of
+     * `query` (case and accents ignored; a word matches the words it starts), newest
+     * first, starting just before the message with id `before` (pass the last message of
+     * a page for the next one). Reads the local store of the room's state folder, not the
+     * server: `ChatError.Unsupported` for a room without one, `ChatError.LocalState` when
+     * the store fails (a damaged one says how to recover). *Blocking* (local disk only).
+     */
+    func search(query: String, before: String?, limit: UInt32) throws  -> [ChatMessage]
     
     /**
      * Member rooms: which members (other than its author) have read the message
@@ -1231,8 +1242,9 @@ open func flushAsync()async throws   {
      * Up to `limit` messages of the room's conversation before the message with id
      * `before` (or the newest), oldest first: not private messages
      * ([`private_history`](Self::private_history)), not those of blocked members.
-     * *Blocking*: the first call after a restart downloads the history
-     * that saved read positions skipped.
+     * *Blocking*: with a state folder it reads the local store (no server I/O, also
+     * offline); without one, the first call after a restart downloads the history that
+     * saved read positions skipped.
      */
 open func history(before: String?, limit: UInt32)throws  -> [ChatMessage]  {
     return try  FfiConverterSequenceTypeChatMessage.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
@@ -1506,6 +1518,26 @@ open func saveAttachment(messageId: String, path: String, transfer: ChatTransfer
         FfiConverterOptionTypeChatTransfer.lower(transfer),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Up to `limit` messages of the room's conversation that contain every word of
+     * `query` (case and accents ignored; a word matches the words it starts), newest
+     * first, starting just before the message with id `before` (pass the last message of
+     * a page for the next one). Reads the local store of the room's state folder, not the
+     * server: `ChatError.Unsupported` for a room without one, `ChatError.LocalState` when
+     * the store fails (a damaged one says how to recover). *Blocking* (local disk only).
+     */
+open func search(query: String, before: String?, limit: UInt32)throws  -> [ChatMessage]  {
+    return try  FfiConverterSequenceTypeChatMessage.lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_search(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(query),
+        FfiConverterOptionString.lower(before),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -6203,7 +6235,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_flush_async() != 25979) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ftpchat_ffi_checksum_method_chatroom_history() != 5583) {
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_history() != 14883) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_history_async() != 7366) {
@@ -6252,6 +6284,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment() != 6713) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_search() != 16975) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_seen_by() != 27618) {

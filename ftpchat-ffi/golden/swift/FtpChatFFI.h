@@ -508,6 +508,11 @@ uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_remove_member(uint64_t ptr, RustB
 void uniffi_ftpchat_ffi_fn_method_chatroom_save_attachment(uint64_t ptr, RustBuffer message_id, RustBuffer path, RustBuffer transfer, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEARCH
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEARCH
+RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_search(uint64_t ptr, RustBuffer query, RustBuffer before, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEEN_BY
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEEN_BY
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_seen_by(uint64_t ptr, RustBuffer message_id, RustCallStatus *_Nonnull out_status
@@ -1125,6 +1130,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEARCH
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEARCH
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_search(void
     
 );
 #endif
