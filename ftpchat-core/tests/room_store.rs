@@ -111,6 +111,14 @@ fn a_sync_stores_its_messages_once_and_keeps_changes() {
     assert!(stored[3].edited);
     assert!(stored[4].deleted && stored[4].text.is_empty());
     assert_eq!(stored[5].reactions[0].reaction, "👍");
+    // Bob edits his own message of an earlier run (only the store held it; the room reads
+    // its history to check that he wrote it).
+    let own = stored.last().unwrap().id;
+    bob.edit(&own, "bob's own, edited").unwrap();
+    bob.sync().unwrap();
+    assert_eq!(bob.message(&own).unwrap().text, "bob's own, edited");
+    let stored = bob.history(None, usize::MAX).unwrap();
+    assert_eq!(stored.last().unwrap().text, "bob's own, edited");
     // The deleted text is not in the store's search index either.
     assert!(bob.search("message 4", None, 10).unwrap().is_empty());
     assert_eq!(bob.search("message 3", None, 10).unwrap()[0].id, ids[3]);
