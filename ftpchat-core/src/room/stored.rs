@@ -80,7 +80,7 @@ impl RoomStore {
         history_loaded: bool,
         saved_stored: bool,
     ) -> Result<(), RoomError> {
-        let complete = history_loaded || (saved_stored && self.store.count(&self.key)? > 0);
+        let complete = history_loaded || (saved_stored && self.store.holds_room(&self.key)?);
         self.complete.store(complete, Ordering::SeqCst);
         Ok(())
     }

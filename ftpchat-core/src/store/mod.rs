@@ -462,6 +462,19 @@ impl LocalStore {
         }
     }
 
+    /// `true` when at least one message of `room` is stored (one index lookup, where
+    /// [`count`](Self::count) reads them all).
+    pub(crate) fn holds_room(&self, room: &str) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM messages
+                 WHERE room = (SELECT id FROM rooms WHERE key = ?1))",
+            [room],
+            |r| r.get::<_, bool>(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+
     /// How many messages of `room` are stored (deleted ones included, as the timeline
     /// shows them).
     pub fn count(&self, room: &str) -> Result<u64, StoreError> {
