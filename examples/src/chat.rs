@@ -25,6 +25,35 @@ pub const INITIAL_MESSAGES: usize = 200;
 /// Messages `/history` loads when no count is given.
 pub const HISTORY_PAGE: usize = 50;
 
+/// How many matches `/search` shows.
+pub const SEARCH_PAGE: usize = 20;
+
+/// The lines `/search` shows for the messages `found` (newest first) matching `query`.
+pub fn search_lines(query: &str, found: &[Message]) -> Vec<String> {
+    if found.is_empty() {
+        return vec![format!("no message contains {query:?}")];
+    }
+    let mut lines = vec![format!(
+        "{} message(s) containing {query:?}, newest first:",
+        found.len()
+    )];
+    for m in found {
+        let when = m
+            .timestamp_ms
+            .and_then(|ms| i64::try_from(ms).ok())
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M ")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let text = m.text.replace(['\n', '\r'], " ");
+        lines.push(format!("  {when}{}: {text}", m.sender));
+    }
+    lines
+}
+
 /// Mark of an own message still in the outbox.
 pub const PENDING_MARK: &str = "…";
 /// Mark of an own message read back from the server.
@@ -114,7 +143,10 @@ IN THE CHAT: type and press Enter to send. /help lists the commands.";
 pub const IN_CHAT_HELP: &[&str] = &[
     "Commands:",
     "  /help            this help",
-    "  /history [N]     show N older messages (default 50)",
+    "  /history [N]     show N older messages (default 50; from the local store when the",
+    "                   room has a state folder, without the server)",
+    "  /search WORDS    the newest messages containing every word (a word matches the",
+    "                   words it starts; case and accents ignored; needs a state folder)",
     "  /edit [^N] TEXT  replace the text of your last message (^2: the one before, ...)",
     "  /delete [^N]     delete your last message (everyone's client drops its text)",
     "  /react [^N] R    react to the last message with R, e.g. +1 (no R: take yours back)",
@@ -470,6 +502,8 @@ pub enum Command {
     Help,
     /// Load this many older messages.
     History(usize),
+    /// Search the room's messages for these words.
+    Search(String),
     /// Leave.
     Quit,
     /// Member rooms: an invitation with this role.
@@ -668,6 +702,7 @@ impl Command {
             ("last", None) => Command::Last,
             ("seen", None) => Command::Seen,
             ("cancel", None) => Command::Cancel,
+            ("search", Some(_)) => Command::Search(command[verb.len()..].trim().to_owned()),
             ("history", None) => Command::History(HISTORY_PAGE),
             ("history", Some(n)) => match n.parse() {
                 Ok(n) if n > 0 && words.next().is_none() => Command::History(n),
@@ -1294,6 +1329,24 @@ mod tests {
     use chrono::{FixedOffset, Utc};
     use ftpchat_core::{Codec, LegacyTimestamp};
 
+    #[test]
+    fn search_results_are_one_line_each() {
+        let found = [
+            msg(2, "Bob", "lunch\nat noon", false, MessageStatus::Confirmed),
+            msg(1, "Ann", "lunch?", true, MessageStatus::Confirmed),
+        ];
+        let lines = search_lines("lunch", &found);
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0].starts_with("2 message(s) containing \"lunch\""),
+            "{lines:?}"
+        );
+        assert!(lines[1].ends_with("Bob: lunch at noon"), "{lines:?}");
+        assert!(lines[2].ends_with("Ann: lunch?"), "{lines:?}");
+        assert!(lines[1].contains("2026-01-02"), "{lines:?}");
+        assert_eq!(search_lines("x", &[]), ["no message contains \"x\""]);
+    }
+
     fn msg(id: u8, sender: &str, text: &str, own: bool, status: MessageStatus) -> Message {
         let mut m = Message::new(MessageId([id; 16]), sender, text, Codec::Native);
         // 2026-01-02 10:30:00 UTC
@@ -1592,6 +1645,14 @@ mod tests {
         assert_eq!(Command::parse("/help"), Command::Help);
         assert_eq!(Command::parse("/history"), Command::History(HISTORY_PAGE));
         assert_eq!(Command::parse("/history 7"), Command::History(7));
+        assert_eq!(
+            Command::parse("/search  lunch  plans "),
+            Command::Search("lunch  plans".into())
+        );
+        assert_eq!(
+            Command::parse("/search"),
+            Command::Unknown("/search".into())
+        );
         assert_eq!(
             Command::parse("/history x"),
             Command::Unknown("/history x".into())

@@ -372,7 +372,9 @@ fn from_kind(kind: ErrorKind, transient: bool, reason: String) -> ChatError {
         ErrorKind::InvalidPath => ChatError::InvalidPath { transient, reason },
         ErrorKind::InvalidName => ChatError::InvalidName { transient, reason },
         ErrorKind::MessageTooLarge => ChatError::MessageTooLarge { transient, reason },
-        ErrorKind::LocalState => ChatError::LocalState { transient, reason },
+        ErrorKind::LocalState | ErrorKind::LocalStore => {
+            ChatError::LocalState { transient, reason }
+        }
         ErrorKind::LockTimeout => ChatError::LockTimeout { transient, reason },
         ErrorKind::Closed => ChatError::Closed { transient, reason },
         ErrorKind::NotAMember => ChatError::NotAMember { transient, reason },

@@ -761,8 +761,9 @@ impl ChatRoom {
     /// Up to `limit` messages of the room's conversation before the message with id
     /// `before` (or the newest), oldest first: not private messages
     /// ([`private_history`](Self::private_history)), not those of blocked members.
-    /// *Blocking*: the first call after a restart downloads the history
-    /// that saved read positions skipped.
+    /// *Blocking*: with a state folder it reads the local store (no server I/O, also
+    /// offline); without one, the first call after a restart downloads the history that
+    /// saved read positions skipped.
     pub fn history(
         &self,
         before: Option<String>,
@@ -774,6 +775,26 @@ impl ChatRoom {
             .room()?
             .history(before.as_ref(), limit as usize)?;
         Ok(page.iter().map(ChatMessage::from).collect())
+    }
+
+    /// Up to `limit` messages of the room's conversation that contain every word of
+    /// `query` (case and accents ignored; a word matches the words it starts), newest
+    /// first, starting just before the message with id `before` (pass the last message of
+    /// a page for the next one). Reads the local store of the room's state folder, not the
+    /// server: `ChatError.Unsupported` for a room without one, `ChatError.LocalState` when
+    /// the store fails (a damaged one says how to recover). *Blocking* (local disk only).
+    pub fn search(
+        &self,
+        query: String,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        let before = before.as_deref().map(parse_id).transpose()?;
+        let found = self
+            .inner
+            .room()?
+            .search(&query, before.as_ref(), limit as usize)?;
+        Ok(found.iter().map(ChatMessage::from).collect())
     }
 
     /// [`sync`](Self::sync) without blocking the caller.
@@ -817,6 +838,21 @@ impl ChatRoom {
             .inner
             .room()?
             .history_in_background(before, limit as usize);
+        Ok(task.await?.iter().map(ChatMessage::from).collect())
+    }
+
+    /// [`search`](Self::search) without blocking the caller.
+    pub async fn search_async(
+        self: Arc<Self>,
+        query: String,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        let before = before.as_deref().map(parse_id).transpose()?;
+        let task = self
+            .inner
+            .room()?
+            .search_in_background(&query, before, limit as usize);
         Ok(task.await?.iter().map(ChatMessage::from).collect())
     }
 

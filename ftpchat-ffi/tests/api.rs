@@ -1875,3 +1875,66 @@ fn async_attachments_go_both_ways_and_a_dropped_call_cancels_its_transfer() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(!other.exists(), "a cancelled download wrote its target");
 }
+
+/// `search` reads the local store of the state folder (newest first, paged); without a
+/// state folder it is `Unsupported`, and a damaged store is `LocalState` with the
+/// recovery in its reason.
+#[test]
+fn search_reads_the_local_store_and_a_damaged_one_says_how_to_recover() {
+    let location = memory("search");
+    let state = tempfile::tempdir().unwrap();
+    let with_state = || RoomOptions {
+        state_dir: Some(state.path().to_str().unwrap().into()),
+        ..options("room", "Bob")
+    };
+    let alice = open(&location, "Alice");
+    for i in 0..12 {
+        let text = if i % 3 == 0 {
+            format!("lunch {i}")
+        } else {
+            format!("note {i}")
+        };
+        alice.send(text).unwrap();
+    }
+    alice.sync().unwrap();
+    let bob = ChatRoom::new(location.clone(), Some(PASSWORD.into()), with_state()).unwrap();
+    assert_eq!(bob.sync().unwrap().messages.len(), 12);
+    let first = bob.search("Lunch".into(), None, 2).unwrap();
+    let texts: Vec<_> = first.iter().map(|m| m.text.clone()).collect();
+    assert_eq!(texts, ["lunch 9", "lunch 6"]);
+    let next = bob
+        .search("lunch".into(), Some(first[1].id.clone()), 5)
+        .unwrap();
+    let texts: Vec<_> = next.iter().map(|m| m.text.clone()).collect();
+    assert_eq!(texts, ["lunch 3", "lunch 0"]);
+    // The async variant reads the same page (on its own thread).
+    let found = block_on(
+        bob.clone()
+            .search_async("lunch".into(), Some(first[1].id.clone()), 5),
+    );
+    let texts: Vec<_> = found.unwrap().iter().map(|m| m.text.clone()).collect();
+    assert_eq!(texts, ["lunch 3", "lunch 0"]);
+    assert!(matches!(
+        alice.search("lunch".into(), None, 5),
+        Err(ChatError::Unsupported { .. })
+    ));
+    bob.shutdown();
+    drop(bob);
+
+    let store = state.path().join("store.sqlite");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    }
+    std::fs::write(&store, vec![0x5a; 8192]).unwrap();
+    match ChatRoom::new(location, Some(PASSWORD.into()), with_state()) {
+        Err(ChatError::LocalState { transient, reason }) => {
+            assert!(!transient);
+            assert!(
+                reason.contains("damaged") && reason.contains("delete it"),
+                "{reason}"
+            );
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a damaged store opened"),
+    }
+}

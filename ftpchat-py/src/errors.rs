@@ -145,7 +145,7 @@ fn class_of(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidPath => "InvalidPath",
         ErrorKind::InvalidName => "InvalidName",
         ErrorKind::MessageTooLarge => "MessageTooLarge",
-        ErrorKind::LocalState => "LocalStateError",
+        ErrorKind::LocalState | ErrorKind::LocalStore => "LocalStateError",
         ErrorKind::LockTimeout => "LockTimeout",
         ErrorKind::Closed => "RoomClosed",
         ErrorKind::NotAMember => "NotAMember",

@@ -661,8 +661,9 @@ impl PyRoom {
 
     /// Up to `limit` messages of the room's conversation before message id `before` (or
     /// the newest), oldest first: not private messages (`private_history`), not those of
-    /// blocked members. The first call after reopening a room with `state_dir` downloads the older
-    /// history. Releases the GIL.
+    /// blocked members. A room with `state_dir` reads its local store (no server I/O, also
+    /// offline); without one, the first call after reopening downloads the older history.
+    /// Releases the GIL.
     #[pyo3(signature = (limit = 100, *, before = None))]
     fn history<'py>(
         &self,
@@ -676,6 +677,28 @@ impl PyRoom {
             .detach(move || room.history(before.as_ref(), limit))
             .map_err(Failure::from)?;
         PyList::new(py, convert::messages(py, &page)?)
+    }
+
+    /// Up to `limit` messages of the room's conversation that contain every word of
+    /// `query` (case and accents ignored, each word matching the words it starts), newest
+    /// first, starting just before message id `before` (pass the last message of a page
+    /// for the next one). Read from the local store of `state_dir`, without the server;
+    /// `Unsupported` for a room without `state_dir`. Releases the GIL.
+    #[pyo3(signature = (query, limit = 50, *, before = None))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query: &str,
+        limit: usize,
+        before: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let before = before.map(message_id_arg).transpose()?;
+        let room = self.core()?;
+        let query = query.to_owned();
+        let found = py
+            .detach(move || room.search(&query, before.as_ref(), limit))
+            .map_err(Failure::from)?;
+        PyList::new(py, convert::messages(py, &found)?)
     }
 
     /// The message with this id, if this client has seen it (no I/O).

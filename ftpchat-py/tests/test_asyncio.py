@@ -87,6 +87,26 @@ def test_two_rooms_exchange_messages(ftp_server: FtpServer) -> None:
     run(main)
 
 
+def test_search_reads_the_local_store(ftp_server: FtpServer, tmp_path: Path) -> None:
+    url = ftp_server.url()
+
+    async def main() -> None:
+        async with await ftpchat.open_async(url, "lobby", name="Alice", password=PASSWORD) as alice:
+            for text in ["lunch at noon", "a note", "lunch moved"]:
+                await alice.send(text)
+            await alice.flush()
+        async with await ftpchat.open_async(
+            url, "lobby", name="Bob", password=PASSWORD, state_dir=str(tmp_path)
+        ) as bob:
+            assert len((await bob.sync()).messages) == 3
+            found = await bob.search("Lunch")
+            assert [m.text for m in found] == ["lunch moved", "lunch at noon"]
+            older = await bob.search("lunch", 5, before=found[0].id)
+            assert [m.text for m in older] == ["lunch at noon"]
+
+    run(main)
+
+
 def test_async_for_receives_what_another_room_sends(ftp_server: FtpServer) -> None:
     url = ftp_server.url()
 

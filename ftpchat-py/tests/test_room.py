@@ -175,6 +175,36 @@ def test_state_dir_keeps_the_outbox(tmp_path: Path) -> None:
         assert [m.text for m in bob.sync().messages] == ["sent after a restart"]
 
 
+def test_state_dir_pages_and_searches_the_local_store(tmp_path: Path) -> None:
+    location, state = str(tmp_path / "server"), tmp_path / "state"
+    (tmp_path / "server").mkdir()
+    with native(location, "Alice") as alice:
+        for i in range(40):
+            alice.send(f"lunch at {i}" if i % 10 == 0 else f"note {i}")
+        alice.sync()
+    with native(location, "Bob", state_dir=state) as bob:
+        assert len(bob.sync().messages) == 40
+    with native(location, "Carol") as carol, pytest.raises(ftpchat.Unsupported):
+        carol.search("lunch")
+    # Reopened: paging and searching read the local store.
+    with native(location, "Bob", state_dir=state) as bob:
+        newest = bob.history(5)
+        assert [m.text for m in newest] == [f"note {i}" for i in range(35, 40)]
+        older = bob.history(5, before=newest[0].id)
+        assert [m.text for m in older] == ["lunch at 30"] + [f"note {i}" for i in range(31, 35)]
+        hits = bob.search("LUNCH", 2)
+        assert [m.text for m in hits] == ["lunch at 30", "lunch at 20"]
+        assert [m.text for m in bob.search("lunch", 5, before=hits[-1].id)] == ["lunch at 10", "lunch at 0"]
+        assert bob.search("") == []
+    # A damaged store is a LocalStateError that says how to recover.
+    store = state / "store.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(str(store) + suffix).unlink(missing_ok=True)
+    store.write_bytes(b"\x5a" * 8192)
+    with pytest.raises(ftpchat.LocalStateError, match="damaged"):
+        native(location, "Bob", state_dir=state)
+
+
 def test_shared_file_in_a_folder_mixes_16_and_17(tmp_path: Path) -> None:
     kdf: dict[str, Any] = dict(password="pw", salt=b"room salt", iterations=2000)
 

@@ -11,19 +11,29 @@
 //! No server is involved. Every run opens the store again (SQLite's cache is empty); the
 //! operating system's file cache is warm, as for an application started again.
 //!
+//! Then the same through a `Room` (issue 17, second step): a room of the same messages on
+//! an in-memory server, read once by a room with a state folder (which stores them), then
+//! in each run reopened with the network down (every call of the transport fails as a
+//! dropped connection does) and asked for its newest 50 messages (`Room::open` +
+//! `Room::history`), and searched.
+//!
 //! `cargo run --release -p ftpchat-benches --bin store [-- --quick] [--messages 100000]
 //!  [--runs 9] [--batch 500] [--dir FOLDER (keep the stores)] [--out FILE]`
 
 #![allow(clippy::expect_used)]
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ftpchat_benches::corpus::{self, Rng};
 use ftpchat_benches::stats::{fmt_bytes, fmt_ms, sig3, summarize, thousands, Table};
 use ftpchat_benches::{emit, load, machine, Args};
 use ftpchat_core::codec::{Hlc, SortKey, WriterId};
-use ftpchat_core::{Codec, LocalStore, Message, MessageId};
+use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
+use ftpchat_core::{
+    Codec, LocalStore, Message, MessageId, Room, RoomConfig, Transport, TransportErrorKind,
+};
 
 const ROOM: &str = "ftp://chat.example:21/rooms/lobby";
 const COMMON: &str = "the";
@@ -107,6 +117,80 @@ fn file_size(path: &Path) -> u64 {
 
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// What the room part measured.
+struct RoomRuns {
+    /// Seconds for the first sync of the reading room (reads and stores everything).
+    first_sync_s: f64,
+    /// `Room::open` + `history(None, 50)` with the network down, per run.
+    reopen_ms: Vec<f64>,
+    /// `Room::open` alone, per run.
+    open_ms: Vec<f64>,
+    /// `Room::search` of the common word, first 50, per run.
+    search_ms: Vec<f64>,
+}
+
+/// A room of `all`'s texts; a reader with a state folder in `dir` reads it once, then is
+/// reopened `runs` times with the network down.
+fn room_runs(all: &[(SortKey, Message)], runs: usize, dir: &Path) -> RoomRuns {
+    const PW: &str = "bench password";
+    let config =
+        |who: &str| RoomConfig::native("rooms/lobby", who, PW).with_native_iterations(1_000);
+    let server = MemoryTransport::new();
+    let t: Arc<dyn Transport> = Arc::new(server.clone());
+    let writer = Room::open(t.clone(), config("alice")).expect("open the writer");
+    for (_, m) in all {
+        writer.send(&m.text).expect("send");
+    }
+    writer.sync().expect("deliver");
+    let state = dir.join("room-state");
+    let _ = std::fs::remove_dir_all(&state);
+    let reader = Room::open(t.clone(), config("bob").with_state_dir(&state)).expect("open");
+    let start = Instant::now();
+    let read = reader.sync().expect("first sync");
+    let first_sync_s = start.elapsed().as_secs_f64();
+    assert_eq!(read.messages.len(), all.len());
+    reader.close().expect("close");
+    drop(reader);
+
+    let newest_text = &all[all.len() - 1].1.text;
+    let (mut reopen_ms, mut open_ms, mut search_ms) = (vec![], vec![], vec![]);
+    for _ in 0..runs {
+        // The network is down: the first calls of every operation fail as a dropped
+        // connection does (the room makes at most a few at open).
+        let down = FaultyTransport::new(server.clone());
+        for op in Op::ALL {
+            for nth in 1..=8 {
+                down.fail_nth(op, nth, TransportErrorKind::Transient);
+            }
+        }
+        let down = Arc::new(down);
+        let t = Instant::now();
+        let room =
+            Room::open(down.clone(), config("bob").with_state_dir(&state)).expect("reopen offline");
+        open_ms.push(ms_since(t));
+        let newest = room.history(None, 50).expect("history");
+        reopen_ms.push(ms_since(t));
+        assert_eq!(newest.len(), 50);
+        assert_eq!(&newest[49].text, newest_text, "the newest message last");
+        let t = Instant::now();
+        let hits = room.search(COMMON, None, 50).expect("search");
+        search_ms.push(ms_since(t));
+        assert!(!hits.is_empty());
+        assert_eq!(
+            down.faults_injected(),
+            1,
+            "only the header read met the network"
+        );
+        drop(room);
+    }
+    RoomRuns {
+        first_sync_s,
+        reopen_ms,
+        open_ms,
+        search_ms,
+    }
 }
 
 fn main() {
@@ -207,6 +291,8 @@ fn main() {
     let check_ms = vec![ms_since(t)];
     store.close().expect("close");
 
+    let room = room_runs(&all, runs, dir);
+
     let mut table = Table::new(&["call", "median", "min", "max", "target"]);
     let mut row = |name: &str, samples: &[f64], target: bool| {
         let s = summarize(samples);
@@ -250,12 +336,28 @@ fn main() {
         false,
     );
     row("check the whole store (once)", &check_ms, false);
+    row(
+        "**Room**, network down: `Room::open` + `history(None, 50)`",
+        &room.reopen_ms,
+        true,
+    );
+    row(
+        "(part) `Room::open` alone (PBKDF2 at 1,000 iterations)",
+        &room.open_ms,
+        false,
+    );
+    row(
+        &format!("**Room**, network down: `search(\"{COMMON}\")`, first 50"),
+        &room.search_ms,
+        true,
+    );
 
     let out = format!(
         "## Local store: {} messages in one room\n\n{machine_before}\nafter the runs: {}\n\n\
          fill: {} messages in calls of {batch}, in order: {:.2} s (**{} messages/s**); \
-         file {} ({} bytes per message)\n\n{}\n{runs} runs; each opens the store again \
-         (SQLite cache empty, OS file cache warm).\n",
+         file {} ({} bytes per message)\n\nRoom: the first sync of a reader with a state \
+         folder (reads, decodes and stores all {} messages): {:.2} s\n\n{}\n{runs} runs; \
+         each opens the store again (SQLite cache empty, OS file cache warm).\n",
         thousands(n),
         load(),
         thousands(n),
@@ -263,6 +365,8 @@ fn main() {
         sig3(n as f64 / fill_s),
         fmt_bytes(size as f64),
         size / n,
+        thousands(n),
+        room.first_sync_s,
         table.markdown(),
     );
     emit(&args, &out);

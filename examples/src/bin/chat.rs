@@ -41,7 +41,8 @@ use ftpchat_core::{DeviceIdentity, Invitation, Member, MemberId, RoomConfig};
 use ftpchat_core::{Message, MessageId, Transfer};
 use ftpchat_core::{Password, Room, RoomError, RoomEvent, RoomListener, WatchHandle, WatchOptions};
 use ftpchat_examples::chat::{
-    self, ChatArgs, Command, Direction, Transcript, DEFAULT_PORT, DEFAULT_ROOM, IN_CHAT_HELP, USAGE,
+    self, search_lines, ChatArgs, Command, Direction, Transcript, DEFAULT_PORT, DEFAULT_ROOM,
+    IN_CHAT_HELP, SEARCH_PAGE, USAGE,
 };
 use ftpchat_examples::location::{open_transport, OpenedTransport, Target, TransportOptions};
 use ftpchat_examples::members::{self, Names, Verified};
@@ -1080,6 +1081,20 @@ impl App {
                 std::thread::spawn(move || {
                     let result = room.history(before.as_ref(), n).map_err(|e| e.to_string());
                     let _ = tx.send(UiEvent::History(result));
+                });
+            }
+            Command::Search(query) => {
+                let room = self.room.clone();
+                let tx = self.tx.clone();
+                // The store is on this device, but a first search may read the history.
+                std::thread::spawn(move || {
+                    let lines = match room.search(&query, None, SEARCH_PAGE) {
+                        Ok(found) => search_lines(&query, &found),
+                        Err(e) => vec![format!("search not available: {e}")],
+                    };
+                    for line in lines {
+                        let _ = tx.send(UiEvent::Notice(line));
+                    }
                 });
             }
             Command::Who | Command::Last => {

@@ -129,9 +129,24 @@ pub enum StateLocation {
     /// Nothing survives the process: a new writer id each time, unsent messages lost on
     /// exit.
     Memory,
-    /// A folder on this device; one state file per room inside it. Unsent messages are
-    /// delivered after a restart.
+    /// A folder on this device; one state file per room inside it, and one local store
+    /// of the messages of all its rooms ([`StateLocation::store_path`]). Unsent messages
+    /// are delivered after a restart; read messages are paged and searched from the
+    /// store, without the server.
     Folder(PathBuf),
+}
+
+impl StateLocation {
+    /// The local store ([`LocalStore`](crate::LocalStore)) of a state folder, which keeps
+    /// the messages of every room of that folder; `None` for [`StateLocation::Memory`].
+    /// To recover from a damaged store ([`StoreError::Corrupt`](crate::StoreError)),
+    /// close the rooms and delete it with [`LocalStore::remove`](crate::LocalStore::remove).
+    pub fn store_path(&self) -> Option<PathBuf> {
+        match self {
+            StateLocation::Memory => None,
+            StateLocation::Folder(folder) => Some(folder.join(super::stored::STORE_FILE)),
+        }
+    }
 }
 
 /// The wall clock a room uses (milliseconds since the Unix epoch). Replaceable so tests

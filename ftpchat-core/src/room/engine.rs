@@ -18,6 +18,7 @@ use super::layout::shared::SharedLayout;
 use super::layout::{Layout, Opened, Writer};
 use super::presence::SharedBoard;
 use super::state::{SavedState, StateFile};
+use super::stored::RoomStore;
 use super::view::{compat_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{AttachmentBody, LineDecoder, Record, RecordBody, RoomId, FILES_DIR};
@@ -31,6 +32,8 @@ pub(crate) struct Engine<L: Layout> {
     layout: L,
     decoder: LineDecoder,
     state_file: Option<StateFile>,
+    /// The room's messages in the local store (rooms with a state folder).
+    store: Option<Arc<RoomStore>>,
     last_saved: String,
     /// `true` once everything before the read positions is in the timeline.
     history_loaded: bool,
@@ -99,14 +102,14 @@ impl<L: Layout> Engine<L> {
                 }
             }
             if self.layout.after_delivery(&mut v, &mut self.decoder)? {
-                self.persist(&v)?;
+                self.persist(&mut v)?;
                 continue;
             }
             let error = match result {
                 Ok(landed) if landed.iter().any(|&l| l) => {
                     failures = 0;
                     // Record progress so a crash now does not resend.
-                    self.persist(&v)?;
+                    self.persist(&mut v)?;
                     continue;
                 }
                 Ok(_) => RoomError::Transport(TransportError::new(
@@ -152,13 +155,22 @@ impl<L: Layout> Engine<L> {
         Ok(())
     }
 
-    /// Saves local state when it changed.
-    pub fn persist(&mut self, view: &View<L::Writer>) -> Result<(), RoomError> {
+    /// Saves local state when it changed: first the messages added or changed since the
+    /// last save into the local store, then the state file (so its read positions never
+    /// run ahead of the stored messages).
+    pub fn persist(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
+        if let Some(store) = &self.store {
+            store.put_touched(view)?;
+            if self.history_loaded {
+                store.mark_complete();
+            }
+        }
         let Some(file) = &self.state_file else {
             return Ok(());
         };
         let mut saved = SavedState {
             outbox: view.outbox.iter().chain(&view.held).cloned().collect(),
+            stored: self.store.as_ref().is_some_and(|s| s.is_complete()),
             ..Default::default()
         };
         self.layout.save(view, &mut saved);
@@ -184,7 +196,7 @@ impl<L: Layout> Engine<L> {
         let epoch =
             self.layout
                 .change_members(t, self.clock.as_ref(), &mut self.decoder, view, change)?;
-        self.persist(&lock(view))?;
+        self.persist(&mut lock(view))?;
         Ok(epoch)
     }
 
@@ -204,7 +216,7 @@ impl<L: Layout> Engine<L> {
             role,
             location,
         )?;
-        self.persist(&lock(view))?;
+        self.persist(&mut lock(view))?;
         Ok(invitation)
     }
 
@@ -236,9 +248,9 @@ impl Engine<NativeLayout> {
         let LayoutConfig::Native { dir } = &config.layout else {
             return Err(RoomError::InvalidConfig("not a native room".into()));
         };
-        let (state_file, saved) = load_state(t, config, dir)?;
+        let (state_file, store, saved) = load_state(t, config, dir)?;
         let opened = NativeLayout::open(t, dir, config, saved)?;
-        let (engine, view) = assemble(opened, state_file, config);
+        let (engine, view) = assemble(opened, state_file, store, config)?;
         Ok((engine, Mutex::new(view)))
     }
 }
@@ -251,6 +263,8 @@ pub(crate) struct Core<L: Layout> {
     presence: Option<SharedBoard>,
     /// Native rooms: the folder of attachment blobs (`<room>/files`).
     files_dir: Option<RemotePath>,
+    /// The room's messages in the local store (rooms with a state folder).
+    store: Option<Arc<RoomStore>>,
 }
 
 /// What a [`Room`](super::Room) asks of its core, whatever the layout.
@@ -272,6 +286,18 @@ pub(crate) trait RoomCore: Send + Sync {
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, RoomError>;
+    /// Up to `limit` messages of the room's conversation matching `query`, newest first,
+    /// before `before` (rooms with a local store).
+    fn search(
+        &self,
+        t: &dyn Transport,
+        query: &str,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, RoomError>;
+    /// Before an own change to `target`: when only the local store holds it (read by an
+    /// earlier run), reads the room's history so the change applies as it would have.
+    fn prepare_change(&self, t: &dyn Transport, target: &MessageId) -> Result<(), RoomError>;
     /// Member rooms: queues a private message (no I/O).
     fn send_private(&self, to: MemberId, text: &str) -> Result<MessageId, RoomError>;
     /// Member rooms: blocks or unblocks a member (no I/O; the block list goes out with
@@ -331,7 +357,7 @@ impl<L: Layout> Core<L> {
         let mut view = lock(&self.view);
         let out = f(&mut view)?;
         if let Ok(mut engine) = self.engine.try_lock() {
-            engine.persist(&view)?;
+            engine.persist(&mut view)?;
         }
         Ok(out)
     }
@@ -364,12 +390,14 @@ where
     fn sync(&self, t: &dyn Transport) -> Result<SyncUpdate, RoomError> {
         let mut engine = lock(&self.engine);
         let result = engine.sync(t, &self.view);
+        let awaited = self.read_awaited(&mut engine, t);
         let mut view = lock(&self.view);
         for e in t.take_events() {
             view.events.push(RoomEvent::Transport(e));
         }
-        engine.persist(&view)?;
+        engine.persist(&mut view)?;
         result?;
+        awaited?;
         let update = view.take_update();
         let removals = !view.blob_removals.is_empty();
         drop(view);
@@ -382,7 +410,7 @@ where
     fn flush(&self, t: &dyn Transport) -> Result<(), RoomError> {
         let mut engine = lock(&self.engine);
         let result = engine.flush(t, &self.view);
-        engine.persist(&lock(&self.view))?;
+        engine.persist(&mut lock(&self.view))?;
         result
     }
 
@@ -393,11 +421,47 @@ where
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, RoomError> {
-        lock(&self.engine).load_history(t, &self.view)?;
-        let view = lock(&self.view);
-        Ok(view.timeline.page_where(before, limit, |m, _| {
-            m.private == conversation && view.shows(m)
-        }))
+        let Some(store) = &self.store else {
+            lock(&self.engine).load_history(t, &self.view)?;
+            let view = lock(&self.view);
+            return Ok(view.timeline.page_where(before, limit, |m, _| {
+                m.private == conversation && view.shows(m)
+            }));
+        };
+        let mut view = self.stored_view(t, store)?;
+        store.put_touched(&mut view)?;
+        store.page(&view, conversation, before, limit)
+    }
+
+    fn search(
+        &self,
+        t: &dyn Transport,
+        query: &str,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, RoomError> {
+        let Some(store) = &self.store else {
+            return Err(RoomError::Unsupported(
+                "search needs a local store: open the room with a state folder \
+                 (StateLocation::Folder)"
+                    .into(),
+            ));
+        };
+        let mut view = self.stored_view(t, store)?;
+        store.put_touched(&mut view)?;
+        store.search(&view, query, before, limit)
+    }
+
+    fn prepare_change(&self, t: &dyn Transport, target: &MessageId) -> Result<(), RoomError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        if lock(&self.view).timeline.contains(target) || store.sort_key(target)?.is_none() {
+            return Ok(());
+        }
+        let mut engine = lock(&self.engine);
+        engine.load_history(t, &self.view)?;
+        engine.persist(&mut lock(&self.view))
     }
 
     fn send_private(&self, to: MemberId, text: &str) -> Result<MessageId, RoomError> {
@@ -416,7 +480,15 @@ where
     }
 
     fn message(&self, id: &MessageId) -> Option<Message> {
-        lock(&self.view).timeline.get(id).cloned()
+        if let Some(m) = lock(&self.view).timeline.get(id) {
+            return Some(m.clone());
+        }
+        // Read by an earlier run: only the store has it.
+        let store = self.store.as_ref()?;
+        store.message(id).unwrap_or_else(|e| {
+            log::warn!("local store: {e}");
+            None
+        })
     }
 
     fn outbox_len(&self) -> usize {
@@ -433,8 +505,8 @@ where
 
     fn save(&self) -> Result<(), RoomError> {
         let mut engine = lock(&self.engine);
-        let view = lock(&self.view);
-        engine.persist(&view)
+        let mut view = lock(&self.view);
+        engine.persist(&mut view)
     }
 
     fn members(&self) -> Option<Vec<Member>> {
@@ -461,7 +533,7 @@ where
     fn upgrade(&self, t: &dyn Transport, identity: &DeviceIdentity) -> Result<(), RoomError> {
         let mut engine = lock(&self.engine);
         let result = engine.upgrade(t, &self.view, identity);
-        engine.persist(&lock(&self.view))?;
+        engine.persist(&mut lock(&self.view))?;
         result
     }
 
@@ -470,7 +542,14 @@ where
     }
 
     fn sort_key(&self, id: &MessageId) -> Option<SortKey> {
-        lock(&self.view).timeline.key_of(id)
+        if let Some(key) = lock(&self.view).timeline.key_of(id) {
+            return Some(key);
+        }
+        let store = self.store.as_ref()?;
+        store.sort_key(id).unwrap_or_else(|e| {
+            log::warn!("local store: {e}");
+            None
+        })
     }
 
     fn attachment_site(&self) -> Result<(RoomId, RemotePath), RoomError> {
@@ -506,6 +585,46 @@ where
 }
 
 impl<L: Layout> Core<L> {
+    /// The view, once the store holds the room's history: when it does not yet (a state
+    /// folder from before the store, a store deleted to recover), reads the history the
+    /// saved read positions skip and puts it into the store first.
+    fn stored_view(
+        &self,
+        t: &dyn Transport,
+        store: &RoomStore,
+    ) -> Result<std::sync::MutexGuard<'_, View<L::Writer>>, RoomError> {
+        if !store.is_complete() {
+            let mut engine = lock(&self.engine);
+            engine.load_history(t, &self.view)?;
+            engine.persist(&mut lock(&self.view))?;
+        }
+        Ok(lock(&self.view))
+    }
+
+    /// After a sync: changes read now to messages only the store holds (read by an
+    /// earlier run) apply once the room's history is read, as they would have if this
+    /// run had read it; those messages are reported as changed.
+    fn read_awaited(&self, engine: &mut Engine<L>, t: &dyn Transport) -> Result<(), RoomError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let awaited = {
+            let view = lock(&self.view);
+            if !store.holds_awaited(&view)? {
+                return Ok(());
+            }
+            view.timeline.awaited_targets()
+        };
+        engine.load_history(t, &self.view)?;
+        let mut view = lock(&self.view);
+        for id in awaited {
+            if view.timeline.get(&id).is_some() {
+                view.mark_changed(id);
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the blobs of attachments this member deleted, once the delete is on the
     /// server (no longer in the outbox). A blob already gone is fine; other failures
     /// are tried again after the next sync.
@@ -544,14 +663,14 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<Box<dyn Roo
     validate_display_name(&config.display_name)?;
     match &config.layout {
         LayoutConfig::Native { dir } => {
-            let (state_file, saved) = load_state(t, config, dir)?;
+            let (state_file, store, saved) = load_state(t, config, dir)?;
             let opened = NativeLayout::open(t, dir, config, saved)?;
-            Ok(core(opened, state_file, config))
+            core(opened, state_file, store, config)
         }
         LayoutConfig::SharedFile { file, codec, lock } => {
-            let (state_file, saved) = load_state(t, config, file)?;
+            let (state_file, store, saved) = load_state(t, config, file)?;
             let opened = SharedLayout::open(file, *codec, *lock, config, saved)?;
-            Ok(core(opened, state_file, config))
+            core(opened, state_file, store, config)
         }
     }
 }
@@ -559,33 +678,41 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<Box<dyn Roo
 fn core<L: Layout>(
     opened: Opened<L>,
     state_file: Option<StateFile>,
+    store: Option<Arc<RoomStore>>,
     config: &RoomConfig,
-) -> Box<dyn RoomCore> {
+) -> Result<Box<dyn RoomCore>, RoomError> {
     let presence = opened.layout.presence_board();
     let files_dir = opened
         .layout
         .room_dir()
         .and_then(|dir| dir.join(FILES_DIR).ok());
-    let (engine, view) = assemble(opened, state_file, config);
-    Box::new(Core {
+    let (engine, view) = assemble(opened, state_file, store.clone(), config)?;
+    Ok(Box::new(Core {
         engine: Mutex::new(engine),
         view: Mutex::new(view),
         presence,
         files_dir,
-    })
+        store,
+    }))
 }
 
-/// The state file for this transport and room, and what it holds.
+/// A room's local state: its state file and its part of the local store (with a state
+/// folder), and what the state file holds.
+type LocalState = (Option<StateFile>, Option<Arc<RoomStore>>, SavedState);
+
+/// The state file and the local store for this transport and room, and what the state
+/// file holds.
 fn load_state(
     t: &dyn Transport,
     config: &RoomConfig,
     room_path: &str,
-) -> Result<(Option<StateFile>, SavedState), RoomError> {
-    let state_file = match &config.state {
-        StateLocation::Memory => None,
-        StateLocation::Folder(folder) => Some(
-            StateFile::new(folder, &format!("{}\n{room_path}", t.describe()))
-                .map_err(RoomError::LocalState)?,
+) -> Result<LocalState, RoomError> {
+    let identity = format!("{}\n{room_path}", t.describe());
+    let (state_file, store) = match &config.state {
+        StateLocation::Memory => (None, None),
+        StateLocation::Folder(folder) => (
+            Some(StateFile::new(folder, &identity).map_err(RoomError::LocalState)?),
+            Some(Arc::new(RoomStore::open(folder, identity)?)),
         ),
     };
     let mut saved = match &state_file {
@@ -593,7 +720,10 @@ fn load_state(
         None => SavedState::default(),
     };
     saved.commit_cache = state_file.as_ref().map(|f| f.sibling("commits"));
-    Ok((state_file, saved))
+    if let Some(store) = &store {
+        saved.file_order_floor = store.max_file_order()?;
+    }
+    Ok((state_file, store, saved))
 }
 
 /// The engine and the view of an opened layout, with an earlier run's unsent messages
@@ -601,8 +731,9 @@ fn load_state(
 fn assemble<L: Layout>(
     opened: Opened<L>,
     state_file: Option<StateFile>,
+    store: Option<Arc<RoomStore>>,
     config: &RoomConfig,
-) -> (Engine<L>, View<L::Writer>) {
+) -> Result<(Engine<L>, View<L::Writer>), RoomError> {
     let Opened {
         layout,
         writer,
@@ -615,6 +746,10 @@ fn assemble<L: Layout>(
     let mut decoder = LineDecoder::with_epoch_keys(keys, epochs);
     let mut view = View::new(writer, config.display_name.clone(), config.clock.clone());
     view.events = events;
+    if let Some(store) = &store {
+        store.set_complete_at_open(history_loaded, saved.stored)?;
+        view.timeline.track_touched();
+    }
     if let Some(blocked) = saved.blocked.take() {
         view.restore_blocked(blocked);
     }
@@ -664,6 +799,7 @@ fn assemble<L: Layout>(
         layout,
         decoder,
         state_file,
+        store,
         last_saved: String::new(),
         history_loaded,
         retry: RetryPolicy {
@@ -671,7 +807,7 @@ fn assemble<L: Layout>(
         },
         clock: config.clock.clone(),
     };
-    (engine, view)
+    Ok((engine, view))
 }
 
 fn validate_display_name(name: &str) -> Result<(), RoomError> {

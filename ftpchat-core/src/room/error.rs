@@ -40,6 +40,10 @@ pub enum ErrorKind {
     MessageTooLarge,
     /// The local state folder failed ([`RoomError::LocalState`]).
     LocalState,
+    /// The local store of messages failed ([`RoomError::Store`]): damaged (delete it, the
+    /// room reads its history from the server again), from a newer ftpchat, locked by
+    /// another process, or a disk error.
+    LocalStore,
     /// The shared-file lock stayed taken too long ([`RoomError::LockTimeout`]);
     /// transient.
     LockTimeout,
@@ -91,6 +95,7 @@ impl ErrorKind {
             ErrorKind::InvalidName => "invalid_name",
             ErrorKind::MessageTooLarge => "message_too_large",
             ErrorKind::LocalState => "local_state",
+            ErrorKind::LocalStore => "local_store",
             ErrorKind::LockTimeout => "lock_timeout",
             ErrorKind::Closed => "closed",
             ErrorKind::NotAMember => "not_a_member",
@@ -132,6 +137,7 @@ impl RoomError {
             RoomError::InvalidName(_) => ErrorKind::InvalidName,
             RoomError::MessageTooLarge => ErrorKind::MessageTooLarge,
             RoomError::LocalState(_) => ErrorKind::LocalState,
+            RoomError::Store(_) => ErrorKind::LocalStore,
             RoomError::LockTimeout => ErrorKind::LockTimeout,
             RoomError::Closed => ErrorKind::Closed,
             RoomError::NotAMember => ErrorKind::NotAMember,

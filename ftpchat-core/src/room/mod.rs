@@ -23,6 +23,7 @@ mod lock;
 mod members;
 mod presence;
 mod state;
+mod stored;
 mod task;
 mod view;
 mod watch;
@@ -50,6 +51,7 @@ use crate::format::{
 };
 use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::{DeviceIdentity, PublicIdentity};
+use crate::store::StoreError;
 use crate::timeline::{Message, MessageId};
 use crate::transport::{InvalidPath, Transport, TransportError, TransportEvent};
 use engine::RoomCore;
@@ -102,6 +104,13 @@ pub enum RoomError {
     /// The local state folder failed.
     #[error("local state: {0}")]
     LocalState(#[source] std::io::Error),
+    /// The local store of the room's messages failed (rooms with a state folder keep
+    /// their messages in [`StateLocation::store_path`]). A damaged store
+    /// ([`StoreError::Corrupt`]) says how to recover: close the rooms of that folder,
+    /// delete the store with [`LocalStore::remove`](crate::LocalStore::remove) and open
+    /// them again; each room reads its history from the server again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The shared-file lock stayed taken longer than the configured wait.
     #[error("timed out waiting for the chat file lock")]
     LockTimeout,
@@ -685,6 +694,11 @@ impl Room {
 
     fn change(&self, body: RecordBody) -> Result<MessageId, RoomError> {
         self.check_open()?;
+        if let Some(target) = body.target() {
+            self.shared
+                .core
+                .prepare_change(self.shared.transport.as_ref(), &MessageId(target.0))?;
+        }
         let id = self.shared.core.send_change(body)?;
         self.shared.wake.fire();
         Ok(id)
@@ -997,8 +1011,14 @@ impl Room {
 
     /// Up to `limit` messages of the room's conversation before `before` (or the newest),
     /// oldest first: not private messages ([`private_history`](Self::private_history)),
-    /// not those of blocked members. The first call after a restart downloads the history
-    /// the saved read positions skipped.
+    /// not those of blocked members. Empty when `before` is not a message of the room.
+    ///
+    /// A room with a state folder ([`StateLocation::Folder`]) reads its local store:
+    /// no I/O with the server, also while the server is unreachable. Only when the store
+    /// does not hold the room's history yet (a state folder from before the store, or a
+    /// store deleted to recover from damage) does the first call download the history
+    /// the saved read positions skipped, once, and store it. A room without a state
+    /// folder downloads that history on the first call after a restart.
     pub fn history(
         &self,
         before: Option<&MessageId>,
@@ -1008,6 +1028,48 @@ impl Room {
         self.shared
             .core
             .history(self.shared.transport.as_ref(), None, before, limit)
+    }
+
+    /// Up to `limit` messages of the room's conversation whose text or attachment name
+    /// contains every word of `query`, **newest first**, starting just before `before`
+    /// (the newest when `None`): pass the last message of a page as `before` for the next
+    /// page. Like [`history`](Self::history): no private messages, none of blocked
+    /// members, read from the local store without the server.
+    ///
+    /// `query` is what a user typed, never query syntax: words are separated by spaces
+    /// and punctuation; case and accents are ignored (`cafe` finds "Café"); each word
+    /// matches the words it starts (`meet` finds "meeting"; a one-letter word matches
+    /// only itself); quotes, `*`, `-`, `AND`, `OR`, `NEAR` are plain words or separators.
+    /// Punctuation and emoji are not indexed and find nothing. A query without a word
+    /// finds nothing.
+    ///
+    /// Needs a state folder ([`StateLocation::Folder`]), where the local store is:
+    /// [`RoomError::Unsupported`] otherwise. [`RoomError::Store`] when the store fails.
+    pub fn search(
+        &self,
+        query: &str,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, RoomError> {
+        self.check_open()?;
+        self.shared
+            .core
+            .search(self.shared.transport.as_ref(), query, before, limit)
+    }
+
+    /// [`search`](Self::search) on a thread of its own.
+    pub fn search_in_background(
+        &self,
+        query: &str,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Background<Result<Vec<Message>, RoomError>> {
+        let (room, query) = (self.clone(), query.to_owned());
+        Background::spawn(
+            "ftpchat-search",
+            move || room.search(&query, before.as_ref(), limit),
+            drop,
+        )
     }
 
     /// Member rooms: [`history`](Self::history) of the private conversation with `member`

@@ -20,6 +20,7 @@
 //! chain <b64url log name> <seq> <record hash hex> <device key hex> [<unread hash hex>]  (member rooms)
 //! blocked-at <sort key of the newest block list>        (member rooms)
 //! blocked <member id hex>                               (member rooms)
+//! stored 1                  (the local store holds every message before the positions)
 //! ```
 
 use std::collections::BTreeMap;
@@ -70,6 +71,12 @@ pub(crate) struct SavedState {
     /// Member rooms: the members this member blocks, and the place of the block list that
     /// said so (SPEC §8.4.2); kept here because a restart does not read that record again.
     pub blocked: Option<(SortKey, Vec<[u8; 16]>)>,
+    /// The local store holds every message before the read positions (rooms with a state
+    /// folder; see `room/stored.rs`).
+    pub stored: bool,
+    /// Shared files with a local store: the greatest arrival order stored, so that this
+    /// run numbers the lines it reads after it (not part of the state file's text).
+    pub file_order_floor: Option<u64>,
     /// Member rooms: where the membership log is cached, beside the state file (not part
     /// of the state file's text).
     pub commit_cache: Option<PathBuf>,
@@ -203,6 +210,9 @@ impl SavedState {
                 out += &format!("blocked {}\n", hex_encode(m));
             }
         }
+        if self.stored {
+            out += "stored 1\n";
+        }
         for o in &self.outbox {
             out += &format!(
                 "outbox {} {} {}\n",
@@ -262,6 +272,7 @@ impl SavedState {
                     let m: [u8; 16] = hex_decode(f.next()?)?.try_into().ok()?;
                     s.blocked.as_mut()?.1.push(m);
                 }
+                "stored" => s.stored = f.next()? == "1",
                 "outbox" => s.outbox.push(Outgoing {
                     id: MessageId::from_hex(f.next()?)?,
                     key: key_from_text(f.next()?)?,
@@ -337,6 +348,7 @@ mod tests {
             anchor: Some([9; 32]),
             generation: 2,
             prev: Some([0xab; 32]),
+            stored: true,
             blocked: Some((
                 SortKey::Native {
                     hlc: Hlc(77),

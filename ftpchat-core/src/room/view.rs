@@ -223,6 +223,22 @@ impl<W: Writer> View<W> {
         self.blocked.iter().copied().collect()
     }
 
+    /// `true` when this member blocks anyone.
+    pub fn blocks_anyone(&self) -> bool {
+        !self.blocked.is_empty()
+    }
+
+    /// `true` when this member blocks the member `author`.
+    pub fn blocks(&self, author: Author) -> bool {
+        self.blocked.contains(&MemberId(author.0))
+    }
+
+    /// Reports `id` as changed with the next update (a message an earlier run returned,
+    /// changed by a record read now).
+    pub fn mark_changed(&mut self, id: MessageId) {
+        self.changed.push(id);
+    }
+
     /// `true` when `message` may be shown: not by a blocked member.
     pub fn shows(&self, message: &Message) -> bool {
         self.blocked.is_empty()

@@ -6,7 +6,7 @@ use rusqlite::types::Type;
 use crate::format::native::{fields, get_varint, put_field, put_varint_field};
 use crate::format::{AttachmentBody, Codec, Hlc, LegacyTimestamp, WriterId};
 use crate::group::MemberId;
-use crate::timeline::{Attachment, Message, MessageId, MessageStatus, Reaction, SortKey};
+use crate::timeline::{Attachment, Author, Message, MessageId, MessageStatus, Reaction, SortKey};
 
 /// First byte of a native sort key. `SortKey::Native` sorts before `SortKey::File` (the
 /// derived `Ord` compares variants in declaration order), so its tag is smaller.
@@ -72,7 +72,7 @@ pub(crate) fn decode_key(bytes: &[u8]) -> Option<SortKey> {
 
 /// The message columns, in the order [`message_from_row`] reads them.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, sender, text, timestamp_ms, local_time, status, \
-     codec, own, signer, edited, deleted, reactions, private, attachment";
+     codec, own, signer, edited, deleted, reactions, private, attachment, author";
 
 /// A message as bound to the columns of [`MESSAGE_COLUMNS`] (plus `file_name`, which the
 /// full-text index reads). A deleted message keeps no text, reactions or attachment.
@@ -231,6 +231,20 @@ fn invalid(column: usize, what: &'static str) -> rusqlite::Error {
 fn id16(column: usize, v: &[u8]) -> rusqlite::Result<[u8; 16]> {
     v.try_into()
         .map_err(|_| invalid(column, "an id is not 16 bytes"))
+}
+
+/// Reads a message and its author from the columns of [`MESSAGE_COLUMNS`], starting at
+/// `at`.
+pub(crate) fn authored_from_row(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(Message, Option<Author>)> {
+    let message = message_from_row(row, at)?;
+    let author = match row.get::<_, Option<Vec<u8>>>(at + 14)? {
+        Some(b) => Some(Author(id16(at + 14, &b)?)),
+        None => None,
+    };
+    Ok((message, author))
 }
 
 /// Reads a message from the columns of [`MESSAGE_COLUMNS`], starting at `at`.

@@ -49,8 +49,10 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 pub use error::StoreError;
 
-use crate::timeline::{Message, MessageId, SortKey};
-use encode::{decode_key, encode_key, message_from_row, MessageRow, MESSAGE_COLUMNS};
+use crate::timeline::{Author, Message, MessageId, SortKey};
+use encode::{
+    authored_from_row, decode_key, encode_key, message_from_row, MessageRow, MESSAGE_COLUMNS,
+};
 
 /// How long a call waits for another process's lock on the file before
 /// [`StoreError::Busy`].
@@ -247,20 +249,32 @@ impl LocalStore {
         room: &str,
         messages: &[(SortKey, Message)],
     ) -> Result<usize, StoreError> {
+        let authored: Vec<(&SortKey, &Message, Option<Author>)> =
+            messages.iter().map(|(k, m)| (k, m, None)).collect();
+        self.put_authored(room, &authored)
+    }
+
+    /// [`put_messages`](Self::put_messages) with each message's author (the room knows
+    /// it; `None` when there is none, as for FTPChat lines).
+    pub(crate) fn put_authored(
+        &self,
+        room: &str,
+        messages: &[(&SortKey, &Message, Option<Author>)],
+    ) -> Result<usize, StoreError> {
         if messages.is_empty() {
             return Ok(0);
         }
         // The last copy of each id counts; new rows are numbered in key order, so that a
         // batch read out of order (one log after another) arrives in order.
         let mut last: HashMap<MessageId, usize> = HashMap::with_capacity(messages.len());
-        for (i, (_, m)) in messages.iter().enumerate() {
+        for (i, (_, m, _)) in messages.iter().enumerate() {
             last.insert(m.id, i);
         }
-        let mut batch: Vec<(Vec<u8>, &Message)> = messages
+        let mut batch: Vec<(Vec<u8>, &Message, Option<Author>)> = messages
             .iter()
             .enumerate()
-            .filter(|(i, (_, m))| last.get(&m.id) == Some(i))
-            .map(|(_, (k, m))| (encode_key(k), m))
+            .filter(|(i, (_, m, _))| last.get(&m.id) == Some(i))
+            .map(|(_, (k, m, a))| (encode_key(k), *m, *a))
             .collect();
         batch.sort_by(|a, b| a.0.cmp(&b.0));
 
@@ -291,6 +305,20 @@ impl LocalStore {
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
+        Ok(self
+            .page_authored(room, before, limit)?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
+    }
+
+    /// [`page`](Self::page) with each message's author, when stored.
+    pub(crate) fn page_authored(
+        &self,
+        room: &str,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<(Message, Option<Author>)>, StoreError> {
         let conn = self.lock();
         let page = (|| {
             let Some(room) = room_id(&conn, room)? else {
@@ -305,9 +333,9 @@ impl LocalStore {
             };
             let mut stmt = conn.prepare(&page_sql())?;
             let rows = stmt.query_map(params![room, upper, sql_limit(limit)], |r| {
-                message_from_row(r, 0)
+                authored_from_row(r, 0)
             })?;
-            let mut page = rows.collect::<rusqlite::Result<Vec<Message>>>()?;
+            let mut page = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             page.reverse();
             Ok(page)
         })()
@@ -332,6 +360,21 @@ impl LocalStore {
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
+        Ok(self
+            .search_authored(room, query, before, limit)?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
+    }
+
+    /// [`search`](Self::search) with each message's author, when stored.
+    pub(crate) fn search_authored(
+        &self,
+        room: &str,
+        query: &str,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<(Message, Option<Author>)>, StoreError> {
         let Some(fts) = query::fts_query(query) else {
             return Ok(Vec::new());
         };
@@ -355,8 +398,8 @@ impl LocalStore {
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE n = ?1"
             ))?;
             best.into_iter()
-                .map(|n| stmt.query_row([n], |r| message_from_row(r, 0)))
-                .collect::<rusqlite::Result<Vec<Message>>>()
+                .map(|n| stmt.query_row([n], |r| authored_from_row(r, 0)))
+                .collect::<rusqlite::Result<Vec<_>>>()
         })()
         .map_err(|e| self.err(e))?;
         Ok(found)
@@ -389,6 +432,47 @@ impl LocalStore {
             decode_key(&s).ok_or_else(|| StoreError::corrupt(&self.path, "a sort key is invalid"))
         })
         .transpose()
+    }
+
+    /// The greatest arrival order of a confirmed shared-file message of `room`
+    /// (`SortKey::File { pending: 0, order }`), if any: a room resumed over a store
+    /// numbers what it reads after it, so keys of different runs never meet.
+    pub(crate) fn max_file_order(&self, room: &str) -> Result<Option<u64>, StoreError> {
+        let lower = encode_key(&SortKey::File {
+            pending: 0,
+            order: 0,
+        });
+        let upper = encode_key(&SortKey::File {
+            pending: 1,
+            order: 0,
+        });
+        let conn = self.lock();
+        let sort: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT max(sort) FROM messages
+                 WHERE room = (SELECT id FROM rooms WHERE key = ?1) AND sort >= ?2 AND sort < ?3",
+                params![room, lower, upper],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        match sort.map(|s| decode_key(&s)) {
+            None => Ok(None),
+            Some(Some(SortKey::File { order, .. })) => Ok(Some(order)),
+            Some(_) => Err(StoreError::corrupt(&self.path, "a sort key is invalid")),
+        }
+    }
+
+    /// `true` when at least one message of `room` is stored (one index lookup, where
+    /// [`count`](Self::count) reads them all).
+    pub(crate) fn holds_room(&self, room: &str) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM messages
+                 WHERE room = (SELECT id FROM rooms WHERE key = ?1))",
+            [room],
+            |r| r.get::<_, bool>(0),
+        )
+        .map_err(|e| self.err(e))
     }
 
     /// How many messages of `room` are stored (deleted ones included, as the timeline
@@ -431,7 +515,7 @@ impl From<rusqlite::Error> for PutError {
 fn put_batch(
     tx: &rusqlite::Transaction<'_>,
     room: &str,
-    batch: &[(Vec<u8>, &Message)],
+    batch: &[(Vec<u8>, &Message, Option<Author>)],
 ) -> Result<usize, PutError> {
     let (room, mut next_n, mut newest) = match tx
         .query_row(
@@ -462,19 +546,20 @@ fn put_batch(
     let mut insert = tx.prepare(
         "INSERT INTO messages(n, room, sort, bound, id, sender, text, file_name, timestamp_ms,
              local_time, status, codec, own, signer, edited, deleted, reactions, private,
-             attachment)
+             attachment, author)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19)",
+             ?18, ?19, ?20)",
     )?;
     let mut update = tx.prepare(
         "UPDATE messages SET sender = ?2, text = ?3, file_name = ?4, timestamp_ms = ?5,
              local_time = ?6, status = ?7, codec = ?8, own = ?9, signer = ?10, edited = ?11,
-             deleted = ?12, reactions = ?13, private = ?14, attachment = ?15
+             deleted = ?12, reactions = ?13, private = ?14, attachment = ?15, author = ?16
          WHERE n = ?1",
     )?;
     let mut stored = 0;
-    for (sort, message) in batch {
+    for (sort, message, author) in batch {
         let row = MessageRow::new(message);
+        let author = author.map(|a| a.0.to_vec());
         let existing = by_id
             .query_row(params![room, row.id], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
@@ -497,7 +582,8 @@ fn put_batch(
                     row.deleted,
                     row.reactions,
                     row.private,
-                    row.attachment
+                    row.attachment,
+                    author
                 ])?;
                 stored += 1;
                 continue;
@@ -543,7 +629,8 @@ fn put_batch(
             row.deleted,
             row.reactions,
             row.private,
-            row.attachment
+            row.attachment,
+            author
         ])?;
         stored += 1;
     }

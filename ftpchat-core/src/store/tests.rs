@@ -1004,3 +1004,50 @@ fn a_search_reads_about_as_many_rows_as_it_returns_when_messages_arrive_in_order
     assert_eq!(rows.len(), 50);
     assert!((2900..=3000).contains(&read), "read {read}");
 }
+
+/// A store of schema version 1 (before the author column) is migrated when opened: its
+/// messages stay, without an author, and new ones keep theirs.
+#[test]
+fn a_version_1_store_is_migrated_and_keeps_its_messages() {
+    use crate::timeline::Author;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(super::schema::V1).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 1;
+             INSERT INTO rooms(id, key, next_n) VALUES (1, 'room', 1);",
+            super::schema::APPLICATION_ID
+        ))
+        .unwrap();
+        let old = Message::new(MessageId([1; 16]), "Ann", "from version 1", Codec::Native);
+        let key = encode_key(&native_key(1, 1, 1, old.id));
+        conn.execute(
+            "INSERT INTO messages(n, room, sort, id, sender, text, status, codec, own, edited,
+                 deleted) VALUES (?1, 1, ?2, ?3, 'Ann', 'from version 1', 1, 2, 0, 0, 0)",
+            rusqlite::params![1i64 << 40, key, old.id.0.to_vec()],
+        )
+        .unwrap();
+    }
+    let store = LocalStore::open(&path).unwrap();
+    let page = store.page_authored("room", None, 10).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0.text, "from version 1");
+    assert_eq!(page[0].1, None, "no author before version 2");
+    let new = Message::new(MessageId([2; 16]), "Bob", "from version 2", Codec::Native);
+    let key = native_key(2, 2, 1, new.id);
+    store
+        .put_authored("room", &[(&key, &new, Some(Author([7; 16])))])
+        .unwrap();
+    let found = store.search_authored("room", "version", None, 10).unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].0.text, "from version 2");
+    assert_eq!(found[0].1, Some(Author([7; 16])));
+    store.close().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}

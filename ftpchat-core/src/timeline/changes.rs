@@ -134,6 +134,11 @@ impl Changes {
         !t.edits.is_empty() || !t.deletes.is_empty() || !t.reactions.is_empty()
     }
 
+    /// Targets that have changes (waiting for them, or applied).
+    pub fn waiting_targets(&self) -> impl Iterator<Item = MessageId> + '_ {
+        self.targets.keys().copied()
+    }
+
     /// The author of a shown text message.
     pub fn author_of(&self, id: &MessageId) -> Option<Author> {
         self.authors.get(id).copied()

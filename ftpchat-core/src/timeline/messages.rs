@@ -223,6 +223,9 @@ pub struct Timeline {
     hidden: HashSet<MessageId>,
     /// Edits, deletes and reactions, and who wrote each shown message.
     changes: Changes,
+    /// Shown messages added or changed since [`Timeline::take_touched`] last ran, when
+    /// tracked ([`Timeline::track_touched`]; a room with a local store tracks them).
+    touched: Option<HashSet<MessageId>>,
 }
 
 /// What [`Timeline::insert`] did.
@@ -277,7 +280,52 @@ impl Timeline {
             self.by_key.insert(key, m);
             self.keys.insert(*id, key);
         }
+        self.touch(id);
         true
+    }
+
+    /// From now on, remembers which shown messages are added or changed (inserted,
+    /// confirmed, moved, edited, deleted, reacted to, given a status), for
+    /// [`take_touched`](Self::take_touched).
+    pub(crate) fn track_touched(&mut self) {
+        self.touched.get_or_insert_with(HashSet::new);
+    }
+
+    /// The shown messages added or changed since the last call, as they are now, each
+    /// with its place and its author when known; forgets them.
+    pub(crate) fn take_touched(&mut self) -> Vec<(SortKey, Message, Option<Author>)> {
+        let Some(touched) = self.touched.as_mut() else {
+            return Vec::new();
+        };
+        let ids = std::mem::take(touched);
+        ids.into_iter()
+            .filter_map(|id| {
+                let key = *self.keys.get(&id)?;
+                let m = self.by_key.get(&key)?.clone();
+                Some((key, m, self.changes.author_of(&id)))
+            })
+            .collect()
+    }
+
+    /// Remembers `ids` as touched again (a store write that failed is retried later).
+    pub(crate) fn retouch(&mut self, ids: impl IntoIterator<Item = MessageId>) {
+        if let Some(touched) = self.touched.as_mut() {
+            touched.extend(ids);
+        }
+    }
+
+    /// Ids of messages that changes wait for (not read in this run).
+    pub(crate) fn awaited_targets(&self) -> Vec<MessageId> {
+        self.changes
+            .waiting_targets()
+            .filter(|id| !self.keys.contains_key(id) && !self.hidden.contains(id))
+            .collect()
+    }
+
+    fn touch(&mut self, id: &MessageId) {
+        if let Some(touched) = self.touched.as_mut() {
+            touched.insert(*id);
+        }
     }
 
     /// The writer of a shown native message, by id.
@@ -316,6 +364,7 @@ impl Timeline {
                 self.keys.insert(old.id, key);
                 self.by_key.insert(key, old);
             }
+            self.touch(&message.id);
             return Inserted::Confirmed;
         }
         if self.by_key.contains_key(&key) {
@@ -324,6 +373,7 @@ impl Timeline {
             return Inserted::Duplicate;
         }
         self.keys.insert(message.id, key);
+        self.touch(&message.id);
         self.by_key.insert(key, message);
         Inserted::New
     }
@@ -364,6 +414,7 @@ impl Timeline {
         if let Some(m) = self.keys.get(id).and_then(|k| self.by_key.get_mut(k)) {
             m.status = status;
         }
+        self.touch(id);
     }
 
     /// The author of a shown native message.
@@ -381,6 +432,7 @@ impl Timeline {
         if let Some(m) = self.keys.get(id).and_then(|k| self.by_key.get_mut(k)) {
             self.changes.render(m);
         }
+        self.touch(id);
     }
 
     /// Up to `limit` messages that `keep` accepts (given each message and its author, when

@@ -290,6 +290,13 @@ class AsyncRoom:
         (:meth:`Room.history`); may download older history."""
         return await self._call(lambda: self._room.history(limit, before=before))
 
+    async def search(
+        self, query: str, limit: int = 50, *, before: str | None = None
+    ) -> list[Message]:
+        """Up to ``limit`` messages of the room's conversation that contain every word of
+        ``query``, newest first, read from the local store (:meth:`Room.search`)."""
+        return await self._call(lambda: self._room.search(query, limit, before=before))
+
     async def private_history(
         self, member_id: str, limit: int = 100, *, before: str | None = None
     ) -> list[Message]:

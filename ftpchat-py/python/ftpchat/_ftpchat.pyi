@@ -183,7 +183,16 @@ class Room:
         """Delivers the outbox without reading (GIL released)."""
     def history(self, limit: int = 100, *, before: str | None = None) -> list[Message]:
         """Up to ``limit`` messages of the room's conversation before ``before`` (or the
-        newest), oldest first: not private messages, not those of blocked members."""
+        newest), oldest first: not private messages, not those of blocked members. With
+        ``state_dir`` it reads the local store, without the server."""
+    def search(
+        self, query: str, limit: int = 50, *, before: str | None = None
+    ) -> list[Message]:
+        """Up to ``limit`` messages of the room's conversation containing every word of
+        ``query`` (case and accents ignored; a word matches the words it starts), newest
+        first, starting just before message id ``before``. Reads the local store of
+        ``state_dir`` (``Unsupported`` without one); a damaged store raises
+        ``LocalStateError`` whose message says how to recover."""
     def send_private(self, member_id: str, text: str) -> str:
         """Member rooms: queues a private message to a member; returns its id. No I/O."""
     def private_history(

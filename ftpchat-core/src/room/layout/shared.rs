@@ -158,7 +158,9 @@ impl SharedLayout {
             reader,
             lock,
             writer_tag: saved.writer.unwrap_or_else(WriterId::random).to_hex(),
-            file_order: if history_loaded { 0 } else { HISTORY_SLOTS },
+            // After what an earlier run stored (a local store keeps the keys of every run).
+            file_order: if history_loaded { 0 } else { HISTORY_SLOTS }
+                .max(saved.file_order_floor.unwrap_or(0)),
             any_authenticated: false,
             auth_failures: 0,
             wrong_password_reported: false,

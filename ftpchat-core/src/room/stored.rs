@@ -1,0 +1,241 @@
+//! A room's messages in the local store (issue 17): what a room with a state folder puts
+//! there after each sync, and how it pages and searches them.
+//!
+//! The store is one SQLite file per state folder ([`STORE_FILE`]), shared by every room
+//! of that folder (one connection per file and process) and keyed by the same string as
+//! the room's state file. The order of writes is what makes it crash safe: the messages a
+//! sync read go into the store (one transaction, on disk when it returns) **before** the
+//! state file that records how far the room has read is saved, so a crash never leaves a
+//! read position ahead of the stored messages. Putting a message again replaces it, so a
+//! message is never stored twice.
+//!
+//! The state file says whether the store holds everything before its read positions
+//! (`stored 1`): then the room pages and searches the store without reading the server.
+//! Otherwise (a state folder from before the store, or a store deleted to recover from
+//! damage) the first page or search reads the history the positions skip once, as rooms
+//! without a store do, and puts it into the store.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::layout::Writer;
+use super::view::View;
+use super::{lock, RoomError};
+use crate::group::MemberId;
+use crate::store::LocalStore;
+use crate::timeline::{Author, Message, MessageId, SortKey};
+
+/// The store's file name in a state folder.
+pub(crate) const STORE_FILE: &str = "store.sqlite";
+
+/// Rows read at a time when a filter (private messages, blocked members) drops some.
+const MIN_CHUNK: usize = 32;
+
+/// The stores open in this process, by file: rooms of one folder share one connection.
+static OPEN_STORES: Mutex<Option<HashMap<PathBuf, Weak<LocalStore>>>> = Mutex::new(None);
+
+/// Opens the store at `path`, or shares the one this process already has open.
+fn shared_store(path: &Path) -> Result<Arc<LocalStore>, RoomError> {
+    let mut open = lock(&OPEN_STORES);
+    let open = open.get_or_insert_with(HashMap::new);
+    open.retain(|_, w| w.strong_count() > 0);
+    if let Some(store) = open.get(path).and_then(Weak::upgrade) {
+        return Ok(store);
+    }
+    let store = Arc::new(LocalStore::open(path)?);
+    open.insert(path.to_path_buf(), Arc::downgrade(&store));
+    Ok(store)
+}
+
+/// One room's part of a local store.
+pub(crate) struct RoomStore {
+    store: Arc<LocalStore>,
+    /// The room's key in the store (the state file's identity).
+    key: String,
+    /// `true` once the store holds every message before the saved read positions.
+    complete: AtomicBool,
+    /// Targets of changes already looked for in the store (each is looked up once).
+    looked_up: Mutex<HashSet<MessageId>>,
+}
+
+impl RoomStore {
+    /// Opens the store of the state folder `folder` for the room `key`.
+    pub fn open(folder: &Path, key: String) -> Result<Self, RoomError> {
+        let store = shared_store(&folder.join(STORE_FILE))?;
+        Ok(RoomStore {
+            store,
+            key,
+            complete: AtomicBool::new(false),
+            looked_up: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Decides at open whether the store holds the room's history: `history_loaded`
+    /// (nothing before the read positions), or an earlier run said so and the room is
+    /// still in the store (not deleted since).
+    pub fn set_complete_at_open(
+        &self,
+        history_loaded: bool,
+        saved_stored: bool,
+    ) -> Result<(), RoomError> {
+        let complete = history_loaded || (saved_stored && self.store.holds_room(&self.key)?);
+        self.complete.store(complete, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The greatest arrival order of a stored shared-file message (see
+    /// [`LocalStore::max_file_order`]).
+    pub fn max_file_order(&self) -> Result<Option<u64>, RoomError> {
+        Ok(self.store.max_file_order(&self.key)?)
+    }
+
+    /// `true` when the store holds everything before the read positions.
+    pub fn is_complete(&self) -> bool {
+        self.complete.load(Ordering::SeqCst)
+    }
+
+    /// Records that the store now holds everything before the read positions.
+    pub fn mark_complete(&self) {
+        self.complete.store(true, Ordering::SeqCst);
+    }
+
+    /// Puts the messages the view added or changed since the last call into the store,
+    /// in one transaction. On failure they stay marked, for the next call.
+    pub fn put_touched<W: Writer>(&self, view: &mut View<W>) -> Result<(), RoomError> {
+        let touched = view.timeline.take_touched();
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<(&SortKey, &Message, Option<Author>)> =
+            touched.iter().map(|(k, m, a)| (k, m, *a)).collect();
+        if let Err(e) = self.store.put_authored(&self.key, &batch) {
+            view.timeline.retouch(touched.iter().map(|(_, m, _)| m.id));
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// `true` when a change read in this run waits for a message that only the store
+    /// holds (read by an earlier run): the room must read its history to apply it.
+    pub fn holds_awaited<W: Writer>(&self, view: &View<W>) -> Result<bool, RoomError> {
+        let awaited = view.timeline.awaited_targets();
+        if awaited.is_empty() {
+            return Ok(false);
+        }
+        let mut looked_up = lock(&self.looked_up);
+        for id in awaited {
+            if looked_up.contains(&id) {
+                continue;
+            }
+            if self.store.key_of(&self.key, &id)?.is_some() {
+                return Ok(true);
+            }
+            // Not stored either: it comes with a later sync, if ever.
+            looked_up.insert(id);
+        }
+        Ok(false)
+    }
+
+    /// A stored message by id.
+    pub fn message(&self, id: &MessageId) -> Result<Option<Message>, RoomError> {
+        Ok(self.store.get(&self.key, id)?)
+    }
+
+    /// Where a stored message sorts.
+    pub fn sort_key(&self, id: &MessageId) -> Result<Option<SortKey>, RoomError> {
+        Ok(self.store.key_of(&self.key, id)?)
+    }
+
+    /// Up to `limit` messages of one conversation (the room's with `None`) before
+    /// `before`, oldest first, without blocked members' messages: pages of the store,
+    /// filtered, until `limit` are kept or the room's beginning is reached.
+    pub fn page<W: Writer>(
+        &self,
+        view: &View<W>,
+        conversation: Option<MemberId>,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, RoomError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let chunk = limit.max(MIN_CHUNK);
+        let mut kept: Vec<Vec<Message>> = Vec::new();
+        let mut count = 0;
+        let mut cursor = before.copied();
+        loop {
+            let rows = self
+                .store
+                .page_authored(&self.key, cursor.as_ref(), chunk)?;
+            let Some((first, _)) = rows.first() else {
+                break;
+            };
+            cursor = Some(first.id);
+            let end = rows.len() < chunk;
+            let shown: Vec<Message> = rows
+                .into_iter()
+                .filter(|(m, a)| m.private == conversation && shows(view, m, *a))
+                .map(|(m, _)| m)
+                .collect();
+            count += shown.len();
+            kept.push(shown);
+            if end || count >= limit {
+                break;
+            }
+        }
+        // Oldest chunk first, then the newest `limit` messages.
+        let mut page: Vec<Message> = kept.into_iter().rev().flatten().collect();
+        if page.len() > limit {
+            page.drain(..page.len() - limit);
+        }
+        Ok(page)
+    }
+
+    /// Up to `limit` messages of the room's conversation that match `query`, newest
+    /// first, before `before`, without blocked members' messages.
+    pub fn search<W: Writer>(
+        &self,
+        view: &View<W>,
+        query: &str,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, RoomError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let chunk = limit.max(MIN_CHUNK);
+        let mut found = Vec::new();
+        let mut cursor = before.copied();
+        loop {
+            let rows = self
+                .store
+                .search_authored(&self.key, query, cursor.as_ref(), chunk)?;
+            let Some((last, _)) = rows.last() else {
+                break;
+            };
+            cursor = Some(last.id);
+            let end = rows.len() < chunk;
+            found.extend(
+                rows.into_iter()
+                    .filter(|(m, a)| m.private.is_none() && shows(view, m, *a))
+                    .map(|(m, _)| m),
+            );
+            if end || found.len() >= limit {
+                break;
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+}
+
+/// `true` when a stored message may be shown: not by a member this member blocks.
+fn shows<W: Writer>(view: &View<W>, m: &Message, author: Option<Author>) -> bool {
+    if !view.blocks_anyone() {
+        return true;
+    }
+    let author = author.or_else(|| view.timeline.author_of(&m.id));
+    !author.is_some_and(|a| view.blocks(a))
+}

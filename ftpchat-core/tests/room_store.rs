@@ -1,0 +1,382 @@
+//! A room with a state folder keeps its messages in the local store (issue 17): each sync
+//! stores what it read before the state file moves its read positions, paging back and
+//! searching read the store and not the server, a damaged store is a typed error with a
+//! recovery, and a room reopened while its server is down shows its newest messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
+use ftpchat_core::{
+    ErrorKind, LocalStore, Message, Room, RoomConfig, RoomError, StateLocation, StoreError,
+    Transport, WriteCodec,
+};
+use support::ftp_server::TestFtpServer;
+
+const PW: &str = "correct horse";
+const DIR: &str = "rooms/stored";
+
+fn config(who: &str, state: &std::path::Path) -> RoomConfig {
+    RoomConfig::native(DIR, who, PW)
+        .with_native_iterations(1_000)
+        .with_state_dir(state)
+}
+
+fn memory_config(who: &str) -> RoomConfig {
+    RoomConfig::native(DIR, who, PW).with_native_iterations(1_000)
+}
+
+fn texts(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.text.clone()).collect()
+}
+
+fn store_of(state: &std::path::Path) -> std::path::PathBuf {
+    StateLocation::Folder(state.to_path_buf())
+        .store_path()
+        .unwrap()
+}
+
+/// The one state file of a state folder (`room-*.state`).
+fn state_file(state: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "state"))
+        .expect("a state file")
+}
+
+/// Every message of the room, paging back through `history` 7 at a time.
+fn all_history(room: &Room) -> Vec<String> {
+    let mut all: Vec<Message> = Vec::new();
+    let mut before = None;
+    loop {
+        let page = room.history(before.as_ref(), 7).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 7);
+        before = Some(page[0].id);
+        all.splice(0..0, page);
+    }
+    texts(&all)
+}
+
+#[test]
+fn a_sync_stores_its_messages_once_and_keeps_changes() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    let ids: Vec<_> = (0..30)
+        .map(|i| alice.send(&format!("message {i}")).unwrap())
+        .collect();
+    alice.sync().unwrap();
+    assert_eq!(bob.sync().unwrap().messages.len(), 30);
+    bob.send("bob's own").unwrap();
+    bob.sync().unwrap();
+
+    assert_eq!(bob.history(None, usize::MAX).unwrap().len(), 31);
+    // Syncing again, reopening and syncing: nothing is stored twice.
+    bob.sync().unwrap();
+    bob.close().unwrap();
+    drop(bob);
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    bob.sync().unwrap();
+    let stored = bob.history(None, usize::MAX).unwrap();
+    assert_eq!(stored.len(), 31);
+    assert_eq!(stored.last().unwrap().text, "bob's own");
+    assert!(stored.last().unwrap().is_own);
+
+    // Edits, deletes and reactions read by a sync reach the stored copies, also of
+    // messages read by the earlier run (the change waits for its target, which only the
+    // store holds: the room reads its history once to apply it).
+    alice.edit(&ids[3], "message 3, edited").unwrap();
+    alice.delete(&ids[4]).unwrap();
+    alice.react(&ids[5], "👍").unwrap();
+    alice.sync().unwrap();
+    let update = bob.sync().unwrap();
+    let mut changed: Vec<_> = update.changed.iter().map(|m| m.id).collect();
+    changed.sort();
+    let mut want = vec![ids[3], ids[4], ids[5]];
+    want.sort();
+    assert_eq!(changed, want, "{update:?}");
+    bob.close().unwrap();
+    drop(bob);
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    let stored = bob.history(None, usize::MAX).unwrap();
+    assert_eq!(stored[3].text, "message 3, edited");
+    assert!(stored[3].edited);
+    assert!(stored[4].deleted && stored[4].text.is_empty());
+    assert_eq!(stored[5].reactions[0].reaction, "👍");
+    // Bob edits his own message of an earlier run (only the store held it; the room reads
+    // its history to check that he wrote it).
+    let own = stored.last().unwrap().id;
+    bob.edit(&own, "bob's own, edited").unwrap();
+    bob.sync().unwrap();
+    assert_eq!(bob.message(&own).unwrap().text, "bob's own, edited");
+    let stored = bob.history(None, usize::MAX).unwrap();
+    assert_eq!(stored.last().unwrap().text, "bob's own, edited");
+    // The deleted text is not in the store's search index either.
+    assert!(bob.search("message 4", None, 10).unwrap().is_empty());
+    assert_eq!(bob.search("message 3", None, 10).unwrap()[0].id, ids[3]);
+}
+
+/// A FTPChat shared file numbers its lines by arrival; each run of a room with a store
+/// numbers after what earlier runs stored, so every run's lines are stored, in file order.
+#[test]
+fn a_shared_file_room_stores_the_lines_of_every_run_in_file_order() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let shared = |who: &str| RoomConfig::shared_file("chat.txt", WriteCodec::Legacy15, who);
+    let alice = Room::open(t.clone(), shared("alice")).unwrap();
+    let mut want = Vec::new();
+    for run in 0..4 {
+        for i in 0..3 {
+            let text = format!("run {run} line {i}");
+            alice.send(&text).unwrap();
+            want.push(text);
+        }
+        alice.sync().unwrap();
+        let bob = Room::open(t.clone(), shared("bob").with_state_dir(state.path())).unwrap();
+        let read = bob.sync().unwrap();
+        assert_eq!(read.messages.len(), 3, "run {run}: only the new lines");
+        assert_eq!(texts(&bob.history(None, 100).unwrap()), want, "run {run}");
+        bob.close().unwrap();
+    }
+    let found = {
+        let bob = Room::open(t.clone(), shared("bob").with_state_dir(state.path())).unwrap();
+        bob.search("line 2", None, 10).unwrap()
+    };
+    // Every word must match: "2" is in "line 2" and in "run 2".
+    assert_eq!(
+        texts(&found),
+        [
+            "run 3 line 2",
+            "run 2 line 2",
+            "run 2 line 1",
+            "run 2 line 0",
+            "run 1 line 2",
+            "run 0 line 2"
+        ]
+    );
+}
+
+/// The store is written before the state file: when the store cannot be written, the
+/// sync fails with a store error and the state file keeps its old read positions.
+#[test]
+fn a_failed_store_write_leaves_the_read_positions_behind() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    alice.send("first").unwrap();
+    alice.sync().unwrap();
+    bob.sync().unwrap();
+    let before = std::fs::read(state_file(state.path())).unwrap();
+
+    alice.send("second").unwrap();
+    alice.sync().unwrap();
+    // Another process holds the store's write lock past the busy timeout.
+    let other = rusqlite::Connection::open(store_of(state.path())).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = bob.sync().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LocalStore, "{err}");
+    assert!(
+        matches!(err, RoomError::Store(StoreError::Busy { .. })),
+        "{err:?}"
+    );
+    assert_eq!(
+        std::fs::read(state_file(state.path())).unwrap(),
+        before,
+        "the read positions did not move past the unstored message"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    // What the failed sync read is handed out once, and stored by the next save.
+    let got = bob.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["second"]);
+    assert_ne!(std::fs::read(state_file(state.path())).unwrap(), before);
+    bob.close().unwrap();
+    drop(bob);
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(texts(&bob.history(None, 10).unwrap()), ["first", "second"]);
+}
+
+#[test]
+fn history_and_search_read_the_store_not_the_server() {
+    let server = MemoryTransport::new();
+    let memory: Arc<dyn Transport> = Arc::new(server.clone());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(memory.clone(), memory_config("Alice")).unwrap();
+    let want: Vec<String> = (0..100)
+        .map(|i| {
+            if i % 10 == 0 {
+                format!("lunch plan {i}")
+            } else {
+                format!("message {i}")
+            }
+        })
+        .collect();
+    for text in &want {
+        alice.send(text).unwrap();
+    }
+    alice.sync().unwrap();
+    let bob = Room::open(memory.clone(), config("Bob", state.path())).unwrap();
+    bob.sync().unwrap();
+    bob.close().unwrap();
+    drop(bob);
+
+    // Reopened over a transport that counts its calls.
+    let faulty = Arc::new(FaultyTransport::new(server.clone()));
+    let t: Arc<dyn Transport> = faulty.clone();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    let calls = faulty.total_calls();
+    let reads = faulty.calls(Op::ReadFrom);
+    assert_eq!(all_history(&bob), want);
+    let hits = bob.search("LUNCH", None, 4).unwrap();
+    assert_eq!(
+        texts(&hits),
+        [
+            "lunch plan 90",
+            "lunch plan 80",
+            "lunch plan 70",
+            "lunch plan 60"
+        ],
+        "newest first"
+    );
+    let next = bob.search("lunch", Some(&hits[3].id), 4).unwrap();
+    assert_eq!(
+        texts(&next),
+        [
+            "lunch plan 50",
+            "lunch plan 40",
+            "lunch plan 30",
+            "lunch plan 20"
+        ]
+    );
+    assert!(bob.search("", None, 4).unwrap().is_empty());
+    assert!(bob.search("\"lunch\" OR NEAR(*", None, 4).is_ok());
+    assert_eq!(
+        faulty.total_calls(),
+        calls,
+        "paging and searching made no call to the server"
+    );
+    assert_eq!(
+        faulty.calls(Op::ReadFrom),
+        reads,
+        "only the header was read, at open"
+    );
+
+    // A room without a state folder has nothing before it downloads the room again, and
+    // cannot search.
+    let plain = Room::open(t.clone(), memory_config("Carol")).unwrap();
+    assert!(plain.history(None, 5).unwrap().is_empty());
+    let reads = faulty.calls(Op::ReadFrom);
+    plain.sync().unwrap();
+    assert!(faulty.calls(Op::ReadFrom) > reads);
+    assert_eq!(plain.history(None, 5).unwrap().len(), 5);
+    assert_eq!(
+        plain.search("lunch", None, 5).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}
+
+#[test]
+fn a_damaged_store_is_a_typed_error_and_the_room_rebuilds_it_from_the_server() {
+    let server = MemoryTransport::new();
+    let t: Arc<dyn Transport> = Arc::new(server.clone());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    for i in 0..20 {
+        alice.send(&format!("message {i}")).unwrap();
+    }
+    alice.sync().unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    bob.sync().unwrap();
+    bob.close().unwrap();
+    drop(bob);
+
+    let path = store_of(state.path());
+    LocalStore::remove(&path).unwrap();
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let err = Room::open(t.clone(), config("Bob", state.path())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LocalStore);
+    assert!(!err.is_transient());
+    assert!(
+        matches!(err, RoomError::Store(StoreError::Corrupt { .. })),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("damaged") && message.contains("LocalStore::remove"),
+        "{message}"
+    );
+
+    // The documented recovery: delete the store; the room reads its history again.
+    LocalStore::remove(&path).unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert!(bob.sync().unwrap().messages.is_empty(), "nothing new");
+    let history = bob.history(None, 100).unwrap();
+    assert_eq!(history.len(), 20);
+    assert_eq!(history[19].text, "message 19");
+    bob.close().unwrap();
+    drop(bob);
+    let store = LocalStore::open(&path).unwrap();
+    store.check().unwrap();
+    drop(store);
+    // Rebuilt: the next run pages the store again, with the server gone.
+    let offline = Arc::new(FaultyTransport::new(server.clone()));
+    let bob = Room::open(offline.clone(), config("Bob", state.path())).unwrap();
+    let calls = offline.total_calls();
+    assert_eq!(bob.history(None, 100).unwrap(), history);
+    assert_eq!(offline.total_calls(), calls);
+}
+
+/// Reopened while its FTP server is down, a room shows its newest messages from the
+/// store and searches them; syncing fails with a transient transport error and works
+/// again once the server is back.
+#[test]
+fn a_room_reopened_with_the_server_down_shows_its_newest_messages() {
+    let mut server = TestFtpServer::start();
+    let t: Arc<dyn Transport> = Arc::new(server.transport());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    for i in 0..120 {
+        alice.send(&format!("note {i}")).unwrap();
+    }
+    alice.sync().unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.sync().unwrap().messages.len(), 120);
+    bob.close().unwrap();
+    drop(bob);
+    drop(alice);
+
+    server.stop();
+    let down: Arc<dyn Transport> = Arc::new(ftpchat_core::FtpTransport::new(
+        server
+            .config_builder()
+            .root("t1")
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    ));
+    let bob = Room::open(down.clone(), config("Bob", state.path())).unwrap();
+    let newest = bob.history(None, 50).unwrap();
+    assert_eq!(newest.len(), 50);
+    assert_eq!(newest[0].text, "note 70");
+    assert_eq!(newest[49].text, "note 119");
+    assert_eq!(texts(&bob.search("note 7", None, 1).unwrap()), ["note 7"]);
+    let err = bob.sync().unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    // Sending works offline too; the message is pending and stored.
+    bob.send("written offline").unwrap();
+    let newest = bob.history(None, 1).unwrap();
+    assert_eq!(texts(&newest), ["written offline"]);
+
+    server.restart();
+    bob.sync().unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+}
