@@ -616,6 +616,12 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool) throws  -> UInt64
     
     /**
+     * [`add_member`](Self::add_member) without blocking the caller. A cancelled call
+     * still finishes on its thread (the member is added).
+     */
+    func addMemberAsync(publicIdentity: String, role: MemberRole, shareHistory: Bool) async throws  -> UInt64
+    
+    /**
      * Member rooms: blocks the member `member_id` on every device of this member, across
      * restarts: their messages, private ones included, are no longer returned by syncs,
      * listeners or histories (until [`unblock`](Self::unblock)). The member is not told.
@@ -699,6 +705,12 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func invite(role: MemberRole, location: String) throws  -> String
     
     /**
+     * [`invite`](Self::invite) without blocking the caller. A cancelled call still
+     * finishes on its thread; the invitation it wrote is then unused (its URL is lost).
+     */
+    func inviteAsync(role: MemberRole, location: String) async throws  -> String
+    
+    /**
      * `true` after [`shutdown`](Self::shutdown).
      */
     func isShutDown()  -> Bool
@@ -708,6 +720,12 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * member. Returns the new epoch. *Blocking.*
      */
     func linkDevice(publicIdentity: String, shareHistory: Bool) throws  -> UInt64
+    
+    /**
+     * [`link_device`](Self::link_device) without blocking the caller. A cancelled call
+     * still finishes on its thread.
+     */
+    func linkDeviceAsync(publicIdentity: String, shareHistory: Bool) async throws  -> UInt64
     
     /**
      * Member rooms: this device's user has read up to the message `message_id`
@@ -766,6 +784,12 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func promote(memberId: String) throws  -> UInt64
     
     /**
+     * [`promote`](Self::promote) without blocking the caller. A cancelled call still
+     * finishes on its thread.
+     */
+    func promoteAsync(memberId: String) async throws  -> UInt64
+    
+    /**
      * Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
      * separated by spaces, at most 64 bytes) replaces this user's earlier reaction to it;
      * an empty one withdraws it. Returns the reaction's own id. No I/O. Fails as
@@ -780,6 +804,12 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * afterwards and can no longer send. Returns the new epoch. *Blocking.*
      */
     func removeMember(memberId: String) throws  -> UInt64
+    
+    /**
+     * [`remove_member`](Self::remove_member) without blocking the caller. A cancelled
+     * call still finishes on its thread.
+     */
+    func removeMemberAsync(memberId: String) async throws  -> UInt64
     
     /**
      * Downloads the file of the message `message_id` to `path` (a local file path,
@@ -804,6 +834,14 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
     func saveAttachment(messageId: String, path: String, transfer: ChatTransfer?) throws 
     
     /**
+     * [`save_attachment`](Self::save_attachment) without blocking the caller: the
+     * download runs on a thread of its own. Cancelling the Kotlin coroutine cancels the
+     * transfer (`path` is left as it was; the next save to it resumes); Swift tasks do
+     * not cancel UniFFI calls, use `transfer` there.
+     */
+    func saveAttachmentAsync(messageId: String, path: String, transfer: ChatTransfer?) async throws 
+    
+    /**
      * Up to `limit` messages of the room's conversation that contain every word of
      * `query` (case and accents ignored; a word matches the words it starts), newest
      * first, starting just before the message with id `before` (pass the last message of
@@ -812,6 +850,11 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * the store fails (a damaged one says how to recover). *Blocking* (local disk only).
      */
     func search(query: String, before: String?, limit: UInt32) throws  -> [ChatMessage]
+    
+    /**
+     * [`search`](Self::search) without blocking the caller.
+     */
+    func searchAsync(query: String, before: String?, limit: UInt32) async throws  -> [ChatMessage]
     
     /**
      * Member rooms: which members (other than its author) have read the message
@@ -850,6 +893,14 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * failing.
      */
     func sendFile(path: String, caption: String, transfer: ChatTransfer?) throws  -> String
+    
+    /**
+     * [`send_file`](Self::send_file) without blocking the caller: the upload runs on a
+     * thread of its own. Cancelling the Kotlin coroutine cancels the transfer (as
+     * [`ChatTransfer::cancel`] would: nothing is queued, the partial blob is removed);
+     * Swift tasks do not cancel UniFFI calls, use `transfer` there.
+     */
+    func sendFileAsync(path: String, caption: String, transfer: ChatTransfer?) async throws  -> String
     
     /**
      * Member rooms: queues `text` as a private message to the member `member_id` (32 hex
@@ -891,6 +942,12 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * name for symmetry.
      */
     func shutdown() 
+    
+    /**
+     * [`shutdown`](Self::shutdown) without blocking the caller (it waits for a sync in
+     * progress and saves the state). Cancelling the call does not stop the shutdown.
+     */
+    func shutdownAsync() async 
     
     /**
      * Delivers the outbox (with confirmation) and reads what is new. *Blocking.*
@@ -939,6 +996,14 @@ public protocol ChatRoomProtocol: AnyObject, Sendable {
      * I/O.
      */
     func unblock(memberId: String) throws 
+    
+    /**
+     * Starts a background watcher like [`watch`](Self::watch) (same intervals, same
+     * rules) whose findings are taken with the async [`UpdateStream::next`] instead of a
+     * listener: the primitive under Kotlin's `room.updates()` (`Flow<ChatUpdate>`) and
+     * Swift's `room.updates()` (`AsyncThrowingStream`). No I/O on the calling thread.
+     */
+    func updateStream(minIntervalMs: UInt64, maxIntervalMs: UInt64) throws  -> UpdateStream
     
     /**
      * Starts a background watcher that delivers the outbox and reads new messages,
@@ -1063,6 +1128,25 @@ public static func join(invitation: String, identity: Identity, options: RoomOpt
 }
     
     /**
+     * [`join`](Self::join) without blocking the caller. Cancelling the call does not
+     * stop the join (the invitation is used up either way).
+     */
+public static func joinAsync(invitation: String, identity: Identity, options: RoomOptions, location: String?)async throws  -> ChatRoom  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_constructor_chatroom_join_async(FfiConverterString.lower(invitation),FfiConverterTypeIdentity_lower(identity),FfiConverterTypeRoomOptions_lower(options),FfiConverterOptionString.lower(location)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_u64,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_u64,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeChatRoom_lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
+}
+    
+    /**
      * [`new`](Self::new) without blocking the caller.
      */
 public static func openAsync(location: String, password: String?, options: RoomOptions)async throws  -> ChatRoom  {
@@ -1097,6 +1181,24 @@ public static func openMemberRoom(location: String, identity: Identity, options:
 })
 }
     
+    /**
+     * [`open_member_room`](Self::open_member_room) without blocking the caller.
+     */
+public static func openMemberRoomAsync(location: String, identity: Identity, options: RoomOptions)async throws  -> ChatRoom  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_constructor_chatroom_open_member_room_async(FfiConverterString.lower(location),FfiConverterTypeIdentity_lower(identity),FfiConverterTypeRoomOptions_lower(options)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_u64,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_u64,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeChatRoom_lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
+}
+    
 
     
     /**
@@ -1115,6 +1217,26 @@ open func addMember(publicIdentity: String, role: MemberRole, shareHistory: Bool
         FfiConverterBool.lower(shareHistory),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * [`add_member`](Self::add_member) without blocking the caller. A cancelled call
+     * still finishes on its thread (the member is added).
+     */
+open func addMemberAsync(publicIdentity: String, role: MemberRole, shareHistory: Bool)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_add_member_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(publicIdentity),FfiConverterTypeMemberRole_lower(role),FfiConverterBool.lower(shareHistory)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_u64,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_u64,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
 }
     
     /**
@@ -1305,6 +1427,26 @@ open func invite(role: MemberRole, location: String)throws  -> String  {
 }
     
     /**
+     * [`invite`](Self::invite) without blocking the caller. A cancelled call still
+     * finishes on its thread; the invitation it wrote is then unused (its URL is lost).
+     */
+open func inviteAsync(role: MemberRole, location: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_invite_async(
+                        self.uniffiCloneHandle(),FfiConverterTypeMemberRole_lower(role),FfiConverterString.lower(location)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
+}
+    
+    /**
      * `true` after [`shutdown`](Self::shutdown).
      */
 open func isShutDown() -> Bool  {
@@ -1329,6 +1471,26 @@ open func linkDevice(publicIdentity: String, shareHistory: Bool)throws  -> UInt6
         FfiConverterBool.lower(shareHistory),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * [`link_device`](Self::link_device) without blocking the caller. A cancelled call
+     * still finishes on its thread.
+     */
+open func linkDeviceAsync(publicIdentity: String, shareHistory: Bool)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_link_device_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(publicIdentity),FfiConverterBool.lower(shareHistory)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_u64,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_u64,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
 }
     
     /**
@@ -1457,6 +1619,26 @@ open func promote(memberId: String)throws  -> UInt64  {
 }
     
     /**
+     * [`promote`](Self::promote) without blocking the caller. A cancelled call still
+     * finishes on its thread.
+     */
+open func promoteAsync(memberId: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_promote_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(memberId)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_u64,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_u64,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
+}
+    
+    /**
      * Reacts to a message, this user's own included: `reaction` (e.g. `"👍"`, or several
      * separated by spaces, at most 64 bytes) replaces this user's earlier reaction to it;
      * an empty one withdraws it. Returns the reaction's own id. No I/O. Fails as
@@ -1487,6 +1669,26 @@ open func removeMember(memberId: String)throws  -> UInt64  {
         FfiConverterString.lower(memberId),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * [`remove_member`](Self::remove_member) without blocking the caller. A cancelled
+     * call still finishes on its thread.
+     */
+open func removeMemberAsync(memberId: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_remove_member_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(memberId)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_u64,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_u64,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
 }
     
     /**
@@ -1521,6 +1723,28 @@ open func saveAttachment(messageId: String, path: String, transfer: ChatTransfer
 }
     
     /**
+     * [`save_attachment`](Self::save_attachment) without blocking the caller: the
+     * download runs on a thread of its own. Cancelling the Kotlin coroutine cancels the
+     * transfer (`path` is left as it was; the next save to it resumes); Swift tasks do
+     * not cancel UniFFI calls, use `transfer` there.
+     */
+open func saveAttachmentAsync(messageId: String, path: String, transfer: ChatTransfer? = nil)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_save_attachment_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(messageId),FfiConverterString.lower(path),FfiConverterOptionTypeChatTransfer.lower(transfer)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_void,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_void,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeChatError_lift
+        )
+}
+    
+    /**
      * Up to `limit` messages of the room's conversation that contain every word of
      * `query` (case and accents ignored; a word matches the words it starts), newest
      * first, starting just before the message with id `before` (pass the last message of
@@ -1538,6 +1762,25 @@ open func search(query: String, before: String?, limit: UInt32)throws  -> [ChatM
         FfiConverterUInt32.lower(limit),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * [`search`](Self::search) without blocking the caller.
+     */
+open func searchAsync(query: String, before: String?, limit: UInt32)async throws  -> [ChatMessage]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_search_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(query),FfiConverterOptionString.lower(before),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeChatMessage.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
 }
     
     /**
@@ -1602,6 +1845,28 @@ open func sendFile(path: String, caption: String, transfer: ChatTransfer? = nil)
         FfiConverterOptionTypeChatTransfer.lower(transfer),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * [`send_file`](Self::send_file) without blocking the caller: the upload runs on a
+     * thread of its own. Cancelling the Kotlin coroutine cancels the transfer (as
+     * [`ChatTransfer::cancel`] would: nothing is queued, the partial blob is removed);
+     * Swift tasks do not cancel UniFFI calls, use `transfer` there.
+     */
+open func sendFileAsync(path: String, caption: String, transfer: ChatTransfer? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_send_file_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(path),FfiConverterString.lower(caption),FfiConverterOptionTypeChatTransfer.lower(transfer)
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
 }
     
     /**
@@ -1672,6 +1937,27 @@ open func shutdown()  {try! rustCall() {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * [`shutdown`](Self::shutdown) without blocking the caller (it waits for a sync in
+     * progress and saves the state). Cancelling the call does not stop the shutdown.
+     */
+open func shutdownAsync()async   {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_chatroom_shutdown_async(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_void,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_void,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: nil
+            
+        )
 }
     
     /**
@@ -1770,6 +2056,23 @@ open func unblock(memberId: String)throws   {try rustCallWithError(FfiConverterT
         FfiConverterString.lower(memberId),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Starts a background watcher like [`watch`](Self::watch) (same intervals, same
+     * rules) whose findings are taken with the async [`UpdateStream::next`] instead of a
+     * listener: the primitive under Kotlin's `room.updates()` (`Flow<ChatUpdate>`) and
+     * Swift's `room.updates()` (`AsyncThrowingStream`). No I/O on the calling thread.
+     */
+open func updateStream(minIntervalMs: UInt64, maxIntervalMs: UInt64)throws  -> UpdateStream  {
+    return try  FfiConverterTypeUpdateStream_lift(try rustCallWithError(FfiConverterTypeChatError_lift) {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_chatroom_update_stream(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(minIntervalMs),
+        FfiConverterUInt64.lower(maxIntervalMs),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2410,6 +2713,248 @@ public func FfiConverterTypeSubscription_lift(_ handle: UInt64) throws -> Subscr
 #endif
 public func FfiConverterTypeSubscription_lower(_ value: Subscription) -> UInt64 {
     return FfiConverterTypeSubscription.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A room's updates as a stream, from [`ChatRoom::update_stream`](crate::ChatRoom::update_stream):
+ * a background watcher (the same as [`ChatRoom::watch`](crate::ChatRoom::watch)'s)
+ * whose findings are taken with the async [`next`](Self::next) instead of a listener.
+ *
+ * Kotlin: `room.updates()` (a `Flow<ChatUpdate>`, in `FtpChatFlow.kt`) wraps it;
+ * Swift: `room.updates()` (an `AsyncThrowingStream<ChatUpdate, Error>`, in
+ * `FtpChatAsync.swift`). Each message, confirmation and event goes to exactly one
+ * consumer of the room: this stream, a listener, or a sync.
+ *
+ * [`cancel`](Self::cancel) ends it; so does destroying it (Kotlin `close()`, garbage
+ * collection, Swift `deinit`) or shutting the room down. A `next()` in progress keeps
+ * the object alive until it returns: to end that call, `cancel()` rather than destroy.
+ */
+public protocol UpdateStreamProtocol: AnyObject, Sendable {
+    
+    /**
+     * Ends the stream without waiting: returns at once, from any thread. The watcher
+     * stops (a sync in progress finishes on its thread, which then ends); pending and
+     * later [`next`](Self::next) calls return `null`/`nil`; what was read and not taken
+     * goes back to the room, for the next sync or listener. Idempotent.
+     */
+    func cancel() 
+    
+    /**
+     * `true` until [`cancel`](Self::cancel) or the room's shutdown.
+     */
+    func isActive()  -> Bool
+    
+    /**
+     * `true` while the watcher's thread runs (it ends soon after a cancel: once a sync
+     * in progress has finished).
+     */
+    func isRunning()  -> Bool
+    
+    /**
+     * The next update: everything the watcher read since the last call (messages from
+     * others, confirmations of own messages, events, changed messages), never empty.
+     * Waits until there is something. `null`/`nil` once the stream has ended: at once
+     * after [`cancel`](Self::cancel); after the room's shutdown, when what was read
+     * before has been taken.
+     *
+     * A failed sync (the watcher keeps retrying with backoff) is thrown by the next call
+     * as its `ChatError` (only the newest one since the previous call); the stream goes
+     * on, so calling `next` again continues with what the watcher reads afterwards.
+     *
+     * Cancelling the call (the Kotlin coroutine; Swift tasks do not cancel UniFFI calls)
+     * takes nothing from the stream. Should the cancellation arrive just as UniFFI
+     * hands a finished result over, UniFFI drops that update (its messages are still in
+     * [`ChatRoom::history`](crate::ChatRoom::history)). No I/O on the calling thread.
+     */
+    func next() async throws  -> ChatUpdate?
+    
+}
+/**
+ * A room's updates as a stream, from [`ChatRoom::update_stream`](crate::ChatRoom::update_stream):
+ * a background watcher (the same as [`ChatRoom::watch`](crate::ChatRoom::watch)'s)
+ * whose findings are taken with the async [`next`](Self::next) instead of a listener.
+ *
+ * Kotlin: `room.updates()` (a `Flow<ChatUpdate>`, in `FtpChatFlow.kt`) wraps it;
+ * Swift: `room.updates()` (an `AsyncThrowingStream<ChatUpdate, Error>`, in
+ * `FtpChatAsync.swift`). Each message, confirmation and event goes to exactly one
+ * consumer of the room: this stream, a listener, or a sync.
+ *
+ * [`cancel`](Self::cancel) ends it; so does destroying it (Kotlin `close()`, garbage
+ * collection, Swift `deinit`) or shutting the room down. A `next()` in progress keeps
+ * the object alive until it returns: to end that call, `cancel()` rather than destroy.
+ */
+open class UpdateStream: UpdateStreamProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ftpchat_ffi_fn_clone_updatestream(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ftpchat_ffi_fn_free_updatestream(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Ends the stream without waiting: returns at once, from any thread. The watcher
+     * stops (a sync in progress finishes on its thread, which then ends); pending and
+     * later [`next`](Self::next) calls return `null`/`nil`; what was read and not taken
+     * goes back to the room, for the next sync or listener. Idempotent.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_updatestream_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `true` until [`cancel`](Self::cancel) or the room's shutdown.
+     */
+open func isActive() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_updatestream_is_active(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `true` while the watcher's thread runs (it ends soon after a cancel: once a sync
+     * in progress has finished).
+     */
+open func isRunning() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_method_updatestream_is_running(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The next update: everything the watcher read since the last call (messages from
+     * others, confirmations of own messages, events, changed messages), never empty.
+     * Waits until there is something. `null`/`nil` once the stream has ended: at once
+     * after [`cancel`](Self::cancel); after the room's shutdown, when what was read
+     * before has been taken.
+     *
+     * A failed sync (the watcher keeps retrying with backoff) is thrown by the next call
+     * as its `ChatError` (only the newest one since the previous call); the stream goes
+     * on, so calling `next` again continues with what the watcher reads afterwards.
+     *
+     * Cancelling the call (the Kotlin coroutine; Swift tasks do not cancel UniFFI calls)
+     * takes nothing from the stream. Should the cancellation arrive just as UniFFI
+     * hands a finished result over, UniFFI drops that update (its messages are still in
+     * [`ChatRoom::history`](crate::ChatRoom::history)). No I/O on the calling thread.
+     */
+open func next()async throws  -> ChatUpdate?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ftpchat_ffi_fn_method_updatestream_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_ftpchat_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_ftpchat_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_ftpchat_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeChatUpdate.lift,
+            errorHandler: FfiConverterTypeChatError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUpdateStream: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = UpdateStream
+
+    public static func lift(_ handle: UInt64) throws -> UpdateStream {
+        return UpdateStream(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: UpdateStream) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UpdateStream {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: UpdateStream, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateStream_lift(_ handle: UInt64) throws -> UpdateStream {
+    return try FfiConverterTypeUpdateStream.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateStream_lower(_ value: UpdateStream) -> UInt64 {
+    return FfiConverterTypeUpdateStream.lower(value)
 }
 
 
@@ -5866,6 +6411,30 @@ fileprivate struct FfiConverterOptionTypeChatMessage: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeChatUpdate: FfiConverterRustBuffer {
+    typealias SwiftType = ChatUpdate?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeChatUpdate.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeChatUpdate.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeMessageCodec: FfiConverterRustBuffer {
     typealias SwiftType = MessageCodec?
 
@@ -6211,6 +6780,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_add_member() != 1440) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_add_member_async() != 61079) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_block() != 34511) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6247,10 +6819,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_invite() != 58885) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_invite_async() != 16922) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_is_shut_down() != 3584) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_link_device() != 7103) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_link_device_async() != 39078) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_mark_read() != 30552) {
@@ -6277,16 +6855,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_promote() != 61915) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_promote_async() != 1644) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_react() != 6313) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member() != 3488) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member_async() != 12753) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment() != 6713) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment_async() != 11832) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_search() != 16975) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_search_async() != 64984) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_seen_by() != 27618) {
@@ -6296,6 +6886,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_send_file() != 49304) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_send_file_async() != 214) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_send_private() != 18485) {
@@ -6308,6 +6901,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown() != 54609) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown_async() != 25164) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_sync() != 24652) {
@@ -6325,7 +6921,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_unblock() != 39864) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_method_chatroom_update_stream() != 48814) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_method_chatroom_watch() != 24399) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_updatestream_cancel() != 65379) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_updatestream_is_active() != 26780) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_updatestream_is_running() != 49259) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_method_updatestream_next() != 47856) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_method_chattransfer_cancel() != 62995) {
@@ -6355,6 +6966,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_join() != 61010) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_join_async() != 56544) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_new() != 15618) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6362,6 +6976,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room() != 19095) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room_async() != 16442) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_constructor_chattransfer_new() != 35797) {

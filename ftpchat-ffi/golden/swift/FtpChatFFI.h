@@ -363,6 +363,11 @@ void uniffi_ftpchat_ffi_fn_free_chatroom(uint64_t handle, RustCallStatus *_Nonnu
 uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_join(RustBuffer invitation, uint64_t identity, RustBuffer options, RustBuffer location, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_JOIN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_JOIN_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_join_async(RustBuffer invitation, uint64_t identity, RustBuffer options, RustBuffer location
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_NEW
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_NEW
 uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_new(RustBuffer location, RustBuffer password, RustBuffer options, RustCallStatus *_Nonnull out_status
@@ -378,9 +383,19 @@ uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_open_async(RustBuffer locati
 uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_open_member_room(RustBuffer location, uint64_t identity, RustBuffer options, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_constructor_chatroom_open_member_room_async(RustBuffer location, uint64_t identity, RustBuffer options
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_ADD_MEMBER
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_ADD_MEMBER
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_add_member(uint64_t ptr, RustBuffer public_identity, RustBuffer role, int8_t share_history, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_ADD_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_ADD_MEMBER_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_add_member_async(uint64_t ptr, RustBuffer public_identity, RustBuffer role, int8_t share_history
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_BLOCK
@@ -443,6 +458,11 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_identity(uint64_t ptr, RustCall
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_invite(uint64_t ptr, RustBuffer role, RustBuffer location, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_INVITE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_INVITE_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_invite_async(uint64_t ptr, RustBuffer role, RustBuffer location
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_IS_SHUT_DOWN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_IS_SHUT_DOWN
 int8_t uniffi_ftpchat_ffi_fn_method_chatroom_is_shut_down(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -451,6 +471,11 @@ int8_t uniffi_ftpchat_ffi_fn_method_chatroom_is_shut_down(uint64_t ptr, RustCall
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_LINK_DEVICE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_LINK_DEVICE
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_link_device(uint64_t ptr, RustBuffer public_identity, int8_t share_history, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_LINK_DEVICE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_LINK_DEVICE_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_link_device_async(uint64_t ptr, RustBuffer public_identity, int8_t share_history
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_MARK_READ
@@ -493,6 +518,11 @@ uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_private_history_async(uint64_t pt
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_promote(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PROMOTE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_PROMOTE_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_promote_async(uint64_t ptr, RustBuffer member_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REACT
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REACT
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_react(uint64_t ptr, RustBuffer message_id, RustBuffer reaction, RustCallStatus *_Nonnull out_status
@@ -503,14 +533,29 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_react(uint64_t ptr, RustBuffer 
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_remove_member(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REMOVE_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_REMOVE_MEMBER_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_remove_member_async(uint64_t ptr, RustBuffer member_id
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SAVE_ATTACHMENT
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SAVE_ATTACHMENT
 void uniffi_ftpchat_ffi_fn_method_chatroom_save_attachment(uint64_t ptr, RustBuffer message_id, RustBuffer path, RustBuffer transfer, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SAVE_ATTACHMENT_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SAVE_ATTACHMENT_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_save_attachment_async(uint64_t ptr, RustBuffer message_id, RustBuffer path, RustBuffer transfer
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEARCH
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEARCH
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_search(uint64_t ptr, RustBuffer query, RustBuffer before, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEARCH_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEARCH_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_search_async(uint64_t ptr, RustBuffer query, RustBuffer before, uint32_t limit
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEEN_BY
@@ -526,6 +571,11 @@ RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_send(uint64_t ptr, RustBuffer t
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_FILE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_FILE
 RustBuffer uniffi_ftpchat_ffi_fn_method_chatroom_send_file(uint64_t ptr, RustBuffer path, RustBuffer caption, RustBuffer transfer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_FILE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_FILE_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_send_file_async(uint64_t ptr, RustBuffer path, RustBuffer caption, RustBuffer transfer
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SEND_PRIVATE
@@ -546,6 +596,11 @@ void uniffi_ftpchat_ffi_fn_method_chatroom_set_typing(uint64_t ptr, int8_t typin
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SHUTDOWN
 void uniffi_ftpchat_ffi_fn_method_chatroom_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SHUTDOWN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SHUTDOWN_ASYNC
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_shutdown_async(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_SYNC
@@ -573,9 +628,44 @@ uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_sync_once_async(uint64_t ptr, uin
 void uniffi_ftpchat_ffi_fn_method_chatroom_unblock(uint64_t ptr, RustBuffer member_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_UPDATE_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_UPDATE_STREAM
+uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_update_stream(uint64_t ptr, uint64_t min_interval_ms, uint64_t max_interval_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_WATCH
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_CHATROOM_WATCH
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_watch(uint64_t ptr, uint64_t listener, uint64_t min_interval_ms, uint64_t max_interval_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_UPDATESTREAM
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_UPDATESTREAM
+uint64_t uniffi_ftpchat_ffi_fn_clone_updatestream(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_UPDATESTREAM
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_UPDATESTREAM
+void uniffi_ftpchat_ffi_fn_free_updatestream(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_CANCEL
+void uniffi_ftpchat_ffi_fn_method_updatestream_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_IS_ACTIVE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_IS_ACTIVE
+int8_t uniffi_ftpchat_ffi_fn_method_updatestream_is_active(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_IS_RUNNING
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_IS_RUNNING
+int8_t uniffi_ftpchat_ffi_fn_method_updatestream_is_running(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_METHOD_UPDATESTREAM_NEXT
+uint64_t uniffi_ftpchat_ffi_fn_method_updatestream_next(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_CHATTRANSFER
@@ -983,6 +1073,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_add_member(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_ADD_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_ADD_MEMBER_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_add_member_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_BLOCK
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_BLOCK
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_block(void
@@ -1055,6 +1151,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_invite(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_INVITE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_INVITE_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_invite_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_IS_SHUT_DOWN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_IS_SHUT_DOWN
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_is_shut_down(void
@@ -1064,6 +1166,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_is_shut_down(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_LINK_DEVICE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_LINK_DEVICE
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_link_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_LINK_DEVICE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_LINK_DEVICE_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_link_device_async(void
     
 );
 #endif
@@ -1115,6 +1223,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_promote(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PROMOTE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_PROMOTE_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_promote_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REACT
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REACT
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_react(void
@@ -1127,15 +1241,33 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REMOVE_MEMBER_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_REMOVE_MEMBER_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_remove_member_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SAVE_ATTACHMENT_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_save_attachment_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEARCH
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEARCH
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_search(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEARCH_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEARCH_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_search_async(void
     
 );
 #endif
@@ -1154,6 +1286,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_send(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_FILE
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_FILE
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_send_file(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_FILE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SEND_FILE_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_send_file_async(void
     
 );
 #endif
@@ -1178,6 +1316,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_set_typing(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SHUTDOWN
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SHUTDOWN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_SHUTDOWN_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_shutdown_async(void
     
 );
 #endif
@@ -1211,9 +1355,39 @@ uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_unblock(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_UPDATE_STREAM
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_UPDATE_STREAM
+uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_update_stream(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_WATCH
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_CHATROOM_WATCH
 uint16_t uniffi_ftpchat_ffi_checksum_method_chatroom_watch(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_CANCEL
+uint16_t uniffi_ftpchat_ffi_checksum_method_updatestream_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_IS_ACTIVE
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_IS_ACTIVE
+uint16_t uniffi_ftpchat_ffi_checksum_method_updatestream_is_active(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_IS_RUNNING
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_IS_RUNNING
+uint16_t uniffi_ftpchat_ffi_checksum_method_updatestream_is_running(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_METHOD_UPDATESTREAM_NEXT
+uint16_t uniffi_ftpchat_ffi_checksum_method_updatestream_next(void
     
 );
 #endif
@@ -1271,6 +1445,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_join(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_JOIN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_JOIN_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_join_async(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_NEW
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_NEW
 uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_new(void
@@ -1286,6 +1466,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_async(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM
 uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM_ASYNC
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room_async(void
     
 );
 #endif
