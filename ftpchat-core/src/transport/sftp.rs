@@ -432,6 +432,8 @@ enum Kind {
 struct State {
     runtime: tokio::runtime::Runtime,
     conn: Option<Conn>,
+    /// A connection was dropped after an error: the next connect is a reconnect.
+    dropped: bool,
 }
 
 /// SFTP transport over russh + russh-sftp (pure Rust with ring; no OpenSSL).
@@ -515,6 +517,7 @@ impl SftpTransport {
             state: Mutex::new(State {
                 runtime,
                 conn: None,
+                dropped: false,
             }),
             pinned: Arc::new(Mutex::new(None)),
             events: Mutex::new(Vec::new()),
@@ -544,7 +547,7 @@ impl SftpTransport {
         if state.conn.as_ref().is_some_and(|c| !c.handle.is_closed()) {
             return Ok(());
         }
-        let reconnect = state.conn.is_some();
+        let reconnect = state.conn.is_some() || state.dropped;
         if let Some(old) = state.conn.take() {
             drop(old);
         }
@@ -558,6 +561,7 @@ impl SftpTransport {
             )) {
                 Ok(conn) => {
                     state.conn = Some(conn);
+                    state.dropped = false;
                     if reconnect {
                         self.push_event(TransportEvent::Reconnected { attempts: attempt });
                     }
@@ -583,7 +587,11 @@ impl SftpTransport {
         let mut repeated = false;
         loop {
             self.ensure(&mut state).map_err(|f| f.err)?;
-            let State { runtime, conn } = &mut *state;
+            let State {
+                runtime,
+                conn,
+                dropped,
+            } = &mut *state;
             let Some(c) = conn.as_ref() else {
                 continue;
             };
@@ -591,6 +599,7 @@ impl SftpTransport {
                 Ok(v) => return Ok(v),
                 Err(f) if f.lost => {
                     *conn = None;
+                    *dropped = true;
                     if kind == Kind::Idempotent && !repeated {
                         repeated = true;
                         self.push_event(TransportEvent::Retrying {
@@ -1192,7 +1201,7 @@ impl Transport for SftpTransport {
 impl Drop for SftpTransport {
     fn drop(&mut self) {
         let mut state = lock(&self.state);
-        let State { runtime, conn } = &mut *state;
+        let State { runtime, conn, .. } = &mut *state;
         if let Some(c) = conn.take() {
             let _ = c.sftp.close_session();
             let _ = runtime.block_on(async {
