@@ -10,7 +10,8 @@ mod support;
 use std::sync::Arc;
 
 use ftpchat_core::{
-    RemotePath, Room, RoomConfig, RoomEvent, SftpTransport, Transport, TransportErrorKind, TransportEvent,
+    RemotePath, Room, RoomConfig, RoomEvent, SftpTransport, Transport, TransportErrorKind,
+    TransportEvent,
 };
 use support::ftp_server::unique_name;
 use support::sftp::{external_sftp, SftpServer};

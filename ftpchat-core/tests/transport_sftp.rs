@@ -87,7 +87,10 @@ fn wrong_key_is_a_typed_auth_error() {
         .with_key_file(&other_key, None);
     let err = SftpTransport::new(config).unwrap().connect().unwrap_err();
     assert_eq!(err.kind(), TransportErrorKind::Permanent, "{err}");
-    assert!(matches!(sftp_source(&err), SftpError::AuthFailed { .. }), "{err}");
+    assert!(
+        matches!(sftp_source(&err), SftpError::AuthFailed { .. }),
+        "{err}"
+    );
 
     // The right key alone logs in.
     let config = SftpConfig::from_url(&server.url_without_password())
@@ -104,7 +107,10 @@ fn wrong_key_is_a_typed_auth_error() {
         .with_known_hosts(&server.known_hosts)
         .with_key_file(&junk, None);
     let err = SftpTransport::new(config).unwrap().connect().unwrap_err();
-    assert!(matches!(sftp_source(&err), SftpError::KeyFile { .. }), "{err}");
+    assert!(
+        matches!(sftp_source(&err), SftpError::KeyFile { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -163,7 +169,10 @@ fn unknown_host_key_is_refused_unless_pinned_or_trusted() {
     .unwrap()
     .connect()
     .unwrap_err();
-    assert!(matches!(sftp_source(&err), SftpError::HostKeyMismatch { .. }), "{err}");
+    assert!(
+        matches!(sftp_source(&err), SftpError::HostKeyMismatch { .. }),
+        "{err}"
+    );
 
     // A wrong pinned fingerprint is a mismatch; the right one (with or without the
     // `SHA256:` prefix) is accepted.
@@ -175,7 +184,10 @@ fn unknown_host_key_is_refused_unless_pinned_or_trusted() {
     .unwrap()
     .connect()
     .unwrap_err();
-    assert!(matches!(sftp_source(&err), SftpError::HostKeyMismatch { .. }), "{err}");
+    assert!(
+        matches!(sftp_source(&err), SftpError::HostKeyMismatch { .. }),
+        "{err}"
+    );
     for pin in [
         server.fingerprint.clone(),
         server.fingerprint.trim_start_matches("SHA256:").to_owned(),
@@ -226,7 +238,10 @@ fn missing_root_is_not_found_and_refused_connection_is_transient() {
             .with_known_hosts(&server.known_hosts),
     )
     .unwrap();
-    assert_eq!(t.connect().unwrap_err().kind(), TransportErrorKind::NotFound);
+    assert_eq!(
+        t.connect().unwrap_err().kind(),
+        TransportErrorKind::NotFound
+    );
 
     // Nothing listens on port 1.
     let t = SftpTransport::new(
@@ -235,7 +250,10 @@ fn missing_root_is_not_found_and_refused_connection_is_transient() {
             .with_connect_attempts(2),
     )
     .unwrap();
-    assert_eq!(t.connect().unwrap_err().kind(), TransportErrorKind::Transient);
+    assert_eq!(
+        t.connect().unwrap_err().kind(),
+        TransportErrorKind::Transient
+    );
 }
 
 #[test]

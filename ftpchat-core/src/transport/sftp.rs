@@ -152,7 +152,10 @@ impl SftpConfig {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| invalid("no host".into()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let user = percent_decode(parsed.username()).ok_or_else(|| invalid("bad user".into()))?;
         if user.is_empty() {
             return Err(invalid("no user name (sftp://user@host/path)".into()));
@@ -308,12 +311,9 @@ impl Client {
         }
         let known_hosts = |path: &Option<PathBuf>| -> Result<bool, ()> {
             let result = match path {
-                Some(p) => russh::keys::check_known_hosts_path(
-                    &self.config.host,
-                    self.config.port,
-                    key,
-                    p,
-                ),
+                Some(p) => {
+                    russh::keys::check_known_hosts_path(&self.config.host, self.config.port, key, p)
+                }
                 None => russh::keys::check_known_hosts(&self.config.host, self.config.port, key),
             };
             match result {
@@ -555,10 +555,10 @@ impl SftpTransport {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match state.runtime.block_on(connect(
-                self.config.clone(),
-                self.pinned.clone(),
-            )) {
+            match state
+                .runtime
+                .block_on(connect(self.config.clone(), self.pinned.clone()))
+            {
                 Ok(conn) => {
                     state.conn = Some(conn);
                     state.dropped = false;
@@ -673,12 +673,7 @@ async fn connect(
                 }
             };
             return Err(Fail {
-                err: TransportError::with_source(
-                    kind,
-                    "connect",
-                    source.to_string(),
-                    source,
-                ),
+                err: TransportError::with_source(kind, "connect", source.to_string(), source),
                 lost: true,
             });
         }
@@ -789,7 +784,11 @@ async fn connect(
 fn ssh_error(op: &'static str, what: String, e: russh::Error) -> TransportError {
     let kind = match &e {
         russh::Error::IO(io) => {
-            return TransportError::from_io(op, format!("{what}: {io}"), std::io::Error::new(io.kind(), io.to_string()))
+            return TransportError::from_io(
+                op,
+                format!("{what}: {io}"),
+                std::io::Error::new(io.kind(), io.to_string()),
+            )
         }
         russh::Error::NoCommonAlgo { .. } | russh::Error::UnknownKey => {
             TransportErrorKind::Permanent
@@ -807,12 +806,7 @@ fn ssh_fail(what: &str, e: russh::Error) -> Fail {
 }
 
 /// Opens `path` with `flags`, returning the handle.
-async fn open(
-    c: &Conn,
-    op: &'static str,
-    path: &str,
-    flags: OpenFlags,
-) -> Result<String, Fail> {
+async fn open(c: &Conn, op: &'static str, path: &str, flags: OpenFlags) -> Result<String, Fail> {
     c.sftp
         .open(path.to_owned(), flags, FileAttributes::empty())
         .await
@@ -871,7 +865,13 @@ async fn append_stream(
     next: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), Fail>,
 ) -> Result<u64, Fail> {
     let op = "append";
-    let handle = open(c, op, path, OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE).await?;
+    let handle = open(
+        c,
+        op,
+        path,
+        OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE,
+    )
+    .await?;
     let result = async {
         let start = c
             .sftp
@@ -1030,9 +1030,13 @@ impl Transport for SftpTransport {
             let p = cfg.remote(path);
             if data.is_empty() {
                 // Create the file (or leave it): one OPEN and CLOSE.
-                let handle =
-                    open(c, "append", &p, OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE)
-                        .await?;
+                let handle = open(
+                    c,
+                    "append",
+                    &p,
+                    OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE,
+                )
+                .await?;
                 return close(c, "append", &p, handle).await;
             }
             let mut chunks = slice_chunks(data);
@@ -1222,10 +1226,13 @@ mod tests {
 
     #[test]
     fn urls() {
-        let c = SftpConfig::from_url("sftp://alice:s3cret%3Ap%40ss@127.0.0.1:2222/chat/room")
-            .unwrap();
+        let c =
+            SftpConfig::from_url("sftp://alice:s3cret%3Ap%40ss@127.0.0.1:2222/chat/room").unwrap();
         assert_eq!(c.user, "alice");
-        assert_eq!(c.password.as_deref().map(|p| p.as_str()), Some("s3cret:p@ss"));
+        assert_eq!(
+            c.password.as_deref().map(|p| p.as_str()),
+            Some("s3cret:p@ss")
+        );
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 2222));
         assert_eq!(c.root, "chat/room");
         assert_eq!(c.host_label(), "[127.0.0.1]:2222");
