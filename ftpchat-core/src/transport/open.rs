@@ -204,6 +204,13 @@ mod tests {
             let ftpes = open_location(url, &o).unwrap();
             assert!(ftpes.describe().starts_with("ftps://"), "{url}");
         }
+        // sftp:// with the feature: parsed (nothing sent), no password in `describe`;
+        // without it: unsupported, not mistaken for a folder.
+        let sftp = open_location("sftp://u:secret@127.0.0.1:2999/dir", &o);
+        #[cfg(feature = "sftp")]
+        assert_eq!(sftp.unwrap().describe(), "sftp://u@127.0.0.1:2999/dir");
+        #[cfg(not(feature = "sftp"))]
+        assert_eq!(sftp.unwrap_err().kind(), TransportErrorKind::Unsupported);
         let err = open_location("gopher://x", &o).unwrap_err();
         assert_eq!(err.kind(), TransportErrorKind::Unsupported);
         assert_eq!(
