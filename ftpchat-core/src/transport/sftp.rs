@@ -470,7 +470,9 @@ struct State {
 /// **Appends**: with `SSH_FXF_APPEND` OpenSSH opens the file `O_APPEND` and ignores the
 /// write offset, so each `WRITE` lands at the end whatever other clients do. The offset
 /// sent is the size seen by `FSTAT`, for servers that honour offsets instead.
-/// `atomic_concurrent_append` is `false` ("not known"): it depends on the server.
+/// `atomic_concurrent_append` is `false` ("not known"): it depends on the server, and an
+/// append larger than one request (32 KiB) is several `WRITE`s that another client's
+/// append may land between. The room engine's records are far smaller.
 ///
 /// # Errors, reconnects and retries
 ///
@@ -487,7 +489,15 @@ struct State {
 /// # Secrets
 ///
 /// The password and key passphrase are zeroized on drop and never appear in `Debug`,
-/// [`describe`](Transport::describe) or errors; russh keeps the private key.
+/// [`describe`](Transport::describe) or errors. russh receives a plain `String` copy of the
+/// password for each login (its API takes one) and holds the loaded private key.
+///
+/// # Gaps
+///
+/// Password login uses the SSH `password` method; a server that offers only
+/// `keyboard-interactive` for passwords refuses it (`AuthFailed`). RSA keys and SSH
+/// certificates are not supported in this build (russh without its `rsa` feature);
+/// ed25519 and ECDSA keys are. No SSH agent.
 pub struct SftpTransport {
     config: Arc<SftpConfig>,
     state: Mutex<State>,
