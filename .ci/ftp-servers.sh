@@ -6,6 +6,8 @@
 #   vsftpd (FTPS)     ftps://127.0.0.1:2124/pub                anonymous over explicit TLS
 #   pyftpdlib         ftp://ftpchat:<pw>@127.0.0.1:2122        user account, ThreadedFTPServer
 #   pyftpdlib (FTPS)  ftps://ftpchat:<pw>@127.0.0.1:2123       TLS_FTPHandler, TLS required
+#   OpenSSH sshd      sftp://ftpchat-sftp:<pw>@127.0.0.1:2222/chat  SFTP-only user
+#                     (.ci/sftp-server.sh, work dir WORK_DIR/sftp; FTPCHAT_TEST_SFTP_*)
 #
 # The FTPS servers use a self-signed certificate (CA:FALSE, SAN localhost and 127.0.0.1),
 # which is also the CA the tests trust (FTPCHAT_TEST_FTPS_CA).
@@ -79,6 +81,7 @@ _ftpchat_ftp_servers_main() {
     stop_pidfile "$work/vsftpd.pid" "$work/vsftpd.conf"
     stop_pidfile "$work/vsftpd-tls.pid" "$work/vsftpd-tls.conf"
     stop_pidfile "$work/pyftpdlib.pid" "$work/pyftpdlib_server.py"
+    bash "$repo/.ci/sftp-server.sh" --stop "$work/sftp" >&2
     if [[ $stop_only == 1 ]]; then
         return 0
     fi
@@ -275,6 +278,8 @@ export FTPCHAT_TEST_PYFTPDLIB_URL='ftp://$user:$password_url@127.0.0.1:$pyftpdli
 export FTPCHAT_TEST_FTPS_URL='ftps://$user:$password_url@127.0.0.1:$pyftpdlib_tls_port'
 export FTPCHAT_TEST_FTPS_CA='$tls/cert.pem'
 EOF
+    # OpenSSH sshd with an SFTP-only user (prints its own export lines).
+    bash "$repo/.ci/sftp-server.sh" "$work/sftp" >>"$work/env.sh"
     log "servers ready; variables in $work/env.sh"
 }
 

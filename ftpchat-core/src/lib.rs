@@ -119,6 +119,8 @@ pub use crate::transport::ftp::{
     FtpConfig, FtpConfigBuilder, FtpConfigError, FtpTransport, TlsPolicy,
 };
 pub use crate::transport::local::LocalTransport;
+#[cfg(feature = "sftp")]
+pub use crate::transport::sftp::{HostKeyCheck, SftpConfig, SftpError, SftpTransport};
 pub use crate::transport::{
     make_dir_all, open_location, read_bounded, Capabilities, DirEntry, InvalidPath, OpenOptions,
     RemotePath, Transport, TransportError, TransportErrorKind, TransportEvent, MAX_PATH_LEN,

@@ -4,6 +4,7 @@
 //! - Native rooms on the in-process libunftp server (whose concurrent `APPE` loses
 //!   data), pyftpdlib and vsftpd.
 //! - Shared FTPChat files on vsftpd and pyftpdlib, and on libunftp with the lock.
+//! - With the `sftp` feature: native rooms on OpenSSH's sshd (`.ci/sftp-server.sh`).
 //!
 //! External servers come from `.ci/ftp-servers.sh` (see `support`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -41,15 +42,23 @@ fn sync_until_delivered(room: &Room) {
 /// Runs WRITERS clients at once, each sending PER_WRITER messages, and checks that every
 /// client ends with the same complete, duplicate-free timeline.
 fn run_concurrently(builder: &FtpConfigBuilder, config: impl Fn(usize) -> RoomConfig + Sync) {
+    run_concurrently_on(&|| transport(builder), config);
+}
+
+/// [`run_concurrently`] with any transport: `make` gives each client its own connection.
+fn run_concurrently_on(
+    make: &(dyn Fn() -> Arc<dyn Transport> + Sync),
+    config: impl Fn(usize) -> RoomConfig + Sync,
+) {
     // Create the room once, so the writers race on messages, not on creation.
-    Room::open(transport(builder), config(usize::MAX)).unwrap();
+    Room::open(make(), config(usize::MAX)).unwrap();
     let barrier = Barrier::new(WRITERS);
     let timelines: Vec<Vec<Message>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let (barrier, config) = (&barrier, &config);
                 scope.spawn(move || {
-                    let room = Room::open(transport(builder), config(w)).unwrap();
+                    let room = Room::open(make(), config(w)).unwrap();
                     barrier.wait();
                     for i in 0..PER_WRITER {
                         room.send(&format!("writer {w} message {i}")).unwrap();
@@ -162,4 +171,14 @@ fn shared_file_8_writers_libunftp_with_lock() {
         &server.config_builder(),
         shared(unique_name("chat") + ".txt", true),
     );
+}
+
+#[cfg(feature = "sftp")]
+#[test]
+fn native_room_8_writers_sftp() {
+    let Some(server) = support::sftp::external_sftp() else {
+        return;
+    };
+    let make = || Arc::new(server.transport()) as Arc<dyn Transport>;
+    run_concurrently_on(&make, native(unique_name("room")));
 }

@@ -15,6 +15,8 @@ pub(crate) mod local;
 /// it); public only through `testing` (feature `testing`).
 pub(crate) mod memory;
 mod open;
+#[cfg(feature = "sftp")]
+pub(crate) mod sftp;
 
 pub use error::{TransportError, TransportErrorKind};
 pub use open::{open_location, OpenOptions};

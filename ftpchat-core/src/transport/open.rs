@@ -15,14 +15,50 @@ pub struct OpenOptions {
     pub ca_pem: Option<String>,
     /// FTP connect timeout (default 10 s); mobile background windows want less.
     pub connect_timeout: Option<std::time::Duration>,
-    /// FTP read/write timeout (default 30 s).
+    /// FTP read/write timeout (default 30 s); also the SFTP per-request timeout.
     pub io_timeout: Option<std::time::Duration>,
+    /// SFTP: a private key file (OpenSSH format, ed25519 or ECDSA) to log in with, tried
+    /// before the URL's password.
+    pub ssh_key_file: Option<std::path::PathBuf>,
+    /// SFTP: the known_hosts file to check the host key against (default
+    /// `~/.ssh/known_hosts`).
+    pub ssh_known_hosts: Option<std::path::PathBuf>,
+    /// SFTP: accept exactly the host key with this `SHA256:...` fingerprint instead of
+    /// consulting known_hosts.
+    pub ssh_host_fingerprint: Option<String>,
+    /// SFTP: accept a host key that known_hosts does not list (trust on first use; a key
+    /// that contradicts known_hosts is still refused). Off unless set explicitly.
+    pub ssh_trust_on_first_use: bool,
 }
 
 impl OpenOptions {
     /// Trust these PEM certificate(s) for FTPS.
     pub fn with_ca_pem(mut self, pem: impl Into<String>) -> Self {
         self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// SFTP: log in with this private key file.
+    pub fn with_ssh_key_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ssh_key_file = Some(path.into());
+        self
+    }
+
+    /// SFTP: check the host key against this known_hosts file.
+    pub fn with_known_hosts(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ssh_known_hosts = Some(path.into());
+        self
+    }
+
+    /// SFTP: accept exactly the host key with this `SHA256:...` fingerprint.
+    pub fn with_host_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.ssh_host_fingerprint = Some(fingerprint.into());
+        self
+    }
+
+    /// SFTP: accept an unknown host key on first connect (explicit opt-in).
+    pub fn with_trust_on_first_use(mut self, trust: bool) -> Self {
+        self.ssh_trust_on_first_use = trust;
         self
     }
 
@@ -48,6 +84,7 @@ fn memory_stores() -> &'static Mutex<HashMap<String, MemoryTransport>> {
 /// | `ftp://user:pass@host:port/dir` | FTP, plain (no TLS) |
 /// | `ftps://user:pass@host:port/dir` | explicit FTPS (`AUTH TLS`), TLS required |
 /// | `ftpes://...` | the same as `ftps://`: TLS required, never a fallback to plain FTP |
+/// | `sftp://user[:pass]@host[:port]/dir` | SFTP over SSH (feature `sftp`); `dir` is relative to the login directory, `//dir` absolute; host key from known_hosts or a pinned fingerprint (see [`OpenOptions`]) |
 /// | `file:///abs/path` or a plain path | a local (or synced) folder |
 /// | `memory://name` | an in-memory store shared by every open of `name` in this process |
 ///
@@ -59,7 +96,7 @@ pub fn open_location(
     options: &OpenOptions,
 ) -> Result<Arc<dyn Transport>, TransportError> {
     // Without the `ftp` feature the options (all FTP settings) are unused.
-    #[cfg(not(feature = "ftp"))]
+    #[cfg(not(any(feature = "ftp", feature = "sftp")))]
     let _ = options;
     let scheme = location
         .split_once("://")
@@ -81,6 +118,29 @@ pub fn open_location(
             }
             Ok(Arc::new(FtpTransport::new(builder.build()?)))
         }
+        #[cfg(feature = "sftp")]
+        Some("sftp") => {
+            use super::sftp::{HostKeyCheck, SftpConfig, SftpTransport};
+            let mut config = SftpConfig::from_url(location)?;
+            if let Some(key) = &options.ssh_key_file {
+                config = config.with_key_file(key, None);
+            }
+            let known = options.ssh_known_hosts.clone();
+            config = config.with_host_key_check(match &options.ssh_host_fingerprint {
+                Some(fp) => HostKeyCheck::Fingerprint(fp.clone()),
+                None if options.ssh_trust_on_first_use => HostKeyCheck::TrustOnFirstUse(known),
+                None => HostKeyCheck::KnownHosts(known),
+            });
+            if options.connect_timeout.is_some() || options.io_timeout.is_some() {
+                config = config.with_timeouts(
+                    options
+                        .connect_timeout
+                        .unwrap_or(std::time::Duration::from_secs(10)),
+                    options.io_timeout.unwrap_or(std::time::Duration::from_secs(30)),
+                );
+            }
+            Ok(Arc::new(SftpTransport::new(config)?))
+        }
         Some("file") => {
             let path = &location["file://".len()..];
             Ok(Arc::new(LocalTransport::new(path)))
@@ -93,7 +153,7 @@ pub fn open_location(
         Some(other) => Err(TransportError::new(
             TransportErrorKind::Unsupported,
             "open",
-            format!("unsupported location scheme {other:?} (use ftp, ftps, ftpes, file or memory)"),
+            format!("unsupported location scheme {other:?} (use ftp, ftps, ftpes, sftp, file or memory; sftp needs the `sftp` feature)"),
         )),
         None if location.is_empty() => Err(TransportError::new(
             TransportErrorKind::InvalidPath,
@@ -144,6 +204,13 @@ mod tests {
             let ftpes = open_location(url, &o).unwrap();
             assert!(ftpes.describe().starts_with("ftps://"), "{url}");
         }
+        // sftp:// with the feature: parsed (nothing sent), no password in `describe`;
+        // without it: unsupported, not mistaken for a folder.
+        let sftp = open_location("sftp://u:secret@127.0.0.1:2999/dir", &o);
+        #[cfg(feature = "sftp")]
+        assert_eq!(sftp.unwrap().describe(), "sftp://u@127.0.0.1:2999/dir");
+        #[cfg(not(feature = "sftp"))]
+        assert_eq!(sftp.unwrap_err().kind(), TransportErrorKind::Unsupported);
         let err = open_location("gopher://x", &o).unwrap_err();
         assert_eq!(err.kind(), TransportErrorKind::Unsupported);
         assert_eq!(

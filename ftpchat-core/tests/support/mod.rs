@@ -16,6 +16,8 @@
 
 pub mod ftp_server;
 pub mod members;
+#[cfg(feature = "sftp")]
+pub mod sftp;
 
 use std::time::Duration;
 
