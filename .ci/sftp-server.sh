@@ -9,7 +9,7 @@
 #   FTPCHAT_TEST_SFTP_PIDFILE      sshd's pid file (the reconnect test kills its sessions)
 #
 # The user `ftpchat-sftp` (made with useradd if missing; its password is set with chpasswd)
-# gets `ForceCommand internal-sftp`: no shell, no forwarding. Its home is WORK_DIR/home;
+# gets `ForceCommand internal-sftp`: no shell, no forwarding. Its home is /var/tmp/ftpchat-sftp-<hash of WORK_DIR>/home
 # `chat/` in it is the tests' root directory.
 #
 # Usage (as root, on Debian):
@@ -77,20 +77,27 @@ _ftpchat_sftp_server_main() {
     mkdir -p /run/sshd
     chmod 755 /run/sshd
 
+    # What sshd reads or serves as the user (its home, authorized_keys) must be reachable
+    # by that user: not under $work, whose parents may be private (a clone in a `mktemp -d`
+    # folder is 0700). So they live in a folder of their own under /var/tmp, one per $work.
+    local visible
+    visible="/var/tmp/ftpchat-sftp-$(printf '%s' "$work" | sha256sum | cut -c1-12)"
+    mkdir -p "$visible"
+    chmod 755 "$visible"
     if ! id "$user" >/dev/null 2>&1; then
         log "creating the SFTP-only user $user"
-        useradd --home-dir "$work/home" --no-create-home --shell /usr/sbin/nologin "$user"
+        useradd --home-dir "$visible/home" --no-create-home --shell /usr/sbin/nologin "$user"
     fi
-    usermod --home "$work/home" "$user" >/dev/null 2>&1 || true
+    usermod --home "$visible/home" "$user" >/dev/null 2>&1 || true
     echo "$user:$password" | chpasswd
-    mkdir -p "$work/home/chat"
-    chown -R "$user:" "$work/home"
-    chmod 755 "$work" "$work/home"
+    mkdir -p "$visible/home/chat"
+    chown -R "$user:" "$visible/home"
+    chmod 755 "$visible/home"
 
     [[ -s "$work/host_key" ]] || ssh-keygen -q -t ed25519 -N '' -C ftpchat-test-host -f "$work/host_key"
     [[ -s "$work/user_key" ]] || ssh-keygen -q -t ed25519 -N '' -C ftpchat-test-user -f "$work/user_key"
-    cp "$work/user_key.pub" "$work/authorized_keys"
-    chmod 644 "$work/authorized_keys"
+    cp "$work/user_key.pub" "$visible/authorized_keys"
+    chmod 644 "$visible/authorized_keys"
     echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$work/host_key.pub")" >"$work/known_hosts"
     local fingerprint
     fingerprint="$(ssh-keygen -l -E sha256 -f "$work/host_key.pub" | awk '{print $2}')"
@@ -106,7 +113,7 @@ PermitRootLogin no
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
-AuthorizedKeysFile $work/authorized_keys
+AuthorizedKeysFile $visible/authorized_keys
 AllowUsers $user
 MaxStartups 100:30:200
 MaxSessions 100
