@@ -380,3 +380,56 @@ fn a_room_reopened_with_the_server_down_shows_its_newest_messages() {
     bob.sync().unwrap();
     assert_eq!(bob.outbox_len(), 0);
 }
+
+/// A room deleted and created again under the same name is another room: once the user
+/// accepts its new header, nothing the store kept of the old one shows in its history or
+/// its search, and the new room's messages are stored as usual.
+#[test]
+fn a_re_created_room_shows_nothing_of_the_old_one() {
+    let server = tempfile::tempdir().unwrap();
+    let t: Arc<dyn Transport> = Arc::new(ftpchat_core::LocalTransport::new(server.path()));
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), config("Alice", state.path())).unwrap();
+    alice.send("old room secret").unwrap();
+    alice.sync().unwrap();
+    alice.close().unwrap();
+    drop(alice);
+    assert_eq!(
+        LocalStore::open(store_of(state.path()))
+            .unwrap()
+            .search(&room_key_of(&t), "secret", None, 10)
+            .unwrap()
+            .len(),
+        1,
+        "the old room's message is stored"
+    );
+
+    std::fs::remove_dir_all(server.path().join(DIR)).unwrap();
+    let other = Room::open(t.clone(), memory_config("Carol")).unwrap();
+    other.send("new room hello").unwrap();
+    other.sync().unwrap();
+
+    // Without accepting the new header, nothing is read (as before the store).
+    let err = Room::open(t.clone(), config("Alice", state.path())).unwrap_err();
+    assert!(matches!(err, RoomError::HeaderChanged), "{err:?}");
+    let alice = Room::open(
+        t.clone(),
+        config("Alice", state.path()).with_changed_header_accepted(true),
+    )
+    .unwrap();
+    alice.sync().unwrap();
+    assert_eq!(all_history(&alice), ["new room hello"]);
+    assert!(alice.search("secret", None, 10).unwrap().is_empty());
+    assert_eq!(alice.search("hello", None, 10).unwrap().len(), 1);
+    alice.close().unwrap();
+    drop(alice);
+    // Reopened offline from the store: still only the new room.
+    let alice = Room::open(t.clone(), config("Alice", state.path())).unwrap();
+    assert_eq!(texts(&alice.history(None, 50).unwrap()), ["new room hello"]);
+}
+
+/// The key under which a room of `DIR` on `t` is stored (what `Room` uses: the
+/// transport's description and the room's path).
+fn room_key_of(t: &Arc<dyn Transport>) -> String {
+    format!("{}\n{DIR}", t.describe())
+}

@@ -747,6 +747,15 @@ fn assemble<L: Layout>(
     let mut view = View::new(writer, config.display_name.clone(), config.clock.clone());
     view.events = events;
     if let Some(store) = &store {
+        // Another room than the one this folder saved (re-created under its name, the new
+        // header accepted): its saved state was dropped, and so must its stored messages.
+        if view
+            .events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::HeaderChanged))
+        {
+            store.forget()?;
+        }
         store.set_complete_at_open(history_loaded, saved.stored)?;
         view.timeline.track_touched();
     }

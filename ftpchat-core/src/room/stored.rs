@@ -85,6 +85,15 @@ impl RoomStore {
         Ok(())
     }
 
+    /// Forgets what the store holds of this room: the room at this place was re-created
+    /// (its header changed and the caller accepted it), so the old room's messages must
+    /// not show in the new one's history or search.
+    pub fn forget(&self) -> Result<(), RoomError> {
+        self.store.forget_room(&self.key)?;
+        lock(&self.looked_up).clear();
+        Ok(())
+    }
+
     /// The greatest arrival order of a stored shared-file message (see
     /// [`LocalStore::max_file_order`]).
     pub fn max_file_order(&self) -> Result<Option<u64>, RoomError> {

@@ -462,6 +462,24 @@ impl LocalStore {
         }
     }
 
+    /// Deletes every stored message of `room` (and their search entries), in one
+    /// transaction: the room at that place is another one now (re-created), and nothing
+    /// of the old one may show in its history or search. Returns how many were deleted.
+    pub(crate) fn forget_room(&self, room: &str) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let deleted = tx.execute(
+                "DELETE FROM messages WHERE room = (SELECT id FROM rooms WHERE key = ?1)",
+                [room],
+            )?;
+            tx.execute("UPDATE rooms SET newest = NULL WHERE key = ?1", [room])?;
+            tx.commit()?;
+            Ok(u64::try_from(deleted).unwrap_or(0))
+        })()
+        .map_err(|e| self.err(e))
+    }
+
     /// `true` when at least one message of `room` is stored (one index lookup, where
     /// [`count`](Self::count) reads them all).
     pub(crate) fn holds_room(&self, room: &str) -> Result<bool, StoreError> {
