@@ -813,3 +813,64 @@ fn copy_room(from: &Arc<dyn Transport>, to: &Arc<dyn Transport>) {
 
 #[allow(dead_code)]
 fn unused(_: RoomError) {}
+
+/// A device that lost its state (a new state folder, or none) derives the same writer id
+/// and so finds its log already written: it must not start a second chain in it (a fork
+/// everyone refuses) but continue under its next generation's log, and every member
+/// reads what it sends.
+#[test]
+fn a_device_that_lost_its_state_writes_a_new_log_that_everyone_reads() {
+    let t = memory();
+    let (_a, alice, b, bob) = alice_and_bob(&t);
+    bob.send("before the loss").unwrap();
+    bob.sync().unwrap();
+    assert_eq!(texts(&alice.sync().unwrap().messages), ["before the loss"]);
+    bob.close().unwrap();
+    drop(bob);
+
+    let new_folder = tempfile::tempdir().unwrap();
+    let config =
+        RoomConfig::member_room(DIR, "Bob", b.identity.clone()).with_state_dir(new_folder.path());
+    let bob = Room::open(t.clone(), config).unwrap();
+    // Sent before the first sync too: the outbox moves to the new log with it.
+    bob.send("after the loss").unwrap();
+    let update = bob.sync().unwrap();
+    assert!(
+        update
+            .events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::WriterIdConflict { .. })),
+        "{:?}",
+        update.events
+    );
+    let got = alice.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["after the loss"], "{:?}", got.events);
+    assert!(refusals(&got).is_empty(), "{:?}", got.events);
+
+    // Once more without any state folder: a third log, read as well.
+    let bob_again = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Bob", b.identity.clone()),
+    )
+    .unwrap();
+    let seen = bob_again.sync().unwrap();
+    assert!(
+        seen.messages.iter().all(|m| m.is_own),
+        "{:?}",
+        seen.messages
+    );
+    bob_again.send("no state at all").unwrap();
+    bob_again.sync().unwrap();
+    let got = alice.sync().unwrap();
+    assert_eq!(
+        texts(&got.messages),
+        ["no state at all"],
+        "{:?}",
+        got.events
+    );
+    assert!(refusals(&got).is_empty(), "{:?}", got.events);
+    assert_eq!(
+        all_texts(&alice),
+        ["before the loss", "after the loss", "no state at all"]
+    );
+}
