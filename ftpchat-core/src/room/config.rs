@@ -475,8 +475,8 @@ impl RoomConfig {
     }
 
     /// Member rooms: publishes this device's presence (online, away, typing, last active,
-    /// and its read position) in one small state file replaced at each change and about
-    /// once a minute while it syncs, and reads the other devices' (SPEC §18). Default
+    /// and its read position) in one small state file replaced at each change and every
+    /// five minutes while it syncs, and reads the other devices' (SPEC §18). Default
     /// `true`; `false` publishes and reads nothing, and the presence calls fail with
     /// [`RoomError::InvalidConfig`](super::RoomError::InvalidConfig).
     pub fn with_presence(mut self, presence: bool) -> Self {

@@ -340,6 +340,8 @@ pub(crate) trait RoomCore: Send + Sync {
     fn send_attachment(&self, body: AttachmentBody) -> Result<MessageId, RoomError>;
     /// What an idle poll costs in commands ([`Layout::poll_cost`]).
     fn poll_cost(&self) -> u32;
+    /// [`Layout::upkeep_per_sec`].
+    fn upkeep_per_sec(&self) -> f64;
     /// Native rooms: the doorbell and its last listed size ([`Layout::doorbell`]).
     fn doorbell(&self) -> Option<(RemotePath, Option<u64>)>;
     /// Member rooms with presence: this device's state is due to be published.
@@ -571,6 +573,10 @@ where
 
     fn poll_cost(&self) -> u32 {
         lock(&self.engine).layout.poll_cost()
+    }
+
+    fn upkeep_per_sec(&self) -> f64 {
+        lock(&self.engine).layout.upkeep_per_sec()
     }
 
     fn doorbell(&self) -> Option<(RemotePath, Option<u64>)> {

@@ -22,11 +22,17 @@ use crate::transport::DirEntry;
 
 pub use crate::format::state::PresenceState;
 
-/// How long a published presence holds (its valid-until is this far ahead).
-pub const PRESENCE_TTL_MS: u64 = 120_000;
+/// How long a published presence holds (its valid-until is this far ahead): the
+/// refresh, plus two of the longest gaps between a reader's reads of it
+/// (`(PRESENCE_TTL_MS - PRESENCE_REFRESH_MS) / 2`, one minute), so a present device never
+/// shows offline between two reads. A device that vanishes without a goodbye shows
+/// offline at most this long after its last publish.
+pub const PRESENCE_TTL_MS: u64 = 420_000;
 /// A device publishes again this long after its last publish, so its presence never
-/// runs out while it syncs.
-pub const PRESENCE_REFRESH_MS: u64 = 60_000;
+/// runs out while it syncs. Five minutes keeps an idle room's presence to a few
+/// commands a minute (issue 19: about one command a second per idle client in all);
+/// changes (online, away, typing, a read position) are published at once.
+pub const PRESENCE_REFRESH_MS: u64 = 300_000;
 /// How long "typing" lasts after [`Room::set_typing`].
 pub const TYPING_TTL_MS: u64 = 10_000;
 

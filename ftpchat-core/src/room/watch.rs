@@ -105,8 +105,11 @@ pub(crate) enum Poll {
 pub(crate) struct Schedule {
     options: WatchOptions,
     /// Commands a full poll costs when nothing is new (1: a shared file's `SIZE`;
-    /// 2: a native room's listing; 4: a member room's two listings).
+    /// 2: a native room's listing; 4: a member room's two listings without a doorbell).
     full_cost: u32,
+    /// Commands per second the room spends besides polling (presence, membership
+    /// checks): what is left of the budget paces the polls.
+    upkeep_per_sec: f64,
     /// The current interval: `min_interval` after activity, doubling to the idle one.
     interval: Duration,
     /// When the last full poll started (room clock, ms); `None`: none yet.
@@ -122,11 +125,23 @@ impl Schedule {
         Schedule {
             options,
             full_cost: full_cost.max(1),
+            upkeep_per_sec: 0.0,
             interval: options.min_interval,
             last_full_ms: None,
             checks: 0,
             bell: None,
         }
+    }
+
+    /// What a full poll costs and what the room spends besides polling, as the room
+    /// says now (they change with the doorbell, the peers present...).
+    pub fn set_costs(&mut self, full_cost: u32, upkeep_per_sec: f64) {
+        self.full_cost = full_cost.max(1);
+        self.upkeep_per_sec = if upkeep_per_sec.is_finite() {
+            upkeep_per_sec.max(0.0)
+        } else {
+            0.0
+        };
     }
 
     /// Turns (checks and the full poll) per safety cycle: `full_poll_interval` in
@@ -195,16 +210,20 @@ impl Schedule {
     /// `full_cost`) takes `turns - 1 + full_cost` idle intervals, spread evenly over its
     /// turns, so that the average stays one command per `max_interval`. Without a
     /// doorbell: `max_interval` per command a full poll costs.
+    /// The upkeep (`upkeep_per_sec`) takes its share of the budget first: the polls
+    /// share what is left, so they come that much further apart (never more than twice).
     fn idle_interval(&self) -> Duration {
         let max = self.options.max_interval;
-        if !self.options.doorbell {
-            return max;
-        }
-        if self.bell.is_none() {
-            return max * self.full_cost;
-        }
-        let turns = self.turns();
-        max * (turns - 1 + self.full_cost) / turns
+        let polls = if !self.options.doorbell {
+            max
+        } else if self.bell.is_none() {
+            max * self.full_cost
+        } else {
+            let turns = self.turns();
+            max * (turns - 1 + self.full_cost) / turns
+        };
+        let left = 1.0 - self.upkeep_per_sec * max.as_secs_f64();
+        polls.div_f64(left.max(0.5))
     }
 
     /// How long to pause before the next turn.
@@ -335,7 +354,7 @@ pub(crate) fn start(
 
 /// The longest gap between two full polls of a room with presence: peers' state files are
 /// read at full polls only, and a peer's state outlives its next publish by
-/// `PRESENCE_TTL_MS - PRESENCE_REFRESH_MS` (60 s). Reading at most every half of that keeps
+/// `PRESENCE_TTL_MS - PRESENCE_REFRESH_MS` (120 s). Reading at most every half of that keeps
 /// a present peer from showing offline between two reads, with room for a late publish.
 const PRESENCE_READ_GAP: Duration =
     Duration::from_millis((super::PRESENCE_TTL_MS - super::PRESENCE_REFRESH_MS) / 2);
@@ -372,6 +391,10 @@ fn run(control: &Control, listener: &dyn RoomListener, options: WatchOptions) {
             if control.is_cancelled() {
                 break;
             }
+            schedule.set_costs(
+                room.shared.core.poll_cost(),
+                room.shared.core.upkeep_per_sec(),
+            );
             schedule.full_done(
                 now,
                 room.shared.core.doorbell().and_then(|(_, s)| s),
@@ -474,15 +497,18 @@ mod tests {
     fn rooms_with_presence_poll_in_full_often_enough_to_keep_peers_online() {
         let defaults = WatchOptions::default();
         assert_eq!(defaults.full_poll_interval, Duration::from_secs(60));
-        // Without presence the caller's safety interval stands.
+        // Without presence the caller's safety interval stands, also a long one.
+        let long = defaults.with_full_poll_interval(Duration::from_secs(300));
         assert_eq!(
-            effective_options(defaults, false).full_poll_interval,
-            Duration::from_secs(60)
+            effective_options(long, false).full_poll_interval,
+            Duration::from_secs(300)
         );
-        // With presence: a peer publishing every 60 s with a 120 s lifetime, read at most
-        // every 30 s, is never seen older than 90 s, so it never expires while present.
-        let capped = effective_options(defaults, true);
-        assert_eq!(capped.full_poll_interval, Duration::from_secs(30));
+        // With presence: a peer publishing every 5 min with a 7 min lifetime, read at
+        // most every minute, is never seen older than 6 min, so it never expires while
+        // present.
+        let capped = effective_options(long, true);
+        assert_eq!(capped.full_poll_interval, Duration::from_secs(60));
+        assert_eq!(effective_options(defaults, true), defaults);
         let worst_age = PRESENCE_REFRESH_MS + capped.full_poll_interval.as_millis() as u64;
         assert!(worst_age < PRESENCE_TTL_MS, "{worst_age} ms");
         // A shorter interval the caller chose is kept.
@@ -491,11 +517,32 @@ mod tests {
             effective_options(short, true).full_poll_interval,
             Duration::from_secs(10)
         );
-        // The schedule still spends at most one command per check interval on average.
-        let mut schedule = Schedule::new(capped, 4);
-        schedule.full_done(0, Some(1), false);
-        let (commands, _, _) = idle_run(&mut schedule, 0, 3600, 4);
-        assert!(commands <= 3600, "{commands} commands in an idle hour");
+    }
+
+    #[test]
+    fn the_upkeep_of_a_room_comes_out_of_the_budget() {
+        // A member room with one present peer: membership checks (2 commands per 5 min)
+        // and presence (6 to publish + 2 to read a peer, per 5 min).
+        let upkeep = 2.0 / 300.0 + 8.0 / 300.0;
+        let mut s = Schedule::new(options(), 2);
+        s.set_costs(2, upkeep);
+        s.full_done(0, Some(1), false);
+        let (commands, _, longest) = idle_run(&mut s, 0, 3_600, 2);
+        let total = commands as f64 + upkeep * 3_600.0;
+        assert!(total <= 3_600.0 + 4.0, "{total} commands in an idle hour");
+        assert!(total >= 3_550.0, "only {total} commands in an idle hour");
+        // The checks come a little further apart, well within the latency target.
+        assert!(
+            longest > Duration::from_millis(1_030) && longest < Duration::from_millis(1_060),
+            "{longest:?}"
+        );
+        // An absurd upkeep never stops the polls: at most twice as far apart.
+        s.set_costs(2, 1e9);
+        s.full_done(0, Some(1), false);
+        let (_, _, longest) = idle_run(&mut s, 0, 600, 2);
+        assert!(longest <= Duration::from_millis(2_100), "{longest:?}");
+        s.set_costs(2, f64::NAN);
+        assert!(s.idle_interval() < Duration::from_millis(1_050));
     }
 
     /// Runs `schedule` idle (the doorbell never changes) from `start` for `secs`:

@@ -115,6 +115,13 @@ pub(crate) trait Layout: Send + Sized + 'static {
         1
     }
 
+    /// Commands per second the room spends besides polling while idle (member rooms:
+    /// presence refreshes and reads, membership checks), taken out of the watcher's
+    /// budget.
+    fn upkeep_per_sec(&self) -> f64 {
+        0.0
+    }
+
     /// Native rooms: the doorbell (SPEC §9.2.1) and its size as the last poll's listing
     /// showed it (`None`: not there).
     fn doorbell(&self) -> Option<(crate::transport::RemotePath, Option<u64>)> {

@@ -260,7 +260,15 @@ pub(crate) struct NativeLayout {
     presence: Option<presence::NativePresence>,
     /// The doorbell's size as the last listing of `logs/` showed it (`None`: not there).
     bell: Option<u64>,
+    /// Member rooms: when `epochs/` was last listed (room clock, ms) and the doorbell's
+    /// size then; `None`: not yet in this run.
+    membership_read: Option<(u64, Option<u64>)>,
 }
+
+/// The longest a member room goes without listing `epochs/` while its doorbell is quiet
+/// (SPEC §9.2.1): membership commits ring, so this only bounds how late a commit whose
+/// ring was lost is found.
+const MEMBERSHIP_READ_GAP_MS: u64 = 300_000;
 
 impl NativeLayout {
     /// Opens (or creates) the room in `dir`: reads the header, checks the key, refuses a
@@ -333,6 +341,7 @@ impl NativeLayout {
             chains: Chains::new(),
             presence: None,
             bell: None,
+            membership_read: None,
         };
         Ok(Opened {
             layout,
@@ -520,6 +529,7 @@ impl NativeLayout {
                 .collect(),
             presence: Some(presence),
             bell: None,
+            membership_read: None,
         };
         Ok(Opened {
             layout,
@@ -617,6 +627,39 @@ impl NativeLayout {
             self.ring(t);
         }
         result
+    }
+
+    /// Member rooms: lists `epochs/` and applies new commits when the doorbell changed
+    /// since the last time (a commit rings after it is written), when there is no
+    /// doorbell, and at least every [`MEMBERSHIP_READ_GAP_MS`] (SPEC §9.2.1). Records of
+    /// an epoch this device does not know read it too (`decode_newer_epochs`).
+    fn read_membership_if_due(
+        &mut self,
+        t: &dyn Transport,
+        decoder: &mut LineDecoder,
+        view: &Mutex<View<NativeWriter>>,
+        events: &mut Vec<RoomEvent>,
+    ) -> Result<(), TransportError> {
+        let Some(m) = &mut self.members else {
+            return Ok(());
+        };
+        let now = lock(view).clock.now_ms();
+        let due = match self.membership_read {
+            None => true,
+            Some((at, bell)) => {
+                self.bell.is_none()
+                    || bell != self.bell
+                    || now.saturating_sub(at) >= MEMBERSHIP_READ_GAP_MS
+            }
+        };
+        if !due {
+            return Ok(());
+        }
+        if m.sync(t, decoder, events)? {
+            self.after_membership_change(&mut lock(view));
+        }
+        self.membership_read = Some((now, self.bell));
+        Ok(())
     }
 
     /// `true` when the own log holds exactly what this device knows it wrote, so nothing
@@ -1047,12 +1090,23 @@ impl Layout for NativeLayout {
     }
 
     fn poll_cost(&self) -> u32 {
-        // A listing is two commands (PASV, LIST); a member room lists `epochs/` too.
-        if self.members.is_some() {
+        // A listing is two commands (PASV, LIST). A member room lists `epochs/` too, but
+        // while the doorbell is quiet only every MEMBERSHIP_READ_GAP_MS: counted in
+        // `upkeep_per_sec`.
+        if self.members.is_some() && self.bell.is_none() {
             4
         } else {
             2
         }
+    }
+
+    fn upkeep_per_sec(&self) -> f64 {
+        if self.members.is_none() {
+            return 0.0;
+        }
+        let membership = 2.0 / (MEMBERSHIP_READ_GAP_MS as f64 / 1000.0);
+        let presence = self.presence.as_ref().map_or(0.0, |p| p.upkeep_per_sec());
+        membership + presence
     }
 
     fn doorbell(&self) -> Option<(RemotePath, Option<u64>)> {
@@ -1117,18 +1171,19 @@ impl Layout for NativeLayout {
         view: &Mutex<View<NativeWriter>>,
         events: &mut Vec<RoomEvent>,
     ) -> Result<(), TransportError> {
-        // The membership first: records are judged by what it says now.
-        if let Some(m) = &mut self.members {
-            if m.sync(t, decoder, events)? {
-                self.after_membership_change(&mut lock(view));
-            }
-        }
         let entries = match t.list(&self.logs_dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == TransportErrorKind::NotFound => return Ok(()),
+            Ok(e) => Some(e),
+            Err(e) if e.kind() == TransportErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
-        self.bell = doorbell_size(t, &self.logs_dir, &entries);
+        self.bell = entries
+            .as_ref()
+            .and_then(|e| doorbell_size(t, &self.logs_dir, e));
+        // The membership before the records: they are judged by what it says now.
+        self.read_membership_if_due(t, decoder, view, events)?;
+        let Some(entries) = entries else {
+            return Ok(());
+        };
         let plan = plan_poll(&entries, &self.readers);
         let mut seen_own = false;
         for (name, listed) in plan.reads {

@@ -14,7 +14,9 @@ use crate::format::state::{
 use crate::format::{
     derive_writer_id, ChainLink, LineDecoder, NativeRecord, RecordBody, RecordId, SignedRecord,
 };
-use crate::room::presence::{plan_fetches, state_allowed, Board, Offered, PresenceConfig};
+use crate::room::presence::{
+    plan_fetches, state_allowed, Board, Offered, PresenceConfig, PRESENCE_REFRESH_MS,
+};
 use crate::room::view::View;
 use crate::room::{lock, RoomEvent};
 use crate::timeline::HlcClock;
@@ -35,6 +37,25 @@ impl NativePresence {
             deflater: Deflater::default(),
             clock: HlcClock::default(),
         }
+    }
+}
+
+/// Commands to publish this device's state (FTP: `PASV`, `STOR` of a temporary name,
+/// `RNFR`, `RNTO`, `DELE` of the previous file, and a spare for a `SIZE`/`MKD`).
+const PUBLISH_COMMANDS: f64 = 6.0;
+/// Commands to read a peer's replaced state file (`PASV`, `RETR`).
+const READ_COMMANDS: f64 = 2.0;
+
+impl NativePresence {
+    /// What presence costs an idle device per second, on average: its own refresh and
+    /// reading each other present device's refresh, once per [`PRESENCE_REFRESH_MS`].
+    pub fn upkeep_per_sec(&self) -> f64 {
+        let board = lock(&self.board);
+        if !board.config.enabled {
+            return 0.0;
+        }
+        let peers = board.seen.len().saturating_sub(1) as f64;
+        (PUBLISH_COMMANDS + READ_COMMANDS * peers) / (PRESENCE_REFRESH_MS as f64 / 1000.0)
     }
 }
 
