@@ -9,8 +9,8 @@ mod support;
 use std::sync::Arc;
 
 use ftpchat_core::{
-    open_location, OpenOptions, Password, RemotePath, Room, RoomConfig, RoomError, S3Credentials,
-    S3Transport, Transport, TransportError, TransportErrorKind,
+    open_location, OpenOptions, Password, RemotePath, Room, RoomConfig, RoomError, S3Config,
+    S3Credentials, S3Transport, Transport, TransportError, TransportErrorKind,
 };
 use support::s3::external_s3;
 
@@ -251,4 +251,17 @@ fn a_room_on_s3_is_refused_with_a_clear_error() {
     let text = err.to_string();
     assert!(text.contains("cannot append"), "{text}");
     assert!(text.contains("s3://"), "{text}");
+}
+
+#[test]
+fn a_room_is_refused_before_anything_is_sent() {
+    // Nothing listens on port 1: a request would fail as transient, not as unsupported.
+    let config = S3Config::from_url("s3://bucket/rooms")
+        .unwrap()
+        .with_endpoint("http://127.0.0.1:1")
+        .with_credentials(S3Credentials::new("id", "secret"));
+    let t: Arc<dyn Transport> = Arc::new(S3Transport::new(config).unwrap());
+    let err = Room::open(t, RoomConfig::native("lobby", "alice", Password::new("pw"))).unwrap_err();
+    assert!(matches!(err, RoomError::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("cannot append"), "{err}");
 }
