@@ -255,6 +255,15 @@ fn dal_error(operation: &'static str, path: &str, err: opendal::Error) -> Transp
     TransportError::with_source(kind, operation, format!("{path}: {}", err.kind()), err)
 }
 
+/// A refused precondition (412: `If-None-Match` or `If-Match`), not a temporary conflict
+/// (409, which stays [`TransportErrorKind::Transient`]).
+fn is_condition_not_match(err: &TransportError) -> bool {
+    err.kind() == TransportErrorKind::Permanent
+        && std::error::Error::source(err)
+            .and_then(|s| s.downcast_ref::<opendal::Error>())
+            .is_some_and(|s| s.kind() == DalKind::ConditionNotMatch)
+}
+
 fn not_found(operation: &'static str, path: &RemotePath) -> TransportError {
     TransportError::new(
         TransportErrorKind::NotFound,
@@ -514,7 +523,7 @@ impl Transport for S3Transport {
                 read = read.if_match(etag);
             }
             let buf = self.run(OP, path.as_str(), read).map_err(|e| {
-                if e.kind() == TransportErrorKind::Permanent {
+                if is_condition_not_match(&e) {
                     // If-Match failed (412): replaced since the HEAD. Reading again helps.
                     TransportError::new(
                         TransportErrorKind::Transient,
@@ -571,19 +580,12 @@ impl Transport for S3Transport {
             Ok(_) => Ok(()),
             // 412 Precondition Failed: the object exists (a 409 from a concurrent
             // conditional write is temporary, so it stays transient above).
-            Err(e)
-                if e.kind() == TransportErrorKind::Permanent
-                    && std::error::Error::source(&e)
-                        .and_then(|s| s.downcast_ref::<opendal::Error>())
-                        .is_some_and(|s| s.kind() == DalKind::ConditionNotMatch) =>
-            {
-                Err(TransportError::with_source(
-                    TransportErrorKind::AlreadyExists,
-                    OP,
-                    format!("{path}: already exists"),
-                    e,
-                ))
-            }
+            Err(e) if is_condition_not_match(&e) => Err(TransportError::with_source(
+                TransportErrorKind::AlreadyExists,
+                OP,
+                format!("{path}: already exists"),
+                e,
+            )),
             Err(e) => Err(e),
         }
     }
