@@ -8,6 +8,8 @@
 #   pyftpdlib (FTPS)  ftps://ftpchat:<pw>@127.0.0.1:2123       TLS_FTPHandler, TLS required
 #   OpenSSH sshd      sftp://ftpchat-sftp:<pw>@127.0.0.1:2222/chat  SFTP-only user
 #                     (.ci/sftp-server.sh, work dir WORK_DIR/sftp; FTPCHAT_TEST_SFTP_*)
+#   moto (S3)         s3://ftpchat-test/chat at http://127.0.0.1:9000 (or a free port)
+#                     (.ci/s3-server.sh, work dir WORK_DIR/s3; FTPCHAT_TEST_S3_*)
 #
 # The FTPS servers use a self-signed certificate (CA:FALSE, SAN localhost and 127.0.0.1),
 # which is also the CA the tests trust (FTPCHAT_TEST_FTPS_CA).
@@ -82,6 +84,7 @@ _ftpchat_ftp_servers_main() {
     stop_pidfile "$work/vsftpd-tls.pid" "$work/vsftpd-tls.conf"
     stop_pidfile "$work/pyftpdlib.pid" "$work/pyftpdlib_server.py"
     bash "$repo/.ci/sftp-server.sh" --stop "$work/sftp" >&2
+    bash "$repo/.ci/s3-server.sh" --stop "$work/s3" >&2
     if [[ $stop_only == 1 ]]; then
         return 0
     fi
@@ -280,6 +283,8 @@ export FTPCHAT_TEST_FTPS_CA='$tls/cert.pem'
 EOF
     # OpenSSH sshd with an SFTP-only user (prints its own export lines).
     bash "$repo/.ci/sftp-server.sh" "$work/sftp" >>"$work/env.sh"
+    # moto, an S3 server, with a bucket (prints its own export lines).
+    bash "$repo/.ci/s3-server.sh" "$work/s3" >>"$work/env.sh"
     log "servers ready; variables in $work/env.sh"
 }
 

@@ -218,6 +218,24 @@ impl<T: Transport> Transport for CountingTransport<T> {
         Ok(entries)
     }
 
+    fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        bump(&self.counters.write_atomic, 1);
+        bump(&self.counters.bytes_written, data.len() as u64);
+        self.inner.write_new(path, data)
+    }
+
+    fn list_after(
+        &self,
+        dir: &RemotePath,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DirEntry>, TransportError> {
+        bump(&self.counters.list, 1);
+        let entries = self.inner.list_after(dir, after, limit)?;
+        bump(&self.counters.entries_listed, entries.len() as u64);
+        Ok(entries)
+    }
+
     fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
         bump(&self.counters.other, 1);
         self.inner.make_dir(path)

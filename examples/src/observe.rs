@@ -233,6 +233,12 @@ impl Transport for ObservedTransport {
         result
     }
 
+    fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        let result = self.inner.write_new(path, data);
+        self.observer.record(&result);
+        result
+    }
+
     fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError> {
         let result = self.inner.list(dir);
         self.observer.record(&result);

@@ -71,6 +71,10 @@
 //! # Cargo features
 //!
 //! - `ftp` (default): the FTP and FTPS transport (suppaftp + rustls with ring; no OpenSSL).
+//! - `sftp`: the SFTP transport (`sftp://`; russh with ring).
+//! - `s3`: the S3 transport (`s3://bucket/prefix`; Apache OpenDAL, reqwest + rustls with
+//!   ring). S3 objects cannot be appended to: the transport offers create-only writes and
+//!   paged listings instead (`Capabilities::create_only`, `Capabilities::list_after`).
 //! - `testing`: the `testing` module and the `conformance_tests!` macro. For tests and
 //!   benchmarks; not meant for release builds.
 //! - `deterministic`: encoders with a caller-supplied IV, salt and time, identities from
@@ -119,12 +123,14 @@ pub use crate::transport::ftp::{
     FtpConfig, FtpConfigBuilder, FtpConfigError, FtpTransport, TlsPolicy,
 };
 pub use crate::transport::local::LocalTransport;
+#[cfg(feature = "s3")]
+pub use crate::transport::s3::{S3Config, S3Transport};
 #[cfg(feature = "sftp")]
 pub use crate::transport::sftp::{HostKeyCheck, SftpConfig, SftpError, SftpTransport};
 pub use crate::transport::{
     make_dir_all, open_location, read_bounded, Capabilities, DirEntry, InvalidPath, OpenOptions,
-    RemotePath, Transport, TransportError, TransportErrorKind, TransportEvent, MAX_PATH_LEN,
-    STREAM_CHUNK_LEN,
+    RemotePath, S3Credentials, Transport, TransportError, TransportErrorKind, TransportEvent,
+    MAX_PATH_LEN, STREAM_CHUNK_LEN,
 };
 
 /// The README's code runs as a doctest, so it cannot rot.

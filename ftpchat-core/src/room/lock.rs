@@ -225,8 +225,19 @@ impl Transport for Guarded<'_> {
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         self.inner.write_atomic(path, data)
     }
+    fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        self.inner.write_new(path, data)
+    }
     fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError> {
         self.inner.list(dir)
+    }
+    fn list_after(
+        &self,
+        dir: &RemotePath,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DirEntry>, TransportError> {
+        self.inner.list_after(dir, after, limit)
     }
     fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
         self.inner.make_dir(path)

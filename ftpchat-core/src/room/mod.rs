@@ -601,12 +601,22 @@ impl Room {
     ///
     /// Fails with [`RoomError::InvalidConfig`] when the configuration asks for a lock
     /// ([`RoomConfig::with_lock`]) on a native room (native rooms need none: each device
-    /// appends only to its own log).
+    /// appends only to its own log), and with [`RoomError::Unsupported`] on a transport
+    /// that cannot append ([`Capabilities::append`](crate::Capabilities) is `false`: S3),
+    /// before anything is sent.
     pub fn open(transport: Arc<dyn Transport>, config: RoomConfig) -> Result<Room, RoomError> {
         if config.native_lock {
             return Err(RoomError::InvalidConfig(
                 "a lock applies to shared-file rooms only (a native room needs none)".into(),
             ));
+        }
+        // Both layouts append (native logs, the shared file). A store that cannot (S3, and
+        // WebDAV later) needs a layout of segments written once each, not built yet.
+        if !transport.capabilities().append {
+            return Err(RoomError::Unsupported(format!(
+                "{} cannot append to a file (an object store), and rooms need appends; a layout for such stores is not implemented yet",
+                transport.describe()
+            )));
         }
         let core = engine::open(transport.as_ref(), &config)?;
         let clock = config.clock.clone();

@@ -165,6 +165,15 @@ pub const CASES: &[(&str, Case)] = &[
         "concurrent_appends_to_one_file_when_atomic",
         concurrent_appends_to_one_file_when_atomic,
     ),
+    ("write_new_creates_only_once", write_new_creates_only_once),
+    (
+        "write_new_race_has_one_winner",
+        write_new_race_has_one_winner,
+    ),
+    (
+        "list_after_pages_in_key_order",
+        list_after_pages_in_key_order,
+    ),
 ];
 
 /// Makes one `#[test]` per conformance case, each building its own fixture from the given
@@ -217,6 +226,9 @@ macro_rules! conformance_tests {
             clients_see_each_others_writes,
             concurrent_appends_to_separate_files,
             concurrent_appends_to_one_file_when_atomic,
+            write_new_creates_only_once,
+            write_new_race_has_one_winner,
+            list_after_pages_in_key_order,
         );
     };
     (@cases $fixture:expr; $($case:ident),* $(,)?) => {
@@ -308,6 +320,41 @@ fn remove_tree(t: &dyn Transport, dir: &RemotePath) {
         }
     }
     let _ = t.remove_dir(dir);
+}
+
+/// Creates or extends a file for cases that are not about `append`: appends when the
+/// transport can, else replaces the file with `write_atomic` (the cases only put data into
+/// files they just made, so the content is the same either way on a fresh file).
+#[track_caller]
+fn put(t: &dyn Transport, path: &RemotePath, data: &[u8]) {
+    let result = if t.capabilities().append {
+        t.append(path, data)
+    } else {
+        t.write_atomic(path, data)
+    };
+    result.unwrap_or_else(|e| panic!("[{}] writing {path}: {e}", t.describe()));
+}
+
+/// `true` when the transport claims `append`; otherwise checks that `append` is refused
+/// with [`TransportErrorKind::Unsupported`] and creates nothing, and returns `false` (the
+/// calling case, about appending, has nothing more to check).
+fn can_append(c: &CaseDir) -> bool {
+    if c.t().capabilities().append {
+        return true;
+    }
+    let f = c.path("append-refused.log");
+    expect_kind(
+        c.t().append(&f, b"x"),
+        TransportErrorKind::Unsupported,
+        &c.ctx("append on a transport without `append`"),
+    );
+    assert_eq!(
+        size(c.t(), &f),
+        None,
+        "{}",
+        c.ctx("a refused append created a file")
+    );
+    false
 }
 
 /// Reads from `offset`, checking the returned count matches what reached the sink.
@@ -447,6 +494,10 @@ pub fn empty_file_has_size_zero(make: Make<'_>) {
 /// Appending nothing still creates the file ("creating the file when it does not exist").
 pub fn append_empty_creates_empty_file(make: Make<'_>) {
     let c = CaseDir::new(make, "append-empty");
+    if !can_append(&c) {
+        c.finish();
+        return;
+    }
     let f = c.path("empty.log");
     c.t().append(&f, b"").unwrap();
     assert_eq!(
@@ -486,7 +537,7 @@ pub fn read_missing_file_is_not_found(make: Make<'_>) {
 pub fn read_at_or_past_end_returns_zero(make: Make<'_>) {
     let c = CaseDir::new(make, "read-past-end");
     let f = c.path("f");
-    c.t().append(&f, b"0123456789").unwrap();
+    put(c.t(), &f, b"0123456789");
     for offset in [10, 11, 1000, 1 << 40] {
         assert_eq!(
             read(c.t(), &f, offset),
@@ -513,7 +564,7 @@ pub fn read_from_middle(make: Make<'_>) {
     let c = CaseDir::new(make, "read-middle");
     let f = c.path("f");
     let data = b"0123456789abcdefghij";
-    c.t().append(&f, data).unwrap();
+    put(c.t(), &f, data);
     for offset in [0usize, 1, 7, 10, 19] {
         assert_eq!(
             read(c.t(), &f, offset as u64),
@@ -531,6 +582,10 @@ pub fn read_from_middle(make: Make<'_>) {
 /// `append` creates a missing file with the data.
 pub fn append_creates_file(make: Make<'_>) {
     let c = CaseDir::new(make, "append-creates");
+    if !can_append(&c) {
+        c.finish();
+        return;
+    }
     let f = c.path("new.log");
     c.t().append(&f, b"first line\n").unwrap();
     assert_eq!(size(c.t(), &f), Some(11), "{}", c.ctx("size"));
@@ -541,6 +596,10 @@ pub fn append_creates_file(make: Make<'_>) {
 /// Two appends concatenate, in order.
 pub fn append_twice_concatenates(make: Make<'_>) {
     let c = CaseDir::new(make, "append-twice");
+    if !can_append(&c) {
+        c.finish();
+        return;
+    }
     let f = c.path("log");
     c.t().append(&f, b"one\n").unwrap();
     c.t().append(&f, b"two\n").unwrap();
@@ -553,6 +612,10 @@ pub fn append_twice_concatenates(make: Make<'_>) {
 /// both refuse; nothing creates parents implicitly).
 pub fn append_in_missing_dir_is_not_found(make: Make<'_>) {
     let c = CaseDir::new(make, "append-missing-dir");
+    if !can_append(&c) {
+        c.finish();
+        return;
+    }
     expect_kind(
         c.t().append(&c.path("no-dir/f.log"), b"x"),
         TransportErrorKind::NotFound,
@@ -569,6 +632,10 @@ pub fn append_in_missing_dir_is_not_found(make: Make<'_>) {
 /// `size` follows every append exactly.
 pub fn size_tracks_appends(make: Make<'_>) {
     let c = CaseDir::new(make, "size-tracks");
+    if !can_append(&c) {
+        c.finish();
+        return;
+    }
     let f = c.path("log");
     let mut expected = 0u64;
     for (i, len) in [1usize, 10, 100, 1000, 3].into_iter().enumerate() {
@@ -590,15 +657,20 @@ pub fn size_tracks_appends(make: Make<'_>) {
 pub fn binary_data_round_trips_byte_exact(make: Make<'_>) {
     let c = CaseDir::new(make, "binary");
     let data = tricky_bytes();
-
-    // Appended in pieces that split "\r\n" across two appends.
-    let appended = c.path("appended.bin");
-    let split = data.windows(2).position(|w| w == b"\r\n").unwrap() + 1;
-    c.t().append(&appended, &data[..split]).unwrap();
-    c.t().append(&appended, &data[split..]).unwrap();
-    c.t().append(&appended, b"\n").unwrap();
     let mut want = data.clone();
     want.push(b'\n');
+
+    // Appended in pieces that split "\r\n" across two appends (written whole by a
+    // transport that cannot append).
+    let appended = c.path("appended.bin");
+    if c.t().capabilities().append {
+        let split = data.windows(2).position(|w| w == b"\r\n").unwrap() + 1;
+        c.t().append(&appended, &data[..split]).unwrap();
+        c.t().append(&appended, &data[split..]).unwrap();
+        c.t().append(&appended, b"\n").unwrap();
+    } else {
+        c.t().write_atomic(&appended, &want).unwrap();
+    }
     assert_eq!(
         size(c.t(), &appended),
         Some(want.len() as u64),
@@ -652,7 +724,7 @@ pub fn write_atomic_creates_file(make: Make<'_>) {
 pub fn write_atomic_replaces_content(make: Make<'_>) {
     let c = CaseDir::new(make, "atomic-replaces");
     let f = c.path("header");
-    c.t().append(&f, b"appended before\n").unwrap();
+    put(c.t(), &f, b"appended before\n");
     c.t()
         .write_atomic(&f, b"a much longer replacement text")
         .unwrap();
@@ -705,12 +777,12 @@ pub fn write_atomic_in_missing_dir_is_not_found(make: Make<'_>) {
 /// [`Capabilities::listing_with_sizes`]: crate::Capabilities
 pub fn list_shows_files_with_sizes_and_dirs(make: Make<'_>) {
     let c = CaseDir::new(make, "list");
-    c.t().append(&c.path("a.log"), b"abc").unwrap();
+    put(c.t(), &c.path("a.log"), b"abc");
     c.t().write_atomic(&c.path("b.json"), b"").unwrap();
-    c.t().append(&c.path("c.bin"), &pattern(4097, 1)).unwrap();
+    put(c.t(), &c.path("c.bin"), &pattern(4097, 1));
     c.t().make_dir(&c.path("sub")).unwrap();
     c.t().make_dir(&c.path("sub/inner")).unwrap();
-    c.t().append(&c.path("sub/deep.txt"), b"12345").unwrap();
+    put(c.t(), &c.path("sub/deep.txt"), b"12345");
 
     let entries = by_name(c.t().list(&c.dir).unwrap());
     let names: Vec<&str> = entries.keys().map(String::as_str).collect();
@@ -737,9 +809,9 @@ pub fn list_shows_files_with_sizes_and_dirs(make: Make<'_>) {
 /// servers unless asked; a transport must not).
 pub fn list_shows_dot_files(make: Make<'_>) {
     let c = CaseDir::new(make, "list-dot");
-    c.t().append(&c.path(".hidden"), b"x").unwrap();
+    put(c.t(), &c.path(".hidden"), b"x");
     c.t().make_dir(&c.path(".hidden-dir")).unwrap();
-    c.t().append(&c.path("visible"), b"y").unwrap();
+    put(c.t(), &c.path("visible"), b"y");
     let entries = by_name(c.t().list(&c.dir).unwrap());
     let names: Vec<&str> = entries.keys().map(String::as_str).collect();
     assert_eq!(
@@ -796,7 +868,7 @@ pub fn make_dir_creates_a_dir(make: Make<'_>) {
         "{}",
         c.ctx("entry")
     );
-    c.t().append(&c.path("room/f"), b"x").unwrap();
+    put(c.t(), &c.path("room/f"), b"x");
     assert_eq!(size(c.t(), &c.path("room/f")), Some(1));
     c.finish();
 }
@@ -860,8 +932,8 @@ pub fn make_dir_all_creates_parents(make: Make<'_>) {
 /// `remove_file` removes a file and only it.
 pub fn remove_file_removes(make: Make<'_>) {
     let c = CaseDir::new(make, "rm");
-    c.t().append(&c.path("gone"), b"x").unwrap();
-    c.t().append(&c.path("kept"), b"y").unwrap();
+    put(c.t(), &c.path("gone"), b"x");
+    put(c.t(), &c.path("kept"), b"y");
     c.t().remove_file(&c.path("gone")).unwrap();
     assert_eq!(
         size(c.t(), &c.path("gone")),
@@ -926,7 +998,7 @@ pub fn remove_non_empty_dir_fails(make: Make<'_>) {
     let c = CaseDir::new(make, "rmdir-non-empty");
     let d = c.path("d");
     c.t().make_dir(&d).unwrap();
-    c.t().append(&c.path("d/f"), b"x").unwrap();
+    put(c.t(), &c.path("d/f"), b"x");
     let err = c
         .t()
         .remove_dir(&d)
@@ -951,7 +1023,7 @@ pub fn remove_non_empty_dir_fails(make: Make<'_>) {
 /// `rename` moves a file: the old name is gone, the new one has the bytes.
 pub fn rename_moves_file(make: Make<'_>) {
     let c = CaseDir::new(make, "rename");
-    c.t().append(&c.path("old"), b"payload").unwrap();
+    put(c.t(), &c.path("old"), b"payload");
     c.t().rename(&c.path("old"), &c.path("new")).unwrap();
     assert_eq!(size(c.t(), &c.path("old")), None, "{}", c.ctx("old name"));
     assert_eq!(
@@ -968,7 +1040,7 @@ pub fn rename_across_directories(make: Make<'_>) {
     let c = CaseDir::new(make, "rename-dirs");
     c.t().make_dir(&c.path("a")).unwrap();
     c.t().make_dir(&c.path("b")).unwrap();
-    c.t().append(&c.path("a/f"), b"moved").unwrap();
+    put(c.t(), &c.path("a/f"), b"moved");
     c.t().rename(&c.path("a/f"), &c.path("b/g")).unwrap();
     assert_eq!(
         c.t().list(&c.path("a")).unwrap(),
@@ -988,10 +1060,8 @@ pub fn rename_across_directories(make: Make<'_>) {
 /// `rename` over an existing file replaces it.
 pub fn rename_replaces_existing_target(make: Make<'_>) {
     let c = CaseDir::new(make, "rename-replace");
-    c.t().append(&c.path("new"), b"fresh").unwrap();
-    c.t()
-        .append(&c.path("current"), b"stale content, longer")
-        .unwrap();
+    put(c.t(), &c.path("new"), b"fresh");
+    put(c.t(), &c.path("current"), b"stale content, longer");
     c.t().rename(&c.path("new"), &c.path("current")).unwrap();
     assert_eq!(size(c.t(), &c.path("new")), None, "{}", c.ctx("source"));
     assert_eq!(
@@ -1027,10 +1097,8 @@ pub fn rename_missing_source_is_not_found(make: Make<'_>) {
 pub fn rename_directory_moves_contents(make: Make<'_>) {
     let c = CaseDir::new(make, "rename-dir");
     make_dir_all(c.t(), &c.path("staging/sub")).unwrap();
-    c.t().append(&c.path("staging/top.txt"), b"top").unwrap();
-    c.t()
-        .append(&c.path("staging/sub/deep.txt"), b"deep")
-        .unwrap();
+    put(c.t(), &c.path("staging/top.txt"), b"top");
+    put(c.t(), &c.path("staging/sub/deep.txt"), b"deep");
     c.t().rename(&c.path("staging"), &c.path("final")).unwrap();
     expect_kind(
         c.t().list(&c.path("staging")),
@@ -1061,7 +1129,7 @@ fn check_names_round_trip(c: &CaseDir, dir_name: &str, file_names: &[&str]) {
     for (i, name) in file_names.iter().enumerate() {
         let f = d.join(name).unwrap();
         let content = format!("{i}:{name}");
-        c.t().append(&f, content.as_bytes()).unwrap();
+        put(c.t(), &f, content.as_bytes());
         assert_eq!(
             size(c.t(), &f),
             Some(content.len() as u64),
@@ -1160,12 +1228,19 @@ pub fn large_file_in_chunks(make: Make<'_>) {
     const CHUNK: usize = 64 * 1024;
     const CHUNKS: usize = 48;
     let c = CaseDir::new(make, "large");
+    let appends = c.t().capabilities().append;
     let f = c.path("big.bin");
     let mut want = Vec::with_capacity(CHUNK * CHUNKS);
     for i in 0..CHUNKS {
         let chunk = pattern(CHUNK, i as u64 + 100);
-        c.t().append(&f, &chunk).unwrap();
+        if appends {
+            c.t().append(&f, &chunk).unwrap();
+        }
         want.extend_from_slice(&chunk);
+    }
+    if !appends {
+        // One 3 MiB object instead; the ranged reads below are the point.
+        c.t().write_atomic(&f, &want).unwrap();
     }
     let len = want.len() as u64;
     assert_eq!(size(c.t(), &f), Some(len), "{}", c.ctx("size"));
@@ -1206,6 +1281,10 @@ pub fn append_from_streams_a_large_source(make: Make<'_>) {
         }
     }
     let c = CaseDir::new(make, "append-from");
+    if !can_append(&c) {
+        c.finish();
+        return;
+    }
     let f = c.path("stream.bin");
     c.t().append(&f, b"head:").unwrap();
     let body = pattern(5 * 512 * 1024 + 3, 7);
@@ -1251,14 +1330,18 @@ pub fn clients_see_each_others_writes(make: Make<'_>) {
     let c = CaseDir::new(make, "two-clients");
     let other = make();
     let f = c.path("shared.log");
-    c.t().append(&f, b"from one\n").unwrap();
+    put(c.t(), &f, b"from one\n");
     assert_eq!(
         size(&*other, &f),
         Some(9),
         "{}",
         c.ctx("other client's size")
     );
-    other.append(&f, b"from two\n").unwrap();
+    if c.t().capabilities().append {
+        other.append(&f, b"from two\n").unwrap();
+    } else {
+        other.write_atomic(&f, b"from one\nfrom two\n").unwrap();
+    }
     assert_eq!(
         read(c.t(), &f, 9),
         b"from two\n",
@@ -1286,6 +1369,10 @@ pub fn concurrent_appends_to_separate_files(make: Make<'_>) {
     const THREADS: usize = 4;
     const LINES: usize = 25;
     let c = CaseDir::new(make, "concurrent");
+    if !can_append(&c) {
+        c.finish();
+        return;
+    }
     let clients: Vec<Box<dyn Transport>> = (0..THREADS).map(|_| make()).collect();
     std::thread::scope(|scope| {
         for (thread, client) in clients.iter().enumerate() {
@@ -1354,6 +1441,234 @@ pub fn concurrent_appends_to_one_file_when_atomic(make: Make<'_>) {
             .sum::<usize>(),
         "{}",
         c.ctx("total length (torn or extra data)")
+    );
+    c.finish();
+}
+
+// ---------------------------------------------------------------------------------------
+// write_new (put-if-absent) and list_after
+
+/// `write_new` creates a missing file with the data and refuses (`AlreadyExists`, content
+/// unchanged) a second time, over a `write_atomic` file and over a directory; a missing
+/// parent is `NotFound`. A transport without `create_only` refuses it as `Unsupported`
+/// and creates nothing.
+pub fn write_new_creates_only_once(make: Make<'_>) {
+    let c = CaseDir::new(make, "write-new");
+    let f = c.path("claim");
+    if !c.t().capabilities().create_only {
+        expect_kind(
+            c.t().write_new(&f, b"x"),
+            TransportErrorKind::Unsupported,
+            &c.ctx("write_new without `create_only`"),
+        );
+        assert_eq!(
+            size(c.t(), &f),
+            None,
+            "{}",
+            c.ctx("a refused write_new created a file")
+        );
+        c.finish();
+        return;
+    }
+    c.t().write_new(&f, b"first\r\n\0").unwrap();
+    assert_eq!(read(c.t(), &f, 0), b"first\r\n\0", "{}", c.ctx("created"));
+    expect_kind(
+        c.t().write_new(&f, b"second"),
+        TransportErrorKind::AlreadyExists,
+        &c.ctx("write_new over an existing file"),
+    );
+    assert_eq!(read(c.t(), &f, 0), b"first\r\n\0", "{}", c.ctx("kept"));
+
+    let g = c.path("replaced");
+    c.t().write_atomic(&g, b"atomic").unwrap();
+    expect_kind(
+        c.t().write_new(&g, b"new"),
+        TransportErrorKind::AlreadyExists,
+        &c.ctx("write_new over a write_atomic file"),
+    );
+    assert_eq!(read(c.t(), &g, 0), b"atomic", "{}", c.ctx("kept"));
+
+    let d = c.path("dir");
+    c.t().make_dir(&d).unwrap();
+    expect_kind(
+        c.t().write_new(&d, b"x"),
+        TransportErrorKind::AlreadyExists,
+        &c.ctx("write_new over a directory"),
+    );
+
+    c.t().write_new(&c.path("empty"), b"").unwrap();
+    assert_eq!(size(c.t(), &c.path("empty")), Some(0), "{}", c.ctx("empty"));
+
+    expect_kind(
+        c.t().write_new(&c.path("no-dir/f"), b"x"),
+        TransportErrorKind::NotFound,
+        &c.ctx("write_new in a missing directory"),
+    );
+    c.finish();
+}
+
+/// Several clients `write_new` one name at once: exactly one succeeds, every other gets
+/// `AlreadyExists`, and the file holds the winner's data. (Skipped without `create_only`.)
+pub fn write_new_race_has_one_winner(make: Make<'_>) {
+    const CLIENTS: usize = 6;
+    const ROUNDS: usize = 3;
+    let c = CaseDir::new(make, "write-new-race");
+    if !c.t().capabilities().create_only {
+        c.finish();
+        return;
+    }
+    let clients: Vec<Box<dyn Transport>> = (0..CLIENTS).map(|_| make()).collect();
+    for round in 0..ROUNDS {
+        let f = c.path(&format!("epoch-{round}"));
+        let barrier = std::sync::Barrier::new(CLIENTS);
+        let outcomes: Vec<Result<(), TransportError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(i, client)| {
+                    let (f, barrier) = (&f, &barrier);
+                    scope.spawn(move || {
+                        let data = format!("client {i} of round {round}");
+                        barrier.wait();
+                        client.write_new(f, data.as_bytes())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<usize> = (0..CLIENTS).filter(|&i| outcomes[i].is_ok()).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{}",
+            c.ctx(&format!(
+                "round {round}: winners {winners:?}, outcomes {outcomes:?}"
+            ))
+        );
+        for (i, outcome) in outcomes.iter().enumerate() {
+            if let Err(e) = outcome {
+                assert_eq!(
+                    e.kind(),
+                    TransportErrorKind::AlreadyExists,
+                    "{}",
+                    c.ctx(&format!("round {round}, client {i}: {e}"))
+                );
+            }
+        }
+        assert_eq!(
+            read(c.t(), &f, 0),
+            format!("client {} of round {round}", winners[0]).as_bytes(),
+            "{}",
+            c.ctx("the winner's data")
+        );
+    }
+    c.finish();
+}
+
+/// `list_after` returns entries sorted by `list_key` (a directory as `name/`), strictly
+/// after the given key, at most `limit`; paging with the last key walks the directory
+/// once. A missing directory is `NotFound`.
+pub fn list_after_pages_in_key_order(make: Make<'_>) {
+    let c = CaseDir::new(make, "list-after");
+    // '-' and '.' sort before '/', '0' after it: the directory `a` lists as `a/` between.
+    for (i, name) in ["b", "a0", "a.txt", "a-b", ".dot", "c 1", "c 10", "c 2"]
+        .iter()
+        .enumerate()
+    {
+        put(c.t(), &c.path(name), &pattern(i + 1, i as u64));
+    }
+    c.t().make_dir(&c.path("a")).unwrap();
+    let want = [
+        ".dot", "a-b", "a.txt", "a/", "a0", "b", "c 1", "c 10", "c 2",
+    ];
+    let keys = |entries: &[DirEntry]| -> Vec<String> {
+        entries.iter().map(|e| e.list_key().into_owned()).collect()
+    };
+
+    let all = c.t().list_after(&c.dir, None, 100).unwrap();
+    assert_eq!(keys(&all), want, "{}", c.ctx("everything"));
+    for e in &all {
+        if e.is_dir {
+            assert_eq!(e.name, "a", "{}", c.ctx("directory entry"));
+        } else {
+            let i = ["b", "a0", "a.txt", "a-b", ".dot", "c 1", "c 10", "c 2"]
+                .iter()
+                .position(|n| *n == e.name)
+                .unwrap();
+            check_listed_file(&c, e, i as u64 + 1);
+        }
+    }
+
+    for limit in [1, 2, 4] {
+        let mut walked = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = c.t().list_after(&c.dir, after.as_deref(), limit).unwrap();
+            assert!(
+                page.len() <= limit,
+                "{}",
+                c.ctx(&format!("page of {} > {limit}", page.len()))
+            );
+            walked.extend(keys(&page));
+            if page.len() < limit {
+                break;
+            }
+            after = page.last().map(|e| e.list_key().into_owned());
+            assert!(
+                walked.len() <= want.len(),
+                "{}",
+                c.ctx("paging does not end")
+            );
+        }
+        assert_eq!(walked, want, "{}", c.ctx(&format!("paged by {limit}")));
+    }
+
+    let after_key =
+        |key: &str, limit: usize| keys(&c.t().list_after(&c.dir, Some(key), limit).unwrap());
+    assert_eq!(
+        after_key("a.txt", 3),
+        ["a/", "a0", "b"],
+        "{}",
+        c.ctx("after a.txt")
+    );
+    assert_eq!(
+        after_key("a", 2),
+        ["a-b", "a.txt"],
+        "{}",
+        c.ctx("after a (not a key)")
+    );
+    assert_eq!(
+        after_key("a/", 1),
+        ["a0"],
+        "{}",
+        c.ctx("after the directory")
+    );
+    assert_eq!(
+        after_key("c 1", 10),
+        ["c 10", "c 2"],
+        "{}",
+        c.ctx("after c 1")
+    );
+    assert!(
+        after_key("c 2", 10).is_empty(),
+        "{}",
+        c.ctx("after the last")
+    );
+    assert!(after_key("zzz", 10).is_empty(), "{}", c.ctx("past the end"));
+    assert!(
+        c.t().list_after(&c.dir, None, 0).unwrap().is_empty(),
+        "{}",
+        c.ctx("limit 0")
+    );
+    assert!(
+        c.t().list_after(&c.path("a"), None, 10).unwrap().is_empty(),
+        "{}",
+        c.ctx("empty directory")
+    );
+    expect_kind(
+        c.t().list_after(&c.path("missing"), None, 10),
+        TransportErrorKind::NotFound,
+        &c.ctx("list_after of a missing directory"),
     );
     c.finish();
 }

@@ -559,8 +559,23 @@ impl<T: Transport + ?Sized> Transport for FaultyTransport<T> {
         self.run(Op::WriteAtomic, |t| t.write_atomic(path, data))
     }
 
+    /// Counted and faulted as [`Op::WriteAtomic`].
+    fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        self.run(Op::WriteAtomic, |t| t.write_new(path, data))
+    }
+
     fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError> {
         self.run(Op::List, |t| t.list(dir))
+    }
+
+    /// Counted and faulted as [`Op::List`].
+    fn list_after(
+        &self,
+        dir: &RemotePath,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DirEntry>, TransportError> {
+        self.run(Op::List, |t| t.list_after(dir, after, limit))
     }
 
     fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {

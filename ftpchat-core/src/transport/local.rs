@@ -240,7 +240,9 @@ fn write_new_file(temp: &Path, data: &[u8]) -> io::Result<()> {
 
 impl Transport for LocalTransport {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, true, true, true)
+        // write_new: a complete temporary file hard-linked to the name (link(2) fails when
+        // the name exists): atomic, and never a partly written file under the name.
+        Capabilities::new(true, true, true, true).with_create_only(true)
     }
 
     fn describe(&self) -> String {
@@ -336,6 +338,28 @@ impl Transport for LocalTransport {
             // Best effort: the temporary file may not exist if creating it failed.
             let _ = fs::remove_file(&temp);
             io_error(OP, path, e)
+        })
+    }
+
+    fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        const OP: &str = "write_new";
+        let full = self.resolve(OP, path)?;
+        if entry_kind(OP, path, &full)?.is_some() {
+            return Err(TransportError::new(
+                TransportErrorKind::AlreadyExists,
+                OP,
+                format!("{path}: already exists"),
+            ));
+        }
+        // Written completely under a temporary name first, then linked to the real name:
+        // link(2) refuses an existing name (EEXIST) atomically and does not follow a link,
+        // so a racing writer loses cleanly and a reader never sees half the data.
+        let temp = full.with_file_name(temp_name(path.file_name()));
+        let result = write_new_file(&temp, data).and_then(|()| fs::hard_link(&temp, &full));
+        let _ = fs::remove_file(&temp);
+        result.map_err(|e| match entry_kind(OP, path, &full) {
+            Err(refusal) => refusal,
+            Ok(_) => io_error(OP, path, e),
         })
     }
 

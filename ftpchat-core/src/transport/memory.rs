@@ -159,7 +159,8 @@ impl Store {
 
 impl Transport for MemoryTransport {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, true, true, true)
+        // write_new checks and inserts under the store's one lock: atomic.
+        Capabilities::new(true, true, true, true).with_create_only(true)
     }
 
     fn describe(&self) -> String {
@@ -218,6 +219,22 @@ impl Transport for MemoryTransport {
         store.check_parent("write_atomic", path)?;
         if let Some(Node::Dir) = store.nodes.get(path.as_str()) {
             return Err(permanent("write_atomic", path, "is a directory"));
+        }
+        store
+            .nodes
+            .insert(path.as_str().to_owned(), Node::File(data.to_vec()));
+        Ok(())
+    }
+
+    fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        let mut store = self.lock();
+        store.check_parent("write_new", path)?;
+        if store.nodes.contains_key(path.as_str()) {
+            return Err(TransportError::new(
+                TransportErrorKind::AlreadyExists,
+                "write_new",
+                format!("{path}: already exists"),
+            ));
         }
         store
             .nodes

@@ -15,17 +15,23 @@ pub(crate) mod local;
 /// it); public only through `testing` (feature `testing`).
 pub(crate) mod memory;
 mod open;
+#[cfg(feature = "s3")]
+pub(crate) mod s3;
 #[cfg(feature = "sftp")]
 pub(crate) mod sftp;
 
 pub use error::{TransportError, TransportErrorKind};
-pub use open::{open_location, OpenOptions};
+pub use open::{open_location, OpenOptions, S3Credentials};
 pub use path::{InvalidPath, RemotePath, MAX_PATH_LEN};
 
 /// Bytes per `append` of the default [`Transport::append_from`] (1 MiB).
 pub const STREAM_CHUNK_LEN: usize = 1 << 20;
 
 /// What a transport can do, so callers can choose a strategy.
+///
+/// Build one with [`Capabilities::new`] (the four original flags; the newer ones start
+/// `false`) and the `with_*` methods for the newer flags, so a transport written against an
+/// older version keeps compiling and claims nothing it does not do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
@@ -38,10 +44,22 @@ pub struct Capabilities {
     /// Concurrent appends to one file from several connections are known to be atomic.
     /// `false` means "not known", not "known to lose data".
     pub atomic_concurrent_append: bool,
+    /// [`Transport::write_new`] is supported and atomic: of several clients creating one
+    /// name at once exactly one succeeds, and readers see no file or the whole content
+    /// (memory, a local folder, S3 conditional puts). `false`: `write_new` fails with
+    /// [`TransportErrorKind::Unsupported`].
+    pub create_only: bool,
+    /// [`Transport::list_after`] is served by the store itself, one request per page (S3
+    /// `start-after`), instead of listing the whole directory and filtering. The call works
+    /// either way; this says whether paging saves the server work.
+    pub list_after: bool,
 }
 
 impl Capabilities {
-    /// Builds a capability set (the struct is non-exhaustive, so other crates use this).
+    /// Builds a capability set from the original four flags (the struct is
+    /// non-exhaustive, so other crates use this); `create_only` and `list_after` start
+    /// `false`: set them with [`with_create_only`](Self::with_create_only) and
+    /// [`with_list_after`](Self::with_list_after).
     pub const fn new(
         append: bool,
         resume_reads: bool,
@@ -53,7 +71,21 @@ impl Capabilities {
             resume_reads,
             listing_with_sizes,
             atomic_concurrent_append,
+            create_only: false,
+            list_after: false,
         }
+    }
+
+    /// Sets [`create_only`](Self::create_only).
+    pub const fn with_create_only(mut self, create_only: bool) -> Self {
+        self.create_only = create_only;
+        self
+    }
+
+    /// Sets [`list_after`](Self::list_after).
+    pub const fn with_list_after(mut self, list_after: bool) -> Self {
+        self.list_after = list_after;
+        self
     }
 }
 
@@ -86,6 +118,16 @@ impl DirEntry {
             name: name.into(),
             is_dir: true,
             size: None,
+        }
+    }
+
+    /// The key [`Transport::list_after`] orders and pages by: the name of a file, the name
+    /// followed by `/` for a directory (the order in which object stores list keys).
+    pub fn list_key(&self) -> std::borrow::Cow<'_, str> {
+        if self.is_dir {
+            std::borrow::Cow::Owned(format!("{}/", self.name))
+        } else {
+            std::borrow::Cow::Borrowed(&self.name)
         }
     }
 }
@@ -222,8 +264,45 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// (written under a temporary name, then renamed).
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError>;
 
+    /// Creates `path` with `data` only if nothing exists there yet (put-if-absent):
+    /// an existing file or directory is [`TransportErrorKind::AlreadyExists`] and is left
+    /// untouched. Where [`Capabilities::create_only`] is `true` this is atomic: of several
+    /// clients creating one name at once exactly one succeeds, and readers see either no
+    /// file or all of `data`. A missing parent directory is [`TransportErrorKind::NotFound`].
+    ///
+    /// The default fails with [`TransportErrorKind::Unsupported`]: a check followed by a
+    /// write would not be atomic, and callers rely on the one winner.
+    fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        let _ = data;
+        Err(TransportError::new(
+            TransportErrorKind::Unsupported,
+            "write_new",
+            format!(
+                "{path}: {} cannot create a file only if it is absent",
+                self.describe()
+            ),
+        ))
+    }
+
     /// Lists a directory. A missing directory is [`TransportErrorKind::NotFound`].
     fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError>;
+
+    /// Lists at most `limit` entries of `dir` whose [`DirEntry::list_key`] (the name; for a
+    /// directory the name and `/`) is strictly greater than `after` (all entries when
+    /// `None`), sorted ascending by that key in byte order. To page through a directory,
+    /// pass the last entry's `list_key()` as the next `after`; a page shorter than `limit`
+    /// is the last one. A missing directory is [`TransportErrorKind::NotFound`].
+    ///
+    /// The default lists the whole directory and filters; where
+    /// [`Capabilities::list_after`] is `true` the store does the work (S3 `start-after`).
+    fn list_after(
+        &self,
+        dir: &RemotePath,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DirEntry>, TransportError> {
+        Ok(page_after(self.list(dir)?, after, limit))
+    }
 
     /// Makes one directory. An existing one is [`TransportErrorKind::AlreadyExists`]:
     /// this is the atomic test-and-set that a lock is built on.
@@ -260,7 +339,13 @@ macro_rules! forward_transport {
             fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
                 (**self).write_atomic(path, data)
             }
+            fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+                (**self).write_new(path, data)
+            }
             fn list(&self, dir: &RemotePath) -> Result<Vec<DirEntry>, TransportError> { (**self).list(dir) }
+            fn list_after(&self, dir: &RemotePath, after: Option<&str>, limit: usize) -> Result<Vec<DirEntry>, TransportError> {
+                (**self).list_after(dir, after, limit)
+            }
             fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> { (**self).make_dir(path) }
             fn remove_file(&self, path: &RemotePath) -> Result<(), TransportError> { (**self).remove_file(path) }
             fn remove_dir(&self, path: &RemotePath) -> Result<(), TransportError> { (**self).remove_dir(path) }
@@ -271,6 +356,21 @@ macro_rules! forward_transport {
 }
 
 forward_transport!(std::sync::Arc<T>, Box<T>);
+
+/// Sorts `entries` by [`DirEntry::list_key`], keeps those after `after`, at most `limit`
+/// (the default [`Transport::list_after`]; also for transports that filter a listing).
+pub(crate) fn page_after(
+    mut entries: Vec<DirEntry>,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<DirEntry> {
+    entries.sort_by(|a, b| a.list_key().cmp(&b.list_key()));
+    if let Some(after) = after {
+        entries.retain(|e| &*e.list_key() > after);
+    }
+    entries.truncate(limit);
+    entries
+}
 
 /// Makes a directory and all missing parents; existing ones are fine.
 pub fn make_dir_all(transport: &dyn Transport, path: &RemotePath) -> Result<(), TransportError> {

@@ -1,7 +1,10 @@
 //! Opening a transport from a location string ([`open_location`]).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
+
+use zeroize::Zeroizing;
 
 use super::local::LocalTransport;
 use super::memory::MemoryTransport;
@@ -29,6 +32,55 @@ pub struct OpenOptions {
     /// SFTP: accept a host key that known_hosts does not list (trust on first use; a key
     /// that contradicts known_hosts is still refused). Off unless set explicitly.
     pub ssh_trust_on_first_use: bool,
+    /// S3: the endpoint (e.g. `http://127.0.0.1:9000`); else `AWS_ENDPOINT_URL_S3` /
+    /// `AWS_ENDPOINT_URL`, else AWS.
+    pub s3_endpoint: Option<String>,
+    /// S3: the region; else `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub s3_region: Option<String>,
+    /// S3: the access key; else `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`
+    /// (+ `AWS_SESSION_TOKEN`), else unsigned requests.
+    pub s3_credentials: Option<S3Credentials>,
+}
+
+/// An S3 access key: its id and secret (and a session token for temporary credentials).
+/// The secret and the token are zeroized on drop and never shown by `Debug`.
+#[derive(Clone)]
+// Read only by the S3 transport; kept without it so `OpenOptions` has one shape.
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
+pub struct S3Credentials {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: Zeroizing<String>,
+    pub(crate) session_token: Option<Zeroizing<String>>,
+}
+
+impl S3Credentials {
+    /// An access key id and its secret.
+    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        S3Credentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: Zeroizing::new(secret_access_key.into()),
+            session_token: None,
+        }
+    }
+
+    /// Adds the session token of temporary credentials.
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(Zeroizing::new(token.into()));
+        self
+    }
+}
+
+impl fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl OpenOptions {
@@ -62,6 +114,24 @@ impl OpenOptions {
         self
     }
 
+    /// S3: the endpoint, e.g. `http://127.0.0.1:9000` (path-style requests).
+    pub fn with_s3_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.s3_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// S3: the region.
+    pub fn with_s3_region(mut self, region: impl Into<String>) -> Self {
+        self.s3_region = Some(region.into());
+        self
+    }
+
+    /// S3: the access key.
+    pub fn with_s3_credentials(mut self, credentials: S3Credentials) -> Self {
+        self.s3_credentials = Some(credentials);
+        self
+    }
+
     /// Sets the FTP connect and read/write timeouts.
     pub fn with_timeouts(mut self, connect: std::time::Duration, io: std::time::Duration) -> Self {
         self.connect_timeout = Some(connect);
@@ -85,6 +155,7 @@ fn memory_stores() -> &'static Mutex<HashMap<String, MemoryTransport>> {
 /// | `ftps://user:pass@host:port/dir` | explicit FTPS (`AUTH TLS`), TLS required |
 /// | `ftpes://...` | the same as `ftps://`: TLS required, never a fallback to plain FTP |
 /// | `sftp://user[:pass]@host[:port]/dir` | SFTP over SSH (feature `sftp`); `dir` is relative to the login directory, `//dir` absolute; host key from known_hosts or a pinned fingerprint (see [`OpenOptions`]) |
+/// | `s3://bucket/prefix` | an S3 bucket, or a folder in one (feature `s3`); endpoint, region and access key from [`OpenOptions`] or `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`; objects cannot be appended to (see [`Capabilities`](super::Capabilities)) |
 /// | `file:///abs/path` or a plain path | a local (or synced) folder |
 /// | `memory://name` | an in-memory store shared by every open of `name` in this process |
 ///
@@ -96,7 +167,7 @@ pub fn open_location(
     options: &OpenOptions,
 ) -> Result<Arc<dyn Transport>, TransportError> {
     // Without the `ftp` feature the options (all FTP settings) are unused.
-    #[cfg(not(any(feature = "ftp", feature = "sftp")))]
+    #[cfg(not(any(feature = "ftp", feature = "sftp", feature = "s3")))]
     let _ = options;
     let scheme = location
         .split_once("://")
@@ -141,6 +212,24 @@ pub fn open_location(
             }
             Ok(Arc::new(SftpTransport::new(config)?))
         }
+        #[cfg(feature = "s3")]
+        Some("s3") => {
+            use super::s3::{S3Config, S3Transport};
+            let mut config = S3Config::from_url(location)?;
+            if let Some(endpoint) = &options.s3_endpoint {
+                config = config.with_endpoint(endpoint);
+            }
+            if let Some(region) = &options.s3_region {
+                config = config.with_region(region);
+            }
+            if let Some(credentials) = &options.s3_credentials {
+                config = config.with_credentials(credentials.clone());
+            }
+            if let Some(t) = options.io_timeout {
+                config = config.with_timeout(t);
+            }
+            Ok(Arc::new(S3Transport::new(config.with_env())?))
+        }
         Some("file") => {
             let path = &location["file://".len()..];
             Ok(Arc::new(LocalTransport::new(path)))
@@ -153,7 +242,7 @@ pub fn open_location(
         Some(other) => Err(TransportError::new(
             TransportErrorKind::Unsupported,
             "open",
-            format!("unsupported location scheme {other:?} (use ftp, ftps, ftpes, sftp, file or memory; sftp needs the `sftp` feature)"),
+            format!("unsupported location scheme {other:?} (use ftp, ftps, ftpes, sftp, s3, file or memory; sftp and s3 need the features of those names)"),
         )),
         None if location.is_empty() => Err(TransportError::new(
             TransportErrorKind::InvalidPath,
@@ -211,6 +300,12 @@ mod tests {
         assert_eq!(sftp.unwrap().describe(), "sftp://u@127.0.0.1:2999/dir");
         #[cfg(not(feature = "sftp"))]
         assert_eq!(sftp.unwrap_err().kind(), TransportErrorKind::Unsupported);
+        // s3:// likewise (credentials are refused in the URL).
+        let s3 = open_location("s3://bucket/room", &o);
+        #[cfg(feature = "s3")]
+        assert!(s3.unwrap().describe().starts_with("s3://bucket/room"));
+        #[cfg(not(feature = "s3"))]
+        assert_eq!(s3.unwrap_err().kind(), TransportErrorKind::Unsupported);
         let err = open_location("gopher://x", &o).unwrap_err();
         assert_eq!(err.kind(), TransportErrorKind::Unsupported);
         assert_eq!(

@@ -16,6 +16,8 @@
 
 pub mod ftp_server;
 pub mod members;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "sftp")]
 pub mod sftp;
 
