@@ -288,23 +288,6 @@ EOF
     log "servers ready; variables in $work/env.sh"
 }
 
-if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
-    # Sourced: run in a subshell so `set -e` and the helpers stay out of the caller's shell.
-    if (_ftpchat_ftp_servers_main "$@"); then
-        if [[ "${1:-}" != "--stop" ]]; then
-            _ftpchat_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-            # shellcheck disable=SC1090,SC1091
-            source "${1:-$_ftpchat_repo/.ci/work/ftp-servers}/env.sh"
-            unset _ftpchat_repo
-        fi
-    else
-        echo "ftp-servers: failed" >&2
-        return 1
-    fi
-else
-    _ftpchat_ftp_servers_main "$@"
-    if [[ "${1:-}" != "--stop" ]]; then
-        work="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.ci/work/ftp-servers}"
-        cat "$work/env.sh"
-    fi
-fi
+# shellcheck source=.ci/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ftpchat_server_entry _ftpchat_ftp_servers_main ftp-servers "${BASH_SOURCE[0]}" "$0" "$@"

@@ -148,22 +148,6 @@ EOF
     log "sshd ready; variables in $work/env.sh"
 }
 
-if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
-    if (_ftpchat_sftp_server_main "$@"); then
-        if [[ "${1:-}" != "--stop" ]]; then
-            _ftpchat_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-            # shellcheck disable=SC1090,SC1091
-            source "${1:-$_ftpchat_repo/.ci/work/sftp-server}/env.sh"
-            unset _ftpchat_repo
-        fi
-    else
-        echo "sftp-server: failed" >&2
-        return 1
-    fi
-else
-    _ftpchat_sftp_server_main "$@"
-    if [[ "${1:-}" != "--stop" ]]; then
-        work="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.ci/work/sftp-server}"
-        cat "$work/env.sh"
-    fi
-fi
+# shellcheck source=.ci/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ftpchat_server_entry _ftpchat_sftp_server_main sftp-server "${BASH_SOURCE[0]}" "$0" "$@"
