@@ -44,32 +44,10 @@ _ftpchat_ftp_servers_main() {
 
     log() { echo "ftp-servers: $*" >&2; }
 
-    # Stops a server we started earlier (pid file in the work dir), nothing else.
-    stop_pidfile() {
-        local pidfile="$1" marker="$2" pid
-        [[ -f "$pidfile" ]] || return 0
-        pid="$(cat "$pidfile")"
-        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null \
-            && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$marker"; then
-            log "stopping old $(basename "$pidfile" .pid) (pid $pid)"
-            kill "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-        rm -f "$pidfile"
-    }
-
-    port_open() {
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    }
-
     wait_for_port() {
         local port="$1" name="$2" logfile="$3"
         for _ in $(seq 300); do
-            if port_open "$port"; then
+            if ftpchat_port_open "$port"; then
                 log "$name is listening on 127.0.0.1:$port"
                 return 0
             fi
@@ -80,9 +58,9 @@ _ftpchat_ftp_servers_main() {
         return 1
     }
 
-    stop_pidfile "$work/vsftpd.pid" "$work/vsftpd.conf"
-    stop_pidfile "$work/vsftpd-tls.pid" "$work/vsftpd-tls.conf"
-    stop_pidfile "$work/pyftpdlib.pid" "$work/pyftpdlib_server.py"
+    ftpchat_stop_pidfile ftp-servers "$work/vsftpd.pid" "$work/vsftpd.conf"
+    ftpchat_stop_pidfile ftp-servers "$work/vsftpd-tls.pid" "$work/vsftpd-tls.conf"
+    ftpchat_stop_pidfile ftp-servers "$work/pyftpdlib.pid" "$work/pyftpdlib_server.py"
     bash "$repo/.ci/sftp-server.sh" --stop "$work/sftp" >&2
     bash "$repo/.ci/s3-server.sh" --stop "$work/s3" >&2
     if [[ $stop_only == 1 ]]; then
@@ -91,10 +69,10 @@ _ftpchat_ftp_servers_main() {
 
     for port in $vsftpd_port $pyftpdlib_port $pyftpdlib_tls_port $vsftpd_tls_port; do
         for _ in $(seq 50); do
-            port_open "$port" || break
+            ftpchat_port_open "$port" || break
             sleep 0.1
         done
-        if port_open "$port"; then
+        if ftpchat_port_open "$port"; then
             log "port $port is taken by a process this script did not start; stop it first"
             return 1
         fi

@@ -31,3 +31,29 @@ ftpchat_server_entry() {
         fi
     fi
 }
+
+# `true` when something listens on 127.0.0.1:PORT.
+ftpchat_port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Stops a server a script started earlier: the process in PIDFILE, only if its command
+# line contains MARKER (a file of that script's work folder, so nothing else is ever
+# killed); SIGTERM, then SIGKILL after 5 s. NAME prefixes the log line.
+# Usage: ftpchat_stop_pidfile NAME PIDFILE MARKER
+ftpchat_stop_pidfile() {
+    local name="$1" pidfile="$2" marker="$3" pid
+    [[ -f "$pidfile" ]] || return 0
+    pid="$(cat "$pidfile")"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null \
+        && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$marker"; then
+        echo "$name: stopping old $(basename "$pidfile" .pid) (pid $pid)" >&2
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}

@@ -40,23 +40,9 @@ _ftpchat_s3_server_main() {
     local secret_key='ftpchat-test-secret/+='
 
     log() { echo "s3-server: $*" >&2; }
-    port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-    # Stop a server we started earlier (its pid file, and its command line names our venv).
-    if [[ -f "$work/moto.pid" ]]; then
-        local pid
-        pid="$(cat "$work/moto.pid")"
-        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null \
-            && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$work/venv"; then
-            log "stopping old moto server (pid $pid)"
-            kill "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
-        rm -f "$work/moto.pid"
-    fi
+    # Stop a server we started earlier (its command line names our venv).
+    ftpchat_stop_pidfile s3-server "$work/moto.pid" "$work/venv"
     if [[ $stop_only == 1 ]]; then
         return 0
     fi
@@ -77,10 +63,10 @@ _ftpchat_s3_server_main() {
 
     local port="${FTPCHAT_S3_PORT:-9000}"
     for _ in $(seq 30); do
-        port_open "$port" || break
+        ftpchat_port_open "$port" || break
         sleep 0.1
     done
-    if port_open "$port"; then
+    if ftpchat_port_open "$port"; then
         if [[ -n "${FTPCHAT_S3_PORT:-}" ]]; then
             log "port $port is taken by a process this script did not start; stop it first"
             return 1
@@ -94,10 +80,10 @@ _ftpchat_s3_server_main() {
         >"$work/moto.log" 2>&1 </dev/null &
     echo $! >"$work/moto.pid"
     for _ in $(seq 150); do
-        port_open "$port" && break
+        ftpchat_port_open "$port" && break
         sleep 0.1
     done
-    if ! port_open "$port"; then
+    if ! ftpchat_port_open "$port"; then
         log "moto did not start; its log:"
         tail -n 30 "$work/moto.log" >&2 || true
         return 1

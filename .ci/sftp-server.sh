@@ -39,31 +39,17 @@ _ftpchat_sftp_server_main() {
     local password_url='s3cret%3Ap%40ss'
 
     log() { echo "sftp-server: $*" >&2; }
-    port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-    # Stop an sshd we started earlier (its pid file, and its command line names our config).
-    if [[ -f "$work/sshd.pid" ]]; then
-        local pid
-        pid="$(cat "$work/sshd.pid")"
-        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null \
-            && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$work/sshd_config"; then
-            log "stopping old sshd (pid $pid)"
-            kill "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
-        rm -f "$work/sshd.pid"
-    fi
+    # Stop an sshd we started earlier (its command line names our config).
+    ftpchat_stop_pidfile sftp-server "$work/sshd.pid" "$work/sshd_config"
     if [[ $stop_only == 1 ]]; then
         return 0
     fi
     for _ in $(seq 50); do
-        port_open "$port" || break
+        ftpchat_port_open "$port" || break
         sleep 0.1
     done
-    if port_open "$port"; then
+    if ftpchat_port_open "$port"; then
         log "port $port is taken by a process this script did not start; stop it first"
         return 1
     fi
@@ -129,10 +115,10 @@ EOF
     log "starting sshd on 127.0.0.1:$port"
     setsid nohup /usr/sbin/sshd -D -e -f "$work/sshd_config" >"$work/sshd.log" 2>&1 </dev/null &
     for _ in $(seq 100); do
-        port_open "$port" && break
+        ftpchat_port_open "$port" && break
         sleep 0.1
     done
-    if ! port_open "$port"; then
+    if ! ftpchat_port_open "$port"; then
         log "sshd did not start; its log:"
         tail -n 30 "$work/sshd.log" >&2 || true
         return 1
