@@ -433,3 +433,69 @@ fn a_re_created_room_shows_nothing_of_the_old_one() {
 fn room_key_of(t: &Arc<dyn Transport>) -> String {
     format!("{}\n{DIR}", t.describe())
 }
+
+/// A state folder from before the local store (a state file without `stored 1`, no
+/// `store.sqlite`) migrates on first open: the room keeps its read positions and its
+/// unsent messages, reads the history its positions skip once, puts it into a new store,
+/// and from then on pages and searches the store, also with the server gone.
+#[test]
+fn a_state_folder_from_before_the_store_migrates_on_first_open() {
+    let server = MemoryTransport::new();
+    let t: Arc<dyn Transport> = Arc::new(server.clone());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    for i in 0..30 {
+        alice.send(&format!("old {i}")).unwrap();
+    }
+    alice.sync().unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.sync().unwrap().messages.len(), 30);
+    // Queued (saved in the state file) but never delivered by the old version.
+    bob.send("queued before the upgrade").unwrap();
+    drop(bob);
+
+    // What the version before the store left: no store, and no `stored` line.
+    LocalStore::remove(store_of(state.path())).unwrap();
+    let file = state_file(state.path());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.lines().any(|l| l == "stored 1"), "{text}");
+    let old: String = text
+        .lines()
+        .filter(|l| *l != "stored 1")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, old).unwrap();
+    alice.send("new after the upgrade").unwrap();
+    alice.sync().unwrap();
+
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.outbox_len(), 1, "the unsent message survived");
+    let update = bob.sync().unwrap();
+    // Only what is new since the saved positions is new; the history is not shown again.
+    assert_eq!(texts(&update.messages), ["new after the upgrade"]);
+    assert_eq!(bob.outbox_len(), 0);
+    let mut want: Vec<String> = (0..30).map(|i| format!("old {i}")).collect();
+    want.push("queued before the upgrade".into());
+    want.push("new after the upgrade".into());
+    let mut got = all_history(&bob);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(bob.search("upgrade", None, 10).unwrap().len(), 2);
+    bob.close().unwrap();
+    drop(bob);
+    let delivered = texts(&alice.sync().unwrap().messages);
+    assert_eq!(delivered, ["queued before the upgrade"], "delivered once");
+
+    // Migrated: the store now answers without the server.
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .any(|l| l == "stored 1"));
+    let offline = Arc::new(FaultyTransport::new(server.clone()));
+    let bob = Room::open(offline.clone(), config("Bob", state.path())).unwrap();
+    let calls = offline.total_calls();
+    assert_eq!(bob.history(None, 100).unwrap().len(), 32);
+    assert_eq!(bob.search("old 7", None, 5).unwrap().len(), 1);
+    assert_eq!(offline.total_calls(), calls, "no request after open");
+}
