@@ -380,3 +380,34 @@ fn a_room_reopened_with_the_server_down_shows_its_newest_messages() {
     bob.sync().unwrap();
     assert_eq!(bob.outbox_len(), 0);
 }
+
+/// A send saves the outbox before it stores the pending message. The other order (the
+/// crash test, `examples/tests/crash_safety.rs`, found it) let a process killed between
+/// the two leave a message in the store that no outbox held: shown pending forever,
+/// never sent. Here the state file cannot be written, as if the process died there.
+#[test]
+fn a_send_whose_outbox_was_not_saved_leaves_no_message_in_the_store() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    bob.send("saved").unwrap();
+    bob.sync().unwrap();
+    // The state file is replaced through this temporary file: a folder there fails it.
+    let tmp = state_file(state.path()).with_extension("state.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let err = bob.send("never queued").unwrap_err();
+    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    // The process ends without another save.
+    drop(bob);
+    std::fs::remove_dir(&tmp).unwrap();
+
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+    assert_eq!(
+        texts(&bob.history(None, 10).unwrap()),
+        ["saved"],
+        "the store holds no message that no outbox will send"
+    );
+    bob.sync().unwrap();
+    assert_eq!(texts(&bob.history(None, 10).unwrap()), ["saved"]);
+}

@@ -7,7 +7,9 @@
 //! sync read go into the store (one transaction, on disk when it returns) **before** the
 //! state file that records how far the room has read is saved, so a crash never leaves a
 //! read position ahead of the stored messages. Putting a message again replaces it, so a
-//! message is never stored twice.
+//! message is never stored twice. A local change (a send, an edit) is saved the other way
+//! round: the outbox in the state file first, then the store, so a crash never leaves a
+//! stored message that no outbox will send (`Engine::persist_queued`).
 //!
 //! The state file says whether the store holds everything before its read positions
 //! (`stored 1`): then the room pages and searches the store without reading the server.
