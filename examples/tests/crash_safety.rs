@@ -40,7 +40,7 @@ const ROUNDS_BUDGET: Duration = Duration::from_secs(40);
 const MIN_ROUNDS: u64 = 6;
 /// A child is killed this long after it starts, at most (uniformly from 0): long enough
 /// to open the room and run several syncs, so kills land everywhere in between.
-const MAX_KILL_DELAY_MS: u64 = 900;
+const MAX_KILL_DELAY_MS: u64 = 1_200;
 
 const ROLE: &str = "FTPCHAT_CRASH_ROLE";
 
@@ -134,16 +134,18 @@ fn child(role: &str) {
             let room = open_room(&url, &room_dir, "sender", Some(&state));
             let mut n = 0;
             loop {
+                // A few sends, with pauses (as a user types) in which a kill finds
+                // them only in the saved outbox, then a sync.
                 for _ in 0..=rng.below(3) {
                     let text = format!("{tag}.{n}");
                     n += 1;
                     room.send(&text).expect("send");
                     println!("acked {text}");
+                    std::thread::sleep(Duration::from_millis(rng.below(30)));
                 }
                 if let Err(e) = room.sync() {
                     eprintln!("sync: {e}");
                 }
-                std::thread::sleep(Duration::from_millis(rng.below(20)));
             }
         }
         // Syncs until killed.
