@@ -45,18 +45,35 @@ const MAX_KILL_DELAY_MS: u64 = 1_200;
 const ROLE: &str = "FTPCHAT_CRASH_ROLE";
 
 fn main() {
-    // `cargo test -- --list` and friends: one test, this file.
-    if std::env::args().any(|a| a == "--list") {
+    if let Ok(role) = std::env::var(ROLE) {
+        return child(&role);
+    }
+    // What libtest would do with `cargo test` arguments: `--list`, `--ignored` (this test
+    // is not), and name filters (`cargo test -p ftpchat-examples export` skips it).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
         println!("crash_safety: test");
         return;
     }
-    match std::env::var(ROLE) {
-        Ok(role) => child(&role),
-        Err(_) => {
-            run_test();
-            println!("test crash_safety ... ok");
+    let name = "crash_safety";
+    let mut filters = Vec::new();
+    let mut skipped = false;
+    let mut words = args.iter();
+    while let Some(a) = words.next() {
+        match a.as_str() {
+            "--ignored" => skipped = true,
+            "--skip" => skipped |= words.next().is_some_and(|p| name.contains(p.as_str())),
+            a if !a.starts_with('-') => filters.push(a),
+            _ => {}
         }
     }
+    let skip = skipped || (!filters.is_empty() && !filters.iter().any(|f| name.contains(f)));
+    if skip {
+        println!("test result: ok. 0 passed; 0 failed; 1 filtered out");
+        return;
+    }
+    run_test();
+    println!("test crash_safety ... ok");
 }
 
 /// SplitMix64: a few random numbers from a printed seed, without a dependency.
@@ -401,6 +418,7 @@ fn crash_loop(server: &str, url: &str, scratch: &Path, seed: u64, rng: &mut Rng)
             );
         }
     }
+    remove_room(transport.as_ref(), &room);
     println!(
         "crash_safety: {server}: {} messages on the server ({} unacknowledged sends among \
          them, {torn} torn lines), stores of the killed sender and reader match",
@@ -426,4 +444,28 @@ fn record_lines(transport: &dyn Transport, room: &str) -> usize {
                 .count()
         })
         .sum()
+}
+
+/// Removes the room's files and folders (two levels: `logs/`, `files/`), so runs leave
+/// nothing on a shared server. Best effort: what fails stays.
+fn remove_room(transport: &dyn Transport, room: &str) {
+    let Ok(dir) = RemotePath::new(room) else {
+        return;
+    };
+    for entry in transport.list(&dir).unwrap_or_default() {
+        let Ok(path) = dir.join(&entry.name) else {
+            continue;
+        };
+        if entry.is_dir {
+            for inner in transport.list(&path).unwrap_or_default() {
+                if let Ok(p) = path.join(&inner.name) {
+                    let _ = transport.remove_file(&p);
+                }
+            }
+            let _ = transport.remove_dir(&path);
+        } else {
+            let _ = transport.remove_file(&path);
+        }
+    }
+    let _ = transport.remove_dir(&dir);
 }
