@@ -32,8 +32,10 @@ use ftpchat_examples::users;
 const ROOM_PASSWORD: &str = "crash room pw";
 const FTP_USER: &str = "alice";
 const FTP_PASSWORD: &str = "crashpw";
-/// Kill rounds per server; each round kills one sender and one reader.
-const ROUNDS: u64 = 16;
+/// Kill rounds per server in a native room, and in a shared file; each round kills one
+/// sender and one reader.
+const NATIVE_ROUNDS: u64 = 16;
+const SHARED_ROUNDS: u64 = 10;
 /// A server's rounds stop early after this long (slow machines), but not before
 /// `MIN_ROUNDS`.
 const ROUNDS_BUDGET: Duration = Duration::from_secs(40);
@@ -101,10 +103,17 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
 }
 
-fn open_room(url: &str, room: &str, who: &str, state: Option<&Path>) -> Room {
+/// A native room (a folder), or an FTPChat 1.7 shared file (`shared`).
+fn open_room(url: &str, room: &str, who: &str, state: Option<&Path>, shared: bool) -> Room {
     let transport = open_location(url, &OpenOptions::default()).expect("open the location");
-    let mut config = RoomConfig::native(room, who, ROOM_PASSWORD)
-        .with_native_iterations(1_000)
+    let base = if shared {
+        RoomConfig::shared_file(room, ftpchat_core::WriteCodec::Fernet17, who)
+            .with_password(ROOM_PASSWORD)
+            .with_compat_kdf(ftpchat_core::KdfParams::new(b"crashsalt".to_vec(), 1_000).unwrap())
+    } else {
+        RoomConfig::native(room, who, ROOM_PASSWORD).with_native_iterations(1_000)
+    };
+    let mut config = base
         // Only messages go to the server: the raw line count below is exact.
         .with_presence(false)
         .with_read_receipts(false);
@@ -143,12 +152,13 @@ fn child(role: &str) {
     let room_dir = env("FTPCHAT_CRASH_ROOM");
     let state = PathBuf::from(env("FTPCHAT_CRASH_STATE"));
     let mut rng = Rng(env("FTPCHAT_CRASH_SEED").parse().unwrap());
+    let shared = env("FTPCHAT_CRASH_LAYOUT") == "shared";
     match role {
         // Sends numbered messages and syncs until killed. `acked <text>` is printed only
         // after `send` returned: from then on the message must not be lost.
         "send" => {
             let tag = env("FTPCHAT_CRASH_TAG");
-            let room = open_room(&url, &room_dir, "sender", Some(&state));
+            let room = open_room(&url, &room_dir, "sender", Some(&state), shared);
             let mut n = 0;
             loop {
                 // A few sends, with pauses (as a user types) in which a kill finds
@@ -167,7 +177,7 @@ fn child(role: &str) {
         }
         // Syncs until killed.
         "read" => {
-            let room = open_room(&url, &room_dir, "reader", Some(&state));
+            let room = open_room(&url, &room_dir, "reader", Some(&state), shared);
             loop {
                 if let Err(e) = room.sync() {
                     eprintln!("sync: {e}");
@@ -178,7 +188,7 @@ fn child(role: &str) {
         // The clean run: delivers what is left, reads what is new, and prints the
         // room's history (from the local store).
         "final" => {
-            let room = open_room(&url, &room_dir, "final", Some(&state));
+            let room = open_room(&url, &room_dir, "final", Some(&state), shared);
             for tries in 1.. {
                 match room.sync() {
                     Ok(_) if room.outbox_len() == 0 => break,
@@ -224,11 +234,13 @@ fn run_test() {
         "ftp://{FTP_USER}:{FTP_PASSWORD}@127.0.0.1:{}",
         server.port()
     );
-    crash_loop("libunftp", &url, dir.path(), seed, &mut rng);
+    crash_loop("libunftp", &url, false, dir.path(), seed, &mut rng);
+    crash_loop("libunftp", &url, true, dir.path(), seed, &mut rng);
 
     // vsftpd, when the external servers run.
     if let Some(url) = external_url("FTPCHAT_TEST_VSFTPD_URL") {
-        crash_loop("vsftpd", &url, dir.path(), seed, &mut rng);
+        crash_loop("vsftpd", &url, false, dir.path(), seed, &mut rng);
+        crash_loop("vsftpd", &url, true, dir.path(), seed, &mut rng);
     }
 }
 
@@ -251,11 +263,22 @@ fn external_url(var: &str) -> Option<String> {
 }
 
 /// A child process of `role` on the room, with the state folder `state`.
-fn spawn(role: &str, url: &str, room: &str, state: &Path, seed: u64, tag: &str) -> Child {
+/// How a child finds its room: the URL, the room, its layout.
+struct Place<'a> {
+    url: &'a str,
+    room: &'a str,
+    shared: bool,
+}
+
+fn spawn(role: &str, at: &Place<'_>, state: &Path, seed: u64, tag: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .env(ROLE, role)
-        .env("FTPCHAT_CRASH_URL", url)
-        .env("FTPCHAT_CRASH_ROOM", room)
+        .env(
+            "FTPCHAT_CRASH_LAYOUT",
+            if at.shared { "shared" } else { "native" },
+        )
+        .env("FTPCHAT_CRASH_URL", at.url)
+        .env("FTPCHAT_CRASH_ROOM", at.room)
         .env("FTPCHAT_CRASH_STATE", state)
         .env("FTPCHAT_CRASH_SEED", seed.to_string())
         .env("FTPCHAT_CRASH_TAG", tag)
@@ -283,8 +306,8 @@ fn kill(mut child: Child, what: &str) -> String {
 }
 
 /// Runs a child to its end; it must succeed. Returns its `<id> <text>` lines.
-fn run_clean(role: &str, url: &str, room: &str, state: &Path, seed: u64) -> Vec<(String, String)> {
-    let out = spawn(role, url, room, state, seed, "-")
+fn run_clean(role: &str, at: &Place<'_>, state: &Path, seed: u64) -> Vec<(String, String)> {
+    let out = spawn(role, at, state, seed, "-")
         .wait_with_output()
         .unwrap();
     assert!(
@@ -303,21 +326,29 @@ fn run_clean(role: &str, url: &str, room: &str, state: &Path, seed: u64) -> Vec<
         .collect()
 }
 
-fn crash_loop(server: &str, url: &str, scratch: &Path, seed: u64, rng: &mut Rng) {
+fn crash_loop(server: &str, url: &str, shared: bool, scratch: &Path, seed: u64, rng: &mut Rng) {
     let room = format!("crash-{seed}-{}", rng.below(1 << 32));
-    let sender_state = scratch.join(format!("{server}-sender"));
-    let reader_state = scratch.join(format!("{server}-reader"));
+    let at = Place {
+        url,
+        room: &room,
+        shared,
+    };
+    let layout = if shared { "shared" } else { "native" };
+    let sender_state = scratch.join(format!("{server}-{layout}-sender"));
+    let reader_state = scratch.join(format!("{server}-{layout}-reader"));
+    let server = &format!("{server} ({layout})");
+    let max_rounds = if shared { SHARED_ROUNDS } else { NATIVE_ROUNDS };
     // The room exists before the children start (they must not race to create it).
     let transport: Arc<dyn Transport> = open_location(url, &OpenOptions::default()).unwrap();
-    drop(open_room(url, &room, "maker", None));
+    drop(open_room(url, &room, "maker", None, shared));
 
     let started = Instant::now();
     let mut acked: Vec<String> = Vec::new();
     let mut rounds = 0;
-    while rounds < ROUNDS && (rounds < MIN_ROUNDS || started.elapsed() < ROUNDS_BUDGET) {
+    while rounds < max_rounds && (rounds < MIN_ROUNDS || started.elapsed() < ROUNDS_BUDGET) {
         let tag = format!("r{rounds}");
-        let sender = spawn("send", url, &room, &sender_state, rng.next(), &tag);
-        let reader = spawn("read", url, &room, &reader_state, rng.next(), &tag);
+        let sender = spawn("send", &at, &sender_state, rng.next(), &tag);
+        let reader = spawn("read", &at, &reader_state, rng.next(), &tag);
         let sender_at = Duration::from_millis(rng.below(MAX_KILL_DELAY_MS));
         let reader_at = Duration::from_millis(rng.below(MAX_KILL_DELAY_MS));
         let t0 = Instant::now();
@@ -353,12 +384,12 @@ fn crash_loop(server: &str, url: &str, scratch: &Path, seed: u64, rng: &mut Rng)
     );
 
     // The clean runs: the sender delivers what is left; both print their stores.
-    let sender_store = run_clean("final", url, &room, &sender_state, rng.next());
-    let reader_store = run_clean("final", url, &room, &reader_state, rng.next());
+    let sender_store = run_clean("final", &at, &sender_state, rng.next());
+    let reader_store = run_clean("final", &at, &reader_state, rng.next());
 
     // A fresh reader (no state) sees the server's messages once each (it deduplicates
     // by id: the raw count below catches a record written twice).
-    let fresh = open_room(url, &room, "fresh", None);
+    let fresh = open_room(url, &room, "fresh", None, shared);
     let update = fresh.sync().unwrap();
     let torn = update
         .events
@@ -381,7 +412,7 @@ fn crash_loop(server: &str, url: &str, scratch: &Path, seed: u64, rng: &mut Rng)
         twice.is_empty(),
         "{server}: messages on the server twice: {twice:?}"
     );
-    let lines = record_lines(transport.as_ref(), &room);
+    let lines = record_lines(transport.as_ref(), &room, shared);
     assert_eq!(
         lines - torn,
         messages.len(),
@@ -418,7 +449,7 @@ fn crash_loop(server: &str, url: &str, scratch: &Path, seed: u64, rng: &mut Rng)
             );
         }
     }
-    remove_room(transport.as_ref(), &room);
+    remove_room(transport.as_ref(), &room, shared);
     println!(
         "crash_safety: {server}: {} messages on the server ({} unacknowledged sends among \
          them, {torn} torn lines), stores of the killed sender and reader match",
@@ -428,7 +459,14 @@ fn crash_loop(server: &str, url: &str, scratch: &Path, seed: u64, rng: &mut Rng)
 }
 
 /// Complete lines in the room's logs (`logs/*.log`), read raw from the server.
-fn record_lines(transport: &dyn Transport, room: &str) -> usize {
+fn record_lines(transport: &dyn Transport, room: &str, shared: bool) -> usize {
+    if shared {
+        let bytes = read_all(transport, &RemotePath::new(room).unwrap()).unwrap();
+        return bytes
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|l| l.ends_with(b"\n") && l.len() > 1)
+            .count();
+    }
     let logs = RemotePath::new(&format!("{room}/logs")).unwrap();
     transport
         .list(&logs)
@@ -448,10 +486,14 @@ fn record_lines(transport: &dyn Transport, room: &str) -> usize {
 
 /// Removes the room's files and folders (two levels: `logs/`, `files/`), so runs leave
 /// nothing on a shared server. Best effort: what fails stays.
-fn remove_room(transport: &dyn Transport, room: &str) {
+fn remove_room(transport: &dyn Transport, room: &str, shared: bool) {
     let Ok(dir) = RemotePath::new(room) else {
         return;
     };
+    if shared {
+        let _ = transport.remove_file(&dir);
+        return;
+    }
     for entry in transport.list(&dir).unwrap_or_default() {
         let Ok(path) = dir.join(&entry.name) else {
             continue;

@@ -411,3 +411,42 @@ fn a_send_whose_outbox_was_not_saved_leaves_no_message_in_the_store() {
     bob.sync().unwrap();
     assert_eq!(texts(&bob.history(None, 10).unwrap()), ["saved"]);
 }
+
+/// A shared file room killed after its append landed and before it saved looks for its
+/// unsent lines in the file before appending them again: FTPChat readers would show a
+/// second copy (found by `examples/tests/crash_safety.rs` on a shared file). Here the
+/// state file cannot be written after the append, as if the process died there.
+#[test]
+fn a_shared_file_append_that_landed_before_a_crash_is_not_appended_again() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let config = || {
+        RoomConfig::shared_file("chat.txt", WriteCodec::Legacy15, "Bob")
+            .with_state_dir(state.path())
+    };
+    let bob = Room::open(t.clone(), config()).unwrap();
+    bob.send("first").unwrap();
+    bob.sync().unwrap();
+    bob.send("once").unwrap();
+    let tmp = state_file(state.path()).with_extension("state.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let err = bob.sync().unwrap_err();
+    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    // The process ends: its saved outbox still holds the message that landed.
+    drop(bob);
+    std::fs::remove_dir(&tmp).unwrap();
+
+    let bob = Room::open(t.clone(), config()).unwrap();
+    assert_eq!(bob.outbox_len(), 1);
+    bob.sync().unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+    let file = ftpchat_core::testing::read_all(
+        t.as_ref(),
+        &ftpchat_core::RemotePath::new("chat.txt").unwrap(),
+    )
+    .unwrap();
+    // FTPChat 1.5 lines are compressed: count them (two messages, two lines).
+    let text = String::from_utf8_lossy(&file);
+    assert_eq!(text.lines().filter(|l| !l.is_empty()).count(), 2, "{text}");
+    assert_eq!(texts(&bob.history(None, 10).unwrap()), ["first", "once"]);
+}
