@@ -1,7 +1,8 @@
 //! Crash safety (issue 17, item 5): processes that send and read a room with a state
-//! folder are killed with SIGKILL at random moments, many times, on real FTP servers (the
-//! in-process libunftp one, and vsftpd when `FTPCHAT_TEST_VSFTPD_URL` is set), and
-//! restarted on the same state folders. After a final clean run:
+//! folder (a native room, and an FTPChat 1.7 shared file) are killed with SIGKILL at random
+//! moments, many times, on real FTP servers (the in-process libunftp one, and vsftpd when
+//! `FTPCHAT_TEST_VSFTPD_URL` is set), and restarted on the same state folders. After a
+//! final clean run:
 //!
 //! - every message whose `send` returned is on the server exactly once, and no message is
 //!   there twice (counted on the raw log lines, not only through a reader that
