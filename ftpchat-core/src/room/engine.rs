@@ -157,10 +157,13 @@ impl<L: Layout> Engine<L> {
 
     /// Saves local state when it changed: first the messages added or changed since the
     /// last save into the local store, then the state file (so its read positions never
-    /// run ahead of the stored messages).
+    /// run ahead of the stored messages), then this user's pending messages (a send made
+    /// while a sync held the room is saved here): a crash never leaves one stored that no
+    /// saved outbox holds.
     pub fn persist(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
-        self.store_touched(view)?;
-        self.save_state_file(view)
+        self.store_touched(view, false)?;
+        self.save_state_file(view)?;
+        self.store_touched(view, true)
     }
 
     /// Saves what a local change (a send, an edit, ...) queued, right after a
@@ -171,12 +174,16 @@ impl<L: Layout> Engine<L> {
     /// `persist`, so they still do not run ahead of the store.
     fn persist_queued(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
         self.save_state_file(view)?;
-        self.store_touched(view)
+        self.store_touched(view, true)
     }
 
-    fn store_touched(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
+    fn store_touched(
+        &mut self,
+        view: &mut View<L::Writer>,
+        own_pending: bool,
+    ) -> Result<(), RoomError> {
         if let Some(store) = &self.store {
-            store.put_touched(view)?;
+            store.put_touched(view, own_pending)?;
             if self.history_loaded {
                 store.mark_complete();
             }
@@ -452,7 +459,7 @@ where
             }));
         };
         let mut view = self.stored_view(t, store)?;
-        store.put_touched(&mut view)?;
+        store.put_touched(&mut view, true)?;
         store.page(&view, conversation, before, limit)
     }
 
@@ -471,7 +478,7 @@ where
             ));
         };
         let mut view = self.stored_view(t, store)?;
-        store.put_touched(&mut view)?;
+        store.put_touched(&mut view, true)?;
         store.search(&view, query, before, limit)
     }
 
