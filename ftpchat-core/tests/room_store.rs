@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
 use ftpchat_core::{
-    ErrorKind, LocalStore, Message, Room, RoomConfig, RoomError, StateLocation, StoreError,
-    Transport, WriteCodec,
+    ErrorKind, LocalStore, Message, RemotePath, Room, RoomConfig, RoomError, StateLocation,
+    StoreError, Transport, TransportError, WriteCodec,
 };
 use support::ftp_server::TestFtpServer;
 
@@ -498,4 +498,187 @@ fn a_state_folder_from_before_the_store_migrates_on_first_open() {
     assert_eq!(bob.history(None, 100).unwrap().len(), 32);
     assert_eq!(bob.search("old 7", None, 5).unwrap().len(), 1);
     assert_eq!(offline.total_calls(), calls, "no request after open");
+}
+
+/// A send saves the outbox before it stores the pending message. The other order (the
+/// crash test, `examples/tests/crash_safety.rs`, found it) let a process killed between
+/// the two leave a message in the store that no outbox held: shown pending forever,
+/// never sent. Here the state file cannot be written, as if the process died there.
+#[test]
+fn a_send_whose_outbox_was_not_saved_leaves_no_message_in_the_store() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    bob.send("saved").unwrap();
+    bob.sync().unwrap();
+    // The state file is replaced through this temporary file: a folder there fails it.
+    let tmp = state_file(state.path()).with_extension("state.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let err = bob.send("never queued").unwrap_err();
+    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    // The process ends without another save.
+    drop(bob);
+    std::fs::remove_dir(&tmp).unwrap();
+
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+    assert_eq!(
+        texts(&bob.history(None, 10).unwrap()),
+        ["saved"],
+        "the store holds no message that no outbox will send"
+    );
+    bob.sync().unwrap();
+    assert_eq!(texts(&bob.history(None, 10).unwrap()), ["saved"]);
+}
+
+/// A shared file room killed after its append landed and before it saved looks for its
+/// unsent lines in the file before appending them again: FTPChat readers would show a
+/// second copy (found by `examples/tests/crash_safety.rs` on a shared file). Here the
+/// state file cannot be written after the append, as if the process died there.
+#[test]
+fn a_shared_file_append_that_landed_before_a_crash_is_not_appended_again() {
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let config = || {
+        RoomConfig::shared_file("chat.txt", WriteCodec::Legacy15, "Bob")
+            .with_state_dir(state.path())
+    };
+    let bob = Room::open(t.clone(), config()).unwrap();
+    bob.send("first").unwrap();
+    bob.sync().unwrap();
+    bob.send("once").unwrap();
+    let tmp = state_file(state.path()).with_extension("state.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let err = bob.sync().unwrap_err();
+    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    // The process ends: its saved outbox still holds the message that landed.
+    drop(bob);
+    std::fs::remove_dir(&tmp).unwrap();
+
+    let bob = Room::open(t.clone(), config()).unwrap();
+    assert_eq!(bob.outbox_len(), 1);
+    bob.sync().unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+    let file = ftpchat_core::testing::read_all(
+        t.as_ref(),
+        &ftpchat_core::RemotePath::new("chat.txt").unwrap(),
+    )
+    .unwrap();
+    // FTPChat 1.5 lines are compressed: count them (two messages, two lines).
+    let text = String::from_utf8_lossy(&file);
+    assert_eq!(text.lines().filter(|l| !l.is_empty()).count(), 2, "{text}");
+    assert_eq!(texts(&bob.history(None, 10).unwrap()), ["first", "once"]);
+}
+
+/// A transport whose next `list` waits until the test lets it go: a sync held there
+/// holds the room.
+#[derive(Debug)]
+struct Gated {
+    inner: Arc<dyn Transport>,
+    gate: std::sync::Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+}
+
+impl Gated {
+    /// Arms the gate: returns (entered, go).
+    fn arm(&self) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel();
+        *self.gate.lock().unwrap() = Some((entered_tx, go_rx));
+        (entered_rx, go_tx)
+    }
+}
+
+impl Transport for Gated {
+    fn capabilities(&self) -> ftpchat_core::Capabilities {
+        self.inner.capabilities()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn size(&self, path: &RemotePath) -> Result<Option<u64>, TransportError> {
+        self.inner.size(path)
+    }
+    fn read_from(
+        &self,
+        path: &RemotePath,
+        offset: u64,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<u64, TransportError> {
+        self.inner.read_from(path, offset, sink)
+    }
+    fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        self.inner.append(path, data)
+    }
+    fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
+        self.inner.write_atomic(path, data)
+    }
+    fn list(&self, dir: &RemotePath) -> Result<Vec<ftpchat_core::DirEntry>, TransportError> {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some((entered, go)) = gate {
+            entered.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        self.inner.list(dir)
+    }
+    fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
+        self.inner.make_dir(path)
+    }
+    fn remove_file(&self, path: &RemotePath) -> Result<(), TransportError> {
+        self.inner.remove_file(path)
+    }
+    fn remove_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
+        self.inner.remove_dir(path)
+    }
+    fn rename(&self, from: &RemotePath, to: &RemotePath) -> Result<(), TransportError> {
+        self.inner.rename(from, to)
+    }
+}
+
+/// A send made while a sync holds the room is saved at the sync's end: its pending
+/// message goes into the store only after the state file holds the outbox that sends
+/// it, so a crash there (here: the state file cannot be written) leaves no message shown
+/// pending forever and never sent.
+#[test]
+fn a_send_during_a_sync_is_stored_only_after_its_outbox_is_saved() {
+    let gated = Arc::new(Gated {
+        inner: Arc::new(MemoryTransport::new()),
+        gate: std::sync::Mutex::new(None),
+    });
+    let t: Arc<dyn Transport> = gated.clone();
+    let state = tempfile::tempdir().unwrap();
+    let bob = Arc::new(Room::open(t.clone(), config("Bob", state.path())).unwrap());
+    bob.send("saved").unwrap();
+    bob.sync().unwrap();
+
+    let (entered, go) = gated.arm();
+    let syncing = {
+        let bob = bob.clone();
+        std::thread::spawn(move || bob.sync())
+    };
+    entered.recv().unwrap();
+    // The sync holds the room: this send is queued, saved at the sync's end.
+    bob.send("during the sync").unwrap();
+    let tmp = state_file(state.path()).with_extension("state.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    go.send(()).unwrap();
+    let err = syncing.join().unwrap().unwrap_err();
+    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    // The process ends without another save.
+    drop(bob);
+    std::fs::remove_dir(&tmp).unwrap();
+
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    bob.sync().unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+    let pending: Vec<String> = bob
+        .history(None, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.status == ftpchat_core::MessageStatus::Pending)
+        .map(|m| m.text)
+        .collect();
+    assert!(
+        pending.is_empty(),
+        "stored pending with an empty outbox (never sent): {pending:?}"
+    );
 }

@@ -157,14 +157,41 @@ impl<L: Layout> Engine<L> {
 
     /// Saves local state when it changed: first the messages added or changed since the
     /// last save into the local store, then the state file (so its read positions never
-    /// run ahead of the stored messages).
+    /// run ahead of the stored messages), then this user's pending messages (a send made
+    /// while a sync held the room is saved here): a crash never leaves one stored that no
+    /// saved outbox holds.
     pub fn persist(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
+        self.store_touched(view, false)?;
+        self.save_state_file(view)?;
+        self.store_touched(view, true)
+    }
+
+    /// Saves what a local change (a send, an edit, ...) queued, right after a
+    /// [`persist`](Self::persist): the state file with the outbox first, then the store.
+    /// A crash between the two leaves the message queued and not yet stored (the next
+    /// run restores it from the outbox and stores it), never stored and not queued (shown
+    /// pending forever, never sent). The read positions did not move since that
+    /// `persist`, so they still do not run ahead of the store.
+    fn persist_queued(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
+        self.save_state_file(view)?;
+        self.store_touched(view, true)
+    }
+
+    fn store_touched(
+        &mut self,
+        view: &mut View<L::Writer>,
+        own_pending: bool,
+    ) -> Result<(), RoomError> {
         if let Some(store) = &self.store {
-            store.put_touched(view)?;
+            store.put_touched(view, own_pending)?;
             if self.history_loaded {
                 store.mark_complete();
             }
         }
+        Ok(())
+    }
+
+    fn save_state_file(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
         let Some(file) = &self.state_file else {
             return Ok(());
         };
@@ -357,10 +384,13 @@ impl<L: Layout> Core<L> {
         f: impl FnOnce(&mut View<L::Writer>) -> Result<T, RoomError>,
     ) -> Result<T, RoomError> {
         let mut view = lock(&self.view);
+        let Ok(mut engine) = self.engine.try_lock() else {
+            return f(&mut view);
+        };
+        // What an earlier save left unsaved first, then the change, outbox first.
+        engine.persist(&mut view)?;
         let out = f(&mut view)?;
-        if let Ok(mut engine) = self.engine.try_lock() {
-            engine.persist(&mut view)?;
-        }
+        engine.persist_queued(&mut view)?;
         Ok(out)
     }
 }
@@ -431,7 +461,7 @@ where
             }));
         };
         let mut view = self.stored_view(t, store)?;
-        store.put_touched(&mut view)?;
+        store.put_touched(&mut view, true)?;
         store.page(&view, conversation, before, limit)
     }
 
@@ -450,7 +480,7 @@ where
             ));
         };
         let mut view = self.stored_view(t, store)?;
-        store.put_touched(&mut view)?;
+        store.put_touched(&mut view, true)?;
         store.search(&view, query, before, limit)
     }
 

@@ -7,7 +7,10 @@
 //! sync read go into the store (one transaction, on disk when it returns) **before** the
 //! state file that records how far the room has read is saved, so a crash never leaves a
 //! read position ahead of the stored messages. Putting a message again replaces it, so a
-//! message is never stored twice.
+//! message is never stored twice. This user's pending messages go in after the state
+//! file, and a local change (a send, an edit) is saved the other way round: the outbox in
+//! the state file first, then the store (`Engine::persist_queued`), so a crash never
+//! leaves a stored message or edit that no outbox will send.
 //!
 //! The state file says whether the store holds everything before its read positions
 //! (`stored 1`): then the room pages and searches the store without reading the server.
@@ -25,7 +28,7 @@ use super::view::View;
 use super::{lock, RoomError};
 use crate::group::MemberId;
 use crate::store::LocalStore;
-use crate::timeline::{Author, Message, MessageId, SortKey};
+use crate::timeline::{Author, Message, MessageId, MessageStatus, SortKey};
 
 /// The store's file name in a state folder.
 pub(crate) const STORE_FILE: &str = "store.sqlite";
@@ -111,9 +114,22 @@ impl RoomStore {
     }
 
     /// Puts the messages the view added or changed since the last call into the store,
-    /// in one transaction. On failure they stay marked, for the next call.
-    pub fn put_touched<W: Writer>(&self, view: &mut View<W>) -> Result<(), RoomError> {
-        let touched = view.timeline.take_touched();
+    /// in one transaction. On failure they stay marked, for the next call. Without
+    /// `own_pending`, this user's pending messages stay marked too: they are stored only
+    /// after the state file holds the outbox that sends them.
+    pub fn put_touched<W: Writer>(
+        &self,
+        view: &mut View<W>,
+        own_pending: bool,
+    ) -> Result<(), RoomError> {
+        let mut touched = view.timeline.take_touched();
+        if !own_pending {
+            let (later, now): (Vec<_>, Vec<_>) = touched
+                .into_iter()
+                .partition(|(_, m, _)| m.is_own && m.status == MessageStatus::Pending);
+            view.timeline.retouch(later.iter().map(|(_, m, _)| m.id));
+            touched = now;
+        }
         if touched.is_empty() {
             return Ok(());
         }

@@ -148,10 +148,14 @@ impl SharedLayout {
         let lock = with_lock
             .then(|| FileLock::new(&path, config.lock_ttl, config.lock_wait))
             .transpose()?;
+        // Unsent messages saved by an earlier run may have landed before it ended (killed
+        // between the append and the save): look for them from the saved read position
+        // (they were appended after it) before appending again.
+        let unconfirmed_from = (!saved.outbox.is_empty()).then(|| reader.committed());
         let layout = SharedLayout {
             file: SharedFile {
                 path,
-                unconfirmed_from: None,
+                unconfirmed_from,
                 verified: false,
             },
             codec: codec.codec(),
