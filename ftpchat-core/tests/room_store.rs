@@ -682,3 +682,40 @@ fn a_send_during_a_sync_is_stored_only_after_its_outbox_is_saved() {
         "stored pending with an empty outbox (never sent): {pending:?}"
     );
 }
+
+/// A shared file whose folder does not exist yet: the send stays queued, in this run and
+/// in the next; once the folder exists the same room delivers it, once. (Looking for an
+/// earlier attempt's lines in a file that is not there found "not found", and the room
+/// never delivered again.)
+#[test]
+fn a_shared_file_that_does_not_exist_yet_gets_its_queued_messages_once_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let t: Arc<dyn Transport> = Arc::new(ftpchat_core::LocalTransport::new(dir.path()));
+    let state = tempfile::tempdir().unwrap();
+    let config = || {
+        RoomConfig::shared_file("sub/chat.txt", WriteCodec::Legacy15, "Bob")
+            .with_state_dir(state.path())
+    };
+    let bob = Room::open(t.clone(), config()).unwrap();
+    bob.send("queued").unwrap();
+    let err = bob.sync().unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Transport(ftpchat_core::TransportErrorKind::NotFound),
+        "{err:?}"
+    );
+    // The same run, after the folder appeared.
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    bob.sync().unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+    bob.send("second").unwrap();
+    drop(bob);
+    // The next run (its outbox saved while the file was not there) delivers it too.
+    std::fs::remove_file(dir.path().join("sub/chat.txt")).unwrap();
+    let bob = Room::open(t.clone(), config()).unwrap();
+    assert_eq!(bob.outbox_len(), 1);
+    bob.sync().unwrap();
+    assert_eq!(bob.outbox_len(), 0);
+    let text = std::fs::read_to_string(dir.path().join("sub/chat.txt")).unwrap();
+    assert_eq!(text.lines().filter(|l| !l.is_empty()).count(), 1, "{text}");
+}

@@ -492,6 +492,10 @@ impl Delivery for SharedDelivery<'_> {
                 let step = self.confirm_step(self.from);
                 self.ask(SharedWait::Confirm, step);
             }
+            // No file (yet): nothing an earlier attempt or run appended landed in it.
+            (SharedWait::EarlierConfirm, Err(e)) if e.kind() == TransportErrorKind::NotFound => {
+                self.size_or_done();
+            }
             (_, Err(e)) => self.finish(Err(e)),
             (SharedWait::EarlierConfirm, Ok(Observed::Confirmed(c))) => {
                 self.landed = c.found;
