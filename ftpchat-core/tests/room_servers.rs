@@ -5,6 +5,8 @@
 //!   data), pyftpdlib and vsftpd.
 //! - Shared FTPChat files on vsftpd and pyftpdlib, and on libunftp with the lock.
 //! - With the `sftp` feature: native rooms on OpenSSH's sshd (`.ci/sftp-server.sh`).
+//! - With the `s3` feature: native rooms in the segment layout on moto
+//!   (`.ci/s3-server.sh`).
 //!
 //! External servers come from `.ci/ftp-servers.sh` (see `support`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -177,6 +179,17 @@ fn shared_file_8_writers_libunftp_with_lock() {
 #[test]
 fn native_room_8_writers_sftp() {
     let Some(server) = support::sftp::external_sftp() else {
+        return;
+    };
+    let make = || Arc::new(server.transport()) as Arc<dyn Transport>;
+    run_concurrently_on(&make, native(unique_name("room")));
+}
+
+#[cfg(feature = "s3")]
+#[test]
+fn native_room_8_writers_s3() {
+    // A store that cannot append: the room uses the segment layout (SPEC §9.5).
+    let Some(server) = support::s3::external_s3() else {
         return;
     };
     let make = || Arc::new(server.transport()) as Arc<dyn Transport>;

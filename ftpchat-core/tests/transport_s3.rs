@@ -239,14 +239,43 @@ fn open_location_opens_s3_urls_with_options() {
 }
 
 #[test]
-fn a_room_on_s3_is_refused_with_a_clear_error() {
+fn a_native_room_on_s3_uses_the_segment_layout_and_a_chat_file_is_refused() {
     let Some(server) = external_s3() else {
         return;
     };
     let t: Arc<dyn Transport> = Arc::new(server.transport());
-    let dir = fresh_dir(&*t, "room");
-    let config = RoomConfig::native(dir.as_str(), "alice", Password::new("room password"));
-    let err = Room::open(Arc::clone(&t), config).unwrap_err();
+    let dir = fresh_dir(&*t, "room").join("r").unwrap();
+    let config = |who: &str| {
+        RoomConfig::native(dir.as_str(), who, Password::new("room password"))
+            .with_native_iterations(1_000)
+    };
+    let alice = Room::open(Arc::clone(&t), config("alice")).unwrap();
+    let bob = Room::open(Arc::clone(&t), config("bob")).unwrap();
+    alice.send("hello over S3").unwrap();
+    alice.sync().unwrap();
+    let got = bob.sync().unwrap();
+    assert_eq!(got.messages.len(), 1);
+    assert_eq!(got.messages[0].text, "hello over S3");
+    bob.send("hi back").unwrap();
+    bob.sync().unwrap();
+    assert_eq!(alice.sync().unwrap().messages[0].text, "hi back");
+    // On the bucket: the logs are folders of segments, and the feed has markers.
+    let logs = t.list(&dir.join("logs").unwrap()).unwrap();
+    assert_eq!(
+        logs.iter()
+            .filter(|e| e.is_dir && e.name.ends_with(".log"))
+            .count(),
+        2
+    );
+    assert!(!t.list(&dir.join("feed").unwrap()).unwrap().is_empty());
+
+    let shared = RoomConfig::shared_file(
+        dir.join("chat.txt").unwrap().as_str(),
+        ftpchat_core::WriteCodec::Fernet17,
+        "alice",
+    )
+    .with_password("pw");
+    let err = Room::open(Arc::clone(&t), shared).unwrap_err();
     assert!(matches!(err, RoomError::Unsupported(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("cannot append"), "{text}");
@@ -254,14 +283,16 @@ fn a_room_on_s3_is_refused_with_a_clear_error() {
 }
 
 #[test]
-fn a_room_is_refused_before_anything_is_sent() {
+fn a_chat_file_is_refused_before_anything_is_sent() {
     // Nothing listens on port 1: a request would fail as transient, not as unsupported.
     let config = S3Config::from_url("s3://bucket/rooms")
         .unwrap()
         .with_endpoint("http://127.0.0.1:1")
         .with_credentials(S3Credentials::new("id", "secret"));
     let t: Arc<dyn Transport> = Arc::new(S3Transport::new(config).unwrap());
-    let err = Room::open(t, RoomConfig::native("lobby", "alice", Password::new("pw"))).unwrap_err();
+    let shared = RoomConfig::shared_file("chat.txt", ftpchat_core::WriteCodec::Fernet17, "alice")
+        .with_password("pw");
+    let err = Room::open(t, shared).unwrap_err();
     assert!(matches!(err, RoomError::Unsupported(_)), "{err}");
     assert!(err.to_string().contains("cannot append"), "{err}");
 }

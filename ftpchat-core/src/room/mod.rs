@@ -601,23 +601,39 @@ impl Room {
     ///
     /// Fails with [`RoomError::InvalidConfig`] when the configuration asks for a lock
     /// ([`RoomConfig::with_lock`]) on a native room (native rooms need none: each device
-    /// appends only to its own log), and with [`RoomError::Unsupported`] on a transport
-    /// that cannot append ([`Capabilities::append`](crate::Capabilities) is `false`: S3),
-    /// before anything is sent.
+    /// appends only to its own log). On a transport that cannot append
+    /// ([`Capabilities::append`](crate::Capabilities) is `false`: S3, WebDAV) a native
+    /// room uses the segment layout (SPEC §9.5), which needs
+    /// [`Capabilities::create_only`](crate::Capabilities); a FTPChat chat file there fails
+    /// with [`RoomError::Unsupported`] before anything is sent.
     pub fn open(transport: Arc<dyn Transport>, config: RoomConfig) -> Result<Room, RoomError> {
         if config.native_lock {
             return Err(RoomError::InvalidConfig(
                 "a lock applies to shared-file rooms only (a native room needs none)".into(),
             ));
         }
-        // Both layouts append (native logs, the shared file). A store that cannot (S3, and
-        // WebDAV later) needs a layout of segments written once each, not built yet.
-        if !transport.capabilities().append {
-            return Err(RoomError::Unsupported(format!(
-                "{} cannot append to a file (an object store), and rooms need appends; a layout for such stores is not implemented yet",
-                transport.describe()
-            )));
-        }
+        // A store that cannot append (S3, WebDAV) keeps a native room's logs as segments
+        // written once each (SPEC §9.5); a FTPChat chat file is one file every client
+        // appends to, which such a store cannot hold.
+        let caps = transport.capabilities();
+        let transport: Arc<dyn Transport> = match (&config.layout, caps.append) {
+            (_, true) => transport,
+            (config::Layout::Native { dir }, false) if caps.create_only => {
+                Arc::new(layout::segments::SegmentStore::new(transport, dir)?)
+            }
+            (config::Layout::Native { .. }, false) => {
+                return Err(RoomError::Unsupported(format!(
+                    "{} can neither append nor create a file only if it is missing, and a room needs one of them",
+                    transport.describe()
+                )))
+            }
+            (_, false) => {
+                return Err(RoomError::Unsupported(format!(
+                    "{} cannot append to a file (an object store), and a FTPChat chat file is one file every client appends to; use a native room there",
+                    transport.describe()
+                )))
+            }
+        };
         let core = engine::open(transport.as_ref(), &config)?;
         let clock = config.clock.clone();
         Ok(Room {

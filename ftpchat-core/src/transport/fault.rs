@@ -197,6 +197,8 @@ struct State {
     random: Option<RandomFaults>,
     latency: Duration,
     injected: Vec<InjectedFault>,
+    /// Behaves like an object store: no appends.
+    no_append: bool,
 }
 
 /// A fault-injecting wrapper around any [`Transport`], for testing exactly-once delivery.
@@ -377,6 +379,15 @@ impl<T: Transport + ?Sized> FaultyTransport<T> {
         self
     }
 
+    /// Makes the wrapped store behave like an object store from now on: capabilities say
+    /// it cannot append, and every append (and streamed append) fails with
+    /// [`TransportErrorKind::Unsupported`]. For testing what runs on S3 or WebDAV on a
+    /// memory or folder store.
+    pub fn refuse_appends(&self) -> &Self {
+        self.lock().no_append = true;
+        self
+    }
+
     /// Disarms every pending fault and random mode (latency and counters stay): the
     /// network is healthy again.
     pub fn clear_faults(&self) -> &Self {
@@ -468,7 +479,12 @@ impl<T: Transport + ?Sized> FaultyTransport<T> {
 
 impl<T: Transport + ?Sized> Transport for FaultyTransport<T> {
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        let mut caps = self.inner.capabilities();
+        if self.lock().no_append {
+            caps.append = false;
+            caps.atomic_concurrent_append = false;
+        }
+        caps
     }
 
     fn describe(&self) -> String {
@@ -526,6 +542,13 @@ impl<T: Transport + ?Sized> Transport for FaultyTransport<T> {
 
     fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         const OP: Op = Op::Append;
+        if self.lock().no_append {
+            return Err(TransportError::new(
+                TransportErrorKind::Unsupported,
+                OP.name(),
+                format!("{path}: this store cannot append (refuse_appends)"),
+            ));
+        }
         let (call, plan) = self.begin(OP, data.len());
         match plan {
             Plan::FailBefore(kind) => {

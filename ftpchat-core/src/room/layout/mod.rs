@@ -7,10 +7,13 @@
 //! `room::io` performs their transport steps and the engine waits on the room's clock.
 //!
 //! - [`native::NativeLayout`]: one append-only log per device under `logs/`.
+//! - [`segments::SegmentStore`]: the native layout on a store that cannot append (S3,
+//!   WebDAV): each log a folder of segments written once, and a feed of markers.
 //! - [`shared::SharedLayout`]: FTPChat's single shared file, confirmed appends, an
 //!   optional lock.
 
 pub(crate) mod native;
+pub(crate) mod segments;
 pub(crate) mod shared;
 
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,371 @@
+//! Native rooms on a store that cannot append (SPEC §9.5, the segment layout), played on
+//! memory and folder stores told to refuse appends, as S3 and WebDAV do: two devices
+//! chat, an idle poll costs the same with 10 and 100 writers, delivery costs the same at
+//! any history size, member rooms (signatures, private messages, removal) and
+//! attachments work, a copied state folder is refused by the create-only write and moves
+//! to a new writer id, and a FTPChat chat file is refused with a clear error.
+//! The same room against a real S3 server is in `transport_s3.rs` and `room_servers.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
+use ftpchat_core::{
+    LocalTransport, Message, RemotePath, Role, Room, RoomConfig, RoomError, RoomEvent, Transport,
+    WriteCodec,
+};
+use support::members::Device;
+
+const PW: &str = "correct horse";
+
+fn object_store() -> (FaultyTransport<MemoryTransport>, Arc<dyn Transport>) {
+    let t = FaultyTransport::new(MemoryTransport::new());
+    t.refuse_appends();
+    let shared: Arc<dyn Transport> = Arc::new(t.clone());
+    (t, shared)
+}
+
+fn native(who: &str) -> RoomConfig {
+    RoomConfig::native("r", who, PW).with_native_iterations(1_000)
+}
+
+fn texts(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.text.clone()).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn names(t: &dyn Transport, dir: &str) -> Vec<String> {
+    let mut n: Vec<String> = t
+        .list(&RemotePath::new(dir).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            if e.is_dir {
+                format!("{}/", e.name)
+            } else {
+                e.name
+            }
+        })
+        .collect();
+    n.sort();
+    n
+}
+
+/// Every call the store saw.
+fn requests(t: &FaultyTransport<MemoryTransport>) -> u64 {
+    t.total_calls()
+}
+
+#[test]
+fn two_devices_chat_in_a_room_on_a_store_that_cannot_append() {
+    let (raw, t) = object_store();
+    let alice = Room::open(t.clone(), native("alice")).unwrap();
+    let bob = Room::open(t.clone(), native("bob")).unwrap();
+    alice.send("hello").unwrap();
+    alice.sync().unwrap();
+    assert_eq!(texts(&bob.sync().unwrap().messages), ["hello"]);
+    bob.send("hi").unwrap();
+    bob.send("how are you").unwrap();
+    bob.sync().unwrap();
+    let got = alice.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["hi", "how are you"]);
+    assert!(got.messages.iter().all(|m| !m.is_own));
+    assert_eq!(raw.calls(Op::Append), 0, "nothing was appended");
+
+    // On the server: each log a folder of segments named by offset, and a feed.
+    let logs = names(raw.inner(), "r/logs");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert!(logs.iter().all(|n| n.ends_with(".log/")), "{logs:?}");
+    let first = names(
+        raw.inner(),
+        &format!("r/logs/{}", logs[0].trim_end_matches('/')),
+    );
+    assert!(first[0].starts_with("0000000000000000"), "{first:?}");
+    let feed = names(raw.inner(), "r/feed");
+    assert_eq!(feed[0], "000000000000");
+    assert!(feed.len() >= 2, "{feed:?}");
+
+    // A third device reads the whole history; a restart of one reads nothing twice.
+    let carol = Room::open(t.clone(), native("carol")).unwrap();
+    assert_eq!(
+        texts(&carol.sync().unwrap().messages),
+        ["hello", "hi", "how are you"]
+    );
+    assert!(carol.sync().unwrap().messages.is_empty());
+}
+
+#[test]
+fn a_chat_file_on_a_store_that_cannot_append_is_refused_before_anything_is_sent() {
+    let (raw, t) = object_store();
+    let config =
+        RoomConfig::shared_file("chat.txt", WriteCodec::Fernet17, "alice").with_password("pw");
+    let err = Room::open(t, config).unwrap_err();
+    assert!(matches!(err, RoomError::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("cannot append"), "{err}");
+    assert_eq!(raw.total_calls(), 0);
+}
+
+#[test]
+fn a_store_with_neither_appends_nor_create_only_writes_is_refused() {
+    // A folder store refusing appends but not create-only writes would work; a transport
+    // that can do neither cannot hold a room.
+    struct Neither(MemoryTransport);
+    impl std::fmt::Debug for Neither {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Neither")
+        }
+    }
+    impl Transport for Neither {
+        fn capabilities(&self) -> ftpchat_core::Capabilities {
+            ftpchat_core::Capabilities::new(false, true, true, false)
+        }
+        fn describe(&self) -> String {
+            "neither://".into()
+        }
+        fn size(&self, p: &RemotePath) -> Result<Option<u64>, ftpchat_core::TransportError> {
+            self.0.size(p)
+        }
+        fn read_from(
+            &self,
+            p: &RemotePath,
+            o: u64,
+            s: &mut dyn std::io::Write,
+        ) -> Result<u64, ftpchat_core::TransportError> {
+            self.0.read_from(p, o, s)
+        }
+        fn append(&self, p: &RemotePath, d: &[u8]) -> Result<(), ftpchat_core::TransportError> {
+            self.0.append(p, d)
+        }
+        fn write_atomic(
+            &self,
+            p: &RemotePath,
+            d: &[u8],
+        ) -> Result<(), ftpchat_core::TransportError> {
+            self.0.write_atomic(p, d)
+        }
+        fn list(
+            &self,
+            p: &RemotePath,
+        ) -> Result<Vec<ftpchat_core::DirEntry>, ftpchat_core::TransportError> {
+            self.0.list(p)
+        }
+        fn make_dir(&self, p: &RemotePath) -> Result<(), ftpchat_core::TransportError> {
+            self.0.make_dir(p)
+        }
+        fn remove_file(&self, p: &RemotePath) -> Result<(), ftpchat_core::TransportError> {
+            self.0.remove_file(p)
+        }
+        fn remove_dir(&self, p: &RemotePath) -> Result<(), ftpchat_core::TransportError> {
+            self.0.remove_dir(p)
+        }
+        fn rename(
+            &self,
+            a: &RemotePath,
+            b: &RemotePath,
+        ) -> Result<(), ftpchat_core::TransportError> {
+            self.0.rename(a, b)
+        }
+    }
+    let err = Room::open(Arc::new(Neither(MemoryTransport::new())), native("alice")).unwrap_err();
+    assert!(matches!(err, RoomError::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("create a file only if"), "{err}");
+}
+
+/// `writers` devices each send one message; then a reader that has read everything
+/// polls with nothing new. Returns what that idle poll cost, in requests.
+fn idle_poll_cost(writers: usize) -> u64 {
+    let (raw, t) = object_store();
+    let reader = Room::open(t.clone(), native("reader")).unwrap();
+    for w in 0..writers {
+        let room = Room::open(t.clone(), native(&format!("w{w}"))).unwrap();
+        room.send(&format!("from {w}")).unwrap();
+        room.sync().unwrap();
+    }
+    assert_eq!(reader.sync().unwrap().messages.len(), writers);
+    let before = requests(&raw);
+    assert!(reader.sync().unwrap().messages.is_empty());
+    requests(&raw) - before
+}
+
+#[test]
+fn an_idle_poll_costs_one_request_with_10_or_100_writers() {
+    let ten = idle_poll_cost(10);
+    let hundred = idle_poll_cost(100);
+    assert_eq!(ten, 1, "one listing of the feed");
+    assert_eq!(hundred, ten);
+}
+
+/// What one message costs its sender and one reader, after `history` earlier messages.
+fn delivery_cost(history: usize) -> (u64, u64) {
+    let (raw, t) = object_store();
+    let sender = Room::open(t.clone(), native("sender")).unwrap();
+    let reader = Room::open(t.clone(), native("reader")).unwrap();
+    for i in 0..history {
+        sender.send(&format!("old {i}")).unwrap();
+        // One segment each: the history is many small objects (and merges).
+        sender.sync().unwrap();
+    }
+    assert_eq!(reader.sync().unwrap().messages.len(), history);
+    // Settle: the sender's poll reads its own markers.
+    sender.sync().unwrap();
+    let before = requests(&raw);
+    sender.send("new").unwrap();
+    sender.sync().unwrap();
+    let sent = requests(&raw) - before;
+    let before = requests(&raw);
+    assert_eq!(texts(&reader.sync().unwrap().messages), ["new"]);
+    (sent, requests(&raw) - before)
+}
+
+#[test]
+fn delivering_a_message_costs_the_same_at_any_history_size() {
+    let (send_small, read_small) = delivery_cost(3);
+    let (send_large, read_large) = delivery_cost(300);
+    // Reading: the feed listing, the marker, the segment.
+    assert_eq!(read_small, 3);
+    assert_eq!(read_large, read_small);
+    // Sending: the segment and its marker (a merge now and then adds more), then the
+    // sender's own poll.
+    assert!(send_small <= 4, "{send_small}");
+    assert!(send_large <= send_small + 1, "{send_large} vs {send_small}");
+}
+
+#[test]
+fn member_rooms_with_private_messages_attachments_and_removal_work_on_segments() {
+    let (_raw, t) = object_store();
+    let (a, b) = (Device::new(), Device::new());
+    let alice = a.create(&t, "Alice");
+    let invitation = alice.invite(Role::Member, "s3://bucket/team").unwrap();
+    let bob = b.join(&t, "Bob", &invitation.to_url());
+    alice.sync().unwrap();
+
+    alice.send("hello Bob").unwrap();
+    alice.sync().unwrap();
+    let got = bob.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["hello Bob"]);
+    assert_eq!(
+        got.messages[0].signer.as_deref(),
+        Some(a.fingerprint().as_str())
+    );
+
+    // A private message.
+    let alice_id = alice
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.devices.iter().any(|d| d.fingerprint() == a.fingerprint()))
+        .unwrap()
+        .id;
+    bob.send_private(&alice_id, "just for you").unwrap();
+    bob.sync().unwrap();
+    alice.sync().unwrap();
+    let private = alice
+        .private_history(&alice_id_of(&alice, &b), None, 10)
+        .unwrap();
+    assert_eq!(texts(&private), ["just for you"]);
+
+    // An attachment of a few hundred KiB goes up in segments and comes back whole.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("photo.bin");
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&source, &data).unwrap();
+    let id = alice.send_file(&source, "a photo").unwrap();
+    alice.sync().unwrap();
+    bob.sync().unwrap();
+    let target = dir.path().join("saved.bin");
+    bob.save_attachment(&id, &target).unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+
+    // Removal locks Bob out: he cannot read what Alice sends afterwards.
+    let bob_id = alice_id_of(&alice, &b);
+    alice.remove_member(&bob_id).unwrap();
+    alice.send("after removal").unwrap();
+    alice.sync().unwrap();
+    let after = bob.sync().unwrap();
+    assert!(after
+        .events
+        .iter()
+        .any(|e| matches!(e, RoomEvent::RemovedFromRoom)));
+    assert!(!texts(&after.messages).contains(&"after removal".to_string()));
+}
+
+/// The member id of `who`'s device as `room` lists it.
+fn alice_id_of(room: &Room, who: &Device) -> ftpchat_core::MemberId {
+    room.members()
+        .unwrap()
+        .into_iter()
+        .find(|m| {
+            m.devices
+                .iter()
+                .any(|d| d.fingerprint() == who.fingerprint())
+        })
+        .unwrap()
+        .id
+}
+
+/// Copies every file of a state folder (a backup, or a copy to another device).
+fn copy_state(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_copied_state_folder_is_refused_by_the_create_only_write_and_moves_to_a_new_log() {
+    let server = tempfile::tempdir().unwrap();
+    let local = FaultyTransport::new(LocalTransport::new(server.path()));
+    local.refuse_appends();
+    let t: Arc<dyn Transport> = Arc::new(local);
+    let (state_a, state_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open =
+        |who: &str, state: &Path| Room::open(t.clone(), native(who).with_state_dir(state)).unwrap();
+    let a = open("Ann", state_a.path());
+    a.send("a1").unwrap();
+    a.sync().unwrap();
+    drop(a);
+    copy_state(state_a.path(), state_b.path());
+    let a = open("Ann", state_a.path());
+    a.send("a2").unwrap();
+    a.sync().unwrap();
+    // The copy writes at the offset where a2 is: the create-only write refuses it, and
+    // it finds a record it did not write there.
+    let b = open("Ann", state_b.path());
+    b.send("b2").unwrap();
+    let update = b.sync().unwrap();
+    assert!(
+        update
+            .events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::WriterIdConflict { .. })),
+        "{:?}",
+        update.events
+    );
+    assert_eq!(b.outbox_len(), 0);
+    let logs: Vec<_> = std::fs::read_dir(server.path().join("r/logs"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".log")
+        })
+        .collect();
+    assert_eq!(logs.len(), 2, "the copy writes its own log");
+    let fresh = Room::open(t.clone(), native("Fay")).unwrap();
+    assert_eq!(
+        sorted(texts(&fresh.sync().unwrap().messages)),
+        ["a1", "a2", "b2"]
+    );
+}
