@@ -6,6 +6,8 @@
 #   FTPCHAT_TEST_WEBDAV_URL        webdav://127.0.0.1:<port>/chat  (no credentials in it)
 #   FTPCHAT_TEST_WEBDAV_USER       the user name
 #   FTPCHAT_TEST_WEBDAV_PASSWORD   its password
+#   FTPCHAT_TEST_WEBDAVS_URL       webdavs://127.0.0.1:<port>/chat  (the same folder over HTTPS)
+#   FTPCHAT_TEST_WEBDAV_CA         the PEM certificate the HTTPS server uses (and the CA to trust)
 #
 # WsgiDAV and cheroot are pinned (wsgidav_version, cheroot_version below). Stock WsgiDAV
 # honours `If-None-Match: *` on PUT but not atomically (racing creators can both win) and
@@ -19,8 +21,9 @@
 #   eval "$(bash .ci/webdav-server.sh [WORK_DIR])"    # prints `export ...` lines on stdout
 #   source .ci/webdav-server.sh [WORK_DIR]            # exports them into the current shell
 #   bash .ci/webdav-server.sh --stop [WORK_DIR]       # stops the server started from WORK_DIR
-# WORK_DIR defaults to .ci/work/webdav-server (git-ignored). FTPCHAT_WEBDAV_PORT sets the
-# port (default 8089; when 8089 is taken by another program, a free port is chosen).
+# WORK_DIR defaults to .ci/work/webdav-server (git-ignored). FTPCHAT_WEBDAV_PORT and
+# FTPCHAT_WEBDAVS_PORT set the ports (default 8089 for HTTP and 8090 for HTTPS; when one is
+# taken by another program, a free port is chosen).
 
 _ftpchat_webdav_server_main() {
     set -euo pipefail
@@ -46,6 +49,7 @@ _ftpchat_webdav_server_main() {
 
     # Stop a server we started earlier (its command line names our venv).
     ftpchat_stop_pidfile webdav-server "$work/wsgidav.pid" "$work/venv"
+    ftpchat_stop_pidfile webdav-server "$work/wsgidav-tls.pid" "$work/venv"
     if [[ $stop_only == 1 ]]; then
         return 0
     fi
@@ -68,26 +72,63 @@ sys.exit((version('wsgidav'), version('cheroot')) != ('$wsgidav_version', '$cher
         "$work/venv/bin/pip" install -q "wsgidav==$wsgidav_version" "cheroot==$cheroot_version" >&2
     fi
 
-    local port="${FTPCHAT_WEBDAV_PORT:-8089}"
-    for _ in $(seq 30); do
-        ftpchat_port_open "$port" || break
-        sleep 0.1
-    done
-    if ftpchat_port_open "$port"; then
-        if [[ -n "${FTPCHAT_WEBDAV_PORT:-}" ]]; then
-            log "port $port is taken by a process this script did not start; stop it first"
-            return 1
+    # A port for each server: the default unless another program holds it, then a free one.
+    pick_port() {
+        local wanted="$1" fixed="$2" port="$1"
+        for _ in $(seq 30); do
+            ftpchat_port_open "$port" || break
+            sleep 0.1
+        done
+        if ftpchat_port_open "$port"; then
+            if [[ -n "$fixed" ]]; then
+                log "port $port is taken by a process this script did not start; stop it first"
+                return 1
+            fi
+            port="$("$work/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+            log "port $wanted is taken; using $port"
         fi
-        port="$("$work/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-        log "port 8089 is taken; using $port"
+        echo "$port"
+    }
+    local port tls_port
+    port="$(pick_port "${FTPCHAT_WEBDAV_PORT:-8089}" "${FTPCHAT_WEBDAV_PORT:-}")"
+    tls_port="$(pick_port "${FTPCHAT_WEBDAVS_PORT:-8090}" "${FTPCHAT_WEBDAVS_PORT:-}")"
+    if [[ "$tls_port" == "$port" ]]; then
+        log "the HTTP and HTTPS ports are both $port; set FTPCHAT_WEBDAV_PORT and FTPCHAT_WEBDAVS_PORT"
+        return 1
     fi
 
-    # A fresh folder each start; the tests work under root/chat. The provider stages PUTs
-    # and makes create-only PUTs atomic (see .ci/webdav_atomic_provider.py).
+    # The HTTPS server's certificate (CA:FALSE with a SAN, which rustls accepts), also the
+    # CA the tests trust.
+    local tls="$work/tls"
+    mkdir -p "$tls"
+    if [[ ! -s "$tls/cert.pem" || ! -s "$tls/key.pem" ]]; then
+        command -v openssl >/dev/null 2>&1 || {
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq >&2
+            apt-get install -y -qq openssl >&2
+        }
+        log "making a self-signed certificate for localhost and 127.0.0.1"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -keyout "$tls/key.pem" -out "$tls/cert.pem" -subj "/CN=localhost" \
+            -addext "basicConstraints=critical,CA:FALSE" \
+            -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -addext "keyUsage=critical,digitalSignature,keyEncipherment" \
+            -addext "extendedKeyUsage=serverAuth" 2>/dev/null
+        chmod 600 "$tls/key.pem"
+    fi
+
+    # A fresh folder each start, shared by both servers; the tests work under root/chat.
+    # The provider stages PUTs and makes create-only PUTs atomic (O_EXCL, so also between
+    # the two server processes; see .ci/webdav_atomic_provider.py).
     rm -rf "$work/root" "$work/tmp"
     mkdir -p "$work/root/chat"
     cp "$repo/.ci/webdav_atomic_provider.py" "$work/ftpchat_wsgidav.py"
-    cat >"$work/wsgidav.yaml" <<EOF
+
+    # start_server NAME PORT [EXTRA_YAML]: writes NAME.yaml, starts wsgidav with it
+    # (pid in NAME.pid, log in NAME.log) and waits for the port.
+    start_server() {
+        local name="$1" port="$2" extra="${3:-}"
+        cat >"$work/$name.yaml" <<EOF
 host: 127.0.0.1
 port: $port
 server: cheroot
@@ -113,39 +154,44 @@ lock_storage: true
 verbose: 1
 logging:
   enable_loggers: []
+$extra
 EOF
-
-    log "starting wsgidav $wsgidav_version (cheroot $cheroot_version) on 127.0.0.1:$port"
-    PYTHONPATH="$work" setsid nohup "$work/venv/bin/wsgidav" --config "$work/wsgidav.yaml" \
-        >"$work/wsgidav.log" 2>&1 </dev/null &
-    echo $! >"$work/wsgidav.pid"
-    for _ in $(seq 150); do
-        ftpchat_port_open "$port" && break
-        sleep 0.1
-    done
-    if ! ftpchat_port_open "$port"; then
-        log "wsgidav did not start; its log:"
-        tail -n 30 "$work/wsgidav.log" >&2 || true
+        log "starting $name: wsgidav $wsgidav_version (cheroot $cheroot_version) on 127.0.0.1:$port"
+        PYTHONPATH="$work" setsid nohup "$work/venv/bin/wsgidav" --config "$work/$name.yaml" \
+            >"$work/$name.log" 2>&1 </dev/null &
+        echo $! >"$work/$name.pid"
+        for _ in $(seq 150); do
+            ftpchat_port_open "$port" && return 0
+            sleep 0.1
+        done
+        log "$name did not start; its log:"
+        tail -n 30 "$work/$name.log" >&2 || true
         return 1
-    fi
+    }
+    start_server wsgidav "$port"
+    start_server wsgidav-tls "$tls_port" "ssl_certificate: $tls/cert.pem
+ssl_private_key: $tls/key.pem"
 
     # Create-only PUT is refused over an existing file (412, content kept), and a wrong
     # password is refused (401).
-    "$work/venv/bin/python" - "$port" "$user" "$password" <<'EOF' >&2
+    "$work/venv/bin/python" - "$port" "$user" "$password" "$tls_port" "$tls/cert.pem" <<'EOF' >&2
 import base64
+import ssl
 import sys
 import urllib.error
 import urllib.request
 
-port, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
+port, user, password, tls_port, ca = sys.argv[1:6]
 url = f"http://127.0.0.1:{port}/chat/.ftpchat-webdav-server-check"
+tls_url = f"https://127.0.0.1:{tls_port}/chat/.ftpchat-webdav-server-check"
 
-def call(method, data=None, headers=None, secret=password):
+def call(method, data=None, headers=None, secret=password, url=url):
     auth = base64.b64encode(f"{user}:{secret}".encode()).decode()
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Authorization": f"Basic {auth}", **(headers or {})})
+    context = ssl.create_default_context(cafile=ca) if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -182,11 +228,20 @@ for round in range(10):
     assert status in (200, 204), f"DELETE answered {status}"
 status, _ = call("GET", secret="wrong password")
 assert status == 401, f"a wrong password answered {status}"
+# The HTTPS server sees the same folder.
+status, _ = call("PUT", b"tls", url=tls_url)
+assert status in (200, 201, 204), f"PUT over HTTPS answered {status}"
+assert call("GET") == (200, b"tls")
+status, _ = call("PUT", b"again", {"If-None-Match": "*"}, url=tls_url)
+assert status == 412, f"create-only PUT over HTTPS answered {status}"
+call("DELETE")
 print("webdav-server: If-None-Match: * honoured (atomic under a race), wrong password refused")
 EOF
 
     cat >"$work/env.sh" <<EOF
 export FTPCHAT_TEST_WEBDAV_URL='webdav://127.0.0.1:$port/chat'
+export FTPCHAT_TEST_WEBDAVS_URL='webdavs://127.0.0.1:$tls_port/chat'
+export FTPCHAT_TEST_WEBDAV_CA='$tls/cert.pem'
 export FTPCHAT_TEST_WEBDAV_USER='$user'
 export FTPCHAT_TEST_WEBDAV_PASSWORD='$password'
 EOF

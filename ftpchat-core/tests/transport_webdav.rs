@@ -7,11 +7,12 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ftpchat_core::{
-    open_location, OpenOptions, RemotePath, Transport, TransportError, TransportErrorKind,
-    WebDavConfig, WebDavTransport,
+    open_location, OpenOptions, Password, RemotePath, Room, RoomConfig, RoomError, Transport,
+    TransportError, TransportErrorKind, WebDavConfig, WebDavTransport,
 };
 use support::webdav::external_webdav;
 
@@ -23,6 +24,18 @@ mod conformance {
             return;
         };
         move || Box::new(server.transport()) as Box<dyn Transport>
+    });
+}
+
+/// The same suite over HTTPS (`webdavs://`, trusting the server's certificate).
+mod conformance_tls {
+    use ftpchat_core::Transport;
+
+    ftpchat_core::conformance_tests!({
+        let Some(server) = crate::support::webdav::external_webdav() else {
+            return;
+        };
+        move || Box::new(server.tls_transport()) as Box<dyn Transport>
     });
 }
 
@@ -316,4 +329,64 @@ fn open_location_opens_webdav_urls() {
     assert_eq!(got, b"llo\n");
     t.remove_file(&name).unwrap();
     assert_eq!(again.size(&name).unwrap(), None);
+}
+
+#[test]
+fn webdavs_trusts_the_given_ca_and_only_it() {
+    let Some(server) = external_webdav() else {
+        return;
+    };
+    // With the CA (through `open_location` and `OpenOptions::ca_pem`): the same folder as
+    // over plain HTTP.
+    let options = OpenOptions::default()
+        .with_ca_pem(&server.ca_pem)
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(20));
+    let tls = open_location(&server.with_credentials(&server.tls_url), &options).unwrap();
+    assert!(
+        tls.describe().starts_with("webdavs://"),
+        "{}",
+        tls.describe()
+    );
+    let name = RemotePath::new(&format!("over-tls-{}", std::process::id())).unwrap();
+    tls.write_new(&name, b"sealed").unwrap();
+    let plain = server.transport();
+    assert_eq!(read(&plain, &name, 0), b"sealed");
+    plain.remove_file(&name).unwrap();
+
+    // Without it (the webpki roots): the self-signed certificate is refused, permanently,
+    // and nothing about the password is said.
+    let config = WebDavConfig::from_url(&server.tls_url)
+        .unwrap()
+        .with_credentials(&server.user, &server.password)
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(5));
+    let untrusting = WebDavTransport::new(config).unwrap();
+    let err = untrusting.size(&name).unwrap_err();
+    assert_eq!(err.kind(), TransportErrorKind::Permanent, "{err:?}");
+    assert!(
+        !format!("{err} {err:?}").contains(&server.password),
+        "{err:?}"
+    );
+
+    // Plain HTTP to the HTTPS port fails; it never silently works.
+    let wrong = server.tls_url.replacen("webdavs://", "webdav://", 1);
+    let config = WebDavConfig::from_url(&wrong)
+        .unwrap()
+        .with_credentials(&server.user, &server.password)
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(5));
+    assert!(WebDavTransport::new(config).unwrap().size(&name).is_err());
+}
+
+#[test]
+fn a_room_on_webdav_is_refused_with_a_clear_error() {
+    let Some(server) = external_webdav() else {
+        return;
+    };
+    let t: Arc<dyn Transport> = Arc::new(server.transport());
+    let dir = fresh_dir(&*t, "room");
+    let config = RoomConfig::native(dir.as_str(), "alice", Password::new("room password"));
+    let err = Room::open(Arc::clone(&t), config).unwrap_err();
+    assert!(matches!(err, RoomError::Unsupported(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("cannot append"), "{text}");
+    assert!(text.contains("webdav://"), "{text}");
 }
