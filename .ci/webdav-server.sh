@@ -11,8 +11,9 @@
 #
 # WsgiDAV and cheroot are pinned (wsgidav_version, cheroot_version below). Stock WsgiDAV
 # honours `If-None-Match: *` on PUT but not atomically (racing creators can both win) and
-# writes PUT bodies in place, so the server runs .ci/webdav_atomic_provider.py (O_EXCL
-# creates, staged PUTs). Before announcing the server, the script checks that a create-only
+# writes PUT bodies in place, so the server runs .ci/webdav_atomic_provider.py (PUT bodies
+# staged in a temporary file, then renamed over the target or, for a create-only PUT,
+# hard-linked to it so that exactly one racing creator wins). Before announcing the server, the script checks that a create-only
 # PUT over an existing file answers 412 and keeps the old content, that of 8 racing
 # create-only PUTs exactly one wins (10 rounds), and that a wrong password answers 401;
 # it fails otherwise.
@@ -118,8 +119,8 @@ sys.exit((version('wsgidav'), version('cheroot')) != ('$wsgidav_version', '$cher
     fi
 
     # A fresh folder each start, shared by both servers; the tests work under root/chat.
-    # The provider stages PUTs and makes create-only PUTs atomic (O_EXCL, so also between
-    # the two server processes; see .ci/webdav_atomic_provider.py).
+    # The provider stages PUTs and makes create-only PUTs atomic (a hard link, so also
+    # between the two server processes; see .ci/webdav_atomic_provider.py).
     rm -rf "$work/root" "$work/tmp"
     mkdir -p "$work/root/chat"
     cp "$repo/.ci/webdav_atomic_provider.py" "$work/ftpchat_wsgidav.py"

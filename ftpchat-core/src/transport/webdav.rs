@@ -25,13 +25,16 @@
 //!
 //! - **`PUT` replaces a resource atomically** for readers (old or new content, never a
 //!   mix). Apache `mod_dav_fs` and nginx's dav module write the body to a temporary file
-//!   and rename it; WsgiDAV's filesystem provider writes in place, so there a reader racing
-//!   a `write_atomic` can see a short file.
+//!   and rename it; stock WsgiDAV's filesystem provider writes in place, so there a reader
+//!   racing a `write_atomic` can see a short file.
 //! - **`If-None-Match: *` on `PUT` is honoured** (RFC 9110 §13.1.2: `412` when the
-//!   resource exists), and the check and the create are one step. A server that ignores
-//!   the header would let `write_new` replace a file: `.ci/webdav-server.sh` checks the
-//!   test server before announcing it. WsgiDAV checks the header, then creates the file
-//!   (not under one lock), so two creates racing within that window could both succeed.
+//!   resource exists), and the check and the create are one step, so that of racing
+//!   creators exactly one wins ([`Capabilities::create_only`] promises that). A server that
+//!   ignores the header would let `write_new` replace a file. Stock WsgiDAV 4.4 honours the
+//!   header but checks it, then creates the file: 2 of 8 racing creators won there. The
+//!   test server (`.ci/webdav-server.sh`) therefore runs a small WsgiDAV provider that
+//!   stages bodies and hard-links new files into place, and checks a race before it is
+//!   used. Check a server the same way before trusting it with create-only writes.
 //! - **`DELETE` of a collection is recursive** in WebDAV, so `remove_dir` lists first and
 //!   refuses a non-empty directory; a file created between the two requests is removed
 //!   with it. `remove_file` checks that the target is not a collection the same way.
