@@ -131,7 +131,7 @@ pub use crate::transport::s3::{S3Config, S3Transport};
 #[cfg(feature = "sftp")]
 pub use crate::transport::sftp::{HostKeyCheck, SftpConfig, SftpError, SftpTransport};
 #[cfg(feature = "webdav")]
-pub use crate::transport::webdav::{WebDavConfig, WebDavTransport};
+pub use crate::transport::webdav::{HttpStatus, WebDavConfig, WebDavTransport};
 pub use crate::transport::{
     make_dir_all, open_location, read_bounded, Capabilities, DirEntry, InvalidPath, OpenOptions,
     RemotePath, S3Credentials, Transport, TransportError, TransportErrorKind, TransportEvent,

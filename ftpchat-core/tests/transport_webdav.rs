@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftpchat_core::{
-    open_location, OpenOptions, Password, RemotePath, Room, RoomConfig, RoomError, Transport,
-    TransportError, TransportErrorKind, WebDavConfig, WebDavTransport,
+    open_location, HttpStatus, OpenOptions, Password, RemotePath, Room, RoomConfig, RoomError,
+    Transport, TransportError, TransportErrorKind, WebDavConfig, WebDavTransport,
 };
 use support::webdav::external_webdav;
 
@@ -101,6 +101,12 @@ fn a_wrong_password_is_permission_denied_and_not_shown() {
             assert!(!shown.contains(&server.password), "{what}: {shown}");
         }
     }
+    // The HTTP status is the source.
+    let err = t.list(&dir).unwrap_err();
+    let status = std::error::Error::source(&err)
+        .and_then(|s| s.downcast_ref::<HttpStatus>())
+        .expect("an HttpStatus source");
+    assert_eq!(status.0.as_u16(), 401);
     // Without any credentials: refused the same way.
     let anonymous = WebDavTransport::new(WebDavConfig::from_url(&server.url).unwrap()).unwrap();
     let err = anonymous.list(&dir).unwrap_err();
@@ -389,4 +395,29 @@ fn a_room_on_webdav_is_refused_with_a_clear_error() {
     let text = err.to_string();
     assert!(text.contains("cannot append"), "{text}");
     assert!(text.contains("webdav://"), "{text}");
+}
+
+#[test]
+fn hostile_names_and_urls_are_refused_before_any_request() {
+    // No server needed: nothing is sent (nothing listens on port 1 either).
+    for bad in ["a\r\nb", "a\0b", "a\nb", "a\rb", "../x", "/abs", "a//b"] {
+        let err: TransportError = RemotePath::new(bad).unwrap_err().into();
+        assert_eq!(err.kind(), TransportErrorKind::InvalidPath, "{bad:?}");
+    }
+    for url in [
+        "webdav://u:secret-in-url@127.0.0.1:1/ch%0Dat",
+        "webdav://u:secret-in-url@127.0.0.1:1/ch%0Aat",
+        "webdav://u:secret-in-url@127.0.0.1:1/ch%00at",
+        "webdavs://u:secret-in-url@127.0.0.1:1/a/../b",
+        "webdavs://u:secret-in-url@127.0.0.1:1/a/%2e%2e/b",
+        "webdav://u:secret-in-url@127.0.0.1:1/a?b",
+        "webdav://u:secret-in-url@127.0.0.1:1/a#b",
+    ] {
+        let err = open_location(url, &OpenOptions::default()).unwrap_err();
+        assert_eq!(err.kind(), TransportErrorKind::InvalidPath, "{url}");
+        assert!(
+            !format!("{err} {err:?}").contains("secret-in-url"),
+            "{err:?}"
+        );
+    }
 }

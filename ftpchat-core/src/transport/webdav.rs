@@ -400,15 +400,28 @@ fn status_kind(status: StatusCode) -> TransportErrorKind {
     }
 }
 
+/// An HTTP status the operation did not expect: the source of its [`TransportError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpStatus(pub StatusCode);
+
+impl fmt::Display for HttpStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.0)
+    }
+}
+
+impl std::error::Error for HttpStatus {}
+
 fn http_error(
     operation: &'static str,
     path: &dyn fmt::Display,
     status: StatusCode,
 ) -> TransportError {
-    TransportError::new(
+    TransportError::with_source(
         status_kind(status),
         operation,
         format!("{path}: the server answered HTTP {status}"),
+        HttpStatus(status),
     )
 }
 
