@@ -772,7 +772,24 @@ impl Transport for WebDavTransport {
             let status = response.status();
             // The head to skip: all of it when the server ignored the range.
             let mut skip = match status {
-                StatusCode::PARTIAL_CONTENT => 0,
+                StatusCode::PARTIAL_CONTENT => {
+                    // The range sent must be the one asked for (never a mix of offsets).
+                    let start = response
+                        .headers()
+                        .get("Content-Range")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("bytes "))
+                        .and_then(|v| v.split('-').next())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    if start != Some(offset) {
+                        return Err(permanent(
+                            OP,
+                            path,
+                            "the server answered a ranged GET with another range",
+                        ));
+                    }
+                    0
+                }
                 StatusCode::OK => offset,
                 StatusCode::RANGE_NOT_SATISFIABLE => return Ok(0),
                 StatusCode::NOT_FOUND | StatusCode::GONE => return Err(not_found(OP, path)),
@@ -820,20 +837,30 @@ impl Transport for WebDavTransport {
         let entries = self
             .propfind(OP, dir, &self.url(dir, true), "1")?
             .ok_or_else(|| not_found(OP, dir))?;
+        let paths: Vec<Option<String>> = entries.iter().map(|e| href_path(&e.href)).collect();
+        // The directory itself: its own path, or else (a proxy that rewrites paths) the
+        // first response, which servers send for the resource asked about.
         let wanted = self.server_path(dir);
-        let prefix = format!("{wanted}/");
+        let own = paths
+            .iter()
+            .position(|p| p.as_deref() == Some(wanted.as_str()))
+            .unwrap_or(0);
+        let Some((Some(own_path), own_entry)) = paths.get(own).zip(entries.get(own)) else {
+            return Err(permanent(OP, dir, "the server's PROPFIND answer is empty"));
+        };
+        if !own_entry.is_dir {
+            return Err(permanent(OP, dir, "not a directory"));
+        }
+        let prefix = format!("{own_path}/");
         let mut listed = Vec::new();
-        for entry in entries {
-            let Some(path) = href_path(&entry.href) else {
+        for (i, (entry, path)) in entries.iter().zip(&paths).enumerate() {
+            if i == own {
+                continue;
+            }
+            let Some(path) = path else {
                 log::debug!("list {dir}: skipping an href that is not UTF-8");
                 continue;
             };
-            if path == wanted {
-                if !entry.is_dir {
-                    return Err(permanent(OP, dir, "not a directory"));
-                }
-                continue;
-            }
             let Some(name) = path.strip_prefix(&prefix).filter(|n| !n.contains('/')) else {
                 log::debug!("list {dir}: skipping {path:?}, not an entry of this directory");
                 continue;
