@@ -421,3 +421,123 @@ fn hostile_names_and_urls_are_refused_before_any_request() {
         );
     }
 }
+
+/// A one-request-per-connection HTTP server that answers every request with `answer`
+/// (after reading the request head), and records the request heads.
+fn canned_server(
+    answer: &'static str,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&heads);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            // Read the body too: closing with unread data would reset the connection.
+            let body_len = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            let _ = stream.read_exact(&mut vec![0u8; body_len]);
+            seen.lock().unwrap().push(head);
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    (addr, heads)
+}
+
+fn canned_transport(addr: std::net::SocketAddr, root: &str) -> WebDavTransport {
+    let config = WebDavConfig::from_url(&format!("webdav://u:pw@{addr}/{root}"))
+        .unwrap()
+        .with_timeouts(Duration::from_secs(2), Duration::from_secs(2));
+    WebDavTransport::new(config).unwrap()
+}
+
+#[test]
+fn a_server_that_ignores_the_range_is_read_from_the_offset() {
+    let (addr, heads) = canned_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789",
+    );
+    let t = canned_transport(addr, "r");
+    let f = RemotePath::new("d/f").unwrap();
+    assert_eq!(read(&t, &f, 4), b"456789");
+    assert_eq!(read(&t, &f, 0), b"0123456789");
+    assert!(read(&t, &f, 10).is_empty());
+    let heads = heads.lock().unwrap();
+    assert!(
+        heads[0].starts_with("GET /r/d/f HTTP/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[0].to_ascii_lowercase().contains("range: bytes=4-"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        !heads[1].to_ascii_lowercase().contains("range:"),
+        "{}",
+        heads[1]
+    );
+}
+
+#[test]
+fn a_range_other_than_the_one_asked_for_is_refused() {
+    let (addr, _) = canned_server(
+        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789",
+    );
+    let t = canned_transport(addr, "r");
+    let mut got = Vec::new();
+    let err = t
+        .read_from(&RemotePath::new("f").unwrap(), 4, &mut got)
+        .unwrap_err();
+    assert_eq!(err.kind(), TransportErrorKind::Permanent, "{err}");
+    assert!(got.is_empty());
+}
+
+#[test]
+fn a_listing_behind_a_path_rewriting_proxy_is_read() {
+    // The server lives under another path than the URL's: its hrefs start with /dav/.
+    let (addr, heads) = canned_server(concat!(
+        "HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n",
+        r#"<?xml version="1.0"?><D:multistatus xmlns:D="DAV:">"#,
+        r#"<D:response><D:href>http://other/dav/room/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"#,
+        r#"<D:response><D:href>/dav/room/a%20b.log</D:href><D:propstat><D:prop><D:resourcetype/><D:getcontentlength>7</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"#,
+        r#"<D:response><D:href>/dav/room/sub/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"#,
+        r#"<D:response><D:href>/dav/room/sub/deeper</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"#,
+        "</D:multistatus>"
+    ));
+    let t = canned_transport(addr, "chat");
+    let mut listed = t.list(&RemotePath::new("room").unwrap()).unwrap();
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].size),
+        ("a b.log", Some(7))
+    );
+    assert!(listed[1].is_dir && listed[1].name == "sub", "{listed:?}");
+    let heads = heads.lock().unwrap();
+    assert!(
+        heads[0].starts_with("PROPFIND /chat/room/ HTTP/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[0].to_ascii_lowercase().contains("depth: 1"),
+        "{}",
+        heads[0]
+    );
+}
