@@ -1,55 +1,6 @@
-//! WebDAV transport (`webdav://` over plain HTTP, `webdavs://` over HTTPS) with reqwest's
-//! async client (rustls with ring; no OpenSSL) and quick-xml for `PROPFIND` answers.
-//!
-//! Like the S3 and SFTP transports, it owns a private tokio runtime and runs each operation
-//! to completion on it (`block_on`), so the [`Transport`] trait stays blocking and no
-//! runtime leaks to the caller. Any thread may call it; one worker thread drives the
-//! connections (HTTP/1.1, kept alive between requests).
-//!
-//! # How the trait maps onto WebDAV (RFC 4918)
-//!
-//! | operation | WebDAV |
-//! |---|---|
-//! | `size` | `PROPFIND` `Depth: 0` (`getcontentlength`; a collection is an error) |
-//! | `read_from` | one `GET` with `Range: bytes=offset-` (a server that ignores the range sends everything and the head is skipped here; `416` is "at or past the end") |
-//! | `append` | refused ([`TransportErrorKind::Unsupported`]; [`Capabilities::append`] is `false`) |
-//! | `write_atomic` | `PUT` |
-//! | `write_new` | `PUT` with `If-None-Match: *` (`412` is [`TransportErrorKind::AlreadyExists`]; [`Capabilities::create_only`]) |
-//! | `list` | `PROPFIND` `Depth: 1` (`resourcetype`, `getcontentlength`); `list_after` lists and filters |
-//! | `make_dir` | `MKCOL` (`405`: something exists there; `409`: the parent is missing) |
-//! | `remove_file` | `PROPFIND` `Depth: 0` (refuses a collection), then `DELETE` |
-//! | `remove_dir` | `PROPFIND` `Depth: 1` (refuses a non-empty collection), then `DELETE` |
-//! | `rename` | `MOVE` with `Overwrite: T` |
-//!
-//! # What it relies on from the server
-//!
-//! - **`PUT` replaces a resource atomically** for readers (old or new content, never a
-//!   mix). Apache `mod_dav_fs` and nginx's dav module write the body to a temporary file
-//!   and rename it; stock WsgiDAV's filesystem provider writes in place, so there a reader
-//!   racing a `write_atomic` can see a short file.
-//! - **`If-None-Match: *` on `PUT` is honoured** (RFC 9110 §13.1.2: `412` when the
-//!   resource exists), and the check and the create are one step, so that of racing
-//!   creators exactly one wins ([`Capabilities::create_only`] promises that). A server that
-//!   ignores the header would let `write_new` replace a file. Stock WsgiDAV 4.4 honours the
-//!   header but checks it, then creates the file: 2 of 8 racing creators won there. The
-//!   test server (`.ci/webdav-server.sh`) therefore runs a small WsgiDAV provider that
-//!   stages bodies and hard-links new files into place, and checks a race before it is
-//!   used. Check a server the same way before trusting it with create-only writes.
-//! - **`DELETE` of a collection is recursive** in WebDAV, so `remove_dir` lists first and
-//!   refuses a non-empty directory; a file created between the two requests is removed
-//!   with it. `remove_file` checks that the target is not a collection the same way.
-//! - **`MOVE` with `Overwrite: T` replaces the target**; servers (WsgiDAV included) may
-//!   delete the target first, so a reader can briefly find no file.
-//! - `MKCOL` on an existing resource answers `405`, on a missing parent `409`; a `PUT` in
-//!   a missing collection answers `409` (all as RFC 4918 says).
-//!
-//! Redirects are not followed and no proxy is used: requests go to the server the URL
-//! names. Every name is percent-encoded (all bytes but `A-Z a-z 0-9 - . _ ~`), so `#`,
-//! `%`, `?`, spaces and non-ASCII names travel as themselves; CR, LF and NUL never reach
-//! here ([`RemotePath`] refuses them).
-//!
-//! The password is sent as HTTP Basic authentication (use `webdavs://` outside a trusted
-//! network); it is zeroized on drop and never appears in `Debug`, `describe` or errors.
+//! WebDAV transport (`webdav://`, `webdavs://`): [`WebDavTransport`] (its documentation
+//! says how each operation maps onto WebDAV and what the transport relies on from the
+//! server) and [`WebDavConfig`].
 
 use std::fmt;
 use std::future::Future;
@@ -491,8 +442,62 @@ enum Stat {
     Dir,
 }
 
-/// A WebDAV folder as a [`Transport`]; see the [module](self) for how each operation maps
-/// onto requests and what it relies on. Cheap to share: clone the `Arc` it is opened into.
+/// A WebDAV folder as a [`Transport`] (`webdav://` over plain HTTP, `webdavs://` over
+/// HTTPS) with reqwest's async client (rustls with ring; no OpenSSL) and quick-xml for
+/// `PROPFIND` answers.
+///
+/// Like the S3 and SFTP transports, it owns a private tokio runtime and runs each operation
+/// to completion on it (`block_on`), so the [`Transport`] trait stays blocking and no
+/// runtime leaks to the caller. Any thread may call it; one worker thread drives the
+/// connections (HTTP/1.1, kept alive between requests).
+///
+/// # How the trait maps onto WebDAV (RFC 4918)
+///
+/// | operation | WebDAV |
+/// |---|---|
+/// | `size` | `PROPFIND` `Depth: 0` (`getcontentlength`; a collection is an error) |
+/// | `read_from` | one `GET` with `Range: bytes=offset-` (a server that ignores the range sends everything and the head is skipped here; `416` is "at or past the end") |
+/// | `append` | refused ([`TransportErrorKind::Unsupported`]; [`Capabilities::append`] is `false`) |
+/// | `write_atomic` | `PUT` |
+/// | `write_new` | `PUT` with `If-None-Match: *` (`412` is [`TransportErrorKind::AlreadyExists`]; [`Capabilities::create_only`]) |
+/// | `list` | `PROPFIND` `Depth: 1` (`resourcetype`, `getcontentlength`); `list_after` lists and filters |
+/// | `make_dir` | `MKCOL` (`405`: something exists there; `409`: the parent is missing) |
+/// | `remove_file` | `PROPFIND` `Depth: 0` (refuses a collection), then `DELETE` |
+/// | `remove_dir` | `PROPFIND` `Depth: 1` (refuses a non-empty collection), then `DELETE` |
+/// | `rename` | `MOVE` with `Overwrite: T` |
+///
+/// # What it relies on from the server
+///
+/// - **`PUT` replaces a resource atomically** for readers (old or new content, never a
+///   mix). Apache `mod_dav_fs` and nginx's dav module write the body to a temporary file
+///   and rename it; stock WsgiDAV's filesystem provider writes in place, so there a reader
+///   racing a `write_atomic` can see a short file.
+/// - **`If-None-Match: *` on `PUT` is honoured** (RFC 9110 §13.1.2: `412` when the
+///   resource exists), and the check and the create are one step, so that of racing
+///   creators exactly one wins ([`Capabilities::create_only`] promises that). A server that
+///   ignores the header would let `write_new` replace a file. Stock WsgiDAV 4.4 honours the
+///   header but checks it, then creates the file: 2 of 8 racing creators won there. The
+///   test server (`.ci/webdav-server.sh`) therefore runs a small WsgiDAV provider that
+///   stages bodies and hard-links new files into place, and checks a race before it is
+///   used. Check a server the same way before trusting it with create-only writes.
+/// - **`DELETE` of a collection is recursive** in WebDAV, so `remove_dir` lists first and
+///   refuses a non-empty directory; a file created between the two requests is removed
+///   with it. `remove_file` checks that the target is not a collection the same way.
+/// - **`MOVE` with `Overwrite: T` replaces the target**; servers (WsgiDAV included) may
+///   delete the target first, so a reader can briefly find no file.
+/// - `MKCOL` on an existing resource answers `405`, on a missing parent `409`; a `PUT` in
+///   a missing collection answers `409` (all as RFC 4918 says).
+///
+/// Redirects are not followed and no proxy is used: requests go to the server the URL
+/// names. Every name is percent-encoded (all bytes but `A-Z a-z 0-9 - . _ ~`), so `#`,
+/// `%`, `?`, spaces and non-ASCII names travel as themselves; CR, LF and NUL never reach
+/// here ([`RemotePath`] refuses them).
+///
+/// The password is sent as HTTP Basic authentication (use `webdavs://` outside a trusted
+/// network). The transport's copy is zeroized on drop (the encoded header reqwest builds
+/// for each request is not); it never appears in `Debug`, `describe` or errors.
+///
+/// Cheap to share: clone the `Arc` it is opened into.
 pub struct WebDavTransport {
     describe: String,
     /// `http[s]://host[:port]/root/`, percent-encoded.
