@@ -10,6 +10,9 @@
 #                     (.ci/sftp-server.sh, work dir WORK_DIR/sftp; FTPCHAT_TEST_SFTP_*)
 #   moto (S3)         s3://ftpchat-test/chat at http://127.0.0.1:9000 (or a free port)
 #                     (.ci/s3-server.sh, work dir WORK_DIR/s3; FTPCHAT_TEST_S3_*)
+#   wsgidav (WebDAV)  webdav://127.0.0.1:8089/chat and webdavs://127.0.0.1:8090/chat (or
+#                     free ports), HTTP Basic user (.ci/webdav-server.sh, work dir
+#                     WORK_DIR/webdav; FTPCHAT_TEST_WEBDAV_*)
 #
 # The FTPS servers use a self-signed certificate (CA:FALSE, SAN localhost and 127.0.0.1),
 # which is also the CA the tests trust (FTPCHAT_TEST_FTPS_CA).
@@ -63,6 +66,7 @@ _ftpchat_ftp_servers_main() {
     ftpchat_stop_pidfile ftp-servers "$work/pyftpdlib.pid" "$work/pyftpdlib_server.py"
     bash "$repo/.ci/sftp-server.sh" --stop "$work/sftp" >&2
     bash "$repo/.ci/s3-server.sh" --stop "$work/s3" >&2
+    bash "$repo/.ci/webdav-server.sh" --stop "$work/webdav" >&2
     if [[ $stop_only == 1 ]]; then
         return 0
     fi
@@ -263,6 +267,8 @@ EOF
     bash "$repo/.ci/sftp-server.sh" "$work/sftp" >>"$work/env.sh"
     # moto, an S3 server, with a bucket (prints its own export lines).
     bash "$repo/.ci/s3-server.sh" "$work/s3" >>"$work/env.sh"
+    # wsgidav, a WebDAV server, plain and over TLS (prints its own export lines).
+    bash "$repo/.ci/webdav-server.sh" "$work/webdav" >>"$work/env.sh"
     log "servers ready; variables in $work/env.sh"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared by the scripts that start test servers (ftp-servers.sh, sftp-server.sh,
-# s3-server.sh). Sourced by them; runs nothing itself.
+# s3-server.sh, webdav-server.sh). Sourced by them; runs nothing itself.
 
 # Runs a server script's MAIN function the way the script was invoked:
 # - sourced (`source .ci/x.sh [WORK_DIR]`): MAIN runs in a subshell, so its `set -e` and

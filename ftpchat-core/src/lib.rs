@@ -75,6 +75,9 @@
 //! - `s3`: the S3 transport (`s3://bucket/prefix`; Apache OpenDAL, reqwest + rustls with
 //!   ring). S3 objects cannot be appended to: the transport offers create-only writes and
 //!   paged listings instead (`Capabilities::create_only`, `Capabilities::list_after`).
+//! - `webdav`: the WebDAV transport (`webdav://`, `webdavs://`; reqwest + rustls with
+//!   ring, quick-xml). WebDAV files cannot be appended to either: the transport offers
+//!   create-only writes (`PUT` with `If-None-Match: *`).
 //! - `testing`: the `testing` module and the `conformance_tests!` macro. For tests and
 //!   benchmarks; not meant for release builds.
 //! - `deterministic`: encoders with a caller-supplied IV, salt and time, identities from
@@ -127,6 +130,8 @@ pub use crate::transport::local::LocalTransport;
 pub use crate::transport::s3::{S3Config, S3Transport};
 #[cfg(feature = "sftp")]
 pub use crate::transport::sftp::{HostKeyCheck, SftpConfig, SftpError, SftpTransport};
+#[cfg(feature = "webdav")]
+pub use crate::transport::webdav::{HttpStatus, WebDavConfig, WebDavTransport};
 pub use crate::transport::{
     make_dir_all, open_location, read_bounded, Capabilities, DirEntry, InvalidPath, OpenOptions,
     RemotePath, S3Credentials, Transport, TransportError, TransportErrorKind, TransportEvent,

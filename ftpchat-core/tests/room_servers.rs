@@ -5,8 +5,8 @@
 //!   data), pyftpdlib and vsftpd.
 //! - Shared FTPChat files on vsftpd and pyftpdlib, and on libunftp with the lock.
 //! - With the `sftp` feature: native rooms on OpenSSH's sshd (`.ci/sftp-server.sh`).
-//! - With the `s3` feature: native rooms in the segment layout on moto
-//!   (`.ci/s3-server.sh`).
+//! - With the `s3` and `webdav` features: native rooms in the segment layout on moto
+//!   (`.ci/s3-server.sh`) and wsgidav (`.ci/webdav-server.sh`).
 //!
 //! External servers come from `.ci/ftp-servers.sh` (see `support`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -190,6 +190,17 @@ fn native_room_8_writers_sftp() {
 fn native_room_8_writers_s3() {
     // A store that cannot append: the room uses the segment layout (SPEC §9.5).
     let Some(server) = support::s3::external_s3() else {
+        return;
+    };
+    let make = || Arc::new(server.transport()) as Arc<dyn Transport>;
+    run_concurrently_on(&make, native(unique_name("room")));
+}
+
+#[cfg(feature = "webdav")]
+#[test]
+fn native_room_8_writers_webdav() {
+    // WebDAV cannot append either: the segment layout (SPEC §9.5).
+    let Some(server) = support::webdav::external_webdav() else {
         return;
     };
     let make = || Arc::new(server.transport()) as Arc<dyn Transport>;

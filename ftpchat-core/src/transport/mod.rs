@@ -19,6 +19,8 @@ mod open;
 pub(crate) mod s3;
 #[cfg(feature = "sftp")]
 pub(crate) mod sftp;
+#[cfg(feature = "webdav")]
+pub(crate) mod webdav;
 
 pub use error::{TransportError, TransportErrorKind};
 pub use open::{open_location, OpenOptions, S3Credentials};

@@ -14,11 +14,12 @@ use super::{Transport, TransportError, TransportErrorKind};
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct OpenOptions {
-    /// PEM certificate(s) to trust for FTPS instead of the system's web roots.
+    /// PEM certificate(s) to trust for FTPS and `webdavs://` instead of the webpki roots.
     pub ca_pem: Option<String>,
-    /// FTP connect timeout (default 10 s); mobile background windows want less.
+    /// FTP and WebDAV connect timeout (default 10 s); mobile background windows want less.
     pub connect_timeout: Option<std::time::Duration>,
-    /// FTP read/write timeout (default 30 s); also the SFTP per-request timeout.
+    /// FTP read/write timeout (default 30 s); also the SFTP per-request timeout, the S3
+    /// request timeout and the WebDAV read/write timeout.
     pub io_timeout: Option<std::time::Duration>,
     /// SFTP: a private key file (OpenSSH format, ed25519 or ECDSA) to log in with, tried
     /// before the URL's password.
@@ -84,7 +85,7 @@ impl fmt::Debug for S3Credentials {
 }
 
 impl OpenOptions {
-    /// Trust these PEM certificate(s) for FTPS.
+    /// Trust these PEM certificate(s) for FTPS and `webdavs://`.
     pub fn with_ca_pem(mut self, pem: impl Into<String>) -> Self {
         self.ca_pem = Some(pem.into());
         self
@@ -132,7 +133,7 @@ impl OpenOptions {
         self
     }
 
-    /// Sets the FTP connect and read/write timeouts.
+    /// Sets the connect and read/write timeouts (FTP, WebDAV; SFTP and S3 use `io`).
     pub fn with_timeouts(mut self, connect: std::time::Duration, io: std::time::Duration) -> Self {
         self.connect_timeout = Some(connect);
         self.io_timeout = Some(io);
@@ -156,6 +157,8 @@ fn memory_stores() -> &'static Mutex<HashMap<String, MemoryTransport>> {
 /// | `ftpes://...` | the same as `ftps://`: TLS required, never a fallback to plain FTP |
 /// | `sftp://user[:pass]@host[:port]/dir` | SFTP over SSH (feature `sftp`); `dir` is relative to the login directory, `//dir` absolute; host key from known_hosts or a pinned fingerprint (see [`OpenOptions`]) |
 /// | `s3://bucket/prefix` | an S3 bucket, or a folder in one (feature `s3`); endpoint, region and access key from [`OpenOptions`] or `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`; objects cannot be appended to (see [`Capabilities`](super::Capabilities)) |
+/// | `webdav://[user[:pass]@]host[:port]/dir` | WebDAV over plain HTTP (feature `webdav`); files cannot be appended to |
+/// | `webdavs://[user[:pass]@]host[:port]/dir` | WebDAV over HTTPS (feature `webdav`); the CA from [`OpenOptions::ca_pem`], else the webpki roots |
 /// | `file:///abs/path` or a plain path | a local (or synced) folder |
 /// | `memory://name` | an in-memory store shared by every open of `name` in this process |
 ///
@@ -167,7 +170,7 @@ pub fn open_location(
     options: &OpenOptions,
 ) -> Result<Arc<dyn Transport>, TransportError> {
     // Without the `ftp` feature the options (all FTP settings) are unused.
-    #[cfg(not(any(feature = "ftp", feature = "sftp", feature = "s3")))]
+    #[cfg(not(any(feature = "ftp", feature = "sftp", feature = "s3", feature = "webdav")))]
     let _ = options;
     let scheme = location
         .split_once("://")
@@ -230,6 +233,29 @@ pub fn open_location(
             }
             Ok(Arc::new(S3Transport::new(config.with_env())?))
         }
+        #[cfg(feature = "webdav")]
+        Some("webdav" | "webdavs") => {
+            use super::webdav::{WebDavConfig, WebDavTransport};
+            let mut config = WebDavConfig::from_url(location)?;
+            if let Some(pem) = &options.ca_pem {
+                config = config.with_ca_pem(pem);
+            }
+            if options.connect_timeout.is_some() || options.io_timeout.is_some() {
+                config = config.with_timeouts(
+                    options
+                        .connect_timeout
+                        .unwrap_or(std::time::Duration::from_secs(10)),
+                    options.io_timeout.unwrap_or(std::time::Duration::from_secs(30)),
+                );
+            }
+            Ok(Arc::new(WebDavTransport::new(config)?))
+        }
+        #[cfg(not(feature = "webdav"))]
+        Some(scheme @ ("webdav" | "webdavs")) => Err(TransportError::new(
+            TransportErrorKind::Unsupported,
+            "open",
+            format!("{scheme}:// locations need ftpchat-core's `webdav` feature, which this build lacks"),
+        )),
         Some("file") => {
             let path = &location["file://".len()..];
             Ok(Arc::new(LocalTransport::new(path)))
@@ -242,7 +268,7 @@ pub fn open_location(
         Some(other) => Err(TransportError::new(
             TransportErrorKind::Unsupported,
             "open",
-            format!("unsupported location scheme {other:?} (use ftp, ftps, ftpes, sftp, s3, file or memory; sftp and s3 need the features of those names)"),
+            format!("unsupported location scheme {other:?} (use ftp, ftps, ftpes, sftp, s3, webdav, webdavs, file or memory; sftp, s3 and webdav need the features of those names)"),
         )),
         None if location.is_empty() => Err(TransportError::new(
             TransportErrorKind::InvalidPath,
@@ -306,6 +332,25 @@ mod tests {
         assert!(s3.unwrap().describe().starts_with("s3://bucket/room"));
         #[cfg(not(feature = "s3"))]
         assert_eq!(s3.unwrap_err().kind(), TransportErrorKind::Unsupported);
+        // webdav:// and webdavs:// likewise (the password stays out of `describe`).
+        for url in [
+            "webdav://u:secret@127.0.0.1:2999/dir",
+            "WEBDAVS://u:secret@127.0.0.1:2999/dir",
+        ] {
+            let dav = open_location(url, &o);
+            #[cfg(feature = "webdav")]
+            {
+                let shown = dav.unwrap().describe();
+                assert!(shown.ends_with("://u@127.0.0.1:2999/dir"), "{shown}");
+                assert!(!shown.contains("secret"), "{shown}");
+            }
+            #[cfg(not(feature = "webdav"))]
+            {
+                let err = dav.unwrap_err();
+                assert_eq!(err.kind(), TransportErrorKind::Unsupported, "{url}");
+                assert!(err.to_string().contains("`webdav` feature"), "{err}");
+            }
+        }
         let err = open_location("gopher://x", &o).unwrap_err();
         assert_eq!(err.kind(), TransportErrorKind::Unsupported);
         assert_eq!(

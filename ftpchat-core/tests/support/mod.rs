@@ -20,6 +20,8 @@ pub mod members;
 pub mod s3;
 #[cfg(feature = "sftp")]
 pub mod sftp;
+#[cfg(feature = "webdav")]
+pub mod webdav;
 
 use std::time::Duration;
 
