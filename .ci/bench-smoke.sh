@@ -35,7 +35,7 @@ fi
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 failed=0
-bins=(codec-throughput poll-cost latency writers memory presence-poll store attachments)
+bins=(codec-throughput poll-cost latency writers memory presence-poll store attachments scaling)
 for bin in "${bins[@]}"; do
     step "$bin --quick"
     if timeout 300 "target/debug/$bin" --quick "${server[@]}" >"$log/$bin.md" 2>"$log/$bin.err"; then
