@@ -198,9 +198,9 @@ pub fn display_name(explicit: Option<&str>, target: Option<&Target>) -> String {
         .unwrap_or_else(|| "guest".to_owned())
 }
 
-/// The FTP user named in a location's URL (with or without a password).
+/// The user named in a location's URL (FTP, SFTP, WebDAV; with or without a password).
 pub fn url_user(target: &Target) -> Option<String> {
-    if !target.kind.is_ftp() {
+    if !target.kind.has_login() {
         return None;
     }
     let rest = target.base.split_once("://")?.1;

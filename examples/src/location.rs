@@ -8,6 +8,13 @@
 //! | `ftps://host/chat.txt` (with `--compat`) | `ftps://host` | `chat.txt` |
 //! | `ftpes://...` | the same as `ftps://`: TLS required, never plain FTP | |
 //! | `/home/me/Sync/lobby`, `file:///home/me/Sync/lobby` | the folder `/home/me/Sync` | `lobby` |
+//! | `sftp://bob@host/chats/lobby` | `sftp://bob@host/chats` | `lobby` |
+//! | `webdav://bob@host/dav/lobby`, `webdavs://...` | `webdav://bob@host/dav` | `lobby` |
+//! | `s3://bucket/chats/lobby` | `s3://bucket/chats` | `lobby` |
+//!
+//! SFTP, WebDAV and S3 need the examples' cargo feature `stores`; without it they fail with
+//! an error naming the feature. S3 takes its endpoint and access key from the usual
+//! `AWS_*` variables; a native room there (and on WebDAV) uses the segment layout.
 //!
 //! An FTP URL with a user but no password (`ftp://bob@host/lobby`) takes the login password
 //! from `FTPCHAT_FTP_PASSWORD` or asks for it, so it never has to be typed on a command line.
@@ -17,9 +24,11 @@ use std::time::Duration;
 
 use ftpchat_core::LocalTransport;
 use ftpchat_core::Transport;
+use ftpchat_core::{open_location, OpenOptions};
 use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 
-/// The environment variable holding an FTP login password (when the URL has none).
+/// The environment variable holding a login password (when the URL has none): FTP, SFTP,
+/// WebDAV.
 pub const FTP_PASSWORD_ENV: &str = "FTPCHAT_FTP_PASSWORD";
 
 /// A parsed chat location.
@@ -44,12 +53,23 @@ pub enum TargetKind {
     Ftpes,
     /// A local (or synced) folder.
     Folder,
+    /// `sftp://`: SFTP over SSH (feature `stores`).
+    Sftp,
+    /// `webdav://` or `webdavs://`: a WebDAV folder (feature `stores`).
+    WebDav,
+    /// `s3://bucket/prefix`: an S3 bucket (feature `stores`).
+    S3,
 }
 
 impl TargetKind {
     /// `true` for the FTP kinds.
     pub fn is_ftp(self) -> bool {
-        !matches!(self, TargetKind::Folder)
+        matches!(self, TargetKind::Ftp | TargetKind::Ftps | TargetKind::Ftpes)
+    }
+
+    /// `true` for the kinds whose URL may carry a login (FTP, SFTP, WebDAV).
+    pub fn has_login(self) -> bool {
+        self.is_ftp() || matches!(self, TargetKind::Sftp | TargetKind::WebDav)
     }
 }
 
@@ -103,9 +123,12 @@ impl Target {
             "ftps" => TargetKind::Ftps,
             "ftpes" => TargetKind::Ftpes,
             "file" => return Self::folder(rest),
+            "sftp" => TargetKind::Sftp,
+            "webdav" | "webdavs" => TargetKind::WebDav,
+            "s3" => TargetKind::S3,
             other => {
                 return Err(format!(
-                    "unsupported scheme {other:?} (use ftp://, ftps://, ftpes://, file:// or a folder path)"
+                    "unsupported scheme {other:?} (use ftp://, ftps://, ftpes://, sftp://, webdav://, webdavs://, s3://, file:// or a folder path)"
                 ))
             }
         };
@@ -155,9 +178,10 @@ impl Target {
         })
     }
 
-    /// For FTP URLs: the user name when the URL names one without a password.
+    /// For FTP, SFTP and WebDAV URLs: the user name when the URL names one without a
+    /// password.
     pub fn user_without_password(&self) -> Option<String> {
-        if !self.kind.is_ftp() {
+        if !self.kind.has_login() {
             return None;
         }
         let rest = self.base.split_once("://").map(|(_, r)| r)?;
@@ -166,13 +190,13 @@ impl Target {
         (!userinfo.contains(':')).then(|| percent_decode(userinfo))
     }
 
-    /// Fills in the FTP login password when the URL names a user without one: from
+    /// Fills in the login password when the URL names a user without one: from
     /// `FTPCHAT_FTP_PASSWORD`, else typed at a prompt that does not echo.
     pub fn with_login_password(self) -> Result<Target, String> {
         let Some(user) = self.user_without_password() else {
             return Ok(self);
         };
-        let prompt = format!("FTP password for {user}: ");
+        let prompt = format!("password for {user}: ");
         let password = crate::secret::from_env_or_prompt(FTP_PASSWORD_ENV, &prompt)
             .map_err(|e| format!("FTP password: {e}"))?;
         Ok(self.with_password(&password))
@@ -222,14 +246,17 @@ pub struct OpenedTransport {
     pub transport: Arc<dyn Transport>,
     /// The same transport when it is FTP/FTPS.
     pub ftp: Option<Arc<FtpTransport>>,
+    /// What a status line shows for a store other than FTP ("local folder", "SSH"...).
+    pub label: &'static str,
 }
 
 impl OpenedTransport {
-    /// "TLS", "no TLS" or "local folder", for a status line (`None` before connecting).
+    /// "TLS", "no TLS", "local folder", "SSH", "HTTPS" or "HTTP", for a status line
+    /// (`None` before an FTP connection is made).
     pub fn security(&self) -> Option<&'static str> {
         match &self.ftp {
             Some(ftp) => ftp.is_secure().map(|s| if s { "TLS" } else { "no TLS" }),
-            None => Some("local folder"),
+            None => Some(self.label),
         }
     }
 }
@@ -259,6 +286,28 @@ pub fn open_transport(
         return Ok(OpenedTransport {
             transport: Arc::new(LocalTransport::new(path)),
             ftp: None,
+            label: "local folder",
+        });
+    }
+    if !target.kind.is_ftp() {
+        let mut open = OpenOptions::default();
+        if let Some(pem) = &options.ca_pem {
+            open = open.with_ca_pem(pem.clone());
+        }
+        if let (Some(c), Some(io)) = (options.connect_timeout, options.io_timeout) {
+            open = open.with_timeouts(c, io);
+        }
+        let transport = open_location(&target.base, &open).map_err(|e| e.to_string())?;
+        let label = match target.kind {
+            TargetKind::Sftp => "SSH",
+            _ if target.base.starts_with("webdavs://") => "HTTPS",
+            TargetKind::WebDav => "HTTP",
+            _ => "S3",
+        };
+        return Ok(OpenedTransport {
+            transport,
+            ftp: None,
+            label,
         });
     }
     // The scheme alone sets the TLS policy: `ftps` and `ftpes` require TLS (no fallback).
@@ -277,6 +326,7 @@ pub fn open_transport(
     Ok(OpenedTransport {
         transport: ftp.clone(),
         ftp: Some(ftp),
+        label: "FTP",
     })
 }
 
@@ -284,6 +334,30 @@ pub fn open_transport(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_store_urls_split_at_the_room_and_keep_their_login() {
+        let t = Target::parse("s3://bucket/chats/lobby").unwrap();
+        assert_eq!(
+            (t.kind, t.base.as_str(), t.room.as_str()),
+            (TargetKind::S3, "s3://bucket/chats", "lobby")
+        );
+        let t = Target::parse("webdavs://ann@dav.example/remote.php/dav/team").unwrap();
+        assert_eq!(t.kind, TargetKind::WebDav);
+        assert_eq!(t.base, "webdavs://ann@dav.example/remote.php/dav");
+        assert_eq!(t.user_without_password().as_deref(), Some("ann"));
+        assert_eq!(
+            t.with_password("p@ss").base,
+            "webdavs://ann:p%40ss@dav.example/remote.php/dav"
+        );
+        let t = Target::parse("sftp://bob:pw@host:2222/home/bob/lobby").unwrap();
+        assert_eq!(t.kind, TargetKind::Sftp);
+        assert_eq!(t.display_base(), "sftp://bob@host:2222/home/bob");
+        assert!(Target::parse("gopher://x/lobby")
+            .unwrap_err()
+            .contains("s3://"));
+        assert!(!TargetKind::S3.has_login() && TargetKind::Sftp.has_login());
+    }
 
     #[test]
     fn ftp_urls_split_at_the_room() {

@@ -787,3 +787,114 @@ fn json_carries_edits_deletes_reactions_and_attachments() {
         (&Value::from("hello again"), &Value::from(true))
     );
 }
+
+/// Without the `stores` feature an object-store location is a clear error naming it.
+#[cfg(not(feature = "stores"))]
+#[test]
+fn an_object_store_location_without_the_feature_names_it() {
+    let home = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(&mut ftpchat_in(
+        home.path(),
+        &["send", "--create", "s3://bucket/chats/lobby", "hi"],
+    ));
+    assert!(!out.status.success());
+    assert!(stderr.contains("s3"), "{stderr}");
+    assert!(stderr.contains("feature"), "{stderr}");
+}
+
+/// With the `stores` feature (`.ci/test` runs it against moto and wsgidav): `ftpchat send`
+/// and `export` on `s3://` and `webdav://` rooms, which use the segment layout.
+#[cfg(feature = "stores")]
+mod stores {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match std::env::var(name) {
+            Ok(v) if !v.is_empty() => Some(v),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+                panic!("CI=true but {name} is not set: run .ci/ftp-servers.sh")
+            }
+            _ => {
+                eprintln!("skipped: {name} is not set");
+                None
+            }
+        }
+    }
+
+    fn send_and_export(url: &str, envs: &[(&str, String)]) {
+        let home = tempfile::tempdir().unwrap();
+        let cmd = |args: &[&str]| {
+            let mut c = ftpchat_in(home.path(), args);
+            for (k, v) in envs {
+                c.env(k, v);
+            }
+            c
+        };
+        let (out, _, stderr) = run(&mut cmd(&["send", "--create", "--name", "Ann", url, "hi"]));
+        assert!(out.status.success(), "{stderr}");
+        let (out, _, stderr) = run(&mut cmd(&["send", "--name", "Ben", url, "hello Ann"]));
+        assert!(out.status.success(), "{stderr}");
+        let (out, stdout, stderr) = run(&mut cmd(&["export", "--format", "json", url]));
+        assert!(out.status.success(), "{stderr}");
+        let doc: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            senders_and_texts(&doc),
+            [
+                ("Ann".to_owned(), "hi".to_owned()),
+                ("Ben".to_owned(), "hello Ann".to_owned())
+            ]
+        );
+    }
+
+    fn unique() -> String {
+        format!(
+            "cli-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        )
+    }
+
+    #[test]
+    fn stores_send_and_export_on_s3() {
+        let (Some(url), Some(endpoint), Some(key), Some(secret)) = (
+            env("FTPCHAT_TEST_S3_URL"),
+            env("FTPCHAT_TEST_S3_ENDPOINT"),
+            env("FTPCHAT_TEST_S3_ACCESS_KEY"),
+            env("FTPCHAT_TEST_S3_SECRET_KEY"),
+        ) else {
+            return;
+        };
+        let region = std::env::var("FTPCHAT_TEST_S3_REGION").unwrap_or("us-east-1".into());
+        send_and_export(
+            &format!("{url}/{}", unique()),
+            &[
+                ("AWS_ENDPOINT_URL", endpoint),
+                ("AWS_ACCESS_KEY_ID", key),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+                ("AWS_REGION", region),
+            ],
+        );
+    }
+
+    #[test]
+    fn stores_send_and_export_on_webdav() {
+        let (Some(url), Some(user), Some(pass)) = (
+            env("FTPCHAT_TEST_WEBDAV_URL"),
+            env("FTPCHAT_TEST_WEBDAV_USER"),
+            env("FTPCHAT_TEST_WEBDAV_PASSWORD"),
+        ) else {
+            return;
+        };
+        // The login password comes from the environment, as for FTP.
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let with_user = format!(
+            "{scheme}://{}@{rest}/{}",
+            ftpchat_examples::location::percent_encode(&user),
+            unique()
+        );
+        send_and_export(&with_user, &[("FTPCHAT_FTP_PASSWORD", pass)]);
+    }
+}

@@ -185,7 +185,12 @@ fn member_config(
 /// `location`: `ftp://user:pass@host[:port]/dir` (plain FTP), `ftps://...` (explicit
 /// TLS, required), `ftpes://...` (TLS preferred: falls back to plain and reports an
 /// event), `file:///path` or a plain path (a local or synced folder), or `memory://name`
-/// (in-process, shared by every open of `name`).
+/// (in-process, shared by every open of `name`). Also `sftp://user:pass@host/dir`
+/// (host key from `~/.ssh/known_hosts`), `webdav://user:pass@host/dir` and `webdavs://`,
+/// and `s3://bucket/prefix` (endpoint, region and access key from the usual
+/// `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`). S3 and
+/// WebDAV cannot append: a native room uses the segment layout there (SPEC §9.5), and a
+/// shared FTPChat file raises `Unsupported`.
 ///
 /// `room`: the room directory (native layout) or the chat file (shared layout), relative
 /// to the location. `name`: the display name shown with your messages.

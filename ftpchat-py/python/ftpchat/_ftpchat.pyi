@@ -88,6 +88,11 @@ def open(
 ) -> Room:
     """Opens (or creates) a room; releases the GIL while connecting and deriving the key.
 
+    ``location``: ``ftp://``, ``ftps://``, ``ftpes://``, ``sftp://``, ``webdav://``,
+    ``webdavs://``, ``s3://bucket/prefix`` (endpoint and access key from the ``AWS_*``
+    environment variables), a folder, or ``memory://name``. On S3 and WebDAV a native
+    room uses the segment layout; a shared FTPChat file raises Unsupported.
+
     With ``identity``: a member room (no password); with ``invitation`` too, joins it
     (``location=None`` takes the invitation's location). ``presence`` and
     ``read_receipts`` (member rooms only) turn presence and read positions off.
