@@ -9,8 +9,8 @@ mod support;
 use std::sync::Arc;
 
 use ftpchat_core::{
-    open_location, OpenOptions, Password, RemotePath, Room, RoomConfig, RoomError, S3Config,
-    S3Credentials, S3Transport, Transport, TransportError, TransportErrorKind,
+    open_location, OpenOptions, RemotePath, Room, RoomConfig, RoomError, S3Config, S3Credentials,
+    S3Transport, Transport, TransportError, TransportErrorKind,
 };
 use support::s3::external_s3;
 
@@ -244,42 +244,8 @@ fn a_native_room_on_s3_uses_the_segment_layout_and_a_chat_file_is_refused() {
         return;
     };
     let t: Arc<dyn Transport> = Arc::new(server.transport());
-    let dir = fresh_dir(&*t, "room").join("r").unwrap();
-    let config = |who: &str| {
-        RoomConfig::native(dir.as_str(), who, Password::new("room password"))
-            .with_native_iterations(1_000)
-    };
-    let alice = Room::open(Arc::clone(&t), config("alice")).unwrap();
-    let bob = Room::open(Arc::clone(&t), config("bob")).unwrap();
-    alice.send("hello over S3").unwrap();
-    alice.sync().unwrap();
-    let got = bob.sync().unwrap();
-    assert_eq!(got.messages.len(), 1);
-    assert_eq!(got.messages[0].text, "hello over S3");
-    bob.send("hi back").unwrap();
-    bob.sync().unwrap();
-    assert_eq!(alice.sync().unwrap().messages[0].text, "hi back");
-    // On the bucket: the logs are folders of segments, and the feed has markers.
-    let logs = t.list(&dir.join("logs").unwrap()).unwrap();
-    assert_eq!(
-        logs.iter()
-            .filter(|e| e.is_dir && e.name.ends_with(".log"))
-            .count(),
-        2
-    );
-    assert!(!t.list(&dir.join("feed").unwrap()).unwrap().is_empty());
-
-    let shared = RoomConfig::shared_file(
-        dir.join("chat.txt").unwrap().as_str(),
-        ftpchat_core::WriteCodec::Fernet17,
-        "alice",
-    )
-    .with_password("pw");
-    let err = Room::open(Arc::clone(&t), shared).unwrap_err();
-    assert!(matches!(err, RoomError::Unsupported(_)), "{err}");
-    let text = err.to_string();
-    assert!(text.contains("cannot append"), "{text}");
-    assert!(text.contains("s3://"), "{text}");
+    let dir = fresh_dir(&*t, "room");
+    support::segments::chat_in_segments_and_refuse_a_chat_file(&t, &dir, "s3://");
 }
 
 #[test]

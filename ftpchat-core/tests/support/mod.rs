@@ -18,6 +18,8 @@ pub mod ftp_server;
 pub mod members;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(any(feature = "s3", feature = "webdav"))]
+pub mod segments;
 #[cfg(feature = "sftp")]
 pub mod sftp;
 #[cfg(feature = "webdav")]
