@@ -196,7 +196,12 @@ impl Target {
         let Some(user) = self.user_without_password() else {
             return Ok(self);
         };
-        let prompt = format!("password for {user}: ");
+        let what = match self.kind {
+            TargetKind::Sftp => "SFTP",
+            TargetKind::WebDav => "WebDAV",
+            _ => "FTP",
+        };
+        let prompt = format!("{what} password for {user}: ");
         let password = crate::secret::from_env_or_prompt(FTP_PASSWORD_ENV, &prompt)
             .map_err(|e| format!("FTP password: {e}"))?;
         Ok(self.with_password(&password))
