@@ -81,8 +81,8 @@ done
 echo "java: $(java -version 2>&1 | head -n 1); kotlinc $KOTLIN_COMPILER_VERSION; $(gcc --version | head -n 1)"
 
 # --- build and generate ---------------------------------------------------------------
-step "cargo build -p ftpchat-ffi (cdylib, staticlib, uniffi-bindgen)"
-cargo build -p ftpchat-ffi --locked
+step "cargo build -p ftpchat-ffi --features stores (cdylib, staticlib, uniffi-bindgen)"
+cargo build -p ftpchat-ffi --locked --features stores
 lib="$lib_dir/libftpchat_ffi.so"
 staticlib="$lib_dir/libftpchat_ffi.a"
 bindgen="$lib_dir/uniffi-bindgen"

@@ -4,7 +4,7 @@
 //! thin wrappers that hold the core's objects.
 //!
 //! - [`ChatRoom`]: open or create a room on a location (`ftp://`, `ftps://`, `ftpes://`,
-//!   a folder, `memory://`), [`send`](ChatRoom::send), [`sync`](ChatRoom::sync),
+//!   a folder, `memory://`; with feature `stores` also `sftp://`, `s3://`, `webdav(s)://`), [`send`](ChatRoom::send), [`sync`](ChatRoom::sync),
 //!   [`sync_once`](ChatRoom::sync_once) for background windows,
 //!   [`history`](ChatRoom::history), [`watch`](ChatRoom::watch),
 //!   [`shutdown`](ChatRoom::shutdown) (the core's `Room::close`; Kotlin's `close()` is
@@ -48,6 +48,9 @@
 //!   transfers), with an optional [`ChatTransfer`] for progress ([`TransferListener`]) and
 //!   cancelling from another thread; [`ChatMessage::attachment`] ([`ChatAttachment`]);
 //!   [`RoomOptions::max_attachment_size`].
+//! - SFTP, S3 and WebDAV locations (feature `stores`): `sftp://`, `s3://bucket/prefix`,
+//!   `webdav://`, `webdavs://`, reached with [`RoomOptions::store`] ([`StoreOptions`]: host
+//!   key, endpoint, timeouts; [`S3Credentials`], opaque, for the access key).
 //!
 //! Blocking calls do network I/O: never call them on the UI thread (see [`ChatRoom`]).
 //!
@@ -64,6 +67,7 @@
 mod error;
 mod identity;
 mod room;
+mod store;
 mod stream;
 mod transfer;
 mod types;
@@ -72,6 +76,7 @@ mod watch;
 pub use error::{ChatError, TransportFailure};
 pub use identity::{public_fingerprint, safety_number, Identity, MemberRole, RoomMember};
 pub use room::{ChatRoom, MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS};
+pub use store::{S3Credentials, StoreOptions};
 pub use stream::UpdateStream;
 pub use transfer::{ChatTransfer, TransferListener};
 pub use types::{

@@ -3,15 +3,16 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use ftpchat_core::open_location;
 use ftpchat_core::KdfParams;
 use ftpchat_core::MessageId;
 use ftpchat_core::{
     default_compat_kdf, Background, Password, Room, RoomConfig, RoomError, Transfer, WatchOptions,
     WriteCodec,
 };
-use ftpchat_core::{open_location, OpenOptions};
 
 use crate::identity::{self, Identity, MemberRole, RoomMember};
+use crate::store;
 use crate::stream::UpdateStream;
 use crate::transfer::ChatTransfer;
 use crate::watch::{ChatListener, Subscription};
@@ -160,11 +161,7 @@ fn open(
     options: &RoomOptions,
 ) -> Result<Arc<ChatRoom>, ChatError> {
     let config = room_config(password, options)?;
-    let mut open_options = OpenOptions::default();
-    if let Some(pem) = &options.ca_pem {
-        open_options = open_options.with_ca_pem(pem.clone());
-    }
-    let transport = open_location(location, &open_options)?;
+    let transport = open_location(location, &store::open_options(options)?)?;
     Ok(wrap(Room::open(transport, config)?))
 }
 
@@ -217,11 +214,7 @@ fn open_member(
     config: RoomConfig,
     options: &RoomOptions,
 ) -> Result<Arc<ChatRoom>, ChatError> {
-    let mut open_options = OpenOptions::default();
-    if let Some(pem) = &options.ca_pem {
-        open_options = open_options.with_ca_pem(pem.clone());
-    }
-    let transport = open_location(location, &open_options)?;
+    let transport = open_location(location, &store::open_options(options)?)?;
     Ok(wrap(Room::open(transport, config)?))
 }
 

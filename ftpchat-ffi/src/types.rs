@@ -597,7 +597,8 @@ pub enum RoomLayout {
 }
 
 /// Options for opening a room. Holds no secrets (so it can be logged): the room password
-/// and the location (whose URL may carry an FTP password) are separate arguments.
+/// and the location (whose URL may carry an FTP password) are separate arguments, and an
+/// S3 secret key sits in the opaque [`S3Credentials`](crate::S3Credentials).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RoomOptions {
     /// The room directory (native) or chat file (shared file), relative to the location.
@@ -664,4 +665,8 @@ pub struct RoomOptions {
     /// core's 100 MiB.
     #[uniffi(default = None)]
     pub max_attachment_size: Option<u64>,
+    /// How to reach an SFTP, S3 or WebDAV location (host key, endpoint, access key,
+    /// timeouts): what its URL cannot carry. Default (`null`/`nil`): the core's defaults.
+    #[uniffi(default = None)]
+    pub store: Option<crate::StoreOptions>,
 }

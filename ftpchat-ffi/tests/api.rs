@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use ftpchat_ffi::{
     describe_location, validate_room_path, ChatAttachment, ChatError, ChatEvent, ChatListener,
     ChatMessage, ChatReaction, ChatRoom, ChatTransfer, ChatUpdate, Identity, MemberRole,
-    MessageCodec, MessageStatus, PresenceState, RoomLayout, RoomOptions, SeenBy, Subscription,
-    TransferListener, TransportFailure, UpdateStream,
+    MessageCodec, MessageStatus, PresenceState, RoomLayout, RoomOptions, S3Credentials, SeenBy,
+    StoreOptions, Subscription, TransferListener, TransportFailure, UpdateStream,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -38,6 +38,7 @@ fn options(room: &str, name: &str) -> RoomOptions {
         presence: true,
         read_receipts: true,
         max_attachment_size: None,
+        store: None,
     }
 }
 
@@ -1936,5 +1937,111 @@ fn search_reads_the_local_store_and_a_damaged_one_says_how_to_recover() {
         }
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("a damaged store opened"),
+    }
+}
+
+/// `RoomOptions.store` can be logged: the S3 secret and session token never show, and a
+/// nonsensical timeout is refused before any I/O.
+#[test]
+fn store_options_keep_the_s3_secret_out_of_debug_and_refuse_zero_timeouts() {
+    let credentials = S3Credentials::new(
+        "AKIDFFITEST".into(),
+        "s3-secret-never-shown-4711".into(),
+        Some("session-token-never-shown-0815".into()),
+    );
+    let o = RoomOptions {
+        store: Some(StoreOptions {
+            s3_endpoint: Some("http://127.0.0.1:9".into()),
+            s3_credentials: Some(credentials.clone()),
+            ..StoreOptions::default()
+        }),
+        ..options("room", "Alice")
+    };
+    let shown = format!("{o:?}");
+    assert!(shown.contains("AKIDFFITEST"), "{shown}");
+    assert!(!shown.contains("s3-secret-never-shown-4711"), "{shown}");
+    assert!(!shown.contains("session-token-never-shown-0815"), "{shown}");
+    // Records compare credentials by identity, never by secret.
+    assert_eq!(o.clone(), o);
+    let other = S3Credentials::new(
+        "AKIDFFITEST".into(),
+        "s3-secret-never-shown-4711".into(),
+        None,
+    );
+    let mut o2 = o.clone();
+    o2.store.as_mut().unwrap().s3_credentials = Some(other);
+    assert_ne!(o, o2);
+
+    for (name, store) in [
+        (
+            "connectTimeoutMs",
+            StoreOptions {
+                connect_timeout_ms: Some(0),
+                ..StoreOptions::default()
+            },
+        ),
+        (
+            "ioTimeoutMs",
+            StoreOptions {
+                io_timeout_ms: Some(0),
+                ..StoreOptions::default()
+            },
+        ),
+    ] {
+        let zero = RoomOptions {
+            store: Some(store),
+            ..options("room", "Alice")
+        };
+        match ChatRoom::new(memory("zero-timeout"), Some(PASSWORD.into()), zero) {
+            Err(ChatError::InvalidArgument { reason, .. }) => {
+                assert!(reason.contains(name), "{reason}")
+            }
+            other => panic!("{name} = 0: {:?}", other.map(|_| ())),
+        }
+    }
+    // Timeouts that make sense are accepted (a folder ignores them).
+    let ok = RoomOptions {
+        store: Some(StoreOptions {
+            connect_timeout_ms: Some(2_000),
+            io_timeout_ms: Some(5_000),
+            ..StoreOptions::default()
+        }),
+        ..options("room", "Alice")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let room = ChatRoom::new(
+        dir.path().to_str().unwrap().into(),
+        Some(PASSWORD.into()),
+        ok,
+    )
+    .unwrap();
+    room.send("hello".into()).unwrap();
+    room.sync().unwrap();
+    room.shutdown();
+}
+
+/// Without the `stores` feature the object-store and SSH locations are a clear
+/// `Transport(kind: Unsupported)` naming the feature, not a confusing parse or connection error.
+#[cfg(not(feature = "stores"))]
+#[test]
+fn object_store_and_ssh_locations_need_the_stores_feature() {
+    for location in [
+        "s3://bucket/chat",
+        "webdav://127.0.0.1:9/chat",
+        "webdavs://127.0.0.1:9/chat",
+        "sftp://u@127.0.0.1:9/chat",
+    ] {
+        match ChatRoom::new(
+            location.into(),
+            Some(PASSWORD.into()),
+            options("room", "Alice"),
+        ) {
+            Err(ChatError::Transport {
+                kind: TransportFailure::Unsupported,
+                transient: false,
+                reason,
+            }) => assert!(reason.contains("feature"), "{location}: {reason}"),
+            other => panic!("{location}: {:?}", other.map(|_| ())),
+        }
     }
 }

@@ -183,8 +183,8 @@ fn member_config(
 /// Opens (or creates) a room and returns a `Room`.
 ///
 /// `location`: `ftp://user:pass@host[:port]/dir` (plain FTP), `ftps://...` (explicit
-/// TLS, required), `ftpes://...` (TLS preferred: falls back to plain and reports an
-/// event), `file:///path` or a plain path (a local or synced folder), or `memory://name`
+/// TLS, required), `ftpes://...` (the same: TLS required, never a fallback to plain
+/// FTP), `file:///path` or a plain path (a local or synced folder), or `memory://name`
 /// (in-process, shared by every open of `name`). Also `sftp://user:pass@host/dir`
 /// (host key from `~/.ssh/known_hosts`), `webdav://user:pass@host/dir` and `webdavs://`,
 /// and `s3://bucket/prefix` (endpoint, region and access key from the usual

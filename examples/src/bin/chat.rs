@@ -13,14 +13,17 @@
 //! generated login for user `guest`) and prints the command a second person runs to join.
 //! The room password comes from `FTPCHAT_PASSWORD` or a prompt that does not echo.
 //!
-//! Sending never waits for the network: [`Room::send`] puts the message in the outbox and
-//! a background watcher ([`Room::watch`]) delivers it and reads what others wrote. When the
-//! server goes away the status bar says so and the outbox count grows; when it comes back
-//! the watcher delivers the outbox and catches up.
+//! Sending never waits for the network: [`Room::send`](ftpchat_core::Room::send) puts the
+//! message in the outbox and a background watcher
+//! ([`Room::watch`](ftpchat_core::Room::watch)) delivers it and reads what others wrote.
+//! When the server goes away the status bar says so and the outbox count grows; when it
+//! comes back the watcher delivers the outbox and catches up.
 //!
-//! Files: `/send PATH [caption]` uploads an encrypted file ([`Room::send_file_with`]) and
-//! `/save [^N] [PATH]` downloads one ([`Room::save_attachment_with`]), each on a thread of
-//! its own with a progress bar above the status bar; `/cancel` stops them.
+//! Files: `/send PATH [caption]` uploads an encrypted file
+//! ([`Room::send_file_with`](ftpchat_core::Room::send_file_with)) and `/save [^N] [PATH]`
+//! downloads one ([`Room::save_attachment_with`](ftpchat_core::Room::save_attachment_with)),
+//! each on a thread of its own with a progress bar above the status bar; `/cancel` stops
+//! them.
 //!
 //! Member rooms (`--members`, `--join`) have no room password: this device's identity
 //! (kept in the state folder) signs every message, admins `/invite` and `/remove` members,

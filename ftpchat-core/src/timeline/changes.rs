@@ -76,7 +76,7 @@ pub enum Applied {
     /// Nothing shown changed: a copy, an older edit or reaction than the one shown, a
     /// change to a deleted message, or a target not read yet (kept until it is).
     Unchanged,
-    /// Refused (reported by [`Changes::take_refused`]).
+    /// Refused: its author may not make it (reported among the refused changes).
     Refused,
 }
 

@@ -885,10 +885,7 @@ impl Transport for WebDavTransport {
 
     fn make_dir(&self, path: &RemotePath) -> Result<(), TransportError> {
         const OP: &str = "make_dir";
-        let request = self.request(
-            Method::from_bytes(b"MKCOL").unwrap_or(Method::PUT),
-            &self.url(path, true),
-        );
+        let request = self.request(dav_method(OP, "MKCOL")?, &self.url(path, true));
         let status = self.send(OP, path, request)?;
         match status.as_u16() {
             200..=299 => Ok(()),
@@ -946,10 +943,7 @@ impl Transport for WebDavTransport {
             return Ok(());
         }
         let request = self
-            .request(
-                Method::from_bytes(b"MOVE").unwrap_or(Method::PUT),
-                &self.url(from, false),
-            )
+            .request(dav_method(OP, "MOVE")?, &self.url(from, false))
             .header("Destination", self.url(to, false))
             .header("Overwrite", "T");
         let status = self.send(OP, from, request)?;
@@ -962,11 +956,32 @@ impl Transport for WebDavTransport {
     }
 }
 
+/// A WebDAV method (an HTTP extension method such as `PROPFIND`). `http` accepts any
+/// token, so this fails only if a name here were mistyped; it is then an error, never
+/// another method sent in its place.
+fn dav_method(operation: &'static str, name: &'static str) -> Result<Method, TransportError> {
+    Method::from_bytes(name.as_bytes()).map_err(|e| {
+        TransportError::new(
+            TransportErrorKind::Permanent,
+            operation,
+            format!("HTTP method {name}: {e}"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn the_webdav_methods_are_sent_as_themselves() {
+        for name in ["PROPFIND", "MKCOL", "MOVE"] {
+            assert_eq!(dav_method("test", name).unwrap().as_str(), name);
+        }
+        assert!(dav_method("test", "NOT A METHOD").is_err());
+    }
 
     #[test]
     fn urls() {

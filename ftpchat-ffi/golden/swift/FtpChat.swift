@@ -2540,6 +2540,136 @@ public func FfiConverterTypeIdentity_lower(_ value: Identity) -> UInt64 {
 
 
 /**
+ * An S3 access key: its id, its secret and, for temporary credentials, a session token.
+ * Opaque on purpose: the secret cannot be read back, never shows in `toString()` /
+ * `description` or in errors, and is zeroized when the object is destroyed.
+ */
+public protocol S3CredentialsProtocol: AnyObject, Sendable {
+    
+}
+/**
+ * An S3 access key: its id, its secret and, for temporary credentials, a session token.
+ * Opaque on purpose: the secret cannot be read back, never shows in `toString()` /
+ * `description` or in errors, and is zeroized when the object is destroyed.
+ */
+open class S3Credentials: S3CredentialsProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ftpchat_ffi_fn_clone_s3credentials(self.handle, $0) }
+    }
+    /**
+     * An access key id and its secret (and a session token for temporary credentials).
+     */
+public convenience init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ftpchat_ffi_fn_constructor_s3credentials_new(
+        FfiConverterString.lower(accessKeyId),
+        FfiConverterString.lower(secretAccessKey),
+        FfiConverterOptionString.lower(sessionToken),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ftpchat_ffi_fn_free_s3credentials(handle, $0) }
+    }
+
+    
+
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeS3Credentials: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = S3Credentials
+
+    public static func lift(_ handle: UInt64) throws -> S3Credentials {
+        return S3Credentials(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: S3Credentials) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> S3Credentials {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: S3Credentials, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeS3Credentials_lift(_ handle: UInt64) throws -> S3Credentials {
+    return try FfiConverterTypeS3Credentials.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeS3Credentials_lower(_ value: S3Credentials) -> UInt64 {
+    return FfiConverterTypeS3Credentials.lower(value)
+}
+
+
+
+
+
+
+/**
  * A running subscription from [`ChatRoom::watch`](crate::ChatRoom::watch): the core's
  * watch handle.
  *
@@ -3685,9 +3815,10 @@ public func FfiConverterTypeRoomMember_lower(_ value: RoomMember) -> RustBuffer 
 
 /**
  * Options for opening a room. Holds no secrets (so it can be logged): the room password
- * and the location (whose URL may carry an FTP password) are separate arguments.
+ * and the location (whose URL may carry an FTP password) are separate arguments, and an
+ * S3 secret key sits in the opaque [`S3Credentials`](crate::S3Credentials).
  */
-public struct RoomOptions: Equatable, Hashable {
+public struct RoomOptions {
     /**
      * The room directory (native) or chat file (shared file), relative to the location.
      */
@@ -3770,6 +3901,11 @@ public struct RoomOptions: Equatable, Hashable {
      * core's 100 MiB.
      */
     public let maxAttachmentSize: UInt64?
+    /**
+     * How to reach an SFTP, S3 or WebDAV location (host key, endpoint, access key,
+     * timeouts): what its URL cannot carry. Default (`null`/`nil`): the core's defaults.
+     */
+    public let store: StoreOptions?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3840,7 +3976,11 @@ public struct RoomOptions: Equatable, Hashable {
          * [`ChatRoom::save_attachment`](crate::ChatRoom::save_attachment)); larger ones fail
          * with `ChatError.FileTooLarge` before any transfer. Default (`null`/`nil`): the
          * core's 100 MiB.
-         */maxAttachmentSize: UInt64? = nil) {
+         */maxAttachmentSize: UInt64? = nil, 
+        /**
+         * How to reach an SFTP, S3 or WebDAV location (host key, endpoint, access key,
+         * timeouts): what its URL cannot carry. Default (`null`/`nil`): the core's defaults.
+         */store: StoreOptions? = nil) {
         self.room = room
         self.displayName = displayName
         self.layout = layout
@@ -3856,6 +3996,7 @@ public struct RoomOptions: Equatable, Hashable {
         self.presence = presence
         self.readReceipts = readReceipts
         self.maxAttachmentSize = maxAttachmentSize
+        self.store = store
     }
 
     
@@ -3888,7 +4029,8 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
                 acceptChangedHeader: FfiConverterBool.read(from: &buf), 
                 presence: FfiConverterBool.read(from: &buf), 
                 readReceipts: FfiConverterBool.read(from: &buf), 
-                maxAttachmentSize: FfiConverterOptionUInt64.read(from: &buf)
+                maxAttachmentSize: FfiConverterOptionUInt64.read(from: &buf), 
+                store: FfiConverterOptionTypeStoreOptions.read(from: &buf)
         )
     }
 
@@ -3908,6 +4050,7 @@ public struct FfiConverterTypeRoomOptions: FfiConverterRustBuffer {
         FfiConverterBool.write(value.presence, into: &buf)
         FfiConverterBool.write(value.readReceipts, into: &buf)
         FfiConverterOptionUInt64.write(value.maxAttachmentSize, into: &buf)
+        FfiConverterOptionTypeStoreOptions.write(value.store, into: &buf)
     }
 }
 
@@ -3996,6 +4139,153 @@ public func FfiConverterTypeSeenBy_lift(_ buf: RustBuffer) throws -> SeenBy {
 #endif
 public func FfiConverterTypeSeenBy_lower(_ value: SeenBy) -> RustBuffer {
     return FfiConverterTypeSeenBy.lower(value)
+}
+
+
+/**
+ * How to reach the location of a room beyond what its URL says: TLS roots, timeouts,
+ * the SFTP host key and login key, the S3 endpoint and access key. Every field is
+ * optional; the defaults are those of the core's `OpenOptions` (for S3: the `AWS_*`
+ * environment variables, then AWS itself). Holds no secrets (the S3 secret key is in the
+ * opaque [`S3Credentials`] object), so it can be logged.
+ */
+public struct StoreOptions {
+    /**
+     * Connect timeout in milliseconds (FTP, WebDAV); default 10 s.
+     */
+    public let connectTimeoutMs: UInt64?
+    /**
+     * Read/write timeout in milliseconds (FTP, WebDAV; also the SFTP per-request and
+     * the S3 request timeout); default 30 s.
+     */
+    public let ioTimeoutMs: UInt64?
+    /**
+     * SFTP: the known_hosts file to check the server's host key against (default
+     * `~/.ssh/known_hosts`, which apps usually do not have: give this or
+     * `ssh_host_fingerprint`).
+     */
+    public let sshKnownHosts: String?
+    /**
+     * SFTP: accept exactly the host key with this `SHA256:...` fingerprint (as
+     * `ssh-keygen -lf` prints it) instead of consulting known_hosts.
+     */
+    public let sshHostFingerprint: String?
+    /**
+     * SFTP: a private key file (OpenSSH format, ed25519 or ECDSA, unencrypted) to log in
+     * with, tried before the URL's password.
+     */
+    public let sshKeyFile: String?
+    /**
+     * S3: the endpoint, e.g. `https://s3.example.net` or `http://127.0.0.1:9000`
+     * (path-style requests); default `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, else AWS.
+     */
+    public let s3Endpoint: String?
+    /**
+     * S3: the region; default `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+     */
+    public let s3Region: String?
+    /**
+     * S3: the access key; default `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`, else
+     * unsigned requests.
+     */
+    public let s3Credentials: S3Credentials?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Connect timeout in milliseconds (FTP, WebDAV); default 10 s.
+         */connectTimeoutMs: UInt64? = nil, 
+        /**
+         * Read/write timeout in milliseconds (FTP, WebDAV; also the SFTP per-request and
+         * the S3 request timeout); default 30 s.
+         */ioTimeoutMs: UInt64? = nil, 
+        /**
+         * SFTP: the known_hosts file to check the server's host key against (default
+         * `~/.ssh/known_hosts`, which apps usually do not have: give this or
+         * `ssh_host_fingerprint`).
+         */sshKnownHosts: String? = nil, 
+        /**
+         * SFTP: accept exactly the host key with this `SHA256:...` fingerprint (as
+         * `ssh-keygen -lf` prints it) instead of consulting known_hosts.
+         */sshHostFingerprint: String? = nil, 
+        /**
+         * SFTP: a private key file (OpenSSH format, ed25519 or ECDSA, unencrypted) to log in
+         * with, tried before the URL's password.
+         */sshKeyFile: String? = nil, 
+        /**
+         * S3: the endpoint, e.g. `https://s3.example.net` or `http://127.0.0.1:9000`
+         * (path-style requests); default `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, else AWS.
+         */s3Endpoint: String? = nil, 
+        /**
+         * S3: the region; default `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+         */s3Region: String? = nil, 
+        /**
+         * S3: the access key; default `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`, else
+         * unsigned requests.
+         */s3Credentials: S3Credentials? = nil) {
+        self.connectTimeoutMs = connectTimeoutMs
+        self.ioTimeoutMs = ioTimeoutMs
+        self.sshKnownHosts = sshKnownHosts
+        self.sshHostFingerprint = sshHostFingerprint
+        self.sshKeyFile = sshKeyFile
+        self.s3Endpoint = s3Endpoint
+        self.s3Region = s3Region
+        self.s3Credentials = s3Credentials
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StoreOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreOptions {
+        return
+            try StoreOptions(
+                connectTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
+                ioTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
+                sshKnownHosts: FfiConverterOptionString.read(from: &buf), 
+                sshHostFingerprint: FfiConverterOptionString.read(from: &buf), 
+                sshKeyFile: FfiConverterOptionString.read(from: &buf), 
+                s3Endpoint: FfiConverterOptionString.read(from: &buf), 
+                s3Region: FfiConverterOptionString.read(from: &buf), 
+                s3Credentials: FfiConverterOptionTypeS3Credentials.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StoreOptions, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt64.write(value.connectTimeoutMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.ioTimeoutMs, into: &buf)
+        FfiConverterOptionString.write(value.sshKnownHosts, into: &buf)
+        FfiConverterOptionString.write(value.sshHostFingerprint, into: &buf)
+        FfiConverterOptionString.write(value.sshKeyFile, into: &buf)
+        FfiConverterOptionString.write(value.s3Endpoint, into: &buf)
+        FfiConverterOptionString.write(value.s3Region, into: &buf)
+        FfiConverterOptionTypeS3Credentials.write(value.s3Credentials, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreOptions_lift(_ buf: RustBuffer) throws -> StoreOptions {
+    return try FfiConverterTypeStoreOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreOptions_lower(_ value: StoreOptions) -> RustBuffer {
+    return FfiConverterTypeStoreOptions.lower(value)
 }
 
 
@@ -6363,6 +6653,30 @@ fileprivate struct FfiConverterOptionTypeIdentity: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeS3Credentials: FfiConverterRustBuffer {
+    typealias SwiftType = S3Credentials?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeS3Credentials.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeS3Credentials.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeChatAttachment: FfiConverterRustBuffer {
     typealias SwiftType = ChatAttachment?
 
@@ -6427,6 +6741,30 @@ fileprivate struct FfiConverterOptionTypeChatUpdate: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeChatUpdate.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeStoreOptions: FfiConverterRustBuffer {
+    typealias SwiftType = StoreOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeStoreOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeStoreOptions.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -6979,6 +7317,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room_async() != 16442) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ftpchat_ffi_checksum_constructor_s3credentials_new() != 35612) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ftpchat_ffi_checksum_constructor_chattransfer_new() != 35797) {

@@ -638,6 +638,21 @@ uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_update_stream(uint64_t ptr, uint6
 uint64_t uniffi_ftpchat_ffi_fn_method_chatroom_watch(uint64_t ptr, uint64_t listener, uint64_t min_interval_ms, uint64_t max_interval_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_S3CREDENTIALS
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_S3CREDENTIALS
+uint64_t uniffi_ftpchat_ffi_fn_clone_s3credentials(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_S3CREDENTIALS
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_FREE_S3CREDENTIALS
+void uniffi_ftpchat_ffi_fn_free_s3credentials(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_S3CREDENTIALS_NEW
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CONSTRUCTOR_S3CREDENTIALS_NEW
+uint64_t uniffi_ftpchat_ffi_fn_constructor_s3credentials_new(RustBuffer access_key_id, RustBuffer secret_access_key, RustBuffer session_token, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_UPDATESTREAM
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_FN_CLONE_UPDATESTREAM
 uint64_t uniffi_ftpchat_ffi_fn_clone_updatestream(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1472,6 +1487,12 @@ uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM_ASYNC
 #define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_CHATROOM_OPEN_MEMBER_ROOM_ASYNC
 uint16_t uniffi_ftpchat_ffi_checksum_constructor_chatroom_open_member_room_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_S3CREDENTIALS_NEW
+#define UNIFFI_FFIDEF_UNIFFI_FTPCHAT_FFI_CHECKSUM_CONSTRUCTOR_S3CREDENTIALS_NEW
+uint16_t uniffi_ftpchat_ffi_checksum_constructor_s3credentials_new(void
     
 );
 #endif

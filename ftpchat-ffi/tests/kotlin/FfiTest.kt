@@ -12,8 +12,14 @@
 // cancellation).
 // Prints `N passed, N failed` and exits non-zero on any failure (.ci/ffi-tests.sh runs it).
 //
+// Rooms on the stores that cannot append (S3 on moto, WebDAV on wsgidav: the segment layout)
+// and on SFTP (sshd), configured through RoomOptions.store (the library is built with the
+// `stores` feature).
+//
 // Environment: FTPCHAT_TEST_PYFTPDLIB_URL (required when CI=true),
 // FTPCHAT_TEST_VSFTPD_FTPS_URL + FTPCHAT_TEST_FTPS_CA (optional, FTPS with a custom CA),
+// FTPCHAT_TEST_S3_* (moto), FTPCHAT_TEST_WEBDAV_* (wsgidav), FTPCHAT_TEST_SFTP_* (sshd),
+// each required when CI=true (from .ci/ftp-servers.sh),
 // FTPCHAT_TESTDATA (default: ftpchat-core/tests/testdata, from the repository root).
 
 import java.io.File
@@ -44,6 +50,9 @@ const val ITERATIONS = 20_000u // fast native rooms for tests (the default is 60
 var passed = 0
 var failed = 0
 var skipped = 0
+
+/** How the scenarios reach the store under test (SFTP host key, S3 endpoint and key); see withStore. */
+var currentStore: StoreOptions? = null
 
 fun check(name: String, body: () -> Unit) {
     val start = System.nanoTime()
@@ -143,6 +152,7 @@ fun nativeOptions(room: String, name: String, create: Boolean = true, caPem: Str
         caPem = caPem,
         stateDir = stateDir,
         nativeIterations = ITERATIONS,
+        store = currentStore,
     )
 
 /** The password in an FTP URL (decoded and raw), to check it never shows. */
@@ -652,6 +662,7 @@ fun sharedOptions(file: String, name: String, caPem: String? = null, show: Boole
         caPem = caPem,
         showUnauthenticated = show,
         stateDir = stateDir,
+        store = currentStore,
     )
 
 /** Two devices in one FTPChat 1.7 shared file at `location`, and a third with a wrong password. */
@@ -1024,8 +1035,11 @@ fun attachmentScenario(label: String, location: String, caPem: String? = null) {
             }
         }
         check("$label: files: an FTPChat shared file refuses sendFile as Unsupported") {
-            ChatRoom(location, PASSWORD, sharedOptions(unique("$label-files") + ".txt", "Dave", caPem)).use { shared ->
-                expectThrows<ChatException.Unsupported> { shared.sendFile(notes.path, "") }
+            // (A store that cannot append refuses the shared file itself, also Unsupported.)
+            expectThrows<ChatException.Unsupported> {
+                ChatRoom(location, PASSWORD, sharedOptions(unique("$label-files") + ".txt", "Dave", caPem)).use { shared ->
+                    shared.sendFile(notes.path, "")
+                }
             }
         }
     } finally {
@@ -1035,7 +1049,7 @@ fun attachmentScenario(label: String, location: String, caPem: String? = null) {
 }
 
 fun memberOptions(room: String, name: String, stateDir: String, caPem: String? = null) =
-    RoomOptions(room = room, displayName = name, layout = RoomLayout.NATIVE, stateDir = stateDir, caPem = caPem)
+    RoomOptions(room = room, displayName = name, layout = RoomLayout.NATIVE, stateDir = stateDir, caPem = caPem, store = currentStore)
 
 /** Syncs `room` until a message with `text` arrives; returns it. */
 fun readUntil(room: ChatRoom, text: String): ChatMessage {
@@ -1562,8 +1576,115 @@ fun main() {
         skip("ftps vsftpd", "FTPCHAT_TEST_VSFTPD_FTPS_URL / FTPCHAT_TEST_FTPS_CA not set")
     }
 
+    storeScenarios()
+
     println()
     println("kotlin: $passed passed, $failed failed" + if (skipped > 0) ", $skipped skipped" else "")
     System.out.flush()
     exitProcess(if (failed == 0) 0 else 1)
+}
+
+/** Runs `body` with the scenarios' options reaching the store through `store`. */
+fun <T> withStore(store: StoreOptions, body: () -> T): T {
+    currentStore = store
+    try {
+        return body()
+    } finally {
+        currentStore = null
+    }
+}
+
+/** Runs `body` with the variables `names` if all are set; else skips (fails under CI=true). */
+fun withEnv(label: String, vararg names: String, body: (Map<String, String>) -> Unit) {
+    val values = names.associateWith { System.getenv(it) ?: "" }
+    val missing = values.filterValues { it.isEmpty() }.keys
+    when {
+        missing.isEmpty() -> body(values)
+        System.getenv("CI") == "true" -> check(label) { throw AssertionError("$missing not set (CI=true needs the servers of .ci/ftp-servers.sh)") }
+        else -> skip(label, "$missing not set (source .ci/ftp-servers.sh)")
+    }
+}
+
+/** A store that cannot append: a native room works (segment layout), a shared file is refused before anything is written. */
+fun cannotAppendScenario(label: String, location: String, vararg secrets: String) {
+    check("$label: a shared FTPChat file is refused with Unsupported (the store cannot append)") {
+        val e = expectThrows<ChatException.Unsupported> {
+            ChatRoom(location, PASSWORD, sharedOptions(unique(label) + ".txt", "Alice")).use { it.sync() }
+        }
+        expect(e.message?.contains("append") == true) { "${e.message}" }
+        expectNoSecret(e, PASSWORD, *secrets)
+    }
+}
+
+/** S3 (moto), WebDAV (wsgidav) and SFTP (sshd) locations, configured through RoomOptions.store. */
+fun storeScenarios() {
+    withEnv("s3 moto", "FTPCHAT_TEST_S3_URL", "FTPCHAT_TEST_S3_ENDPOINT", "FTPCHAT_TEST_S3_REGION",
+        "FTPCHAT_TEST_S3_ACCESS_KEY", "FTPCHAT_TEST_S3_SECRET_KEY") { env ->
+        val location = env.getValue("FTPCHAT_TEST_S3_URL")
+        val secret = env.getValue("FTPCHAT_TEST_S3_SECRET_KEY")
+        val credentials = S3Credentials(env.getValue("FTPCHAT_TEST_S3_ACCESS_KEY"), secret)
+        check("s3 moto: the access key's secret shows in no description of the options") {
+            val o = RoomOptions(room = "r", displayName = "A", layout = RoomLayout.NATIVE,
+                store = StoreOptions(s3Credentials = credentials))
+            expect(!o.toString().contains(secret)) { "RoomOptions.toString() shows the S3 secret" }
+        }
+        withStore(StoreOptions(
+            s3Endpoint = env.getValue("FTPCHAT_TEST_S3_ENDPOINT"),
+            s3Region = env.getValue("FTPCHAT_TEST_S3_REGION"),
+            s3Credentials = credentials,
+        )) {
+            roomScenario("s3 moto", location)
+            memberScenario("s3 moto", location)
+            privatePresenceScenario("s3 moto", location)
+            attachmentScenario("s3 moto", location)
+            cannotAppendScenario("s3 moto", location, secret)
+        }
+    }
+
+    withEnv("webdav wsgidav", "FTPCHAT_TEST_WEBDAV_URL", "FTPCHAT_TEST_WEBDAV_USER", "FTPCHAT_TEST_WEBDAV_PASSWORD") { env ->
+        // URLEncoder is for forms (space as '+'); userinfo wants %20.
+        val encode = { v: String -> java.net.URLEncoder.encode(v, "UTF-8").replace("+", "%20") }
+        val user = encode(env.getValue("FTPCHAT_TEST_WEBDAV_USER"))
+        val password = encode(env.getValue("FTPCHAT_TEST_WEBDAV_PASSWORD"))
+        val location = env.getValue("FTPCHAT_TEST_WEBDAV_URL").replaceFirst("://", "://$user:$password@")
+        withStore(StoreOptions(connectTimeoutMs = 5_000uL, ioTimeoutMs = 20_000uL)) {
+            roomScenario("webdav wsgidav", location)
+            memberScenario("webdav wsgidav", location)
+            attachmentScenario("webdav wsgidav", location)
+            cannotAppendScenario("webdav wsgidav", location, env.getValue("FTPCHAT_TEST_WEBDAV_PASSWORD"))
+        }
+    }
+
+    withEnv("sftp sshd", "FTPCHAT_TEST_SFTP_URL", "FTPCHAT_TEST_SFTP_KNOWN_HOSTS", "FTPCHAT_TEST_SFTP_FINGERPRINT",
+        "FTPCHAT_TEST_SFTP_KEY") { env ->
+        val location = env.getValue("FTPCHAT_TEST_SFTP_URL")
+        withStore(StoreOptions(sshKnownHosts = env.getValue("FTPCHAT_TEST_SFTP_KNOWN_HOSTS"))) {
+            roomScenario("sftp sshd", location)
+            attachmentScenario("sftp sshd", location)
+        }
+        val uri = URI(location)
+        val keyOnly = "sftp://${uri.rawUserInfo.substringBefore(':')}@${uri.host}:${uri.port}${uri.rawPath}"
+        check("sftp sshd: login with a key file, the host key pinned by its fingerprint") {
+            withStore(StoreOptions(sshHostFingerprint = env.getValue("FTPCHAT_TEST_SFTP_FINGERPRINT"),
+                sshKeyFile = env.getValue("FTPCHAT_TEST_SFTP_KEY"))) {
+                val room = unique("sftp-key")
+                ChatRoom(keyOnly, PASSWORD, nativeOptions(room, "Alice")).use { alice ->
+                    ChatRoom(location, PASSWORD, nativeOptions(room, "Bob")).use { bob ->
+                        alice.send("signed in with a key")
+                        alice.sync()
+                        expect(readUntil(bob, "signed in with a key").sender == "Alice")
+                    }
+                }
+            }
+        }
+        check("sftp sshd: a host key that does not match the pinned fingerprint is refused") {
+            val wrong = "SHA256:" + "A".repeat(43)
+            withStore(StoreOptions(sshHostFingerprint = wrong)) {
+                val e = expectThrows<ChatException> {
+                    ChatRoom(location, PASSWORD, nativeOptions(unique("sftp-wrong-key"), "Eve")).use { it.sync() }
+                }
+                expectNoSecret(e, PASSWORD, *urlSecrets(location))
+            }
+        }
+    }
 }
