@@ -372,3 +372,155 @@ fn a_copied_state_folder_is_refused_by_the_create_only_write_and_moves_to_a_new_
         ["a1", "a2", "b2"]
     );
 }
+
+/// The segment cache (`room-<id>.segments` in the state folder) of `state`.
+fn segment_cache(state: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "segments"))
+        .expect("a segment cache in the state folder")
+}
+
+#[test]
+fn a_restart_reads_the_feed_from_where_it_stopped_instead_of_listing_every_log() {
+    let (raw, t) = object_store();
+    let writers = 30;
+    for w in 0..writers {
+        let room = Room::open(t.clone(), native(&format!("w{w}"))).unwrap();
+        room.send(&format!("from {w}")).unwrap();
+        room.sync().unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let reader = Room::open(t.clone(), native("reader").with_state_dir(state.path())).unwrap();
+    assert_eq!(reader.sync().unwrap().messages.len(), writers);
+    reader.close().unwrap();
+    drop(reader);
+    let late = Room::open(t.clone(), native("late")).unwrap();
+    late.send("while you were away").unwrap();
+    late.sync().unwrap();
+
+    // The same state twice: with its segment cache, and without (as before the cache).
+    let (cached, uncached) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    copy_state(state.path(), cached.path());
+    copy_state(state.path(), uncached.path());
+    std::fs::remove_file(segment_cache(uncached.path())).unwrap();
+    let restart = |dir: &Path| {
+        let before = requests(&raw);
+        let room = Room::open(t.clone(), native("reader").with_state_dir(dir)).unwrap();
+        let got = texts(&room.sync().unwrap().messages);
+        (requests(&raw) - before, got)
+    };
+    let (with_cache, got_cached) = restart(cached.path());
+    let (without, got_uncached) = restart(uncached.path());
+    println!(
+        "restart with {writers} writers: {with_cache} requests with the cache, {without} without"
+    );
+    assert_eq!(got_cached, ["while you were away"]);
+    assert_eq!(got_uncached, got_cached);
+    assert!(
+        without >= writers as u64,
+        "without the cache every log is listed: {without}"
+    );
+    assert!(
+        with_cache <= 12,
+        "with it, the feed after the last marker read and one listing of logs/: {with_cache} (without: {without})"
+    );
+    // The cache was brought up to date: the next restart reads nothing new.
+    let (again, got) = restart(cached.path());
+    assert!(got.is_empty(), "{got:?}");
+    assert!(again <= with_cache, "{again} vs {with_cache}");
+}
+
+#[test]
+fn a_stale_or_damaged_segment_cache_loses_and_repeats_nothing() {
+    let (_raw, t) = object_store();
+    let state = tempfile::tempdir().unwrap();
+    let open = || Room::open(t.clone(), native("reader").with_state_dir(state.path())).unwrap();
+    let writer = Room::open(t.clone(), native("writer")).unwrap();
+    let send = |text: &str| {
+        writer.send(text).unwrap();
+        writer.sync().unwrap();
+    };
+    for i in 0..20 {
+        send(&format!("early {i}"));
+    }
+    let reader = open();
+    assert_eq!(reader.sync().unwrap().messages.len(), 20);
+    reader.close().unwrap();
+    drop(reader);
+    let old_cache = std::fs::read(segment_cache(state.path())).unwrap();
+
+    // More messages (the writer merges its first 16 segments away), read and saved.
+    for i in 0..20 {
+        send(&format!("middle {i}"));
+    }
+    let reader = open();
+    assert_eq!(reader.sync().unwrap().messages.len(), 20);
+    reader.close().unwrap();
+    drop(reader);
+
+    // An older cache than the read positions (restored from a backup): nothing lost,
+    // nothing shown twice.
+    std::fs::write(segment_cache(state.path()), &old_cache).unwrap();
+    send("after the backup");
+    let reader = open();
+    assert_eq!(
+        texts(&reader.sync().unwrap().messages),
+        ["after the backup"]
+    );
+    reader.close().unwrap();
+    drop(reader);
+
+    // A damaged cache is ignored.
+    for junk in [
+        &b"not a cache\n"[..],
+        b"ftpchat-segment-cache 1\nroom zz\nfeed 3\n",
+        b"",
+    ] {
+        std::fs::write(segment_cache(state.path()), junk).unwrap();
+        send("after damage");
+        let reader = open();
+        assert_eq!(texts(&reader.sync().unwrap().messages), ["after damage"]);
+        reader.close().unwrap();
+    }
+    let fresh = Room::open(t.clone(), native("fresh")).unwrap();
+    assert_eq!(fresh.sync().unwrap().messages.len(), 20 + 20 + 1 + 3);
+}
+
+#[test]
+fn a_room_made_again_under_its_name_is_not_read_through_the_old_rooms_segment_cache() {
+    let server = tempfile::tempdir().unwrap();
+    let local = FaultyTransport::new(LocalTransport::new(server.path()));
+    local.refuse_appends();
+    let t: Arc<dyn Transport> = Arc::new(local);
+    let state = tempfile::tempdir().unwrap();
+    let ann = Room::open(t.clone(), native("ann")).unwrap();
+    for i in 0..8 {
+        ann.send(&format!("old room {i}")).unwrap();
+        ann.sync().unwrap();
+    }
+    drop(ann);
+    let reader = Room::open(t.clone(), native("reader").with_state_dir(state.path())).unwrap();
+    assert_eq!(reader.sync().unwrap().messages.len(), 8);
+    reader.close().unwrap();
+    drop(reader);
+
+    // The room is deleted and made again under its name: a new header, a shorter feed.
+    std::fs::remove_dir_all(server.path().join("r")).unwrap();
+    let bea = Room::open(t.clone(), native("bea")).unwrap();
+    bea.send("new room").unwrap();
+    bea.sync().unwrap();
+    let reader = Room::open(
+        t.clone(),
+        native("reader")
+            .with_state_dir(state.path())
+            .with_changed_header_accepted(true),
+    )
+    .unwrap();
+    let got = reader.sync().unwrap();
+    assert_eq!(texts(&got.messages), ["new room"], "{:?}", got.events);
+    bea.send("and another").unwrap();
+    bea.sync().unwrap();
+    assert_eq!(texts(&reader.sync().unwrap().messages), ["and another"]);
+}

@@ -3,8 +3,9 @@
 //!
 //! For each room size: `writers` devices each open the room, send one message and flush;
 //! then a reader opens the room and reads everything, polls once with nothing new, and one
-//! writer sends one more message that the reader polls for. Every request of the reader
-//! and of that writer is counted (and the bytes they carry).
+//! writer sends one more message that the reader polls for; last the reader restarts from
+//! its state folder (with the segment cache) and polls. Every request of the reader and of
+//! that writer is counted (and the bytes they carry).
 //!
 //! Backends: the in-memory store told to refuse appends (as an object store does), and,
 //! built with `--features s3` and given `FTPCHAT_TEST_S3_*` (`.ci/s3-server.sh`), a real
@@ -74,12 +75,14 @@ fn http_requests(log: Option<&str>) -> Option<u64> {
 }
 
 struct Row {
-    /// HTTP requests of each phase (open, idle, send, receive), when a log was given.
-    http: Option<[u64; 4]>,
+    /// HTTP requests of each phase (open, idle, send, receive, restart), when a log was
+    /// given.
+    http: Option<[u64; 5]>,
     open: Counts,
     idle: Counts,
     send: Counts,
     receive: Counts,
+    restart: Counts,
     setup_secs: f64,
 }
 
@@ -94,7 +97,7 @@ fn measure(t: Arc<dyn Transport>, writers: usize, log: Option<&str>) -> Row {
     }
     let setup_secs = started.elapsed().as_secs_f64();
 
-    let mut http = [0u64; 4];
+    let mut http = [0u64; 5];
     let mut mark = http_requests(log);
     let mut phase = |i: usize| {
         let now = http_requests(log);
@@ -103,8 +106,10 @@ fn measure(t: Arc<dyn Transport>, writers: usize, log: Option<&str>) -> Row {
         }
         mark = now;
     };
+    let state = tempfile::tempdir().expect("state folder");
+    let reader_config = || config(room, "reader").with_state_dir(state.path());
     let reader_t = Arc::new(CountingTransport::new(Arc::clone(&t)));
-    let reader = Room::open(reader_t.clone(), config(room, "reader")).expect("reader");
+    let reader = Room::open(reader_t.clone(), reader_config()).expect("reader");
     let got = reader.sync().expect("first sync");
     assert_eq!(got.messages.len(), writers, "the reader reads every writer");
     let open = reader_t.counts();
@@ -130,12 +135,20 @@ fn measure(t: Arc<dyn Transport>, writers: usize, log: Option<&str>) -> Row {
     assert_eq!(got.messages.len(), 1);
     let receive = reader_t.counts().since(&before);
     phase(3);
+    reader.close().expect("close");
+    drop(reader);
+    let restart_t = Arc::new(CountingTransport::new(Arc::clone(&t)));
+    let reader = Room::open(restart_t.clone(), reader_config()).expect("restart");
+    assert!(reader.sync().expect("restart sync").messages.is_empty());
+    let restart = restart_t.counts();
+    phase(4);
     Row {
         http: log.map(|_| http),
         open,
         idle,
         send,
         receive,
+        restart,
         setup_secs,
     }
 }
@@ -168,6 +181,7 @@ fn main() {
         "idle poll",
         "send 1 message",
         "receive it",
+        "restart from the state folder",
         "bytes sent / received",
         "setup",
     ]);
@@ -216,6 +230,12 @@ fn main() {
                     row.receive.calls(),
                     row.receive.describe_calls(),
                     http(3)
+                ),
+                format!(
+                    "{} ({}{})",
+                    thousands(row.restart.calls()),
+                    row.restart.describe_calls(),
+                    http(4)
                 ),
                 format!("{} / {}", row.send.bytes_written, row.receive.bytes_read),
                 format!("{:.1} s", row.setup_secs),

@@ -743,7 +743,7 @@ fn load_state(
     config: &RoomConfig,
     room_path: &str,
 ) -> Result<LocalState, RoomError> {
-    let identity = format!("{}\n{room_path}", t.describe());
+    let identity = state_identity(t, room_path);
     let (state_file, store) = match &config.state {
         StateLocation::Memory => (None, None),
         StateLocation::Folder(folder) => (
@@ -760,6 +760,12 @@ fn load_state(
         saved.file_order_floor = store.max_file_order()?;
     }
     Ok((state_file, store, saved))
+}
+
+/// What names a room's local state (its state file, its part of the local store): the
+/// transport as it describes itself and the room's path there.
+pub(crate) fn state_identity(t: &dyn Transport, room_path: &str) -> String {
+    format!("{}\n{room_path}", t.describe())
 }
 
 /// The engine and the view of an opened layout, with an earlier run's unsent messages

@@ -619,7 +619,16 @@ impl Room {
         let transport: Arc<dyn Transport> = match (&config.layout, caps.append) {
             (_, true) => transport,
             (config::Layout::Native { dir }, false) if caps.create_only => {
-                Arc::new(layout::segments::SegmentStore::new(transport, dir)?)
+                let mut segments = layout::segments::SegmentStore::new(transport, dir)?;
+                if let StateLocation::Folder(folder) = &config.state {
+                    // Beside the room's state file: a restart reads the feed from where
+                    // this device stopped instead of listing every log.
+                    let identity = engine::state_identity(&segments, dir);
+                    if let Ok(file) = state::StateFile::new(folder, &identity) {
+                        segments = segments.with_cache(file.sibling("segments"));
+                    }
+                }
+                Arc::new(segments)
             }
             (config::Layout::Native { .. }, false) => {
                 return Err(RoomError::Unsupported(format!(

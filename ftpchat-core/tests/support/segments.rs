@@ -1,6 +1,8 @@
 //! A room on a store that cannot append (S3, WebDAV), as the transport tests check it: two
 //! clients chat in the segment layout (SPEC §9.5), the logs are folders of segments beside
-//! a feed, and a FTPChat chat file is refused with a clear error naming the store.
+//! a feed, a client with a state folder restarts from its segment cache and reads what
+//! came while it was away, and a FTPChat chat file is refused with a clear error naming the
+//! store.
 
 use std::sync::Arc;
 
@@ -33,6 +35,31 @@ pub fn chat_in_segments_and_refuse_a_chat_file(
     let log_folders = logs.iter().filter(|e| e.is_dir && e.name.ends_with(".log"));
     assert_eq!(log_folders.count(), 2);
     assert!(!t.list(&dir.join("feed").unwrap()).unwrap().is_empty());
+
+    // A client with a state folder restarts from its segment cache.
+    let state = tempfile::tempdir().unwrap();
+    let carol = Room::open(Arc::clone(t), config("carol").with_state_dir(state.path())).unwrap();
+    assert_eq!(carol.sync().unwrap().messages.len(), 2);
+    carol.close().unwrap();
+    drop(carol);
+    let cache = std::fs::read_dir(state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "segments"))
+        .expect("a segment cache beside the state file");
+    assert!(std::fs::read_to_string(&cache).unwrap().contains("\nfeed "));
+    alice.send("while carol was away").unwrap();
+    alice.sync().unwrap();
+    let carol = Room::open(Arc::clone(t), config("carol").with_state_dir(state.path())).unwrap();
+    let got: Vec<String> = carol
+        .sync()
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(got, ["while carol was away"]);
+    bob.sync().unwrap();
 
     let shared = RoomConfig::shared_file(
         dir.join("chat.txt").unwrap().as_str(),

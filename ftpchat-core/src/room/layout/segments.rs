@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use crate::transport::{
     TransportEvent,
 };
 
-use super::native::{DOORBELL_FILE, LOGS_DIR};
+use super::native::{DOORBELL_FILE, HEADER_FILE, LOGS_DIR};
 
 /// The folder of feed markers, beside `logs/`.
 pub(crate) const FEED_DIR: &str = "feed";
@@ -58,6 +59,8 @@ const MAX_RECENT_BYTES: usize = 4 * 1024 * 1024;
 const CLAIM_FILE: &str = ".claim";
 /// Bytes kept of each file's end (more than a reader's look-back).
 const TAIL_LEN: usize = 256;
+/// The first line of the segment cache ([`SegmentStore::with_cache`]).
+const CACHE_VERSION: &str = "ftpchat-segment-cache 1";
 /// Claims of a feed number lost to other writers before giving up for this time.
 const MAX_CLAIM_ATTEMPTS: usize = 64;
 
@@ -67,7 +70,11 @@ pub(crate) struct SegmentStore {
     logs: RemotePath,
     files: RemotePath,
     feed: RemotePath,
+    /// The room header: the segment cache belongs to the room whose header it saw.
+    header: RemotePath,
     state: Mutex<State>,
+    /// The local segment cache (see [`SegmentStore::with_cache`]).
+    cache: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SegmentStore {
@@ -97,6 +104,32 @@ struct State {
     /// The last thing this client wrote was a segment marker, which readers notice as
     /// the doorbell would: a ring right after it (every delivery rings) is not claimed.
     marker_rang: bool,
+    /// What the segment cache on disk holds ([`State::knowledge`]); `None`: not saved.
+    cache_saved: Option<Knowledge>,
+    /// Saving the cache failed: it was removed and is not used again in this run.
+    cache_broken: bool,
+    /// SHA-256 of the room header this knowledge is about (read or written in this run,
+    /// or the one the cache was saved with).
+    room_header: Option<[u8; 32]>,
+}
+
+/// A summary of what a client knows of the logs: the feed markers read, and the number
+/// and the summed ends of the logs' objects. It changes whenever the cache would.
+type Knowledge = (Option<u64>, usize, u64);
+
+impl State {
+    /// What this client knows of the logs in `logs` (see [`Knowledge`]).
+    fn knowledge(&self, logs: &RemotePath) -> Knowledge {
+        let prefix = format!("{logs}/");
+        let (mut objects, mut ends) = (0usize, 0u64);
+        for (path, segs) in &self.files {
+            if path.starts_with(&prefix) {
+                objects += segs.objects.len() + 1;
+                ends = ends.wrapping_add(segs.end());
+            }
+        }
+        (self.feed_len, objects, ends)
+    }
 }
 
 /// The segments of one appendable file.
@@ -276,9 +309,161 @@ impl SegmentStore {
             logs: room.join(LOGS_DIR)?,
             files: room.join(FILES_DIR)?,
             feed: room.join(FEED_DIR)?,
+            header: room.join(HEADER_FILE)?,
             inner,
             state: Mutex::new(State::default()),
+            cache: None,
         })
+    }
+
+    /// Keeps what this client learns of the logs' segments (each log's objects, and how
+    /// far it read the feed) in the local file `path`, and starts from what an earlier run
+    /// kept there: a restart then reads only the feed after that point and one listing of
+    /// `logs/`, instead of listing every log's folder and searching the feed's end.
+    ///
+    /// The file is a cache. It is saved (synced to disk) before an operation that learned
+    /// something returns, so it never knows less than the read positions the room saves
+    /// afterwards; it may know less than the server (the feed tells the rest), and an
+    /// object it names that was merged away since is found again by listing. A missing,
+    /// unreadable or malformed file is ignored; a file that cannot be saved is removed.
+    pub(crate) fn with_cache(mut self, path: PathBuf) -> Self {
+        if let Some(restored) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| self.decode_cache(&text))
+        {
+            let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            *st = restored;
+            st.cache_saved = Some(st.knowledge(&self.logs));
+        }
+        self.cache = Some(path);
+        self
+    }
+
+    /// The cache's text: a version line, the feed markers read, and one line per object
+    /// of each log (`seg <log> <start> <end> <object name>`).
+    fn encode_cache(&self, st: &State) -> String {
+        let prefix = format!("{}/", self.logs);
+        let header: String = st
+            .room_header
+            .unwrap_or_default()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut out = format!(
+            "{CACHE_VERSION}\nroom {header}\nfeed {}\n",
+            st.feed_len.unwrap_or(0)
+        );
+        let mut logs: Vec<(&str, &Segments)> = st
+            .files
+            .iter()
+            .filter_map(|(path, segs)| {
+                let name = path.strip_prefix(&prefix)?;
+                (segs.exists && !name.contains('/')).then_some((name, segs))
+            })
+            .collect();
+        logs.sort_by_key(|(name, _)| *name);
+        for (name, segs) in logs {
+            if segs.objects.is_empty() {
+                out.push_str(&format!("log {name}\n"));
+            }
+            for (start, (end, object)) in &segs.objects {
+                out.push_str(&format!("seg {name} {start} {end} {object}\n"));
+            }
+        }
+        out
+    }
+
+    /// A state from a cache's text; `None` if any line is not what `encode_cache` writes.
+    fn decode_cache(&self, text: &str) -> Option<State> {
+        let mut lines = text.lines();
+        if lines.next()? != CACHE_VERSION {
+            return None;
+        }
+        let hex = lines.next()?.strip_prefix("room ")?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut header = [0u8; 32];
+        for (i, byte) in header.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        let feed: u64 = lines.next()?.strip_prefix("feed ")?.parse().ok()?;
+        let mut st = State {
+            feed_len: Some(feed),
+            logs_listed: true,
+            room_header: Some(header),
+            ..State::default()
+        };
+        for line in lines {
+            let mut parts = line.split(' ');
+            let (kind, log) = (parts.next()?, parts.next()?);
+            RemotePath::validate_name(log).ok()?;
+            if !log.ends_with(".log") {
+                return None;
+            }
+            let path = self.logs.join(log).ok()?;
+            let segs = st.files.entry(path.as_str().to_owned()).or_default();
+            segs.exists = true;
+            match kind {
+                "log" => {}
+                "seg" => {
+                    let start: u64 = parts.next()?.parse().ok()?;
+                    let end: u64 = parts.next()?.parse().ok()?;
+                    let object = parts.next()?;
+                    let single = object == segment_name(start, None);
+                    if end <= start || !(single || object == segment_name(start, Some(end))) {
+                        return None;
+                    }
+                    segs.insert(start, end, object.to_owned());
+                }
+                _ => return None,
+            }
+            if parts.next().is_some() {
+                return None;
+            }
+        }
+        Some(st)
+    }
+
+    /// The room header this client read or wrote: knowledge about another room (one that
+    /// was deleted and made again under this name) is dropped, and the cache with it.
+    fn seen_header(&self, hash: [u8; 32]) {
+        let mut st = lock(&self.state);
+        if st.room_header != Some(hash) {
+            *st = State {
+                room_header: Some(hash),
+                cache_broken: st.cache_broken,
+                unmarked: std::mem::take(&mut st.unmarked),
+                ..State::default()
+            };
+        }
+    }
+
+    /// Saves the cache if this client learned something since it was last saved.
+    fn save_cache(&self, st: &mut State) {
+        let Some(path) = &self.cache else { return };
+        let knowledge = st.knowledge(&self.logs);
+        if st.cache_broken || st.room_header.is_none() || st.cache_saved == Some(knowledge) {
+            return;
+        }
+        let text = self.encode_cache(st);
+        let tmp = path.with_extension("segments.tmp");
+        let written = (|| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        match written {
+            Ok(()) => st.cache_saved = Some(knowledge),
+            Err(_) => {
+                // A cache that knows less than the read positions saved next would send
+                // readers back to the start of those logs: none is better.
+                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(&tmp);
+                st.cache_broken = true;
+            }
+        }
     }
 
     /// `true` for the files this layout keeps as segments: logs and attachment blobs.
@@ -475,8 +660,15 @@ impl SegmentStore {
     /// "size" is the number of feed markers), and the other files there.
     fn list_logs(&self) -> Result<Vec<DirEntry>, TransportError> {
         let mut st = lock(&self.state);
-        let _ = self.claim_unmarked(&mut st);
-        self.read_feed(&mut st)?;
+        let listed = self.list_logs_locked(&mut st);
+        // Before the caller reads up to these sizes and saves how far: see `with_cache`.
+        self.save_cache(&mut st);
+        listed
+    }
+
+    fn list_logs_locked(&self, st: &mut State) -> Result<Vec<DirEntry>, TransportError> {
+        let _ = self.claim_unmarked(st);
+        self.read_feed(st)?;
         let others_old = st.others_at.is_none_or(|at| at.elapsed() >= OTHERS_MAX_AGE);
         if !st.logs_listed || st.others_stale || others_old {
             let full = !st.logs_listed;
@@ -486,7 +678,7 @@ impl SegmentStore {
                 if entry.is_dir && entry.name.ends_with(".log") {
                     let path = self.logs.join(&entry.name)?;
                     if full || !st.files.contains_key(path.as_str()) {
-                        self.refresh(&mut st, &path, false)?;
+                        self.refresh(st, &path, false)?;
                     }
                 } else if !entry.is_dir && entry.name != DOORBELL_FILE && entry.name != CLAIM_FILE {
                     others.push(entry);
@@ -576,6 +768,7 @@ impl SegmentStore {
         }
         // Compaction is housekeeping: a failure leaves more, smaller objects.
         let _ = self.compact(&mut st, path);
+        self.save_cache(&mut st);
         Ok(())
     }
 
@@ -650,8 +843,21 @@ impl SegmentStore {
         sink: &mut dyn Write,
     ) -> Result<u64, TransportError> {
         let mut st = lock(&self.state);
+        let read = self.read_segments_locked(&mut st, path, offset, sink);
+        // Before the caller saves how far it read: see `with_cache`.
+        self.save_cache(&mut st);
+        read
+    }
+
+    fn read_segments_locked(
+        &self,
+        st: &mut State,
+        path: &RemotePath,
+        offset: u64,
+        sink: &mut dyn Write,
+    ) -> Result<u64, TransportError> {
         if !st.files.get(path.as_str()).is_some_and(|s| s.exists)
-            && !self.refresh(&mut st, path, false)?
+            && !self.refresh(st, path, false)?
         {
             return Err(not_found("read_from", path));
         }
@@ -676,7 +882,7 @@ impl SegmentStore {
                 }
                 // Past what this run knows: look for newer segments once.
                 relisted = true;
-                if !self.refresh(&mut st, path, false)? {
+                if !self.refresh(st, path, false)? {
                     return Err(not_found("read_from", path));
                 }
                 continue;
@@ -696,7 +902,7 @@ impl SegmentStore {
                     if e.kind() == TransportErrorKind::NotFound && counting.n == 0 && !relisted =>
                 {
                     relisted = true;
-                    if !self.refresh(&mut st, path, true)? {
+                    if !self.refresh(st, path, true)? {
                         return Err(not_found("read_from", path));
                     }
                     continue;
@@ -741,6 +947,24 @@ impl SegmentStore {
     }
 }
 
+/// A sink that hashes what passes through to `sink`.
+struct Hashing<'a> {
+    sink: &'a mut dyn Write,
+    hash: sha2::Sha256,
+}
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.sink.write(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
+}
+
 /// A sink that counts what passes through and keeps its last `TAIL_LEN` bytes.
 struct Counting<'a> {
     sink: &'a mut dyn Write,
@@ -782,9 +1006,9 @@ impl Transport for SegmentStore {
             return self.inner.size(path);
         }
         let mut st = lock(&self.state);
-        Ok(self
-            .refresh(&mut st, path, false)?
-            .then(|| st.files[path.as_str()].end()))
+        let exists = self.refresh(&mut st, path, false);
+        self.save_cache(&mut st);
+        Ok(exists?.then(|| st.files[path.as_str()].end()))
     }
 
     fn read_from(
@@ -795,6 +1019,15 @@ impl Transport for SegmentStore {
     ) -> Result<u64, TransportError> {
         if self.is_segmented(path) {
             self.read_segments(path, offset, sink)
+        } else if *path == self.header && offset == 0 && self.cache.is_some() {
+            // Hashed on its way to the caller (whose sink bounds it).
+            let mut hashing = Hashing {
+                sink,
+                hash: sha2::Sha256::default(),
+            };
+            let n = self.inner.read_from(path, 0, &mut hashing)?;
+            self.seen_header(sha2::Digest::finalize(hashing.hash).into());
+            Ok(n)
         } else {
             self.inner.read_from(path, offset, sink)
         }
@@ -821,7 +1054,11 @@ impl Transport for SegmentStore {
     fn write_atomic(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
         // Something else changed (presence, membership): the next ring is claimed.
         lock(&self.state).marker_rang = false;
-        self.inner.write_atomic(path, data)
+        self.inner.write_atomic(path, data)?;
+        if *path == self.header {
+            self.seen_header(<sha2::Sha256 as sha2::Digest>::digest(data).into());
+        }
+        Ok(())
     }
 
     fn write_new(&self, path: &RemotePath, data: &[u8]) -> Result<(), TransportError> {
@@ -930,6 +1167,66 @@ mod tests {
         assert_eq!(parse_segment(&e(segment_name(5, Some(12)), 6)), None);
         assert_eq!(parse_segment(&e("5".into(), 7)), None);
         assert_eq!(parse_segment(&DirEntry::dir(segment_name(0, None))), None);
+    }
+
+    #[test]
+    fn the_segment_cache_round_trips_and_refuses_anything_else() {
+        let (_mem, s) = store();
+        let mut st = State {
+            feed_len: Some(7),
+            room_header: Some([0xab; 32]),
+            ..State::default()
+        };
+        let log = |name: &str| format!("room/logs/{name}");
+        let a = st.files.entry(log("a.log")).or_default();
+        a.insert(0, 4096, segment_name(0, Some(4096)));
+        a.insert(4096, 4100, segment_name(4096, None));
+        st.files.entry(log("empty.log")).or_default().exists = true;
+        // Blobs are not cached.
+        st.files
+            .entry("room/files/0123".into())
+            .or_default()
+            .insert(0, 9, segment_name(0, None));
+        let text = s.encode_cache(&st);
+        assert_eq!(
+            text,
+            format!(
+                "{CACHE_VERSION}\nroom {}\nfeed 7\nseg a.log 0 4096 0000000000000000-0000000000004096\n\
+                 seg a.log 4096 4100 0000000000004096\nlog empty.log\n",
+                "ab".repeat(32)
+            )
+        );
+        let back = s.decode_cache(&text).unwrap();
+        assert_eq!(back.feed_len, Some(7));
+        assert_eq!(back.room_header, Some([0xab; 32]));
+        assert!(back.logs_listed);
+        assert_eq!(back.files.len(), 2);
+        assert_eq!(back.files[&log("a.log")].end(), 4100);
+        assert!(back.files[&log("empty.log")].exists);
+        assert_eq!(s.encode_cache(&back), text);
+
+        let head = format!("{CACHE_VERSION}\nroom {}\nfeed 7\n", "ab".repeat(32));
+        for bad in [
+            "seg a.log 0 10 0000000000000001\n",  // name and start disagree
+            "seg a.log 10 10 0000000000000010\n", // empty
+            "seg a.log 0 10 0000000000000000-0000000000000011\n", // merge name, other end
+            "seg a.txt 0 10 0000000000000000\n",  // not a log
+            "seg ../a.log 0 10 0000000000000000\n", // not a name
+            "seg a.log 0 10 0000000000000000 extra\n", // trailing field
+            "log\n",
+            "blob a.log\n",
+        ] {
+            assert!(s.decode_cache(&format!("{head}{bad}")).is_none(), "{bad}");
+        }
+        for bad_head in [
+            String::new(),
+            "ftpchat-segment-cache 2\nroom 00\nfeed 1\n".to_owned(),
+            format!("{CACHE_VERSION}\nroom {}\nfeed 1\n", "zz".repeat(32)),
+            format!("{CACHE_VERSION}\nfeed 1\n"),
+            format!("{CACHE_VERSION}\nroom {}\nfeed x\n", "ab".repeat(32)),
+        ] {
+            assert!(s.decode_cache(&bad_head).is_none(), "{bad_head:?}");
+        }
     }
 
     fn store() -> (MemoryTransport, SegmentStore) {
