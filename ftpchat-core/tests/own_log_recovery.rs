@@ -3,6 +3,8 @@
 //! else; and waits (delivery backoff) that run on the injected clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,18 +34,6 @@ fn texts(messages: &[Message]) -> Vec<String> {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-/// Copies every file of a state folder (a backup, or a copy to another device).
-fn copy_state(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(to).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 /// The logs of room `r` (not the doorbell, `logs/doorbell`).
@@ -82,7 +72,7 @@ fn a_copied_state_folder_takes_a_new_writer_id_and_loses_nothing() {
     a.send("a1").unwrap();
     a.sync().unwrap();
     drop(a);
-    copy_state(state_a.path(), state_b.path());
+    support::copy_state_folder(state_a.path(), state_b.path());
 
     let a = open_with_state(&t, "Ann", state_a.path());
     a.send("a2").unwrap();
@@ -148,7 +138,7 @@ fn a_restored_backup_does_not_reuse_sequence_numbers() {
     a.send("m1").unwrap();
     a.sync().unwrap();
     drop(a);
-    copy_state(state.path(), backup.path());
+    support::copy_state_folder(state.path(), backup.path());
     let a = open_with_state(&t, "Ann", state.path());
     a.send("m2").unwrap();
     a.send("m3").unwrap();
@@ -158,7 +148,7 @@ fn a_restored_backup_does_not_reuse_sequence_numbers() {
     assert_eq!(texts(&r.sync().unwrap().messages), ["m1", "m2", "m3"]);
     drop(r);
 
-    copy_state(backup.path(), state.path());
+    support::copy_state_folder(backup.path(), state.path());
     let a = open_with_state(&t, "Ann", state.path());
     a.send("m4").unwrap();
     assert_eq!(conflicts(&a.sync().unwrap().events), 1);
@@ -183,11 +173,11 @@ fn records_of_a_crashed_run_are_recognised_not_a_conflict() {
     a.send("three").unwrap();
     drop(a);
     // The state as it was on disk before the sync that delivered "two" and "three".
-    copy_state(state.path(), before_sync.path());
+    support::copy_state_folder(state.path(), before_sync.path());
     let a = open_with_state(&t, "Ann", state.path());
     a.sync().unwrap();
     drop(a);
-    copy_state(before_sync.path(), state.path());
+    support::copy_state_folder(before_sync.path(), state.path());
 
     let a = open_with_state(&t, "Ann", state.path());
     assert_eq!(a.outbox_len(), 2);

@@ -313,17 +313,6 @@ fn alice_id_of(room: &Room, who: &Device) -> ftpchat_core::MemberId {
         .id
 }
 
-/// Copies every file of a state folder (a backup, or a copy to another device).
-fn copy_state(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_copied_state_folder_is_refused_by_the_create_only_write_and_moves_to_a_new_log() {
     let server = tempfile::tempdir().unwrap();
@@ -337,7 +326,7 @@ fn a_copied_state_folder_is_refused_by_the_create_only_write_and_moves_to_a_new_
     a.send("a1").unwrap();
     a.sync().unwrap();
     drop(a);
-    copy_state(state_a.path(), state_b.path());
+    support::copy_state_folder(state_a.path(), state_b.path());
     let a = open("Ann", state_a.path());
     a.send("a2").unwrap();
     a.sync().unwrap();
@@ -402,8 +391,8 @@ fn a_restart_reads_the_feed_from_where_it_stopped_instead_of_listing_every_log()
 
     // The same state twice: with its segment cache, and without (as before the cache).
     let (cached, uncached) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    copy_state(state.path(), cached.path());
-    copy_state(state.path(), uncached.path());
+    support::copy_state_folder(state.path(), cached.path());
+    support::copy_state_folder(state.path(), uncached.path());
     std::fs::remove_file(segment_cache(uncached.path())).unwrap();
     let restart = |dir: &Path| {
         let before = requests(&raw);

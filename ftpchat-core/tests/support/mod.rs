@@ -112,3 +112,21 @@ pub fn external_tls(url_var: &str) -> Option<ExternalServer> {
         ca_pem: Some(ca_pem),
     })
 }
+
+/// Replaces the files of state folder `to` with those of `from` (a backup restored, or a
+/// state folder copied to another device).
+pub fn copy_state_folder(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(to).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

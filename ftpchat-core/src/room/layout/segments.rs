@@ -631,11 +631,7 @@ impl SegmentStore {
                 }
                 Err(e) if e.kind() == TransportErrorKind::AlreadyExists => self.read_feed(st)?,
                 Err(e) if e.kind() == TransportErrorKind::NotFound => {
-                    match self.inner.make_dir(&self.feed) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(e),
-                    }
+                    self.ensure_dir(&self.feed)?
                 }
                 Err(e) => return Err(e),
             }
@@ -645,6 +641,15 @@ impl SegmentStore {
             "append",
             format!("{}: other writers kept claiming the next marker", self.feed),
         ))
+    }
+
+    /// Makes the folder `dir` on the store below; one that exists already is what was
+    /// wanted (no claim: see `make_dir` for folders that are claims).
+    fn ensure_dir(&self, dir: &RemotePath) -> Result<(), TransportError> {
+        match self.inner.make_dir(dir) {
+            Err(e) if e.kind() == TransportErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        }
     }
 
     /// Claims the markers an earlier call could not.
@@ -721,11 +726,7 @@ impl SegmentStore {
         let _ = self.claim_unmarked(&mut st);
         let known = st.files.get(path.as_str()).is_some_and(|s| s.exists);
         if !known && !self.refresh(&mut st, path, false)? {
-            match self.inner.make_dir(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == TransportErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
+            self.ensure_dir(path)?;
             st.files.entry(path.as_str().to_owned()).or_default().exists = true;
         }
         if data.is_empty() {
