@@ -132,6 +132,9 @@ PASSWORDS are never taken from the command line:
     room password        FTPCHAT_PASSWORD, or typed at the prompt (not echoed)
     FTP login password   in the URL, or FTPCHAT_FTP_PASSWORD, or typed at the prompt when the
                          URL has a user but no password
+    SFTP                 FTPCHAT_SSH_KEY (a private key file: no password then);
+                         host key from ~/.ssh/known_hosts, FTPCHAT_SSH_KNOWN_HOSTS (a file)
+                         or FTPCHAT_SSH_HOST_FINGERPRINT (SHA256:...)
 
 FILES (native and member rooms): /send PATH [caption] sends a file, encrypted, up to 100 MiB;
 /save [^N] [PATH] saves the last file on screen (^2 the one before) to PATH, or under its

@@ -18,6 +18,11 @@
 //!
 //! An FTP URL with a user but no password (`ftp://bob@host/lobby`) takes the login password
 //! from `FTPCHAT_FTP_PASSWORD` or asks for it, so it never has to be typed on a command line.
+//!
+//! SFTP checks the server's host key against `~/.ssh/known_hosts`, or the file named by
+//! `FTPCHAT_SSH_KNOWN_HOSTS`, or accepts exactly the key whose `SHA256:...` fingerprint
+//! `FTPCHAT_SSH_HOST_FINGERPRINT` gives; `FTPCHAT_SSH_KEY` names a private key file to log
+//! in with (then no password is asked for).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +35,19 @@ use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 /// The environment variable holding a login password (when the URL has none): FTP, SFTP,
 /// WebDAV.
 pub const FTP_PASSWORD_ENV: &str = "FTPCHAT_FTP_PASSWORD";
+
+/// A private key file (OpenSSH format) for SFTP logins.
+pub const SSH_KEY_ENV: &str = "FTPCHAT_SSH_KEY";
+/// The `SHA256:...` fingerprint of the SFTP server's host key, accepted instead of
+/// known_hosts.
+pub const SSH_HOST_FINGERPRINT_ENV: &str = "FTPCHAT_SSH_HOST_FINGERPRINT";
+/// A known_hosts file to check SFTP host keys against instead of `~/.ssh/known_hosts`.
+pub const SSH_KNOWN_HOSTS_ENV: &str = "FTPCHAT_SSH_KNOWN_HOSTS";
+
+/// A non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
 
 /// A parsed chat location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +214,10 @@ impl Target {
         let Some(user) = self.user_without_password() else {
             return Ok(self);
         };
+        if self.kind == TargetKind::Sftp && env_var(SSH_KEY_ENV).is_some() {
+            // The key logs in.
+            return Ok(self);
+        }
         let what = match self.kind {
             TargetKind::Sftp => "SFTP",
             TargetKind::WebDav => "WebDAV",
@@ -301,6 +323,17 @@ pub fn open_transport(
         }
         if let (Some(c), Some(io)) = (options.connect_timeout, options.io_timeout) {
             open = open.with_timeouts(c, io);
+        }
+        if target.kind == TargetKind::Sftp {
+            if let Some(key) = env_var(SSH_KEY_ENV) {
+                open = open.with_ssh_key_file(key);
+            }
+            if let Some(fingerprint) = env_var(SSH_HOST_FINGERPRINT_ENV) {
+                open = open.with_host_fingerprint(fingerprint);
+            }
+            if let Some(file) = env_var(SSH_KNOWN_HOSTS_ENV) {
+                open = open.with_known_hosts(file);
+            }
         }
         let transport = open_location(&target.base, &open).map_err(|e| e.to_string())?;
         let label = match target.kind {

@@ -880,6 +880,30 @@ mod stores {
     }
 
     #[test]
+    fn stores_send_and_export_on_sftp_with_a_login_key_and_a_pinned_host_key() {
+        let (Some(url), Some(key), Some(fingerprint)) = (
+            env("FTPCHAT_TEST_SFTP_URL"),
+            env("FTPCHAT_TEST_SFTP_KEY"),
+            env("FTPCHAT_TEST_SFTP_FINGERPRINT"),
+        ) else {
+            return;
+        };
+        // The URL without its password: the key logs in (no prompt), and the host key is
+        // accepted by its fingerprint (this sshd is in no known_hosts the command reads).
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (userinfo, host_and_path) = rest.split_once('@').unwrap();
+        let user = userinfo.split(':').next().unwrap();
+        let location = format!("{scheme}://{user}@{host_and_path}/{}", unique());
+        send_and_export(
+            &location,
+            &[
+                ("FTPCHAT_SSH_KEY", key),
+                ("FTPCHAT_SSH_HOST_FINGERPRINT", fingerprint),
+            ],
+        );
+    }
+
+    #[test]
     fn stores_send_and_export_on_webdav() {
         let (Some(url), Some(user), Some(pass)) = (
             env("FTPCHAT_TEST_WEBDAV_URL"),
