@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use ftpchat_core::testing::{FaultyTransport, MemoryTransport, Op};
 use ftpchat_core::{
-    ErrorKind, LocalStore, Message, RemotePath, Room, RoomConfig, RoomError, StateLocation,
-    StoreError, Transport, TransportError, WriteCodec,
+    ErrorKind, LocalStore, Message, RemotePath, Room, RoomConfig, RoomError, RoomEvent,
+    StateLocation, StoreError, Transport, TransportError, WriteCodec,
 };
 use support::ftp_server::TestFtpServer;
 
@@ -718,4 +718,116 @@ fn a_shared_file_that_does_not_exist_yet_gets_its_queued_messages_once_it_can() 
     assert_eq!(bob.outbox_len(), 0);
     let text = std::fs::read_to_string(dir.path().join("sub/chat.txt")).unwrap();
     assert_eq!(text.lines().filter(|l| !l.is_empty()).count(), 1, "{text}");
+}
+
+/// With a state folder a room keeps only a window of its newest messages in memory (issue
+/// 17): the store holds the rest, pages and searches them, changes read later still reach
+/// them (in the store and in the update), this user can still change its own old
+/// messages, and a copy of an evicted message is still a duplicate.
+#[test]
+fn a_room_keeps_a_window_in_memory_and_changes_still_reach_older_messages() {
+    const N: usize = 1_500;
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    let own = bob.send("bob's first").unwrap();
+    bob.sync().unwrap();
+    let ids: Vec<_> = (0..N)
+        .map(|i| alice.send(&format!("message {i}")).unwrap())
+        .collect();
+    alice.sync().unwrap();
+    // The update carries the 1,000 newest; the store has the 500 older ones.
+    let update = bob.sync().unwrap();
+    assert_eq!(texts(&update.messages)[0], "message 500");
+    assert_eq!(update.messages.len(), 1_000);
+    assert_eq!(update.messages_left_out(), 500);
+    let held = bob.messages_in_memory();
+    assert!(held <= 1_000, "{held} messages held in memory");
+    assert_eq!(alice.messages_in_memory(), N + 1, "no store: everything");
+    assert!(bob.message(&ids[0]).is_some(), "read back from the store");
+
+    // Alice changes three of the oldest messages; bob reads the changes.
+    alice.edit(&ids[0], "message 0, edited").unwrap();
+    alice.react(&ids[1], "👍").unwrap();
+    alice.delete(&ids[2]).unwrap();
+    alice.sync().unwrap();
+    let update = bob.sync().unwrap();
+    assert!(update.messages.is_empty());
+    let changed: std::collections::HashMap<_, _> =
+        update.changed.iter().map(|m| (m.id, m)).collect();
+    assert_eq!(changed.len(), 3, "{:?}", update.changed);
+    assert_eq!(changed[&ids[0]].text, "message 0, edited");
+    assert!(changed[&ids[0]].edited);
+    assert_eq!(changed[&ids[1]].reactions[0].reaction, "👍");
+    assert!(changed[&ids[2]].deleted);
+    // The store holds the changed messages.
+    assert_eq!(bob.message(&ids[0]).unwrap().text, "message 0, edited");
+    let history = all_history(&bob);
+    assert_eq!(history.len(), N + 1);
+    assert_eq!(history[1], "message 0, edited");
+    assert_eq!(history[3], "", "deleted");
+    assert!(bob.messages_in_memory() <= 1_000);
+
+    // Bob edits his own message, long out of the window.
+    bob.edit(&own, "bob's first, edited").unwrap();
+    bob.sync().unwrap();
+    let update = alice.sync().unwrap();
+    assert_eq!(texts(&update.changed), ["bob's first, edited"]);
+    assert_eq!(bob.message(&own).unwrap().text, "bob's first, edited");
+
+    // A copy of alice's first record, appended to her log again, is no new message.
+    let logs = RemotePath::new(&format!("{DIR}/logs")).unwrap();
+    let log = t
+        .list(&logs)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name.ends_with(".log") && e.size.unwrap_or(0) > 10_000)
+        .expect("alice's log");
+    let log = logs.join(&log.name).unwrap();
+    let data = ftpchat_core::testing::read_all(t.as_ref(), &log).unwrap();
+    let first = &data[..=data.iter().position(|b| *b == b'\n').unwrap()];
+    t.append(&log, first).unwrap();
+    let update = bob.sync().unwrap();
+    assert!(update.messages.is_empty(), "{:?}", texts(&update.messages));
+    assert_eq!(all_history(&bob).len(), N + 1);
+}
+
+/// A first sync longer than the room keeps in memory stores what it read as it goes and
+/// drops older messages from memory (issue 17): every message is stored once, in order,
+/// and a change read in the same sync reaches a message already dropped.
+#[test]
+fn a_long_first_sync_stores_as_it_goes_and_loses_nothing() {
+    const N: usize = 20_000;
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    let carol = Room::open(t.clone(), memory_config("Carol")).unwrap();
+    let ids: Vec<_> = (0..N)
+        .map(|i| {
+            let room = if i % 3 == 0 { &carol } else { &alice };
+            room.send(&format!("message {i}")).unwrap()
+        })
+        .collect();
+    alice.sync().unwrap();
+    carol.sync().unwrap();
+    alice.edit(&ids[1], "message 1, edited").unwrap();
+    alice.sync().unwrap();
+    // Alice holds every message in memory (no store): the order every reader agrees on.
+    let expected = all_history(&alice);
+    assert_eq!(expected.len(), N);
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    let update = bob.sync().unwrap();
+    assert_eq!(update.messages.len(), 1_000);
+    assert_eq!(texts(&update.messages), expected[N - 1_000..]);
+    assert!(update.events.contains(&RoomEvent::MessagesLeftOut {
+        messages: (N - 1_000) as u64
+    }));
+    assert!(bob.messages_in_memory() <= 1_000);
+    let store = LocalStore::open(store_of(state.path())).unwrap();
+    assert_eq!(store.count(&room_key_of(&t)).unwrap(), N as u64);
+    drop(store);
+    assert!(expected.contains(&"message 1, edited".to_owned()));
+    assert_eq!(all_history(&bob), expected);
+    assert!(bob.message(&ids[1]).unwrap().edited);
 }

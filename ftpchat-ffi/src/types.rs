@@ -220,6 +220,13 @@ pub enum ChatEvent {
         /// How many.
         messages: u64,
     },
+    /// A sync read more new messages than an update carries (a room with a state folder
+    /// returns the 1,000 newest): the `messages` older ones are in the local store only,
+    /// where `history` pages them.
+    MessagesLeftOut {
+        /// How many new messages were left out of this update.
+        messages: u64,
+    },
     /// The connection went on in plain text because the server does not offer TLS. Not
     /// reported for locations opened by these bindings: `ftps://` and `ftpes://` both
     /// require TLS and never fall back to plain FTP (the connection fails instead), and
@@ -339,6 +346,9 @@ impl From<&RoomEvent> for ChatEvent {
             RoomEvent::StaleLockRemoved => ChatEvent::StaleLockRemoved,
             RoomEvent::OutboxHeld { messages } => ChatEvent::OutboxHeld {
                 messages: u64::try_from(*messages).unwrap_or(u64::MAX),
+            },
+            RoomEvent::MessagesLeftOut { messages } => ChatEvent::MessagesLeftOut {
+                messages: *messages,
             },
             RoomEvent::Transport(TransportEvent::TlsFallback { reason }) => {
                 ChatEvent::TlsFallback {

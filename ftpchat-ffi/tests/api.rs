@@ -2045,3 +2045,38 @@ fn object_store_and_ssh_locations_need_the_stores_feature() {
         }
     }
 }
+
+/// With a state folder a sync carries the 1,000 newest new messages and says how many it
+/// left out; `history` pages the older ones from the local store.
+#[test]
+fn a_long_sync_with_a_state_folder_reports_the_messages_it_left_out() {
+    let location = memory("left-out");
+    let state = tempfile::tempdir().unwrap();
+    let alice = open(&location, "Alice");
+    for i in 0..1_200 {
+        alice.send(format!("m{i}")).unwrap();
+    }
+    alice.sync().unwrap();
+    let bob = ChatRoom::new(
+        location,
+        Some(PASSWORD.into()),
+        RoomOptions {
+            state_dir: Some(state.path().to_str().unwrap().into()),
+            ..options("room", "Bob")
+        },
+    )
+    .unwrap();
+    let u = bob.sync().unwrap();
+    assert_eq!(u.messages.len(), 1_000);
+    assert_eq!(u.messages[0].text, "m200");
+    assert!(
+        u.events
+            .contains(&ChatEvent::MessagesLeftOut { messages: 200 }),
+        "{:?}",
+        u.events
+    );
+    let before = u.messages[0].id.clone();
+    let older = bob.history(Some(before), 500).unwrap();
+    assert_eq!(older.len(), 200);
+    assert_eq!(older[0].text, "m0");
+}

@@ -176,6 +176,7 @@ fn event_parts(e: &RoomEvent) -> EventParts<'_> {
         RoomEvent::HeaderChanged => EventParts::new("header_changed"),
         RoomEvent::StaleLockRemoved => EventParts::new("stale_lock_removed"),
         RoomEvent::OutboxHeld { .. } => EventParts::new("outbox_held"),
+        RoomEvent::MessagesLeftOut { .. } => EventParts::new("messages_left_out"),
         RoomEvent::ReplayedRecord { file, offset } => {
             EventParts::new("replayed_record").at(file, Some(*offset))
         }

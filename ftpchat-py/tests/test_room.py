@@ -205,6 +205,22 @@ def test_state_dir_pages_and_searches_the_local_store(tmp_path: Path) -> None:
         native(location, "Bob", state_dir=state)
 
 
+def test_a_long_sync_with_a_state_dir_reports_what_it_left_out(tmp_path: Path) -> None:
+    location, state = str(tmp_path / "server"), tmp_path / "state"
+    (tmp_path / "server").mkdir()
+    with native(location, "Alice") as alice:
+        for i in range(1_100):
+            alice.send(f"m{i}")
+        alice.sync()
+    with native(location, "Bob", state_dir=state) as bob:
+        update = bob.sync()
+        assert len(update.messages) == 1_000 and update.messages[0].text == "m100"
+        left_out = [e for e in update.events if e.kind == "messages_left_out"]
+        assert len(left_out) == 1 and "100 older" in left_out[0].description
+        older = bob.history(500, before=update.messages[0].id)
+        assert [m.text for m in older] == [f"m{i}" for i in range(100)]
+
+
 def test_shared_file_in_a_folder_mixes_16_and_17(tmp_path: Path) -> None:
     kdf: dict[str, Any] = dict(password="pw", salt=b"room salt", iterations=2000)
 

@@ -11,6 +11,8 @@
 //! - `room`: `Room::open` + `sync()` over the folder: the whole client, which keeps every
 //!   decoded message in its timeline (and returns them all from this first sync).
 //! - `room-ftp`: the same over FTP from a private vsftpd serving that folder.
+//! - `room-store`: `room` with a state folder, whose local store lets the room keep only a
+//!   window of the newest messages in memory.
 //! - `whole-file`: for contrast, each log downloaded whole into memory, then decoded.
 //!
 //! `cargo run --release -p ftpchat-benches --bin memory [-- --quick] [--mb 100,10]`
@@ -102,18 +104,23 @@ fn child(mode: &str, dir: &Path, url: Option<&str>) {
                 reader.end_read();
             }
         }
-        "room" | "room-ftp" => {
+        "room" | "room-ftp" | "room-store" => {
             let transport: Arc<dyn Transport> = match url {
                 Some(u) => Arc::new(FtpTransport::from_url(u).expect("url")),
                 None => Arc::new(LocalTransport::new(dir)),
             };
-            let room = Room::open(
-                transport,
-                RoomConfig::native("room", "reader", "unused").with_key(keys.native.clone()),
-            )
-            .expect("open");
+            let mut config =
+                RoomConfig::native("room", "reader", "unused").with_key(keys.native.clone());
+            // A fresh state folder: the local store, which lets the room keep a window.
+            let state = tempfile::tempdir().expect("state folder");
+            if mode == "room-store" {
+                config = config.with_state_dir(state.path());
+            }
+            let room = Room::open(transport, config).expect("open");
             let update = room.sync().expect("sync");
-            records = update.messages.len() as u64;
+            // With a store the update carries the newest; it counts the others.
+            let left_out = update.messages_left_out();
+            records = update.messages.len() as u64 + left_out;
             drop(update);
             after_rss = rss().1;
             kept_heap = heap::stats().0;
@@ -237,8 +244,12 @@ fn main() {
         let (n, bytes) = generate(&dir, mb * 1_000_000, &keys);
         let base = spawn_child("baseline", &dir, None);
         let base_hwm = base["hwm"].as_u64().unwrap_or(0);
-        let mut modes: Vec<(&str, Option<String>)> =
-            vec![("stream", None), ("room", None), ("whole-file", None)];
+        let mut modes: Vec<(&str, Option<String>)> = vec![
+            ("stream", None),
+            ("room", None),
+            ("room-store", None),
+            ("whole-file", None),
+        ];
         if let (Some(s), Some(sub)) = (&server, &sub) {
             modes.insert(2, ("room-ftp", Some(format!("{}/{sub}", s.url()))));
         }
@@ -257,6 +268,10 @@ fn main() {
                     "stream" => "read path only: stream + decode, records dropped".into(),
                     "room" => "`Room` open + first sync, local folder".into(),
                     "room-ftp" => "`Room` open + first sync, over FTP (vsftpd)".into(),
+                    "room-store" => {
+                        "`Room` open + first sync, local folder, with a state folder (local store)"
+                            .into()
+                    }
                     _ => "whole-file download, then decode (contrast)".into(),
                 },
                 fmt_bytes(hwm as f64),

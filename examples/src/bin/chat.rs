@@ -654,6 +654,9 @@ impl RoomListener for Listener {
             RoomEvent::UndecodableLine { .. } | RoomEvent::UnauthenticatedLine { .. } => {
                 Some(format!("skipped a line: {event}"))
             }
+            RoomEvent::MessagesLeftOut { messages } => Some(format!(
+                "{messages} older messages are not shown here: /history pages them"
+            )),
             RoomEvent::ForeignRecord { file, .. } => {
                 Some(format!("skipped a record that does not belong in {file}"))
             }

@@ -18,7 +18,7 @@ use super::layout::shared::SharedLayout;
 use super::layout::{Layout, Opened, Writer};
 use super::presence::SharedBoard;
 use super::state::{SavedState, StateFile};
-use super::stored::RoomStore;
+use super::stored::{RoomStore, MEMORY_WINDOW};
 use super::view::{compat_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{AttachmentBody, LineDecoder, Record, RecordBody, RoomId, FILES_DIR};
@@ -336,6 +336,8 @@ pub(crate) trait RoomCore: Send + Sync {
     fn message(&self, id: &MessageId) -> Option<Message>;
     /// Messages waiting in the outbox.
     fn outbox_len(&self) -> usize;
+    /// Messages the timeline holds in memory.
+    fn messages_in_memory(&self) -> usize;
     /// This client's display name.
     fn display_name(&self) -> String;
     /// What was read and not taken yet, without I/O.
@@ -525,6 +527,10 @@ where
 
     fn outbox_len(&self) -> usize {
         lock(&self.view).outbox.len()
+    }
+
+    fn messages_in_memory(&self) -> usize {
+        lock(&self.view).timeline.len()
     }
 
     fn display_name(&self) -> String {
@@ -800,6 +806,9 @@ fn assemble<L: Layout>(
         }
         store.set_complete_at_open(history_loaded, saved.stored)?;
         view.timeline.track_touched();
+        // The store holds older messages: memory keeps a window of the newest.
+        view.timeline.set_window(MEMORY_WINDOW);
+        view.store = Some(store.clone());
     }
     if let Some(blocked) = saved.blocked.take() {
         view.restore_blocked(blocked);

@@ -215,10 +215,8 @@ impl CommitCache {
             data.extend_from_slice(&(c.len() as u32).to_be_bytes());
             data.extend_from_slice(c);
         }
-        let tmp = self.path.with_extension("commits.tmp");
-        if std::fs::write(&tmp, &data).is_ok() {
-            let _ = std::fs::rename(&tmp, &self.path);
-        }
+        // A cache: a failed write leaves the old file, read and checked again next time.
+        let _ = super::state::replace_file(&self.path, &data);
     }
 
     /// The epoch secrets this device opened, saved beside the commits (`<state>.keys`, mode

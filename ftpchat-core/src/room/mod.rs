@@ -258,6 +258,13 @@ pub enum RoomEvent {
     HeaderChanged,
     /// An expired shared-file lock (a crashed client's) was removed.
     StaleLockRemoved,
+    /// A sync read more new messages than an update carries (a room with a local store
+    /// returns the 1,000 newest): the `messages` older ones are in the store only, where
+    /// [`Room::history`] pages them.
+    MessagesLeftOut {
+        /// How many new messages were left out of this update.
+        messages: u64,
+    },
     /// Unsent messages saved by an earlier run do not decode under this run's password:
     /// they stay saved, unsent, and go out when the room is opened with the password they
     /// were written under.
@@ -433,6 +440,10 @@ impl std::fmt::Display for RoomEvent {
                 "this room has more than {MAX_LOGS} logs; {ignored} were ignored"
             ),
             RoomEvent::StaleLockRemoved => f.write_str("an expired chat file lock was removed"),
+            RoomEvent::MessagesLeftOut { messages } => write!(
+                f,
+                "{messages} older new messages are not in this update: page back with history()"
+            ),
             RoomEvent::OutboxHeld { messages } => write!(
                 f,
                 "{messages} unsent messages were written under another password; they stay \
@@ -483,7 +494,10 @@ impl std::fmt::Display for RoomEvent {
 #[non_exhaustive]
 pub struct SyncUpdate {
     /// Messages not returned by an earlier sync, in timeline order (other clients'
-    /// messages; own messages appear in `confirmed` instead).
+    /// messages; own messages appear in `confirmed` instead). A room with a state folder
+    /// returns at most the 1,000 newest of one sync (its memory holds a window of the
+    /// newest messages): [`RoomEvent::MessagesLeftOut`] counts the older ones, which
+    /// [`Room::history`] pages from the local store.
     pub messages: Vec<Message>,
     /// Own messages now confirmed on the server.
     pub confirmed: Vec<MessageId>,
@@ -495,6 +509,19 @@ pub struct SyncUpdate {
 }
 
 impl SyncUpdate {
+    /// New messages of this update left out of [`messages`](Self::messages) (the
+    /// [`RoomEvent::MessagesLeftOut`] events): a room with a state folder returns the
+    /// 1,000 newest of one sync, and [`Room::history`] pages the others.
+    pub fn messages_left_out(&self) -> u64 {
+        self.events
+            .iter()
+            .map(|e| match e {
+                RoomEvent::MessagesLeftOut { messages } => *messages,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// `true` when nothing happened.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
@@ -748,7 +775,9 @@ impl Room {
     /// Every message, confirmation and event is returned exactly once per room, to
     /// whichever consumer reads it first: this call, another thread's sync, a watcher,
     /// or a [`sync_in_background`](Self::sync_in_background) (whose result goes back to
-    /// the room if its handle is dropped unread).
+    /// the room if its handle is dropped unread). With a state folder, new messages
+    /// beyond the 1,000 newest of one sync are counted instead
+    /// ([`SyncUpdate::messages`]).
     pub fn sync(&self) -> Result<SyncUpdate, RoomError> {
         self.sync_then(None, |result| {
             result.map(|update| update.unwrap_or_default())
@@ -1170,6 +1199,13 @@ impl Room {
     /// Messages waiting in the outbox.
     pub fn outbox_len(&self) -> usize {
         self.shared.core.outbox_len()
+    }
+
+    /// Test tool: how many messages the room holds in memory. With a state folder that is
+    /// a window of the newest (plus pending ones); the local store holds the rest.
+    #[cfg(feature = "testing")]
+    pub fn messages_in_memory(&self) -> usize {
+        self.shared.core.messages_in_memory()
     }
 
     /// The transport's description (for a status line).

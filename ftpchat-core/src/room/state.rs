@@ -86,13 +86,16 @@ pub(crate) struct SavedState {
 /// an unreadable line after it.
 pub(crate) type ChainState = (u64, [u8; 32], [u8; 32], Option<[u8; 32]>);
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
+/// 32 bytes from 64 hex digits.
+pub(crate) fn hex32(s: &str) -> Option<[u8; 32]> {
     let v = hex_decode(s)?;
     v.try_into().ok()
 }
 
+/// Bytes from hex digits; `None` for anything else (`from_str_radix` alone would take a
+/// sign, as in `+f`).
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -101,7 +104,8 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn hex_encode(b: &[u8]) -> String {
+/// Lower-case hex digits.
+pub(crate) fn hex_encode(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -322,12 +326,27 @@ impl StateFile {
     }
 
     pub fn save(&self, state: &SavedState) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("state.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(state.encode().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        replace_file(&self.path, state.encode().as_bytes())
     }
+}
+
+/// Replaces the local file `path` with `data` as one step: written to `<path>.tmp`, synced
+/// to disk, then renamed over `path`, so a crash leaves the old file or the new one, never
+/// a part. The temporary file is removed when a step fails.
+pub(crate) fn replace_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -33,6 +33,15 @@ use crate::timeline::{Author, Message, MessageId, MessageStatus, SortKey};
 /// The store's file name in a state folder.
 pub(crate) const STORE_FILE: &str = "store.sqlite";
 
+/// How many of the newest messages a room with a local store keeps in memory (besides
+/// pending ones and ones not stored yet); the store holds the rest.
+pub(crate) const MEMORY_WINDOW: usize = 1_000;
+
+/// A sync of a room with a local store stores what it read and drops older messages from
+/// memory whenever the timeline holds this many, so a long history is read in bounded
+/// memory (one store transaction per this many messages).
+pub(crate) const SPILL_AT: usize = 8 * MEMORY_WINDOW;
+
 /// Rows read at a time when a filter (private messages, blocked members) drops some.
 const MIN_CHUNK: usize = 32;
 

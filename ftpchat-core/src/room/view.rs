@@ -2,12 +2,13 @@
 //! CPU only, never held across I/O; generic over the layout's [`Writer`], so a view can
 //! only be paired with the layout that writes its lines.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use super::config::Clock;
 use super::layout::Writer;
 use super::state::Outgoing;
+use super::stored::{RoomStore, MEMORY_WINDOW, SPILL_AT};
 use super::{Outbox, RoomError, RoomEvent, SyncUpdate};
 use crate::format::{
     AttachmentBody, Codec, CompatMessage, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody,
@@ -27,10 +28,17 @@ pub(crate) struct View<W> {
     pub held: Vec<Outgoing>,
     pub events: Vec<RoomEvent>,
     pub display_name: String,
-    new_messages: Vec<(SortKey, Message)>,
+    /// Messages new since the last update (the timeline holds each until then).
+    new_messages: Vec<(SortKey, MessageId)>,
     confirmed: Vec<MessageId>,
     /// Messages whose edits, delete or reactions changed since the last update.
     changed: Vec<MessageId>,
+    /// With a local store: new messages left out of the next update (older than the
+    /// [`MEMORY_WINDOW`] newest new ones; the store holds them).
+    left_out: u64,
+    /// A store write during this sync failed: no more until the next update (the sync's
+    /// own save reports the error).
+    spill_failed: bool,
     /// Member rooms: the members this member blocks (SPEC §8.4.2), and the place of the
     /// block list that said so (the newest one wins).
     blocked: BTreeSet<MemberId>,
@@ -41,6 +49,9 @@ pub(crate) struct View<W> {
     pub writer: W,
     pub encoder: LineEncoder,
     pub clock: Arc<dyn Clock>,
+    /// With a local store: where messages evicted from the timeline's window are read
+    /// back from when a change applies to them.
+    pub store: Option<Arc<RoomStore>>,
 }
 
 impl<W: Writer> View<W> {
@@ -54,12 +65,15 @@ impl<W: Writer> View<W> {
             new_messages: Vec::new(),
             confirmed: Vec::new(),
             changed: Vec::new(),
+            left_out: 0,
+            spill_failed: false,
             blocked: BTreeSet::new(),
             blocked_at: None,
             blob_removals: Vec::new(),
             writer,
             encoder: LineEncoder::new(),
             clock,
+            store: None,
         }
     }
 
@@ -110,6 +124,7 @@ impl<W: Writer> View<W> {
             return Err(RoomError::Unsupported("not a change".into()));
         };
         let author = self.writer.author()?;
+        self.load_evicted(&target);
         let Some(message) = self.timeline.get(&target) else {
             return Err(RoomError::UnknownMessage(target));
         };
@@ -250,13 +265,20 @@ impl<W: Writer> View<W> {
 
     /// Everything gathered since the last call.
     pub fn take_update(&mut self) -> SyncUpdate {
+        self.trim_new_messages();
+        if self.left_out > 0 {
+            self.events.push(RoomEvent::MessagesLeftOut {
+                messages: std::mem::take(&mut self.left_out),
+            });
+        }
+        self.spill_failed = false;
         // In timeline order, whatever order the files were read in; as they are now (a
         // change read after a message in the same sync is already applied).
         let mut new = std::mem::take(&mut self.new_messages);
         new.sort_by_key(|(key, _)| *key);
         let messages: Vec<Message> = new
             .into_iter()
-            .map(|(_, m)| self.timeline.get(&m.id).cloned().unwrap_or(m))
+            .filter_map(|(_, id)| self.timeline.get(&id).cloned())
             .filter(|m| self.shows(m))
             .collect();
         let mut changed: Vec<MessageId> = std::mem::take(&mut self.changed);
@@ -268,6 +290,8 @@ impl<W: Writer> View<W> {
             .filter_map(|id| self.timeline.get(&id).cloned())
             .filter(|m| self.shows(m))
             .collect();
+        // Nothing waits to be reported now: older messages the store holds may go.
+        self.timeline.evict_stored(&HashSet::new());
         SyncUpdate {
             messages,
             confirmed: std::mem::take(&mut self.confirmed),
@@ -276,15 +300,68 @@ impl<W: Writer> View<W> {
         }
     }
 
+    /// With a local store, keeps the [`MEMORY_WINDOW`] newest of the new messages for the
+    /// next update and counts the others as left out (the store holds them).
+    fn trim_new_messages(&mut self) {
+        if self.store.is_none() || self.new_messages.len() <= MEMORY_WINDOW {
+            return;
+        }
+        self.new_messages.sort_by_key(|(key, _)| *key);
+        let excess = self.new_messages.len() - MEMORY_WINDOW;
+        self.new_messages.drain(..excess);
+        self.left_out += excess as u64;
+    }
+
+    /// During a long read (a first sync, a history): once the timeline holds
+    /// [`SPILL_AT`] messages, puts what was read into the store and drops older messages
+    /// from memory, keeping those the next update reports. A store that fails is not
+    /// written again until the next update; the sync's save reports its error.
+    fn spill_if_full(&mut self) {
+        if self.timeline.len() < SPILL_AT || self.spill_failed {
+            return;
+        }
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if let Err(e) = store.put_touched(self, false) {
+            log::warn!("local store: {e}");
+            self.spill_failed = true;
+            return;
+        }
+        self.trim_new_messages();
+        let keep: HashSet<MessageId> = (self.new_messages.iter().map(|(_, id)| *id))
+            .chain(self.changed.iter().copied())
+            .collect();
+        self.timeline.evict_stored(&keep);
+    }
+
+    /// Brings `id` back into the timeline from the store when it was evicted from the
+    /// window, so a change can apply to it (and read its attachment). A store that cannot
+    /// read it leaves it out: the change is kept and shows when the message is next read.
+    fn load_evicted(&mut self, id: &MessageId) {
+        if !self.timeline.is_evicted(id) {
+            return;
+        }
+        let Some(store) = &self.store else { return };
+        match store.message(id) {
+            Ok(Some(message)) => {
+                self.timeline.restore(message);
+            }
+            Ok(None) => log::warn!("local store: message {id} is not there"),
+            Err(e) => log::warn!("local store: {e}"),
+        }
+    }
+
     /// Adds a message read from the server (or confirms an own one); it is returned by
     /// the next sync unless it was already there.
     pub fn insert(&mut self, key: SortKey, message: Message) {
         let id = message.id;
-        match self.timeline.insert(key, message.clone()) {
-            Inserted::New => self.new_messages.push((key, message)),
+        match self.timeline.insert(key, message) {
+            Inserted::New => self.new_messages.push((key, id)),
             Inserted::Confirmed => self.confirmed.push(id),
             Inserted::Duplicate => {}
         }
+        self.spill_if_full();
     }
 
     /// Marks an own message as on the server (an append to the own log was verified).
@@ -315,7 +392,8 @@ impl<W: Writer> View<W> {
         let now = self.clock.now_ms();
         self.writer.observe(record, now);
         let RecordBody::Private { recipient, .. } = &record.body else {
-            return self.absorb_body(record, None, author, own, new, signer);
+            self.absorb_body(record, None, author, own, new, signer);
+            return self.spill_if_full();
         };
         match self.writer.open_private(record) {
             Ok(Some(inner)) => {
@@ -343,6 +421,7 @@ impl<W: Writer> View<W> {
                 }
             }
         }
+        self.spill_if_full();
     }
 
     /// The opened inner body of private record `record` of the conversation `with`.
@@ -383,8 +462,8 @@ impl<W: Writer> View<W> {
                 message.signer = signer;
                 message.private = private;
                 let id = message.id;
-                match self.timeline.insert_authored(key, message.clone(), author) {
-                    Inserted::New if new => self.new_messages.push((key, message)),
+                match self.timeline.insert_authored(key, message, author) {
+                    Inserted::New if new => self.new_messages.push((key, id)),
                     Inserted::Confirmed if new => self.confirmed.push(id),
                     _ => {}
                 }
@@ -459,6 +538,7 @@ impl<W: Writer> View<W> {
         let Some(target) = record.body.target() else {
             return;
         };
+        self.load_evicted(&MessageId(target.0));
         // This member deletes one of its files: its blob goes too, once the delete is on
         // the server (any of the member's devices may do it; removing twice is harmless).
         if matches!(record.body, RecordBody::Delete { .. })

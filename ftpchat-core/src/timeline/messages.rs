@@ -226,6 +226,10 @@ pub struct Timeline {
     /// Shown messages added or changed since [`Timeline::take_touched`] last ran, when
     /// tracked ([`Timeline::track_touched`]; a room with a local store tracks them).
     touched: Option<HashSet<MessageId>>,
+    /// With a local store: how many of the newest messages [`Timeline::evict_stored`]
+    /// keeps in memory. Older ones keep only their place in `keys` (for deduplication and
+    /// ordering); the store holds them and [`Timeline::restore`] brings one back.
+    window: Option<usize>,
 }
 
 /// What [`Timeline::insert`] did.
@@ -245,14 +249,71 @@ impl Timeline {
         Self::default()
     }
 
-    /// Number of messages.
+    /// Number of messages held in memory (all of them unless a window is set).
     pub fn len(&self) -> usize {
         self.by_key.len()
     }
 
-    /// `true` when empty.
+    /// `true` when no message is held in memory.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
+    }
+
+    /// Keeps at most `window` messages in memory, besides pending and unstored ones, when
+    /// [`evict_stored`](Self::evict_stored) runs: for a room whose local store holds the
+    /// rest (it tracks touched messages, [`track_touched`](Self::track_touched)).
+    pub(crate) fn set_window(&mut self, window: usize) {
+        self.window = Some(window);
+    }
+
+    /// `true` when `id` is a shown message that was evicted: known (its place is), but
+    /// only the store holds it.
+    pub(crate) fn is_evicted(&self, id: &MessageId) -> bool {
+        self.keys
+            .get(id)
+            .is_some_and(|k| !self.by_key.contains_key(k))
+    }
+
+    /// Drops from memory the oldest messages beyond the window that the store holds:
+    /// confirmed (a pending one may still move or be confirmed), not touched since the
+    /// last [`take_touched`](Self::take_touched) (not stored yet) and not in `keep`. Their
+    /// ids and places stay, so a copy read later is still a duplicate. Returns how many
+    /// were dropped.
+    pub(crate) fn evict_stored(&mut self, keep: &HashSet<MessageId>) -> usize {
+        let (Some(window), Some(touched)) = (self.window, self.touched.as_ref()) else {
+            return 0;
+        };
+        let excess = self.by_key.len().saturating_sub(window);
+        if excess == 0 {
+            return 0;
+        }
+        let doomed: Vec<SortKey> = self
+            .by_key
+            .iter()
+            .filter(|(_, m)| {
+                m.status == MessageStatus::Confirmed
+                    && !touched.contains(&m.id)
+                    && !keep.contains(&m.id)
+            })
+            .map(|(k, _)| *k)
+            .take(excess)
+            .collect();
+        for k in &doomed {
+            self.by_key.remove(k);
+        }
+        doomed.len()
+    }
+
+    /// Brings an evicted message back into memory, as the store holds it, so a change
+    /// can apply to it. `false` (nothing done) when `message` is not an evicted one.
+    pub(crate) fn restore(&mut self, message: Message) -> bool {
+        if !self.is_evicted(&message.id) {
+            return false;
+        }
+        if let Some(key) = self.keys.get(&message.id) {
+            self.by_key.insert(*key, message);
+        }
+        true
     }
 
     /// `true` when a record with this id is known (shown or hidden).
@@ -546,6 +607,51 @@ mod tests {
         let texts: Vec<_> = t.iter().map(|m| m.text.clone()).collect();
         assert_eq!(texts, ["m1", "m2", "m3"]);
         assert!(t.iter().all(|m| m.status == MessageStatus::Confirmed));
+    }
+
+    #[test]
+    fn eviction_keeps_the_window_pending_and_unstored_messages_and_their_ids() {
+        let mut t = Timeline::new();
+        t.track_touched();
+        t.set_window(3);
+        for i in 1..=6 {
+            t.insert(key(i), msg(i as u8, MessageStatus::Confirmed));
+        }
+        t.insert(key(7), msg(7, MessageStatus::Pending));
+        assert_eq!(t.evict_stored(&HashSet::new()), 0, "nothing is stored yet");
+        assert_eq!(t.take_touched().len(), 7);
+        // 7 held, window 3: the 4 oldest confirmed ones go; the pending one stays.
+        assert_eq!(t.evict_stored(&HashSet::new()), 4);
+        let held: Vec<_> = t.iter().map(|m| m.text.clone()).collect();
+        assert_eq!(held, ["m5", "m6", "m7"]);
+        for i in 1..=4u8 {
+            let id = MessageId([i; 16]);
+            assert!(t.is_evicted(&id) && t.contains(&id) && t.get(&id).is_none());
+            assert_eq!(t.key_of(&id), Some(key(u64::from(i))));
+        }
+        // A copy of an evicted message is still a duplicate.
+        assert_eq!(
+            t.insert(key(1), msg(1, MessageStatus::Confirmed)),
+            Inserted::Duplicate
+        );
+        // Brought back (as the store holds it), it sorts where it did.
+        assert!(t.restore(msg(2, MessageStatus::Confirmed)));
+        assert!(!t.restore(msg(2, MessageStatus::Confirmed)), "held again");
+        assert!(!t.restore(msg(9, MessageStatus::Confirmed)), "never known");
+        assert_eq!(
+            t.page(None, 10).first().map(|m| m.id),
+            Some(MessageId([2; 16]))
+        );
+        // Touched (not stored yet): kept until stored.
+        t.set_status(&MessageId([5; 16]), MessageStatus::Confirmed);
+        assert_eq!(t.evict_stored(&HashSet::new()), 1, "only m2 may go");
+        assert!(t.get(&MessageId([5; 16])).is_some());
+        // Without a store (no tracking) nothing is evicted.
+        let mut plain = Timeline::new();
+        plain.set_window(1);
+        plain.insert(key(1), msg(1, MessageStatus::Confirmed));
+        plain.insert(key(2), msg(2, MessageStatus::Confirmed));
+        assert_eq!(plain.evict_stored(&HashSet::new()), 0);
     }
 
     #[test]

@@ -5160,6 +5160,16 @@ public enum ChatEvent: Equatable, Hashable {
          */messages: UInt64
     )
     /**
+     * A sync read more new messages than an update carries (a room with a state folder
+     * returns the 1,000 newest): the `messages` older ones are in the local store only,
+     * where `history` pages them.
+     */
+    case messagesLeftOut(
+        /**
+         * How many new messages were left out of this update.
+         */messages: UInt64
+    )
+    /**
      * The connection went on in plain text because the server does not offer TLS. Not
      * reported for locations opened by these bindings: `ftps://` and `ftpes://` both
      * require TLS and never fall back to plain FTP (the connection fails instead), and
@@ -5329,38 +5339,41 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
         case 8: return .outboxHeld(messages: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 9: return .tlsFallback(reason: try FfiConverterString.read(from: &buf)
+        case 9: return .messagesLeftOut(messages: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 10: return .reconnected(attempts: try FfiConverterUInt32.read(from: &buf)
+        case 10: return .tlsFallback(reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .retrying(operation: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 11: return .reconnected(attempts: try FfiConverterUInt32.read(from: &buf)
         )
         
-        case 12: return .membershipChanged(epoch: try FfiConverterUInt64.read(from: &buf)
+        case 12: return .retrying(operation: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .membershipRejected(epoch: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 13: return .membershipChanged(epoch: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 14: return .removedFromRoom
-        
-        case 15: return .recordRefused(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 14: return .membershipRejected(epoch: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 16: return .duplicateRecordId(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
+        case 15: return .removedFromRoom
+        
+        case 16: return .recordRefused(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 17: return .changeRefused(change: try FfiConverterString.read(from: &buf), target: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 17: return .duplicateRecordId(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 18: return .privateRecordRefused(record: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 18: return .changeRefused(change: try FfiConverterString.read(from: &buf), target: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 19: return .presenceChanged
+        case 19: return .privateRecordRefused(record: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
         
-        case 20: return .other(description: try FfiConverterString.read(from: &buf)
+        case 20: return .presenceChanged
+        
+        case 21: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5416,69 +5429,74 @@ public struct FfiConverterTypeChatEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(messages, into: &buf)
             
         
-        case let .tlsFallback(reason):
+        case let .messagesLeftOut(messages):
             writeInt(&buf, Int32(9))
+            FfiConverterUInt64.write(messages, into: &buf)
+            
+        
+        case let .tlsFallback(reason):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .reconnected(attempts):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(11))
             FfiConverterUInt32.write(attempts, into: &buf)
             
         
         case let .retrying(operation,reason):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(operation, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .membershipChanged(epoch):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterUInt64.write(epoch, into: &buf)
             
         
         case let .membershipRejected(epoch,reason):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterUInt64.write(epoch, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case .removedFromRoom:
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
         
         
         case let .recordRefused(file,offset,reason):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(file, into: &buf)
             FfiConverterUInt64.write(offset, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .duplicateRecordId(file,offset):
-            writeInt(&buf, Int32(16))
+            writeInt(&buf, Int32(17))
             FfiConverterString.write(file, into: &buf)
             FfiConverterUInt64.write(offset, into: &buf)
             
         
         case let .changeRefused(change,target,reason):
-            writeInt(&buf, Int32(17))
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(change, into: &buf)
             FfiConverterString.write(target, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .privateRecordRefused(record,reason):
-            writeInt(&buf, Int32(18))
+            writeInt(&buf, Int32(19))
             FfiConverterString.write(record, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case .presenceChanged:
-            writeInt(&buf, Int32(19))
+            writeInt(&buf, Int32(20))
         
         
         case let .other(description):
-            writeInt(&buf, Int32(20))
+            writeInt(&buf, Int32(21))
             FfiConverterString.write(description, into: &buf)
             
         }

@@ -134,6 +134,9 @@ class Event:
       (``sync()`` raises :class:`WrongPassword` meanwhile);
     - ``"outbox_held"``: unsent messages saved by an earlier run under another password,
       kept unsent until the room is opened with that password;
+    - ``"messages_left_out"``: a room with a state folder read more new messages than an
+      update carries (it returns the 1,000 newest); the older ones are in the local
+      store, where ``history()`` pages them (``description`` says how many);
     - member rooms: ``"membership_changed"`` (``epoch`` is the new epoch),
       ``"membership_rejected"`` (an invalid commit of ``epoch``, not applied; nothing after
       it is read), ``"removed_from_room"`` (this device was removed: it reads nothing sent

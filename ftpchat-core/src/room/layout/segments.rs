@@ -35,6 +35,7 @@ use crate::transport::{
 };
 
 use super::native::{DOORBELL_FILE, HEADER_FILE, LOGS_DIR};
+use crate::room::state::{hex32, hex_encode, replace_file};
 
 /// The folder of feed markers, beside `logs/`.
 pub(crate) const FEED_DIR: &str = "feed";
@@ -343,12 +344,7 @@ impl SegmentStore {
     /// of each log (`seg <log> <start> <end> <object name>`).
     fn encode_cache(&self, st: &State) -> String {
         let prefix = format!("{}/", self.logs);
-        let header: String = st
-            .room_header
-            .unwrap_or_default()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let header = hex_encode(&st.room_header.unwrap_or_default());
         let mut out = format!(
             "{CACHE_VERSION}\nroom {header}\nfeed {}\n",
             st.feed_len.unwrap_or(0)
@@ -379,14 +375,7 @@ impl SegmentStore {
         if lines.next()? != CACHE_VERSION {
             return None;
         }
-        let hex = lines.next()?.strip_prefix("room ")?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let mut header = [0u8; 32];
-        for (i, byte) in header.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-        }
+        let header = hex32(lines.next()?.strip_prefix("room ")?)?;
         let feed: u64 = lines.next()?.strip_prefix("feed ")?.parse().ok()?;
         let mut st = State {
             feed_len: Some(feed),
@@ -446,21 +435,12 @@ impl SegmentStore {
         if st.cache_broken || st.room_header.is_none() || st.cache_saved == Some(knowledge) {
             return;
         }
-        let text = self.encode_cache(st);
-        let tmp = path.with_extension("segments.tmp");
-        let written = (|| -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        match written {
+        match replace_file(path, self.encode_cache(st).as_bytes()) {
             Ok(()) => st.cache_saved = Some(knowledge),
             Err(_) => {
                 // A cache that knows less than the read positions saved next would send
                 // readers back to the start of those logs: none is better.
                 let _ = std::fs::remove_file(path);
-                let _ = std::fs::remove_file(&tmp);
                 st.cache_broken = true;
             }
         }
