@@ -831,3 +831,39 @@ fn a_long_first_sync_stores_as_it_goes_and_loses_nothing() {
     assert_eq!(all_history(&bob), expected);
     assert!(bob.message(&ids[1]).unwrap().edited);
 }
+
+/// After a restart, a change to a message of an earlier run makes the room read its
+/// history (with the window, storing and dropping as it goes): the changed message is
+/// reported even when that long read dropped it from memory again. The room reads the
+/// logs in no fixed order; with four reacting members, the reactions' logs come before
+/// the message's in most runs, where nothing else brings the message back into memory.
+#[test]
+fn a_change_to_an_old_message_after_a_restart_is_reported_after_a_long_history_read() {
+    const N: usize = 10_000;
+    let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    let ids: Vec<_> = (0..N)
+        .map(|i| alice.send(&format!("message {i}")).unwrap())
+        .collect();
+    alice.sync().unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.sync().unwrap().messages_left_out(), (N - 1_000) as u64);
+    bob.close().unwrap();
+    drop(bob);
+
+    for i in 0..4 {
+        let carol = Room::open(t.clone(), memory_config(&format!("Carol {i}"))).unwrap();
+        carol.sync().unwrap();
+        carol.react(&ids[0], "👍").unwrap();
+        carol.sync().unwrap();
+    }
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    let update = bob.sync().unwrap();
+    assert!(update.messages.is_empty());
+    assert_eq!(update.changed.len(), 1, "{:?}", update.changed);
+    assert_eq!(update.changed[0].id, ids[0]);
+    assert_eq!(update.changed[0].reactions[0].senders.len(), 4);
+    assert!(bob.messages_in_memory() <= 1_000);
+    assert_eq!(bob.message(&ids[0]).unwrap().reactions[0].senders.len(), 4);
+}

@@ -660,7 +660,8 @@ impl<L: Layout> Core<L> {
         engine.load_history(t, &self.view)?;
         let mut view = lock(&self.view);
         for id in awaited {
-            if view.timeline.get(&id).is_some() {
+            // Known now (held, or already stored and out of the window).
+            if view.timeline.key_of(&id).is_some() {
                 view.mark_changed(id);
             }
         }

@@ -284,6 +284,10 @@ impl<W: Writer> View<W> {
         let mut changed: Vec<MessageId> = std::mem::take(&mut self.changed);
         changed.sort_unstable();
         changed.dedup();
+        // A long read may have stored and dropped a changed message: read it back.
+        for id in &changed {
+            self.load_evicted(id);
+        }
         let changed = changed
             .into_iter()
             .filter(|id| !messages.iter().any(|m| m.id == *id))
