@@ -551,3 +551,44 @@ fn a_restart_with_another_password_re_reads_and_writes_nothing() {
     let room = Room::open(t, config("correct hors")).unwrap();
     assert_eq!(room.outbox_len(), 1);
 }
+
+/// A long 1.7 file is read a batch of lines at a time: every message arrives once and in
+/// file order, a bad line in the middle is reported at its offset, and a reader with the
+/// wrong password still gets `WrongPassword`.
+#[test]
+fn a_long_file_is_read_in_batches_in_order_and_a_wrong_password_is_still_an_error() {
+    let key = client_key(PASSWORD);
+    let mut deflater = Deflater::new();
+    let mut file = Vec::new();
+    let mut bad_offset = 0;
+    for i in 0..3_000 {
+        if i == 1_500 {
+            bad_offset = file.len() as u64;
+            file.extend_from_slice(b"gAAAAA-not-a-token\n");
+        }
+        let text = format!("2026-12-02 04:20:Omar: line {i}");
+        file.extend_from_slice(compat::encode_fernet(&text, &key, 1, &mut deflater).as_bytes());
+        file.push(b'\n');
+    }
+    let (_, t) = store_with(&file);
+    let room = Room::open(t.clone(), shared("reader")).unwrap();
+    let update = room.sync().unwrap();
+    let got: Vec<&str> = update.messages.iter().map(|m| m.text.as_str()).collect();
+    let want: Vec<String> = (0..3_000).map(|i| format!("line {i}")).collect();
+    assert_eq!(got, want);
+    let undecodable: Vec<u64> = update
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            RoomEvent::UndecodableLine { offset, .. } => Some(*offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(undecodable, [bad_offset], "{:?}", update.events);
+    assert!(room.sync().unwrap().messages.is_empty());
+
+    let other = Room::open(t, shared("other").with_password("wrong")).unwrap();
+    let Err(RoomError::WrongPassword) = other.sync() else {
+        panic!("a wrong password is an error")
+    };
+}

@@ -874,3 +874,168 @@ fn a_device_that_lost_its_state_writes_a_new_log_that_everyone_reads() {
         ["before the loss", "after the loss", "no state at all"]
     );
 }
+
+/// A long log is read a batch of lines at a time, on a first sync and again when a
+/// device reads its history from the server (here: a state folder from before the local
+/// store migrates): the chain check goes on across batches (a batch boundary is not a
+/// break in the chain), so nothing is refused and no message is missing.
+#[test]
+fn a_long_log_is_read_in_batches_and_its_chain_holds_across_them() {
+    let t = memory();
+    // Alice without a state folder: a send then costs no save (fast to write 2,500).
+    let (a, b) = (Device::new(), Device::new());
+    let alice = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()),
+    )
+    .unwrap();
+    let invitation = alice.invite(Role::Member, "memory://team").unwrap();
+    let bob = b.join(&t, "Bob", &invitation.to_url());
+    bob.sync().unwrap();
+    let want: Vec<String> = (0..2_500).map(|i| format!("m{i}")).collect();
+    for text in &want {
+        alice.send(text).unwrap();
+    }
+    alice.sync().unwrap();
+    let first = bob.sync().unwrap();
+    assert!(refusals(&first).is_empty(), "{:?}", refusals(&first));
+    assert_eq!(
+        first.messages.len() as u64 + first.messages_left_out(),
+        2_500
+    );
+    assert_eq!(first.messages.last().unwrap().text, "m2499");
+    drop(bob);
+
+    // What a version before the store left: no store, no `stored` line. The reopened
+    // room reads its history from the server once, every log from its start.
+    ftpchat_core::LocalStore::remove(
+        ftpchat_core::StateLocation::Folder(b.state.path().to_path_buf())
+            .store_path()
+            .unwrap(),
+    )
+    .unwrap();
+    let state_file = std::fs::read_dir(b.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "state"))
+        .unwrap();
+    let text = std::fs::read_to_string(&state_file).unwrap();
+    let old: String = text
+        .lines()
+        .filter(|l| *l != "stored 1")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(old, text, "the state file said its store was complete");
+    std::fs::write(&state_file, old).unwrap();
+    let bob = b.create(&t, "Bob");
+    assert_eq!(all_texts(&bob), want);
+}
+
+/// Runs `hook` once, just before the first read of a file under `logs/`: after the poll
+/// read the membership, before it reads the records.
+struct BeforeLogRead {
+    inner: Arc<dyn Transport>,
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for BeforeLogRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeLogRead")
+    }
+}
+
+impl Transport for BeforeLogRead {
+    fn capabilities(&self) -> ftpchat_core::Capabilities {
+        self.inner.capabilities()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn size(&self, path: &RemotePath) -> Result<Option<u64>, ftpchat_core::TransportError> {
+        self.inner.size(path)
+    }
+    fn read_from(
+        &self,
+        path: &RemotePath,
+        offset: u64,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<u64, ftpchat_core::TransportError> {
+        if path.as_str().contains("/logs/") {
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
+        self.inner.read_from(path, offset, sink)
+    }
+    fn append(&self, path: &RemotePath, data: &[u8]) -> Result<(), ftpchat_core::TransportError> {
+        self.inner.append(path, data)
+    }
+    fn write_atomic(
+        &self,
+        path: &RemotePath,
+        data: &[u8],
+    ) -> Result<(), ftpchat_core::TransportError> {
+        self.inner.write_atomic(path, data)
+    }
+    fn list(
+        &self,
+        dir: &RemotePath,
+    ) -> Result<Vec<ftpchat_core::DirEntry>, ftpchat_core::TransportError> {
+        self.inner.list(dir)
+    }
+    fn make_dir(&self, path: &RemotePath) -> Result<(), ftpchat_core::TransportError> {
+        self.inner.make_dir(path)
+    }
+    fn remove_file(&self, path: &RemotePath) -> Result<(), ftpchat_core::TransportError> {
+        self.inner.remove_file(path)
+    }
+    fn remove_dir(&self, path: &RemotePath) -> Result<(), ftpchat_core::TransportError> {
+        self.inner.remove_dir(path)
+    }
+    fn rename(
+        &self,
+        from: &RemotePath,
+        to: &RemotePath,
+    ) -> Result<(), ftpchat_core::TransportError> {
+        self.inner.rename(from, to)
+    }
+}
+
+/// A record of an epoch whose commit appeared after the poll read the membership (the
+/// server is slow, or the admin quick) is decoded in that same poll: the read holds the
+/// lines from the first one it cannot decode yet, reads the membership again, then
+/// decodes them. Nothing of the log is skipped for good.
+#[test]
+fn records_of_an_epoch_committed_during_the_poll_are_read_in_that_poll() {
+    let t = memory();
+    let (_a, alice, b, _bob) = alice_and_bob(&t);
+    let gate = Arc::new(BeforeLogRead {
+        inner: t.clone(),
+        hook: std::sync::Mutex::new(None),
+    });
+    let gated: Arc<dyn Transport> = gate.clone();
+    drop(_bob);
+    let bob = b.create(&gated, "Bob");
+    bob.sync().unwrap();
+    alice.send("before the commit").unwrap();
+    alice.sync().unwrap();
+    let alice = Arc::new(alice);
+    let admin = alice.clone();
+    *gate.hook.lock().unwrap() = Some(Box::new(move || {
+        let carol = DeviceIdentity::generate();
+        admin
+            .add_member(carol.public(), Role::Member, false)
+            .unwrap();
+        admin.send("after the commit").unwrap();
+        admin.sync().unwrap();
+    }));
+    let update = bob.sync().unwrap();
+    assert!(gate.hook.lock().unwrap().is_none(), "the hook ran");
+    assert_eq!(
+        texts(&update.messages),
+        ["before the commit", "after the commit"],
+        "{:?}",
+        update.events
+    );
+}

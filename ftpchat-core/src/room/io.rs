@@ -37,21 +37,40 @@ pub(crate) fn undecodable(
     }
 }
 
-/// A `Write` sink that frames and decodes as bytes arrive, so a large file never sits
-/// in memory whole.
+/// Lines a streamed read hands on at once: a large file is absorbed a batch at a time,
+/// never decoded whole (a 250 MB log would otherwise be one Vec of decoded records).
+const READ_BATCH_LINES: usize = 1024;
+/// ... or fewer, once their lines hold this many bytes.
+const READ_BATCH_BYTES: usize = 1 << 20;
+
+/// What a streamed read hands its caller, in file order.
+pub(crate) enum ReadOutput {
+    /// Decoded lines, at most a batch ([`READ_BATCH_LINES`], [`READ_BATCH_BYTES`]).
+    Lines(Vec<LineItem>),
+    /// Something the read found about the file (it was replaced).
+    Event(RoomEvent),
+}
+
+/// A `Write` sink that frames and decodes as bytes arrive and hands the lines on in
+/// batches, so a large file never sits in memory whole, as bytes or as records.
 struct DecodingSink<'a> {
     reader: &'a mut FileReader,
     decoder: &'a mut LineDecoder,
     items: Vec<LineItem>,
+    item_bytes: usize,
     replaced: bool,
     hash_lines: bool,
+    out: &'a mut dyn FnMut(ReadOutput),
 }
 
-impl Write for DecodingSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+impl DecodingSink<'_> {
+    /// Frames and decodes `buf` into `items`.
+    fn push(&mut self, buf: &[u8]) -> std::io::Result<()> {
         let (decoder, items, hash) = (&mut *self.decoder, &mut self.items, self.hash_lines);
+        let item_bytes = &mut self.item_bytes;
         let pushed = self.reader.push(buf, |frame| match frame {
             Frame::Line { offset, bytes } => {
+                *item_bytes += bytes.len();
                 let result = decoder.decode_line(bytes);
                 let line_id = match (&result, hash) {
                     (Ok(Record::Compat { codec, message, .. }), true) => {
@@ -77,13 +96,31 @@ impl Write for DecodingSink<'_> {
                 raw: None,
             }),
         });
-        match pushed {
-            Ok(()) => Ok(buf.len()),
-            Err(_) => {
-                self.replaced = true;
-                Err(std::io::Error::other("file was replaced"))
+        pushed.map_err(|_| {
+            self.replaced = true;
+            std::io::Error::other("file was replaced")
+        })
+    }
+
+    fn hand_on(&mut self) {
+        if !self.items.is_empty() {
+            self.item_bytes = 0;
+            (self.out)(ReadOutput::Lines(std::mem::take(&mut self.items)));
+        }
+    }
+}
+
+impl Write for DecodingSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // A transport may hand over a whole file in one call (the memory transport does):
+        // frame it a piece at a time so the batches stay small.
+        for piece in buf.chunks(READ_BATCH_BYTES / 4) {
+            self.push(piece)?;
+            if self.items.len() >= READ_BATCH_LINES || self.item_bytes >= READ_BATCH_BYTES {
+                self.hand_on();
             }
         }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -91,9 +128,10 @@ impl Write for DecodingSink<'_> {
     }
 }
 
-/// Reads what is new in one file. Returns the decoded lines, also those that arrived
-/// before a transfer failed, beside the result; a replaced file is re-read from the start
-/// (the timeline drops what it already has).
+/// Reads what is new in one file and hands its decoded lines to `out` in batches as they
+/// arrive, also those that arrived before a transfer failed (the reader has moved past
+/// them, so the caller must use them even with the error; the next read resumes after).
+/// A replaced file is re-read from the start (the timeline drops what it already has).
 pub(crate) fn read_new(
     t: &dyn Transport,
     path: &RemotePath,
@@ -101,16 +139,15 @@ pub(crate) fn read_new(
     reader: &mut FileReader,
     decoder: &mut LineDecoder,
     hash_lines: bool,
-    events: &mut Vec<RoomEvent>,
-) -> (Vec<LineItem>, Result<(), TransportError>) {
-    let mut items = Vec::new();
+    out: &mut dyn FnMut(ReadOutput),
+) -> Result<(), TransportError> {
     for _ in 0..2 {
         let offset = match reader.plan(size) {
-            ReadPlan::UpToDate => return (items, Ok(())),
+            ReadPlan::UpToDate => return Ok(()),
             ReadPlan::Restart => {
-                events.push(RoomEvent::FileReplaced {
+                out(ReadOutput::Event(RoomEvent::FileReplaced {
                     file: path.to_string(),
-                });
+                }));
                 reader.reset();
                 0
             }
@@ -121,28 +158,28 @@ pub(crate) fn read_new(
             reader,
             decoder,
             items: Vec::new(),
+            item_bytes: 0,
             replaced: false,
             hash_lines,
+            out: &mut *out,
         };
         let result = t.read_from(path, offset, &mut sink);
-        let (replaced, got) = (sink.replaced, sink.items);
-        items.extend(got);
+        sink.hand_on();
+        let replaced = sink.replaced;
         reader.end_read();
         if replaced {
-            events.push(RoomEvent::FileReplaced {
+            out(ReadOutput::Event(RoomEvent::FileReplaced {
                 file: path.to_string(),
-            });
+            }));
             reader.reset();
             continue;
         }
         if result.is_ok() {
             reader.park_long_tail(size);
         }
-        // A read cut short keeps what arrived (the reader has moved past it, so the
-        // caller must use these items even with the error); the next read resumes after.
-        return (items, result.map(|_| ()));
+        return result.map(|_| ());
     }
-    (items, Ok(()))
+    Ok(())
 }
 
 /// A sink that frames a region as it streams in and ticks off wanted lines, so confirming

@@ -542,7 +542,10 @@ impl<W: Writer> View<W> {
         let Some(target) = record.body.target() else {
             return;
         };
-        self.load_evicted(&MessageId(target.0));
+        // A copy of a known change (a history re-read) changes nothing: no store read.
+        if !self.timeline.contains(&MessageId(record.id.0)) {
+            self.load_evicted(&MessageId(target.0));
+        }
         // This member deletes one of its files: its blob goes too, once the delete is on
         // the server (any of the member's devices may do it; removing twice is harmless).
         if matches!(record.body, RecordBody::Delete { .. })

@@ -17,7 +17,7 @@ use crate::group::{Change, Invitation, LogCut, Member, MemberId, Membership, Rol
 use crate::identity::DeviceIdentity;
 use crate::room::config::{Clock, Credentials, MemberAccess, RoomConfig};
 use crate::room::decide::{batch_data, Delivery, Observed, Step};
-use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem};
+use crate::room::io::{drive, read_new, undecodable, unreadable, LineItem, ReadOutput};
 use crate::room::members::{
     check_run, header_version, may_write, member_header, parse_member_header, ChainTip, Chains,
     Entry, LegacyCutSink, MemberHeader, MemberRoom, Refusal,
@@ -674,6 +674,14 @@ impl NativeLayout {
         })
     }
 
+    /// The newest epoch of the membership this device has read (0 in a password room).
+    fn known_epoch(&self) -> u64 {
+        self.members
+            .as_ref()
+            .and_then(|m| m.membership())
+            .map_or(0, |m| m.epoch())
+    }
+
     /// Member rooms: lines of an epoch newer than the membership this device has read
     /// (its commit appeared after this poll read `epochs/`): read the membership again
     /// and decode them now, so they are not skipped for good.
@@ -685,14 +693,11 @@ impl NativeLayout {
         items: &mut [LineItem],
         events: &mut Vec<RoomEvent>,
     ) -> Result<(), TransportError> {
+        let known = self.known_epoch();
         let Some(m) = &mut self.members else {
             return Ok(());
         };
-        let known = m.membership().map_or(0, |m| m.epoch());
-        let newer = items
-            .iter()
-            .any(|i| matches!(i.result, Err(DecodeError::NoEpochKey { epoch }) if epoch > known));
-        if !newer || !m.sync(t, decoder, events)? {
+        if !needs_newer_epoch(items, known) || !m.sync(t, decoder, events)? {
             return Ok(());
         }
         self.after_membership_change(&mut lock(view));
@@ -804,7 +809,7 @@ impl NativeLayout {
         name: &str,
         path: &RemotePath,
         items: Vec<LineItem>,
-        new: bool,
+        history: Option<&mut ChainTip>,
         view: &mut View<NativeWriter>,
         events: &mut Vec<RoomEvent>,
     ) {
@@ -812,8 +817,9 @@ impl NativeLayout {
             return;
         };
         if self.members.is_some() {
-            return self.absorb_signed(name, writer, path, items, new, view, events);
+            return self.absorb_signed(name, writer, path, items, history, view, events);
         }
+        let new = history.is_none();
         let own = self.is_own(name);
         let restored = match new {
             true => self.restored_max_seq.get(name).copied().unwrap_or(0),
@@ -861,13 +867,14 @@ impl NativeLayout {
         writer: WriterId,
         path: &RemotePath,
         items: Vec<LineItem>,
-        new: bool,
+        history: Option<&mut ChainTip>,
         view: &mut View<NativeWriter>,
         events: &mut Vec<RoomEvent>,
     ) {
         let Some(members) = &self.members else {
             return;
         };
+        let new = history.is_none();
         let file = path.to_string();
         let legacy_seq = members
             .membership()
@@ -917,11 +924,10 @@ impl NativeLayout {
         if lines.is_empty() {
             return;
         }
-        // History is read again from the start of each log: its own chain walk.
-        let mut history_tip = ChainTip::default();
-        let tip = match new {
-            true => self.chains.entry(name.to_owned()).or_default(),
-            false => &mut history_tip,
+        // History has its own chain walk (from the start of the log, over its batches).
+        let tip = match history {
+            None => self.chains.entry(name.to_owned()).or_default(),
+            Some(tip) => tip,
         };
         let entries: Vec<Entry<'_>> = lines
             .iter()
@@ -1003,6 +1009,14 @@ impl NativeLayout {
 
 /// Re-signs and re-encrypts a member room's outbox under the writer's current epoch, when
 /// its first line is of an older one: same record ids, sequence numbers and chain start.
+/// `true` when a line is of an epoch newer than `known`: the membership must be read
+/// again before it can be decoded.
+fn needs_newer_epoch(items: &[LineItem], known: u64) -> bool {
+    items
+        .iter()
+        .any(|i| matches!(i.result, Err(DecodeError::NoEpochKey { epoch }) if epoch > known))
+}
+
 fn reencode_outbox(v: &mut View<NativeWriter>, decoder: &mut LineDecoder) {
     let Some(epoch) = v.writer.signer.as_ref().and_then(|s| s.epoch) else {
         return;
@@ -1206,16 +1220,40 @@ impl Layout for NativeLayout {
                 // our next append.
                 self.own.verified = false;
             }
-            let reader = self.readers.entry(name.clone()).or_default();
+            // Out of the map while the read hands its batches to `absorb`.
+            let mut reader = self.readers.remove(&name).unwrap_or_default();
             self.kept_tails -= reader.pending_len().min(self.kept_tails);
-            let (items, result) = read_new(t, &path, size, reader, decoder, false, events);
+            let known_epoch = self.known_epoch();
+            // Lines from the first one of an epoch this device has no key for yet wait
+            // for the read's end: the membership is read then, and they decode again.
+            let mut held: Vec<LineItem> = Vec::new();
+            let result = read_new(
+                t,
+                &path,
+                size,
+                &mut reader,
+                decoder,
+                false,
+                &mut |out| match out {
+                    ReadOutput::Event(e) => events.push(e),
+                    ReadOutput::Lines(items) => {
+                        if held.is_empty() && !needs_newer_epoch(&items, known_epoch) {
+                            self.absorb(&name, &path, items, None, &mut lock(view), events);
+                        } else {
+                            held.extend(items);
+                        }
+                    }
+                },
+            );
             if self.kept_tails + reader.pending_len() > MAX_KEPT_TAILS {
                 reader.park_tail(size);
             }
             self.kept_tails += reader.pending_len();
-            let mut items = items;
-            self.decode_newer_epochs(t, decoder, view, &mut items, events)?;
-            self.absorb(&name, &path, items, true, &mut lock(view), events);
+            self.readers.insert(name.clone(), reader);
+            if !held.is_empty() {
+                self.decode_newer_epochs(t, decoder, view, &mut held, events)?;
+                self.absorb(&name, &path, held, None, &mut lock(view), events);
+            }
             match result {
                 Ok(()) => {}
                 // One log nobody may read (or that vanished) must not stop the room.
@@ -1253,18 +1291,24 @@ impl Layout for NativeLayout {
             }
             let path = self.logs_dir.join(&name)?;
             let mut reader = FileReader::default();
+            // Problems before the read positions were reported when they were first read.
             let mut ignored = Vec::new();
-            let (items, result) =
-                read_new(t, &path, limit, &mut reader, decoder, false, &mut ignored);
+            // History is read again from the start of each log: its own chain walk.
+            let mut tip = ChainTip::default();
+            let result = read_new(t, &path, limit, &mut reader, decoder, false, &mut |out| {
+                if let ReadOutput::Lines(items) = out {
+                    let items = items.into_iter().filter(|i| i.offset < limit).collect();
+                    let v = &mut lock(view);
+                    self.absorb(&name, &path, items, Some(&mut tip), v, &mut ignored);
+                    ignored.clear();
+                }
+            });
             match result {
                 Ok(()) => {}
                 Err(e) if !e.is_transient() => continue,
                 // Incomplete: the next call tries again (the timeline dedupes).
                 Err(e) => return Err(e.into()),
             }
-            let items = items.into_iter().filter(|i| i.offset < limit).collect();
-            // Problems before the read positions were reported when they were first read.
-            self.absorb(&name, &path, items, false, &mut lock(view), &mut ignored);
         }
         Ok(())
     }

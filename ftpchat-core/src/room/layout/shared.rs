@@ -11,7 +11,7 @@ use crate::format::{
 };
 use crate::room::config::{Clock, RoomConfig, WriteCodec};
 use crate::room::decide::{batch_data, Delivery, Observed, Step, Tail};
-use crate::room::io::{drive, read_new, undecodable, LineItem};
+use crate::room::io::{drive, read_new, undecodable, LineItem, ReadOutput};
 use crate::room::lock::FileLock;
 use crate::room::state::{key_check, Outgoing, SavedState};
 use crate::room::view::{compat_message, local_timestamp, View};
@@ -230,6 +230,10 @@ impl SharedLayout {
                 Err(error) => view.events.push(undecodable(file, at, error)),
             }
         }
+    }
+
+    /// After a read: one event when no line decoded, probably for a wrong password.
+    fn report_wrong_password(&mut self, view: &mut View<SharedWriter>) {
         if self.auth_failures > 0 && !self.any_authenticated && !self.wrong_password_reported {
             self.wrong_password_reported = true;
             view.events.push(RoomEvent::WrongPassword {
@@ -286,20 +290,28 @@ impl Layout for SharedLayout {
         view: &Mutex<View<SharedWriter>>,
         events: &mut Vec<RoomEvent>,
     ) -> Result<(), TransportError> {
-        let (items, result) = match t.size(&self.file.path) {
-            Ok(Some(size)) => read_new(
-                t,
-                &self.file.path,
-                size,
-                &mut self.reader,
-                decoder,
-                true,
-                events,
-            ),
-            Ok(None) => (Vec::new(), Ok(())),
-            Err(e) => (Vec::new(), Err(e)),
-        };
-        self.absorb(items, &mut lock(view));
+        // Out of `self` while the read hands its batches to `absorb`.
+        let mut reader = std::mem::take(&mut self.reader);
+        let path = self.file.path.clone();
+        let result =
+            match t.size(&path) {
+                Ok(Some(size)) => read_new(
+                    t,
+                    &path,
+                    size,
+                    &mut reader,
+                    decoder,
+                    true,
+                    &mut |out| match out {
+                        ReadOutput::Lines(items) => self.absorb(items, &mut lock(view)),
+                        ReadOutput::Event(e) => events.push(e),
+                    },
+                ),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+        self.reader = reader;
+        self.report_wrong_password(&mut lock(view));
         self.polled |= result.is_ok();
         result
     }
@@ -312,38 +324,34 @@ impl Layout for SharedLayout {
     ) -> Result<(), RoomError> {
         let limit = self.reader.committed();
         let mut reader = FileReader::default();
-        let mut ignored = Vec::new();
-        let (items, result) = read_new(
-            t,
-            &self.file.path,
-            limit,
-            &mut reader,
-            decoder,
-            true,
-            &mut ignored,
-        );
-        result?;
-        let mut v = lock(view);
-        // History goes before everything read this session (whose order numbers start at
-        // HISTORY_SLOTS when state was resumed).
-        for (i, item) in items.into_iter().filter(|i| i.offset < limit).enumerate() {
-            if let Ok(Record::Compat {
-                codec,
-                message,
-                token_time,
-            }) = item.result
-            {
-                if !codec.is_authenticated() && self.hide_unauthenticated {
-                    continue;
+        let path = self.file.path.clone();
+        let mut read = 0u64;
+        let result = read_new(t, &path, limit, &mut reader, decoder, true, &mut |out| {
+            let ReadOutput::Lines(items) = out else {
+                return; // problems before the read position were reported when first read
+            };
+            let mut v = lock(view);
+            // History goes before everything read this session (whose order numbers start
+            // at HISTORY_SLOTS when state was resumed).
+            for item in items.into_iter().filter(|i| i.offset < limit) {
+                let order = read;
+                read += 1;
+                if let Ok(Record::Compat {
+                    codec,
+                    message,
+                    token_time,
+                }) = item.result
+                {
+                    if !codec.is_authenticated() && self.hide_unauthenticated {
+                        continue;
+                    }
+                    let key = SortKey::File { pending: 0, order };
+                    let message = compat_message(item.line_id, codec, &message, token_time);
+                    v.timeline.insert(key, message);
                 }
-                let key = SortKey::File {
-                    pending: 0,
-                    order: i as u64,
-                };
-                let message = compat_message(item.line_id, codec, &message, token_time);
-                v.timeline.insert(key, message);
             }
-        }
+        });
+        result?;
         Ok(())
     }
 
