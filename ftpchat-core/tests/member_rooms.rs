@@ -1039,3 +1039,47 @@ fn records_of_an_epoch_committed_during_the_poll_are_read_in_that_poll() {
         update.events
     );
 }
+
+/// A member who writes a record under the id of an old message that only the reader's
+/// store holds now (out of its memory window) is reported, not shown, and the message
+/// stays as it was: the reader asks its store whose the id is.
+#[test]
+fn a_member_reusing_the_id_of_a_message_out_of_memory_is_reported() {
+    let t = memory();
+    let (a, b, dave) = (Device::new(), Device::new(), Device::new());
+    let alice = Room::open(
+        t.clone(),
+        RoomConfig::member_room(DIR, "Alice", a.identity.clone()),
+    )
+    .unwrap();
+    alice
+        .add_member(dave.identity.public(), Role::Member, false)
+        .unwrap();
+    let invitation = alice.invite(Role::Member, "memory://team").unwrap();
+    let bob = b.join(&t, "Bob", &invitation.to_url());
+    bob.sync().unwrap();
+    let ids: Vec<_> = (0..1_500)
+        .map(|i| alice.send(&format!("m{i}")).unwrap())
+        .collect();
+    alice.sync().unwrap();
+    bob.sync().unwrap();
+    assert!(bob.messages_in_memory() <= 1_000, "m0 left Bob's memory");
+
+    let (epoch, key) = epoch_key(&t, &dave.identity);
+    let forged = NativeRecord {
+        id: ftpchat_core::codec::RecordId(ids[0].0),
+        ..record_by("Dave", RecordBody::Text("not m0".into()))
+    };
+    append_as_member(&t, &dave.identity, epoch, &key, forged);
+    let update = bob.sync().unwrap();
+    assert!(update.messages.is_empty(), "{:?}", texts(&update.messages));
+    assert!(
+        update
+            .events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::DuplicateRecordId { .. })),
+        "{:?}",
+        update.events
+    );
+    assert_eq!(bob.message(&ids[0]).unwrap().text, "m0");
+}

@@ -15,7 +15,8 @@
 //!   window of the newest messages in memory.
 //! - `whole-file`: for contrast, each log downloaded whole into memory, then decoded.
 //!
-//! `cargo run --release -p ftpchat-benches --bin memory [-- --quick] [--mb 100,10]`
+//! `cargo run --release -p ftpchat-benches --bin memory [-- --quick] [--mb 100,10]
+//! [--modes room,room-store]`
 
 #![allow(clippy::expect_used)]
 
@@ -252,6 +253,12 @@ fn main() {
         ];
         if let (Some(s), Some(sub)) = (&server, &sub) {
             modes.insert(2, ("room-ftp", Some(format!("{}/{sub}", s.url()))));
+        }
+        // `--modes room-store,stream`: only those (a 1 GB history in every mode needs
+        // several GB of memory and minutes).
+        if let Some(only) = args.get("modes") {
+            let only: Vec<&str> = only.split(',').map(str::trim).collect();
+            modes.retain(|(mode, _)| only.contains(mode));
         }
         for (mode, url) in modes {
             eprintln!("memory: {mb} MB, {mode}");

@@ -661,7 +661,7 @@ impl<L: Layout> Core<L> {
         let mut view = lock(&self.view);
         for id in awaited {
             // Known now (held, or already stored and out of the window).
-            if view.timeline.key_of(&id).is_some() {
+            if view.timeline.key_of(&id).is_some() || view.timeline.is_evicted(&id) {
                 view.mark_changed(id);
             }
         }

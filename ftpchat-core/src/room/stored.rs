@@ -177,6 +177,14 @@ impl RoomStore {
         Ok(self.store.get(&self.key, id)?)
     }
 
+    /// A stored message with where it sorts and its author.
+    pub fn entry(
+        &self,
+        id: &MessageId,
+    ) -> Result<Option<(SortKey, Message, Option<Author>)>, RoomError> {
+        Ok(self.store.entry(&self.key, id)?)
+    }
+
     /// Where a stored message sorts.
     pub fn sort_key(&self, id: &MessageId) -> Result<Option<SortKey>, RoomError> {
         Ok(self.store.key_of(&self.key, id)?)

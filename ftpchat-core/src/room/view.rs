@@ -12,6 +12,7 @@ use super::stored::{RoomStore, MEMORY_WINDOW, SPILL_AT};
 use super::{Outbox, RoomError, RoomEvent, SyncUpdate};
 use crate::format::{
     AttachmentBody, Codec, CompatMessage, LegacyTimestamp, LineEncoder, NativeRecord, RecordBody,
+    WriterId,
 };
 use crate::group::MemberId;
 use crate::timeline::{
@@ -347,12 +348,28 @@ impl<W: Writer> View<W> {
             return;
         }
         let Some(store) = &self.store else { return };
-        match store.message(id) {
-            Ok(Some(message)) => {
-                self.timeline.restore(message);
+        match store.entry(id) {
+            Ok(Some((key, message, author))) => {
+                self.timeline.restore(key, message, author);
             }
             Ok(None) => log::warn!("local store: message {id} is not there"),
             Err(e) => log::warn!("local store: {e}"),
+        }
+    }
+
+    /// The writer of a shown native message, also of one only the store holds now (a
+    /// record with its id from another writer is then reported, not taken for a copy).
+    pub fn writer_of(&self, id: &MessageId) -> Option<WriterId> {
+        if !self.timeline.is_evicted(id) {
+            return self.timeline.writer_of(id);
+        }
+        let key = self.store.as_ref()?.sort_key(id).unwrap_or_else(|e| {
+            log::warn!("local store: {e}");
+            None
+        });
+        match key? {
+            SortKey::Native { writer, .. } => Some(writer),
+            SortKey::File { .. } => None,
         }
     }
 

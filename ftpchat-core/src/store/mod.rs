@@ -420,6 +420,34 @@ impl LocalStore {
         .map_err(|e| self.err(e))
     }
 
+    /// The message `id` of `room` with where it sorts and its author, if stored: what a
+    /// room needs to take it back into memory.
+    pub(crate) fn entry(
+        &self,
+        room: &str,
+        id: &MessageId,
+    ) -> Result<Option<(SortKey, Message, Option<Author>)>, StoreError> {
+        let conn = self.lock();
+        let found = conn
+            .query_row(
+                &format!(
+                    "SELECT sort, {MESSAGE_COLUMNS} FROM messages
+                     WHERE room = (SELECT id FROM rooms WHERE key = ?1) AND id = ?2"
+                ),
+                params![room, id.0.as_slice()],
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, authored_from_row(r, 1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        found
+            .map(|(sort, (message, author))| {
+                let key = decode_key(&sort)
+                    .ok_or_else(|| StoreError::corrupt(&self.path, "a sort key is invalid"))?;
+                Ok((key, message, author))
+            })
+            .transpose()
+    }
+
     /// Where the message `id` of `room` sorts, if stored.
     pub fn key_of(&self, room: &str, id: &MessageId) -> Result<Option<SortKey>, StoreError> {
         let conn = self.lock();

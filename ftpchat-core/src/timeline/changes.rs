@@ -139,6 +139,14 @@ impl Changes {
         self.targets.keys().copied()
     }
 
+    /// Forgets the author of a message leaving memory (the store keeps it), unless
+    /// changes to it are known: their order still decides the next change.
+    pub fn forget_author(&mut self, id: &MessageId) {
+        if !self.targets.contains_key(id) {
+            self.authors.remove(id);
+        }
+    }
+
     /// The author of a shown text message.
     pub fn author_of(&self, id: &MessageId) -> Option<Author> {
         self.authors.get(id).copied()

@@ -227,9 +227,12 @@ pub struct Timeline {
     /// tracked ([`Timeline::track_touched`]; a room with a local store tracks them).
     touched: Option<HashSet<MessageId>>,
     /// With a local store: how many of the newest messages [`Timeline::evict_stored`]
-    /// keeps in memory. Older ones keep only their place in `keys` (for deduplication and
-    /// ordering); the store holds them and [`Timeline::restore`] brings one back.
+    /// keeps in memory. The store holds older ones and [`Timeline::restore`] brings one
+    /// back; only their ids stay, in `evicted`.
     window: Option<usize>,
+    /// Ids of the messages evicted in this run: a copy read later is a duplicate, and a
+    /// change to one applies once it is restored (its earlier changes are known here).
+    evicted: HashSet<MessageId>,
 }
 
 /// What [`Timeline::insert`] did.
@@ -266,19 +269,17 @@ impl Timeline {
         self.window = Some(window);
     }
 
-    /// `true` when `id` is a shown message that was evicted: known (its place is), but
+    /// `true` when `id` is a shown message that was evicted in this run: known, but
     /// only the store holds it.
     pub(crate) fn is_evicted(&self, id: &MessageId) -> bool {
-        self.keys
-            .get(id)
-            .is_some_and(|k| !self.by_key.contains_key(k))
+        self.evicted.contains(id)
     }
 
     /// Drops from memory the oldest messages beyond the window that the store holds:
     /// confirmed (a pending one may still move or be confirmed), not touched since the
-    /// last [`take_touched`](Self::take_touched) (not stored yet) and not in `keep`. Their
-    /// ids and places stay, so a copy read later is still a duplicate. Returns how many
-    /// were dropped.
+    /// last [`take_touched`](Self::take_touched) (not stored yet) and not in `keep`. Only
+    /// their ids stay, so a copy read later is still a duplicate (and the authors of those
+    /// with changes, which stay too). Returns how many were dropped.
     pub(crate) fn evict_stored(&mut self, keep: &HashSet<MessageId>) -> usize {
         let (Some(window), Some(touched)) = (self.window, self.touched.as_ref()) else {
             return 0;
@@ -299,32 +300,50 @@ impl Timeline {
             .take(excess)
             .collect();
         for k in &doomed {
-            self.by_key.remove(k);
+            if let Some(m) = self.by_key.remove(k) {
+                self.keys.remove(&m.id);
+                self.changes.forget_author(&m.id);
+                self.evicted.insert(m.id);
+            }
         }
         doomed.len()
     }
 
-    /// Brings an evicted message back into memory, as the store holds it, so a change
-    /// can apply to it. `false` (nothing done) when `message` is not an evicted one.
-    pub(crate) fn restore(&mut self, message: Message) -> bool {
-        if !self.is_evicted(&message.id) {
+    /// Brings an evicted message back into memory, as the store holds it (at `key`, by
+    /// `author`), so a change can apply to it. `false` (nothing done) when `message` is
+    /// not an evicted one or `key` is taken.
+    pub(crate) fn restore(
+        &mut self,
+        key: SortKey,
+        message: Message,
+        author: Option<Author>,
+    ) -> bool {
+        if !self.evicted.contains(&message.id) || self.by_key.contains_key(&key) {
             return false;
         }
-        if let Some(key) = self.keys.get(&message.id) {
-            self.by_key.insert(*key, message);
+        let id = message.id;
+        self.evicted.remove(&id);
+        self.keys.insert(id, key);
+        self.by_key.insert(key, message);
+        // Changes that waited for it (it had none when it was evicted, or it would have
+        // kept its author) apply now.
+        if let (Some(author), None) = (author, self.changes.author_of(&id)) {
+            if self.changes.message_shown(id, author) {
+                self.render(&id);
+            }
         }
         true
     }
 
     /// `true` when a record with this id is known (shown or hidden).
     pub fn contains(&self, id: &MessageId) -> bool {
-        self.keys.contains_key(id) || self.hidden.contains(id)
+        self.keys.contains_key(id) || self.hidden.contains(id) || self.evicted.contains(id)
     }
 
     /// Accepts a record that is not shown (a kind this version does not display), for
     /// deduplication: `false` when its id was already known, shown or hidden.
     pub fn insert_hidden(&mut self, id: MessageId) -> bool {
-        !self.keys.contains_key(&id) && self.hidden.insert(id)
+        !self.keys.contains_key(&id) && !self.evicted.contains(&id) && self.hidden.insert(id)
     }
 
     /// Moves a pending message to another place (its record was re-encoded before it
@@ -379,7 +398,7 @@ impl Timeline {
     pub(crate) fn awaited_targets(&self) -> Vec<MessageId> {
         self.changes
             .waiting_targets()
-            .filter(|id| !self.keys.contains_key(id) && !self.hidden.contains(id))
+            .filter(|id| !self.contains(id))
             .collect()
     }
 
@@ -410,7 +429,7 @@ impl Timeline {
     /// Adds a message; a confirmed copy of a pending message confirms it (moving it to
     /// `key`); any other known id is a duplicate.
     pub fn insert(&mut self, key: SortKey, message: Message) -> Inserted {
-        if self.hidden.contains(&message.id) {
+        if self.hidden.contains(&message.id) || self.evicted.contains(&message.id) {
             return Inserted::Duplicate;
         }
         if let Some(old_key) = self.keys.get(&message.id).copied() {
@@ -627,17 +646,26 @@ mod tests {
         for i in 1..=4u8 {
             let id = MessageId([i; 16]);
             assert!(t.is_evicted(&id) && t.contains(&id) && t.get(&id).is_none());
-            assert_eq!(t.key_of(&id), Some(key(u64::from(i))));
+            // Only the id stays in memory: the store knows its place.
+            assert_eq!(t.key_of(&id), None);
         }
+        assert!(t.keys.len() == 3 && t.evicted.len() == 4);
         // A copy of an evicted message is still a duplicate.
         assert_eq!(
             t.insert(key(1), msg(1, MessageStatus::Confirmed)),
             Inserted::Duplicate
         );
         // Brought back (as the store holds it), it sorts where it did.
-        assert!(t.restore(msg(2, MessageStatus::Confirmed)));
-        assert!(!t.restore(msg(2, MessageStatus::Confirmed)), "held again");
-        assert!(!t.restore(msg(9, MessageStatus::Confirmed)), "never known");
+        assert!(t.restore(key(2), msg(2, MessageStatus::Confirmed), None));
+        assert!(
+            !t.restore(key(2), msg(2, MessageStatus::Confirmed), None),
+            "held again"
+        );
+        assert!(
+            !t.restore(key(9), msg(9, MessageStatus::Confirmed), None),
+            "never known"
+        );
+        assert_eq!(t.key_of(&MessageId([2; 16])), Some(key(2)));
         assert_eq!(
             t.page(None, 10).first().map(|m| m.id),
             Some(MessageId([2; 16]))
@@ -652,6 +680,49 @@ mod tests {
         plain.insert(key(1), msg(1, MessageStatus::Confirmed));
         plain.insert(key(2), msg(2, MessageStatus::Confirmed));
         assert_eq!(plain.evict_stored(&HashSet::new()), 0);
+    }
+
+    /// An evicted message's changes stay known (with its author), so an older edit read
+    /// after it was restored does not win; a message without changes keeps nothing but
+    /// its id, and gets its author back when restored.
+    #[test]
+    fn an_evicted_message_keeps_its_changes_and_only_its_id_otherwise() {
+        use crate::timeline::changes::ChangeKind;
+        let alice = Author([1; 16]);
+        let edit = |n: u8, text: &str| MessageChange {
+            id: MessageId([100 + n; 16]),
+            key: key(u64::from(n) + 10),
+            author: alice,
+            sender: "alice".into(),
+            own: false,
+            target: MessageId([1; 16]),
+            kind: ChangeKind::Edit(text.into()),
+        };
+        let mut t = Timeline::new();
+        t.track_touched();
+        t.set_window(0);
+        t.insert_authored(key(1), msg(1, MessageStatus::Confirmed), alice);
+        t.insert_authored(key(2), msg(2, MessageStatus::Confirmed), alice);
+        assert!(matches!(
+            t.apply_change(edit(2, "newer")),
+            Applied::Changed(_)
+        ));
+        let stored: Vec<_> = t.take_touched().into_iter().map(|(_, m, _)| m).collect();
+        assert_eq!(t.evict_stored(&HashSet::new()), 2);
+        assert_eq!(
+            t.author_of(&MessageId([1; 16])),
+            Some(alice),
+            "it has changes"
+        );
+        assert_eq!(t.author_of(&MessageId([2; 16])), None, "only its id");
+        // Back as the store holds it (edited), an older edit changes nothing.
+        let m1 = stored.iter().find(|m| m.id == MessageId([1; 16])).unwrap();
+        assert_eq!(m1.text, "newer");
+        assert!(t.restore(key(1), m1.clone(), Some(alice)));
+        assert_eq!(t.apply_change(edit(1, "older")), Applied::Unchanged);
+        assert_eq!(t.get(&MessageId([1; 16])).unwrap().text, "newer");
+        assert!(t.restore(key(2), msg(2, MessageStatus::Confirmed), Some(alice)));
+        assert_eq!(t.author_of(&MessageId([2; 16])), Some(alice));
     }
 
     #[test]

@@ -943,7 +943,7 @@ impl NativeLayout {
             // is a duplicate, reported below).
             |r| {
                 let id = MessageId(r.record.id.0);
-                match view.timeline.writer_of(&id) {
+                match view.writer_of(&id) {
                     Some(w) => w == r.record.writer,
                     None => view.timeline.contains(&id),
                 }
@@ -973,11 +973,7 @@ impl NativeLayout {
                 continue;
             };
             let id = MessageId(r.record.id.0);
-            if view
-                .timeline
-                .writer_of(&id)
-                .is_some_and(|w| w != r.record.writer)
-            {
+            if view.writer_of(&id).is_some_and(|w| w != r.record.writer) {
                 // Another writer's record already has this id: the first one stays.
                 if new {
                     events.push(RoomEvent::DuplicateRecordId {
