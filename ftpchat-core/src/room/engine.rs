@@ -336,7 +336,8 @@ pub(crate) trait RoomCore: Send + Sync {
     fn message(&self, id: &MessageId) -> Option<Message>;
     /// Messages waiting in the outbox.
     fn outbox_len(&self) -> usize;
-    /// Messages the timeline holds in memory.
+    /// Messages the timeline holds in memory (a test tool).
+    #[cfg(feature = "testing")]
     fn messages_in_memory(&self) -> usize;
     /// This client's display name.
     fn display_name(&self) -> String;
@@ -529,6 +530,7 @@ where
         lock(&self.view).outbox.len()
     }
 
+    #[cfg(feature = "testing")]
     fn messages_in_memory(&self) -> usize {
         lock(&self.view).timeline.len()
     }
@@ -809,6 +811,9 @@ fn assemble<L: Layout>(
         view.timeline.track_touched();
         // The store holds older messages: memory keeps a window of the newest.
         view.timeline.set_window(MEMORY_WINDOW);
+        // Which messages went out of memory in this run is asked of the store's rows:
+        // memory keeps none of their ids.
+        view.timeline.ask_store_for_evicted(store.clone());
         view.store = Some(store.clone());
     }
     if let Some(blocked) = saved.blocked.take() {

@@ -28,7 +28,7 @@ use super::view::View;
 use super::{lock, RoomError};
 use crate::group::MemberId;
 use crate::store::LocalStore;
-use crate::timeline::{Author, Message, MessageId, MessageStatus, SortKey};
+use crate::timeline::{Author, Message, MessageId, MessageStatus, SortKey, StoredIds};
 
 /// The store's file name in a state folder.
 pub(crate) const STORE_FILE: &str = "store.sqlite";
@@ -61,6 +61,27 @@ fn shared_store(path: &Path) -> Result<Arc<LocalStore>, RoomError> {
     Ok(store)
 }
 
+/// A random non-zero run number.
+fn new_run() -> i64 {
+    loop {
+        let run = i64::from_le_bytes(crate::crypto::random_bytes());
+        if run != 0 {
+            return run;
+        }
+    }
+}
+
+impl StoredIds for RoomStore {
+    fn stored_in_this_run(&self, id: &MessageId) -> bool {
+        self.store
+            .stored_in_run(&self.key, id, self.run)
+            .unwrap_or_else(|e| {
+                log::warn!("local store: {e}");
+                false
+            })
+    }
+}
+
 /// One room's part of a local store.
 pub(crate) struct RoomStore {
     store: Arc<LocalStore>,
@@ -70,6 +91,9 @@ pub(crate) struct RoomStore {
     complete: AtomicBool,
     /// Targets of changes already looked for in the store (each is looked up once).
     looked_up: Mutex<HashSet<MessageId>>,
+    /// This run's number (random, non-zero): every row this room stores is marked with
+    /// it, so the rows say which messages were read in this run ([`StoredIds`]).
+    run: i64,
 }
 
 impl RoomStore {
@@ -81,6 +105,7 @@ impl RoomStore {
             key,
             complete: AtomicBool::new(false),
             looked_up: Mutex::new(HashSet::new()),
+            run: new_run(),
         })
     }
 
@@ -144,7 +169,7 @@ impl RoomStore {
         }
         let batch: Vec<(&SortKey, &Message, Option<Author>)> =
             touched.iter().map(|(k, m, a)| (k, m, *a)).collect();
-        if let Err(e) = self.store.put_authored(&self.key, &batch) {
+        if let Err(e) = self.store.put_authored(&self.key, &batch, self.run) {
             view.timeline.retouch(touched.iter().map(|(_, m, _)| m.id));
             return Err(e.into());
         }

@@ -251,15 +251,17 @@ impl LocalStore {
     ) -> Result<usize, StoreError> {
         let authored: Vec<(&SortKey, &Message, Option<Author>)> =
             messages.iter().map(|(k, m)| (k, m, None)).collect();
-        self.put_authored(room, &authored)
+        self.put_authored(room, &authored, 0)
     }
 
     /// [`put_messages`](Self::put_messages) with each message's author (the room knows
-    /// it; `None` when there is none, as for FTPChat lines).
+    /// it; `None` when there is none, as for FTPChat lines), marking each row as stored
+    /// by `run` (see [`stored_in_run`](Self::stored_in_run)).
     pub(crate) fn put_authored(
         &self,
         room: &str,
         messages: &[(&SortKey, &Message, Option<Author>)],
+        run: i64,
     ) -> Result<usize, StoreError> {
         if messages.is_empty() {
             return Ok(0);
@@ -281,7 +283,7 @@ impl LocalStore {
         let mut conn = self.lock();
         let stored = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored = put_batch(&tx, room, &batch)?;
+            let stored = put_batch(&tx, room, &batch, run)?;
             tx.commit()?;
             Ok(stored)
         })()
@@ -448,6 +450,25 @@ impl LocalStore {
             .transpose()
     }
 
+    /// `true` when `room` holds message `id` as stored last by `run` (a non-zero run
+    /// number given to [`put_authored`](Self::put_authored)).
+    pub(crate) fn stored_in_run(
+        &self,
+        room: &str,
+        id: &MessageId,
+        run: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        (|| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT 1 FROM messages
+                 WHERE room = (SELECT id FROM rooms WHERE key = ?1) AND id = ?2 AND run = ?3",
+            )?;
+            stmt.exists(params![room, &id.0[..], run])
+        })()
+        .map_err(|e| self.err(e))
+    }
+
     /// Where the message `id` of `room` sorts, if stored.
     pub fn key_of(&self, room: &str, id: &MessageId) -> Result<Option<SortKey>, StoreError> {
         let conn = self.lock();
@@ -562,6 +583,7 @@ fn put_batch(
     tx: &rusqlite::Transaction<'_>,
     room: &str,
     batch: &[(Vec<u8>, &Message, Option<Author>)],
+    run: i64,
 ) -> Result<usize, PutError> {
     let (room, mut next_n, mut newest) = match tx
         .query_row(
@@ -592,14 +614,15 @@ fn put_batch(
     let mut insert = tx.prepare(
         "INSERT INTO messages(n, room, sort, bound, id, sender, text, file_name, timestamp_ms,
              local_time, status, codec, own, signer, edited, deleted, reactions, private,
-             attachment, author)
+             attachment, author, run)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20)",
+             ?18, ?19, ?20, ?21)",
     )?;
     let mut update = tx.prepare(
         "UPDATE messages SET sender = ?2, text = ?3, file_name = ?4, timestamp_ms = ?5,
              local_time = ?6, status = ?7, codec = ?8, own = ?9, signer = ?10, edited = ?11,
-             deleted = ?12, reactions = ?13, private = ?14, attachment = ?15, author = ?16
+             deleted = ?12, reactions = ?13, private = ?14, attachment = ?15, author = ?16,
+             run = ?17
          WHERE n = ?1",
     )?;
     let mut stored = 0;
@@ -629,7 +652,8 @@ fn put_batch(
                     row.reactions,
                     row.private,
                     row.attachment,
-                    author
+                    author,
+                    run
                 ])?;
                 stored += 1;
                 continue;
@@ -676,7 +700,8 @@ fn put_batch(
             row.reactions,
             row.private,
             row.attachment,
-            author
+            author,
+            run
         ])?;
         stored += 1;
     }

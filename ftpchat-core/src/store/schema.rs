@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x6674_6373;
 
 /// Migration `i` takes a store from schema version `i` to `i + 1`; the last index + 1 is
 /// the version this build writes. Never edit a released step: add one.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes and reads.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -94,6 +94,12 @@ END;
 /// so that a room filters blocked members and lets a message's author edit it without
 /// reading the message's record again.
 const V2: &str = "ALTER TABLE messages ADD COLUMN author BLOB;";
+
+/// Version 3: `messages.run`, the run (one open of the room in one process, a random
+/// non-zero number) that stored the row last; 0 for rows stored without one. A room that
+/// drops messages from memory tells a copy of one it read in this run by its row, so it
+/// keeps no id of them in memory.
+const V3: &str = "ALTER TABLE messages ADD COLUMN run INTEGER NOT NULL DEFAULT 0;";
 
 /// Sets the connection's pragmas, refuses files that are not stores or are newer, and
 /// creates or migrates the schema.

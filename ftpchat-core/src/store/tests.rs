@@ -1038,16 +1038,56 @@ fn a_version_1_store_is_migrated_and_keeps_its_messages() {
     let new = Message::new(MessageId([2; 16]), "Bob", "from version 2", Codec::Native);
     let key = native_key(2, 2, 1, new.id);
     store
-        .put_authored("room", &[(&key, &new, Some(Author([7; 16])))])
+        .put_authored("room", &[(&key, &new, Some(Author([7; 16])))], 9)
         .unwrap();
     let found = store.search_authored("room", "version", None, 10).unwrap();
     assert_eq!(found.len(), 2);
     assert_eq!(found[0].0.text, "from version 2");
     assert_eq!(found[0].1, Some(Author([7; 16])));
+    // Version 3: the old row was stored by no run, the new one by run 9.
+    assert!(!store.stored_in_run("room", &MessageId([1; 16]), 9).unwrap());
+    assert!(store.stored_in_run("room", &new.id, 9).unwrap());
     store.close().unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, LocalStore::SCHEMA_VERSION);
+    assert_eq!(version, 3);
+}
+
+/// A row says which run stored it last: a room that dropped a message from memory tells
+/// by it that the message was read in this run (and an earlier run's rows, or another
+/// room's, do not count).
+#[test]
+fn a_row_says_which_run_stored_it_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path().join("store.sqlite")).unwrap();
+    let m = Message::new(MessageId([1; 16]), "Ann", "hello", Codec::Native);
+    let key = native_key(1, 1, 1, m.id);
+    store.put_authored("room", &[(&key, &m, None)], 5).unwrap();
+    assert!(store.stored_in_run("room", &m.id, 5).unwrap());
+    assert!(
+        !store.stored_in_run("room", &m.id, 6).unwrap(),
+        "another run"
+    );
+    assert!(
+        !store.stored_in_run("other", &m.id, 5).unwrap(),
+        "another room"
+    );
+    assert!(!store.stored_in_run("room", &MessageId([2; 16]), 5).unwrap());
+    // Stored again (an edit) by a later run: that run's now.
+    let mut edited = m.clone();
+    edited.text = "hello again".into();
+    store
+        .put_authored("room", &[(&key, &edited, None)], 6)
+        .unwrap();
+    assert!(store.stored_in_run("room", &m.id, 6).unwrap());
+    assert!(!store.stored_in_run("room", &m.id, 5).unwrap());
+    // Moved (a new key, a new row): still marked.
+    let moved = native_key(2, 1, 1, m.id);
+    store
+        .put_authored("room", &[(&moved, &edited, None)], 7)
+        .unwrap();
+    assert!(store.stored_in_run("room", &m.id, 7).unwrap());
 }

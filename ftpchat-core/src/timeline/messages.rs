@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use super::changes::{Applied, Author, Changes, MessageChange, Reaction, RefusedChange};
 use crate::format::{Codec, CompatMessage, Hlc, LegacyTimestamp, WriterId};
@@ -228,11 +229,73 @@ pub struct Timeline {
     touched: Option<HashSet<MessageId>>,
     /// With a local store: how many of the newest messages [`Timeline::evict_stored`]
     /// keeps in memory. The store holds older ones and [`Timeline::restore`] brings one
-    /// back; only their ids stay, in `evicted`.
+    /// back.
     window: Option<usize>,
-    /// Ids of the messages evicted in this run: a copy read later is a duplicate, and a
+    /// Which messages were evicted in this run: a copy read later is a duplicate, and a
     /// change to one applies once it is restored (its earlier changes are known here).
-    evicted: HashSet<MessageId>,
+    evicted: Evicted,
+}
+
+/// Where a timeline that drops stored messages from memory asks which of them it read
+/// in this run (a room's local store, by its rows), so that it keeps none of their ids.
+pub(crate) trait StoredIds: Send + Sync {
+    /// `true` when the message `id` was stored in this run. A store that cannot tell
+    /// answers `false`: a copy may then show twice, but nothing new is lost.
+    fn stored_in_this_run(&self, id: &MessageId) -> bool;
+}
+
+/// The messages [`Timeline::evict_stored`] dropped from memory in this run. Asked only
+/// about ids the timeline does not hold.
+#[derive(Clone, Default)]
+enum Evicted {
+    /// None yet, and no store to ask was given.
+    #[default]
+    Nothing,
+    /// Their ids, in memory (no store to ask was given).
+    Held(HashSet<MessageId>),
+    /// Only whether any was: the store knows which ([`Timeline::ask_store_for_evicted`]).
+    Store {
+        store: Arc<dyn StoredIds>,
+        any: bool,
+    },
+}
+
+impl Evicted {
+    fn add(&mut self, id: MessageId) {
+        match self {
+            Evicted::Nothing => *self = Evicted::Held(HashSet::from([id])),
+            Evicted::Held(ids) => {
+                ids.insert(id);
+            }
+            Evicted::Store { any, .. } => *any = true,
+        }
+    }
+
+    fn contains(&self, id: &MessageId) -> bool {
+        match self {
+            Evicted::Nothing => false,
+            Evicted::Held(ids) => ids.contains(id),
+            Evicted::Store { store, any } => *any && store.stored_in_this_run(id),
+        }
+    }
+
+    /// Forgets `id` (restored to memory). The store variant needs nothing: the timeline
+    /// holds the id again, and holding it comes first.
+    fn remove(&mut self, id: &MessageId) {
+        if let Evicted::Held(ids) = self {
+            ids.remove(id);
+        }
+    }
+}
+
+impl fmt::Debug for Evicted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Evicted::Nothing => f.write_str("Evicted(none)"),
+            Evicted::Held(ids) => write!(f, "Evicted({} ids)", ids.len()),
+            Evicted::Store { any, .. } => write!(f, "Evicted(in the store, any: {any})"),
+        }
+    }
 }
 
 /// What [`Timeline::insert`] did.
@@ -269,10 +332,21 @@ impl Timeline {
         self.window = Some(window);
     }
 
+    /// From now on, asks `store` which messages were evicted in this run instead of
+    /// keeping their ids: memory then stays bounded however long the history. Given at
+    /// open, before anything is evicted.
+    pub(crate) fn ask_store_for_evicted(&mut self, store: Arc<dyn StoredIds>) {
+        debug_assert!(
+            matches!(self.evicted, Evicted::Nothing),
+            "given after an eviction"
+        );
+        self.evicted = Evicted::Store { store, any: false };
+    }
+
     /// `true` when `id` is a shown message that was evicted in this run: known, but
     /// only the store holds it.
     pub(crate) fn is_evicted(&self, id: &MessageId) -> bool {
-        self.evicted.contains(id)
+        !self.keys.contains_key(id) && self.evicted.contains(id)
     }
 
     /// Drops from memory the oldest messages beyond the window that the store holds:
@@ -303,7 +377,7 @@ impl Timeline {
             if let Some(m) = self.by_key.remove(k) {
                 self.keys.remove(&m.id);
                 self.changes.forget_author(&m.id);
-                self.evicted.insert(m.id);
+                self.evicted.add(m.id);
             }
         }
         doomed.len()
@@ -318,7 +392,7 @@ impl Timeline {
         message: Message,
         author: Option<Author>,
     ) -> bool {
-        if !self.evicted.contains(&message.id) || self.by_key.contains_key(&key) {
+        if !self.is_evicted(&message.id) || self.by_key.contains_key(&key) {
             return false;
         }
         let id = message.id;
@@ -343,7 +417,10 @@ impl Timeline {
     /// Accepts a record that is not shown (a kind this version does not display), for
     /// deduplication: `false` when its id was already known, shown or hidden.
     pub fn insert_hidden(&mut self, id: MessageId) -> bool {
-        !self.keys.contains_key(&id) && !self.evicted.contains(&id) && self.hidden.insert(id)
+        !self.keys.contains_key(&id)
+            && !self.hidden.contains(&id)
+            && !self.evicted.contains(&id)
+            && self.hidden.insert(id)
     }
 
     /// Moves a pending message to another place (its record was re-encoded before it
@@ -429,7 +506,7 @@ impl Timeline {
     /// Adds a message; a confirmed copy of a pending message confirms it (moving it to
     /// `key`); any other known id is a duplicate.
     pub fn insert(&mut self, key: SortKey, message: Message) -> Inserted {
-        if self.hidden.contains(&message.id) || self.evicted.contains(&message.id) {
+        if self.hidden.contains(&message.id) || self.is_evicted(&message.id) {
             return Inserted::Duplicate;
         }
         if let Some(old_key) = self.keys.get(&message.id).copied() {
@@ -649,7 +726,7 @@ mod tests {
             // Only the id stays in memory: the store knows its place.
             assert_eq!(t.key_of(&id), None);
         }
-        assert!(t.keys.len() == 3 && t.evicted.len() == 4);
+        assert!(t.keys.len() == 3 && matches!(&t.evicted, Evicted::Held(ids) if ids.len() == 4));
         // A copy of an evicted message is still a duplicate.
         assert_eq!(
             t.insert(key(1), msg(1, MessageStatus::Confirmed)),
@@ -680,6 +757,67 @@ mod tests {
         plain.insert(key(1), msg(1, MessageStatus::Confirmed));
         plain.insert(key(2), msg(2, MessageStatus::Confirmed));
         assert_eq!(plain.evict_stored(&HashSet::new()), 0);
+    }
+
+    /// With a store to ask, the timeline keeps no id of what it evicts: the store says
+    /// which ids were stored in this run, and the timeline asks it only about ids it does
+    /// not hold, once anything was evicted.
+    #[test]
+    fn evicted_ids_are_asked_of_the_store_and_not_kept() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        #[derive(Default)]
+        struct Rows {
+            stored: Mutex<HashSet<MessageId>>,
+            asked: AtomicUsize,
+        }
+        impl StoredIds for Rows {
+            fn stored_in_this_run(&self, id: &MessageId) -> bool {
+                self.asked.fetch_add(1, Ordering::SeqCst);
+                self.stored.lock().unwrap().contains(id)
+            }
+        }
+        let rows = Arc::new(Rows::default());
+        let mut t = Timeline::new();
+        t.track_touched();
+        t.set_window(2);
+        t.ask_store_for_evicted(rows.clone());
+        for i in 1..=5 {
+            t.insert(key(i), msg(i as u8, MessageStatus::Confirmed));
+        }
+        assert_eq!(rows.asked.load(Ordering::SeqCst), 0, "nothing evicted yet");
+        for (_, m, _) in t.take_touched() {
+            rows.stored.lock().unwrap().insert(m.id);
+        }
+        assert_eq!(t.evict_stored(&HashSet::new()), 3);
+        assert!(matches!(t.evicted, Evicted::Store { any: true, .. }));
+        // The store answers for the evicted ones; held ones never reach it.
+        let asked = rows.asked.load(Ordering::SeqCst);
+        for i in 1..=3u8 {
+            assert!(t.is_evicted(&MessageId([i; 16])) && t.contains(&MessageId([i; 16])));
+        }
+        assert!(!t.is_evicted(&MessageId([4; 16])) && t.contains(&MessageId([4; 16])));
+        // Twice for each evicted id (is_evicted, contains), never for the held one.
+        assert_eq!(rows.asked.load(Ordering::SeqCst), asked + 6);
+        // A copy of an evicted one is a duplicate; a new id is new.
+        assert_eq!(
+            t.insert(key(1), msg(1, MessageStatus::Confirmed)),
+            Inserted::Duplicate
+        );
+        assert!(!t.insert_hidden(MessageId([2; 16])), "a shown id, evicted");
+        assert_eq!(
+            t.insert(key(6), msg(6, MessageStatus::Confirmed)),
+            Inserted::New
+        );
+        // Restored, it is held again (the store still has its row): not evicted, and not
+        // restored twice.
+        assert!(t.restore(key(2), msg(2, MessageStatus::Confirmed), None));
+        assert!(!t.is_evicted(&MessageId([2; 16])));
+        assert!(!t.restore(key(2), msg(2, MessageStatus::Confirmed), None));
+        assert!(
+            !t.restore(key(9), msg(9, MessageStatus::Confirmed), None),
+            "never stored"
+        );
     }
 
     /// An evicted message's changes stay known (with its author), so an older edit read

@@ -11,5 +11,6 @@ pub(crate) mod reader;
 
 pub use changes::{Applied, Author, ChangeKind, MessageChange, Reaction, RefusedChange};
 pub(crate) use hlc::HlcClock;
+pub(crate) use messages::StoredIds;
 pub use messages::{Attachment, Inserted, Message, MessageId, MessageStatus, SortKey, Timeline};
 pub use reader::{FileReader, ReadPlan, ReaderState, OVERLAP_LEN};
