@@ -1003,8 +1003,6 @@ impl NativeLayout {
     }
 }
 
-/// Re-signs and re-encrypts a member room's outbox under the writer's current epoch, when
-/// its first line is of an older one: same record ids, sequence numbers and chain start.
 /// `true` when a line is of an epoch newer than `known`: the membership must be read
 /// again before it can be decoded.
 fn needs_newer_epoch(items: &[LineItem], known: u64) -> bool {
@@ -1013,6 +1011,8 @@ fn needs_newer_epoch(items: &[LineItem], known: u64) -> bool {
         .any(|i| matches!(i.result, Err(DecodeError::NoEpochKey { epoch }) if epoch > known))
 }
 
+/// Re-signs and re-encrypts a member room's outbox under the writer's current epoch, when
+/// its first line is of an older one: same record ids, sequence numbers and chain start.
 fn reencode_outbox(v: &mut View<NativeWriter>, decoder: &mut LineDecoder) {
     let Some(epoch) = v.writer.signer.as_ref().and_then(|s| s.epoch) else {
         return;
