@@ -608,6 +608,7 @@ fn put_batch(
     if !(1..=MAX_ROOM_ID).contains(&room) {
         return Err(PutError::Limit("too many rooms in one store"));
     }
+    let first_n = next_n;
     let mut by_id = tx.prepare("SELECT n, sort FROM messages WHERE room = ?1 AND id = ?2")?;
     let mut by_sort = tx.prepare("SELECT id FROM messages WHERE room = ?1 AND sort = ?2")?;
     let mut delete = tx.prepare("DELETE FROM messages WHERE n = ?1")?;
@@ -705,6 +706,15 @@ fn put_batch(
         ])?;
         stored += 1;
     }
+    // The new rows are one range of `n`: indexed in one statement (schema version 3).
+    tx.execute(
+        "INSERT INTO messages_fts(rowid, text, file_name)
+         SELECT n, text, file_name FROM messages WHERE n >= ?1 AND n < ?2",
+        params![
+            (room << ROOM_SHIFT) | first_n,
+            (room << ROOM_SHIFT) | next_n
+        ],
+    )?;
     tx.execute(
         "UPDATE rooms SET next_n = ?2, newest = ?3 WHERE id = ?1",
         params![room, next_n, newest],

@@ -266,6 +266,8 @@ fn a_changed_message_replaces_the_stored_one() {
     assert!(store.search("r", "alpha", None, 10).unwrap().is_empty());
     assert_eq!(ids(&store.search("r", "beta", None, 10).unwrap()), [id]);
     assert_eq!(store.count("r").unwrap(), 1);
+    // The full-text index agrees with the rows (batched inserts, per-row updates).
+    store.check().unwrap();
 }
 
 #[test]
@@ -307,6 +309,8 @@ fn a_message_moves_with_its_key_and_the_later_copy_counts() {
     );
     assert_eq!(store.get("r", &c).unwrap(), None);
     assert_eq!(store.count("r").unwrap(), 2);
+    // The full-text index agrees with the rows (a moved row deleted, then indexed anew).
+    store.check().unwrap();
 }
 
 #[test]
@@ -1047,6 +1051,7 @@ fn a_version_1_store_is_migrated_and_keeps_its_messages() {
     // Version 3: the old row was stored by no run, the new one by run 9.
     assert!(!store.stored_in_run("room", &MessageId([1; 16]), 9).unwrap());
     assert!(store.stored_in_run("room", &new.id, 9).unwrap());
+    store.check().unwrap();
     store.close().unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn
@@ -1090,4 +1095,6 @@ fn a_row_says_which_run_stored_it_last() {
         .put_authored("room", &[(&moved, &edited, None)], 7)
         .unwrap();
     assert!(store.stored_in_run("room", &m.id, 7).unwrap());
+    assert_eq!(store.search("room", "again", None, 10).unwrap().len(), 1);
+    store.check().unwrap();
 }
