@@ -707,14 +707,16 @@ fn put_batch(
         stored += 1;
     }
     // The new rows are one range of `n`: indexed in one statement (schema version 3).
-    tx.execute(
-        "INSERT INTO messages_fts(rowid, text, file_name)
-         SELECT n, text, file_name FROM messages WHERE n >= ?1 AND n < ?2",
-        params![
-            (room << ROOM_SHIFT) | first_n,
-            (room << ROOM_SHIFT) | next_n
-        ],
-    )?;
+    if next_n > first_n {
+        tx.execute(
+            "INSERT INTO messages_fts(rowid, text, file_name)
+             SELECT n, text, file_name FROM messages WHERE n >= ?1 AND n < ?2",
+            params![
+                (room << ROOM_SHIFT) | first_n,
+                (room << ROOM_SHIFT) | next_n
+            ],
+        )?;
+    }
     tx.execute(
         "UPDATE rooms SET next_n = ?2, newest = ?3 WHERE id = ?1",
         params![room, next_n, newest],

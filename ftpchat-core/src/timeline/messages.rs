@@ -246,11 +246,8 @@ pub(crate) trait StoredIds: Send + Sync {
 
 /// The messages [`Timeline::evict_stored`] dropped from memory in this run. Asked only
 /// about ids the timeline does not hold.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 enum Evicted {
-    /// None yet, and no store to ask was given.
-    #[default]
-    Nothing,
     /// Their ids, in memory (no store to ask was given).
     Held(HashSet<MessageId>),
     /// Only whether any was: the store knows which ([`Timeline::ask_store_for_evicted`]).
@@ -260,10 +257,15 @@ enum Evicted {
     },
 }
 
+impl Default for Evicted {
+    fn default() -> Self {
+        Evicted::Held(HashSet::new())
+    }
+}
+
 impl Evicted {
     fn add(&mut self, id: MessageId) {
         match self {
-            Evicted::Nothing => *self = Evicted::Held(HashSet::from([id])),
             Evicted::Held(ids) => {
                 ids.insert(id);
             }
@@ -273,7 +275,6 @@ impl Evicted {
 
     fn contains(&self, id: &MessageId) -> bool {
         match self {
-            Evicted::Nothing => false,
             Evicted::Held(ids) => ids.contains(id),
             Evicted::Store { store, any } => *any && store.stored_in_this_run(id),
         }
@@ -291,7 +292,6 @@ impl Evicted {
 impl fmt::Debug for Evicted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Evicted::Nothing => f.write_str("Evicted(none)"),
             Evicted::Held(ids) => write!(f, "Evicted({} ids)", ids.len()),
             Evicted::Store { any, .. } => write!(f, "Evicted(in the store, any: {any})"),
         }
@@ -337,7 +337,7 @@ impl Timeline {
     /// open, before anything is evicted.
     pub(crate) fn ask_store_for_evicted(&mut self, store: Arc<dyn StoredIds>) {
         debug_assert!(
-            matches!(self.evicted, Evicted::Nothing),
+            matches!(&self.evicted, Evicted::Held(ids) if ids.is_empty()),
             "given after an eviction"
         );
         self.evicted = Evicted::Store { store, any: false };
