@@ -906,19 +906,18 @@ fn a_long_log_is_read_in_batches_and_its_chain_holds_across_them() {
     assert_eq!(first.messages.last().unwrap().text, "m2499");
     drop(bob);
 
-    // What a version before the store left: no store, no `stored` line. The reopened
-    // room reads its history from the server once, every log from its start.
+    // What a version before the store left: a state file, no store, no `stored` line.
+    // The reopened room reads its history from the server once, every log from its
+    // start.
+    let files = ftpchat_core::testing::downgrade_state_folder(b.state.path()).unwrap();
+    assert_eq!(files.len(), 1);
+    let state_file = files[0].clone();
     ftpchat_core::LocalStore::remove(
         ftpchat_core::StateLocation::Folder(b.state.path().to_path_buf())
             .store_path()
             .unwrap(),
     )
     .unwrap();
-    let state_file = std::fs::read_dir(b.state.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "state"))
-        .unwrap();
     let text = std::fs::read_to_string(&state_file).unwrap();
     let old: String = text
         .lines()

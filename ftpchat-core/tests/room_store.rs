@@ -1,5 +1,5 @@
-//! A room with a state folder keeps its messages in the local store (issue 17): each sync
-//! stores what it read before the state file moves its read positions, paging back and
+//! A room with a state folder keeps its messages and its state in the local store (issue
+//! 17): each sync stores what it read with its read positions in one transaction, paging back and
 //! searching read the store and not the server, a damaged store is a typed error with a
 //! recovery, and a room reopened while its server is down shows its newest messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -39,13 +39,19 @@ fn store_of(state: &std::path::Path) -> std::path::PathBuf {
         .unwrap()
 }
 
-/// The one state file of a state folder (`room-*.state`).
-fn state_file(state: &std::path::Path) -> std::path::PathBuf {
-    std::fs::read_dir(state)
+/// The saved state of the one room of a state folder, as its store holds it.
+fn saved_state(state: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(store_of(state)).unwrap();
+    conn.query_row("SELECT text FROM room_state", [], |r| r.get(0))
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "state"))
-        .expect("a state file")
+}
+
+/// Another process holding the store's write lock (past the busy timeout, while the
+/// connection lives in a transaction): the room cannot save.
+fn lock_store(state: &std::path::Path) -> rusqlite::Connection {
+    let other = rusqlite::Connection::open(store_of(state)).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    other
 }
 
 /// Every message of the room, paging back through `history` 7 at a time.
@@ -164,8 +170,9 @@ fn a_shared_file_room_stores_the_lines_of_every_run_in_file_order() {
     );
 }
 
-/// The store is written before the state file: when the store cannot be written, the
-/// sync fails with a store error and the state file keeps its old read positions.
+/// The messages and the read positions are saved in one transaction: when the store
+/// cannot be written, the sync fails with a store error and the saved read positions stay
+/// where they were.
 #[test]
 fn a_failed_store_write_leaves_the_read_positions_behind() {
     let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
@@ -175,13 +182,12 @@ fn a_failed_store_write_leaves_the_read_positions_behind() {
     alice.send("first").unwrap();
     alice.sync().unwrap();
     bob.sync().unwrap();
-    let before = std::fs::read(state_file(state.path())).unwrap();
+    let before = saved_state(state.path());
 
     alice.send("second").unwrap();
     alice.sync().unwrap();
     // Another process holds the store's write lock past the busy timeout.
-    let other = rusqlite::Connection::open(store_of(state.path())).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let other = lock_store(state.path());
     let err = bob.sync().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LocalStore, "{err}");
     assert!(
@@ -189,7 +195,7 @@ fn a_failed_store_write_leaves_the_read_positions_behind() {
         "{err:?}"
     );
     assert_eq!(
-        std::fs::read(state_file(state.path())).unwrap(),
+        saved_state(state.path()),
         before,
         "the read positions did not move past the unstored message"
     );
@@ -198,7 +204,7 @@ fn a_failed_store_write_leaves_the_read_positions_behind() {
     // What the failed sync read is handed out once, and stored by the next save.
     let got = bob.sync().unwrap();
     assert_eq!(texts(&got.messages), ["second"]);
-    assert_ne!(std::fs::read(state_file(state.path())).unwrap(), before);
+    assert_ne!(saved_state(state.path()), before);
     bob.close().unwrap();
     drop(bob);
     let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
@@ -315,10 +321,11 @@ fn a_damaged_store_is_a_typed_error_and_the_room_rebuilds_it_from_the_server() {
         "{message}"
     );
 
-    // The documented recovery: delete the store; the room reads its history again.
+    // The documented recovery: delete the store; the room reads its history again, as a
+    // new device does (the read positions were in the store too).
     LocalStore::remove(&path).unwrap();
     let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
-    assert!(bob.sync().unwrap().messages.is_empty(), "nothing new");
+    assert_eq!(bob.sync().unwrap().messages.len(), 20);
     let history = bob.history(None, 100).unwrap();
     assert_eq!(history.len(), 20);
     assert_eq!(history[19].text, "message 19");
@@ -454,9 +461,12 @@ fn a_state_folder_from_before_the_store_migrates_on_first_open() {
     bob.send("queued before the upgrade").unwrap();
     drop(bob);
 
-    // What the version before the store left: no store, and no `stored` line.
+    // What the version before the store left: a state file, no store, and no `stored`
+    // line.
+    let files = ftpchat_core::testing::downgrade_state_folder(state.path()).unwrap();
+    assert_eq!(files.len(), 1);
+    let file = files[0].clone();
     LocalStore::remove(store_of(state.path())).unwrap();
-    let file = state_file(state.path());
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.lines().any(|l| l == "stored 1"), "{text}");
     let old: String = text
@@ -487,11 +497,9 @@ fn a_state_folder_from_before_the_store_migrates_on_first_open() {
     let delivered = texts(&alice.sync().unwrap().messages);
     assert_eq!(delivered, ["queued before the upgrade"], "delivered once");
 
-    // Migrated: the store now answers without the server.
-    assert!(std::fs::read_to_string(&file)
-        .unwrap()
-        .lines()
-        .any(|l| l == "stored 1"));
+    // Migrated: the state moved into the store, which now answers without the server.
+    assert!(!file.exists(), "the state file was moved into the store");
+    assert!(saved_state(state.path()).lines().any(|l| l == "stored 1"));
     let offline = Arc::new(FaultyTransport::new(server.clone()));
     let bob = Room::open(offline.clone(), config("Bob", state.path())).unwrap();
     let calls = offline.total_calls();
@@ -500,10 +508,83 @@ fn a_state_folder_from_before_the_store_migrates_on_first_open() {
     assert_eq!(offline.total_calls(), calls, "no request after open");
 }
 
-/// A send saves the outbox before it stores the pending message. The other order (the
-/// crash test, `examples/tests/crash_safety.rs`, found it) let a process killed between
-/// the two leave a message in the store that no outbox held: shown pending forever,
-/// never sent. Here the state file cannot be written, as if the process died there.
+/// A state folder of the version before the store kept the rooms' state (a store of
+/// schema 3 with messages, a state file beside it) migrates on first open, offline: the
+/// state and the unsent messages move into the store and the file is deleted; the history
+/// is still paged from the store. A state file left beside a store that already holds
+/// the room's state (a run that stopped between moving it and deleting it) is stale: it
+/// is deleted, and its outbox is not sent again.
+#[test]
+fn a_state_file_beside_a_version_3_store_moves_into_the_store() {
+    let server = MemoryTransport::new();
+    let t: Arc<dyn Transport> = Arc::new(server.clone());
+    let state = tempfile::tempdir().unwrap();
+    let alice = Room::open(t.clone(), memory_config("Alice")).unwrap();
+    for i in 0..12 {
+        alice.send(&format!("old {i}")).unwrap();
+    }
+    alice.sync().unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.sync().unwrap().messages.len(), 12);
+    bob.send("queued one").unwrap();
+    bob.send("queued two").unwrap();
+    bob.close().unwrap();
+    drop(bob);
+
+    let files = ftpchat_core::testing::downgrade_state_folder(state.path()).unwrap();
+    assert_eq!(files.len(), 1);
+    let file = files[0].clone();
+    let old_file = std::fs::read(&file).unwrap();
+    assert!(
+        String::from_utf8_lossy(&old_file)
+            .lines()
+            .filter(|l| l.starts_with("outbox "))
+            .count()
+            == 2
+    );
+    {
+        let conn = rusqlite::Connection::open(store_of(state.path())).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+    }
+
+    // Everything comes from the store and the old file: no request after open.
+    let offline = Arc::new(FaultyTransport::new(server.clone()));
+    let bob = Room::open(offline.clone(), config("Bob", state.path())).unwrap();
+    let calls = offline.total_calls();
+    assert!(!file.exists(), "the state file was moved into the store");
+    assert_eq!(bob.outbox_len(), 2);
+    let page = texts(&bob.history(None, 3).unwrap());
+    assert_eq!(page, ["old 11", "queued one", "queued two"]);
+    assert_eq!(all_history(&bob).len(), 14);
+    assert_eq!(offline.total_calls(), calls, "no request after open");
+    bob.close().unwrap();
+    drop(bob);
+
+    // A stale file from a run that stopped before deleting it: the store's state wins.
+    std::fs::write(&file, &old_file).unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert!(!file.exists(), "the stale state file was deleted");
+    assert_eq!(bob.outbox_len(), 2);
+    let update = bob.sync().unwrap();
+    assert!(update.messages.is_empty(), "nothing read again");
+    assert_eq!(bob.outbox_len(), 0);
+    bob.close().unwrap();
+    drop(bob);
+    std::fs::write(&file, &old_file).unwrap();
+    let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
+    assert_eq!(bob.outbox_len(), 0, "the stale outbox is not sent again");
+    bob.sync().unwrap();
+    let delivered = texts(&alice.sync().unwrap().messages);
+    assert_eq!(delivered, ["queued one", "queued two"], "delivered once");
+}
+
+/// A send saves its outbox row and its pending message in one transaction. Saved apart,
+/// a process killed between the two (the crash test, `examples/tests/crash_safety.rs`,
+/// found it) left a message in the store that no outbox held: shown pending forever,
+/// never sent. Here the store cannot be written, as if the process died there.
 #[test]
 fn a_send_whose_outbox_was_not_saved_leaves_no_message_in_the_store() {
     let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
@@ -511,14 +592,16 @@ fn a_send_whose_outbox_was_not_saved_leaves_no_message_in_the_store() {
     let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
     bob.send("saved").unwrap();
     bob.sync().unwrap();
-    // The state file is replaced through this temporary file: a folder there fails it.
-    let tmp = state_file(state.path()).with_extension("state.tmp");
-    std::fs::create_dir(&tmp).unwrap();
+    let other = lock_store(state.path());
     let err = bob.send("never queued").unwrap_err();
-    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    assert!(
+        matches!(err, RoomError::Store(StoreError::Busy { .. })),
+        "{err:?}"
+    );
     // The process ends without another save.
     drop(bob);
-    std::fs::remove_dir(&tmp).unwrap();
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
 
     let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
     assert_eq!(bob.outbox_len(), 0);
@@ -534,7 +617,7 @@ fn a_send_whose_outbox_was_not_saved_leaves_no_message_in_the_store() {
 /// A shared file room killed after its append landed and before it saved looks for its
 /// unsent lines in the file before appending them again: FTPChat readers would show a
 /// second copy (found by `examples/tests/crash_safety.rs` on a shared file). Here the
-/// state file cannot be written after the append, as if the process died there.
+/// store cannot be written after the append, as if the process died there.
 #[test]
 fn a_shared_file_append_that_landed_before_a_crash_is_not_appended_again() {
     let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
@@ -547,13 +630,16 @@ fn a_shared_file_append_that_landed_before_a_crash_is_not_appended_again() {
     bob.send("first").unwrap();
     bob.sync().unwrap();
     bob.send("once").unwrap();
-    let tmp = state_file(state.path()).with_extension("state.tmp");
-    std::fs::create_dir(&tmp).unwrap();
+    let other = lock_store(state.path());
     let err = bob.sync().unwrap_err();
-    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    assert!(
+        matches!(err, RoomError::Store(StoreError::Busy { .. })),
+        "{err:?}"
+    );
     // The process ends: its saved outbox still holds the message that landed.
     drop(bob);
-    std::fs::remove_dir(&tmp).unwrap();
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
 
     let bob = Room::open(t.clone(), config()).unwrap();
     assert_eq!(bob.outbox_len(), 1);
@@ -635,9 +721,8 @@ impl Transport for Gated {
 }
 
 /// A send made while a sync holds the room is saved at the sync's end: its pending
-/// message goes into the store only after the state file holds the outbox that sends
-/// it, so a crash there (here: the state file cannot be written) leaves no message shown
-/// pending forever and never sent.
+/// message goes into the store with the outbox row that sends it, so a crash there (here:
+/// the store cannot be written) leaves no message shown pending forever and never sent.
 #[test]
 fn a_send_during_a_sync_is_stored_only_after_its_outbox_is_saved() {
     let gated = Arc::new(Gated {
@@ -658,14 +743,17 @@ fn a_send_during_a_sync_is_stored_only_after_its_outbox_is_saved() {
     entered.recv().unwrap();
     // The sync holds the room: this send is queued, saved at the sync's end.
     bob.send("during the sync").unwrap();
-    let tmp = state_file(state.path()).with_extension("state.tmp");
-    std::fs::create_dir(&tmp).unwrap();
+    let other = lock_store(state.path());
     go.send(()).unwrap();
     let err = syncing.join().unwrap().unwrap_err();
-    assert!(matches!(err, RoomError::LocalState(_)), "{err:?}");
+    assert!(
+        matches!(err, RoomError::Store(StoreError::Busy { .. })),
+        "{err:?}"
+    );
     // The process ends without another save.
     drop(bob);
-    std::fs::remove_dir(&tmp).unwrap();
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
 
     let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
     bob.sync().unwrap();

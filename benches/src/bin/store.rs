@@ -129,6 +129,10 @@ struct RoomRuns {
     open_ms: Vec<f64>,
     /// `Room::search` of the common word, first 50, per run.
     search_ms: Vec<f64>,
+    /// How many sends queued without a sync, and the times of each (saved in the
+    /// store with its outbox row before it returns).
+    sends: usize,
+    send_ms: Vec<f64>,
 }
 
 /// A room of `all`'s texts; a reader with a state folder in `dir` reads it once, then is
@@ -187,11 +191,27 @@ fn room_runs(all: &[(SortKey, Message)], runs: usize, dir: &Path) -> RoomRuns {
         );
         drop(room);
     }
+    // Sends without a sync (as offline): the outbox grows by one each time. A send makes
+    // no request; it saves before it returns, and its cost must not grow with the outbox
+    // (the last sends against the first, same run).
+    let room = Room::open(t.clone(), config("bob").with_state_dir(&state)).expect("open");
+    let sends = all.len().min(2_000);
+    let send_ms: Vec<f64> = all[..sends]
+        .iter()
+        .map(|(_, m)| {
+            let t = Instant::now();
+            room.send(&m.text).expect("send");
+            ms_since(t)
+        })
+        .collect();
+    assert_eq!(room.outbox_len(), sends);
     RoomRuns {
         first_sync_s,
         reopen_ms,
         open_ms,
         search_ms,
+        sends,
+        send_ms,
     }
 }
 
@@ -352,6 +372,28 @@ fn main() {
         &format!("**Room**, network down: `search(\"{COMMON}\")`, first 50"),
         &room.search_ms,
         true,
+    );
+
+    let tenth = (room.sends / 10).max(1);
+    let first = summarize(&room.send_ms[..tenth]).median;
+    let last = summarize(&room.send_ms[room.sends - tenth..]).median;
+    row(
+        &format!(
+            "**Room** `send`, first {tenth} of {} queued (outbox 0-{tenth})",
+            room.sends
+        ),
+        &room.send_ms[..tenth],
+        false,
+    );
+    row(
+        &format!(
+            "**Room** `send`, last {tenth} (outbox {}-{}): **{:.2}x** the first",
+            room.sends - tenth,
+            room.sends,
+            last / first
+        ),
+        &room.send_ms[room.sends - tenth..],
+        false,
     );
 
     let out = format!(

@@ -129,10 +129,12 @@ pub enum StateLocation {
     /// Nothing survives the process: a new writer id each time, unsent messages lost on
     /// exit.
     Memory,
-    /// A folder on this device; one state file per room inside it, and one local store
-    /// of the messages of all its rooms ([`StateLocation::store_path`]). Unsent messages
-    /// are delivered after a restart; read messages are paged and searched from the
-    /// store, without the server.
+    /// A folder on this device holding one local store ([`StateLocation::store_path`])
+    /// with the state and the messages of all its rooms (member rooms also cache their
+    /// membership log and keys beside it). Unsent messages are delivered after a restart;
+    /// read messages are paged and searched from the store, without the server. A
+    /// folder of a version that kept a state file per room (`room-<id>.state`) is moved
+    /// into the store when the room is opened.
     Folder(PathBuf),
 }
 
@@ -140,7 +142,9 @@ impl StateLocation {
     /// The local store ([`LocalStore`](crate::LocalStore)) of a state folder, which keeps
     /// the messages of every room of that folder; `None` for [`StateLocation::Memory`].
     /// To recover from a damaged store ([`StoreError::Corrupt`](crate::StoreError)),
-    /// close the rooms and delete it with [`LocalStore::remove`](crate::LocalStore::remove).
+    /// close the rooms and delete it with [`LocalStore::remove`](crate::LocalStore::remove):
+    /// the rooms read the server again as a new device does, and messages not sent yet
+    /// are lost with it.
     pub fn store_path(&self) -> Option<PathBuf> {
         match self {
             StateLocation::Memory => None,

@@ -17,13 +17,14 @@ use super::layout::native::NativeWriter;
 use super::layout::shared::SharedLayout;
 use super::layout::{Layout, Opened, Writer};
 use super::presence::SharedBoard;
-use super::state::{SavedState, StateFile};
-use super::stored::{RoomStore, MEMORY_WINDOW};
+use super::state::{Outgoing, SavedState, StateFile};
+use super::stored::{LoadedState, RoomStore, MEMORY_WINDOW};
 use super::view::{compat_message, View};
 use super::{lock, RoomError, RoomEvent, SyncUpdate, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::format::{AttachmentBody, LineDecoder, Record, RecordBody, RoomId, FILES_DIR};
 use crate::group::{Change, Invitation, Member, MemberId, Role};
 use crate::identity::DeviceIdentity;
+use crate::store::{OutboxRow, RoomSave};
 use crate::timeline::{Message, MessageId, MessageStatus, SortKey};
 use crate::transport::{RemotePath, Transport, TransportError, TransportErrorKind};
 
@@ -31,10 +32,12 @@ use crate::transport::{RemotePath, Transport, TransportError, TransportErrorKind
 pub(crate) struct Engine<L: Layout> {
     layout: L,
     decoder: LineDecoder,
-    state_file: Option<StateFile>,
-    /// The room's messages in the local store (rooms with a state folder).
+    /// The room's messages and state in the local store (rooms with a state folder).
     store: Option<Arc<RoomStore>>,
-    last_saved: String,
+    /// The state text as last saved in the store.
+    saved_state: String,
+    /// The outbox rows as the store holds them, in sending order.
+    saved_outbox: Vec<OutboxRow>,
     /// `true` once everything before the read positions is in the timeline.
     history_loaded: bool,
     retry: RetryPolicy,
@@ -155,57 +158,47 @@ impl<L: Layout> Engine<L> {
         Ok(())
     }
 
-    /// Saves local state when it changed: first the messages added or changed since the
-    /// last save into the local store, then the state file (so its read positions never
-    /// run ahead of the stored messages), then this user's pending messages (a send made
-    /// while a sync held the room is saved here): a crash never leaves one stored that no
-    /// saved outbox holds.
+    /// Saves local state when it changed, in one store transaction: the messages added or
+    /// changed since the last save, the room's state (read positions, clock, chains,
+    /// block list) and the outbox rows that changed. A crash leaves all of it or none:
+    /// the read positions never run ahead of the stored messages, and no stored pending
+    /// message lacks the outbox row that sends it (nor the other way round).
     pub fn persist(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
-        self.store_touched(view, false)?;
-        self.save_state_file(view)?;
-        self.store_touched(view, true)
-    }
-
-    /// Saves what a local change (a send, an edit, ...) queued, right after a
-    /// [`persist`](Self::persist): the state file with the outbox first, then the store.
-    /// A crash between the two leaves the message queued and not yet stored (the next
-    /// run restores it from the outbox and stores it), never stored and not queued (shown
-    /// pending forever, never sent). The read positions did not move since that
-    /// `persist`, so they still do not run ahead of the store.
-    fn persist_queued(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
-        self.save_state_file(view)?;
-        self.store_touched(view, true)
-    }
-
-    fn store_touched(
-        &mut self,
-        view: &mut View<L::Writer>,
-        own_pending: bool,
-    ) -> Result<(), RoomError> {
-        if let Some(store) = &self.store {
-            store.put_touched(view, own_pending)?;
-            if self.history_loaded {
-                store.mark_complete();
-            }
-        }
-        Ok(())
-    }
-
-    fn save_state_file(&mut self, view: &mut View<L::Writer>) -> Result<(), RoomError> {
-        let Some(file) = &self.state_file else {
+        let Some(store) = &self.store else {
             return Ok(());
         };
         let mut saved = SavedState {
-            outbox: view.outbox.iter().chain(&view.held).cloned().collect(),
-            stored: self.store.as_ref().is_some_and(|s| s.is_complete()),
+            // Once this transaction commits, the store holds everything before the read
+            // positions when the history was loaded.
+            stored: store.is_complete() || self.history_loaded,
             ..Default::default()
         };
         self.layout.save(view, &mut saved);
         saved.blocked = view.blocked_state();
-        let text = saved.encode();
-        if text != self.last_saved {
-            file.save(&saved).map_err(RoomError::LocalState)?;
-            self.last_saved = text;
+        let text = saved.encode_state();
+        let outbox: Vec<&Outgoing> = view.outbox.iter().chain(&view.held).collect();
+        let (kept, added) = outbox_change(&self.saved_outbox, &outbox);
+        let removed: Vec<i64> = (self.saved_outbox.iter().zip(&kept))
+            .filter(|(_, keep)| !**keep)
+            .map(|(r, _)| r.pos)
+            .collect();
+        let save = RoomSave {
+            state: (text != self.saved_state).then_some(text.as_str()),
+            outbox_removed: &removed,
+            outbox_added: &added,
+        };
+        store.put_and_save(view, &save)?;
+        if self.history_loaded {
+            store.mark_complete();
+        }
+        self.saved_state = text;
+        if !removed.is_empty() || !added.is_empty() {
+            let rows = std::mem::take(&mut self.saved_outbox);
+            self.saved_outbox = (rows.into_iter().zip(kept))
+                .filter(|(_, keep)| *keep)
+                .map(|(r, _)| r)
+                .chain(added)
+                .collect();
         }
         Ok(())
     }
@@ -275,9 +268,9 @@ impl Engine<NativeLayout> {
         let LayoutConfig::Native { dir } = &config.layout else {
             return Err(RoomError::InvalidConfig("not a native room".into()));
         };
-        let (state_file, store, saved) = load_state(t, config, dir)?;
+        let (local, saved) = load_state(t, config, dir)?;
         let opened = NativeLayout::open(t, dir, config, saved)?;
-        let (engine, view) = assemble(opened, state_file, store, config)?;
+        let (engine, view) = assemble(opened, local, config)?;
         Ok((engine, Mutex::new(view)))
     }
 }
@@ -393,7 +386,7 @@ impl<L: Layout> Core<L> {
         // What an earlier save left unsaved first, then the change, outbox first.
         engine.persist(&mut view)?;
         let out = f(&mut view)?;
-        engine.persist_queued(&mut view)?;
+        engine.persist(&mut view)?;
         Ok(out)
     }
 }
@@ -708,22 +701,21 @@ pub(crate) fn open(t: &dyn Transport, config: &RoomConfig) -> Result<Box<dyn Roo
     validate_display_name(&config.display_name)?;
     match &config.layout {
         LayoutConfig::Native { dir } => {
-            let (state_file, store, saved) = load_state(t, config, dir)?;
+            let (local, saved) = load_state(t, config, dir)?;
             let opened = NativeLayout::open(t, dir, config, saved)?;
-            core(opened, state_file, store, config)
+            core(opened, local, config)
         }
         LayoutConfig::SharedFile { file, codec, lock } => {
-            let (state_file, store, saved) = load_state(t, config, file)?;
+            let (local, saved) = load_state(t, config, file)?;
             let opened = SharedLayout::open(file, *codec, *lock, config, saved)?;
-            core(opened, state_file, store, config)
+            core(opened, local, config)
         }
     }
 }
 
 fn core<L: Layout>(
     opened: Opened<L>,
-    state_file: Option<StateFile>,
-    store: Option<Arc<RoomStore>>,
+    local: Local,
     config: &RoomConfig,
 ) -> Result<Box<dyn RoomCore>, RoomError> {
     let presence = opened.layout.presence_board();
@@ -731,7 +723,8 @@ fn core<L: Layout>(
         .layout
         .room_dir()
         .and_then(|dir| dir.join(FILES_DIR).ok());
-    let (engine, view) = assemble(opened, state_file, store.clone(), config)?;
+    let store = local.store.clone();
+    let (engine, view) = assemble(opened, local, config)?;
     Ok(Box::new(Core {
         engine: Mutex::new(engine),
         view: Mutex::new(view),
@@ -741,34 +734,37 @@ fn core<L: Layout>(
     }))
 }
 
-/// A room's local state: its state file and its part of the local store (with a state
-/// folder), and what the state file holds.
-type LocalState = (Option<StateFile>, Option<Arc<RoomStore>>, SavedState);
+/// A room's part of the local store (with a state folder), and what it saved there last:
+/// the state text and the outbox rows.
+#[derive(Default)]
+struct Local {
+    store: Option<Arc<RoomStore>>,
+    saved_state: String,
+    saved_outbox: Vec<OutboxRow>,
+}
 
-/// The state file and the local store for this transport and room, and what the state
-/// file holds.
+/// The local store for this transport and room, and the state the room saved there (moved
+/// there first from the state file of a version before).
 fn load_state(
     t: &dyn Transport,
     config: &RoomConfig,
     room_path: &str,
-) -> Result<LocalState, RoomError> {
+) -> Result<(Local, SavedState), RoomError> {
+    let StateLocation::Folder(folder) = &config.state else {
+        return Ok((Local::default(), SavedState::default()));
+    };
     let identity = state_identity(t, room_path);
-    let (state_file, store) = match &config.state {
-        StateLocation::Memory => (None, None),
-        StateLocation::Folder(folder) => (
-            Some(StateFile::new(folder, &identity).map_err(RoomError::LocalState)?),
-            Some(Arc::new(RoomStore::open(folder, identity)?)),
-        ),
+    let legacy = StateFile::new(folder, &identity).map_err(RoomError::LocalState)?;
+    let store = Arc::new(RoomStore::open(folder, identity)?);
+    let (mut saved, saved_state, saved_outbox): LoadedState = store.load_saved(&legacy)?;
+    saved.commit_cache = Some(legacy.sibling("commits"));
+    saved.file_order_floor = store.max_file_order()?;
+    let local = Local {
+        store: Some(store),
+        saved_state,
+        saved_outbox,
     };
-    let mut saved = match &state_file {
-        Some(f) => f.load().map_err(RoomError::LocalState)?.unwrap_or_default(),
-        None => SavedState::default(),
-    };
-    saved.commit_cache = state_file.as_ref().map(|f| f.sibling("commits"));
-    if let Some(store) = &store {
-        saved.file_order_floor = store.max_file_order()?;
-    }
-    Ok((state_file, store, saved))
+    Ok((local, saved))
 }
 
 /// What names a room's local state (its state file, its part of the local store): the
@@ -781,8 +777,7 @@ pub(crate) fn state_identity(t: &dyn Transport, room_path: &str) -> String {
 /// back in the outbox and the timeline.
 fn assemble<L: Layout>(
     opened: Opened<L>,
-    state_file: Option<StateFile>,
-    store: Option<Arc<RoomStore>>,
+    local: Local,
     config: &RoomConfig,
 ) -> Result<(Engine<L>, View<L::Writer>), RoomError> {
     let Opened {
@@ -797,6 +792,11 @@ fn assemble<L: Layout>(
     let mut decoder = LineDecoder::with_epoch_keys(keys, epochs);
     let mut view = View::new(writer, config.display_name.clone(), config.clock.clone());
     view.events = events;
+    let Local {
+        store,
+        saved_state,
+        saved_outbox,
+    } = local;
     if let Some(store) = &store {
         // Another room than the one this folder saved (re-created under its name, the new
         // header accepted): its saved state was dropped, and so must its stored messages.
@@ -864,9 +864,9 @@ fn assemble<L: Layout>(
     let engine = Engine {
         layout,
         decoder,
-        state_file,
         store,
-        last_saved: String::new(),
+        saved_state,
+        saved_outbox,
         history_loaded,
         retry: RetryPolicy {
             attempts: config.append_attempts.max(1),
@@ -874,6 +874,33 @@ fn assemble<L: Layout>(
         clock: config.clock.clone(),
     };
     Ok((engine, view))
+}
+
+/// How the outbox `new` differs from the rows `old` the store holds: which old rows stay
+/// (`true`, in order) and the rows to add after them. The rows that stay are the longest
+/// run of old rows, in order, that is a prefix of `new`: delivering the oldest messages
+/// removes rows, a send adds one, and an outbox whose order changed is written again from
+/// where it changed, so the rows in `pos` order always are `new`.
+fn outbox_change(old: &[OutboxRow], new: &[&Outgoing]) -> (Vec<bool>, Vec<OutboxRow>) {
+    let mut next = 0;
+    let kept: Vec<bool> = old
+        .iter()
+        .map(|row| {
+            let keep = new.get(next).is_some_and(|o| row.holds(o));
+            next += usize::from(keep);
+            keep
+        })
+        .collect();
+    let mut pos = old.last().map_or(0, |r| r.pos + 1);
+    let added = new[next..]
+        .iter()
+        .map(|o| {
+            let row = OutboxRow::new(pos, o);
+            pos += 1;
+            row
+        })
+        .collect();
+    (kept, added)
 }
 
 fn validate_display_name(name: &str) -> Result<(), RoomError> {
@@ -888,4 +915,67 @@ fn validate_display_name(name: &str) -> Result<(), RoomError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod outbox_tests {
+    use super::{outbox_change, OutboxRow, Outgoing};
+    use crate::timeline::{MessageId, SortKey};
+
+    fn out(n: u8, line: &str) -> Outgoing {
+        Outgoing {
+            id: MessageId([n; 16]),
+            key: SortKey::File {
+                pending: 1,
+                order: u64::from(n),
+            },
+            line: line.into(),
+        }
+    }
+
+    /// The rows after applying a change, as the store would hold them (in `pos` order).
+    fn apply(old: &[OutboxRow], new: &[&Outgoing]) -> (Vec<OutboxRow>, usize) {
+        let (kept, added) = outbox_change(old, new);
+        let removed = kept.iter().filter(|k| !**k).count();
+        let mut rows: Vec<OutboxRow> = (old.iter().zip(kept))
+            .filter(|(_, k)| *k)
+            .map(|(r, _)| r.clone())
+            .chain(added)
+            .collect();
+        let sorted = rows.windows(2).all(|w| w[0].pos < w[1].pos);
+        assert!(sorted, "positions increase: {rows:?}");
+        rows.sort_by_key(|r| r.pos);
+        assert_eq!(rows.len(), new.len());
+        for (row, o) in rows.iter().zip(new) {
+            assert!(row.holds(o), "{row:?} != {o:?}");
+        }
+        (rows, removed)
+    }
+
+    /// A send adds one row and a delivery removes rows; nothing else is written. An outbox
+    /// whose lines changed (encoded again for a new epoch) or whose order changed is
+    /// written again from where it differs, and the rows always read back as the outbox.
+    #[test]
+    fn outbox_rows_change_only_where_the_outbox_did() {
+        let (a, b, c, d) = (out(1, "a"), out(2, "b"), out(3, "c"), out(4, "d"));
+        let (rows, removed) = apply(&[], &[&a, &b]);
+        assert_eq!(removed, 0);
+        assert_eq!(rows.len(), 2);
+        // A send: one row added, none removed.
+        let (kept, added) = outbox_change(&rows, &[&a, &b, &c]);
+        assert_eq!((kept, added.len()), (vec![true, true], 1));
+        let (rows, _) = apply(&rows, &[&a, &b, &c]);
+        // The oldest delivered: one row removed, none added.
+        let (kept, added) = outbox_change(&rows, &[&b, &c]);
+        assert_eq!((kept, added.len()), (vec![false, true, true], 0));
+        let (rows, _) = apply(&rows, &[&b, &c]);
+        // Encoded again: the changed row and those after it are written again.
+        let b2 = out(2, "b again");
+        let (rows, removed) = apply(&rows, &[&b2, &c, &d]);
+        assert_eq!(removed, 2);
+        // Reordered, emptied.
+        let (rows, _) = apply(&rows, &[&d, &c, &b2]);
+        let (rows, removed) = apply(&rows, &[]);
+        assert_eq!((rows.len(), removed), (0, 3));
+    }
 }

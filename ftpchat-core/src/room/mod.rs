@@ -42,6 +42,8 @@ pub use error::ErrorKind;
 pub use presence::{
     PresenceInfo, PresenceState, SeenBy, PRESENCE_REFRESH_MS, PRESENCE_TTL_MS, TYPING_TTL_MS,
 };
+#[cfg(feature = "testing")]
+pub(crate) use stored::downgrade_to_state_files;
 pub use task::Background;
 pub use watch::{RoomListener, WatchHandle, WatchOptions};
 
@@ -648,7 +650,8 @@ impl Room {
             (config::Layout::Native { dir }, false) if caps.create_only => {
                 let mut segments = layout::segments::SegmentStore::new(transport, dir)?;
                 if let StateLocation::Folder(folder) = &config.state {
-                    // Beside the room's state file: a restart reads the feed from where
+                    // In the state folder (`room-<id>.segments`, a cache of what the
+                    // server holds): a restart reads the feed from where
                     // this device stopped instead of listing every log.
                     let identity = engine::state_identity(&segments, dir);
                     if let Ok(file) = state::StateFile::new(folder, &identity) {

@@ -1,7 +1,12 @@
-//! The room's local state file: writer id, sequence, clock, read positions and outbox,
-//! so a restarted client neither re-reads history nor loses or repeats a message.
+//! A room's local state: writer id, sequence, clock, read positions and outbox, so a
+//! restarted client neither re-reads history nor loses or repeats a message.
 //!
-//! A small line-based text file, replaced atomically (temporary file + rename):
+//! It is saved in the local store (schema version 4: `room_state` holds this text without
+//! the outbox lines, `outbox` one row per unsent message), in the same transaction as the
+//! messages a sync read (`Engine::persist`). Versions before kept it in a state file
+//! beside the store, `room-<id>.state`, replaced atomically (temporary file + rename); a
+//! room opening a folder with such a file moves it into the store and deletes it
+//! (`RoomStore::load_saved`). The text, one field per line:
 //!
 //! ```text
 //! ftpchat-state 1
@@ -77,7 +82,7 @@ pub(crate) struct SavedState {
     /// Shared files with a local store: the greatest arrival order stored, so that this
     /// run numbers the lines it reads after it (not part of the state file's text).
     pub file_order_floor: Option<u64>,
-    /// Member rooms: where the membership log is cached, beside the state file (not part
+    /// Member rooms: where the membership log is cached, in the state folder (not part
     /// of the state file's text).
     pub commit_cache: Option<PathBuf>,
 }
@@ -156,7 +161,8 @@ fn key_from_text(s: &str) -> Option<SortKey> {
 }
 
 impl SavedState {
-    pub fn encode(&self) -> String {
+    /// The state as text, without the outbox (which the local store keeps as rows).
+    pub fn encode_state(&self) -> String {
         let mut out = format!("{MAGIC}\n");
         if let Some(w) = &self.writer {
             out += &format!("writer {}\n", w.to_hex());
@@ -217,6 +223,14 @@ impl SavedState {
         if self.stored {
             out += "stored 1\n";
         }
+        out
+    }
+
+    /// The whole state file of a version before schema 4 of the local store: the state
+    /// text and the outbox lines.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn encode(&self) -> String {
+        let mut out = self.encode_state();
         for o in &self.outbox {
             out += &format!(
                 "outbox {} {} {}\n",
@@ -307,7 +321,8 @@ impl StateFile {
         })
     }
 
-    /// A file beside the state file, for the same room (`room-<id>.<extension>`).
+    /// A file of the same room in the state folder (`room-<id>.<extension>`: the state
+    /// file's name with another extension).
     pub fn sibling(&self, extension: &str) -> PathBuf {
         self.path.with_extension(extension)
     }
@@ -325,8 +340,19 @@ impl StateFile {
         }
     }
 
+    /// Writes the state file of a version before schema 4 of the local store (test tools
+    /// make such folders to test the migration).
+    #[cfg(any(test, feature = "testing"))]
     pub fn save(&self, state: &SavedState) -> std::io::Result<()> {
         replace_file(&self.path, state.encode().as_bytes())
+    }
+
+    /// Deletes the file (moved into the store); a missing file is fine.
+    pub fn remove(&self) -> std::io::Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -1,22 +1,22 @@
-//! A room's messages in the local store (issue 17): what a room with a state folder puts
-//! there after each sync, and how it pages and searches them.
+//! A room's messages and state in the local store (issue 17): what a room with a state
+//! folder puts there after each sync, and how it pages and searches them.
 //!
 //! The store is one SQLite file per state folder ([`STORE_FILE`]), shared by every room
-//! of that folder (one connection per file and process) and keyed by the same string as
-//! the room's state file. The order of writes is what makes it crash safe: the messages a
-//! sync read go into the store (one transaction, on disk when it returns) **before** the
-//! state file that records how far the room has read is saved, so a crash never leaves a
-//! read position ahead of the stored messages. Putting a message again replaces it, so a
-//! message is never stored twice. This user's pending messages go in after the state
-//! file, and a local change (a send, an edit) is saved the other way round: the outbox in
-//! the state file first, then the store (`Engine::persist_queued`), so a crash never
-//! leaves a stored message or edit that no outbox will send.
+//! of that folder (one connection per file and process) and keyed by the transport's
+//! description and the room's path. One transaction per save is what makes it crash
+//! safe (`Engine::persist`, [`RoomStore::put_and_save`]): the messages a sync read, the
+//! read positions and the outbox rows are on disk together when it returns, or none of
+//! them, so a crash never leaves a read position ahead of the stored messages, nor a
+//! stored pending message or edit that no outbox will send. Putting a message again
+//! replaces it, so a message is never stored twice. (Before store schema 4 the state was
+//! a file beside the store, saved in a careful order around the store's transaction;
+//! [`RoomStore::load_saved`] moves such a file into the store.)
 //!
-//! The state file says whether the store holds everything before its read positions
+//! The saved state says whether the store holds everything before its read positions
 //! (`stored 1`): then the room pages and searches the store without reading the server.
-//! Otherwise (a state folder from before the store, or a store deleted to recover from
-//! damage) the first page or search reads the history the positions skip once, as rooms
-//! without a store do, and puts it into the store.
+//! Otherwise (a state folder from before the store) the first page or search reads the
+//! history the positions skip once, as rooms without a store do, and puts it into the
+//! store.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,10 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::layout::Writer;
+use super::state::{Outgoing, SavedState, StateFile};
 use super::view::View;
 use super::{lock, RoomError};
 use crate::group::MemberId;
-use crate::store::LocalStore;
+use crate::store::{LocalStore, OutboxRow, RoomSave, StoreError};
 use crate::timeline::{Author, Message, MessageId, MessageStatus, SortKey, StoredIds};
 
 /// The store's file name in a state folder.
@@ -59,6 +60,35 @@ fn shared_store(path: &Path) -> Result<Arc<LocalStore>, RoomError> {
     let store = Arc::new(LocalStore::open(path)?);
     open.insert(path.to_path_buf(), Arc::downgrade(&store));
     Ok(store)
+}
+
+/// What a room saved: its state (with its outbox), the state's text and the outbox rows
+/// as the store holds them.
+pub(crate) type LoadedState = (SavedState, String, Vec<OutboxRow>);
+
+impl OutboxRow {
+    /// The row at `pos` for an unsent message.
+    pub(crate) fn new(pos: i64, o: &Outgoing) -> Self {
+        OutboxRow {
+            pos,
+            id: o.id,
+            key: o.key,
+            line: o.line.clone(),
+        }
+    }
+
+    fn to_outgoing(&self) -> Outgoing {
+        Outgoing {
+            id: self.id,
+            key: self.key,
+            line: self.line.clone(),
+        }
+    }
+
+    /// `true` when this row holds `o`.
+    pub(crate) fn holds(&self, o: &Outgoing) -> bool {
+        self.id == o.id && self.key == o.key && self.line == o.line
+    }
 }
 
 /// A random non-zero run number.
@@ -148,9 +178,10 @@ impl RoomStore {
     }
 
     /// Puts the messages the view added or changed since the last call into the store,
-    /// in one transaction. On failure they stay marked, for the next call. Without
-    /// `own_pending`, this user's pending messages stay marked too: they are stored only
-    /// after the state file holds the outbox that sends them.
+    /// in one transaction (a long read spilling, a page or a search, without the room's
+    /// state). On failure they stay marked, for the next call. Without `own_pending`,
+    /// this user's pending messages stay marked too: they are stored with the outbox rows
+    /// that send them, by [`put_and_save`](Self::put_and_save).
     pub fn put_touched<W: Writer>(
         &self,
         view: &mut View<W>,
@@ -174,6 +205,57 @@ impl RoomStore {
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// Puts every message the view added or changed since the last call into the store,
+    /// with `save` (the room's state and outbox changes), in one transaction: the read
+    /// positions never run ahead of the stored messages, and no pending message is stored
+    /// without the outbox row that sends it. On failure the messages stay marked.
+    pub fn put_and_save<W: Writer>(
+        &self,
+        view: &mut View<W>,
+        save: &RoomSave<'_>,
+    ) -> Result<(), RoomError> {
+        let touched = view.timeline.take_touched();
+        let batch: Vec<(&SortKey, &Message, Option<Author>)> =
+            touched.iter().map(|(k, m, a)| (k, m, *a)).collect();
+        if let Err(e) = self.store.put_and_save(&self.key, &batch, self.run, save) {
+            view.timeline.retouch(touched.iter().map(|(_, m, _)| m.id));
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// The state and the outbox this room saved: from the store, or from the state file
+    /// `legacy` of a version before the store kept them, which is then moved into the
+    /// store (one transaction) and deleted. Also returns the state's text and the outbox
+    /// rows as stored.
+    pub fn load_saved(&self, legacy: &StateFile) -> Result<LoadedState, RoomError> {
+        if let Some((text, rows)) = self.store.load_saved(&self.key)? {
+            let mut saved = SavedState::decode(&text).ok_or_else(|| {
+                StoreError::corrupt(self.store.path(), "a room's saved state is invalid")
+            })?;
+            saved.outbox = rows.iter().map(OutboxRow::to_outgoing).collect();
+            // Left by a run that moved it into the store and stopped before deleting it.
+            legacy.remove().map_err(RoomError::LocalState)?;
+            return Ok((saved, text, rows));
+        }
+        let Some(saved) = legacy.load().map_err(RoomError::LocalState)? else {
+            return Ok((SavedState::default(), String::new(), Vec::new()));
+        };
+        let text = saved.encode_state();
+        let rows: Vec<OutboxRow> = (0..)
+            .zip(&saved.outbox)
+            .map(|(pos, o)| OutboxRow::new(pos, o))
+            .collect();
+        let save = RoomSave {
+            state: Some(&text),
+            outbox_removed: &[],
+            outbox_added: &rows,
+        };
+        self.store.put_and_save(&self.key, &[], self.run, &save)?;
+        legacy.remove().map_err(RoomError::LocalState)?;
+        Ok((saved, text, rows))
     }
 
     /// `true` when a change read in this run waits for a message that only the store
@@ -305,4 +387,34 @@ fn shows<W: Writer>(view: &View<W>, m: &Message, author: Option<Author>) -> bool
     }
     let author = author.or_else(|| view.timeline.author_of(&m.id));
     !author.is_some_and(|a| view.blocks(a))
+}
+
+/// Turns the state folder `folder` into what a version before store schema 4 left (for
+/// migration tests): each room's saved state and outbox written to its state file
+/// (`room-<id>.state`), and a store of schema version 3 without them. Returns the state
+/// files written.
+#[cfg(feature = "testing")]
+pub(crate) fn downgrade_to_state_files(folder: &Path) -> Result<Vec<PathBuf>, RoomError> {
+    let store_path = folder.join(STORE_FILE);
+    let keys: Vec<String> = {
+        let store = LocalStore::open(&store_path)?;
+        let keys = store.room_keys()?;
+        store.close()?;
+        keys
+    };
+    let mut written = Vec::new();
+    for key in keys {
+        let room = RoomStore::open(folder, key.clone())?;
+        let Some((text, rows)) = room.store.load_saved(&key)? else {
+            continue;
+        };
+        let mut saved = SavedState::decode(&text)
+            .ok_or_else(|| StoreError::corrupt(&store_path, "a room's saved state is invalid"))?;
+        saved.outbox = rows.iter().map(OutboxRow::to_outgoing).collect();
+        let file = StateFile::new(folder, &key).map_err(RoomError::LocalState)?;
+        file.save(&saved).map_err(RoomError::LocalState)?;
+        written.push(file.sibling("state"));
+    }
+    crate::store::downgrade_to_version_3(&store_path)?;
+    Ok(written)
 }

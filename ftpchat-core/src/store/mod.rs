@@ -10,11 +10,9 @@
 //!
 //! - **Crash safety.** WAL journal with `synchronous = FULL`: a commit is on disk when the
 //!   call returns, also across a power cut. `NORMAL` would only lose the last commits on a
-//!   power cut, never corrupt, but a room saves how far it has read in its state file with
-//!   `fsync` (`room/state.rs`): if the store could lose messages the state file says were
-//!   read, they would be gone until the room read its whole history again. So the store
-//!   is at least as durable as the state file; the cost is one `fsync` per
-//!   [`LocalStore::put_messages`] call, which takes a whole sync's messages.
+//!   power cut, never corrupt, but a room's outbox is saved here (`saved.rs`, schema 4):
+//!   `send` returns once its message is saved, so a commit must be on disk. The cost is
+//!   one `fsync` per transaction, which takes a whole sync's messages and read positions.
 //! - **Order.** The sort key is stored as a BLOB whose byte order is [`SortKey`]'s `Ord`
 //!   (`encode::encode_key`), so SQLite's index order is the timeline's order and
 //!   [`LocalStore::page`] pages exactly like [`Timeline::page`](crate::codec::Timeline::page).
@@ -35,6 +33,7 @@
 mod encode;
 mod error;
 mod query;
+mod saved;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -48,6 +47,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use error::StoreError;
+#[cfg(feature = "testing")]
+pub(crate) use saved::downgrade_to_version_3;
+pub(crate) use saved::{OutboxRow, RoomSave};
 
 use crate::timeline::{Author, Message, MessageId, SortKey};
 use encode::{
@@ -114,7 +116,8 @@ fn page_sql() -> String {
 /// **Errors and recovery.** A damaged file is [`StoreError::Corrupt`], found when it is
 /// opened or when the damaged part is first read ([`LocalStore::check`] reads it all).
 /// The recovery is to delete it ([`LocalStore::remove`]) and open it again: the rooms
-/// read their history from the server again. A file written by a newer ftpchat is
+/// read their history from the server again, as a new device does (a room's read
+/// positions and outbox are in the store too: messages not sent yet are lost with it). A file written by a newer ftpchat is
 /// [`StoreError::Newer`] and left alone.
 pub struct LocalStore {
     conn: Mutex<Connection>,
@@ -263,11 +266,15 @@ impl LocalStore {
         messages: &[(&SortKey, &Message, Option<Author>)],
         run: i64,
     ) -> Result<usize, StoreError> {
-        if messages.is_empty() {
-            return Ok(0);
-        }
-        // The last copy of each id counts; new rows are numbered in key order, so that a
-        // batch read out of order (one log after another) arrives in order.
+        self.put_and_save(room, messages, run, &RoomSave::default())
+    }
+
+    /// A batch for [`put_batch`]: the last copy of each id, with encoded keys, in key
+    /// order (new rows are numbered in key order, so that a batch read out of order, one
+    /// log after another, arrives in order).
+    fn batch<'m>(
+        messages: &[(&SortKey, &'m Message, Option<Author>)],
+    ) -> Vec<(Vec<u8>, &'m Message, Option<Author>)> {
         let mut last: HashMap<MessageId, usize> = HashMap::with_capacity(messages.len());
         for (i, (_, m, _)) in messages.iter().enumerate() {
             last.insert(m.id, i);
@@ -279,22 +286,17 @@ impl LocalStore {
             .map(|(_, (k, m, a))| (encode_key(k), *m, *a))
             .collect();
         batch.sort_by(|a, b| a.0.cmp(&b.0));
+        batch
+    }
 
-        let mut conn = self.lock();
-        let stored = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored = put_batch(&tx, room, &batch, run)?;
-            tx.commit()?;
-            Ok(stored)
-        })()
-        .map_err(|e: PutError| match e {
+    fn put_error(&self, e: PutError) -> StoreError {
+        match e {
             PutError::Sql(e) => self.err(e),
             PutError::Limit(what) => StoreError::Database {
                 path: self.path.clone(),
                 detail: what.into(),
             },
-        })?;
-        Ok(stored)
+        }
     }
 
     /// Up to `limit` messages of `room` just before the message `before` in timeline order

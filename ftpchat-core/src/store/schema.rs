@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x6674_6373;
 
 /// Migration `i` takes a store from schema version `i` to `i + 1`; the last index + 1 is
 /// the version this build writes. Never edit a released step: add one.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes and reads.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -106,6 +106,28 @@ const V2: &str = "ALTER TABLE messages ADD COLUMN author BLOB;";
 ///   segment to merge, about a third of a first sync's time.
 const V3: &str = "ALTER TABLE messages ADD COLUMN run INTEGER NOT NULL DEFAULT 0;
 DROP TRIGGER messages_fts_insert;";
+
+/// Version 4: what a room saved in its state file (`room-<id>.state`) before, so that a
+/// save is one transaction with the messages it stores.
+/// - `room_state.text` is the room's saved state (writer, clock, read positions, chain
+///   tips, block list: `room::state`'s text without its outbox lines).
+/// - `outbox` holds the room's unsent messages, one row each, in `pos` order (a send adds
+///   one row instead of rewriting the outbox); `sort` is the message's encoded sort key and
+///   `line` the line or record that delivers it.
+const V4: &str = "
+CREATE TABLE room_state (
+    room INTEGER PRIMARY KEY,
+    text TEXT NOT NULL
+);
+CREATE TABLE outbox (
+    room INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    id BLOB NOT NULL,
+    sort BLOB NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (room, pos)
+) WITHOUT ROWID;
+";
 
 /// Sets the connection's pragmas, refuses files that are not stores or are newer, and
 /// creates or migrates the schema.

@@ -1058,7 +1058,77 @@ fn a_version_1_store_is_migrated_and_keeps_its_messages() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, LocalStore::SCHEMA_VERSION);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+    // Version 4: the saved-state tables exist, empty.
+    let saved: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM room_state) + (SELECT count(*) FROM outbox)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(saved, 0);
+}
+
+/// A room's state and outbox rows are saved with its messages in one transaction, read
+/// back in `pos` order, and changed row by row.
+#[test]
+fn a_rooms_state_and_outbox_are_saved_with_its_messages() {
+    use super::{OutboxRow, RoomSave};
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path().join("store.sqlite")).unwrap();
+    assert!(store.load_saved("room").unwrap().is_none());
+    let row = |pos: i64, n: u8| OutboxRow {
+        pos,
+        id: MessageId([n; 16]),
+        key: native_key(u64::from(n), 1, u64::from(n), MessageId([n; 16])),
+        line: format!("line {n}"),
+    };
+    let m = Message::new(MessageId([9; 16]), "Ann", "hello", Codec::Native);
+    let key = native_key(1, 1, 1, m.id);
+    let added = [row(0, 1), row(1, 2), row(2, 3)];
+    let save = RoomSave {
+        state: Some("state one"),
+        outbox_removed: &[],
+        outbox_added: &added,
+    };
+    assert_eq!(
+        store
+            .put_and_save("room", &[(&key, &m, None)], 1, &save)
+            .unwrap(),
+        1
+    );
+    let (text, rows) = store.load_saved("room").unwrap().unwrap();
+    assert_eq!(text, "state one");
+    assert_eq!(rows, added);
+    // Another room sees none of it.
+    assert!(store.load_saved("other").unwrap().is_none());
+    // The first delivered, one sent; the state unchanged (not written).
+    let save = RoomSave {
+        state: None,
+        outbox_removed: &[0],
+        outbox_added: &[row(3, 4)],
+    };
+    store.put_and_save("room", &[], 1, &save).unwrap();
+    let (text, rows) = store.load_saved("room").unwrap().unwrap();
+    assert_eq!(text, "state one");
+    assert_eq!(rows, [row(1, 2), row(2, 3), row(3, 4)]);
+    // A failed transaction (a position taken) changes nothing, messages included.
+    let m2 = Message::new(MessageId([8; 16]), "Ann", "not stored", Codec::Native);
+    let key2 = native_key(2, 1, 2, m2.id);
+    let save = RoomSave {
+        state: Some("state two"),
+        outbox_removed: &[],
+        outbox_added: &[row(1, 5)],
+    };
+    assert!(store
+        .put_and_save("room", &[(&key2, &m2, None)], 1, &save)
+        .is_err());
+    let (text, rows) = store.load_saved("room").unwrap().unwrap();
+    assert_eq!(text, "state one");
+    assert_eq!(rows.len(), 3);
+    assert!(store.get("room", &m2.id).unwrap().is_none());
+    store.check().unwrap();
 }
 
 /// A row says which run stored it last: a room that dropped a message from memory tells

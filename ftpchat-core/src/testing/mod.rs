@@ -8,6 +8,8 @@
 //!   random from a seed), counting calls ([`Op`]) and injected faults ([`Fault`],
 //!   [`InjectedFault`]).
 //! - [`read_all`]: reads a whole file.
+//! - [`downgrade_state_folder`]: a state folder as an older version left it, to test the
+//!   migration.
 //! - [`ManualClock`]: simulated time for a room ([`RoomConfig::with_clock`]): waits
 //!   advance it instead of sleeping, tests advance it by days in one call.
 //! - [`seal_private`], [`open_private`]: private record bodies (SPEC §8.4.2) of any
@@ -99,6 +101,20 @@ impl Clock for ManualClock {
         self.advance(duration);
         false
     }
+}
+
+/// Turns a state folder (`StateLocation::Folder`) into what a version of ftpchat before
+/// local store schema 4 left there, to test the migration: each room's saved state and
+/// outbox in a state file beside the store (`room-<id>.state`), and the store at schema
+/// version 3 without them. Returns the state files written. Close the folder's rooms
+/// first.
+///
+/// # Errors
+/// The store cannot be read or changed, or a file cannot be written.
+pub fn downgrade_state_folder(
+    folder: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, crate::RoomError> {
+    crate::room::downgrade_to_state_files(folder)
 }
 
 /// The body of a private record (SPEC §8.4.2) with `inner` sealed to `devices`, for record
