@@ -656,7 +656,7 @@ fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
     assert_eq!(reopened.members().unwrap().len(), 21);
     // The header, and nothing of epochs/ but its listing: no commit was downloaded.
     assert_eq!(counting.calls(Op::ReadFrom), 1, "only the header is read");
-    // The epoch keys come from the keys file: the history still reads.
+    // The epoch keys come from the cache: the history still reads.
     let history: Vec<String> = reopened
         .history(None, 10)
         .unwrap()
@@ -666,20 +666,31 @@ fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
     assert_eq!(history, ["kept"]);
     reopened.close().unwrap();
     drop(reopened);
-    // Without the keys file the commits are checked and unwrapped again: same result.
-    let keys: Vec<_> = std::fs::read_dir(a.state.path())
+    // The cache is in the local store (which is private to its owner), no file beside it.
+    let store = ftpchat_core::StateLocation::Folder(a.state.path().to_path_buf())
+        .store_path()
+        .unwrap();
+    let names: Vec<String> = std::fs::read_dir(a.state.path())
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "keys"))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("room-"))
         .collect();
-    assert_eq!(keys.len(), 1, "one keys file");
+    assert!(names.is_empty(), "{names:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&keys[0]).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the keys file is private: {mode:o}");
+        let mode = std::fs::metadata(&store).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the store is private: {mode:o}");
     }
-    std::fs::remove_file(&keys[0]).unwrap();
+    // Without the cached keys the commits are checked and unwrapped again: same result.
+    {
+        let conn = rusqlite::Connection::open(&store).unwrap();
+        let keys: i64 = conn
+            .query_row("SELECT count(*) FROM epoch_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(keys > 0, "the epoch secrets are cached");
+        conn.execute("DELETE FROM epoch_keys", []).unwrap();
+    }
     let again = Room::open(
         t.clone(),
         RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),

@@ -535,6 +535,11 @@ fn a_state_file_beside_a_version_3_store_moves_into_the_store() {
     assert_eq!(files.len(), 1);
     let file = files[0].clone();
     let old_file = std::fs::read(&file).unwrap();
+    // The membership cache files of that version (a cache: dropped, not moved).
+    let caches = [file.with_extension("commits"), file.with_extension("keys")];
+    for cache in &caches {
+        std::fs::write(cache, b"an old cache").unwrap();
+    }
     assert!(
         String::from_utf8_lossy(&old_file)
             .lines()
@@ -555,6 +560,10 @@ fn a_state_file_beside_a_version_3_store_moves_into_the_store() {
     let bob = Room::open(offline.clone(), config("Bob", state.path())).unwrap();
     let calls = offline.total_calls();
     assert!(!file.exists(), "the state file was moved into the store");
+    assert!(
+        caches.iter().all(|c| !c.exists()),
+        "the old caches are gone"
+    );
     assert_eq!(bob.outbox_len(), 2);
     let page = texts(&bob.history(None, 3).unwrap());
     assert_eq!(page, ["old 11", "queued one", "queued two"]);
@@ -743,6 +752,8 @@ fn a_send_during_a_sync_is_stored_only_after_its_outbox_is_saved() {
     entered.recv().unwrap();
     // The sync holds the room: this send is queued, saved at the sync's end.
     bob.send("during the sync").unwrap();
+    // A page read meanwhile does not store it either (the outbox row is not saved yet).
+    assert_eq!(texts(&bob.history(None, 10).unwrap()), ["saved"]);
     let other = lock_store(state.path());
     go.send(()).unwrap();
     let err = syncing.join().unwrap().unwrap_err();

@@ -130,8 +130,8 @@ pub enum StateLocation {
     /// exit.
     Memory,
     /// A folder on this device holding one local store ([`StateLocation::store_path`])
-    /// with the state and the messages of all its rooms (member rooms also cache their
-    /// membership log and keys beside it). Unsent messages are delivered after a restart;
+    /// with the state and the messages of all its rooms (and the membership log and epoch
+    /// secrets member rooms cache). Unsent messages are delivered after a restart;
     /// read messages are paged and searched from the store, without the server. A
     /// folder of a version that kept a state file per room (`room-<id>.state`) is moved
     /// into the store when the room is opened.

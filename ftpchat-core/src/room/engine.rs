@@ -457,7 +457,7 @@ where
             }));
         };
         let mut view = self.stored_view(t, store)?;
-        store.put_touched(&mut view, true)?;
+        self.store_for_page(store, &mut view)?;
         store.page(&view, conversation, before, limit)
     }
 
@@ -476,7 +476,7 @@ where
             ));
         };
         let mut view = self.stored_view(t, store)?;
-        store.put_touched(&mut view, true)?;
+        self.store_for_page(store, &mut view)?;
         store.search(&view, query, before, limit)
     }
 
@@ -638,6 +638,22 @@ impl<L: Layout> Core<L> {
         Ok(lock(&self.view))
     }
 
+    /// Before a page or a search of the store: stores what memory holds and the store
+    /// does not. With the engine free, a whole save (a pending message goes in with its
+    /// outbox row); while a sync holds it, all but this user's pending messages, which
+    /// that sync saves with their outbox rows at its end (stored alone, a crash would
+    /// leave them shown pending and never sent).
+    fn store_for_page(
+        &self,
+        store: &RoomStore,
+        view: &mut View<L::Writer>,
+    ) -> Result<(), RoomError> {
+        match self.engine.try_lock() {
+            Ok(mut engine) => engine.persist(view),
+            Err(_) => store.put_touched(view, false),
+        }
+    }
+
     /// After a sync: changes read now to messages only the store holds (read by an
     /// earlier run) apply once the room's history is read, as they would have if this
     /// run had read it; those messages are reported as changed.
@@ -757,7 +773,16 @@ fn load_state(
     let legacy = StateFile::new(folder, &identity).map_err(RoomError::LocalState)?;
     let store = Arc::new(RoomStore::open(folder, identity)?);
     let (mut saved, saved_state, saved_outbox): LoadedState = store.load_saved(&legacy)?;
-    saved.commit_cache = Some(legacy.sibling("commits"));
+    saved.commit_cache = Some(store.commit_cache());
+    // The membership cache of a version before store schema 5 (the cache is in the store
+    // now; the membership log is downloaded and checked once more).
+    for old in ["commits", "keys"] {
+        if let Err(e) = std::fs::remove_file(legacy.sibling(old)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(RoomError::LocalState(e));
+            }
+        }
+    }
     saved.file_order_floor = store.max_file_order()?;
     let local = Local {
         store: Some(store),

@@ -11,8 +11,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +22,7 @@ use crate::group::{Change, Commit, EpochSecret, Invitation, LogCut, Member, Memb
 use crate::identity::DeviceIdentity;
 use crate::room::config::Clock;
 use crate::room::{RoomError, RoomEvent};
+use crate::store::LocalStore;
 use crate::transport::{self, RemotePath, Transport, TransportError, TransportErrorKind};
 
 /// The membership log's directory inside the room.
@@ -180,113 +179,84 @@ pub(crate) struct MemberRoom {
     cache: Option<CommitCache>,
 }
 
-const KEYS_MAGIC: &str = "ftpchat-epoch-keys 1";
-
-/// The membership log's commits, kept in a local file beside the room's state: each as a
-/// 4-byte big-endian length and the commit's bytes. Commits are public (their secrets are
-/// wrapped), and each is checked again when loaded; a torn or damaged tail is dropped.
+/// The membership log's commits and the epoch secrets this device opened, cached in the
+/// local store (`commits`, `epoch_keys`; schema 5), so opening neither downloads nor
+/// unwraps them again. Commits are public (their secrets are wrapped), and each is checked
+/// again when loaded unless the secrets are cached too (they were checked when first
+/// read). The secrets are derivable from the public commits and the identity file, which
+/// lives in the same folder: keeping them changes no threat. A cache: a failed write only
+/// costs a download at the next open (logged).
+#[derive(Clone)]
 pub(crate) struct CommitCache {
-    path: std::path::PathBuf,
+    store: Arc<LocalStore>,
+    /// The room's key in the store.
+    room: String,
 }
 
+impl std::fmt::Debug for CommitCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitCache")
+            .field("room", &self.room)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for CommitCache {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.store, &other.store) && self.room == other.room
+    }
+}
+
+impl Eq for CommitCache {}
+
 impl CommitCache {
-    /// The commits in the file, in order, up to the first damaged entry.
+    /// The cache of the room `room` in `store`.
+    pub fn new(store: Arc<LocalStore>, room: String) -> Self {
+        CommitCache { store, room }
+    }
+
+    fn logged<T: Default>(result: Result<T, crate::store::StoreError>) -> T {
+        result.unwrap_or_else(|e| {
+            log::warn!("membership cache: {e}");
+            T::default()
+        })
+    }
+
+    /// The cached commits, in order.
     fn load(&self) -> Vec<Vec<u8>> {
-        let Ok(data) = std::fs::read(&self.path) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let mut rest = &data[..];
-        while rest.len() >= 4 {
-            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            if len > crate::group::MAX_COMMIT_LEN || rest.len() - 4 < len {
-                break;
-            }
-            out.push(rest[4..4 + len].to_vec());
-            rest = &rest[4 + len..];
-        }
-        out
+        Self::logged(self.store.cached_commits(&self.room))
     }
 
-    /// Replaces the file with `commits` (after a damaged or rejected entry).
-    fn rewrite(&self, commits: &[Vec<u8>]) {
-        let mut data = Vec::new();
-        for c in commits {
-            data.extend_from_slice(&(c.len() as u32).to_be_bytes());
-            data.extend_from_slice(c);
-        }
-        // A cache: a failed write leaves the old file, read and checked again next time.
-        let _ = super::state::replace_file(&self.path, &data);
+    /// Replaces the cache with `commits` (a new room, or after a damaged or rejected
+    /// entry) and the epoch secrets with `key`.
+    fn rewrite(&self, commits: &[Vec<u8>], key: Option<(u64, &EpochSecret)>) {
+        let commits: Vec<&[u8]> = commits.iter().map(Vec::as_slice).collect();
+        let key = key.map(|(epoch, secret)| (epoch, secret.expose()));
+        Self::logged(self.store.cache_membership(&self.room, &commits, true, key));
     }
 
-    /// The epoch secrets this device opened, saved beside the commits (`<state>.keys`, mode
-    /// 0600), so opening does not unwrap every epoch again. They are derivable from the
-    /// public commits and the identity file, which lives in the same folder: keeping them
-    /// changes no threat. `None` when there is no such file (then they are unwrapped).
+    /// The cached epoch secrets; `None` when there are none (then they are unwrapped).
     fn load_keys(&self) -> Option<Vec<(u64, EpochSecret)>> {
-        let text = std::fs::read_to_string(self.keys_path()).ok()?;
-        let mut lines = text.lines();
-        if lines.next()? != KEYS_MAGIC {
-            return None;
-        }
-        let mut out = Vec::new();
-        for line in lines {
-            let (epoch, secret) = line.split_once(' ')?;
-            let bytes = URL_SAFE_NO_PAD.decode(secret).ok()?;
-            let bytes: [u8; 32] = bytes.try_into().ok()?;
-            out.push((epoch.parse().ok()?, EpochSecret::from_array(bytes)));
-        }
-        Some(out)
+        let keys = Self::logged(self.store.cached_epoch_keys(&self.room))?;
+        Some(
+            keys.into_iter()
+                .map(|(epoch, secret)| (epoch, EpochSecret::from_array(*secret)))
+                .collect(),
+        )
     }
 
-    /// Appends an epoch secret to the keys file (creating it, private to this user).
+    /// Adds an epoch secret.
     fn append_key(&self, epoch: u64, secret: &EpochSecret) {
-        use std::io::Write as _;
-        let path = self.keys_path();
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let Ok(mut f) = options.open(&path) else {
-            return;
-        };
-        let mut text = zeroize::Zeroizing::new(String::new());
-        if f.metadata().is_ok_and(|m| m.len() == 0) {
-            text.push_str(KEYS_MAGIC);
-            text.push('\n');
-        }
-        text.push_str(&format!(
-            "{epoch} {}\n",
-            zeroize::Zeroizing::new(URL_SAFE_NO_PAD.encode(secret.expose())).as_str()
-        ));
-        let _ = f.write_all(text.as_bytes());
+        let key = Some((epoch, secret.expose()));
+        Self::logged(self.store.cache_membership(&self.room, &[], false, key));
     }
 
-    fn remove_keys(&self) {
-        let _ = std::fs::remove_file(self.keys_path());
-    }
-
-    fn keys_path(&self) -> std::path::PathBuf {
-        self.path.with_extension("keys")
-    }
-
-    /// Appends one commit. A cache: a failure only costs a download at the next open.
+    /// Adds one commit after the cached ones.
     fn append(&self, commit: &[u8]) {
-        use std::io::Write as _;
-        let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-        else {
-            return;
-        };
-        let mut entry = Vec::with_capacity(4 + commit.len());
-        entry.extend_from_slice(&(commit.len() as u32).to_be_bytes());
-        entry.extend_from_slice(commit);
-        let _ = f.write_all(&entry);
+        Self::logged(
+            self.store
+                .cache_membership(&self.room, &[commit], false, None),
+        );
     }
 }
 
@@ -296,10 +266,10 @@ impl MemberRoom {
         room: RoomId,
         room_dir: &RemotePath,
         anchor: Option<[u8; 32]>,
-        cache: Option<std::path::PathBuf>,
+        cache: Option<CommitCache>,
     ) -> Result<Self, RoomError> {
         Ok(MemberRoom {
-            cache: cache.map(|path| CommitCache { path }),
+            cache,
             device: identity.public().signing_key_bytes(),
             identity,
             room,
@@ -361,9 +331,7 @@ impl MemberRoom {
         let bytes = commit.encode();
         t.write_atomic(&dir.join(COMMIT_FILE)?, &bytes)?;
         if let Some(cache) = &self.cache {
-            cache.rewrite(&[bytes]);
-            cache.remove_keys();
-            cache.append_key(0, &secret);
+            cache.rewrite(&[bytes], Some((0, &secret)));
         }
         self.anchor = Some(commit.hash());
         self.secrets.insert(0, secret);
@@ -384,7 +352,7 @@ impl MemberRoom {
         let anchor_before = self.anchor;
         let mut good = 0;
         for (n, bytes) in commits.iter().enumerate() {
-            // Verified when they were first read; the secrets come from the keys file.
+            // Verified when they were first read; the secrets come from the cache.
             let trusted = keys.is_some();
             if self
                 .apply_commit(n as u64, bytes, decoder, trusted)
@@ -395,8 +363,7 @@ impl MemberRoom {
             good += 1;
         }
         if good < commits.len() {
-            cache.rewrite(&commits[..good]);
-            cache.remove_keys();
+            cache.rewrite(&commits[..good], None);
             self.secrets.clear();
             decoder.clear_epoch_keys();
             // Start again from the server, checking everything.
@@ -503,7 +470,7 @@ impl MemberRoom {
     }
 
     /// [`apply_bytes`](Self::apply_bytes); `cached`: a commit from this device's own cache,
-    /// verified when it was first read, whose secrets are in the keys file (not unwrapped
+    /// verified when it was first read, whose secrets are in the cache (not unwrapped
     /// again).
     fn apply_commit(
         &mut self,

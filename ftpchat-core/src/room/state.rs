@@ -82,9 +82,9 @@ pub(crate) struct SavedState {
     /// Shared files with a local store: the greatest arrival order stored, so that this
     /// run numbers the lines it reads after it (not part of the state file's text).
     pub file_order_floor: Option<u64>,
-    /// Member rooms: where the membership log is cached, in the state folder (not part
-    /// of the state file's text).
-    pub commit_cache: Option<PathBuf>,
+    /// Member rooms: where the membership log is cached, in the local store (not part
+    /// of the state's text).
+    pub commit_cache: Option<crate::room::members::CommitCache>,
 }
 
 /// A member room log's chain tip as saved: seq, record hash, device key, and the hash of

@@ -258,6 +258,11 @@ impl RoomStore {
         Ok((saved, text, rows))
     }
 
+    /// The room's membership cache (member rooms), in the same store.
+    pub fn commit_cache(&self) -> super::members::CommitCache {
+        super::members::CommitCache::new(self.store.clone(), self.key.clone())
+    }
+
     /// `true` when a change read in this run waits for a message that only the store
     /// holds (read by an earlier run): the room must read its history to apply it.
     pub fn holds_awaited<W: Writer>(&self, view: &View<W>) -> Result<bool, RoomError> {

@@ -32,6 +32,7 @@
 
 mod encode;
 mod error;
+mod membership;
 mod query;
 mod saved;
 mod schema;
@@ -513,9 +514,10 @@ impl LocalStore {
         }
     }
 
-    /// Deletes every stored message of `room` (and their search entries), in one
-    /// transaction: the room at that place is another one now (re-created), and nothing
-    /// of the old one may show in its history or search. Returns how many were deleted.
+    /// Deletes every stored message of `room` (and their search entries) and its
+    /// membership cache, in one transaction: the room at that place is another one now
+    /// (re-created), and nothing of the old one may show in its history or search.
+    /// Returns how many messages were deleted.
     pub(crate) fn forget_room(&self, room: &str) -> Result<u64, StoreError> {
         let mut conn = self.lock();
         (|| {
@@ -525,6 +527,15 @@ impl LocalStore {
                 [room],
             )?;
             tx.execute("UPDATE rooms SET newest = NULL WHERE key = ?1", [room])?;
+            // And its membership cache (schema 4): another room's commits.
+            for table in ["commits", "epoch_keys"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE room = (SELECT id FROM rooms WHERE key = ?1)"
+                    ),
+                    [room],
+                )?;
+            }
             tx.commit()?;
             Ok(u64::try_from(deleted).unwrap_or(0))
         })()

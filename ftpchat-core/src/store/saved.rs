@@ -174,10 +174,14 @@ impl LocalStore {
 }
 
 /// Takes the store at `path` back to schema version 3 (what a version before schema 4
-/// left, for migration tests): its saved states and outboxes are dropped.
+/// left, for migration tests): its saved states, outboxes and membership caches
+/// (versions 4 and 5) are dropped.
 #[cfg(feature = "testing")]
 pub(crate) fn downgrade_to_version_3(path: &std::path::Path) -> Result<(), StoreError> {
     let conn = rusqlite::Connection::open(path).map_err(|e| StoreError::from_sqlite(path, e))?;
-    conn.execute_batch("DROP TABLE room_state; DROP TABLE outbox; PRAGMA user_version = 3;")
-        .map_err(|e| StoreError::from_sqlite(path, e))
+    conn.execute_batch(
+        "DROP TABLE room_state; DROP TABLE outbox; DROP TABLE commits; DROP TABLE epoch_keys;
+         PRAGMA user_version = 3;",
+    )
+    .map_err(|e| StoreError::from_sqlite(path, e))
 }

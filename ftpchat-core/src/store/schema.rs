@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x6674_6373;
 
 /// Migration `i` takes a store from schema version `i` to `i + 1`; the last index + 1 is
 /// the version this build writes. Never edit a released step: add one.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes and reads.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -126,6 +126,28 @@ CREATE TABLE outbox (
     sort BLOB NOT NULL,
     line TEXT NOT NULL,
     PRIMARY KEY (room, pos)
+) WITHOUT ROWID;
+";
+
+/// Version 5: a member room's membership cache (it was the files `room-<id>.commits` and
+/// `room-<id>.keys` beside the state), so a reopen neither downloads nor unwraps it again.
+/// - `commits`: commit `n` of the room's membership log, its bytes as on the server
+///   (checked again when loaded unless the epoch secrets are cached too). A rowid table:
+///   a commit can be kilobytes, and SQLite advises against `WITHOUT ROWID` for rows over a
+///   twentieth of a page.
+/// - `epoch_keys`: the epoch secrets this device opened (32 bytes each).
+const V5: &str = "
+CREATE TABLE commits (
+    room INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (room, n)
+);
+CREATE TABLE epoch_keys (
+    room INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    secret BLOB NOT NULL,
+    PRIMARY KEY (room, epoch)
 ) WITHOUT ROWID;
 ";
 

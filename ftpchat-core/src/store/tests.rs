@@ -1058,11 +1058,12 @@ fn a_version_1_store_is_migrated_and_keeps_its_messages() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, LocalStore::SCHEMA_VERSION);
-    assert_eq!(version, 4);
-    // Version 4: the saved-state tables exist, empty.
+    assert_eq!(version, 5);
+    // Versions 4 and 5: the saved-state and membership tables exist, empty.
     let saved: i64 = conn
         .query_row(
-            "SELECT (SELECT count(*) FROM room_state) + (SELECT count(*) FROM outbox)",
+            "SELECT (SELECT count(*) FROM room_state) + (SELECT count(*) FROM outbox)
+                 + (SELECT count(*) FROM commits) + (SELECT count(*) FROM epoch_keys)",
             [],
             |r| r.get(0),
         )
@@ -1166,5 +1167,50 @@ fn a_row_says_which_run_stored_it_last() {
         .unwrap();
     assert!(store.stored_in_run("room", &m.id, 7).unwrap());
     assert_eq!(store.search("room", "again", None, 10).unwrap().len(), 1);
+    store.check().unwrap();
+}
+
+/// A member room's membership cache: commits appended in order, replaced (with the epoch
+/// secrets) when asked, per room, and gone when the room is forgotten.
+#[test]
+fn the_membership_cache_keeps_commits_in_order_and_secrets_per_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path().join("store.sqlite")).unwrap();
+    assert!(store.cached_commits("room").unwrap().is_empty());
+    assert!(store.cached_epoch_keys("room").unwrap().is_none());
+    store
+        .cache_membership("room", &[b"c0"], true, Some((0, &[1; 32])))
+        .unwrap();
+    store
+        .cache_membership("room", &[b"c1", b"c2"], false, None)
+        .unwrap();
+    store
+        .cache_membership("room", &[], false, Some((2, &[3; 32])))
+        .unwrap();
+    store
+        .cache_membership("other", &[b"x0"], false, None)
+        .unwrap();
+    assert_eq!(
+        store.cached_commits("room").unwrap(),
+        [b"c0".to_vec(), b"c1".to_vec(), b"c2".to_vec()]
+    );
+    let keys = store.cached_epoch_keys("room").unwrap().unwrap();
+    let keys: Vec<(u64, [u8; 32])> = keys.into_iter().map(|(e, k)| (e, *k)).collect();
+    assert_eq!(keys, [(0, [1; 32]), (2, [3; 32])]);
+    assert!(store.cached_epoch_keys("other").unwrap().is_none());
+    // Replaced: the commits and the secrets start again.
+    store
+        .cache_membership("room", &[b"d0"], true, None)
+        .unwrap();
+    assert_eq!(store.cached_commits("room").unwrap(), [b"d0".to_vec()]);
+    assert!(store.cached_epoch_keys("room").unwrap().is_none());
+    // A forgotten room (re-created) keeps no cache; others keep theirs.
+    store
+        .cache_membership("room", &[], false, Some((0, &[5; 32])))
+        .unwrap();
+    store.forget_room("room").unwrap();
+    assert!(store.cached_commits("room").unwrap().is_empty());
+    assert!(store.cached_epoch_keys("room").unwrap().is_none());
+    assert_eq!(store.cached_commits("other").unwrap(), [b"x0".to_vec()]);
     store.check().unwrap();
 }

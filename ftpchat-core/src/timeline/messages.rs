@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::changes::{Applied, Author, Changes, MessageChange, Reaction, RefusedChange};
 use crate::format::{Codec, CompatMessage, Hlc, LegacyTimestamp, WriterId};
@@ -254,7 +254,47 @@ enum Evicted {
     Store {
         store: Arc<dyn StoredIds>,
         any: bool,
+        /// The store's recent answers: a new record is asked about several times while
+        /// it is checked and inserted, and each answer is a query.
+        answers: StoreAnswers,
     },
+}
+
+/// The store's answers to [`StoredIds::stored_in_this_run`] since the timeline last
+/// handed messages to the store ([`Timeline::take_touched`], the only way a row of this
+/// run is written), at most [`StoreAnswers::MAX`] of them. A clone starts empty.
+#[derive(Default)]
+struct StoreAnswers(Mutex<HashMap<MessageId, bool>>);
+
+impl StoreAnswers {
+    /// Enough for the records of a few reads; cleared when full.
+    const MAX: usize = 4_096;
+
+    fn get_or_ask(&self, id: &MessageId, ask: impl FnOnce() -> bool) -> bool {
+        let mut answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(answer) = answers.get(id) {
+            return *answer;
+        }
+        let answer = ask();
+        if answers.len() >= Self::MAX {
+            answers.clear();
+        }
+        answers.insert(*id, answer);
+        answer
+    }
+
+    fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+impl Clone for StoreAnswers {
+    fn clone(&self) -> Self {
+        StoreAnswers::default()
+    }
 }
 
 impl Default for Evicted {
@@ -276,7 +316,11 @@ impl Evicted {
     fn contains(&self, id: &MessageId) -> bool {
         match self {
             Evicted::Held(ids) => ids.contains(id),
-            Evicted::Store { store, any } => *any && store.stored_in_this_run(id),
+            Evicted::Store {
+                store,
+                any,
+                answers,
+            } => *any && answers.get_or_ask(id, || store.stored_in_this_run(id)),
         }
     }
 
@@ -340,7 +384,11 @@ impl Timeline {
             matches!(&self.evicted, Evicted::Held(ids) if ids.is_empty()),
             "given after an eviction"
         );
-        self.evicted = Evicted::Store { store, any: false };
+        self.evicted = Evicted::Store {
+            store,
+            any: false,
+            answers: StoreAnswers::default(),
+        };
     }
 
     /// `true` when `id` is a shown message that was evicted in this run: known, but
@@ -455,6 +503,10 @@ impl Timeline {
             return Vec::new();
         };
         let ids = std::mem::take(touched);
+        // These may be stored in this run now: earlier answers may be stale.
+        if let Evicted::Store { answers, .. } = &self.evicted {
+            answers.clear();
+        }
         ids.into_iter()
             .filter_map(|id| {
                 let key = *self.keys.get(&id)?;
@@ -797,8 +849,11 @@ mod tests {
             assert!(t.is_evicted(&MessageId([i; 16])) && t.contains(&MessageId([i; 16])));
         }
         assert!(!t.is_evicted(&MessageId([4; 16])) && t.contains(&MessageId([4; 16])));
-        // Twice for each evicted id (is_evicted, contains), never for the held one.
-        assert_eq!(rows.asked.load(Ordering::SeqCst), asked + 6);
+        // Once for each evicted id (is_evicted, then contains from the answers), never
+        // for the held one.
+        assert_eq!(rows.asked.load(Ordering::SeqCst), asked + 3);
+        assert!(t.is_evicted(&MessageId([1; 16])));
+        assert_eq!(rows.asked.load(Ordering::SeqCst), asked + 3);
         // A copy of an evicted one is a duplicate; a new id is new.
         assert_eq!(
             t.insert(key(1), msg(1, MessageStatus::Confirmed)),
@@ -817,7 +872,20 @@ mod tests {
         assert!(
             !t.restore(key(9), msg(9, MessageStatus::Confirmed), None),
             "never stored"
-        );
+        ); // A new id is asked once however often it is checked, until messages are handed
+           // to the store (one may be it): then asked again.
+        let new = MessageId([7; 16]);
+        let asked = rows.asked.load(Ordering::SeqCst);
+        assert!(!t.is_evicted(&new) && !t.contains(&new) && !t.is_evicted(&new));
+        assert_eq!(rows.asked.load(Ordering::SeqCst), asked + 1);
+        // (The oldest place: evicted first.)
+        t.insert(key(0), msg(7, MessageStatus::Confirmed));
+        for (_, m, _) in t.take_touched() {
+            rows.stored.lock().unwrap().insert(m.id);
+        }
+        assert!(t.evict_stored(&HashSet::new()) > 0);
+        assert!(t.is_evicted(&new), "stored and evicted since: asked again");
+        assert_eq!(rows.asked.load(Ordering::SeqCst), asked + 2);
     }
 
     /// An evicted message's changes stay known (with its author), so an older edit read

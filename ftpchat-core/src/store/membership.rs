@@ -1,0 +1,115 @@
+//! A member room's membership cache in the store (schema version 5): the commits of its
+//! membership log and the epoch secrets this device opened. A cache: the server holds the
+//! commits, and the secrets are unwrapped from them with the device's identity.
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use zeroize::Zeroizing;
+
+use super::{LocalStore, StoreError};
+
+/// The id of `room`'s row, created when missing.
+fn room_id(tx: &rusqlite::Transaction<'_>, room: &str) -> rusqlite::Result<i64> {
+    if let Some(id) = tx
+        .query_row("SELECT id FROM rooms WHERE key = ?1", [room], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    tx.execute("INSERT INTO rooms(key) VALUES (?1)", [room])?;
+    Ok(tx.last_insert_rowid())
+}
+
+impl LocalStore {
+    /// The cached commits of `room`, in order.
+    pub(crate) fn cached_commits(&self, room: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let conn = self.lock();
+        (|| {
+            conn.prepare_cached(
+                "SELECT c.data FROM commits AS c JOIN rooms AS r ON r.id = c.room
+                 WHERE r.key = ?1 ORDER BY c.n",
+            )?
+            .query_map([room], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<Vec<u8>>>>()
+        })()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Adds `commits` after the cached ones of `room` (`replace`: instead of them), and
+    /// `key` (an epoch and its secret) to its epoch secrets, in one transaction. With
+    /// `replace`, the epoch secrets are dropped first (they may belong to the commits
+    /// replaced).
+    pub(crate) fn cache_membership(
+        &self,
+        room: &str,
+        commits: &[&[u8]],
+        replace: bool,
+        key: Option<(u64, &[u8; 32])>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = room_id(&tx, room)?;
+            if replace {
+                tx.execute("DELETE FROM commits WHERE room = ?1", [id])?;
+                tx.execute("DELETE FROM epoch_keys WHERE room = ?1", [id])?;
+            }
+            let next: i64 = tx.query_row(
+                "SELECT coalesce(max(n) + 1, 0) FROM commits WHERE room = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            let mut insert =
+                tx.prepare("INSERT INTO commits(room, n, data) VALUES (?1, ?2, ?3)")?;
+            for (n, commit) in (next..).zip(commits) {
+                insert.execute(params![id, n, commit])?;
+            }
+            drop(insert);
+            if let Some((epoch, secret)) = key {
+                tx.execute(
+                    "INSERT OR REPLACE INTO epoch_keys(room, epoch, secret) VALUES (?1, ?2, ?3)",
+                    params![id, i64::try_from(epoch).unwrap_or(i64::MAX), &secret[..]],
+                )?;
+            }
+            tx.commit()
+        })()
+        .map_err(|e| self.err(e))
+    }
+
+    /// The cached epoch secrets of `room`, by epoch; `None` when there are none (then the
+    /// commits are checked and the secrets unwrapped again).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn cached_epoch_keys(
+        &self,
+        room: &str,
+    ) -> Result<Option<Vec<(u64, Zeroizing<[u8; 32]>)>>, StoreError> {
+        let conn = self.lock();
+        let rows = (|| {
+            conn.prepare_cached(
+                "SELECT k.epoch, k.secret FROM epoch_keys AS k JOIN rooms AS r ON r.id = k.room
+                 WHERE r.key = ?1 ORDER BY k.epoch",
+            )?
+            .query_map([room], |r| {
+                Ok((r.get::<_, i64>(0)?, Zeroizing::new(r.get::<_, Vec<u8>>(1)?)))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })()
+        .map_err(|e| self.err(e))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.into_iter()
+            .map(|(epoch, secret)| {
+                let epoch = u64::try_from(epoch).ok();
+                let secret: Option<[u8; 32]> = secret.as_slice().try_into().ok();
+                match (epoch, secret) {
+                    (Some(e), Some(s)) => Ok((e, Zeroizing::new(s))),
+                    _ => Err(StoreError::corrupt(
+                        &self.path,
+                        "a cached epoch secret is invalid",
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
