@@ -2,22 +2,10 @@
 //! membership log and the epoch secrets this device opened. A cache: the server holds the
 //! commits, and the secrets are unwrapped from them with the device's identity.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, TransactionBehavior};
 use zeroize::Zeroizing;
 
-use super::{LocalStore, StoreError};
-
-/// The id of `room`'s row, created when missing.
-fn room_id(tx: &rusqlite::Transaction<'_>, room: &str) -> rusqlite::Result<i64> {
-    if let Some(id) = tx
-        .query_row("SELECT id FROM rooms WHERE key = ?1", [room], |r| r.get(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    tx.execute("INSERT INTO rooms(key) VALUES (?1)", [room])?;
-    Ok(tx.last_insert_rowid())
-}
+use super::{room_row, LocalStore, PutError, StoreError};
 
 impl LocalStore {
     /// The cached commits of `room`, in order.
@@ -48,7 +36,7 @@ impl LocalStore {
         let mut conn = self.lock();
         (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = room_id(&tx, room)?;
+            let id = room_row(&tx, room)?.id;
             if replace {
                 tx.execute("DELETE FROM commits WHERE room = ?1", [id])?;
                 tx.execute("DELETE FROM epoch_keys WHERE room = ?1", [id])?;
@@ -70,9 +58,10 @@ impl LocalStore {
                     params![id, i64::try_from(epoch).unwrap_or(i64::MAX), &secret[..]],
                 )?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(())
         })()
-        .map_err(|e| self.err(e))
+        .map_err(|e: PutError| self.put_error(e))
     }
 
     /// The cached epoch secrets of `room`, by epoch; `None` when there are none (then the

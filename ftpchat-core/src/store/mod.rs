@@ -591,6 +591,46 @@ impl From<rusqlite::Error> for PutError {
     }
 }
 
+/// A room's row: its id, the number its next message gets, and its newest sort key.
+struct RoomRow {
+    id: i64,
+    next_n: i64,
+    newest: Option<Vec<u8>>,
+}
+
+/// The row of `room`, created when missing; a room id beyond what message numbers can
+/// hold is refused.
+fn room_row(tx: &rusqlite::Transaction<'_>, room: &str) -> Result<RoomRow, PutError> {
+    let row = match tx
+        .query_row(
+            "SELECT id, next_n, newest FROM rooms WHERE key = ?1",
+            [room],
+            |r| {
+                Ok(RoomRow {
+                    id: r.get(0)?,
+                    next_n: r.get(1)?,
+                    newest: r.get(2)?,
+                })
+            },
+        )
+        .optional()?
+    {
+        Some(row) => row,
+        None => {
+            tx.execute("INSERT INTO rooms(key) VALUES (?1)", [room])?;
+            RoomRow {
+                id: tx.last_insert_rowid(),
+                next_n: 0,
+                newest: None,
+            }
+        }
+    };
+    if !(1..=MAX_ROOM_ID).contains(&row.id) {
+        return Err(PutError::Limit("too many rooms in one store"));
+    }
+    Ok(row)
+}
+
 /// Stores a batch (encoded keys, sorted, one entry per id) in the open transaction.
 fn put_batch(
     tx: &rusqlite::Transaction<'_>,
@@ -598,29 +638,11 @@ fn put_batch(
     batch: &[(Vec<u8>, &Message, Option<Author>)],
     run: i64,
 ) -> Result<usize, PutError> {
-    let (room, mut next_n, mut newest) = match tx
-        .query_row(
-            "SELECT id, next_n, newest FROM rooms WHERE key = ?1",
-            [room],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<Vec<u8>>>(2)?,
-                ))
-            },
-        )
-        .optional()?
-    {
-        Some(found) => found,
-        None => {
-            tx.execute("INSERT INTO rooms(key) VALUES (?1)", [room])?;
-            (tx.last_insert_rowid(), 0, None)
-        }
-    };
-    if !(1..=MAX_ROOM_ID).contains(&room) {
-        return Err(PutError::Limit("too many rooms in one store"));
-    }
+    let RoomRow {
+        id: room,
+        mut next_n,
+        mut newest,
+    } = room_row(tx, room)?;
     let first_n = next_n;
     let mut by_id = tx.prepare("SELECT n, sort FROM messages WHERE room = ?1 AND id = ?2")?;
     let mut by_sort = tx.prepare("SELECT id FROM messages WHERE room = ?1 AND sort = ?2")?;

@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::encode::{decode_key, encode_key};
-use super::{put_batch, LocalStore, PutError, StoreError, MAX_ROOM_ID};
+use super::{put_batch, room_row, LocalStore, PutError, StoreError};
 use crate::timeline::{Author, Message, MessageId, SortKey};
 
 /// One unsent message as the store keeps it: its place in the outbox (`pos`, increasing in
@@ -56,7 +56,7 @@ impl LocalStore {
                 put_batch(&tx, room, &batch, run)?
             };
             if !save.is_empty() {
-                let id = room_row(&tx, room)?;
+                let id = room_row(&tx, room)?.id;
                 if let Some(text) = save.state {
                     tx.execute(
                         "INSERT INTO room_state(room, text) VALUES (?1, ?2)
@@ -139,24 +139,6 @@ impl LocalStore {
         })
         .transpose()
     }
-}
-
-/// The id of `room`'s row, created when missing.
-fn room_row(tx: &rusqlite::Transaction<'_>, room: &str) -> Result<i64, PutError> {
-    let id = match tx
-        .query_row("SELECT id FROM rooms WHERE key = ?1", [room], |r| r.get(0))
-        .optional()?
-    {
-        Some(id) => id,
-        None => {
-            tx.execute("INSERT INTO rooms(key) VALUES (?1)", [room])?;
-            tx.last_insert_rowid()
-        }
-    };
-    if !(1..=MAX_ROOM_ID).contains(&id) {
-        return Err(PutError::Limit("too many rooms in one store"));
-    }
-    Ok(id)
 }
 
 impl LocalStore {
