@@ -177,28 +177,19 @@ impl<L: Layout> Engine<L> {
         saved.blocked = view.blocked_state();
         let text = saved.encode_state();
         let outbox: Vec<&Outgoing> = view.outbox.iter().chain(&view.held).collect();
-        let (kept, added) = outbox_change(&self.saved_outbox, &outbox);
-        let removed: Vec<i64> = (self.saved_outbox.iter().zip(&kept))
-            .filter(|(_, keep)| !**keep)
-            .map(|(r, _)| r.pos)
-            .collect();
+        let change = outbox_change(&self.saved_outbox, &outbox);
         let save = RoomSave {
             state: (text != self.saved_state).then_some(text.as_str()),
-            outbox_removed: &removed,
-            outbox_added: &added,
+            outbox_removed: &change.removed,
+            outbox_added: &change.added,
         };
         store.put_and_save(view, &save)?;
         if self.history_loaded {
             store.mark_complete();
         }
         self.saved_state = text;
-        if !removed.is_empty() || !added.is_empty() {
-            let rows = std::mem::take(&mut self.saved_outbox);
-            self.saved_outbox = (rows.into_iter().zip(kept))
-                .filter(|(_, keep)| *keep)
-                .map(|(r, _)| r)
-                .chain(added)
-                .collect();
+        if !change.is_empty() {
+            change.apply(&mut self.saved_outbox);
         }
         Ok(())
     }
@@ -383,8 +374,7 @@ impl<L: Layout> Core<L> {
         let Ok(mut engine) = self.engine.try_lock() else {
             return f(&mut view);
         };
-        // What an earlier save left unsaved first, then the change, outbox first.
-        engine.persist(&mut view)?;
+        // One save holds the change and whatever an earlier, failed save left unsaved.
         let out = f(&mut view)?;
         engine.persist(&mut view)?;
         Ok(out)
@@ -901,31 +891,48 @@ fn assemble<L: Layout>(
     Ok((engine, view))
 }
 
-/// How the outbox `new` differs from the rows `old` the store holds: which old rows stay
-/// (`true`, in order) and the rows to add after them. The rows that stay are the longest
-/// run of old rows, in order, that is a prefix of `new`: delivering the oldest messages
-/// removes rows, a send adds one, and an outbox whose order changed is written again from
-/// where it changed, so the rows in `pos` order always are `new`.
-fn outbox_change(old: &[OutboxRow], new: &[&Outgoing]) -> (Vec<bool>, Vec<OutboxRow>) {
+/// How the saved outbox rows become the outbox: the rows to delete (by `pos`, in
+/// increasing order) and the rows to add after those kept.
+#[derive(Debug, Default)]
+struct OutboxChange {
+    removed: Vec<i64>,
+    added: Vec<OutboxRow>,
+}
+
+impl OutboxChange {
+    fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+
+    /// `rows` as the store holds them once the change is saved.
+    fn apply(self, rows: &mut Vec<OutboxRow>) {
+        if !self.removed.is_empty() {
+            rows.retain(|r| self.removed.binary_search(&r.pos).is_err());
+        }
+        rows.extend(self.added);
+    }
+}
+
+/// How the outbox `new` differs from the rows `old` the store holds. The rows that stay
+/// are those that, in order, hold `new`'s first messages: delivering the oldest messages
+/// removes rows, a send adds one, and an outbox whose order or lines changed is written
+/// again from where it changed, so the rows in `pos` order always are `new`.
+fn outbox_change(old: &[OutboxRow], new: &[&Outgoing]) -> OutboxChange {
     let mut next = 0;
-    let kept: Vec<bool> = old
-        .iter()
-        .map(|row| {
-            let keep = new.get(next).is_some_and(|o| row.holds(o));
-            next += usize::from(keep);
-            keep
-        })
+    let mut removed = Vec::new();
+    for row in old {
+        if new.get(next).is_some_and(|o| row.holds(o)) {
+            next += 1;
+        } else {
+            removed.push(row.pos);
+        }
+    }
+    let first = old.last().map_or(0, |r| r.pos + 1);
+    let added = (first..)
+        .zip(&new[next..])
+        .map(|(pos, o)| OutboxRow::new(pos, o))
         .collect();
-    let mut pos = old.last().map_or(0, |r| r.pos + 1);
-    let added = new[next..]
-        .iter()
-        .map(|o| {
-            let row = OutboxRow::new(pos, o);
-            pos += 1;
-            row
-        })
-        .collect();
-    (kept, added)
+    OutboxChange { removed, added }
 }
 
 fn validate_display_name(name: &str) -> Result<(), RoomError> {
@@ -958,18 +965,15 @@ mod outbox_tests {
         }
     }
 
-    /// The rows after applying a change, as the store would hold them (in `pos` order).
+    /// The rows after applying a change, as the store would hold them (in `pos` order),
+    /// and how many were removed.
     fn apply(old: &[OutboxRow], new: &[&Outgoing]) -> (Vec<OutboxRow>, usize) {
-        let (kept, added) = outbox_change(old, new);
-        let removed = kept.iter().filter(|k| !**k).count();
-        let mut rows: Vec<OutboxRow> = (old.iter().zip(kept))
-            .filter(|(_, k)| *k)
-            .map(|(r, _)| r.clone())
-            .chain(added)
-            .collect();
+        let change = outbox_change(old, new);
+        let removed = change.removed.len();
+        let mut rows = old.to_vec();
+        change.apply(&mut rows);
         let sorted = rows.windows(2).all(|w| w[0].pos < w[1].pos);
         assert!(sorted, "positions increase: {rows:?}");
-        rows.sort_by_key(|r| r.pos);
         assert_eq!(rows.len(), new.len());
         for (row, o) in rows.iter().zip(new) {
             assert!(row.holds(o), "{row:?} != {o:?}");
@@ -987,12 +991,12 @@ mod outbox_tests {
         assert_eq!(removed, 0);
         assert_eq!(rows.len(), 2);
         // A send: one row added, none removed.
-        let (kept, added) = outbox_change(&rows, &[&a, &b, &c]);
-        assert_eq!((kept, added.len()), (vec![true, true], 1));
+        let change = outbox_change(&rows, &[&a, &b, &c]);
+        assert_eq!((change.removed, change.added.len()), (vec![], 1));
         let (rows, _) = apply(&rows, &[&a, &b, &c]);
         // The oldest delivered: one row removed, none added.
-        let (kept, added) = outbox_change(&rows, &[&b, &c]);
-        assert_eq!((kept, added.len()), (vec![false, true, true], 0));
+        let change = outbox_change(&rows, &[&b, &c]);
+        assert_eq!((change.removed, change.added.len()), (vec![rows[0].pos], 0));
         let (rows, _) = apply(&rows, &[&b, &c]);
         // Encoded again: the changed row and those after it are written again.
         let b2 = out(2, "b again");
