@@ -455,6 +455,68 @@ fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
     assert_eq!(alice.seen_by(&id).unwrap().readers, vec![b.member()]);
 }
 
+/// Presence and "seen by" are kept in the local store: a room reopened with the network
+/// down shows who read what and who was present, and online again it does not download a
+/// state file it already holds (a same-named file the server swapped in goes unread).
+#[test]
+fn presence_and_seen_by_show_offline_after_a_restart_and_known_state_files_are_not_read_again() {
+    use ftpchat_core::testing::{FaultyTransport, Op};
+    use ftpchat_core::TransportErrorKind;
+    let server = TestFtpServer::start();
+    let t = ftp(&server);
+    let clock = sim_clock();
+    let (a, b) = (Device::new("Alice"), Device::new("Bob"));
+    let rooms = team(&t, &clock, &[&a, &b], |_, cfg| cfg);
+    let (alice, bob) = (&rooms[0], &rooms[1]);
+    let id = alice.send("read me").unwrap();
+    sync_clean(alice);
+    sync_clean(bob);
+    bob.mark_read(&id).unwrap();
+    sync_clean(bob);
+    sync_clean(alice);
+    assert_eq!(alice.seen_by(&id).unwrap().readers, vec![b.member()]);
+    let before = of(alice, &b);
+    assert_eq!(before.state, PresenceState::Online);
+    for room in &rooms {
+        room.close().unwrap();
+    }
+    drop(rooms);
+
+    let offline = Arc::new(FaultyTransport::from_arc(t.clone()));
+    for op in Op::ALL {
+        offline.fail_after_nth(op, 1, TransportErrorKind::Transient);
+        for n in 1..50 {
+            offline.fail_nth(op, n, TransportErrorKind::Transient);
+        }
+    }
+    let alice = Room::open(offline, a.config(&clock)).unwrap();
+    assert!(alice.sync().is_err(), "the network is down");
+    assert_eq!(alice.seen_by(&id).unwrap().readers, vec![b.member()]);
+    let bob_then = of(&alice, &b);
+    assert_eq!(bob_then.display_name, "Bob");
+    assert_eq!(bob_then.last_active_ms, before.last_active_ms);
+    assert_eq!(
+        bob_then.state,
+        PresenceState::Online,
+        "his state still holds"
+    );
+    clock.advance(Duration::from_millis(PRESENCE_TTL_MS + 1));
+    let bob_later = of(&alice, &b);
+    assert_eq!(bob_later.state, PresenceState::Offline, "and runs out");
+    assert!(bob_later.seen_within(clock.now_ms(), HOUR_MS));
+    alice.close().unwrap();
+    drop(alice);
+
+    // The server swaps garbage in under the name of Bob's state file: Alice already holds
+    // that file, reads no state file again, and refuses nothing.
+    let (name, _, _) = state_file_of(&t, &b);
+    write(&t, &name, b"garbage\n");
+    let alice = a.open(&t, &clock);
+    sync_clean(&alice);
+    assert_eq!(alice.seen_by(&id).unwrap().readers, vec![b.member()]);
+    assert_eq!(of(&alice, &b).display_name, "Bob");
+}
+
 #[test]
 fn a_member_cannot_publish_presence_for_another_device() {
     let server = TestFtpServer::start();

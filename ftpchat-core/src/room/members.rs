@@ -184,8 +184,10 @@ pub(crate) struct MemberRoom {
 /// unwraps them again. Commits are public (their secrets are wrapped), and each is checked
 /// again when loaded unless the secrets are cached too (they were checked when first
 /// read). The secrets are derivable from the public commits and the identity file, which
-/// lives in the same folder: keeping them changes no threat. A cache: a failed write only
-/// costs a download at the next open (logged).
+/// lives in the same folder: keeping them changes no threat. It also keeps each writer's
+/// newest state file (`device_states`), checked again when loaded, so presence and read
+/// receipts show before the first sync. A cache: a failed write only costs a download at
+/// the next open (logged).
 #[derive(Clone)]
 pub(crate) struct CommitCache {
     store: Arc<LocalStore>,
@@ -257,6 +259,23 @@ impl CommitCache {
             self.store
                 .cache_membership(&self.room, &[commit], false, None),
         );
+    }
+
+    /// The cached state files (presence, SPEC §18): per writer, its counter and bytes.
+    pub fn load_states(&self) -> Vec<(WriterId, u64, Vec<u8>)> {
+        Self::logged(self.store.cached_device_states(&self.room))
+            .into_iter()
+            .map(|(writer, counter, data)| (WriterId(writer), counter, data))
+            .collect()
+    }
+
+    /// Keeps `states` as their writers' newest state files.
+    pub fn keep_states(&self, states: &[(WriterId, u64, Vec<u8>)]) {
+        let states: Vec<([u8; 16], u64, &[u8])> = states
+            .iter()
+            .map(|(w, c, data)| (w.0, *c, data.as_slice()))
+            .collect();
+        Self::logged(self.store.cache_device_states(&self.room, &states));
     }
 }
 

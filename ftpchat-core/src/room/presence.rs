@@ -223,6 +223,11 @@ impl Board {
         }
     }
 
+    /// This device's Ed25519 key.
+    pub fn own_device(&self) -> [u8; 32] {
+        self.own_device
+    }
+
     /// The membership as of the last poll.
     pub fn set_members(&mut self, members: Vec<Member>) {
         self.members = members;
@@ -544,7 +549,9 @@ impl Room {
     /// (a device whose state ran out is offline: devices that vanish go offline by expiry),
     /// typing, when it was last seen and last active. As of the last [`sync`](Self::sync)
     /// (which reads the state files that changed), evaluated on the room's clock at each
-    /// call: call it again on a timer to see expiries.
+    /// call: call it again on a timer to see expiries. A room with a local store starts
+    /// from the state files its last run read, so this (and [`seen_by`](Self::seen_by))
+    /// answers before the first sync and with the network down.
     ///
     /// Errors: [`RoomError::NotAMemberRoom`] for password rooms and FTPChat shared files
     /// (they have no presence), [`RoomError::InvalidConfig`] when presence is off.

@@ -1,6 +1,7 @@
 //! A member room's membership cache in the store (schema version 5): the commits of its
-//! membership log and the epoch secrets this device opened. A cache: the server holds the
-//! commits, and the secrets are unwrapped from them with the device's identity.
+//! membership log, the epoch secrets this device opened and each writer's newest state
+//! file. A cache: the server holds the commits and state files, and the secrets are
+//! unwrapped from the commits with the device's identity.
 
 use rusqlite::{params, TransactionBehavior};
 use zeroize::Zeroizing;
@@ -100,5 +101,70 @@ impl LocalStore {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
+    }
+
+    /// The cached state files of `room`: per writer, its counter and the file's bytes.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn cached_device_states(
+        &self,
+        room: &str,
+    ) -> Result<Vec<([u8; 16], u64, Vec<u8>)>, StoreError> {
+        let conn = self.lock();
+        let rows = (|| {
+            conn.prepare_cached(
+                "SELECT d.writer, d.counter, d.data FROM device_states AS d
+                 JOIN rooms AS r ON r.id = d.room WHERE r.key = ?1 ORDER BY d.writer",
+            )?
+            .query_map([room], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })()
+        .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(writer, counter, data)| {
+                match (writer.as_slice().try_into(), u64::try_from(counter)) {
+                    (Ok(writer), Ok(counter)) => Ok((writer, counter, data)),
+                    _ => Err(StoreError::corrupt(
+                        &self.path,
+                        "a cached state file's writer or counter is invalid",
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// Keeps `states` (writer, counter, bytes) as the newest state file of their writers
+    /// in `room`, in one transaction.
+    pub(crate) fn cache_device_states(
+        &self,
+        room: &str,
+        states: &[([u8; 16], u64, &[u8])],
+    ) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock();
+        (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = room_row(&tx, room)?.id;
+            let mut upsert = tx.prepare(
+                "INSERT INTO device_states(room, writer, counter, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(room, writer) DO UPDATE
+                 SET counter = excluded.counter, data = excluded.data",
+            )?;
+            for (writer, counter, data) in states {
+                let counter = i64::try_from(*counter).unwrap_or(i64::MAX);
+                upsert.execute(params![id, &writer[..], counter, data])?;
+            }
+            drop(upsert);
+            tx.commit()?;
+            Ok(())
+        })()
+        .map_err(|e: PutError| self.put_error(e))
     }
 }

@@ -527,8 +527,8 @@ impl LocalStore {
                 [room],
             )?;
             tx.execute("UPDATE rooms SET newest = NULL WHERE key = ?1", [room])?;
-            // And its membership cache (schema 4): another room's commits.
-            for table in ["commits", "epoch_keys"] {
+            // And its membership and presence cache (schema 5): another room's.
+            for table in ["commits", "epoch_keys", "device_states"] {
                 tx.execute(
                     &format!(
                         "DELETE FROM {table} WHERE room = (SELECT id FROM rooms WHERE key = ?1)"

@@ -163,6 +163,7 @@ pub(crate) fn downgrade_to_version_3(path: &std::path::Path) -> Result<(), Store
     let conn = rusqlite::Connection::open(path).map_err(|e| StoreError::from_sqlite(path, e))?;
     conn.execute_batch(
         "DROP TABLE room_state; DROP TABLE outbox; DROP TABLE commits; DROP TABLE epoch_keys;
+         DROP TABLE device_states;
          PRAGMA user_version = 3;",
     )
     .map_err(|e| StoreError::from_sqlite(path, e))

@@ -129,13 +129,17 @@ CREATE TABLE outbox (
 ) WITHOUT ROWID;
 ";
 
-/// Version 5: a member room's membership cache (it was the files `room-<id>.commits` and
+/// Version 5: a member room's membership and presence cache (it was the files `room-<id>.commits` and
 /// `room-<id>.keys` beside the state), so a reopen neither downloads nor unwraps it again.
 /// - `commits`: commit `n` of the room's membership log, its bytes as on the server
 ///   (checked again when loaded unless the epoch secrets are cached too). A rowid table:
 ///   a commit can be kilobytes, and SQLite advises against `WITHOUT ROWID` for rows over a
 ///   twentieth of a page.
 /// - `epoch_keys`: the epoch secrets this device opened (32 bytes each).
+/// - `device_states`: the newest state file (presence and read position, SPEC §18) read
+///   or published of each writer, its bytes as on the server and its counter, so that
+///   presence and "seen by" show before the first sync and unchanged files are not
+///   downloaded again. Checked again when loaded.
 const V5: &str = "
 CREATE TABLE commits (
     room INTEGER NOT NULL,
@@ -149,6 +153,13 @@ CREATE TABLE epoch_keys (
     secret BLOB NOT NULL,
     PRIMARY KEY (room, epoch)
 ) WITHOUT ROWID;
+CREATE TABLE device_states (
+    room INTEGER NOT NULL,
+    writer BLOB NOT NULL,
+    counter INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (room, writer)
+);
 ";
 
 /// Sets the connection's pragmas, refuses files that are not stores or are newer, and

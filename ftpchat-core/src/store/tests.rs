@@ -1171,7 +1171,8 @@ fn a_row_says_which_run_stored_it_last() {
 }
 
 /// A member room's membership cache: commits appended in order, replaced (with the epoch
-/// secrets) when asked, per room, and gone when the room is forgotten.
+/// secrets) when asked, the newest state file per writer, per room, and gone when the room
+/// is forgotten.
 #[test]
 fn the_membership_cache_keeps_commits_in_order_and_secrets_per_room() {
     let dir = tempfile::tempdir().unwrap();
@@ -1208,9 +1209,26 @@ fn the_membership_cache_keeps_commits_in_order_and_secrets_per_room() {
     store
         .cache_membership("room", &[], false, Some((0, &[5; 32])))
         .unwrap();
+    // State files: one per writer, the newest replacing the older.
+    assert!(store.cached_device_states("room").unwrap().is_empty());
+    store
+        .cache_device_states("room", &[([1; 16], 1, b"a1"), ([2; 16], 4, b"b4")])
+        .unwrap();
+    store
+        .cache_device_states("room", &[([1; 16], 2, b"a2")])
+        .unwrap();
+    store
+        .cache_device_states("other", &[([1; 16], 9, b"x9")])
+        .unwrap();
+    assert_eq!(
+        store.cached_device_states("room").unwrap(),
+        [([1; 16], 2, b"a2".to_vec()), ([2; 16], 4, b"b4".to_vec())]
+    );
     store.forget_room("room").unwrap();
     assert!(store.cached_commits("room").unwrap().is_empty());
     assert!(store.cached_epoch_keys("room").unwrap().is_none());
+    assert!(store.cached_device_states("room").unwrap().is_empty());
     assert_eq!(store.cached_commits("other").unwrap(), [b"x0".to_vec()]);
+    assert_eq!(store.cached_device_states("other").unwrap().len(), 1);
     store.check().unwrap();
 }

@@ -483,7 +483,18 @@ impl NativeLayout {
         let writer = derive_writer_id(room, &device, generation);
         let logs_dir = room_dir.join(LOGS_DIR)?;
         let name = log_name(writer);
-        let presence = presence::NativePresence::new(config.presence(), device, clock.now_ms());
+        let mut presence = presence::NativePresence::new(
+            config.presence(),
+            device,
+            clock.now_ms(),
+            saved.commit_cache.clone(),
+        );
+        presence.restore(
+            &mut decoder,
+            member.membership(),
+            member.members(),
+            clock.now_ms(),
+        );
         let (epoch, key) = match member.current_key() {
             Some((e, k)) => (Some(e), k),
             None => (None, FernetKey::generate()),

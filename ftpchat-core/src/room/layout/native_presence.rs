@@ -9,11 +9,15 @@ use std::sync::{Arc, Mutex};
 use super::{NativeLayout, NativeWriter};
 use crate::crypto::Deflater;
 use crate::format::state::{
-    decode_state_file, encode_state_file, state_file_name, MAX_STATE_FILE_LEN, PRESENCE_KIND,
+    decode_state_file, encode_state_file, state_file_name, StateRecord, MAX_STATE_FILE_LEN,
+    PRESENCE_KIND,
 };
 use crate::format::{
     derive_writer_id, ChainLink, LineDecoder, NativeRecord, RecordBody, RecordId, SignedRecord,
+    WriterId,
 };
+use crate::group::{Member, MemberId, Membership};
+use crate::room::members::CommitCache;
 use crate::room::presence::{
     plan_fetches, state_allowed, Board, Offered, PresenceConfig, PRESENCE_REFRESH_MS,
 };
@@ -28,16 +32,77 @@ pub(crate) struct NativePresence {
     deflater: Deflater,
     /// The HLC of this device's state records (above every own one read).
     clock: HlcClock,
+    /// Where the newest state file of each writer is kept between runs.
+    cache: Option<CommitCache>,
 }
 
 impl NativePresence {
-    pub fn new(config: PresenceConfig, device: [u8; 32], now_ms: u64) -> Self {
+    pub fn new(
+        config: PresenceConfig,
+        device: [u8; 32],
+        now_ms: u64,
+        cache: Option<CommitCache>,
+    ) -> Self {
         NativePresence {
             board: Arc::new(Mutex::new(Board::new(config, device, now_ms))),
             deflater: Deflater::default(),
             clock: HlcClock::default(),
+            cache,
         }
     }
+
+    /// Offers the state files an earlier run kept (checked again against the membership
+    /// as cached), so presence and "seen by" show before the first sync and the files
+    /// that did not change since are not downloaded again. A file that fails the checks
+    /// now (its member was removed) is skipped; the next poll reads what the server has.
+    pub fn restore(
+        &mut self,
+        decoder: &mut LineDecoder,
+        membership: Option<&Membership>,
+        members: Vec<Member>,
+        now_ms: u64,
+    ) {
+        let mut board = lock(&self.board);
+        if !board.config.enabled {
+            return;
+        }
+        board.set_members(members);
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        let own_device = board.own_device();
+        for (writer, counter, data) in cache.load_states() {
+            let Ok((record, member)) = check_state_file(&data, writer, decoder, membership) else {
+                continue;
+            };
+            let s = &record.signed;
+            if s.device == own_device {
+                self.clock.observe(s.record.hlc, now_ms);
+            }
+            // Seen either way: reading it again would only find it older (a replay).
+            board.seen.insert(writer, counter);
+            board.offer(
+                s.device,
+                member,
+                &s.record.sender,
+                s.record.hlc,
+                record.body,
+            );
+        }
+    }
+}
+
+/// Checks a state file of `writer` (SPEC §18.4): one line holding a state record signed by
+/// that writer's device, an active device of a current member, in an epoch it may write.
+fn check_state_file(
+    data: &[u8],
+    writer: WriterId,
+    decoder: &mut LineDecoder,
+    membership: Option<&Membership>,
+) -> Result<(StateRecord, MemberId), String> {
+    let record = decode_state_file(data, writer, decoder).map_err(|e| e.to_string())?;
+    let member = state_allowed(membership, &record.signed)?;
+    Ok((record, member))
 }
 
 /// Commands to publish this device's state (FTP: `PASV`, `STOR` of a temporary name,
@@ -92,6 +157,8 @@ impl NativeLayout {
             plan_fetches(entries, &board.seen, own_writer)
         };
         let mut changed = false;
+        // The files accepted, kept in the store once read.
+        let mut keep = Vec::new();
         for (name, writer, counter) in &plan.fetch {
             let path = self.logs_dir.join(name)?;
             let data = match transport::read_bounded(t, &path, MAX_STATE_FILE_LEN) {
@@ -104,9 +171,9 @@ impl NativeLayout {
                 Err(_) => None,
             };
             let checked = data
+                .as_deref()
                 .ok_or_else(|| format!("a state file larger than {MAX_STATE_FILE_LEN} bytes"))
-                .and_then(|d| decode_state_file(&d, *writer, decoder).map_err(|e| e.to_string()))
-                .and_then(|r| state_allowed(membership, &r.signed).map(|member| (r, member)));
+                .and_then(|d| check_state_file(d, *writer, decoder, membership));
             let mut board = lock(&p.board);
             board.seen.insert(*writer, *counter);
             let (record, member) = match checked {
@@ -131,7 +198,12 @@ impl NativeLayout {
                 s.record.hlc,
                 record.body,
             ) {
-                Offered::Accepted => changed |= s.device != m.device,
+                Offered::Accepted => {
+                    changed |= s.device != m.device;
+                    if let Some(data) = data {
+                        keep.push((*writer, *counter, data));
+                    }
+                }
                 Offered::Older => events.push(RoomEvent::RecordRefused {
                     file: path.to_string(),
                     offset: 0,
@@ -143,6 +215,9 @@ impl NativeLayout {
         }
         if changed {
             events.push(RoomEvent::PresenceChanged);
+        }
+        if let Some(cache) = &p.cache {
+            cache.keep_states(&keep);
         }
 
         // Publish: only a device that holds the current epoch's key.
@@ -208,6 +283,9 @@ impl NativeLayout {
         let previous = board.seen.insert(own_writer, counter);
         board.published(now, member, &sender, hlc, body);
         drop(board);
+        if let Some(cache) = &p.cache {
+            cache.keep_states(&[(own_writer, counter, file)]);
+        }
         // The older names (also a crash's leftover): removed; failures are harmless, the
         // next publish tries again.
         let mut old: Vec<String> = plan.own.iter().map(|(n, _)| n.clone()).collect();
