@@ -362,13 +362,33 @@ fn a_copied_state_folder_is_refused_by_the_create_only_write_and_moves_to_a_new_
     );
 }
 
-/// The segment cache (`room-<id>.segments` in the state folder) of `state`.
-fn segment_cache(state: &Path) -> std::path::PathBuf {
-    std::fs::read_dir(state)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "segments"))
-        .expect("a segment cache in the state folder")
+/// The local store of the state folder `state`, where the segment cache is a row of the
+/// table `segment_cache`.
+fn store_of(state: &Path) -> rusqlite::Connection {
+    let path = ftpchat_core::StateLocation::Folder(state.to_path_buf())
+        .store_path()
+        .unwrap();
+    rusqlite::Connection::open(path).unwrap()
+}
+
+/// The segment cache's text in the state folder `state` (there is one room).
+fn segment_cache(state: &Path) -> String {
+    store_of(state)
+        .query_row("SELECT text FROM segment_cache", [], |r| r.get(0))
+        .expect("a segment cache in the local store")
+}
+
+/// Replaces the segment cache in `state` by `text` (`None`: deletes it).
+fn set_segment_cache(state: &Path, text: Option<&str>) {
+    let db = store_of(state);
+    match text {
+        Some(text) => assert_eq!(
+            db.execute("UPDATE segment_cache SET text = ?1", [text])
+                .unwrap(),
+            1
+        ),
+        None => assert_eq!(db.execute("DELETE FROM segment_cache", []).unwrap(), 1),
+    }
 }
 
 #[test]
@@ -389,11 +409,20 @@ fn a_restart_reads_the_feed_from_where_it_stopped_instead_of_listing_every_log()
     late.send("while you were away").unwrap();
     late.sync().unwrap();
 
-    // The same state twice: with its segment cache, and without (as before the cache).
+    // The same state three times: with its segment cache, without (as before the
+    // cache), and as a version before the store left it (a file beside the state file).
     let (cached, uncached) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let downgraded = tempfile::tempdir().unwrap();
     support::copy_state_folder(state.path(), cached.path());
     support::copy_state_folder(state.path(), uncached.path());
-    std::fs::remove_file(segment_cache(uncached.path())).unwrap();
+    support::copy_state_folder(state.path(), downgraded.path());
+    set_segment_cache(uncached.path(), None);
+    let files = ftpchat_core::testing::downgrade_state_folder(downgraded.path()).unwrap();
+    let legacy = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|x| x == "segments"))
+        .expect("the segment cache as a file")
+        .clone();
     let restart = |dir: &Path| {
         let before = requests(&raw);
         let room = Room::open(t.clone(), native("reader").with_state_dir(dir)).unwrap();
@@ -419,6 +448,12 @@ fn a_restart_reads_the_feed_from_where_it_stopped_instead_of_listing_every_log()
     let (again, got) = restart(cached.path());
     assert!(got.is_empty(), "{got:?}");
     assert!(again <= with_cache, "{again} vs {with_cache}");
+    // The file of the version before moves into the store and serves the same way.
+    let (migrated, got) = restart(downgraded.path());
+    assert_eq!(got, ["while you were away"]);
+    assert!(migrated <= with_cache, "{migrated} vs {with_cache}");
+    assert!(!legacy.exists(), "the file is gone once the store holds it");
+    assert!(segment_cache(downgraded.path()).contains("\nfeed "));
 }
 
 #[test]
@@ -438,7 +473,7 @@ fn a_stale_or_damaged_segment_cache_loses_and_repeats_nothing() {
     assert_eq!(reader.sync().unwrap().messages.len(), 20);
     reader.close().unwrap();
     drop(reader);
-    let old_cache = std::fs::read(segment_cache(state.path())).unwrap();
+    let old_cache = segment_cache(state.path());
 
     // More messages (the writer merges its first 16 segments away), read and saved.
     for i in 0..20 {
@@ -451,7 +486,7 @@ fn a_stale_or_damaged_segment_cache_loses_and_repeats_nothing() {
 
     // An older cache than the read positions (restored from a backup): nothing lost,
     // nothing shown twice.
-    std::fs::write(segment_cache(state.path()), &old_cache).unwrap();
+    set_segment_cache(state.path(), Some(&old_cache));
     send("after the backup");
     let reader = open();
     assert_eq!(
@@ -463,11 +498,11 @@ fn a_stale_or_damaged_segment_cache_loses_and_repeats_nothing() {
 
     // A damaged cache is ignored.
     for junk in [
-        &b"not a cache\n"[..],
-        b"ftpchat-segment-cache 1\nroom zz\nfeed 3\n",
-        b"",
+        "not a cache\n",
+        "ftpchat-segment-cache 1\nroom zz\nfeed 3\n",
+        "",
     ] {
-        std::fs::write(segment_cache(state.path()), junk).unwrap();
+        set_segment_cache(state.path(), Some(junk));
         send("after damage");
         let reader = open();
         assert_eq!(texts(&reader.sync().unwrap().messages), ["after damage"]);

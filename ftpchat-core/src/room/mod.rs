@@ -650,12 +650,18 @@ impl Room {
             (config::Layout::Native { dir }, false) if caps.create_only => {
                 let mut segments = layout::segments::SegmentStore::new(transport, dir)?;
                 if let StateLocation::Folder(folder) = &config.state {
-                    // In the state folder (`room-<id>.segments`, a cache of what the
-                    // server holds): a restart reads the feed from where
-                    // this device stopped instead of listing every log.
+                    // In the local store (a cache of what the server holds): a restart
+                    // reads the feed from where this device stopped instead of listing
+                    // every log. A store that does not open fails the open below.
                     let identity = engine::state_identity(&segments, dir);
-                    if let Ok(file) = state::StateFile::new(folder, &identity) {
-                        segments = segments.with_cache(file.sibling("segments"));
+                    let cache = state::StateFile::new(folder, &identity)
+                        .ok()
+                        .and_then(|legacy| {
+                            let legacy = legacy.sibling("segments");
+                            stored::SegmentCache::open(folder, identity, &legacy).ok()
+                        });
+                    if let Some(cache) = cache {
+                        segments = segments.with_cache(cache);
                     }
                 }
                 Arc::new(segments)

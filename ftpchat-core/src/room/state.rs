@@ -29,7 +29,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -358,8 +357,11 @@ impl StateFile {
 
 /// Replaces the local file `path` with `data` as one step: written to `<path>.tmp`, synced
 /// to disk, then renamed over `path`, so a crash leaves the old file or the new one, never
-/// a part. The temporary file is removed when a step fails.
-pub(crate) fn replace_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// a part. The temporary file is removed when a step fails. (Tests only now: the room's
+/// state and caches are in the local store.)
+#[cfg(any(test, feature = "testing"))]
+fn replace_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

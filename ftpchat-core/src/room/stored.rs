@@ -62,6 +62,49 @@ fn shared_store(path: &Path) -> Result<Arc<LocalStore>, RoomError> {
     Ok(store)
 }
 
+/// Where a room's segment layout (SPEC §9.5) keeps what it knows of the logs' objects
+/// and the feed between runs (`SegmentStore::with_cache`): a row of the local store
+/// (table `segment_cache`).
+pub(crate) struct SegmentCache {
+    store: Arc<LocalStore>,
+    /// The room's key in the store.
+    room: String,
+}
+
+impl SegmentCache {
+    /// The segment cache of the room `key` in the store of the state folder `folder`. The
+    /// file `legacy` of a version before (`room-<id>.segments`) moves into the store,
+    /// unless the store has one already, and is deleted.
+    pub fn open(folder: &Path, key: String, legacy: &Path) -> Result<Self, RoomError> {
+        let cache = SegmentCache {
+            store: shared_store(&folder.join(STORE_FILE))?,
+            room: key,
+        };
+        if let Ok(text) = std::fs::read_to_string(legacy) {
+            if cache.load().is_none() {
+                cache.save(Some(&text))?;
+            }
+            // Gone once the store holds it (or holds a newer one).
+            let _ = std::fs::remove_file(legacy);
+        }
+        Ok(cache)
+    }
+
+    /// The saved text; `None` when there is none or it cannot be read (a cache: the
+    /// room lists the logs instead; logged).
+    pub fn load(&self) -> Option<String> {
+        self.store.segment_cache(&self.room).unwrap_or_else(|e| {
+            log::warn!("segment cache: {e}");
+            None
+        })
+    }
+
+    /// Saves `text` (committed when this returns); `None` deletes the saved one.
+    pub fn save(&self, text: Option<&str>) -> Result<(), crate::store::StoreError> {
+        self.store.save_segment_cache(&self.room, text)
+    }
+}
+
 /// What a room saved: its state (with its outbox), the state's text and the outbox rows
 /// as the store holds them.
 pub(crate) type LoadedState = (SavedState, String, Vec<OutboxRow>);
@@ -396,8 +439,8 @@ fn shows<W: Writer>(view: &View<W>, m: &Message, author: Option<Author>) -> bool
 
 /// Turns the state folder `folder` into what a version before store schema 4 left (for
 /// migration tests): each room's saved state and outbox written to its state file
-/// (`room-<id>.state`), and a store of schema version 3 without them. Returns the state
-/// files written.
+/// (`room-<id>.state`), its segment cache to `room-<id>.segments`, and a store of
+/// schema version 3 without them. Returns the files written.
 #[cfg(feature = "testing")]
 pub(crate) fn downgrade_to_state_files(folder: &Path) -> Result<Vec<PathBuf>, RoomError> {
     let store_path = folder.join(STORE_FILE);
@@ -419,6 +462,10 @@ pub(crate) fn downgrade_to_state_files(folder: &Path) -> Result<Vec<PathBuf>, Ro
         let file = StateFile::new(folder, &key).map_err(RoomError::LocalState)?;
         file.save(&saved).map_err(RoomError::LocalState)?;
         written.push(file.sibling("state"));
+        if let Some(text) = room.store.segment_cache(&key)? {
+            std::fs::write(file.sibling("segments"), text).map_err(RoomError::LocalState)?;
+            written.push(file.sibling("segments"));
+        }
     }
     crate::store::downgrade_to_version_3(&store_path)?;
     Ok(written)

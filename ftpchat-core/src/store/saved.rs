@@ -142,6 +142,45 @@ impl LocalStore {
 }
 
 impl LocalStore {
+    /// The segment cache of `room` (its text), if one is saved.
+    pub(crate) fn segment_cache(&self, room: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT c.text FROM segment_cache AS c JOIN rooms AS r ON r.id = c.room
+             WHERE r.key = ?1",
+            [room],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Saves `text` as the segment cache of `room`; `None` deletes it.
+    pub(crate) fn save_segment_cache(
+        &self,
+        room: &str,
+        text: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = room_row(&tx, room)?.id;
+            match text {
+                Some(text) => tx.execute(
+                    "INSERT INTO segment_cache(room, text) VALUES (?1, ?2)
+                     ON CONFLICT(room) DO UPDATE SET text = excluded.text",
+                    params![id, text],
+                )?,
+                None => tx.execute("DELETE FROM segment_cache WHERE room = ?1", [id])?,
+            };
+            tx.commit()?;
+            Ok(())
+        })()
+        .map_err(|e: PutError| self.put_error(e))
+    }
+}
+
+impl LocalStore {
     /// The key of every room with a saved state.
     #[cfg(feature = "testing")]
     pub(crate) fn room_keys(&self) -> Result<Vec<String>, StoreError> {
@@ -163,7 +202,7 @@ pub(crate) fn downgrade_to_version_3(path: &std::path::Path) -> Result<(), Store
     let conn = rusqlite::Connection::open(path).map_err(|e| StoreError::from_sqlite(path, e))?;
     conn.execute_batch(
         "DROP TABLE room_state; DROP TABLE outbox; DROP TABLE commits; DROP TABLE epoch_keys;
-         DROP TABLE device_states;
+         DROP TABLE device_states; DROP TABLE segment_cache;
          PRAGMA user_version = 3;",
     )
     .map_err(|e| StoreError::from_sqlite(path, e))

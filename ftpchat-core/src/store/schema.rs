@@ -129,7 +129,7 @@ CREATE TABLE outbox (
 ) WITHOUT ROWID;
 ";
 
-/// Version 5: a member room's membership and presence cache (it was the files `room-<id>.commits` and
+/// Version 5: the caches of a room's membership, presence and segments (it was the files `room-<id>.commits` and
 /// `room-<id>.keys` beside the state), so a reopen neither downloads nor unwraps it again.
 /// - `commits`: commit `n` of the room's membership log, its bytes as on the server
 ///   (checked again when loaded unless the epoch secrets are cached too). A rowid table:
@@ -140,6 +140,10 @@ CREATE TABLE outbox (
 ///   or published of each writer, its bytes as on the server and its counter, so that
 ///   presence and "seen by" show before the first sync and unchanged files are not
 ///   downloaded again. Checked again when loaded.
+/// - `segment_cache`: on a server without appends, what the room's segment layout knows
+///   of the logs' objects and how far it read the feed (SPEC §9.5; its own text format,
+///   `room::layout::segments`), so a restart reads only the feed's news. It was the file
+///   `room-<id>.segments`.
 const V5: &str = "
 CREATE TABLE commits (
     room INTEGER NOT NULL,
@@ -159,6 +163,10 @@ CREATE TABLE device_states (
     counter INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (room, writer)
+);
+CREATE TABLE segment_cache (
+    room INTEGER PRIMARY KEY,
+    text TEXT NOT NULL
 );
 ";
 

@@ -42,12 +42,14 @@ pub fn chat_in_segments_and_refuse_a_chat_file(
     assert_eq!(carol.sync().unwrap().messages.len(), 2);
     carol.close().unwrap();
     drop(carol);
-    let cache = std::fs::read_dir(state.path())
+    let store = ftpchat_core::StateLocation::Folder(state.path().to_path_buf())
+        .store_path()
+        .unwrap();
+    let cache: String = rusqlite::Connection::open(store)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "segments"))
-        .expect("a segment cache beside the state file");
-    assert!(std::fs::read_to_string(&cache).unwrap().contains("\nfeed "));
+        .query_row("SELECT text FROM segment_cache", [], |r| r.get(0))
+        .expect("a segment cache in the local store");
+    assert!(cache.contains("\nfeed "));
     alice.send("while carol was away").unwrap();
     alice.sync().unwrap();
     let carol = Room::open(Arc::clone(t), config("carol").with_state_dir(state.path())).unwrap();

@@ -25,7 +25,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,7 +34,8 @@ use crate::transport::{
 };
 
 use super::native::{DOORBELL_FILE, HEADER_FILE, LOGS_DIR};
-use crate::room::state::{hex32, hex_encode, replace_file};
+use crate::room::state::{hex32, hex_encode};
+use crate::room::stored::SegmentCache;
 
 /// The folder of feed markers, beside `logs/`.
 pub(crate) const FEED_DIR: &str = "feed";
@@ -75,7 +75,7 @@ pub(crate) struct SegmentStore {
     header: RemotePath,
     state: Mutex<State>,
     /// The local segment cache (see [`SegmentStore::with_cache`]).
-    cache: Option<PathBuf>,
+    cache: Option<SegmentCache>,
 }
 
 impl std::fmt::Debug for SegmentStore {
@@ -105,7 +105,7 @@ struct State {
     /// The last thing this client wrote was a segment marker, which readers notice as
     /// the doorbell would: a ring right after it (every delivery rings) is not claimed.
     marker_rang: bool,
-    /// What the segment cache on disk holds ([`State::knowledge`]); `None`: not saved.
+    /// What the saved segment cache holds ([`State::knowledge`]); `None`: not saved.
     cache_saved: Option<Knowledge>,
     /// Saving the cache failed: it was removed and is not used again in this run.
     cache_broken: bool,
@@ -318,25 +318,23 @@ impl SegmentStore {
     }
 
     /// Keeps what this client learns of the logs' segments (each log's objects, and how
-    /// far it read the feed) in the local file `path`, and starts from what an earlier run
-    /// kept there: a restart then reads only the feed after that point and one listing of
-    /// `logs/`, instead of listing every log's folder and searching the feed's end.
+    /// far it read the feed) in the local store (`cache`), and starts from what an
+    /// earlier run kept there: a restart then reads only the feed after that point and one
+    /// listing of `logs/`, instead of listing every log's folder and searching the feed's
+    /// end.
     ///
-    /// The file is a cache. It is saved (synced to disk) before an operation that learned
-    /// something returns, so it never knows less than the read positions the room saves
-    /// afterwards; it may know less than the server (the feed tells the rest), and an
-    /// object it names that was merged away since is found again by listing. A missing,
-    /// unreadable or malformed file is ignored; a file that cannot be saved is removed.
-    pub(crate) fn with_cache(mut self, path: PathBuf) -> Self {
-        if let Some(restored) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| self.decode_cache(&text))
-        {
+    /// It is a cache. It is saved (committed) before an operation that learned something
+    /// returns, so it never knows less than the read positions the room saves afterwards;
+    /// it may know less than the server (the feed tells the rest), and an object it names
+    /// that was merged away since is found again by listing. A missing, unreadable or
+    /// malformed cache is ignored; one that cannot be saved is deleted.
+    pub(crate) fn with_cache(mut self, cache: SegmentCache) -> Self {
+        if let Some(restored) = cache.load().and_then(|text| self.decode_cache(&text)) {
             let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
             *st = restored;
             st.cache_saved = Some(st.knowledge(&self.logs));
         }
-        self.cache = Some(path);
+        self.cache = Some(cache);
         self
     }
 
@@ -430,17 +428,18 @@ impl SegmentStore {
 
     /// Saves the cache if this client learned something since it was last saved.
     fn save_cache(&self, st: &mut State) {
-        let Some(path) = &self.cache else { return };
+        let Some(cache) = &self.cache else { return };
         let knowledge = st.knowledge(&self.logs);
         if st.cache_broken || st.room_header.is_none() || st.cache_saved == Some(knowledge) {
             return;
         }
-        match replace_file(path, self.encode_cache(st).as_bytes()) {
+        match cache.save(Some(&self.encode_cache(st))) {
             Ok(()) => st.cache_saved = Some(knowledge),
-            Err(_) => {
+            Err(e) => {
                 // A cache that knows less than the read positions saved next would send
                 // readers back to the start of those logs: none is better.
-                let _ = std::fs::remove_file(path);
+                log::warn!("segment cache: {e}");
+                let _ = cache.save(None);
                 st.cache_broken = true;
             }
         }
