@@ -633,7 +633,6 @@ fn a_password_room_upgraded_to_a_member_room_keeps_its_history() {
 #[test]
 fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
     use ftpchat_core::testing::{FaultyTransport, Op};
-    use ftpchat_core::TransportErrorKind;
     let t = memory();
     let a = Device::new();
     let alice = a.create(&t, "Alice");
@@ -707,15 +706,8 @@ fn a_reopened_room_reads_no_commit_again_and_opens_offline() {
     drop(again);
 
     // Offline: every call fails as transient; the room still opens from its cache.
-    let offline = Arc::new(FaultyTransport::from_arc(t.clone()));
-    for op in Op::ALL {
-        offline.fail_after_nth(op, 1, TransportErrorKind::Transient);
-        for n in 1..50 {
-            offline.fail_nth(op, n, TransportErrorKind::Transient);
-        }
-    }
     let room = Room::open(
-        offline,
+        offline(&t),
         RoomConfig::member_room(DIR, "Alice", a.identity.clone()).with_state_dir(a.state.path()),
     )
     .unwrap();

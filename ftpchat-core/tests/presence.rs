@@ -27,7 +27,7 @@ use ftpchat_core::{
     TYPING_TTL_MS,
 };
 use support::ftp_server::TestFtpServer;
-use support::members::{epoch_key, room_id_of};
+use support::members::{epoch_key, offline, room_id_of};
 
 const DIR: &str = "team";
 const HOUR_MS: u64 = 3_600_000;
@@ -421,19 +421,32 @@ fn seen_by_n_of_m_and_receipts_off_publish_no_read_position() {
     });
 }
 
-#[test]
-fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
-    let server = TestFtpServer::start();
-    let t = ftp(&server);
-    let clock = sim_clock();
-    let (a, b) = (Device::new("Alice"), Device::new("Bob"));
-    let rooms = team(&t, &clock, &[&a, &b], |_, cfg| cfg);
+/// Alice and Bob (`a`, `b`) in a room; Alice sends a message, Bob reads it and publishes
+/// his read position. Returns their rooms and the message.
+fn bob_reads_a_message(
+    t: &Arc<dyn Transport>,
+    clock: &Arc<SimClock>,
+    a: &Device,
+    b: &Device,
+) -> (Vec<Room>, ftpchat_core::MessageId) {
+    let rooms = team(t, clock, &[a, b], |_, cfg| cfg);
     let (alice, bob) = (&rooms[0], &rooms[1]);
     let id = alice.send("read me").unwrap();
     sync_clean(alice);
     sync_clean(bob);
     bob.mark_read(&id).unwrap();
     sync_clean(bob);
+    (rooms, id)
+}
+
+#[test]
+fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
+    let server = TestFtpServer::start();
+    let t = ftp(&server);
+    let clock = sim_clock();
+    let (a, b) = (Device::new("Alice"), Device::new("Bob"));
+    let (rooms, id) = bob_reads_a_message(&t, &clock, &a, &b);
+    let (alice, bob) = (&rooms[0], &rooms[1]);
     let (_, counter, _) = state_file_of(&t, &b);
     bob.close().unwrap();
     // A crash left an older file behind too.
@@ -444,8 +457,9 @@ fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
     clock.advance(Duration::from_millis(PRESENCE_TTL_MS + 1));
     sync_clean(alice);
     assert_eq!(of(alice, &b).state, PresenceState::Offline);
-    // Bob again: his first sync reads his own state file back and publishes the next one
-    // with the same read position; the older names are removed.
+    // Bob again: he starts from his own state file as his store kept it, and his first
+    // sync publishes the next one with the same read position; the older names are
+    // removed.
     let bob = b.open(&t, &clock);
     sync_clean(&bob);
     let (_, next, _) = state_file_of(&t, &b);
@@ -460,19 +474,12 @@ fn a_restart_keeps_the_read_position_and_cleans_up_old_state_files() {
 /// state file it already holds (a same-named file the server swapped in goes unread).
 #[test]
 fn presence_and_seen_by_show_offline_after_a_restart_and_known_state_files_are_not_read_again() {
-    use ftpchat_core::testing::{FaultyTransport, Op};
-    use ftpchat_core::TransportErrorKind;
     let server = TestFtpServer::start();
     let t = ftp(&server);
     let clock = sim_clock();
     let (a, b) = (Device::new("Alice"), Device::new("Bob"));
-    let rooms = team(&t, &clock, &[&a, &b], |_, cfg| cfg);
-    let (alice, bob) = (&rooms[0], &rooms[1]);
-    let id = alice.send("read me").unwrap();
-    sync_clean(alice);
-    sync_clean(bob);
-    bob.mark_read(&id).unwrap();
-    sync_clean(bob);
+    let (rooms, id) = bob_reads_a_message(&t, &clock, &a, &b);
+    let alice = &rooms[0];
     sync_clean(alice);
     assert_eq!(alice.seen_by(&id).unwrap().readers, vec![b.member()]);
     let before = of(alice, &b);
@@ -482,14 +489,7 @@ fn presence_and_seen_by_show_offline_after_a_restart_and_known_state_files_are_n
     }
     drop(rooms);
 
-    let offline = Arc::new(FaultyTransport::from_arc(t.clone()));
-    for op in Op::ALL {
-        offline.fail_after_nth(op, 1, TransportErrorKind::Transient);
-        for n in 1..50 {
-            offline.fail_nth(op, n, TransportErrorKind::Transient);
-        }
-    }
-    let alice = Room::open(offline, a.config(&clock)).unwrap();
+    let alice = Room::open(offline(&t), a.config(&clock)).unwrap();
     assert!(alice.sync().is_err(), "the network is down");
     assert_eq!(alice.seen_by(&id).unwrap().readers, vec![b.member()]);
     let bob_then = of(&alice, &b);

@@ -189,3 +189,20 @@ pub fn record_by(sender: &str, body: RecordBody) -> NativeRecord {
         body,
     }
 }
+
+/// `t` with the network down: every call fails as transient, as when a device is offline
+/// (a room then opens from what its state folder keeps).
+pub fn offline(
+    t: &Arc<dyn Transport>,
+) -> Arc<ftpchat_core::testing::FaultyTransport<dyn Transport>> {
+    use ftpchat_core::testing::{FaultyTransport, Op};
+    use ftpchat_core::TransportErrorKind;
+    let offline = Arc::new(FaultyTransport::from_arc(t.clone()));
+    for op in Op::ALL {
+        offline.fail_after_nth(op, 1, TransportErrorKind::Transient);
+        for n in 1..50 {
+            offline.fail_nth(op, n, TransportErrorKind::Transient);
+        }
+    }
+    offline
+}
