@@ -3,10 +3,10 @@
 //! file. A cache: the server holds the commits and state files, and the secrets are
 //! unwrapped from the commits with the device's identity.
 
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::params;
 use zeroize::Zeroizing;
 
-use super::{room_row, LocalStore, PutError, StoreError};
+use super::{LocalStore, StoreError};
 
 impl LocalStore {
     /// The cached commits of `room`, in order.
@@ -34,10 +34,7 @@ impl LocalStore {
         replace: bool,
         key: Option<(u64, &[u8; 32])>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = room_row(&tx, room)?.id;
+        self.write_room(room, |tx, id| {
             if replace {
                 tx.execute("DELETE FROM commits WHERE room = ?1", [id])?;
                 tx.execute("DELETE FROM epoch_keys WHERE room = ?1", [id])?;
@@ -59,10 +56,8 @@ impl LocalStore {
                     params![id, i64::try_from(epoch).unwrap_or(i64::MAX), &secret[..]],
                 )?;
             }
-            tx.commit()?;
             Ok(())
-        })()
-        .map_err(|e: PutError| self.put_error(e))
+        })
     }
 
     /// The cached epoch secrets of `room`, by epoch; `None` when there are none (then the
@@ -148,10 +143,7 @@ impl LocalStore {
         if states.is_empty() {
             return Ok(());
         }
-        let mut conn = self.lock();
-        (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = room_row(&tx, room)?.id;
+        self.write_room(room, |tx, id| {
             let mut upsert = tx.prepare(
                 "INSERT INTO device_states(room, writer, counter, data) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(room, writer) DO UPDATE
@@ -161,10 +153,7 @@ impl LocalStore {
                 let counter = i64::try_from(*counter).unwrap_or(i64::MAX);
                 upsert.execute(params![id, &writer[..], counter, data])?;
             }
-            drop(upsert);
-            tx.commit()?;
             Ok(())
-        })()
-        .map_err(|e: PutError| self.put_error(e))
+        })
     }
 }

@@ -290,6 +290,24 @@ impl LocalStore {
         batch
     }
 
+    /// Runs `write` in one immediate transaction with the id of `room`'s row (created when
+    /// missing), and commits when it succeeds: on disk when this returns, or nothing.
+    fn write_room<T>(
+        &self,
+        room: &str,
+        write: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<T, PutError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = room_row(&tx, room)?.id;
+            let out = write(&tx, id)?;
+            tx.commit()?;
+            Ok(out)
+        })()
+        .map_err(|e: PutError| self.put_error(e))
+    }
+
     fn put_error(&self, e: PutError) -> StoreError {
         match e {
             PutError::Sql(e) => self.err(e),

@@ -161,10 +161,7 @@ impl LocalStore {
         room: &str,
         text: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = room_row(&tx, room)?.id;
+        self.write_room(room, |tx, id| {
             match text {
                 Some(text) => tx.execute(
                     "INSERT INTO segment_cache(room, text) VALUES (?1, ?2)
@@ -173,10 +170,8 @@ impl LocalStore {
                 )?,
                 None => tx.execute("DELETE FROM segment_cache WHERE room = ?1", [id])?,
             };
-            tx.commit()?;
             Ok(())
-        })()
-        .map_err(|e: PutError| self.put_error(e))
+        })
     }
 }
 
