@@ -362,25 +362,9 @@ fn a_copied_state_folder_is_refused_by_the_create_only_write_and_moves_to_a_new_
     );
 }
 
-/// The local store of the state folder `state`, where the segment cache is a row of the
-/// table `segment_cache`.
-fn store_of(state: &Path) -> rusqlite::Connection {
-    let path = ftpchat_core::StateLocation::Folder(state.to_path_buf())
-        .store_path()
-        .unwrap();
-    rusqlite::Connection::open(path).unwrap()
-}
-
-/// The segment cache's text in the state folder `state` (there is one room).
-fn segment_cache(state: &Path) -> String {
-    store_of(state)
-        .query_row("SELECT text FROM segment_cache", [], |r| r.get(0))
-        .expect("a segment cache in the local store")
-}
-
 /// Replaces the segment cache in `state` by `text` (`None`: deletes it).
 fn set_segment_cache(state: &Path, text: Option<&str>) {
-    let db = store_of(state);
+    let db = support::local_store(state);
     match text {
         Some(text) => assert_eq!(
             db.execute("UPDATE segment_cache SET text = ?1", [text])
@@ -453,7 +437,7 @@ fn a_restart_reads_the_feed_from_where_it_stopped_instead_of_listing_every_log()
     assert_eq!(got, ["while you were away"]);
     assert!(migrated <= with_cache, "{migrated} vs {with_cache}");
     assert!(!legacy.exists(), "the file is gone once the store holds it");
-    assert!(segment_cache(downgraded.path()).contains("\nfeed "));
+    assert!(support::segment_cache(downgraded.path()).contains("\nfeed "));
 }
 
 #[test]
@@ -473,7 +457,7 @@ fn a_stale_or_damaged_segment_cache_loses_and_repeats_nothing() {
     assert_eq!(reader.sync().unwrap().messages.len(), 20);
     reader.close().unwrap();
     drop(reader);
-    let old_cache = segment_cache(state.path());
+    let old_cache = support::segment_cache(state.path());
 
     // More messages (the writer merges its first 16 segments away), read and saved.
     for i in 0..20 {

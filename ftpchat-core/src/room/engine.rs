@@ -763,7 +763,7 @@ fn load_state(
     let legacy = StateFile::new(folder, &identity).map_err(RoomError::LocalState)?;
     let store = Arc::new(RoomStore::open(folder, identity)?);
     let (mut saved, saved_state, saved_outbox): LoadedState = store.load_saved(&legacy)?;
-    saved.commit_cache = Some(store.commit_cache());
+    saved.member_cache = Some(store.member_cache());
     // The membership cache of a version before store schema 5 (the cache is in the store
     // now; the membership log is downloaded and checked once more).
     for old in ["commits", "keys"] {

@@ -176,50 +176,50 @@ pub(crate) struct MemberRoom {
     was_member: bool,
     removed_reported: bool,
     /// The local copy of the membership log, so opening does not download it again.
-    cache: Option<CommitCache>,
+    cache: Option<MemberCache>,
 }
 
-/// The membership log's commits and the epoch secrets this device opened, cached in the
-/// local store (`commits`, `epoch_keys`; schema 5), so opening neither downloads nor
-/// unwraps them again. Commits are public (their secrets are wrapped), and each is checked
-/// again when loaded unless the secrets are cached too (they were checked when first
-/// read). The secrets are derivable from the public commits and the identity file, which
-/// lives in the same folder: keeping them changes no threat. It also keeps each writer's
-/// newest state file (`device_states`), checked again when loaded, so presence and read
-/// receipts show before the first sync. A cache: a failed write only costs a download at
-/// the next open (logged).
+/// What a member room keeps of the server in the local store, so opening neither
+/// downloads nor unwraps it again: the membership log's commits and the epoch secrets this
+/// device opened (`commits`, `epoch_keys`; schema 5), and each writer's newest state file
+/// (`device_states`) so presence and read receipts show before the first sync. Commits are
+/// public (their secrets are wrapped), and each is checked again when loaded unless the
+/// secrets are cached too (they were checked when first read); state files are checked
+/// again when loaded. The secrets are derivable from the public commits and the identity
+/// file, which lives in the same folder: keeping them changes no threat. A cache: a failed
+/// write only costs a download at the next open (logged).
 #[derive(Clone)]
-pub(crate) struct CommitCache {
+pub(crate) struct MemberCache {
     store: Arc<LocalStore>,
     /// The room's key in the store.
     room: String,
 }
 
-impl std::fmt::Debug for CommitCache {
+impl std::fmt::Debug for MemberCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommitCache")
+        f.debug_struct("MemberCache")
             .field("room", &self.room)
             .finish_non_exhaustive()
     }
 }
 
-impl PartialEq for CommitCache {
+impl PartialEq for MemberCache {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.store, &other.store) && self.room == other.room
     }
 }
 
-impl Eq for CommitCache {}
+impl Eq for MemberCache {}
 
-impl CommitCache {
+impl MemberCache {
     /// The cache of the room `room` in `store`.
     pub fn new(store: Arc<LocalStore>, room: String) -> Self {
-        CommitCache { store, room }
+        MemberCache { store, room }
     }
 
     fn logged<T: Default>(result: Result<T, crate::store::StoreError>) -> T {
         result.unwrap_or_else(|e| {
-            log::warn!("membership cache: {e}");
+            log::warn!("member cache: {e}");
             T::default()
         })
     }
@@ -285,7 +285,7 @@ impl MemberRoom {
         room: RoomId,
         room_dir: &RemotePath,
         anchor: Option<[u8; 32]>,
-        cache: Option<CommitCache>,
+        cache: Option<MemberCache>,
     ) -> Result<Self, RoomError> {
         Ok(MemberRoom {
             cache,

@@ -83,7 +83,7 @@ pub(crate) struct SavedState {
     pub file_order_floor: Option<u64>,
     /// Member rooms: where the membership log is cached, in the local store (not part
     /// of the state's text).
-    pub commit_cache: Option<crate::room::members::CommitCache>,
+    pub member_cache: Option<crate::room::members::MemberCache>,
 }
 
 /// A member room log's chain tip as saved: seq, record hash, device key, and the hash of

@@ -301,9 +301,10 @@ impl RoomStore {
         Ok((saved, text, rows))
     }
 
-    /// The room's membership cache (member rooms), in the same store.
-    pub fn commit_cache(&self) -> super::members::CommitCache {
-        super::members::CommitCache::new(self.store.clone(), self.key.clone())
+    /// The room's member cache (member rooms: commits, epoch secrets, state files), in
+    /// the same store.
+    pub fn member_cache(&self) -> super::members::MemberCache {
+        super::members::MemberCache::new(self.store.clone(), self.key.clone())
     }
 
     /// `true` when a change read in this run waits for a message that only the store

@@ -118,8 +118,8 @@ fn page_sql() -> String {
 /// opened or when the damaged part is first read ([`LocalStore::check`] reads it all).
 /// The recovery is to delete it ([`LocalStore::remove`]) and open it again: the rooms
 /// read their history from the server again, as a new device does (a room's read
-/// positions and outbox are in the store too: messages not sent yet are lost with it). A file written by a newer ftpchat is
-/// [`StoreError::Newer`] and left alone.
+/// positions and outbox are in the store too: messages not sent yet are lost with it).
+/// A file written by a newer ftpchat is [`StoreError::Newer`] and left alone.
 pub struct LocalStore {
     conn: Mutex<Connection>,
     path: PathBuf,

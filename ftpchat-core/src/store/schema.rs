@@ -129,8 +129,9 @@ CREATE TABLE outbox (
 ) WITHOUT ROWID;
 ";
 
-/// Version 5: the caches of a room's membership, presence and segments (it was the files `room-<id>.commits` and
-/// `room-<id>.keys` beside the state), so a reopen neither downloads nor unwraps it again.
+/// Version 5: the caches of a room's membership, presence and segments (they were the files
+/// `room-<id>.commits`, `room-<id>.keys` and `room-<id>.segments` beside the state), so a
+/// reopen neither downloads nor unwraps them again.
 /// - `commits`: commit `n` of the room's membership log, its bytes as on the server
 ///   (checked again when loaded unless the epoch secrets are cached too). A rowid table:
 ///   a commit can be kilobytes, and SQLite advises against `WITHOUT ROWID` for rows over a

@@ -113,6 +113,22 @@ pub fn external_tls(url_var: &str) -> Option<ExternalServer> {
     })
 }
 
+/// The local store of the state folder `state` (its SQLite file), opened directly.
+pub fn local_store(state: &std::path::Path) -> rusqlite::Connection {
+    let path = ftpchat_core::StateLocation::Folder(state.to_path_buf())
+        .store_path()
+        .unwrap();
+    rusqlite::Connection::open(path).unwrap()
+}
+
+/// The segment cache's text in the state folder `state`, a row of the store's table
+/// `segment_cache` (the folder holds one room).
+pub fn segment_cache(state: &std::path::Path) -> String {
+    local_store(state)
+        .query_row("SELECT text FROM segment_cache", [], |r| r.get(0))
+        .expect("a segment cache in the local store")
+}
+
 /// Replaces the files of state folder `to` with those of `from` (a backup restored, or a
 /// state folder copied to another device).
 pub fn copy_state_folder(from: &std::path::Path, to: &std::path::Path) {

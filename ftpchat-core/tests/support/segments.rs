@@ -42,13 +42,7 @@ pub fn chat_in_segments_and_refuse_a_chat_file(
     assert_eq!(carol.sync().unwrap().messages.len(), 2);
     carol.close().unwrap();
     drop(carol);
-    let store = ftpchat_core::StateLocation::Folder(state.path().to_path_buf())
-        .store_path()
-        .unwrap();
-    let cache: String = rusqlite::Connection::open(store)
-        .unwrap()
-        .query_row("SELECT text FROM segment_cache", [], |r| r.get(0))
-        .expect("a segment cache in the local store");
+    let cache = super::segment_cache(state.path());
     assert!(cache.contains("\nfeed "));
     alice.send("while carol was away").unwrap();
     alice.sync().unwrap();

@@ -409,7 +409,7 @@ impl NativeLayout {
             saved = SavedState {
                 outbox: std::mem::take(&mut saved.outbox),
                 retired,
-                commit_cache: saved.commit_cache.take(),
+                member_cache: saved.member_cache.take(),
                 ..SavedState::default()
             };
             history_loaded = true;
@@ -441,7 +441,7 @@ impl NativeLayout {
             room,
             &room_dir,
             anchor,
-            saved.commit_cache.clone(),
+            saved.member_cache.clone(),
         )?;
         // An upgraded password room: with the old password, its records before the
         // upgrade are read too.
@@ -487,7 +487,7 @@ impl NativeLayout {
             config.presence(),
             device,
             clock.now_ms(),
-            saved.commit_cache.clone(),
+            saved.member_cache.clone(),
         );
         presence.restore(
             &mut decoder,

@@ -17,7 +17,7 @@ use crate::format::{
     WriterId,
 };
 use crate::group::{Member, MemberId, Membership};
-use crate::room::members::CommitCache;
+use crate::room::members::MemberCache;
 use crate::room::presence::{
     plan_fetches, state_allowed, Board, Offered, PresenceConfig, PRESENCE_REFRESH_MS,
 };
@@ -33,7 +33,7 @@ pub(crate) struct NativePresence {
     /// The HLC of this device's state records (above every own one read).
     clock: HlcClock,
     /// Where the newest state file of each writer is kept between runs.
-    cache: Option<CommitCache>,
+    cache: Option<MemberCache>,
 }
 
 impl NativePresence {
@@ -41,7 +41,7 @@ impl NativePresence {
         config: PresenceConfig,
         device: [u8; 32],
         now_ms: u64,
-        cache: Option<CommitCache>,
+        cache: Option<MemberCache>,
     ) -> Self {
         NativePresence {
             board: Arc::new(Mutex::new(Board::new(config, device, now_ms))),
