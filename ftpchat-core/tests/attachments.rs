@@ -22,7 +22,7 @@ use ftpchat_core::{
     RoomError, RoomEvent, Transfer, Transport, TransportErrorKind,
 };
 use sha2::{Digest, Sha256};
-use support::ftp_server::TestFtpServer;
+use support::ftp_server::{FtpServerTransports, TestFtpServer};
 use support::members::*;
 
 const PW: &str = "attachment test password";

@@ -14,7 +14,7 @@ use ftpchat_core::{
     Capabilities, DirEntry, FtpTransport, Message, RemotePath, Room, RoomConfig, RoomListener,
     Transport, TransportError, TransportEvent, WatchHandle, WatchOptions,
 };
-use support::ftp_server::{unique_name, TestFtpServer};
+use support::ftp_server::{unique_name, FtpServerTransports, TestFtpServer};
 
 const PW: &str = "doorbell test";
 

@@ -22,7 +22,7 @@ use ftpchat_core::testing::read_all;
 use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 use ftpchat_core::{RemotePath, Transport, TransportErrorKind, TransportEvent};
 use ftpchat_core::{Room, RoomConfig, RoomEvent, SyncUpdate, WriteCodec};
-use support::ftp_server::TestFtpServer;
+use support::ftp_server::{FtpServerTransports, TestFtpServer};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(1);
 

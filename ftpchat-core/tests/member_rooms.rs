@@ -15,7 +15,7 @@ use ftpchat_core::{
     Commit, DeviceIdentity, ErrorKind, Invitation, Message, RemotePath, Role, Room, RoomConfig,
     RoomError, RoomEvent, SyncUpdate, Transport,
 };
-use support::ftp_server::TestFtpServer;
+use support::ftp_server::{FtpServerTransports, TestFtpServer};
 use support::members::*;
 
 fn texts(messages: &[Message]) -> Vec<&str> {

@@ -13,7 +13,7 @@ use ftpchat_core::{
     ErrorKind, Message, MessageId, Reaction, Room, RoomConfig, RoomEvent, SyncUpdate, Transport,
     WriteCodec,
 };
-use support::ftp_server::TestFtpServer;
+use support::ftp_server::{FtpServerTransports, TestFtpServer};
 use support::members::*;
 
 fn ftp() -> (TestFtpServer, Arc<dyn Transport>) {

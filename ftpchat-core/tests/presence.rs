@@ -26,7 +26,7 @@ use ftpchat_core::{
     RoomConfig, RoomError, RoomEvent, SyncUpdate, Transport, PRESENCE_REFRESH_MS, PRESENCE_TTL_MS,
     TYPING_TTL_MS,
 };
-use support::ftp_server::TestFtpServer;
+use support::ftp_server::{FtpServerTransports, TestFtpServer};
 use support::members::{epoch_key, offline, room_id_of};
 
 const DIR: &str = "team";

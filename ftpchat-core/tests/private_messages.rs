@@ -15,7 +15,7 @@ use ftpchat_core::{
     ErrorKind, Invitation, MemberId, Message, Role, Room, RoomConfig, RoomEvent, SyncUpdate,
     Transport,
 };
-use support::ftp_server::TestFtpServer;
+use support::ftp_server::{FtpServerTransports, TestFtpServer};
 use support::members::*;
 
 /// 2026-12-05 12:00 UTC.

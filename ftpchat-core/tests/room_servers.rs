@@ -21,7 +21,7 @@ use ftpchat_core::Transport;
 use ftpchat_core::{FtpConfigBuilder, FtpTransport};
 use ftpchat_core::{Message, MessageStatus};
 use ftpchat_core::{Room, RoomConfig, WriteCodec};
-use support::ftp_server::{unique_name, TestFtpServer};
+use support::ftp_server::{unique_name, FtpServerTransports, TestFtpServer};
 
 const WRITERS: usize = 8;
 const PER_WRITER: usize = 500;

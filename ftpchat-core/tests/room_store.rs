@@ -14,7 +14,7 @@ use ftpchat_core::{
     ErrorKind, LocalStore, Message, RemotePath, Room, RoomConfig, RoomError, RoomEvent,
     StateLocation, StoreError, Transport, TransportError, WriteCodec,
 };
-use support::ftp_server::TestFtpServer;
+use support::ftp_server::{FtpServerTransports, TestFtpServer};
 
 const PW: &str = "correct horse";
 const DIR: &str = "rooms/stored";

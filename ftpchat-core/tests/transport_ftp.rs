@@ -19,7 +19,7 @@ use ftpchat_core::{
     TransportEvent,
 };
 use ftpchat_core::{FtpConfig, FtpConfigBuilder, FtpTransport, TlsPolicy};
-use support::ftp_server::{self, TestFtpServer};
+use support::ftp_server::{self, FtpServerTransports, TestFtpServer};
 
 fn p(s: &str) -> RemotePath {
     RemotePath::new(s).unwrap()
@@ -196,7 +196,7 @@ fn vsftpd_ftps_basic() {
 mod conformance_libunftp {
     use ftpchat_core::Transport;
 
-    use crate::support::ftp_server::TestFtpServer;
+    use crate::support::ftp_server::{FtpServerTransports, TestFtpServer};
 
     // Each test gets its own server; `make` opens a new connection to it each call.
     ftpchat_core::conformance_tests!({
@@ -209,7 +209,7 @@ mod conformance_libunftp_ftps {
     use ftpchat_core::FtpTransport;
     use ftpchat_core::Transport;
 
-    use crate::support::ftp_server::TestFtpServer;
+    use crate::support::ftp_server::{FtpServerTransports, TestFtpServer};
 
     ftpchat_core::conformance_tests!({
         let server = TestFtpServer::builder().ftps().start();
