@@ -3,7 +3,7 @@
 # the benches cannot rot. Figures come from full runs by hand (BENCHMARKS.md); this measures
 # nothing. Budget: about 3 minutes on top of a built workspace.
 #
-# - criterion benches: `cargo test --benches` runs each benchmark once (test mode);
+# - criterion benches: `cargo test --bench '*'` runs each benchmark once (test mode);
 # - harnesses (src/bin): `--quick` (small histories, few samples) against a private vsftpd
 #   each starts on 127.0.0.1 (root and vsftpd needed, as .ci/ftp-servers.sh provides), or
 #   against FTPCHAT_TEST_VSFTPD_URL when no private vsftpd can be started (`store`, the
@@ -16,11 +16,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
 step() { printf '\n=== bench smoke: %s (%d s)\n' "$*" $((SECONDS - start)); }
 
-step "criterion benches, each once (cargo test --benches)"
-cargo test -p ftpchat-benches --benches --locked
+# .ci/test passes the package selection and features of its other builds
+# (FTPCHAT_CI_CARGO: the workspace with every store feature) so nothing is built again.
+read -ra selection <<<"${FTPCHAT_CI_CARGO:--p ftpchat-benches}"
+
+# `--bench '*'`: the bench targets only (`--benches` would also run every selected
+# crate's library and binaries as benchmarks, i.e. their unit tests again).
+step "criterion benches, each once (cargo test ${selection[*]} --bench '*')"
+cargo test "${selection[@]}" --bench '*' --locked
 
 step "harness binaries"
-cargo build -p ftpchat-benches --bins --locked
+cargo build "${selection[@]}" --bins --locked
 
 server=()
 if [[ $(id -u) != 0 ]] || { ! command -v vsftpd >/dev/null 2>&1 && [[ ! -x /usr/sbin/vsftpd ]]; }; then

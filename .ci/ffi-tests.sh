@@ -81,8 +81,11 @@ done
 echo "java: $(java -version 2>&1 | head -n 1); kotlinc $KOTLIN_COMPILER_VERSION; $(gcc --version | head -n 1)"
 
 # --- build and generate ---------------------------------------------------------------
-step "cargo build -p ftpchat-ffi --features stores (cdylib, staticlib, uniffi-bindgen)"
-cargo build -p ftpchat-ffi --locked --features stores
+# .ci/test passes the package selection and features of its other builds
+# (FTPCHAT_CI_CARGO: the workspace with every store feature) so nothing is built again.
+read -ra selection <<<"${FTPCHAT_CI_CARGO:--p ftpchat-ffi --features stores}"
+step "cargo build ${selection[*]} (cdylib, staticlib, uniffi-bindgen)"
+cargo build "${selection[@]}" --locked --lib --bins
 lib="$lib_dir/libftpchat_ffi.so"
 staticlib="$lib_dir/libftpchat_ffi.a"
 bindgen="$lib_dir/uniffi-bindgen"
