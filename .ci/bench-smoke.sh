@@ -53,7 +53,26 @@ for bin in "${bins[@]}"; do
     fi
 done
 
-passed=$((${#bins[@]} - failed))
+runs=${#bins[@]}
+# The attachments again over a 1 Gbit/s link between two private network namespaces
+# (root and iproute2; the private vsftpd runs in one of them).
+if [[ ${#server[@]} == 0 ]]; then
+    if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+    fi
+    runs=$((runs + 1))
+    step "attachments --quick --link 1gbit"
+    if timeout 300 target/debug/attachments --quick --link 1gbit >"$log/link.md" 2>"$log/link.err"; then
+        tail -n 4 "$log/link.md"
+    else
+        failed=$((failed + 1))
+        echo "bench smoke: attachments --link failed; its output:" >&2
+        cat "$log/link.md" "$log/link.err" >&2
+    fi
+fi
+
+passed=$((runs - failed))
 echo
 echo "bench smoke: $passed passed, $failed failed in $((SECONDS - start)) s"
 [[ $failed == 0 ]]

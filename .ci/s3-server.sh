@@ -8,6 +8,7 @@
 #   FTPCHAT_TEST_S3_ACCESS_KEY   the access key id (moto accepts any)
 #   FTPCHAT_TEST_S3_SECRET_KEY   its secret
 #   FTPCHAT_TEST_S3_REGION       us-east-1
+#   FTPCHAT_TEST_S3_REQUEST_LOG  moto's log, one line per HTTP request (tests count them)
 #
 # moto is pinned (MOTO_VERSION); the script checks that it honours `If-None-Match: *` on
 # PutObject (the transport's create-only write) and refuses to announce a server that does
@@ -124,6 +125,7 @@ export FTPCHAT_TEST_S3_ENDPOINT='http://127.0.0.1:$port'
 export FTPCHAT_TEST_S3_ACCESS_KEY='$access_key'
 export FTPCHAT_TEST_S3_SECRET_KEY='$secret_key'
 export FTPCHAT_TEST_S3_REGION='us-east-1'
+export FTPCHAT_TEST_S3_REQUEST_LOG='$work/moto.log'
 EOF
     log "moto ready; variables in $work/env.sh"
 }

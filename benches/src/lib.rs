@@ -4,6 +4,7 @@
 //! - [`counting`]: a [`Transport`](ftpchat_core::Transport) wrapper counting
 //!   calls and bytes (round trips and payload of a poll).
 //! - [`server`]: a private vsftpd or pyftpdlib on 127.0.0.1, or an external server.
+//! - [`link`]: a link of a chosen speed between two private network namespaces.
 //! - [`python`]: the Python baselines' venv and scripts.
 //! - [`stats`]: percentiles, formatting, Markdown tables.
 //!
@@ -12,6 +13,7 @@
 
 pub mod corpus;
 pub mod counting;
+pub mod link;
 pub mod python;
 pub mod server;
 pub mod stats;

@@ -75,9 +75,13 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), String> {
+    wait_for_addr("127.0.0.1", port, child, what)
+}
+
+fn wait_for_addr(addr: &str, port: u16, child: &mut Child, what: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if TcpStream::connect((addr, port)).is_ok() {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -86,7 +90,7 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), String>
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!(
-        "{what} did not listen on 127.0.0.1:{port} within 15 s"
+        "{what} did not listen on {addr}:{port} within 15 s"
     ))
 }
 
@@ -108,6 +112,13 @@ impl FtpServer {
     }
 
     fn start_vsftpd() -> Result<FtpServer, String> {
+        Self::start_vsftpd_at("127.0.0.1", None)
+    }
+
+    /// A private vsftpd listening on `addr`, started in the network namespace `netns`
+    /// (`ip netns exec`) when given: the server end of a [`ShapedLink`](crate::link::ShapedLink),
+    /// whose client end this process runs in.
+    pub fn start_vsftpd_at(addr: &str, netns: Option<&str>) -> Result<FtpServer, String> {
         let bin = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -132,12 +143,12 @@ impl FtpServer {
         let log = work.path().join("vsftpd.log");
         let conf = work.path().join("vsftpd.conf");
         let text = format!(
-            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
+            "listen=YES\nlisten_ipv6=NO\nlisten_address={addr}\nlisten_port={port}\n\
              background=NO\nseccomp_sandbox=NO\nanonymous_enable=YES\nlocal_enable=NO\n\
              no_anon_password=YES\nanon_root={root}\nwrite_enable=YES\nanon_upload_enable=YES\n\
              anon_mkdir_write_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\n\
              anon_world_readable_only=YES\nftp_username=ftp\npasv_enable=YES\n\
-             pasv_address=127.0.0.1\npasv_min_port={pmin}\npasv_max_port={pmax}\n\
+             pasv_address={addr}\npasv_min_port={pmin}\npasv_max_port={pmax}\n\
              connect_from_port_20=NO\nsecure_chroot_dir=/var/run/vsftpd/empty\n\
              xferlog_enable=YES\nxferlog_std_format=NO\nlog_ftp_protocol=YES\n\
              vsftpd_log_file={log}\ndirmessage_enable=NO\nuse_localtime=NO\nmax_clients=200\n\
@@ -149,21 +160,30 @@ impl FtpServer {
         set_mode(&conf, 0o600)?;
         let out = fs::File::create(work.path().join("vsftpd.out"))
             .map_err(|e| format!("vsftpd output file: {e}"))?;
-        let mut child = Command::new(bin)
+        let mut command = match netns {
+            Some(netns) => {
+                // `ip netns exec` execs vsftpd: the child is the server itself.
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", netns, bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(out.try_clone().map_err(|e| e.to_string())?)
             .stderr(out)
             .spawn()
             .map_err(|e| format!("start vsftpd: {e}"))?;
-        if let Err(e) = wait_for_port(port, &mut child, "vsftpd") {
+        if let Err(e) = wait_for_addr(addr, port, &mut child, "vsftpd") {
             let _ = child.kill();
             let _ = child.wait();
             return Err(e);
         }
         Ok(FtpServer {
             name: "vsftpd".into(),
-            url: format!("ftp://127.0.0.1:{port}/pub"),
+            url: format!("ftp://{addr}:{port}/pub"),
             child: Some(child),
             command_log: Some(log),
             local_dir: Some(pub_dir),

@@ -12,7 +12,7 @@ use ftpchat_core::{
     open_location, OpenOptions, RemotePath, Room, RoomConfig, RoomError, S3Config, S3Credentials,
     S3Transport, Transport, TransportError, TransportErrorKind,
 };
-use support::s3::external_s3;
+use support::s3::{external_s3, RequestLog};
 
 mod conformance {
     use ftpchat_core::Transport;
@@ -138,7 +138,7 @@ fn ranged_reads_of_a_large_object() {
     let t = server.transport();
     let dir = fresh_dir(&t, "ranged");
     let f = dir.join("blob.bin").unwrap();
-    // Larger than one 8 MiB ranged GET, so reads cross a chunk boundary.
+    // 9 MiB, streamed from one GET into the sink (no read holds it whole).
     let data: Vec<u8> = (0..9 * 1024 * 1024 + 17)
         .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -165,6 +165,94 @@ fn ranged_reads_of_a_large_object() {
         .read_from(&dir.join("missing").unwrap(), 5, &mut Vec::new())
         .unwrap_err();
     assert_eq!(err.kind(), TransportErrorKind::NotFound);
+}
+
+/// What a poll costs in HTTP requests (SCALING.md): a listing that finds nothing new is
+/// one request, and so is a read of any size at any offset.
+#[test]
+fn a_poll_costs_one_request_per_listing_and_per_read() {
+    let (Some(server), Some(log)) = (external_s3(), RequestLog::from_env()) else {
+        return;
+    };
+    let t = server.transport();
+    let dir = fresh_dir(&t, "requests");
+    let folder = dir.as_str().to_owned();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    for name in ["000000000000", "000000000001", "000000000002"] {
+        t.write_new(&dir.join(name).unwrap(), &data).unwrap();
+    }
+    let cost = |what: &str, f: &mut dyn FnMut()| {
+        let before = log.count(&folder);
+        f();
+        let requests = log.count(&folder) - before;
+        assert_eq!(requests, 1, "{what}: {requests} HTTP requests");
+    };
+    cost(
+        "an idle poll (nothing after the last name read)",
+        &mut || {
+            assert!(t
+                .list_after(&dir, Some("000000000002"), 64)
+                .unwrap()
+                .is_empty());
+        },
+    );
+    cost("a poll finding one new name", &mut || {
+        let page = t.list_after(&dir, Some("000000000001"), 64).unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].name, "000000000002");
+        assert_eq!(page[0].size, Some(data.len() as u64));
+    });
+    cost("a whole listing", &mut || {
+        assert_eq!(t.list(&dir).unwrap().len(), 3);
+    });
+    let f = dir.join("000000000001").unwrap();
+    for offset in [0, 1, 299_999] {
+        cost(&format!("a read from {offset}"), &mut || {
+            let mut got = Vec::new();
+            assert_eq!(t.read_from(&f, offset, &mut got).unwrap(), 300_000 - offset);
+            assert!(got == data[offset as usize..]);
+        });
+    }
+    for offset in [300_000, 300_001] {
+        cost(
+            &format!("a read at or past the end ({offset})"),
+            &mut || {
+                assert_eq!(t.read_from(&f, offset, &mut Vec::new()).unwrap(), 0);
+            },
+        );
+    }
+    cost("a read of a missing file", &mut || {
+        let err = t
+            .read_from(&dir.join("missing").unwrap(), 0, &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), TransportErrorKind::NotFound);
+    });
+    let empty = dir.join("empty").unwrap();
+    t.make_dir(&empty).unwrap();
+    let missing = dir.join("missing-dir").unwrap();
+    cost(
+        "a whole listing of an empty folder (its marker)",
+        &mut || {
+            assert!(t.list(&empty).unwrap().is_empty());
+        },
+    );
+    cost("a whole listing of a missing folder", &mut || {
+        assert_eq!(
+            t.list(&missing).unwrap_err().kind(),
+            TransportErrorKind::NotFound
+        );
+    });
+    // Where nothing comes back after `after`, a second request tells an empty folder from
+    // a missing one.
+    let before = log.count(&folder);
+    assert!(t.list_after(&empty, Some("x"), 10).unwrap().is_empty());
+    let err = t.list_after(&missing, Some("x"), 10).unwrap_err();
+    assert_eq!(err.kind(), TransportErrorKind::NotFound);
+    assert_eq!(
+        log.count(&folder) - before,
+        4,
+        "two listings of 2 requests each"
+    );
 }
 
 #[test]

@@ -21,9 +21,14 @@
 //! transfer starts from the same state. Ratios compare the transfers of one round; the
 //! table gives medians over the rounds.
 //!
+//! With `--link RATE` (`1gbit`, `2500mbit`, ...; root and iproute2) the private vsftpd and
+//! the transfers run in two network namespaces joined by a veth pair shaped to that rate
+//! ([`ftpchat_benches::link`]): a LAN-like link instead of loopback, for both the raw and
+//! the attachment transfers. The harness re-runs itself in the client's namespace.
+//!
 //! `cargo run --release -p ftpchat-benches --bin attachments [-- --quick] [--mib 1024]
 //!  [--rounds 3] [--modes raw-up,att-up,...] [--pause-ms 3000]
-//!  [--server vsftpd|pyftpdlib|url:URL] [--out FILE]`
+//!  [--server vsftpd|pyftpdlib|url:URL] [--link RATE] [--out FILE]`
 
 #![allow(clippy::expect_used)]
 
@@ -35,7 +40,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpchat_benches::server::{remove_tree, FtpServer};
+use ftpchat_benches::link::{self, ShapedLink};
+use ftpchat_benches::server::{remove_tree, FtpServer, ServerKind};
 use ftpchat_benches::stats::{fmt_bytes, fmt_ratio, sig3, summarize, Table};
 use ftpchat_benches::{emit, load, machine, rss, Args};
 use ftpchat_core::{
@@ -338,6 +344,30 @@ fn order(round: u64) -> [usize; 5] {
     }
 }
 
+/// `--link RATE`: makes the shaped link, runs this harness again (same arguments) in the
+/// client's namespace with the server's namespace named, and returns its exit code.
+fn run_over_link(rate: &str) -> i32 {
+    let shaped = ShapedLink::new(rate).unwrap_or_else(|e| {
+        eprintln!("attachments: --link {rate}: {e}");
+        std::process::exit(1)
+    });
+    eprintln!(
+        "attachments: link of {} between {} and {}",
+        shaped.rate(),
+        shaped.server_ns(),
+        shaped.client_ns()
+    );
+    let exe = std::env::current_exe().expect("current exe");
+    let status = Command::new("ip")
+        .args(["netns", "exec", shaped.client_ns()])
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .args(["--in-link", shaped.server_ns()])
+        .status()
+        .expect("run the harness in the client namespace");
+    status.code().unwrap_or(1)
+}
+
 fn main() {
     let args = Args::parse();
     if let Some(mode) = args.get("child") {
@@ -364,7 +394,18 @@ fn main() {
         }
     }
     let size = mib << 20;
-    let server = FtpServer::start(&args.server).unwrap_or_else(|e| {
+    if args.get("link").is_some() && !matches!(args.server, ServerKind::Vsftpd) {
+        eprintln!("attachments: --link runs a private vsftpd; leave out --server");
+        std::process::exit(2);
+    }
+    if let (Some(rate), None) = (args.get("link"), args.get("in-link")) {
+        std::process::exit(run_over_link(rate));
+    }
+    let server = match args.get("in-link") {
+        Some(server_ns) => FtpServer::start_vsftpd_at(link::SERVER_ADDR, Some(server_ns)),
+        None => FtpServer::start(&args.server),
+    }
+    .unwrap_or_else(|e| {
         eprintln!("attachments: no FTP server: {e}");
         std::process::exit(1)
     });
@@ -495,8 +536,15 @@ fn main() {
         .collect();
     let worst_rss = [1, 3].iter().flat_map(|&i| samples[i].hwm.iter()).max();
     let loads = summarize(&loads);
+    let place = match args.get("link") {
+        Some(rate) => format!(
+            "in a network namespace, reached over a veth pair shaped to {rate} (tbf) from the \
+             client's namespace"
+        ),
+        None => "on 127.0.0.1".to_owned(),
+    };
     let mut out = format!(
-        "### Attachments: a {mib} MiB file ({})\n\nMachine: {}\n\nServer: {} on 127.0.0.1 (its \
+        "### Attachments: a {mib} MiB file ({})\n\nMachine: {}\n\nServer: {} {place} (its \
          own process). {rounds} rounds, every transfer in its own process; 1-minute load \
          average before the transfers {}-{} (median {}). Process baseline (binary, allocator, \
          no work): {}.\n\n",

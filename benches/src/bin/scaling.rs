@@ -250,8 +250,8 @@ fn main() {
     out.push_str(&table.markdown());
     out.push_str(
         "\nRequests are transport calls; with `--http-log` (moto's log) the S3 rows add the \
-         HTTP requests the server saw in that phase (an S3 read is a HEAD and a ranged GET; a \
-         create-only write checks its folder first). Setup: the writers' opens and sends.\n",
+         HTTP requests the server saw in that phase (an S3 read is one GET; a create-only write \
+         checks its folder first). Setup: the writers' opens and sends.\n",
     );
     emit(&args, &out);
 }

@@ -10,11 +10,11 @@
 //! | operation | S3 |
 //! |---|---|
 //! | `size` | `HeadObject` |
-//! | `read_from` | `HeadObject`, then ranged `GetObject`s of at most 8 MiB pinned to the first ETag (`If-Match`): a file replaced mid-read is a transient error, never a mix |
+//! | `read_from` | one `GetObject` (ranged from the offset), streamed into the sink: one request whatever the size, and one version of the object even if it is replaced meanwhile; an offset at or past the end (`416`) reads nothing |
 //! | `append` | refused ([`TransportErrorKind::Unsupported`]; [`Capabilities::append`] is `false`) |
 //! | `write_atomic` | `PutObject` (a put replaces an object atomically) |
 //! | `write_new` | `PutObject` with `If-None-Match: *` (atomic put-if-absent; [`Capabilities::create_only`]) |
-//! | `list`, `list_after` | `ListObjectsV2` with delimiter `/` (and `start-after`) |
+//! | `list`, `list_after` | `ListObjectsV2` with delimiter `/` (and `start-after`, set just before `after` so that the answer holds `after` itself); a second one (`max-keys=1`) only when an answer after `after` is empty, to tell an empty directory from a missing one |
 //! | `make_dir` | a `dir/` marker object (an empty put), after checking nothing is there: **not** atomic |
 //! | `remove_file` | `HeadObject`, `DeleteObject` |
 //! | `remove_dir` | refused while anything is below `dir/`, else the marker is deleted |
@@ -41,8 +41,6 @@ use super::{
     page_after, Capabilities, DirEntry, RemotePath, Transport, TransportError, TransportErrorKind,
 };
 
-/// Bytes per ranged `GetObject` of `read_from` (the most a read holds in memory).
-const READ_CHUNK: u64 = 8 << 20;
 /// The region used when none is configured (every S3-compatible test server accepts it).
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -255,7 +253,7 @@ fn dal_error(operation: &'static str, path: &str, err: opendal::Error) -> Transp
     TransportError::with_source(kind, operation, format!("{path}: {}", err.kind()), err)
 }
 
-/// A refused precondition (412: `If-None-Match` or `If-Match`), not a temporary conflict
+/// A refused precondition (412: `If-None-Match`), not a temporary conflict
 /// (409, which stays [`TransportErrorKind::Transient`]).
 fn is_condition_not_match(err: &TransportError) -> bool {
     err.kind() == TransportErrorKind::Permanent
@@ -282,6 +280,21 @@ fn permanent(operation: &'static str, path: &RemotePath, why: &str) -> Transport
 
 fn dir_key(path: &RemotePath) -> String {
     format!("{path}/")
+}
+
+/// A `start-after` for listing from `after` on, `after` included: `after` with its last
+/// byte one less when that byte is printable ASCII (`000000000041` → `000000000040`),
+/// which lets through `after` and the rare keys between the two (filtered by the
+/// caller). Otherwise `after` itself (the listing then starts after it).
+fn just_before(after: &str) -> String {
+    match after.as_bytes().last() {
+        Some(&last) if (b'!'..=b'~').contains(&last) => {
+            let mut s = after[..after.len() - 1].to_owned();
+            s.push(char::from(last - 1));
+            s
+        }
+        _ => after.to_owned(),
+    }
 }
 
 /// The next item of an OpenDAL stream (a lister).
@@ -396,8 +409,14 @@ impl S3Transport {
     ///
     /// ListObjectsV2 returns the smallest `max-keys` keys after `start-after`, but puts a
     /// page's common prefixes (the subdirectories) apart from its objects, so the order
-    /// holds between pages, not within one. So whole pages are read (`max-keys` is
-    /// `limit + 1`, at most 1,000: the `+ 1` for the marker) and sorted here.
+    /// holds between pages, not within one. So whole pages are read and sorted here.
+    ///
+    /// One request when the answer holds any key (the directory then exists), and when it
+    /// holds none without `after` (the directory is missing: not even its marker). The
+    /// listing starts just before `after` ([`just_before`]), so a poll that finds nothing
+    /// new still gets `after` back; only an empty answer after `after` costs a second
+    /// request ([`dir_exists`](Self::dir_exists)) to tell an empty directory from a
+    /// missing one.
     fn list_page(
         &self,
         operation: &'static str,
@@ -405,19 +424,16 @@ impl S3Transport {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DirEntry>, TransportError> {
-        if !self.dir_exists(operation, dir)? {
-            return Err(not_found(operation, dir));
-        }
         if limit == 0 {
-            return Ok(Vec::new());
+            return match self.dir_exists(operation, dir)? {
+                true => Ok(Vec::new()),
+                false => Err(not_found(operation, dir)),
+            };
         }
         let key = dir_key(dir);
-        let start_after = after.map(|a| format!("{key}{a}"));
+        let start_after = after.map(|a| format!("{key}{}", just_before(a)));
+        // Room for the directory's marker or `after` itself beside `limit` entries.
         let page_size = limit.saturating_add(1).min(1000);
-        let wanted = limit
-            .saturating_add(1)
-            .div_ceil(page_size)
-            .saturating_mul(page_size);
         let fut = async {
             let mut lister = self.op.lister_with(&key).limit(page_size);
             if let Some(start_after) = &start_after {
@@ -425,12 +441,14 @@ impl S3Transport {
             }
             let mut lister = lister.await?;
             let mut entries = Vec::new();
-            let mut seen = 0usize;
-            while seen < wanted {
+            // Keys the store returned, and how many of them are entries after `after`.
+            let (mut listed, mut wanted) = (0usize, 0usize);
+            // Stop at the end of a page that brought enough.
+            while wanted < limit || listed % page_size != 0 {
                 let Some(entry) = next(&mut lister).await else {
                     break;
                 };
-                seen += 1;
+                listed += 1;
                 let entry = entry?;
                 let Some(rest) = entry.path().strip_prefix(key.as_str()) else {
                     continue;
@@ -446,15 +464,25 @@ impl S3Transport {
                     log::debug!("list {dir}: skipping {name:?}, not a valid remote name");
                     continue;
                 }
-                entries.push(if is_dir {
+                let entry = if is_dir {
                     DirEntry::dir(name)
                 } else {
                     DirEntry::file(name, Some(entry.metadata().content_length()))
-                });
+                };
+                if after.is_some_and(|after| *entry.list_key() <= *after) {
+                    continue; // `after` itself, or a key just before it
+                }
+                wanted += 1;
+                entries.push(entry);
             }
-            Ok(entries)
+            Ok((entries, listed))
         };
-        let entries = self.run(operation, &key, fut)?;
+        let (entries, listed) = self.run(operation, &key, fut)?;
+        // Nothing at all below `dir/` (not even its marker) is a missing directory; with a
+        // `start-after`, only a second look can tell.
+        if listed == 0 && (after.is_none() || !self.dir_exists(operation, dir)?) {
+            return Err(not_found(operation, dir));
+        }
         Ok(page_after(entries, after, limit))
     }
 
@@ -510,42 +538,52 @@ impl Transport for S3Transport {
         sink: &mut dyn Write,
     ) -> Result<u64, TransportError> {
         const OP: &str = "read_from";
-        let meta = self
-            .stat(OP, path.as_str())?
-            .ok_or_else(|| not_found(OP, path))?;
-        let len = meta.content_length();
-        let etag = meta.etag().map(str::to_owned);
-        let mut pos = offset;
-        while pos < len {
-            let end = len.min(pos + READ_CHUNK);
-            let mut read = self.op.read_with(path.as_str()).range(pos..end);
-            if let Some(etag) = &etag {
-                read = read.if_match(etag);
-            }
-            let buf = self.run(OP, path.as_str(), read).map_err(|e| {
-                if is_condition_not_match(&e) {
-                    // If-Match failed (412): replaced since the HEAD. Reading again helps.
-                    TransportError::new(
-                        TransportErrorKind::Transient,
-                        OP,
-                        format!("{path}: changed while being read ({e})"),
-                    )
-                } else {
-                    e
+        let runtime = self.runtime.as_ref().ok_or_else(|| {
+            TransportError::new(TransportErrorKind::Permanent, OP, "transport closed")
+        })?;
+        let key = path.as_str();
+        let timed_out = || {
+            TransportError::new(
+                TransportErrorKind::Transient,
+                OP,
+                format!("{path}: no answer within {:?}", self.timeout),
+            )
+        };
+        runtime.block_on(async {
+            // Neither call sends anything: without a chunk size, OpenDAL opens one GET
+            // (`Range: bytes=offset-`, none at 0) when the stream is first polled, and
+            // asks for no size first.
+            let reader = self
+                .op
+                .reader_with(key)
+                .await
+                .map_err(|e| dal_error(OP, key, e))?;
+            let mut stream = reader
+                .into_stream(offset..)
+                .await
+                .map_err(|e| dal_error(OP, key, e))?;
+            let mut written = 0u64;
+            loop {
+                // The timeout bounds each wait for data, not the whole transfer.
+                let buf = match tokio::time::timeout(self.timeout, next(&mut stream)).await {
+                    Err(_) => return Err(timed_out()),
+                    Ok(None) => break,
+                    Ok(Some(Ok(buf))) => buf,
+                    // 416: the offset is at or past the end (a missing object is a 404).
+                    Ok(Some(Err(e))) if written == 0 && e.kind() == DalKind::RangeNotSatisfied => {
+                        break
+                    }
+                    Ok(Some(Err(e))) => return Err(dal_error(OP, key, e)),
+                };
+                for chunk in buf {
+                    sink.write_all(&chunk).map_err(|e| {
+                        TransportError::from_io(OP, format!("{path}: writing to sink"), e)
+                    })?;
+                    written += chunk.len() as u64;
                 }
-            })?;
-            let got = buf.len() as u64;
-            for chunk in buf {
-                sink.write_all(&chunk).map_err(|e| {
-                    TransportError::from_io(OP, format!("{path}: writing to sink"), e)
-                })?;
             }
-            if got == 0 {
-                break;
-            }
-            pos += got;
-        }
-        Ok(pos.saturating_sub(offset))
+            Ok(written)
+        })
     }
 
     fn append(&self, path: &RemotePath, _data: &[u8]) -> Result<(), TransportError> {
@@ -682,6 +720,29 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_listing_from_just_before_after_includes_after_and_nothing_earlier() {
+        for after in [
+            "000000000041",
+            "000000000040",
+            "seg-0040",
+            "a",
+            "x~",
+            "sub/",
+        ] {
+            let start = just_before(after);
+            assert!(*start < *after, "{after:?} → {start:?}");
+            assert_eq!(start.len(), after.len());
+        }
+        assert_eq!(just_before("000000000041"), "000000000040");
+        assert_eq!(just_before("sub/"), "sub.");
+        // Not printable ASCII: the listing starts after `after` (correct, one more request
+        // when nothing is new).
+        assert_eq!(just_before("café"), "café");
+        assert_eq!(just_before("a "), "a ");
+        assert_eq!(just_before(""), "");
+    }
 
     #[test]
     fn urls() {

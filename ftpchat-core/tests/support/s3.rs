@@ -16,6 +16,41 @@ pub const S3_ACCESS_KEY: &str = "FTPCHAT_TEST_S3_ACCESS_KEY";
 pub const S3_SECRET_KEY: &str = "FTPCHAT_TEST_S3_SECRET_KEY";
 /// The region.
 pub const S3_REGION: &str = "FTPCHAT_TEST_S3_REGION";
+/// moto's log: one line per HTTP request.
+pub const S3_REQUEST_LOG: &str = "FTPCHAT_TEST_S3_REQUEST_LOG";
+
+/// Counts the HTTP requests the server logged whose line names `needle` (a folder name
+/// unique to one test, so that tests running beside it do not count).
+#[derive(Debug)]
+pub struct RequestLog(std::path::PathBuf);
+
+impl RequestLog {
+    /// The log the environment announces; `None` after a note outside CI.
+    pub fn from_env() -> Option<Self> {
+        env_or_skip(S3_REQUEST_LOG).map(|p| RequestLog(p.into()))
+    }
+
+    /// Requests logged so far that name `needle`, once the log has been still for 100 ms
+    /// (the server writes a line as it answers).
+    pub fn count(&self, needle: &str) -> usize {
+        let read = || {
+            std::fs::read_to_string(&self.0)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", self.0.display()))
+                .lines()
+                .filter(|l| l.contains("HTTP/1.1") && l.contains(needle))
+                .count()
+        };
+        let mut last = read();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = read();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    }
+}
 
 /// The announced S3 server.
 #[derive(Debug, Clone)]
