@@ -11,8 +11,9 @@
 //!   race on FTP, and moves to a new writer id.
 //! - Every segment of a log gets a **feed marker**: `feed/<n>`, numbered from 0 without
 //!   gaps, claimed with a create-only write, saying which log grew and by how much.
-//!   Readers list the feed after the last marker they read: an idle poll is one listing
-//!   however many writers the room has, and delivery costs the same at any history size.
+//!   Readers list the feed after the last marker they read once in a run, then read the
+//!   next marker by its name: an idle poll is one read of a missing object however many
+//!   writers and markers the room has, and delivery costs the same at any history size.
 //!   A marker `ring` stands for the doorbell (presence and membership changes).
 //! - Writers **compact**: 16 consecutive segments of one size class become one object
 //!   named `<first>-<end>` holding the same bytes, and the 16 are deleted. Offsets do not
@@ -93,6 +94,12 @@ struct State {
     files: HashMap<String, Segments>,
     /// Feed markers read (the number of the next one); `None`: not looked for yet.
     feed_len: Option<u64>,
+    /// The feed was listed once in this run: from then on the next marker is read by its
+    /// name ([`SegmentStore::read_feed`]).
+    feed_listed: bool,
+    /// A marker the doorbell read ahead (its number and bytes), for the next
+    /// [`SegmentStore::read_feed`].
+    peeked: Option<(u64, Vec<u8>)>,
     /// Every log's segments were listed once in this run.
     logs_listed: bool,
     /// The other entries of `logs/` (presence files), when they were listed, and whether
@@ -536,8 +543,50 @@ impl SegmentStore {
         Ok(n)
     }
 
-    /// Reads the markers after those already read.
+    /// Reads the markers after those already read. The first time in a run it lists the
+    /// feed after the last one read (which also finds markers past a gap); after that it
+    /// reads the next marker by its name until one is missing, so a poll costs one read
+    /// however many markers the store keeps (a listing of `feed/` on a store that cannot
+    /// list after a name, such as WebDAV, would carry every marker's name).
     fn read_feed(&self, st: &mut State) -> Result<(), TransportError> {
+        if !st.feed_listed {
+            self.list_feed(st)?;
+            st.feed_listed = true;
+            return Ok(());
+        }
+        // At most a page per call, like a listing: a server answering every name cannot
+        // keep a poll going; the rest waits for the next call (the doorbell shows it).
+        for _ in 0..FEED_PAGE {
+            let next = self.feed_len(st)?;
+            let bytes = match st.peeked.take() {
+                Some((n, bytes)) if n == next => bytes,
+                _ => match self.read_marker(next)? {
+                    Some(bytes) => bytes,
+                    None => return Ok(()),
+                },
+            };
+            self.apply_marker(st, &bytes)?;
+            st.feed_len = Some(next + 1);
+        }
+        Ok(())
+    }
+
+    /// The bytes of marker `n`; `None` when it does not exist (yet).
+    fn read_marker(&self, n: u64) -> Result<Option<Vec<u8>>, TransportError> {
+        let mut bytes = Vec::new();
+        match self
+            .inner
+            .read_from(&self.feed.join(&marker_name(n))?, 0, &mut bytes)
+        {
+            Ok(_) => Ok(Some(bytes)),
+            Err(e) if e.kind() == TransportErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists the feed after the last marker read and reads each new marker.
+    fn list_feed(&self, st: &mut State) -> Result<(), TransportError> {
+        st.peeked = None;
         let mut next = self.feed_len(st)?;
         loop {
             let after = next.checked_sub(1).map(marker_name);
@@ -560,32 +609,9 @@ impl SegmentStore {
                     // Markers have no gaps unless someone deleted some: read every log.
                     st.logs_listed = false;
                 }
-                let mut bytes = Vec::new();
-                match self
-                    .inner
-                    .read_from(&self.feed.join(&entry.name)?, 0, &mut bytes)
-                {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == TransportErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
-                match Marker::parse(&bytes) {
-                    Some(Marker::Segment { log, start, len }) => {
-                        let path = self.logs.join(&log)?;
-                        let segs = st.files.entry(path.as_str().to_owned()).or_default();
-                        if start <= segs.end() {
-                            segs.insert(start, start + len, segment_name(start, None));
-                        } else {
-                            // An earlier segment's marker is missing (its writer was cut off
-                            // between the two writes): list that log.
-                            self.refresh(st, &path, false)?;
-                        }
-                    }
-                    Some(Marker::Ring) => st.others_stale = true,
-                    // A marker nobody can read (or written by a newer version) still moves
-                    // the feed on; the periodic listing of logs/ catches what it meant.
-                    None => {}
-                }
+                // Gone since the listing: read as a marker nobody can parse.
+                let bytes = self.read_marker(n)?.unwrap_or_default();
+                self.apply_marker(st, &bytes)?;
                 next = n + 1;
                 st.feed_len = Some(next);
             }
@@ -593,6 +619,28 @@ impl SegmentStore {
                 return Ok(());
             }
         }
+    }
+
+    /// Takes in what one marker says.
+    fn apply_marker(&self, st: &mut State, bytes: &[u8]) -> Result<(), TransportError> {
+        match Marker::parse(bytes) {
+            Some(Marker::Segment { log, start, len }) => {
+                let path = self.logs.join(&log)?;
+                let segs = st.files.entry(path.as_str().to_owned()).or_default();
+                if start <= segs.end() {
+                    segs.insert(start, start + len, segment_name(start, None));
+                } else {
+                    // An earlier segment's marker is missing (its writer was cut off
+                    // between the two writes): list that log.
+                    self.refresh(st, &path, false)?;
+                }
+            }
+            Some(Marker::Ring) => st.others_stale = true,
+            // A marker nobody can read (or written by a newer version) still moves the
+            // feed on; the periodic listing of logs/ catches what it meant.
+            None => {}
+        }
+        Ok(())
     }
 
     /// Claims the next feed number for `marker`.
@@ -687,15 +735,26 @@ impl SegmentStore {
         Ok(out)
     }
 
-    /// The doorbell's "size": the feed's length, plus one when a marker is waiting.
+    /// The doorbell's "size": the feed's length, plus one when a marker is waiting. Once
+    /// the feed was listed in this run, the next marker is read (and kept for
+    /// [`read_feed`](Self::read_feed)): one read, found or not.
     fn doorbell_size(&self) -> Result<Option<u64>, TransportError> {
         let mut st = lock(&self.state);
         let n = self.feed_len(&mut st)?;
-        let after = n.checked_sub(1).map(marker_name);
-        let waiting = match self.inner.list_after(&self.feed, after.as_deref(), 1) {
-            Ok(page) => !page.is_empty(),
-            Err(e) if e.kind() == TransportErrorKind::NotFound => false,
-            Err(e) => return Err(e),
+        let waiting = if st.feed_listed {
+            let bytes = match st.peeked.take() {
+                Some((m, bytes)) if m == n => Some(bytes),
+                _ => self.read_marker(n)?,
+            };
+            st.peeked = bytes.map(|bytes| (n, bytes));
+            st.peeked.is_some()
+        } else {
+            let after = n.checked_sub(1).map(marker_name);
+            match self.inner.list_after(&self.feed, after.as_deref(), 1) {
+                Ok(page) => !page.is_empty(),
+                Err(e) if e.kind() == TransportErrorKind::NotFound => false,
+                Err(e) => return Err(e),
+            }
         };
         Ok(Some(n + u64::from(waiting)))
     }
