@@ -200,17 +200,43 @@ which must run in one thread only: running serve_forever() of each server in its
 thread made two threads poll the same loop, and sessions then got the 220 banner twice or
 crashed in asynchat. ThreadedFTPServer gives every session its own thread and loop.
 FTPCHAT_PYFTPDLIB_SERVER may name another class of pyftpdlib.servers (e.g. FTPServer).
+
+CWD must not change the process's working directory (see SessionFS).
 """
+import errno
 import os
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib import servers
+
+
+class SessionFS(AbstractedFS):
+    """A session's current directory that is the session's alone.
+
+    pyftpdlib's CWD checks the target with os.chdir() and goes back afterwards, but the
+    working directory belongs to the process, which every session thread of
+    ThreadedFTPServer shares: when one session removes a directory while another one is
+    inside it for that check, the process is left in a deleted directory and every later
+    CWD of every session fails (os.getcwd() raises ENOENT; seen in CI as connections
+    closed before the response). Here CWD only checks the directory.
+    """
+
+    def chdir(self, path):
+        if not os.path.isdir(path):
+            code = errno.ENOTDIR if os.path.lexists(path) else errno.ENOENT
+            raise OSError(code, os.strerror(code), path)
+        if not os.access(path, os.X_OK):
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), path)
+        self.cwd = self.fs2ftp(path)
 
 ServerClass = getattr(servers, os.environ.get("FTPCHAT_PYFTPDLIB_SERVER", "ThreadedFTPServer"))
 
 root, user, password, port, tls_port, cert, key = sys.argv[1:8]
+# A working directory no test removes (ftp_CWD still reads it).
+os.chdir(root)
 
 authorizer = DummyAuthorizer()
 authorizer.add_user(user, password, root, perm="elradfmwMT")
@@ -228,6 +254,7 @@ class Secure(TLS_FTPHandler):
 # the session (EADDRINUSE in pyftpdlib's passive_dtp).
 for handler, pasv in ((Plain, range(40400, 40900)), (Secure, range(40900, 41400))):
     handler.authorizer = authorizer
+    handler.abstracted_fs = SessionFS
     handler.passive_ports = list(pasv)
     handler.banner = "ftpchat test pyftpdlib"
 Secure.certfile = cert
@@ -255,6 +282,32 @@ EOF
     wait_for_port $vsftpd_tls_port "vsftpd (FTPS)" "$work/vsftpd-tls.out"
     wait_for_port $pyftpdlib_port pyftpdlib "$work/pyftpdlib.log"
     wait_for_port $pyftpdlib_tls_port "pyftpdlib (FTPS)" "$work/pyftpdlib.log"
+    # Sessions making, entering and removing folders at once must not break the server for
+    # the others (SessionFS in pyftpdlib_server.py; without it this fails every time).
+    if ! "$venv/bin/python" - "$pyftpdlib_port" "$user" "$password" >&2 <<'EOF'; then
+import ftplib, sys, threading
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+errors = []
+def session(i):
+    try:
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", port, timeout=10)
+        ftp.login(user, password)
+        for k in range(50):
+            name = f".cwd-check-{i}-{k}"
+            ftp.mkd(name); ftp.cwd(name); ftp.cwd("/"); ftp.rmd(name)
+        ftp.quit()
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=session, args=(i,)) for i in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+sys.exit(f"pyftpdlib broke under concurrent CWD and RMD: {errors[0]}" if errors else 0)
+EOF
+        log "pyftpdlib failed its concurrency check; its log:"
+        tail -n 30 "$work/pyftpdlib.log" >&2 || true
+        return 1
+    fi
 
     cat >"$work/env.sh" <<EOF
 export FTPCHAT_TEST_VSFTPD_URL='ftp://127.0.0.1:$vsftpd_port/pub'
