@@ -81,8 +81,8 @@ pub(crate) struct SavedState {
     /// Shared files with a local store: the greatest arrival order stored, so that this
     /// run numbers the lines it reads after it (not part of the state file's text).
     pub file_order_floor: Option<u64>,
-    /// Member rooms: where the membership log is cached, in the local store (not part
-    /// of the state's text).
+    /// Member rooms: where the membership log, the epoch secrets and the state files
+    /// read are cached, in the local store (not part of the state's text).
     pub member_cache: Option<crate::room::members::MemberCache>,
 }
 
