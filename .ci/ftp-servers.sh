@@ -210,7 +210,21 @@ import sys
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.handlers.ftp.dispatchers import PassiveDTP
 from pyftpdlib import servers
+
+
+class ExclusivePassiveDTP(PassiveDTP):
+    """A passive data port bound without SO_REUSEADDR.
+
+    With it, bind() succeeds on a port another socket of the process still holds, and the
+    collision only shows in listen(), which pyftpdlib does not retry: the session dies
+    with EADDRINUSE (seen in CI as a lost APPE). Without it, bind() fails and pyftpdlib
+    tries the next port of the range.
+    """
+
+    def set_reuse_addr(self):
+        pass
 
 
 class SessionFS(AbstractedFS):
@@ -250,11 +264,12 @@ class Secure(TLS_FTPHandler):
     pass
 
 
-# Wide passive ranges: session threads pick ports independently and a collision closes
-# the session (EADDRINUSE in pyftpdlib's passive_dtp).
+# Wide passive ranges: session threads pick ports independently (a taken one is skipped,
+# see ExclusivePassiveDTP).
 for handler, pasv in ((Plain, range(40400, 40900)), (Secure, range(40900, 41400))):
     handler.authorizer = authorizer
     handler.abstracted_fs = SessionFS
+    handler.passive_dtp = ExclusivePassiveDTP
     handler.passive_ports = list(pasv)
     handler.banner = "ftpchat test pyftpdlib"
 Secure.certfile = cert
