@@ -832,6 +832,9 @@ fn a_room_keeps_a_window_in_memory_and_changes_still_reach_older_messages() {
     let bob = Room::open(t.clone(), config("Bob", state.path())).unwrap();
     let own = bob.send("bob's first").unwrap();
     bob.sync().unwrap();
+    // Alice reads it first, so her messages come after it in the room's order even when
+    // both clocks read the same millisecond (HLC ties break by device, not by send time).
+    alice.sync().unwrap();
     let ids: Vec<_> = (0..N)
         .map(|i| alice.send(&format!("message {i}")).unwrap())
         .collect();
