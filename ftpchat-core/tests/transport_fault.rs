@@ -162,6 +162,33 @@ fn cut_append_after_writes_exactly_k_bytes_then_fails_transient() {
 }
 
 #[test]
+fn before_nth_runs_its_hook_once_just_before_that_call_which_then_goes_on_as_planned() {
+    let (store, faulty) = setup();
+    store.make_dir(&p("d")).unwrap();
+    let other = faulty.clone();
+    // The hook appends through the same wrapper: no lock is held while it runs.
+    faulty
+        .before_nth(Op::Append, 2, move || {
+            other.append(&p("d/f"), b"[other]").unwrap()
+        })
+        .cut_append_after(2, 2);
+    assert_eq!(faulty.pending_faults(), 2);
+    faulty.append(&p("d/f"), b"one ").unwrap();
+    assert_eq!(read_all(&store, &p("d/f")).unwrap(), b"one ");
+    let err = faulty.append(&p("d/f"), b"two ").unwrap_err();
+    assert_eq!(err.kind(), TransportErrorKind::Transient);
+    faulty.append(&p("d/f"), b"three").unwrap();
+    // The hook's append came first, then the torn second call, once.
+    assert_eq!(read_all(&store, &p("d/f")).unwrap(), b"one [other]twthree");
+    assert_eq!(faulty.calls(Op::Append), 4, "the hook's call is counted");
+    assert_eq!(faulty.pending_faults(), 0);
+    // Cleared like faults.
+    faulty.before_nth(Op::Size, 1, || panic!("cleared"));
+    faulty.clear_faults();
+    faulty.size(&p("d/f")).unwrap();
+}
+
+#[test]
 fn cut_append_at_zero_creates_the_file_and_beyond_the_length_keeps_all() {
     let (store, faulty) = setup();
     store.make_dir(&p("d")).unwrap();

@@ -190,10 +190,28 @@ impl RandomFaults {
     }
 }
 
+/// Something another client does just before one future call (see
+/// [`FaultyTransport::before_nth`]).
+struct ArmedHook {
+    op: Op,
+    at_call: u64,
+    hook: Box<dyn FnOnce() + Send>,
+}
+
+impl fmt::Debug for ArmedHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArmedHook")
+            .field("op", &self.op)
+            .field("at_call", &self.at_call)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     calls: [u64; Op::ALL.len()],
     armed: Vec<Armed>,
+    hooks: Vec<ArmedHook>,
     random: Option<RandomFaults>,
     latency: Duration,
     injected: Vec<InjectedFault>,
@@ -354,6 +372,27 @@ impl<T: Transport + ?Sized> FaultyTransport<T> {
         self.arm(Op::ReadFrom, nth_read, Plan::CutRead(keep_bytes))
     }
 
+    /// Runs `hook` once, just before the `nth` call of `op` from now (1 = the next one)
+    /// goes on as planned: what another client does at that moment, such as appending to
+    /// the same file between this client's read of its end and its append. It makes a
+    /// race deterministic. The hook runs on the calling thread, with no lock held, so it
+    /// may use this transport too (its calls are counted).
+    ///
+    /// # Panics
+    /// If `nth` is 0.
+    pub fn before_nth(&self, op: Op, nth: usize, hook: impl FnOnce() + Send + 'static) -> &Self {
+        assert!(nth >= 1, "call numbers start at 1 (the next call)");
+        let mut state = self.lock();
+        let at_call = state.calls[op.index()] + nth as u64;
+        state.hooks.push(ArmedHook {
+            op,
+            at_call,
+            hook: Box::new(hook),
+        });
+        drop(state);
+        self
+    }
+
     /// Sleeps `per_call` before every operation (`Duration::ZERO` turns it off).
     pub fn latency(&self, per_call: Duration) -> &Self {
         self.lock().latency = per_call;
@@ -388,11 +427,12 @@ impl<T: Transport + ?Sized> FaultyTransport<T> {
         self
     }
 
-    /// Disarms every pending fault and random mode (latency and counters stay): the
+    /// Disarms every pending fault, hook and random mode (latency and counters stay): the
     /// network is healthy again.
     pub fn clear_faults(&self) -> &Self {
         let mut state = self.lock();
         state.armed.clear();
+        state.hooks.clear();
         state.random = None;
         drop(state);
         self
@@ -419,16 +459,27 @@ impl<T: Transport + ?Sized> FaultyTransport<T> {
         self.lock().injected.clone()
     }
 
-    /// How many armed faults have not fired yet.
+    /// How many armed faults and hooks have not fired yet.
     pub fn pending_faults(&self) -> usize {
-        self.lock().armed.len()
+        let state = self.lock();
+        state.armed.len() + state.hooks.len()
     }
 
-    /// Counts the call, picks its plan, and sleeps the configured latency.
+    /// Counts the call, runs its hook, picks its plan, and sleeps the configured latency.
     fn begin(&self, op: Op, append_len: usize) -> (u64, Plan) {
         let mut state = self.lock();
         state.calls[op.index()] += 1;
         let call = state.calls[op.index()];
+        if let Some(i) = state
+            .hooks
+            .iter()
+            .position(|h| h.op == op && h.at_call == call)
+        {
+            let hook = state.hooks.remove(i).hook;
+            drop(state);
+            hook();
+            state = self.lock();
+        }
         let plan = if let Some(i) = state
             .armed
             .iter()

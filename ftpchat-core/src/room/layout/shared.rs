@@ -82,7 +82,8 @@ impl Writer for SharedWriter {
 struct SharedFile {
     path: RemotePath,
     /// Where the confirmation of an append that may have landed must start, while it has
-    /// not been done.
+    /// not been done or did not find every line (one torn just before its LF becomes
+    /// whole when another writer appends after it).
     unconfirmed_from: Option<u64>,
     /// The file ended where the reader stopped after our last confirmed append.
     verified: bool,
@@ -386,7 +387,10 @@ enum SharedWait {
 /// reader skips), unless the partial line is the start of one of our lines, left by an
 /// append of ours that a dropped connection tore: then the rest of that line completes
 /// it, so no undecodable fragment of ours stays in the file (FTPChat 1.7 readers stop at
-/// the first line they cannot decrypt).
+/// the first line they cannot decrypt). That rest goes alone, and the lines after it only
+/// once it is confirmed whole: another writer's append can land between the torn start
+/// and its rest, and the later lines, had they gone with the rest, would then be in the
+/// file before the line that is appended again, out of the order they were sent in.
 struct SharedDelivery<'a> {
     file: &'a mut SharedFile,
     /// The reader's position and incomplete tail length.
@@ -396,6 +400,8 @@ struct SharedDelivery<'a> {
     /// Where the confirmation of this append starts.
     from: u64,
     appended: Option<Result<(), TransportError>>,
+    /// The index in `lines` of the torn line the append in flight completes.
+    completing: Option<usize>,
     waiting: SharedWait,
     next: Option<Step>,
 }
@@ -409,6 +415,7 @@ impl<'a> SharedDelivery<'a> {
             lines,
             from: 0,
             appended: None,
+            completing: None,
             waiting: SharedWait::Nothing,
             next: None,
         };
@@ -461,10 +468,17 @@ impl<'a> SharedDelivery<'a> {
             Tail::EndsWithLf { end } => (batch_data(false, pending.iter().copied()), end),
             Tail::Partial { end } => (batch_data(true, pending.iter().copied()), end),
             Tail::OwnPrefix { line, start, len } => {
-                // The lines before it were in the same torn append, so they are there.
+                // The lines before it were in the same torn append, so they are there (the
+                // confirmation checks). Only its rest now; the lines after it next.
                 let mut data = pending[line][len..].to_vec();
                 data.push(b'\n');
-                data.extend(batch_data(false, pending[line + 1..].iter().copied()));
+                self.completing = self
+                    .landed
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &landed)| !landed)
+                    .nth(line)
+                    .map(|(i, _)| i);
                 (data, start)
             }
         };
@@ -504,6 +518,14 @@ impl Delivery for SharedDelivery<'_> {
             (SharedWait::EarlierConfirm, Err(e)) if e.kind() == TransportErrorKind::NotFound => {
                 self.size_or_done();
             }
+            // Lines already confirmed (a completed torn line, an earlier append's) count as
+            // delivered: reported as an error, they would be looked for next time from
+            // where that delivery's append starts, which may be after them, and sent twice.
+            // What is in flight stays to be confirmed (`unconfirmed_from`).
+            (_, Err(_)) if self.landed.iter().any(|&l| l) => {
+                let landed = self.landed.clone();
+                self.finish(Ok(landed));
+            }
             (_, Err(e)) => self.finish(Err(e)),
             (SharedWait::EarlierConfirm, Ok(Observed::Confirmed(c))) => {
                 self.landed = c.found;
@@ -529,14 +551,21 @@ impl Delivery for SharedDelivery<'_> {
                 self.plan_append(tail);
             }
             (SharedWait::Confirm, Ok(Observed::Confirmed(c))) => {
-                self.file.unconfirmed_from = None;
                 for (l, f) in self.landed.iter_mut().zip(c.found) {
                     *l |= f;
                 }
+                // A line of ours torn just before its LF becomes whole when another writer
+                // appends after it with a leading LF: until every line is found, the next
+                // delivery looks again from here before appending, or it would be there twice.
+                self.file.unconfirmed_from = (!self.landed.iter().all(|&l| l)).then_some(self.from);
                 if self.landed.iter().any(|&l| l) {
                     self.file.verified = true;
                 } else if let Some(Err(e)) = self.appended.take() {
                     return self.finish(Err(e));
+                }
+                if self.completing.take().is_some_and(|i| self.landed[i]) {
+                    // The torn line is whole: now the lines after it.
+                    return self.size_or_done();
                 }
                 let landed = self.landed.clone();
                 self.finish(Ok(landed));
@@ -594,13 +623,81 @@ mod tests {
         let Step::Append { data, .. } = d.next() else {
             panic!("expected an append")
         };
-        assert_eq!(data, b"ne\ngAAAA-two\n");
+        // The rest of the torn line alone.
+        assert_eq!(data, b"ne\n");
         d.observe(Err(cut()));
         // Confirmed from where our torn line starts.
         assert!(matches!(d.next(), Step::Confirm { from: 90, .. }));
-        d.observe(confirmed(&[true, true], 106));
+        d.observe(confirmed(&[true, false], 100));
+        // Whole: the next line follows it.
+        assert!(matches!(d.next(), Step::Size(_)));
+        d.observe(Ok(Observed::Size(Some(100))));
+        let Step::ReadTail { from, .. } = d.next() else {
+            panic!("expected a tail read")
+        };
+        d.observe(Ok(Observed::Tail {
+            from,
+            bytes: b"gAAAA-one\n".to_vec(),
+        }));
+        let Step::Append { data, .. } = d.next() else {
+            panic!("expected an append")
+        };
+        assert_eq!(data, b"gAAAA-two\n");
+        d.observe(Ok(Observed::Appended));
+        assert!(matches!(d.next(), Step::Confirm { from: 90, .. }));
+        d.observe(confirmed(&[true, true], 110));
         assert!(matches!(d.next(), Step::Done(Ok(l)) if l == [true, true]));
         assert_eq!((f.unconfirmed_from, f.verified), (None, true));
+    }
+
+    #[test]
+    fn a_failure_after_a_completed_torn_line_still_reports_it_delivered() {
+        let mut f = file(None, false);
+        let lines: [&[u8]; 2] = [b"gAAAA-one", b"gAAAA-two"];
+        let mut d = SharedDelivery::new(&mut f, (90, 0), &lines);
+        d.next();
+        d.observe(Ok(Observed::Size(Some(97))));
+        let Step::ReadTail { from, .. } = d.next() else {
+            panic!("expected a tail read")
+        };
+        d.observe(Ok(Observed::Tail {
+            from,
+            bytes: b"xx\ngAAAA-o".to_vec(),
+        }));
+        d.next();
+        d.observe(Ok(Observed::Appended));
+        d.next();
+        d.observe(confirmed(&[true, false], 100));
+        assert!(matches!(d.next(), Step::Size(_)));
+        d.observe(Err(cut()));
+        // The first line is delivered; the second is looked for from the torn line next time.
+        assert!(matches!(d.next(), Step::Done(Ok(l)) if l == [true, false]));
+        assert_eq!(f.unconfirmed_from, Some(90));
+    }
+
+    #[test]
+    fn a_torn_line_whose_rest_did_not_make_it_whole_ends_the_delivery_with_nothing_after_it() {
+        let mut f = file(None, false);
+        let lines: [&[u8]; 2] = [b"gAAAA-one", b"gAAAA-two"];
+        let mut d = SharedDelivery::new(&mut f, (90, 0), &lines);
+        d.next();
+        d.observe(Ok(Observed::Size(Some(97))));
+        let Step::ReadTail { from, .. } = d.next() else {
+            panic!("expected a tail read")
+        };
+        d.observe(Ok(Observed::Tail {
+            from,
+            bytes: b"xx\ngAAAA-o".to_vec(),
+        }));
+        let Step::Append { data, .. } = d.next() else {
+            panic!("expected an append")
+        };
+        assert_eq!(data, b"ne\n");
+        d.observe(Ok(Observed::Appended));
+        d.next();
+        // Another writer's line came between the torn start and its rest.
+        d.observe(confirmed(&[false, false], 120));
+        assert!(matches!(d.next(), Step::Done(Ok(l)) if l == [false, false]));
     }
 
     #[test]
