@@ -356,17 +356,27 @@ impl S3Transport {
         path: &str,
         fut: impl IntoFuture<Output = opendal::Result<T>>,
     ) -> Result<T, TransportError> {
-        let runtime = self.runtime.as_ref().ok_or_else(|| {
-            TransportError::new(TransportErrorKind::Permanent, operation, "transport closed")
-        })?;
+        let runtime = self.runtime(operation)?;
         match runtime.block_on(async { tokio::time::timeout(self.timeout, fut).await }) {
             Ok(result) => result.map_err(|e| dal_error(operation, path, e)),
-            Err(_) => Err(TransportError::new(
-                TransportErrorKind::Transient,
-                operation,
-                format!("{path}: no answer within {:?}", self.timeout),
-            )),
+            Err(_) => Err(self.timed_out(operation, path)),
         }
+    }
+
+    /// The runtime requests run on, until the transport is closed.
+    fn runtime(&self, operation: &'static str) -> Result<&tokio::runtime::Runtime, TransportError> {
+        self.runtime.as_ref().ok_or_else(|| {
+            TransportError::new(TransportErrorKind::Permanent, operation, "transport closed")
+        })
+    }
+
+    /// No answer from the server within the timeout.
+    fn timed_out(&self, operation: &'static str, path: &str) -> TransportError {
+        TransportError::new(
+            TransportErrorKind::Transient,
+            operation,
+            format!("{path}: no answer within {:?}", self.timeout),
+        )
     }
 
     /// The object's metadata, `None` when there is none.
@@ -538,17 +548,8 @@ impl Transport for S3Transport {
         sink: &mut dyn Write,
     ) -> Result<u64, TransportError> {
         const OP: &str = "read_from";
-        let runtime = self.runtime.as_ref().ok_or_else(|| {
-            TransportError::new(TransportErrorKind::Permanent, OP, "transport closed")
-        })?;
+        let runtime = self.runtime(OP)?;
         let key = path.as_str();
-        let timed_out = || {
-            TransportError::new(
-                TransportErrorKind::Transient,
-                OP,
-                format!("{path}: no answer within {:?}", self.timeout),
-            )
-        };
         runtime.block_on(async {
             // Neither call sends anything: without a chunk size, OpenDAL opens one GET
             // (`Range: bytes=offset-`, none at 0) when the stream is first polled, and
@@ -566,7 +567,7 @@ impl Transport for S3Transport {
             loop {
                 // The timeout bounds each wait for data, not the whole transfer.
                 let buf = match tokio::time::timeout(self.timeout, next(&mut stream)).await {
-                    Err(_) => return Err(timed_out()),
+                    Err(_) => return Err(self.timed_out(OP, key)),
                     Ok(None) => break,
                     Ok(Some(Ok(buf))) => buf,
                     // 416: the offset is at or past the end (a missing object is a 404).

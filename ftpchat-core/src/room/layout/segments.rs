@@ -558,17 +558,21 @@ impl SegmentStore {
         // keep a poll going; the rest waits for the next call (the doorbell shows it).
         for _ in 0..FEED_PAGE {
             let next = self.feed_len(st)?;
-            let bytes = match st.peeked.take() {
-                Some((n, bytes)) if n == next => bytes,
-                _ => match self.read_marker(next)? {
-                    Some(bytes) => bytes,
-                    None => return Ok(()),
-                },
+            let Some(bytes) = self.next_marker(st, next)? else {
+                return Ok(());
             };
             self.apply_marker(st, &bytes)?;
             st.feed_len = Some(next + 1);
         }
         Ok(())
+    }
+
+    /// Marker `n`: the one the doorbell read ahead if that is `n`, else read now.
+    fn next_marker(&self, st: &mut State, n: u64) -> Result<Option<Vec<u8>>, TransportError> {
+        match st.peeked.take() {
+            Some((m, bytes)) if m == n => Ok(Some(bytes)),
+            _ => self.read_marker(n),
+        }
     }
 
     /// The bytes of marker `n`; `None` when it does not exist (yet).
@@ -742,11 +746,7 @@ impl SegmentStore {
         let mut st = lock(&self.state);
         let n = self.feed_len(&mut st)?;
         let waiting = if st.feed_listed {
-            let bytes = match st.peeked.take() {
-                Some((m, bytes)) if m == n => Some(bytes),
-                _ => self.read_marker(n)?,
-            };
-            st.peeked = bytes.map(|bytes| (n, bytes));
+            st.peeked = self.next_marker(&mut st, n)?.map(|bytes| (n, bytes));
             st.peeked.is_some()
         } else {
             let after = n.checked_sub(1).map(marker_name);
