@@ -178,6 +178,16 @@ fn shared(name: &str) -> RoomConfig {
     RoomConfig::shared_file("chat.txt", WriteCodec::Fernet17, name).with_password(PASSWORD)
 }
 
+/// A room on `store` through a connection that can be broken.
+fn faulty_room(
+    store: &MemoryTransport,
+    config: RoomConfig,
+) -> (Arc<FaultyTransport<MemoryTransport>>, Room) {
+    let faulty = Arc::new(FaultyTransport::new(store.clone()));
+    let t: Arc<dyn Transport> = faulty.clone();
+    (faulty, Room::open(t, config).unwrap())
+}
+
 /// The file both real clients wrote over FTP, read with nothing set but the password:
 /// every message, with sender, local time and text. A 1.6 message's trailing "\n" (its
 /// Tk text box adds one) is not shown, as for 1.5.
@@ -424,9 +434,7 @@ impl Reader17 {
 #[test]
 fn a_17_reader_never_stalls_on_what_ftpchat_writes_through_faults() {
     let store = MemoryTransport::new();
-    let faulty = Arc::new(FaultyTransport::new(store.clone()));
-    let t: Arc<dyn Transport> = faulty.clone();
-    let room = Room::open(t, shared("Ahmed")).unwrap();
+    let (faulty, room) = faulty_room(&store, shared("Ahmed"));
     faulty.random_faults(0x17_17, 0.3);
     let mut reader = Reader17 {
         key: reference_key(PASSWORD),
@@ -499,9 +507,7 @@ fn a_17_reader_never_stalls_on_what_ftpchat_writes_through_faults() {
 #[test]
 fn a_torn_line_that_another_writer_cut_off_keeps_the_senders_order() {
     let store = MemoryTransport::new();
-    let faulty = Arc::new(FaultyTransport::new(store.clone()));
-    let t: Arc<dyn Transport> = faulty.clone();
-    let ahmed = Room::open(t, shared("Ahmed")).unwrap();
+    let (faulty, ahmed) = faulty_room(&store, shared("Ahmed"));
     let mona = Room::open(Arc::new(store.clone()), shared("Mona")).unwrap();
     let sent = ["ahmed 0", "ahmed 1", "ahmed 2"];
     for text in sent {
@@ -548,11 +554,9 @@ fn a_torn_line_that_another_writer_cut_off_keeps_the_senders_order() {
 #[test]
 fn a_line_torn_before_its_lf_that_another_writer_ended_is_not_appended_again() {
     let store = MemoryTransport::new();
-    let faulty = Arc::new(FaultyTransport::new(store.clone()));
-    let t: Arc<dyn Transport> = faulty.clone();
     let mut config = shared("Ahmed");
     config.append_attempts = 1; // the sync ends at the tear
-    let ahmed = Room::open(t, config).unwrap();
+    let (faulty, ahmed) = faulty_room(&store, config);
     ahmed.send("one").unwrap();
     ahmed.sync().unwrap();
     let line_len = file_bytes(&store).len() - 1;
@@ -590,11 +594,9 @@ fn concurrent_writers_through_faults_keep_their_order_and_append_each_line_once(
         let store = MemoryTransport::new();
         std::thread::scope(|scope| {
             for (w, name) in WRITERS.iter().enumerate() {
-                let store = store.clone();
+                let store = &store;
                 scope.spawn(move || {
-                    let faulty = Arc::new(FaultyTransport::new(store));
-                    let t: Arc<dyn Transport> = faulty.clone();
-                    let room = Room::open(t, shared(name)).unwrap();
+                    let (faulty, room) = faulty_room(store, shared(name));
                     faulty.random_faults(seed * 10 + w as u64, 0.3);
                     for i in 0..N {
                         room.send(&format!("{i}")).unwrap();

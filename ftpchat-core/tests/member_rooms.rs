@@ -879,7 +879,10 @@ fn a_device_that_lost_its_state_writes_a_new_log_that_everyone_reads() {
     // millisecond of "before the loss" and sort before it (HLC ties break by writer id).
     let mut all = all_texts(&alice);
     all.sort();
-    assert_eq!(all, ["after the loss", "before the loss", "no state at all"]);
+    assert_eq!(
+        all,
+        ["after the loss", "before the loss", "no state at all"]
+    );
 }
 
 /// A long log is read a batch of lines at a time, on a first sync and again when a

@@ -605,26 +605,45 @@ mod tests {
         TransportError::new(TransportErrorKind::Transient, "append", "cut")
     }
 
-    #[test]
-    fn an_own_torn_line_is_completed_and_the_append_confirmed_even_when_it_reported_an_error() {
-        let mut f = file(None, false);
-        let lines: [&[u8]; 2] = [b"gAAAA-one", b"gAAAA-two"];
-        let mut d = SharedDelivery::new(&mut f, (90, 0), &lines);
-        assert!(matches!(d.next(), Step::Size(_)));
-        d.observe(Ok(Observed::Size(Some(97))));
+    /// The next step, which must be a tail read: where it reads from.
+    fn tail_read(d: &mut SharedDelivery<'_>) -> u64 {
         let Step::ReadTail { from, .. } = d.next() else {
             panic!("expected a tail read")
         };
+        from
+    }
+
+    /// The next step, which must be an append: its data.
+    fn append_data(d: &mut SharedDelivery<'_>) -> Vec<u8> {
+        let Step::Append { data, .. } = d.next() else {
+            panic!("expected an append")
+        };
+        data
+    }
+
+    const TORN: [&[u8]; 2] = [b"gAAAA-one", b"gAAAA-two"];
+
+    /// A delivery of [`TORN`] to a file (read up to 90) that ends in "gAAAA-o", the torn
+    /// start of the first line, up to the append that completes it.
+    fn completing_the_first_line(f: &mut SharedFile) -> SharedDelivery<'_> {
+        let mut d = SharedDelivery::new(f, (90, 0), &TORN);
+        assert!(matches!(d.next(), Step::Size(_)));
+        d.observe(Ok(Observed::Size(Some(97))));
+        let from = tail_read(&mut d);
         assert_eq!(from, 87);
         d.observe(Ok(Observed::Tail {
             from,
             bytes: b"xx\ngAAAA-o".to_vec(),
         }));
-        let Step::Append { data, .. } = d.next() else {
-            panic!("expected an append")
-        };
         // The rest of the torn line alone.
-        assert_eq!(data, b"ne\n");
+        assert_eq!(append_data(&mut d), b"ne\n");
+        d
+    }
+
+    #[test]
+    fn an_own_torn_line_is_completed_and_the_append_confirmed_even_when_it_reported_an_error() {
+        let mut f = file(None, false);
+        let mut d = completing_the_first_line(&mut f);
         d.observe(Err(cut()));
         // Confirmed from where our torn line starts.
         assert!(matches!(d.next(), Step::Confirm { from: 90, .. }));
@@ -632,17 +651,12 @@ mod tests {
         // Whole: the next line follows it.
         assert!(matches!(d.next(), Step::Size(_)));
         d.observe(Ok(Observed::Size(Some(100))));
-        let Step::ReadTail { from, .. } = d.next() else {
-            panic!("expected a tail read")
-        };
+        let from = tail_read(&mut d);
         d.observe(Ok(Observed::Tail {
             from,
             bytes: b"gAAAA-one\n".to_vec(),
         }));
-        let Step::Append { data, .. } = d.next() else {
-            panic!("expected an append")
-        };
-        assert_eq!(data, b"gAAAA-two\n");
+        assert_eq!(append_data(&mut d), b"gAAAA-two\n");
         d.observe(Ok(Observed::Appended));
         assert!(matches!(d.next(), Step::Confirm { from: 90, .. }));
         d.observe(confirmed(&[true, true], 110));
@@ -653,18 +667,7 @@ mod tests {
     #[test]
     fn a_failure_after_a_completed_torn_line_still_reports_it_delivered() {
         let mut f = file(None, false);
-        let lines: [&[u8]; 2] = [b"gAAAA-one", b"gAAAA-two"];
-        let mut d = SharedDelivery::new(&mut f, (90, 0), &lines);
-        d.next();
-        d.observe(Ok(Observed::Size(Some(97))));
-        let Step::ReadTail { from, .. } = d.next() else {
-            panic!("expected a tail read")
-        };
-        d.observe(Ok(Observed::Tail {
-            from,
-            bytes: b"xx\ngAAAA-o".to_vec(),
-        }));
-        d.next();
+        let mut d = completing_the_first_line(&mut f);
         d.observe(Ok(Observed::Appended));
         d.next();
         d.observe(confirmed(&[true, false], 100));
@@ -678,26 +681,13 @@ mod tests {
     #[test]
     fn a_torn_line_whose_rest_did_not_make_it_whole_ends_the_delivery_with_nothing_after_it() {
         let mut f = file(None, false);
-        let lines: [&[u8]; 2] = [b"gAAAA-one", b"gAAAA-two"];
-        let mut d = SharedDelivery::new(&mut f, (90, 0), &lines);
-        d.next();
-        d.observe(Ok(Observed::Size(Some(97))));
-        let Step::ReadTail { from, .. } = d.next() else {
-            panic!("expected a tail read")
-        };
-        d.observe(Ok(Observed::Tail {
-            from,
-            bytes: b"xx\ngAAAA-o".to_vec(),
-        }));
-        let Step::Append { data, .. } = d.next() else {
-            panic!("expected an append")
-        };
-        assert_eq!(data, b"ne\n");
+        let mut d = completing_the_first_line(&mut f);
         d.observe(Ok(Observed::Appended));
         d.next();
         // Another writer's line came between the torn start and its rest.
         d.observe(confirmed(&[false, false], 120));
         assert!(matches!(d.next(), Step::Done(Ok(l)) if l == [false, false]));
+        assert_eq!(f.unconfirmed_from, Some(90), "looked for again next time");
     }
 
     #[test]
@@ -710,17 +700,12 @@ mod tests {
         assert!(matches!(d.next(), Step::Size(_)));
         d.observe(Ok(Observed::Size(Some(48))));
         // Not known to be clean: the tail is read, it ends with LF.
-        let Step::ReadTail { from, .. } = d.next() else {
-            panic!("expected a tail read")
-        };
+        let from = tail_read(&mut d);
         d.observe(Ok(Observed::Tail {
             from,
             bytes: b"one\n".to_vec(),
         }));
-        let Step::Append { data, .. } = d.next() else {
-            panic!("expected an append")
-        };
-        assert_eq!(data, b"two\n");
+        assert_eq!(append_data(&mut d), b"two\n");
         d.observe(Ok(Observed::Appended));
         assert!(matches!(d.next(), Step::Confirm { from: 40, .. }));
         d.observe(confirmed(&[false, true], 52));
