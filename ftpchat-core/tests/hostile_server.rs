@@ -355,6 +355,42 @@ fn a_shared_file_append_cut_mid_transfer_is_delivered_exactly_once() {
     assert_eq!(all_texts(&alice), ["first", "cut", "landed"]);
 }
 
+/// Over real FTP: an upload cut just before its line's LF leaves the line whole but
+/// unended; another writer's append (after a LF of its own) ends it. The cut writer's next
+/// sync finds it there and does not append it again (FTPChat readers would show it twice).
+#[test]
+fn a_shared_line_cut_before_its_lf_and_ended_by_another_writer_is_in_the_file_once() {
+    let (server, proxy) = setup("se");
+    let cfg =
+        |who: &str| RoomConfig::shared_file("chat.txt", WriteCodec::Fernet16, who).with_key(key());
+    let alice_t: Arc<dyn Transport> = Arc::new(via(&proxy, "se"));
+    let mut alice_cfg = cfg("alice");
+    alice_cfg.append_attempts = 1; // the sync ends at the cut
+    let alice = Room::open(alice_t, alice_cfg).unwrap();
+    alice.send("one").unwrap();
+    deliver(&alice);
+    let path = server.root_dir().join("se/chat.txt");
+    let line_len = std::fs::read(&path).unwrap().len() - 1;
+
+    alice.send("two").unwrap(); // as long as "one"'s line
+    proxy.cut_upload(line_len as u64, 1);
+    assert!(alice.sync().is_err());
+    assert_eq!(
+        std::fs::read(&path).unwrap().len(),
+        2 * line_len + 1,
+        "cut just before its LF"
+    );
+    let bob_t: Arc<dyn Transport> = Arc::new(direct(&server, "se"));
+    let bob = Room::open(bob_t, cfg("bob")).unwrap();
+    bob.send("bob").unwrap();
+    deliver(&bob);
+
+    deliver(&alice);
+    let file = std::fs::read(&path).unwrap();
+    assert_eq!(file_texts(&file), ["one", "two", "bob"]);
+    assert_eq!(all_texts(&alice), ["one", "two", "bob"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Lies about sizes
 
